@@ -1,0 +1,49 @@
+"""smartdc_nb: run and understand a Triton (SmartDataCenter) cloud fleet from a notebook.
+
+    >>> import smartdc_nb
+    >>> dc = smartdc_nb.connect("demo")          # or a triton CLI profile name
+    >>> dc.machines(state="running")
+
+Names are loaded on first use so that ``import smartdc_nb`` stays quick.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+from ._version import __version__
+from .errors import *  # noqa: F401,F403  (the exception hierarchy is light)
+from .errors import __all__ as _error_names
+
+_LAZY = {
+    "connect": "smartdc_nb.datacenter",
+    "DataCenter": "smartdc_nb.datacenter",
+    "Machine": "smartdc_nb.machine",
+    "Snapshot": "smartdc_nb.machine",
+    "Fleet": "smartdc_nb.fleet",
+    "load_profile": "smartdc_nb.config",
+    "Profile": "smartdc_nb.config",
+}
+
+__all__ = ["__version__", *_LAZY, *_error_names]
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'smartdc_nb' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .config import Profile, load_profile
+    from .datacenter import DataCenter, connect
+    from .fleet import Fleet
+    from .machine import Machine, Snapshot

@@ -1,0 +1,52 @@
+"""The ``smartdc-nb`` command: ``demo``, ``emulator`` and ``run``.
+
+Each subcommand lives in the module that owns it and exposes
+``add_arguments(parser)`` and ``run(args) -> int``; this module only wires them
+up, importing a subcommand's module when it is used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# subcommand -> (module, one-line help)
+SUBCOMMANDS = {
+    "demo": ("smartdc_nb.demo", "start the embedded demo cloud and JupyterLab on the notebooks"),
+    "emulator": ("smartdc_nb.emulator.cli", "run the local CloudAPI emulator"),
+    "run": ("smartdc_nb.runbook", "execute a notebook headless with parameters (papermill)"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from ._version import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="smartdc-nb", description="Triton CloudAPI fleets from notebooks.")
+    parser.add_argument("--version", action="version", version=f"smartdc-nb {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name, (module, help_text) in SUBCOMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        try:
+            importlib.import_module(module).add_arguments(p)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            p.set_defaults(_missing=module)
+        p.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "_missing", None):
+        print(f"smartdc-nb {args.command}: not available yet in this version", file=sys.stderr)
+        return 2
+    return int(importlib.import_module(args._module).run(args) or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

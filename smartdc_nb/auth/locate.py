@@ -66,7 +66,7 @@ def find_key_file(ssh_dir: Path, kid: KeyId) -> tuple[Path | None, str]:
             continue
         if kid.matches(blob):
             return private, f"{ssh_dir}: {private.name}"
-    summary = f"{ssh_dir} ({len(examined)} keys: {', '.join(examined) or 'none'})"
+    summary = f"{ssh_dir} ({len(examined)} key{'' if len(examined) == 1 else 's'}: {', '.join(examined) or 'none'})"
     if skipped:
         summary += f" [skipped {'; '.join(skipped)}]"
     return None, summary

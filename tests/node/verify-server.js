@@ -68,7 +68,7 @@ function verify(req, keys) {
         return {reason: 'signature does not verify (' + parsed.algorithm + ', key ' + m[3] + ')'};
     }
     return {ok: true, keyId: parsed.keyId, account: m[1], user: m[2] || null,
-        algorithm: parsed.algorithm, signingString: parsed.signingString};
+        algorithm: parsed.params.algorithm, signingString: parsed.signingString};
 }
 
 function main() {

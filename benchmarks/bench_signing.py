@@ -72,7 +72,8 @@ def ssh_agent(directory: Path, keys: dict[str, Path]):
         yield None
         return
     sock = directory / "agent.sock"
-    process = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         while not sock.exists():
             time.sleep(0.01)

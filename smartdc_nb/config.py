@@ -63,7 +63,7 @@ class InsecureTLSWarning(UserWarning):
     """A profile turned TLS certificate verification off."""
 
 
-_PACKAGE_DIR = str(Path(__file__).resolve().parent)
+_PACKAGE_DIR = str(Path(__file__).resolve().parent) + os.sep
 
 
 def _warn(message: str, category: type[Warning] = UserWarning) -> None:
@@ -386,7 +386,10 @@ def _finish(name: str, fields: dict[str, Any], source: str, looked: list[str]) -
 
 def _missing_message(name: str, missing: list[str], source: str, looked: list[str]) -> str:
     if name not in ("env", "adhoc"):
-        return f'profile "{name}" ({source}) lacks {", ".join(missing)}; add it to the profile or pass it as an argument'
+        return (
+            f'profile "{name}" ({source}) lacks {", ".join(missing)}; '
+            "add it to the profile or pass it as an argument"
+        )
     variables = "; ".join(" or ".join(ENV_VARS[a]) + " (unset)" for a in missing)
     examined = "; ".join(looked)
     return (

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import threading
 
 import pytest
-import requests
 from test_auth_support import (  # noqa: F401  (fixtures)
-    ALGORITHM, keyset, node_verifier, signed_get, ssh_add, ssh_agent, start_ssh_agent, stop_process,
+    ALGORITHM, keyset, node_verifier, signed_get, ssh_add, ssh_agent, start_ssh_agent, statuses_from_threads,
+    stop_process,
 )
 
 from smartdc_nb.auth import (
@@ -120,19 +119,4 @@ def test_agent_signer_is_safe_across_threads(keyset, node_verifier, ssh_agent):
     ssh_add(ssh_agent, keyset["ed25519-openssh"])
     signer = AgentSigner(KeyFileSigner(keyset["ed25519-openssh"].path).md5_fingerprint, ssh_agent)
     auth = HTTPSignatureAuth(signer, "demo")
-    statuses, lock = [], threading.Lock()
-
-    def worker(n):
-        with requests.Session() as session:
-            session.auth = auth
-            for i in range(5):
-                status = session.get(f"{node_verifier.url}/demo/t{n}?i={i}", timeout=10).status_code
-                with lock:
-                    statuses.append(status)
-
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert statuses == [200] * 40
+    assert statuses_from_threads(auth, node_verifier.url + "/demo/machines") == [200] * 40

@@ -142,6 +142,19 @@ def signed_get(auth, url: str, **kwargs) -> requests.Response:
         return session.get(url, timeout=10, **kwargs)
 
 
+def statuses_from_threads(auth, url: str, threads: int = 8, each: int = 5) -> list[int]:
+    """Status codes of ``threads`` x ``each`` signed GETs, one shared ``auth``, a session per thread."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def worker(n: int) -> list[int]:
+        with requests.Session() as session:
+            session.auth = auth
+            return [session.get(f"{url}?worker={n}&i={i}", timeout=10).status_code for i in range(each)]
+
+    with ThreadPoolExecutor(threads) as pool:
+        return [status for batch in pool.map(worker, range(threads)) for status in batch]
+
+
 def start_ssh_agent(sock: Path) -> subprocess.Popen:
     """A real ssh-agent in the foreground (-D) on ``sock``, once it accepts connections."""
     agent = shutil.which("ssh-agent")

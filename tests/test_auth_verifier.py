@@ -5,13 +5,12 @@ from __future__ import annotations
 import base64
 import json
 import re
-import threading
 from email.utils import parsedate_to_datetime
 
 import pytest
 import requests
 from test_auth_support import (  # noqa: F401  (fixtures)
-    ALGORITHM, PASSPHRASE, PLAIN_KINDS, keyset, node_verifier, signed_get, write_key,
+    ALGORITHM, PASSPHRASE, PLAIN_KINDS, keyset, node_verifier, signed_get, statuses_from_threads, write_key,
 )
 
 from smartdc_nb.auth import HTTPSignatureAuth, KeyFileSigner, http_date, load_signer
@@ -133,22 +132,7 @@ def test_load_signer_by_sha256_key_id_from_ssh_dir_verifies(keyset, node_verifie
 
 def test_one_auth_signs_from_many_threads(keyset, node_verifier):
     auth = HTTPSignatureAuth(KeyFileSigner(keyset["p256-sec1"].path), "demo")
-    statuses, lock = [], threading.Lock()
-
-    def worker(n):
-        with requests.Session() as session:
-            session.auth = auth
-            for i in range(5):
-                status = session.get(f"{node_verifier.url}/demo/machines?worker={n}&i={i}", timeout=10).status_code
-                with lock:
-                    statuses.append(status)
-
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert statuses == [200] * 40
+    assert statuses_from_threads(auth, node_verifier.url + "/demo/machines") == [200] * 40
 
 
 def test_reprs_show_the_key_id_and_never_key_material(keyset):

@@ -110,7 +110,8 @@ class AgentClient:
 
     def sign(self, blob: bytes, data: bytes, flags: int = 0) -> tuple[bytes, bytes]:
         """(signature format, signature bytes) for ``data`` signed by the key ``blob``."""
-        kind, body = self._request(bytes([_SIGN_REQUEST]) + pack_string(blob) + pack_string(data) + struct.pack(">I", flags))
+        request = bytes([_SIGN_REQUEST]) + pack_string(blob) + pack_string(data) + struct.pack(">I", flags)
+        kind, body = self._request(request)
         if kind == _FAILURE:
             raise AuthError(
                 f"the ssh-agent at {self.socket_path} refused to sign with key {md5_hex(blob)} "
@@ -151,7 +152,8 @@ class AgentSigner(KeySigner):
         try:
             public_key = serialization.load_ssh_public_key(key_type + b" " + base64.b64encode(blob))
         except (ValueError, TypeError) as exc:
-            raise AuthError(f"ssh-agent key {kid} ({key_type.decode(errors='replace')}) cannot be used: {exc}") from None
+            kind = key_type.decode(errors="replace")
+            raise AuthError(f"ssh-agent key {kid} ({kind}) cannot be used: {exc}") from None
         super().__init__(public_key, f"ssh-agent {path} key {comment or md5_hex(blob)}")
         self.comment = comment
         self._blob = blob

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import subprocess
 
 import pytest
 from cryptography.hazmat.primitives import serialization as ser
 from cryptography.hazmat.primitives.asymmetric import dsa
-from test_auth_support import PASSPHRASE, PLAIN_KINDS, keyset, write_key  # noqa: F401  (fixtures)
+from test_auth_support import PASSPHRASE, PLAIN_KINDS, keyset, require_tool, write_key  # noqa: F401  (fixtures)
 
 from smartdc_nb.auth import (
     HTTPSignatureAuth, KeyFileSigner, PassphraseRequired, load_signer, md5_fingerprint, parse_key_id,
@@ -23,7 +22,7 @@ from smartdc_nb.errors import AuthError
 @pytest.mark.parametrize("kind", PLAIN_KINDS)
 def test_fingerprints_match_ssh_keygen(kind, keyset):
     if shutil.which("ssh-keygen") is None:
-        pytest.skip("ssh-keygen is not installed")
+        require_tool("ssh-keygen (the OpenSSH client) is not installed")
     pub = str(keyset[kind].pub)
     md5 = subprocess.run(["ssh-keygen", "-l", "-E", "md5", "-f", pub], capture_output=True, text=True, check=True)
     sha = subprocess.run(["ssh-keygen", "-l", "-f", pub], capture_output=True, text=True, check=True)
@@ -106,8 +105,6 @@ def test_encrypted_key_without_passphrase_never_prompts(kind, keyset, monkeypatc
 
 @pytest.mark.parametrize("kind", ["rsa-pkcs1-encrypted", "rsa-pkcs8-encrypted", "ed25519-openssh-encrypted"])
 def test_wrong_passphrase(kind, keyset, monkeypatch):
-    if kind.endswith("openssh-encrypted"):
-        pytest.importorskip("bcrypt", reason="encrypted OpenSSH keys need the bcrypt package")
     monkeypatch.delenv("SMARTDC_NB_KEY_PASSPHRASE", raising=False)
     with pytest.raises(AuthError, match="the passphrase from the passphrase argument is wrong") as excinfo:
         KeyFileSigner(keyset[kind].path, passphrase="battery staple")
@@ -252,8 +249,7 @@ def test_encrypted_lone_keys(keyset, tmp_path, monkeypatch):
     fp = md5_fingerprint(keyset["ed25519-openssh-encrypted"].line)
     with pytest.raises(PassphraseRequired, match=f"{ossh} is encrypted"):
         load_signer(key_id=fp, ssh_dir=tmp_path, agent_socket=False)
-    if importlib.util.find_spec("bcrypt"):  # decrypting OpenSSH keys needs it
-        assert load_signer(key_id=fp, ssh_dir=tmp_path, passphrase=PASSPHRASE, agent_socket=False).source == str(ossh)
+    assert load_signer(key_id=fp, ssh_dir=tmp_path, passphrase=PASSPHRASE, agent_socket=False).source == str(ossh)
     # An encrypted PEM key without .pub cannot be fingerprinted; the error says so.
     with pytest.raises(AuthError, match="id_pem: encrypted PEM without a .pub, cannot be fingerprinted"):
         load_signer(key_id=md5_fingerprint(keyset["rsa-pkcs1-encrypted"].line), ssh_dir=tmp_path, agent_socket=False)

@@ -23,7 +23,8 @@ NODE_DIR = Path(__file__).parent / "node"
 VERIFY_SERVER = NODE_DIR / "verify-server.js"
 PASSPHRASE = "correct horse"
 
-# kind -> (key factory, private format, encrypted?)
+# kind -> (key factory, private format, encrypted?). Writing and reading encrypted
+# OpenSSH keys needs the bcrypt package (a runtime dependency for the same reason).
 _KINDS = {
     "rsa-pkcs1": (lambda: rsa.generate_private_key(65537, 2048), ser.PrivateFormat.TraditionalOpenSSL, False),
     "rsa-pkcs8": (lambda: rsa.generate_private_key(65537, 2048), ser.PrivateFormat.PKCS8, False),
@@ -82,8 +83,8 @@ def keyset(tmp_path_factory) -> dict[str, KeyFile]:
     return {kind: write_key(directory, kind) for kind in _KINDS}
 
 
-def _require(what: str):
-    """Skip for want of a tool, or fail when SMARTDC_NB_REQUIRE_TRITON=1 (CI)."""
+def require_tool(what: str):
+    """Skip for want of a tool, or fail when SMARTDC_NB_REQUIRE_TRITON=1 (as in CI)."""
     if os.environ.get("SMARTDC_NB_REQUIRE_TRITON") == "1":
         pytest.fail(f"{what} (SMARTDC_NB_REQUIRE_TRITON=1 forbids skipping)")
     pytest.skip(what)
@@ -100,9 +101,9 @@ class NodeVerifier:
 def start_node_verifier(public_lines: list[str], directory: Path) -> NodeVerifier:
     node = shutil.which("node")
     if node is None:
-        _require("node is not installed")
+        require_tool("node is not installed")
     if not (NODE_DIR / "node_modules" / "http-signature").is_dir():
-        _require("tests/node/node_modules/http-signature is missing (run ./dev test or npm ci in tests/node)")
+        require_tool("tests/node/node_modules/http-signature is missing (run ./dev test or npm ci in tests/node)")
     keys_file = directory / "verifier-keys.json"
     keys_file.write_text(json.dumps(public_lines))
     process = subprocess.Popen(
@@ -159,7 +160,7 @@ def start_ssh_agent(sock: Path) -> subprocess.Popen:
     """A real ssh-agent in the foreground (-D) on ``sock``, once it accepts connections."""
     agent = shutil.which("ssh-agent")
     if agent is None or shutil.which("ssh-add") is None:
-        pytest.skip("ssh-agent/ssh-add (OpenSSH client) are not installed")
+        require_tool("ssh-agent/ssh-add (the OpenSSH client) are not installed")
     process = subprocess.Popen([agent, "-D", "-a", str(sock)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 10
     while not sock.exists():

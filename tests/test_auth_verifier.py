@@ -41,8 +41,6 @@ def test_every_key_type_and_format_verifies(kind, keyset, node_verifier):
 
 @pytest.mark.parametrize("kind", ["rsa-pkcs1-encrypted", "rsa-pkcs8-encrypted", "ed25519-openssh-encrypted"])
 def test_encrypted_keys_with_passphrase_verify(kind, keyset, node_verifier, monkeypatch):
-    if kind.endswith("openssh-encrypted"):
-        pytest.importorskip("bcrypt", reason="encrypted OpenSSH keys need the bcrypt package")
     monkeypatch.delenv("SMARTDC_NB_KEY_PASSPHRASE", raising=False)
     signer = KeyFileSigner(keyset[kind].path, passphrase=PASSPHRASE)
     assert signed_get(HTTPSignatureAuth(signer, "demo"), node_verifier.url + "/demo").status_code == 200

@@ -14,6 +14,7 @@ import warnings
 from pathlib import Path
 
 import pytest
+from test_auth_support import require_tool
 
 from smartdc_nb import config
 from smartdc_nb.config import InsecureTLSWarning, Profile, load_profile, register_profile_provider
@@ -373,9 +374,7 @@ def _cli_profile(env: dict[str, str]) -> dict:
 @pytest.mark.parametrize("scenario", ["config-json", "triton-profile", "xdg", "env-sdc", "env-mixed", "role-env"])
 def test_same_profile_as_the_triton_cli(scenario, home, tmp_path):
     if not TRITON.exists() or shutil.which("node") is None:
-        if os.environ.get("SMARTDC_NB_REQUIRE_TRITON") == "1":
-            pytest.fail("the triton CLI is not installed (tests/node/node_modules/.bin/triton)")
-        pytest.skip("the triton CLI is not installed")
+        require_tool("the triton CLI is not installed (tests/node/node_modules/.bin/triton)")
     env = {"HOME": str(tmp_path), "PATH": os.environ["PATH"]}
     write_profile(home, "prod", PROD)
     write_profile(home, "lab", {"url": "http://127.0.0.1:8080", "account": "lab", "keyId": "aa:bb", "insecure": True})

@@ -230,7 +230,10 @@ def _check_types(fields: dict[str, Any], where: str) -> None:
             raise ConfigError(f"{where}: {attr} must be {want}, not {value!r}")
 
 
-def _check_url(url: str, where: str) -> str:
+def check_url(url: str, where: str = "the url argument") -> str:
+    """``url`` without a trailing slash; ConfigError unless it is http(s)://host[:port][/path]."""
+    if not isinstance(url, str):
+        raise ConfigError(f"URL {url!r} from {where} is not a string: use https://host or http://host:port")
     parts = urlsplit(url)
     if "://" not in url or not parts.netloc:
         raise ConfigError(f"URL {url!r} from {where} has no scheme and host: use https://host or http://host:port")
@@ -367,7 +370,7 @@ def _finish(name: str, fields: dict[str, Any], source: str, looked: list[str]) -
     if missing:
         raise ConfigError(_missing_message(name, missing, source, looked))
     where = source or f'profile "{name}"'
-    fields["url"] = _check_url(fields["url"], where)
+    fields["url"] = check_url(fields["url"], where)
     fields["roles"] = tuple(fields.get("roles") or ())
     fields["insecure"] = bool(fields.get("insecure"))
     if fields.get("key_path") is not None:

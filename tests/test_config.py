@@ -279,6 +279,14 @@ def test_url_without_scheme(home, url):
     assert str(excinfo.value).endswith("has no scheme and host: use https://host or http://host:port")
 
 
+def test_check_url_alone():
+    assert config.check_url("https://cloudapi.example.com:8443/") == "https://cloudapi.example.com:8443"
+    with pytest.raises(ConfigError, match="URL 'cloudapi.example.com' from the url argument has no scheme and host"):
+        config.check_url("cloudapi.example.com")
+    with pytest.raises(ConfigError, match="URL None from the url argument is not a string"):
+        config.check_url(None)
+
+
 def test_url_with_another_scheme(home):
     write_profile(home, "ftp", {**PROD, "url": "ftp://host"})
     with pytest.raises(ConfigError, match=r"URL 'ftp://host' from profile file .*ftp.json is not http\(s\)"):

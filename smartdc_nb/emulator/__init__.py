@@ -1,0 +1,429 @@
+"""smartdc_nb.emulator: a local Triton CloudAPI that the official ``triton`` CLI accepts.
+
+    >>> from smartdc_nb.emulator import Emulator
+    >>> with Emulator(accounts={"demo": [open("id_ed25519.pub").read()]}, machines=50) as emu:
+    ...     print(emu.url)            # http://127.0.0.1:PORT, signed requests only
+
+One process serves several datacenters, each on its own port with its own
+fleet, sharing accounts, keys, packages and images. State changes take time
+(see timeline.py for the durations and their names), computed from
+timestamps; the state is in memory, optionally written through to SQLite.
+The same controls as the Python API exist over HTTP under ``/__emulator/``
+(see admin.py). This package never imports the client side of smartdc_nb.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import threading
+import time
+import uuid
+from typing import Any, Iterable
+
+from .faults import Faults
+from .requestlog import RequestLog
+from .seed import (ADMIN_UUID, anchor_time, build_catalog, build_fleet, build_networks, make_nic,
+                   stable_uuid)
+from .store import Account, Datacenter, Machine, State, SubUser
+from .throttle import Throttle
+from .timeline import FAILABLE, DEFAULT_DURATIONS, Timing, audit_entry
+
+__all__ = ["Emulator", "DatacenterHandle", "DEFAULT_DURATIONS"]
+
+_KEY_NAME_RE = re.compile(r"^[A-Za-z0-9_.@+-]{1,64}$")
+_STATES = ("provisioning", "running", "stopping", "stopped", "ready", "offline", "failed",
+           "deleted", "unknown")
+
+
+def _account_config(accounts: Any) -> dict[str, dict[str, Any]]:
+    """Normalise ``accounts`` to ``{login: {"keys": [...], "users": {login: [...]}}}``."""
+    if accounts is None:
+        return {"demo": {"keys": [], "users": {}}}
+    if not isinstance(accounts, dict) or not accounts:
+        raise ValueError("accounts must be a non-empty dict: {login: [public key lines]} or "
+                         "{login: {'keys': [...], 'users': {sublogin: [...]}}}")
+    out = {}
+    for login, spec in accounts.items():
+        if not isinstance(login, str) or not re.match(r"^[A-Za-z][A-Za-z0-9._-]*$", login) or login == "my":
+            raise ValueError(f"account login {login!r} is not valid (letters, digits, . _ -; not 'my')")
+        if isinstance(spec, (list, tuple)):
+            spec = {"keys": list(spec), "users": {}}
+        if not isinstance(spec, dict) or set(spec) - {"keys", "users"}:
+            raise ValueError(f"account {login!r}: give a list of public keys or "
+                             "{'keys': [...], 'users': {...}}")
+        users = {name: list(keys) for name, keys in (spec.get("users") or {}).items()}
+        out[login] = {"keys": list(spec.get("keys") or []), "users": users}
+    return out
+
+
+class DatacenterHandle:
+    """The emulator side of one datacenter, for tests: inject and force."""
+
+    def __init__(self, emulator: "Emulator", dc: Datacenter):
+        self._emu = emulator
+        self._dc = dc
+
+    def __repr__(self) -> str:
+        return f"<DatacenterHandle {self._dc.name} {self._dc.url or '(not started)'}>"
+
+    @property
+    def name(self) -> str:
+        return self._dc.name
+
+    @property
+    def url(self) -> str:
+        return self._dc.url
+
+    def machine_ids(self) -> list[str]:
+        """The ids of every machine in this datacenter (any owner, any state)."""
+        with self._emu.state.lock:
+            return [m.id for m in self._dc.ordered()]
+
+    def put_machine(self, **fields: Any) -> str:
+        """Inject a machine with any fields; returns its id.
+
+        Known fields: ``id, name, state, brand, image, package (name or id),
+        memory, disk, tags, metadata, credentials, created, updated (epoch
+        seconds), firewall_enabled, deletion_protection, docker, compute_node,
+        owner (login), snapshots (names)``. Any other field is put verbatim
+        into the machine's JSON (it may override a computed one, e.g. ``ips``).
+        The owner is the first account unless given.
+        """
+        emu = self._emu
+        state = emu.state
+        with state.lock:
+            now = time.time()
+            owner_login = fields.pop("owner", None)
+            owner = state.account(owner_login) if owner_login else next(iter(state.accounts.values()))
+            if owner is None:
+                raise ValueError(f"unknown owner account {owner_login!r}")
+            pkg_ref = fields.pop("package", "g4-highcpu-1G")
+            pkg = state.package(pkg_ref) or {"id": pkg_ref, "memory": 1024, "disk": 25600}
+            image = fields.pop("image", stable_uuid("image", "base-64-lts", "23.4.0"))
+            machine_id = str(fields.pop("id", None) or uuid.uuid4())
+            if machine_id in self._dc.machines:
+                raise ValueError(f"machine {machine_id} already exists")
+            created = float(fields.pop("created", now))
+            snapshots = fields.pop("snapshots", [])
+            known = {name: fields.pop(name) for name in (
+                "name", "state", "brand", "memory", "disk", "tags", "metadata", "credentials",
+                "updated", "firewall_enabled", "deletion_protection", "docker", "compute_node")
+                if name in fields}
+            machine = Machine(
+                id=machine_id, name=known.get("name", machine_id[:8]),
+                state=known.get("state", "running"), brand=known.get("brand", "joyent"),
+                image=image, package_id=pkg["id"], memory=known.get("memory", pkg["memory"]),
+                disk=known.get("disk", pkg["disk"]), created=created,
+                updated=float(known.get("updated", created)), owner=owner.uuid,
+                tags=dict(known.get("tags") or {}), metadata=dict(known.get("metadata") or {}),
+                credentials=dict(known.get("credentials") or {}),
+                firewall_enabled=bool(known.get("firewall_enabled", False)),
+                deletion_protection=bool(known.get("deletion_protection", False)),
+                docker=bool(known.get("docker", False)), compute_node=known.get("compute_node"),
+                last_job_end=created, extra=fields,
+            )
+            network = next((n for n in self._dc.networks.values() if not n.get("public")), None)
+            if network is not None:
+                machine.nics = [make_nic(network, random.Random(machine_id), True)]
+            for name in snapshots:
+                machine.snapshots[name] = {"name": name, "state": "created", "created": created,
+                                           "size": 100}
+            machine.audit.append(audit_entry("provision", machine.state != "failed", created,
+                                             {"type": "operator"}))
+            self._dc.add(machine)
+            state.touch(self._dc, machine)
+            return machine_id
+
+    def set_state(self, machine_id: str, state: str) -> None:
+        """Force ``state`` on a machine now; its pending jobs are dropped."""
+        if not isinstance(state, str) or not state:
+            raise ValueError("state must be a non-empty string, e.g. 'failed' or 'offline'")
+        emu = self._emu
+        with emu.state.lock:
+            machine = emu.state.machine(self._dc, machine_id)
+            if machine is None:
+                raise KeyError(f"no machine {machine_id} in {self._dc.name}")
+            machine.jobs.clear()
+            self._dc.busy.discard(machine.id)
+            machine.state = state
+            machine.updated = time.time()
+            emu.state.touch(self._dc, machine)
+
+    def fail_next(self, action: str, count: int = 1) -> None:
+        """Make the next ``count`` jobs of ``action`` end with ``success: "no"``.
+
+        ``provision`` leaves the machine ``failed``; other jobs change nothing.
+        Actions: the job kinds of timeline.py (start, stop, reboot, destroy or
+        delete, resize, rename, set_tags, create_snapshot, ...).
+        """
+        if action not in FAILABLE:
+            raise ValueError(f"unknown action {action!r}; one of {', '.join(sorted(FAILABLE))}")
+        if int(count) < 1:
+            raise ValueError("count must be >= 1")
+        with self._emu.state.lock:
+            self._dc.fail_next[action] = self._dc.fail_next.get(action, 0) + int(count)
+
+
+class Emulator:
+    """A local CloudAPI with one server per datacenter. See the module docstring."""
+
+    def __init__(self, datacenters: Iterable[str] = ("us-east-1",), accounts: Any = None,
+                 machines: int = 0, seed: int = 0, speed: float = 1.0,
+                 durations: dict[str, float] | None = None, throttle: Any = None,
+                 state: str | None = None, host: str = "127.0.0.1", ports: list[int] | None = None,
+                 verify_signatures: bool = True):
+        names = [datacenters] if isinstance(datacenters, str) else list(datacenters)
+        if not names or len(set(names)) != len(names):
+            raise ValueError("datacenters must be one or more distinct names")
+        for name in names:
+            if not isinstance(name, str) or not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]*$", name):
+                raise ValueError(f"datacenter name {name!r} is not valid (letters, digits, . _ -)")
+        if not isinstance(machines, int) or machines < 0:
+            raise ValueError(f"machines must be a whole number >= 0, not {machines!r}")
+        if ports is not None and len(ports) != len(names):
+            raise ValueError(f"give one port per datacenter ({len(names)}), not {len(ports)}")
+        self._accounts_config = _account_config(accounts)
+        self._machines = machines
+        self._seed = int(seed)
+        self.host = host
+        self._ports = list(ports) if ports is not None else [0] * len(names)
+        self.verify_signatures = bool(verify_signatures)
+        self.state = State(names, Timing(speed, durations))
+        self.faults = Faults(self._seed)
+        self.throttle = Throttle(throttle)
+        self._requests = RequestLog()
+        self._servers: list[Any] = []
+        self._start_lock = threading.Lock()
+        self.state_path = state
+        if state:
+            self._open_state(state)
+        else:
+            self._seed_all()
+
+    def __repr__(self) -> str:
+        running = "running" if self._servers else "stopped"
+        return (f"<Emulator {running} datacenters={list(self.state.datacenters)} "
+                f"machines={self._machines} seed={self._seed}>")
+
+    # ------------------------------------------------------------ seeding
+
+    def _build_accounts(self) -> dict[str, Account]:
+        created = anchor_time() - 3 * 365 * 86400
+        accounts = {}
+        for login, spec in self._accounts_config.items():
+            account = Account(stable_uuid("account", login), login, f"{login}@example.com",
+                              created, created, {"firstName": login.capitalize(), "lastName": "User",
+                                                 "companyName": "Example Corp"})
+            self._add_keys(account, spec["keys"], account.keys, login)
+            for sub, keys in spec["users"].items():
+                user = account.users[sub] = SubUser(stable_uuid("user", login, sub), sub)
+                self._add_keys(account, keys, user.keys, f"{login}/{sub}")
+            accounts[login] = account
+        return accounts
+
+    @staticmethod
+    def _add_keys(account: Account, lines: list[str], into: dict, who: str) -> None:
+        for line in lines:
+            try:
+                parts = str(line).split(None, 2)
+                comment = parts[2].strip() if len(parts) > 2 else ""
+                taken = {k.name for k in into.values()}
+                name = comment if _KEY_NAME_RE.match(comment) and comment not in taken else None
+                account.add_key(line, name, into)
+            except ValueError as exc:
+                raise ValueError(f"account {who}: bad public key {str(line)[:40]!r}...: {exc}") from None
+
+    def _seed_all(self) -> None:
+        state = self.state
+        with state.lock:
+            state.accounts = self._build_accounts()
+            owner = next(iter(state.accounts.values()), None)
+            state.packages, state.images = {}, {}
+            build_catalog(state, owner.uuid if owner else None)
+            state.catalog_version += 1
+            for dc in state.datacenters.values():
+                self._seed_datacenter(dc, owner)
+
+    def _seed_datacenter(self, dc: Datacenter, owner: Account | None) -> None:
+        dc.machines.clear()
+        dc.busy.clear()
+        dc._order = None
+        dc.fail_next.clear()
+        dc.account_config.clear()
+        build_networks(dc)
+        build_fleet(self.state, dc, owner, self._machines, self._seed)
+
+    def _meta(self) -> dict[str, Any]:
+        return {"datacenters": list(self.state.datacenters), "machines": self._machines,
+                "seed": self._seed}
+
+    def _open_state(self, path: str) -> None:
+        from .persist import SQLiteStore
+
+        store = SQLiteStore(path)
+        meta = store.meta()
+        if not meta:
+            self._seed_all()
+            store.replace_all(self.state, self._meta())
+            self.state.persistence = store
+            return
+        state = self.state
+        with state.lock:
+            store.load_into(state)
+            for dc in state.datacenters.values():
+                build_networks(dc)
+            state.persistence = store
+            for login, account in self._build_accounts().items():
+                stored = state.accounts.setdefault(login, account)
+                for fp, key in account.keys.items():
+                    stored.keys.setdefault(fp, key)
+                for sub, user in account.users.items():
+                    stored.users.setdefault(sub, user)
+                state.save_account(stored)
+            missing = [dc for name, dc in state.datacenters.items() if name not in meta["datacenters"]]
+            owner = next(iter(state.accounts.values()), None)
+            for dc in missing:
+                self._seed_datacenter(dc, owner)
+                for machine in dc.machines.values():
+                    store.save_machine(dc.name, machine)
+
+    def reset(self) -> None:
+        """Back to the freshly seeded state (accounts, catalog, fleets, fail-next).
+
+        Faults, the request log, speed, durations and the throttle setting are
+        kept (the ``emu`` test fixture clears those itself); throttle buckets
+        are refilled.
+        """
+        with self.state.lock:
+            self._seed_all()
+            if self.state.persistence is not None:
+                self.state.persistence.replace_all(self.state, self._meta())
+        self.throttle.reset()
+
+    # ------------------------------------------------------------ serving
+
+    def start(self) -> "Emulator":
+        """Start one server per datacenter; returns once all accept connections."""
+        from .app import CloudAPIApp
+        from .server import DatacenterServer
+
+        with self._start_lock:
+            if self._servers:
+                return self
+            started = []
+            try:
+                for dc, port in zip(self.state.datacenters.values(), self._ports):
+                    server = DatacenterServer(CloudAPIApp(self, dc), self.host, port)
+                    started.append(server)
+                    host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
+                    host = f"[{host}]" if ":" in host else host
+                    dc.url = f"http://{host}:{server.port}"
+            except OSError as exc:
+                for server in started:
+                    server.server.server_close()
+                raise OSError(f"cannot listen on {self.host}:{port} for datacenter {dc.name}: "
+                              f"{exc.strerror or exc}") from exc
+            for server in started:
+                server.start()
+            self._servers = started
+        return self
+
+    def stop(self) -> None:
+        """Stop every server (idempotent); the state stays and can be served again."""
+        with self._start_lock:
+            servers, self._servers = self._servers, []
+        for server in servers:
+            server.stop()
+
+    def close(self) -> None:
+        """Stop and release the SQLite file."""
+        self.stop()
+        if self.state.persistence is not None:
+            self.state.persistence.close()
+            self.state.persistence = None
+
+    def __enter__(self) -> "Emulator":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    @property
+    def urls(self) -> dict[str, str]:
+        """``{datacenter: URL}`` in datacenter order (empty strings before start())."""
+        return {name: dc.url for name, dc in self.state.datacenters.items()}
+
+    @property
+    def url(self) -> str:
+        return next(iter(self.state.datacenters.values())).url
+
+    def datacenter(self, name: str) -> DatacenterHandle:
+        dc = self.state.datacenters.get(name)
+        if dc is None:
+            raise KeyError(f"no datacenter {name!r}; known: {', '.join(self.state.datacenters)}")
+        return DatacenterHandle(self, dc)
+
+    # ----------------------------------------------------------- controls
+
+    def set_speed(self, speed: float) -> None:
+        with self.state.lock:
+            self.state.timing.set_speed(speed)
+
+    def set_durations(self, **seconds: float) -> None:
+        with self.state.lock:
+            self.state.timing.set_durations(**seconds)
+
+    def set_throttle(self, setting: Any) -> None:
+        self.throttle.configure(setting)
+
+    @property
+    def requests(self) -> list[dict[str, Any]]:
+        return self._requests.entries()
+
+    def clear_requests(self) -> None:
+        self._requests.clear()
+
+    def counters(self) -> dict[str, Any]:
+        return self._requests.counters()
+
+    # ------------------------------------------------------------ catalog
+
+    def add_package(self, **fields: Any) -> dict[str, Any]:
+        """Add a package (``name``, ``memory`` MiB and ``disk`` MiB required)."""
+        for name in ("name", "memory", "disk"):
+            if name not in fields:
+                raise ValueError(f"a package needs {name!r}")
+        pkg = {"id": fields.pop("id", None) or str(uuid.uuid4()), "version": "1.0.0",
+               "active": True, "default": False, "vcpus": 1, "lwps": 4000}
+        pkg.update(fields)
+        pkg.setdefault("swap", pkg["memory"] * 2)
+        with self.state.lock:
+            self.state.put_catalog("packages", pkg)
+        return dict(pkg)
+
+    def delete_package(self, id_or_name: str) -> None:
+        with self.state.lock:
+            pkg = self.state.package(id_or_name, active_only_for_names=False)
+            if pkg is None:
+                raise KeyError(f"no package {id_or_name!r}")
+            self.state.drop_catalog("packages", pkg["id"])
+
+    def add_image(self, **fields: Any) -> dict[str, Any]:
+        """Add an image (``name`` and ``version`` required)."""
+        for name in ("name", "version"):
+            if name not in fields:
+                raise ValueError(f"an image needs {name!r}")
+        image = {"id": fields.pop("id", None) or str(uuid.uuid4()), "os": "smartos",
+                 "type": "zone-dataset", "requirements": {}, "owner": ADMIN_UUID, "public": True,
+                 "state": "active", "published_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        image.update(fields)
+        with self.state.lock:
+            self.state.put_catalog("images", image)
+        return dict(image)
+
+    def delete_image(self, image_id: str) -> None:
+        with self.state.lock:
+            if image_id not in self.state.images:
+                raise KeyError(f"no image {image_id!r}")
+            self.state.drop_catalog("images", image_id)

@@ -1,0 +1,126 @@
+"""Fault injection: make chosen requests slow, fail or lose their connection.
+
+A fault matches requests by a regular expression searched in the path (with
+its query string), optionally by method and datacenter. It then adds
+``latency`` seconds, and/or answers ``status`` (429, 500, 503, ...) with a
+CloudAPI-style error body, or ``drop``\\ s the connection without an answer.
+``count`` limits how many requests it hits; ``share`` (0..1) hits that fraction
+of the matching requests, chosen by a seeded generator so runs repeat.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import re
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+_CODES = {
+    400: "BadRequestError", 404: "ResourceNotFound", 409: "ConflictError",
+    429: "TooManyRequestsError", 500: "InternalError", 502: "BadGatewayError",
+    503: "ServiceUnavailableError", 504: "GatewayTimeoutError",
+}
+_MESSAGES = {
+    429: "You have exceeded your request rate of 10 r/s.",
+    500: "Internal Error",
+    503: "This Triton data center is being upgraded",
+}
+
+
+@dataclass
+class Fault:
+    id: int
+    path: str
+    method: str | None = None
+    datacenter: str | None = None
+    status: int | None = None
+    count: int | None = None
+    share: float | None = None
+    retry_after: float | None = None
+    latency: float | None = None
+    drop: bool = False
+    hits: int = 0
+    _pattern: re.Pattern = field(default=None, repr=False)  # type: ignore[assignment]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in (
+            "id", "path", "method", "datacenter", "status", "count", "share", "retry_after",
+            "latency", "drop", "hits")}
+
+    def error_body(self) -> dict[str, str]:
+        status = self.status or 500
+        return {"code": _CODES.get(status, "InternalError"),
+                "message": _MESSAGES.get(status, f"injected fault {self.id}")}
+
+
+class Faults:
+    """The set of active faults of one emulator (thread-safe)."""
+
+    def __init__(self, seed: int = 0):
+        self._lock = threading.Lock()
+        self._faults: dict[int, Fault] = {}
+        self._ids = itertools.count(1)
+        self._rng = random.Random(seed)
+
+    def add(self, path: str = r".*", method: str | None = None, datacenter: str | None = None,
+            status: int | None = None, count: int | None = None, share: float | None = None,
+            retry_after: float | None = None, latency: float | None = None,
+            drop: bool = False) -> int:
+        """Add a fault; returns its id (for :meth:`remove`)."""
+        try:
+            pattern = re.compile(path)
+        except (re.error, TypeError) as exc:
+            raise ValueError(f"path must be a regular expression: {exc}") from None
+        if status is not None and not (isinstance(status, int) and 400 <= status <= 599):
+            raise ValueError(f"status must be an HTTP error status (400-599), not {status!r}")
+        if share is not None and not (0 < float(share) <= 1):
+            raise ValueError(f"share must be in (0, 1], not {share!r}")
+        if count is not None and int(count) < 1:
+            raise ValueError(f"count must be >= 1, not {count!r}")
+        if latency is not None and float(latency) < 0:
+            raise ValueError(f"latency must be >= 0 seconds, not {latency!r}")
+        if status is None and latency is None and not drop:
+            raise ValueError("a fault needs a status, a latency or drop=True")
+        with self._lock:
+            fault = Fault(next(self._ids), path, method.upper() if method else None, datacenter,
+                          status, int(count) if count is not None else None,
+                          float(share) if share is not None else None,
+                          retry_after, float(latency) if latency is not None else None,
+                          bool(drop), _pattern=pattern)
+            self._faults[fault.id] = fault
+            return fault.id
+
+    def remove(self, fault_id: int) -> bool:
+        with self._lock:
+            return self._faults.pop(int(fault_id), None) is not None
+
+    def clear(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def list(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [f.to_dict() for f in self._faults.values()]
+
+    def match(self, datacenter: str, method: str, target: str) -> Fault | None:
+        """The first fault that hits this request (counting the hit), or None."""
+        with self._lock:
+            for fault in list(self._faults.values()):
+                if fault.method and fault.method != method:
+                    continue
+                if fault.datacenter and fault.datacenter != datacenter:
+                    continue
+                if not fault._pattern.search(target):
+                    continue
+                if fault.share is not None and self._rng.random() >= fault.share:
+                    continue
+                fault.hits += 1
+                if fault.count is not None and fault.hits >= fault.count:
+                    del self._faults[fault.id]
+                return fault
+        return None
+
+    def __len__(self) -> int:
+        return len(self._faults)

@@ -1,0 +1,47 @@
+"""The log of API requests and their counters, for tests and benchmarks.
+
+Admin requests (``/__emulator/...``) are not logged. The log keeps the newest
+``limit`` entries (100,000 by default) so a long demo does not grow without
+bound; the counters count everything since the last clear.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter, deque
+from typing import Any
+
+
+class RequestLog:
+    def __init__(self, limit: int = 100_000):
+        self._lock = threading.Lock()
+        self._entries: deque[dict[str, Any]] = deque(maxlen=limit)
+        self._status: Counter = Counter()
+        self._route: Counter = Counter()
+        self._dc: Counter = Counter()
+        self._total = 0
+
+    def record(self, entry: dict[str, Any], route: str | None) -> None:
+        with self._lock:
+            self._entries.append(entry)
+            self._total += 1
+            self._status[str(entry["status"])] += 1
+            self._route[f"{entry['method']} {route or '(unrouted)'}"] += 1
+            self._dc[entry["datacenter"]] += 1
+
+    def entries(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(e) for e in self._entries]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._status.clear()
+            self._route.clear()
+            self._dc.clear()
+            self._total = 0
+
+    def counters(self) -> dict[str, Any]:
+        with self._lock:
+            return {"total": self._total, "by_status": dict(self._status),
+                    "by_route": dict(self._route), "by_datacenter": dict(self._dc)}

@@ -1,0 +1,401 @@
+"""ListMachines, GetMachine, CreateMachine, DeleteMachine and the update
+actions (cloudapi.md §4)."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import uuid
+from typing import Any
+
+from ..errors import (invalid_argument, invalid_field, missing_parameter,
+                      validation_failed)
+from ..seed import make_nic
+from ..store import Machine
+from ..timeline import audit_entry
+from ..versions import omits_networks
+from ..views import machine_bytes, machine_dict, shown_state
+from .common import Ctx, Reply, conflict, gone, json_reply, machine_or_404, param_true
+from .validate import alias_errors, metadata_errors, tag_errors
+
+MAX_LIMIT = 1000
+_STATE_FILTERS = {"provisioning": "active", "stopping": "active", "active": "active",
+                  "running": "running", "stopped": "stopped", "unknown": "unknown",
+                  "destroyed": "deleted"}
+_INACTIVE = ("deleted", "failed")
+
+
+# ---------------------------------------------------------------- listing
+
+
+def _int_param(params: dict[str, Any], name: str, default: int, low: int, high: int | None) -> int:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return default
+    text = "" if isinstance(raw, bool) else str(raw).strip()
+    value = int(text) if re.fullmatch(r"-?\d{1,12}", text) else None
+    if value is None or value < low or (high is not None and value > high):
+        bound = f">= {low}" + (f" and <= {high}" if high is not None else "")
+        raise validation_failed("Invalid Parameters", [
+            invalid_field(name, f"Not a valid number: number must be {bound}")])
+    return value
+
+
+def _filters(ctx: Ctx):
+    """Turn ListMachines parameters into a predicate (409s for bad values)."""
+    p = ctx.params
+    state = p.get("state")
+    if state is not None and state not in _STATE_FILTERS:
+        raise invalid_argument(f"{state} is not a valid state")
+    wanted_state = _STATE_FILTERS.get(state)
+    kind = p.get("type")
+    if kind is not None and kind not in ("smartmachine", "virtualmachine"):
+        raise invalid_argument(f"{kind} is not a valid type")
+    docker = p.get("docker")
+    if isinstance(docker, str):
+        if docker not in ("true", "false"):
+            raise invalid_argument(f"{docker} is not a valid boolean")
+        docker = docker == "true"
+    elif not isinstance(docker, bool):
+        docker = None
+    if p.get("image") and p.get("dataset"):
+        raise invalid_argument("image and dataset are mutually exclusive parameters.")
+    image = p.get("image") or p.get("dataset")
+    tags = {k[4:]: v for k, v in p.items() if k.startswith("tag.")}
+    tombstone = bool(p.get("tombstone"))
+    if p.get("tags") == "*":
+        def any_tags(m: Machine, shown: str) -> bool:
+            return bool(m.tags) and (tombstone or shown not in _INACTIVE)
+        return any_tags
+    name, brand, memory = p.get("name"), p.get("brand"), p.get("memory")
+
+    def keep(m: Machine, shown: str) -> bool:
+        if wanted_state is None:
+            if not tombstone and shown in _INACTIVE:
+                return False
+        elif wanted_state == "active":
+            if shown in _INACTIVE:
+                return False
+        elif shown != wanted_state:
+            return False
+        if name is not None and m.name != name:
+            return False
+        if brand and m.brand != brand:
+            return False
+        if image and m.image != image:
+            return False
+        if memory not in (None, "") and str(m.memory) != str(memory):
+            return False
+        if kind and (m.brand in ("kvm", "bhyve")) != (kind == "virtualmachine"):
+            return False
+        if docker is not None and bool(m.docker) != docker:
+            return False
+        for key, value in tags.items():
+            if key not in m.tags or _tag_text(m.tags[key]) != _tag_text(value):
+                return False
+        return True
+    return keep
+
+
+def _tag_text(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def list_machines(ctx: Ctx) -> Reply:
+    keep = _filters(ctx)
+    limit = _int_param(ctx.params, "limit", MAX_LIMIT, 1, MAX_LIMIT)
+    offset = _int_param(ctx.params, "offset", 0, 0, None)
+    credentials = ctx.params.get("credentials")
+    networks = not omits_networks(ctx.accept_version)
+    state, now, owner = ctx.state, ctx.now, ctx.account.uuid
+    page: list[Machine] = []
+    skipped = 0
+    for m in state.iter_machines(ctx.dc, now):
+        if m.owner != owner or not keep(m, shown_state(m, now)):
+            continue
+        if skipped < offset:
+            skipped += 1
+            continue
+        page.append(m)
+        if len(page) >= limit:
+            break
+    if credentials:
+        parts = [json.dumps(machine_dict(m, state, now, credentials=credentials, networks=networks))
+                 .encode() for m in page]
+    else:
+        parts = [machine_bytes(m, state, now, networks=networks) for m in page]
+    body = b"[" + b",".join(parts) + b"]"
+    return Reply(200, body, {"x-query-limit": str(limit), "x-resource-count": str(len(page))})
+
+
+def get_machine(ctx: Ctx) -> Reply:
+    machine = machine_or_404(ctx)
+    credentials = ctx.params.get("credentials")
+    networks = not omits_networks(ctx.accept_version)
+    if credentials:
+        body = json.dumps(machine_dict(machine, ctx.state, ctx.now, credentials=credentials,
+                                       networks=networks)).encode()
+    else:
+        body = machine_bytes(machine, ctx.state, ctx.now, networks=networks)
+    return Reply(410 if machine.state == "deleted" else 200, body)
+
+
+# --------------------------------------------------------------- creating
+
+
+def _flattened(params: dict[str, Any], prefix: str) -> dict[str, Any]:
+    return {k[len(prefix):]: v for k, v in params.items() if k.startswith(prefix) and len(k) > len(prefix)}
+
+
+def _image(ctx: Ctx) -> dict[str, Any]:
+    p = ctx.params
+    if p.get("image") and p.get("dataset"):
+        raise invalid_argument("image and dataset are mutually exclusive parameters.")
+    wanted = p.get("image") or p.get("dataset")
+    if not wanted:
+        raise missing_parameter("image must be specified")
+    image = ctx.state.images.get(wanted) if isinstance(wanted, str) else None
+    if image is None or not (image.get("public") or image.get("owner") == ctx.account.uuid
+                             or ctx.account.uuid in (image.get("acl") or [])):
+        raise invalid_argument(f"{_js(wanted)} is not a valid image")
+    if image.get("state") != "active":
+        raise invalid_argument(f"image {wanted} is not active")
+    return image
+
+
+def _js(value: Any) -> str:
+    """How JavaScript's %s would print a parameter value."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (dict, list)):
+        return "[object Object]" if isinstance(value, dict) else ",".join(map(_js, value))
+    return str(value)
+
+
+def _package(ctx: Ctx) -> dict[str, Any]:
+    wanted = ctx.params.get("package")
+    if not wanted:
+        raise missing_parameter("package must be specified")
+    pkg = ctx.state.package(wanted) if isinstance(wanted, str) else None
+    if pkg is None:
+        raise invalid_argument(f"{_js(wanted)} is not a valid package")
+    if not pkg.get("active", True):
+        raise invalid_argument(f"{wanted} is inactive. Must use an active package")
+    return pkg
+
+
+def _brand(ctx: Ctx, image: dict[str, Any], pkg: dict[str, Any]) -> str:
+    wanted = ctx.params.get("brand")
+    if wanted is not None and wanted not in ("kvm", "bhyve"):
+        raise invalid_argument(f'Unknown brand "{_js(wanted)}"')
+    if image.get("type") == "zvol":
+        return wanted or pkg.get("brand") or image["requirements"].get("brand") or "bhyve"
+    if image.get("type") in ("lx-dataset", "docker"):
+        return "lx"
+    return image["requirements"].get("brand") or "joyent"
+
+
+def _networks(ctx: Ctx) -> list[dict[str, Any]]:
+    raw = ctx.params.get("networks")
+    nets = ctx.dc.networks
+    if raw in (None, "", []):
+        chosen = [n for n in nets.values() if n.get("public")][:1] + \
+                 [n for n in nets.values() if not n.get("public") and not n.get("fabric")][:1]
+        return chosen
+    if isinstance(raw, str):
+        raw = [s for s in raw.split(",") if s]
+    if not isinstance(raw, list):
+        raise invalid_argument("Invalid Networks")
+    chosen = []
+    for item in raw:
+        net_id = item.get("ipv4_uuid") if isinstance(item, dict) else item
+        network = nets.get(net_id) if isinstance(net_id, str) else None
+        if network is None:
+            raise invalid_argument("Invalid Networks")
+        if network not in chosen:
+            chosen.append(network)
+    if sum(1 for n in chosen if n.get("public")) > 1:
+        raise invalid_argument("Can specify a maximum of 1 public networks")
+    return chosen
+
+
+def _credentials(value: Any) -> dict[str, str]:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise validation_failed("Invalid Parameters", [
+                invalid_field("internal_metadata", "Malformed JSON")]) from None
+    if not isinstance(value, dict):
+        raise validation_failed("Invalid Parameters", [
+            invalid_field("internal_metadata", "Invalid data type")])
+    return {str(k): str(v) for k, v in value.items()}
+
+
+def _name_taken(ctx: Ctx, name: str, exclude: str | None = None) -> bool:
+    for m in ctx.dc.machines.values():
+        if m.name == name and m.owner == ctx.account.uuid and m.id != exclude and \
+                shown_state(m, ctx.now) not in _INACTIVE:
+            return True
+    return False
+
+
+def create_machine(ctx: Ctx) -> Reply:
+    p, account = ctx.params, ctx.account
+    image = _image(ctx)
+    pkg = _package(ctx)
+    if not account.keys:
+        raise conflict("KeyRequired", "At least one SSH key is required to provision")
+    min_ram = image["requirements"].get("min_ram")
+    if min_ram and pkg["memory"] < min_ram:
+        raise invalid_argument(f"You must use a package with at least {min_ram} MiB of RAM in "
+                               "order to provision the selected image")
+    brand = _brand(ctx, image, pkg)
+    networks = _networks(ctx)
+    machine_id = str(uuid.uuid4())
+    name = p.get("name")
+    if name in (None, ""):
+        name = machine_id[:8]
+    elif isinstance(name, str):
+        name = name.replace("{{shortId}}", machine_id[:8])
+    errors = alias_errors(name)
+    if not errors and _name_taken(ctx, name):
+        errors = [invalid_field("alias", "Already exists for this owner_uuid", "Duplicate")]
+    if errors:
+        raise validation_failed("Invalid VM parameters: Invalid machine name", errors)
+    tags = _flattened(p, "tag.")
+    errors = tag_errors(tags, docker=False)
+    if errors:
+        suffix = ": Invalid tags" if errors[0]["field"] == "tags" else ""
+        raise validation_failed("Invalid VM parameters" + suffix, errors)
+    metadata = {k: v for k, v in _flattened(p, "metadata.").items()
+                if not k.endswith("_pw") and k != "credentials"}
+    errors = metadata_errors(metadata)
+    if errors:
+        raise validation_failed("Invalid VM parameters", errors)
+    credentials = _credentials(p["metadata.credentials"]) if "metadata.credentials" in p else {}
+    for secret in ("password", "administrator_pw"):
+        if isinstance(p.get(secret), str):
+            credentials["administrator"] = p[secret]
+    metadata["root_authorized_keys"] = "".join(k.public.openssh + "\n" for k in account.keys.values())
+    rng = random.Random(machine_id)
+    nics = [make_nic(net, rng, i == 0) for i, net in enumerate(networks)]
+    machine = Machine(
+        id=machine_id, name=name, brand=brand, state="provisioning", image=image["id"],
+        package_id=pkg["id"], memory=pkg["memory"], disk=pkg["disk"], created=ctx.now,
+        updated=ctx.now, owner=account.uuid, tags=tags, metadata=metadata, credentials=credentials,
+        firewall_enabled=param_true(p.get("firewall_enabled")),
+        deletion_protection=p.get("deletion_protection") is True, last_job_end=ctx.now,
+    )
+    if brand == "bhyve":
+        machine.disks = [{"id": str(uuid.UUID(int=rng.getrandbits(128), version=4)), "size": 10240,
+                          "block_size": 8192, "boot": True, "image": image["id"]},
+                         {"id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                          "size": max(pkg["disk"] - 10240, 1024), "block_size": 8192}]
+    ctx.dc.add(machine)
+    job = ctx.state.enqueue(ctx.dc, machine, "provision", {"nics": nics}, ctx.now, ctx.caller())
+    machine.audit.append(audit_entry("provision", not job.forced_fail, ctx.now, ctx.caller()))
+    ctx.state.touch(ctx.dc, machine)
+    body = machine_dict(machine, ctx.state, ctx.now, networks=not omits_networks(ctx.accept_version))
+    return json_reply(body, 201, {"Location": f"/{account.login}/machines/{machine_id}"})
+
+
+# ---------------------------------------------------------------- deleting
+
+
+def delete_machine(ctx: Ctx) -> Reply:
+    machine = machine_or_404(ctx, allow_deleted=False)
+    if any(job.kind == "destroy" for job in machine.jobs):
+        return Reply(204)
+    if machine.deletion_protection:
+        raise conflict("CannotDestroyMachineError",
+                       'Instance has "deletion_protection" enabled, preventing deletion')
+    ctx.state.enqueue(ctx.dc, machine, "destroy", None, ctx.now, ctx.caller())
+    return Reply(204)
+
+
+# ----------------------------------------------------------------- actions
+
+
+def _simple(kind: str):
+    def action(ctx: Ctx, machine: Machine) -> None:
+        ctx.state.enqueue(ctx.dc, machine, kind, None, ctx.now, ctx.caller())
+    return action
+
+
+def _toggle(kind: str, attr: str, value: bool):
+    def action(ctx: Ctx, machine: Machine) -> None:
+        if bool(getattr(machine, attr)) != value:
+            ctx.state.enqueue(ctx.dc, machine, kind, None, ctx.now, ctx.caller())
+    return action
+
+
+def _resize(ctx: Ctx, machine: Machine) -> None:
+    if machine.brand == "kvm":
+        raise invalid_argument("resize is not supported for KVM virtualmachines")
+    pkg = _package(ctx)
+    image = ctx.state.images.get(machine.image) or {"requirements": {}}
+    req = image.get("requirements") or {}
+    if req.get("min_ram") and req["min_ram"] > pkg["memory"]:
+        raise invalid_argument(f"Package RAM ({pkg['memory']}) is less than allowed by the image "
+                               f"({req['min_ram']})")
+    if req.get("max_ram") and req["max_ram"] < pkg["memory"]:
+        raise invalid_argument(f"Package RAM ({pkg['memory']}) is more than allowed by the image "
+                               f"({req['max_ram']})")
+    if machine.brand == "bhyve":
+        if not pkg.get("flexible_disk"):
+            raise invalid_argument("Resizing to a package without flexible disk space is not supported")
+        if machine.state != "stopped":
+            raise conflict("VmNotStopped", "VM not stopped")
+    ctx.state.enqueue(ctx.dc, machine, "resize",
+                      {"package_id": pkg["id"], "memory": pkg["memory"], "disk": pkg["disk"]},
+                      ctx.now, ctx.caller())
+
+
+def _rename(ctx: Ctx, machine: Machine) -> None:
+    name = ctx.params.get("name")
+    if not name:
+        raise missing_parameter("New name must be specified")
+    if isinstance(name, str) and len(name) > 189:
+        raise invalid_argument("Name cannot be longer than 189 characters.")
+    errors = alias_errors(name)
+    if not errors and _name_taken(ctx, name, exclude=machine.id):
+        errors = [invalid_field("alias", "Already exists for this owner_uuid", "Duplicate")]
+    if errors:
+        raise validation_failed("Invalid VM update parameters", errors)
+    ctx.state.enqueue(ctx.dc, machine, "rename", {"name": name}, ctx.now, ctx.caller())
+
+
+_ACTIONS = {
+    "start": _simple("start"),
+    "stop": _simple("stop"),
+    "reboot": _simple("reboot"),
+    "resize": _resize,
+    "rename": _rename,
+    "enable_firewall": _toggle("enable_firewall", "firewall_enabled", True),
+    "disable_firewall": _toggle("disable_firewall", "firewall_enabled", False),
+    "enable_deletion_protection": _toggle("enable_deletion_protection", "deletion_protection", True),
+    "disable_deletion_protection": _toggle("disable_deletion_protection", "deletion_protection", False),
+}
+
+
+def update_machine(ctx: Ctx) -> Reply:
+    machine = machine_or_404(ctx)
+    action = ctx.params.get("action")
+    if action in (None, ""):
+        raise missing_parameter("action is required")
+    handler = _ACTIONS.get(action) if isinstance(action, str) else None
+    if handler is None:
+        raise invalid_argument(f"{_js(action)} is not a valid action")
+    if machine.state == "deleted" and "deletion_protection" not in action:
+        gone(ctx, machine)
+    handler(ctx, machine)
+    return Reply(202)
+
+
+ROUTES = [
+    ("/<login>/machines", "machines", {"GET": list_machines, "POST": create_machine}),
+    ("/<login>/machines/<machine>", "machines",
+     {"GET": get_machine, "POST": update_machine, "DELETE": delete_machine}),
+]

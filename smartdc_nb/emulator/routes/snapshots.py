@@ -1,0 +1,85 @@
+"""Machine snapshots (cloudapi.md §5.3).
+
+A snapshot is ``queued`` then ``running`` while its job runs, then ``created``
+(or ``failed``: the compute node refuses names that are not
+``[A-Za-z0-9][A-Za-z0-9_.:-]*`` of at most 64 characters, and a name already
+taken). After a delete job GetMachineSnapshot answers ``{"name", "state":
+"deleted"}``. kvm machines cannot be snapshotted (BrandNotSupported), nor bhyve
+ones (CloudAPI's experimental bhyve snapshots are off).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+
+from ..errors import CloudAPIError, invalid_argument, not_found
+from ..views import snapshot_dict
+from .common import Ctx, Reply, changing_machine, json_reply, machine_or_404
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}$")
+
+
+def list_snapshots(ctx: Ctx) -> Reply:
+    machine = machine_or_404(ctx)
+    return json_reply([snapshot_dict(machine, s, ctx.state, ctx.now)
+                       for s in machine.snapshots.values()])
+
+
+def get_snapshot(ctx: Ctx) -> Reply:
+    machine = machine_or_404(ctx)
+    name = ctx.url["name"]
+    snap = machine.snapshots.get(name)
+    if snap is not None:
+        return json_reply(snapshot_dict(machine, snap, ctx.state, ctx.now))
+    if name in machine.deleted_snapshots:
+        return json_reply({"name": name, "state": "deleted"})
+    raise not_found("Snapshot does not exist")
+
+
+def create_snapshot(ctx: Ctx) -> Reply:
+    machine = changing_machine(ctx)
+    if machine.brand == "kvm":
+        raise CloudAPIError(409, "BrandNotSupported", 'snapshots are not supported for VMs of brand "kvm"')
+    if machine.brand == "bhyve":
+        raise invalid_argument("Snapshots of bhyve VMs are not allowed")
+    name = ctx.params.get("name") or \
+        datetime.fromtimestamp(ctx.now, timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    name = str(name)
+    params = {"name": name}
+    if not _NAME_RE.match(name):
+        params["invalid"] = f"invalid snapshot name {name!r}"
+    elif name in machine.snapshots:
+        params["invalid"] = f"snapshot {name!r} already exists"
+    else:
+        machine.deleted_snapshots.discard(name)
+        size = max(1, (machine.disk or 1024) // 20)
+        machine.snapshots[name] = {"name": name, "state": "queued", "created": ctx.now, "size": size}
+    ctx.state.enqueue(ctx.dc, machine, "create_snapshot", params, ctx.now, ctx.caller())
+    return json_reply({"name": name, "state": "queued"}, 201)
+
+
+def boot_snapshot(ctx: Ctx) -> Reply:
+    machine = changing_machine(ctx)
+    name = ctx.url["name"]
+    if name not in machine.snapshots:
+        raise not_found(f"{name} not found")
+    ctx.state.enqueue(ctx.dc, machine, "rollback_snapshot", {"name": name}, ctx.now, ctx.caller())
+    return Reply(202)
+
+
+def delete_snapshot(ctx: Ctx) -> Reply:
+    machine = changing_machine(ctx)
+    name = ctx.url["name"]
+    if name not in machine.snapshots:
+        raise not_found(f"{name} not found")
+    ctx.state.enqueue(ctx.dc, machine, "delete_snapshot", {"name": name}, ctx.now, ctx.caller())
+    return Reply(204)
+
+
+ROUTES = [
+    ("/<login>/machines/<machine>/snapshots", "machines",
+     {"GET": list_snapshots, "POST": create_snapshot}),
+    ("/<login>/machines/<machine>/snapshots/<name>", "machines",
+     {"GET": get_snapshot, "POST": boot_snapshot, "DELETE": delete_snapshot}),
+]

@@ -1,0 +1,124 @@
+"""One werkzeug server thread per datacenter, with working HTTP/1.1 keep-alive.
+
+werkzeug's development handler closes every connection (``Connection: close``)
+and drains the socket after each response, and http.server's
+``send_response`` adds its own ``Server`` and ``Date`` headers (a doubled Date
+breaks the triton CLI). The handler below keeps werkzeug's request parsing
+(``make_environ``, chunked bodies) and writes the application's answer itself:
+status line, the app's headers only, the body, and the connection stays open
+unless the client or the app asked to close it.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from typing import Any
+
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from .errors import DropConnection
+
+log = logging.getLogger("smartdc_nb.emulator")
+
+IDLE_TIMEOUT = 75  # seconds a keep-alive connection may sit idle (node's agent uses 5 s)
+
+
+class _Handler(WSGIRequestHandler):
+    protocol_version = "HTTP/1.1"
+    timeout = IDLE_TIMEOUT
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.owner.track(self.connection, True)  # type: ignore[attr-defined]
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.owner.track(self.connection, False)  # type: ignore[attr-defined]
+
+    def run_wsgi(self) -> None:
+        environ = self.environ = self.make_environ()
+        if self.headers.get("Expect", "").lower() == "100-continue":
+            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        answer: dict[str, Any] = {}
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info=None):
+            answer["status"], answer["headers"] = status, headers
+            return lambda data: None
+
+        try:
+            chunks = self.server.app(environ, start_response)
+        except DropConnection:
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
+        body = b"".join(chunks)
+        code, _, phrase = answer["status"].partition(" ")
+        self.send_response_only(int(code), phrase)
+        for name, value in answer["headers"]:
+            self.send_header(name, value)
+        if environ.get("smartdc.close") or self.close_connection:
+            self.send_header("Connection", "close")
+        else:
+            self.send_header("Connection", "keep-alive")
+        self.end_headers()
+        if body:
+            self.wfile.write(body)
+        self.wfile.flush()
+        self.log_request(int(code), len(body))
+
+    def log_request(self, code: Any = "-", size: Any = "-") -> None:
+        log.debug('%s "%s" %s %s', self.address_string(), self.requestline, code, size)
+
+    def log_error(self, format: str, *args: Any) -> None:  # noqa: A002 (http.server's name)
+        log.debug(format, *args)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        log.debug(format, *args)
+
+
+class DatacenterServer:
+    """A threaded werkzeug server for one datacenter's WSGI app."""
+
+    def __init__(self, app: Any, host: str, port: int):
+        self._connections: set[socket.socket] = set()
+        self._lock = threading.Lock()
+        self.server: BaseWSGIServer = make_server(host, port, app, threaded=True,
+                                                  request_handler=_Handler)
+        self.server.owner = self  # type: ignore[attr-defined]  (how handlers find track())
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.2},
+                                       name=f"smartdc_nb-emulator:{self.port}", daemon=True)
+
+    def track(self, conn: socket.socket, opened: bool) -> None:
+        """Remember open connections, so stop() can close idle keep-alive ones."""
+        with self._lock:
+            if opened:
+                self._connections.add(conn)
+            else:
+                self._connections.discard(conn)
+
+    @property
+    def port(self) -> int:
+        return self.server.server_address[1]
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        """Stop accepting, close idle keep-alive connections, release the port."""
+        self.server.shutdown()
+        with self._lock:
+            open_connections = list(self._connections)
+        for conn in open_connections:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self.server.server_close()
+        self.thread.join(timeout=5)

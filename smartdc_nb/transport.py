@@ -1,0 +1,312 @@
+"""One HTTP connection to one CloudAPI endpoint.
+
+A :class:`Transport` owns a ``requests.Session`` (keep-alive), signs every
+request (``auth``), sends the headers CloudAPI expects, retries what is safe to
+retry (urllib3 ``Retry`` with CloudAPI's rules), keeps under the login's rate
+limit, pages list endpoints, and turns error answers into typed exceptions.
+Everything above it (DataCenter, Machine, ...) speaks to CloudAPI only
+through :meth:`Transport.request` and :meth:`Transport.paginate`.
+"""
+
+from __future__ import annotations
+
+import base64
+import email.utils
+import hashlib
+import json as jsonlib
+import logging
+import platform
+import re
+import time
+import warnings
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Iterator, Mapping
+from urllib.parse import quote
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import MaxRetryError
+from urllib3.util.retry import Retry
+
+from ._version import __version__
+from .errors import APIError, MachineDeletedError, TransportError, api_error_class
+from .ratelimit import RateLimiter
+
+log = logging.getLogger("smartdc_nb")
+
+ACCEPT_VERSION = "~9||~8"
+PAGE_LIMIT = 1000  # CloudAPI's maximum page size for ListMachines
+DEFAULT_TIMEOUT = (10.0, 60.0)  # (connect, read) seconds
+USER_AGENT = (f"smartdc_nb/{__version__} (python/{platform.python_version()}; "
+              f"requests/{requests.__version__})")
+
+
+def path_segment(value: Any) -> str:
+    """URL-encode one path segment (tag name, metadata key, snapshot name, ...)."""
+    return quote(str(value), safe="")
+
+
+def query_value(value: Any) -> str:
+    """A query-string value as CloudAPI reads it: booleans lower-case."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+class CloudAPIRetry(Retry):
+    """urllib3 ``Retry`` with CloudAPI's rules.
+
+    - 429 is retried for any method: a throttled request was not applied.
+    - 502/503/504 and read errors (a reset connection after the request went
+      out) only for GET/HEAD, which cannot do anything twice. Connect errors
+      are retried for any method because nothing was sent (urllib3's rule).
+    - ``Retry-After`` is honoured in both forms (seconds or HTTP date); CloudAPI
+      itself sends none on 429, so then exponential backoff with jitter applies.
+    - ``budget`` bounds the total seconds spent retrying one request: a retry
+      whose wait would overrun it is not attempted, and the last answer is
+      returned (and becomes a typed error).
+    - Each retry takes a token from the rate limiter, like a first attempt.
+    """
+
+    def __init__(self, *args: Any, budget: float = 60.0, limiter: RateLimiter | None = None,
+                 started: float | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.budget = budget
+        self.limiter = limiter
+        self.started = started
+
+    def new(self, **kw: Any) -> CloudAPIRetry:
+        kw.setdefault("budget", self.budget)
+        kw.setdefault("limiter", self.limiter)
+        kw.setdefault("started", self.started)
+        return super().new(**kw)  # type: ignore[return-value]
+
+    def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
+        if status_code == 429:
+            return True
+        return super().is_retry(method, status_code, has_retry_after)
+
+    def increment(self, method=None, url=None, response=None, error=None, _pool=None,
+                  _stacktrace=None):  # type: ignore[override]
+        started = self.started if self.started is not None else time.monotonic()
+        new = super().increment(method, url, response, error, _pool, _stacktrace)
+        new.started = started
+        wait = None
+        if response is not None and self.respect_retry_after_header:
+            wait = new.get_retry_after(response)
+        if wait is None:
+            wait = new.get_backoff_time()
+        if time.monotonic() - started + wait > self.budget:
+            reason = error or Exception(f"retry budget of {self.budget:g}s exhausted")
+            raise MaxRetryError(_pool, url, reason)  # type: ignore[arg-type]
+        what = f"HTTP {response.status}" if response is not None else type(error).__name__
+        log.info("retrying %s %s after %s (waiting %.2fs)", method, url, what, wait)
+        return new
+
+    def sleep(self, response=None) -> None:  # type: ignore[override]
+        super().sleep(response)
+        if self.limiter is not None:
+            self.limiter.acquire()
+
+
+@dataclass
+class Reply:
+    """A successful CloudAPI answer: status, headers, decoded JSON body (or None)."""
+
+    status: int
+    headers: Mapping[str, str]
+    data: Any
+    request_id: str | None
+    elapsed_ms: float
+
+    @property
+    def date(self) -> datetime | None:
+        """The server's ``Date`` header as an aware datetime (used to order audit entries)."""
+        value = self.headers.get("Date")
+        if not value:
+            return None
+        try:
+            return email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+
+
+class Transport:
+    """Signed, retried, rate-limited requests to one CloudAPI base URL."""
+
+    def __init__(
+        self,
+        url: str,
+        auth: requests.auth.AuthBase | None,
+        *,
+        verify: bool | str = True,
+        timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+        limiter: RateLimiter | None = None,
+        retries: int | bool = 8,
+        retry_budget: float = 60.0,
+        backoff: float = 0.5,
+        pool_size: int = 16,
+        accept_version: str = ACCEPT_VERSION,
+        user_agent: str = USER_AGENT,
+    ):
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+        self.limiter = limiter
+        self.session = requests.Session()
+        self.session.auth = auth
+        self.session.verify = verify
+        self.session.headers.update({
+            "Accept": "application/json",
+            "Accept-Version": accept_version,
+            "User-Agent": user_agent,
+        })
+        retry: Retry | bool
+        if retries is False:
+            retry = False
+        else:
+            retry = CloudAPIRetry(
+                total=int(retries), connect=int(retries), read=int(retries),
+                status=int(retries), redirect=0,
+                allowed_methods=frozenset({"GET", "HEAD"}),
+                status_forcelist=frozenset({502, 503, 504}),
+                backoff_factor=backoff, backoff_max=15.0, backoff_jitter=backoff,
+                respect_retry_after_header=True, raise_on_status=False, raise_on_redirect=False,
+                budget=retry_budget, limiter=limiter,
+            )
+        adapter = HTTPAdapter(max_retries=retry, pool_connections=1, pool_maxsize=pool_size)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        if verify is False:
+            warnings.warn(
+                f"TLS certificate verification is OFF for {self.url} (insecure=True); "
+                "anyone on the network path can read and change this traffic.",
+                stacklevel=3)
+            import urllib3
+
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+
+    def close(self) -> None:
+        self.session.close()
+
+    # ------------------------------------------------------------------ requests
+
+    def request(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
+                json: Any = None, headers: Mapping[str, str] | None = None) -> Reply:
+        """Send one request; return its :class:`Reply` or raise a typed error.
+
+        ``path`` is absolute (``/demo/machines``) and already encoded (see
+        :func:`path_segment`); ``params`` become the query string.
+        """
+        method = method.upper()
+        query = {k: query_value(v) for k, v in (params or {}).items() if v is not None}
+        if self.limiter is not None:
+            self.limiter.acquire()
+        started = time.perf_counter()
+        try:
+            resp = self.session.request(
+                method, self.url + path, params=query or None,
+                json=json, headers=dict(headers or {}), timeout=self.timeout)
+        except requests.exceptions.RetryError as exc:  # pragma: no cover - raise_on_status=False
+            raise TransportError(f"{method} {path}: retries exhausted ({exc})",
+                                 method=method, path=path) from exc
+        except requests.exceptions.RequestException as exc:
+            raise TransportError(
+                f"{method} {self.url}{path}: no answer from CloudAPI ({_reason(exc)}). "
+                "Check the URL and that the datacenter is reachable.",
+                method=method, path=path) from exc
+        ms = (time.perf_counter() - started) * 1000
+        request_id = resp.headers.get("Request-Id") or resp.headers.get("x-request-id")
+        log.debug("%s %s -> %s (request id %s, %.0f ms)", method, path, resp.status_code,
+                  request_id, ms)
+        data = self._decode(resp, method, path)
+        if resp.status_code >= 400:
+            raise self._error(resp, data, method, path, request_id)
+        return Reply(resp.status_code, resp.headers, data, request_id, ms)
+
+    def get(self, path: str, **params: Any) -> Any:
+        """GET ``path`` and return the decoded body."""
+        return self.request("GET", path, params=params).data
+
+    def paginate(self, path: str, params: Mapping[str, Any] | None = None,
+                 limit: int = PAGE_LIMIT) -> Iterator[list[Any]]:
+        """Yield the pages of a ``limit``/``offset`` list endpoint until a short page.
+
+        CloudAPI's ``x-resource-count`` is the size of *this* page, not a total,
+        so the only end signal is a page shorter than ``limit``.
+        """
+        offset = 0
+        while True:
+            reply = self.request("GET", path, params={**(params or {}),
+                                                      "limit": limit, "offset": offset})
+            page = reply.data or []
+            yield page
+            count = reply.headers.get("x-resource-count")
+            size = int(count) if count is not None and count.isdigit() else len(page)
+            if size < limit or not page:
+                return
+            offset += len(page)
+
+    # ------------------------------------------------------------------ decoding
+
+    @staticmethod
+    def _decode(resp: requests.Response, method: str, path: str) -> Any:
+        body = resp.content
+        md5 = resp.headers.get("Content-MD5")
+        if md5 and body and base64.b64encode(hashlib.md5(body).digest()).decode() != md5:
+            raise TransportError(f"{method} {path}: the answer's Content-MD5 does not match its "
+                                 "body (corrupted in transit?)", method=method, path=path)
+        if not body.strip():
+            return None
+        try:
+            return jsonlib.loads(body)
+        except ValueError:
+            if resp.status_code >= 400:
+                return _excerpt(body)
+            raise TransportError(
+                f"{method} {path}: CloudAPI answered {resp.status_code} with a body that is not "
+                f"JSON: {_excerpt(body)!r}", method=method, path=path) from None
+
+    @staticmethod
+    def _error(resp: requests.Response, data: Any, method: str, path: str,
+               request_id: str | None) -> APIError:
+        status = resp.status_code
+        retry_after = resp.headers.get("Retry-After")
+        extra = dict(status=status, request_id=request_id, method=method, path=path, body=data,
+                     retry_after=float(retry_after) if retry_after and retry_after.isdigit() else None)
+        if isinstance(data, dict) and ("code" in data or "message" in data):
+            code = data.get("code")
+            message = str(data.get("message") or code or resp.reason)
+            return api_error_class(status, code)(message, code=code,
+                                                 errors=data.get("errors"), **extra)
+        if status == 410 and isinstance(data, dict) and data.get("id"):
+            name = data.get("name")
+            label = f"{name} ({data['id']})" if name else data["id"]
+            return MachineDeletedError(f"machine {label} is deleted", code=None, **extra)
+        message = f"{resp.reason or 'error'}"
+        if isinstance(data, str) and data:
+            message += f": {data}"
+        return api_error_class(status, None)(message, **extra)
+
+
+def _excerpt(body: bytes, size: int = 160) -> str:
+    """A short, single-line, tag-free excerpt of a non-JSON body (e.g. a proxy's HTML page)."""
+    text = body[:4096].decode("utf-8", "replace")
+    text = re.sub(r"<(script|style)\b.*?</\1>", " ", text, flags=re.S | re.I)
+    text = re.sub(r"<[^>]+>", " ", text)
+    text = " ".join(text.split())
+    return text if len(text) <= size else text[: size - 1] + "…"
+
+
+def _reason(exc: Exception) -> str:
+    """The innermost readable cause of a requests exception."""
+    inner: BaseException = exc
+    while True:
+        nxt = inner.__context__ or inner.__cause__
+        if isinstance(inner, MaxRetryError) and inner.reason is not None:
+            nxt = inner.reason
+        if nxt is None or nxt is inner:
+            break
+        inner = nxt
+    text = str(inner) or type(inner).__name__
+    return text if len(text) < 200 else text[:199] + "…"

@@ -1,0 +1,147 @@
+"""``smartdc-nb emulator`` / ``python -m smartdc_nb.emulator``: serve the emulator.
+
+Prints each datacenter's URL in the order given and a ready-to-use triton
+profile, then serves until Ctrl-C or SIGTERM and stops cleanly (exit 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from .auth import load_public_key
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--port", type=int, default=0,
+                        help="port of the first datacenter; datacenter i uses PORT+i "
+                             "(0, the default, picks free ports)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--account", default="demo", help="the account login (default demo)")
+    parser.add_argument("--key", action="append", default=[], metavar="PUBKEY_FILE",
+                        help="an OpenSSH public key file of the account (repeatable)")
+    parser.add_argument("--machines", type=int, default=50,
+                        help="seeded machines per datacenter (default 50)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the demo fleet (default 0)")
+    parser.add_argument("--datacenters", default="us-east-1", metavar="NAME[,NAME...]",
+                        help="datacenter names, one port each (default us-east-1)")
+    parser.add_argument("--state", metavar="FILE", help="SQLite file for write-through persistence")
+    parser.add_argument("--reset", action="store_true", help="with --state: re-seed, dropping stored state")
+    parser.add_argument("--speed", type=float, default=1.0,
+                        help="run every transition X times faster than the defaults")
+    parser.add_argument("--throttle", action="store_true",
+                        help="throttle each login like CloudAPI (burst 30, 10 requests/s)")
+    parser.add_argument("--no-verify", action="store_true",
+                        help="accept requests without checking signatures (never on a shared host)")
+    parser.add_argument("--ready-file", metavar="PATH",
+                        help='write {"urls": {...}, "pid": N} as JSON here once serving')
+    parser.add_argument("--parent-pid", type=int, metavar="PID",
+                        help="exit when the process PID is gone")
+
+
+def _fail(message: str) -> int:
+    print(f"smartdc-nb emulator: {message}", file=sys.stderr)
+    return 2
+
+
+def _read_keys(paths: list[str]) -> list[str] | str:
+    lines = []
+    for path in paths:
+        try:
+            text = Path(path).expanduser().read_text().strip()
+        except OSError as exc:
+            return f"cannot read key file {path}: {exc.strerror or exc}"
+        for line in filter(None, (raw.strip() for raw in text.splitlines())):
+            try:
+                load_public_key(line)
+            except ValueError as exc:
+                return f"{path} is not an OpenSSH public key file ({exc}); give the .pub file"
+            lines.append(line)
+    return lines
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _write_ready(path: str, urls: dict[str, str]) -> None:
+    target = Path(path)
+    partial = target.with_name(target.name + ".partial")
+    partial.write_text(json.dumps({"urls": urls, "pid": os.getpid()}))
+    partial.replace(target)
+
+
+def _banner(emu: Any, account: str, keys: list[str], args: argparse.Namespace) -> str:
+    lines = [f"smartdc_nb emulator: {len(emu.urls)} datacenter(s), {args.machines} seeded machines "
+             f"each (seed {args.seed}), speed {args.speed:g}x"
+             + (f", state in {args.state}" if args.state else "")]
+    width = max(len(name) for name in emu.urls)
+    lines += [f"  {name:<{width}}  {url}" for name, url in emu.urls.items()]
+    if keys:
+        key_id = load_public_key(keys[0]).md5
+        profile = {"url": emu.url, "account": account, "keyId": key_id}
+        lines += ["triton profile (save as ~/.triton/profiles.d/emulator.json):",
+                  "  " + json.dumps(profile),
+                  "or in the environment:",
+                  f"  export TRITON_URL={emu.url} TRITON_ACCOUNT={account} TRITON_KEY_ID={key_id}"]
+    else:
+        lines.append("warning: no --key given: the account has no keys, so signed requests "
+                     "cannot succeed" + ("" if args.no_verify else " (use --key FILE.pub)"))
+    lines.append("Ctrl-C to stop.")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until interrupted; 0 on a clean stop, 2 on bad arguments."""
+    from . import Emulator
+
+    names = [n.strip() for n in str(args.datacenters).split(",") if n.strip()]
+    if not names:
+        return _fail("--datacenters needs at least one name")
+    if args.port < 0 or args.port + len(names) - 1 > 65535:
+        return _fail(f"--port {args.port} leaves no room for {len(names)} datacenter(s)")
+    if args.reset and not args.state:
+        return _fail("--reset only makes sense with --state FILE")
+    keys = _read_keys(args.key)
+    if isinstance(keys, str):
+        return _fail(keys)
+    ports = [args.port + i if args.port else 0 for i in range(len(names))]
+    stop = threading.Event()
+    try:
+        emu = Emulator(datacenters=names, accounts={args.account: keys}, machines=args.machines,
+                       seed=args.seed, speed=args.speed, throttle=True if args.throttle else None,
+                       state=args.state, host=args.host, ports=ports,
+                       verify_signatures=not args.no_verify)
+        if args.reset:
+            emu.reset()
+        emu.start()
+    except (ValueError, OSError) as exc:
+        return _fail(str(exc))
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        print(_banner(emu, args.account, keys, args), flush=True)
+        if args.ready_file:
+            _write_ready(args.ready_file, emu.urls)
+        while not stop.wait(0.5):
+            if args.parent_pid and not _alive(args.parent_pid):
+                break
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        emu.close()
+        if args.ready_file:
+            Path(args.ready_file).unlink(missing_ok=True)
+    print("smartdc_nb emulator: stopped", flush=True)
+    return 0

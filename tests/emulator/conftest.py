@@ -1,9 +1,32 @@
-"""Make the emulator's fixtures available when the top-level conftest does not
-load them (``pytest_plugins = ["smartdc_nb.emulator.testing"]`` belongs there)."""
+"""Fixtures of the emulator tests.
+
+The emulator's own fixtures (``triton_keys``, ``emulator``, ``emu``,
+``triton_cli``) come from the plugin ``smartdc_nb.emulator.testing``; it is
+loaded here when the top-level conftest does not load it already
+(``pytest_plugins = ["smartdc_nb.emulator.testing"]`` belongs there).
+"""
 
 from __future__ import annotations
+
+import pytest
+from emu_client import Client
 
 
 def pytest_configure(config):
     if not config.pluginmanager.has_plugin("smartdc_nb.emulator.testing"):
         config.pluginmanager.import_plugin("smartdc_nb.emulator.testing")
+
+
+@pytest.fixture
+def api(emu, triton_keys):
+    """A signed client (account demo, RSA key) for the first datacenter."""
+    client = Client(emu.url, triton_keys["rsa"])
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def machine_id(emu):
+    """A running joyent machine owned by demo in us-east-1, injected for the test."""
+    return emu.datacenter("us-east-1").put_machine(name="fixture-vm", tags={"role": "web"},
+                                                   metadata={"foo": "bar"})

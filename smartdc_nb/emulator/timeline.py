@@ -241,7 +241,7 @@ def _remove_items(attr: str):
 def _snapshot_check(machine: "Machine", params: dict) -> str | None:
     if machine.state in ("deleted", "failed", "provisioning"):
         return f"the VM is {machine.state}"
-    return params.get("invalid")
+    return params.get("invalid") or params.get("refuse")
 
 
 def _snapshot_created(machine: "Machine", params: dict, t: float) -> None:

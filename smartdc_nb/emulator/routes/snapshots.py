@@ -2,8 +2,8 @@
 
 A snapshot is ``queued`` then ``running`` while its job runs, then ``created``
 (or ``failed``: the compute node refuses names that are not
-``[A-Za-z0-9][A-Za-z0-9_.:-]*`` of at most 64 characters, and a name already
-taken). After a delete job GetMachineSnapshot answers ``{"name", "state":
+``[A-Za-z0-9][A-Za-z0-9_.:-]*`` of at most 64 characters). A name already
+taken makes the job fail and leaves the existing snapshot alone. After a delete job GetMachineSnapshot answers ``{"name", "state":
 "deleted"}``. kvm machines cannot be snapshotted (BrandNotSupported), nor bhyve
 ones (CloudAPI's experimental bhyve snapshots are off).
 """
@@ -47,11 +47,11 @@ def create_snapshot(ctx: Ctx) -> Reply:
         datetime.fromtimestamp(ctx.now, timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     name = str(name)
     params = {"name": name}
-    if not _NAME_RE.match(name):
-        params["invalid"] = f"invalid snapshot name {name!r}"
-    elif name in machine.snapshots:
+    if name in machine.snapshots:
         params["invalid"] = f"snapshot {name!r} already exists"
     else:
+        if not _NAME_RE.match(name):
+            params["refuse"] = f"invalid snapshot name {name!r}"
         machine.deleted_snapshots.discard(name)
         size = max(1, (machine.disk or 1024) // 20)
         machine.snapshots[name] = {"name": name, "state": "queued", "created": ctx.now, "size": size}

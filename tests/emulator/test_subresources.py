@@ -1,0 +1,231 @@
+"""Tags, metadata, snapshots, audit and NICs of a machine (cloudapi.md §5)."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from emu_client import wait_for
+
+from smartdc_nb.emulator.seed import stable_uuid
+
+KVM_IMAGE = stable_uuid("image", "ubuntu-certified-22.04", "20230406")
+
+
+def tags(api, machine_id):
+    return api.get(f"/my/machines/{machine_id}/tags").json()
+
+
+def audit(api, machine_id):
+    return api.get(f"/my/machines/{machine_id}/audit").json()
+
+
+# ---------------------------------------------------------------------- tags
+
+
+def test_tags_add_replace_delete(emu, api, machine_id):
+    path = f"/my/machines/{machine_id}/tags"
+    added = api.post(path, json={"env": "prod", "n": 3, "flag": True})
+    assert added.status == 200 and added.header("x-job-uuid")
+    assert added.json() == {"role": "web", "env": "prod", "n": 3, "flag": True}
+    assert tags(api, machine_id) == {"role": "web"}  # not before the job has finished
+    wait_for(lambda: tags(api, machine_id).get("env") == "prod")
+    assert api.get(f"{path}/n").body == b'""'  # non-string values read as ""
+    assert api.get(f"{path}/env").json() == "prod"
+    replaced = api.put(path, json={"only": "this"})
+    assert replaced.json() == {"only": "this"}
+    wait_for(lambda: tags(api, machine_id) == {"only": "this"})
+    assert api.delete(f"{path}/only").status == 204
+    wait_for(lambda: tags(api, machine_id) == {})
+    missing = api.get(f"{path}/only")
+    assert (missing.status, missing.json()) == (404, {"code": "ResourceNotFound", "message": 'tag "only" not found'})
+    assert api.delete(f"{path}/only").json()["message"] == 'tag "only" not found'
+    api.post(path, json={"a": "1", "b": "2"})
+    wait_for(lambda: len(tags(api, machine_id)) == 2)
+    assert api.delete(path).status == 204
+    wait_for(lambda: tags(api, machine_id) == {})
+    actions = [e["action"] for e in audit(api, machine_id)][:6]
+    assert actions == ["remove_tags", "set_tags", "remove_tags", "replace_tags", "set_tags", "provision"]
+
+
+def test_tag_keys_with_odd_characters(emu, api, machine_id):
+    api.post(f"/my/machines/{machine_id}/tags", json={"a/b c": "x"})
+    wait_for(lambda: "a/b c" in tags(api, machine_id))
+    assert api.get(f"/my/machines/{machine_id}/tags/a%2Fb%20c").json() == "x"
+
+
+@pytest.mark.parametrize("tag, message", [
+    ({"triton.foo": "x"}, 'Unrecognized special triton tag "triton.foo"'),
+    ({"triton.cns.services": True}, 'Triton tag "triton.cns.services" value must be a string: true (boolean)'),
+    ({"triton.cns.disable": "true"}, 'Triton tag "triton.cns.disable" value must be a boolean: "true" (string)'),
+    ({"triton.cns.services": "web_1"}, 'invalid "triton.cns.services" tag: Expected DNS name but "_" found.'),
+    ({"triton.cns.services": "web:99999"},
+     'invalid "triton.cns.services" tag: service port number for web must be within the range 1 - 65535'),
+    ({"triton.cns.reverse_ptr": "not dns!"}, 'invalid "triton.cns.reverse_ptr" tag: "not dns!" is not DNS safe'),
+])
+def test_triton_tag_rules(emu, api, machine_id, tag, message):
+    response = api.post(f"/my/machines/{machine_id}/tags", json=tag)
+    assert (response.status, response.json()) == (409, {
+        "code": "ValidationFailed", "message": "error adding tags: Invalid tag parameters",
+        "errors": [{"field": "tags", "code": "Invalid", "message": message}]})
+    replace = api.put(f"/my/machines/{machine_id}/tags", json=tag)
+    assert replace.json()["message"] == "error replacing tags: Invalid tag parameters"
+
+
+def test_valid_triton_tags_and_object_values(emu, api, machine_id):
+    ok = api.post(f"/my/machines/{machine_id}/tags", json={
+        "triton.cns.services": "web:80:priority=10,api", "triton.cns.disable": False,
+        "triton.cns.reverse_ptr": "web.example.com", "triton.cmon.groups": "a,b"})
+    assert ok.status == 200, ok.text
+    objects = api.post(f"/my/machines/{machine_id}/tags", json={"nested": {"no": 1}})
+    assert objects.status == 409
+    assert objects.json()["errors"] == [{"field": "tags.nested", "code": "Invalid", "message": "Forbidden Data Type"}]
+
+
+def test_docker_special_tags(emu, api):
+    machine = emu.datacenter("us-east-1").put_machine(brand="lx", docker=True, tags={"sdc_docker": True})
+    refused = api.post(f"/my/machines/{machine}/tags", json={"docker:label:com.docker.x": "1"})
+    assert refused.json()["errors"][0]["message"] == 'Special tag "docker:label:com.docker.x" not supported'
+    undeletable = api.delete(f"/my/machines/{machine}/tags/sdc_docker")
+    assert undeletable.json()["message"] == "error deleting tag: Invalid tag parameters"
+
+
+# ------------------------------------------------------------------ metadata
+
+
+def test_metadata_add_get_delete(emu, api, machine_id):
+    path = f"/my/machines/{machine_id}/metadata"
+    added = api.post(path, json={"app": "v2", "secret_pw": "dropped", "credentials": "ignored"})
+    assert added.status == 200 and added.header("x-job-uuid")
+    assert added.json() == {"foo": "bar", "app": "v2"}
+    wait_for(lambda: api.get(path).json().get("app") == "v2")
+    assert api.get(f"{path}/app").json() == "v2"
+    assert api.get(f"{path}/app", headers={"Accept": "text/plain"}).body == b"v2"
+    missing = api.get(f"{path}/nope")
+    assert (missing.status, missing.json()) == (404, {"code": "ResourceNotFound",
+                                                      "message": 'metadatum "nope" not found'})
+    assert api.delete(f"{path}/app").status == 204
+    wait_for(lambda: "app" not in api.get(path).json())
+    assert audit(api, machine_id)[0]["action"] == "remove_metadata"
+
+
+@pytest.mark.parametrize("key", ["credentials", "administrator_pw", "root_authorized_keys"])
+def test_protected_metadata_keys(emu, api, machine_id, key):
+    response = api.delete(f"/my/machines/{machine_id}/metadata/{key}")
+    assert (response.status, response.json()) == (409, {
+        "code": "InvalidArgument", "message": f"Metadata key {key} can not be deleted"})
+
+
+def test_delete_all_metadata_keeps_the_keys(emu, api):
+    machine = emu.datacenter("us-east-1").put_machine(
+        metadata={"root_authorized_keys": "ssh-rsa AAA", "administrator_pw": "x", "a": "1", "b": "2"})
+    assert api.delete(f"/my/machines/{machine}/metadata").status == 204
+    wait_for(lambda: audit(api, machine)[0]["action"] == "replace_metadata")
+    assert api.get(f"/my/machines/{machine}/metadata").json() == {
+        "root_authorized_keys": "ssh-rsa AAA", "administrator_pw": "x"}
+
+
+def test_credentials_and_user_script(emu, api):
+    machine = emu.datacenter("us-east-1").put_machine(credentials={"root": "pw1", "admin": "pw2"},
+                                                      metadata={"user-script": "#!/bin/sh\ntrue"})
+    path = f"/my/machines/{machine}/metadata"
+    assert "credentials" not in api.get(path).json()
+    assert api.get(f"{path}?credentials=true").json()["credentials"] == {"root": "pw1", "admin": "pw2"}
+    assert api.get(f"{path}/credentials").json() == {"root": "pw1", "admin": "pw2"}
+    assert api.get(f"{path}/user-script").json() == "#!/bin/sh\ntrue"
+
+
+def test_metadata_values_must_be_scalars(emu, api, machine_id):
+    response = api.post(f"/my/machines/{machine_id}/metadata", json={"obj": {"a": 1}})
+    assert (response.status, response.json()) == (409, {
+        "code": "ValidationFailed", "message": "Invalid metadatum parameters",
+        "errors": [{"field": "customer_metadata.obj", "code": "Invalid", "message": "Forbidden Data Type"}]})
+
+
+# ----------------------------------------------------------------- snapshots
+
+
+def snapshot(api, machine_id, name):
+    return api.get(f"/my/machines/{machine_id}/snapshots/{name}").json()
+
+
+def test_snapshot_life(emu, api, machine_id):
+    path = f"/my/machines/{machine_id}/snapshots"
+    created = api.post(path, json={"name": "before"})
+    assert (created.status, created.json()) == (201, {"name": "before", "state": "queued"})
+    assert snapshot(api, machine_id, "before")["state"] == "queued"
+    wait_for(lambda: snapshot(api, machine_id, "before")["state"] == "created")
+    body = snapshot(api, machine_id, "before")
+    assert body["created"] == body["updated"] and body["size"] > 0
+    assert [s["name"] for s in api.get(path).json()] == ["before"]
+    auto = api.post(path).json()["name"]
+    assert len(auto) == 16 and auto.endswith("Z")
+    assert api.post(f"{path}/before").status == 202  # start from it
+    assert api.delete(f"{path}/before").status == 204
+    wait_for(lambda: snapshot(api, machine_id, "before").get("state") == "deleted")
+    assert snapshot(api, machine_id, "before") == {"name": "before", "state": "deleted"}
+    gone = api.delete(f"{path}/before")
+    assert (gone.status, gone.json()) == (404, {"code": "ResourceNotFound", "message": "before not found"})
+    never = api.get(f"{path}/never")
+    assert (never.status, never.json()) == (404, {"code": "ResourceNotFound", "message": "Snapshot does not exist"})
+    actions = [e["action"] for e in audit(api, machine_id)]
+    assert actions[:4] == ["delete_snapshot", "rollback_snapshot", "create_snapshot", "create_snapshot"]
+
+
+def test_snapshot_names_the_compute_node_refuses(emu, api, machine_id):
+    path = f"/my/machines/{machine_id}/snapshots"
+    assert api.post(path, json={"name": "bad name!"}).status == 201
+    wait_for(lambda: snapshot(api, machine_id, "bad%20name!")["state"] == "failed")
+    latest = audit(api, machine_id)[0]
+    assert (latest["action"], latest["success"]) == ("create_snapshot", "no")
+    api.post(path, json={"name": "twice"})
+    wait_for(lambda: snapshot(api, machine_id, "twice")["state"] == "created")
+    assert api.post(path, json={"name": "twice"}).status == 201
+    wait_for(lambda: audit(api, machine_id)[0]["success"] == "no")
+    assert snapshot(api, machine_id, "twice")["state"] == "created"
+
+
+def test_snapshots_by_brand(emu, api):
+    dc = emu.datacenter("us-east-1")
+    kvm = dc.put_machine(brand="kvm", image=KVM_IMAGE)
+    response = api.post(f"/my/machines/{kvm}/snapshots", json={"name": "s"})
+    assert (response.status, response.json()) == (409, {
+        "code": "BrandNotSupported", "message": 'snapshots are not supported for VMs of brand "kvm"'})
+    bhyve = dc.put_machine(brand="bhyve", image=KVM_IMAGE)
+    assert api.post(f"/my/machines/{bhyve}/snapshots").json() == {
+        "code": "InvalidArgument", "message": "Snapshots of bhyve VMs are not allowed"}
+
+
+# ------------------------------------------------------------- audit, nics
+
+
+def test_audit_is_newest_first_and_never_empty(emu, api):
+    seeded = api.get("/my/machines?limit=5").json()
+    for machine in seeded:
+        entries = audit(api, machine["id"])
+        assert entries and entries[-1]["action"] == "provision"
+        times = [e["time"] for e in entries]
+        assert times == sorted(times, reverse=True)
+        assert set(entries[0]) == {"success", "time", "action", "caller"}
+
+
+def test_nics_are_read_only(emu, api, machine_id):
+    nics = api.get(f"/my/machines/{machine_id}/nics")
+    assert nics.header("x-resource-count") == "1"
+    nic = nics.json()[0]
+    assert set(nic) == {"mac", "ip", "primary", "gateway", "netmask", "state", "network"}
+    assert nic["state"] == "running"
+    mac = nic["mac"].replace(":", "")
+    assert api.get(f"/my/machines/{machine_id}/nics/{mac}").json() == nic
+    assert api.get(f"/my/machines/{machine_id}/nics/zz").json() == {
+        "code": "InvalidArgument", "message": "mac has invalid format"}
+    assert api.get(f"/my/machines/{machine_id}/nics/000000000000").json() == {
+        "code": "ResourceNotFound", "message": "nic not found"}
+    assert api.post(f"/my/machines/{machine_id}/nics", json={"network": str(uuid.uuid4())}).status == 405
+    assert api.delete(f"/my/machines/{machine_id}/nics/{mac}").status == 405
+
+
+def test_sub_resources_of_unknown_machines(emu, api):
+    for sub in ("tags", "metadata", "snapshots", "audit", "nics"):
+        response = api.get(f"/my/machines/{uuid.uuid4()}/{sub}")
+        assert (response.status, response.json()["message"]) == (404, "VM not found")

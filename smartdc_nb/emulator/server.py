@@ -28,6 +28,8 @@ IDLE_TIMEOUT = 75  # seconds a keep-alive connection may sit idle (node's agent 
 class _Handler(WSGIRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = IDLE_TIMEOUT
+    # Small responses must not wait for the client's delayed ACK (Nagle).
+    disable_nagle_algorithm = True
 
     def setup(self) -> None:
         super().setup()
@@ -67,9 +69,10 @@ class _Handler(WSGIRequestHandler):
             self.send_header("Connection", "close")
         else:
             self.send_header("Connection", "keep-alive")
-        self.end_headers()
-        if body:
-            self.wfile.write(body)
+        # Headers and body leave in one write (one TCP segment for small answers).
+        self._headers_buffer.append(b"\r\n")
+        self.wfile.write(b"".join(self._headers_buffer) + body)
+        self._headers_buffer = []
         self.wfile.flush()
         self.log_request(int(code), len(body))
 

@@ -9,11 +9,13 @@ byte-for-byte as given and shows repeated response headers.
 from __future__ import annotations
 
 import base64
+import functools
 import http.client
 import json as jsonlib
 import time
 from dataclasses import dataclass, field
 from email.utils import formatdate
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,9 +27,14 @@ _HASHES = {"sha1": hashes.SHA1, "sha256": hashes.SHA256, "sha384": hashes.SHA384
 
 
 def load_private(key) -> Any:
-    """The private key of a testing.TestKey."""
-    data = key.private.read_bytes()
-    password = key.passphrase.encode() if key.passphrase else None
+    """The private key of a testing.TestKey (parsed once: RSA loading is slow)."""
+    return _load(str(key.private), key.passphrase)
+
+
+@functools.lru_cache(maxsize=None)
+def _load(path: str, passphrase: str | None) -> Any:
+    data = Path(path).read_bytes()
+    password = passphrase.encode() if passphrase else None
     if b"OPENSSH PRIVATE KEY" in data:
         return serialization.load_ssh_private_key(data, password)
     return serialization.load_pem_private_key(data, password)

@@ -1,0 +1,145 @@
+"""State changes take time, computed from timestamps (timeline.py)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from emu_client import wait_for
+
+from smartdc_nb.emulator import DEFAULT_DURATIONS
+from smartdc_nb.emulator.timeline import Timing
+
+
+def state_of(api, machine_id):
+    return api.get(f"/my/machines/{machine_id}").json()["state"]
+
+
+def timed_states(api, machine_id, until, timeout=10.0):
+    """(seconds since start, state) each time the state changes, until ``until``."""
+    start = time.monotonic()
+    seen = [(0.0, state_of(api, machine_id))]
+    while seen[-1][1] != until:
+        assert time.monotonic() - start < timeout, seen
+        time.sleep(0.01)
+        current = state_of(api, machine_id)
+        if current != seen[-1][1]:
+            seen.append((time.monotonic() - start, current))
+    return seen
+
+
+def test_reboot_passes_through_stopping_and_ready(emu, api, machine_id):
+    emu.set_durations(reboot=0.6)
+    api.post(f"/my/machines/{machine_id}", json={"action": "reboot"})
+    seen = timed_states(api, machine_id, "running")
+    assert [s for _, s in seen] == ["stopping", "ready", "running"]
+    assert 0.5 <= seen[-1][0] < 1.5
+
+
+def test_durations_and_speed(emu, api, machine_id):
+    emu.set_durations(stop=1.0)
+    started = time.monotonic()
+    api.post(f"/my/machines/{machine_id}", json={"action": "stop"})
+    time.sleep(0.5)
+    assert state_of(api, machine_id) == "stopping"  # nothing visible before its time
+    wait_for(lambda: state_of(api, machine_id) == "stopped")
+    assert 0.9 <= time.monotonic() - started < 2.0
+    emu.set_durations(start=None)  # back to the default, divided by the speed
+    emu.set_speed(50)
+    assert emu.state.timing.seconds("start") == pytest.approx(DEFAULT_DURATIONS["start"] / 50)
+    started = time.monotonic()
+    api.post(f"/my/machines/{machine_id}", json={"action": "start"})
+    wait_for(lambda: state_of(api, machine_id) == "running")
+    assert time.monotonic() - started < 1.0
+
+
+def test_timing_validation():
+    timing = Timing(speed=2, durations={"stop": 3})
+    assert (timing.seconds("stop"), timing.seconds("start")) == (3, 2.5)
+    with pytest.raises(ValueError, match="unknown duration 'stpo'"):
+        timing.set_durations(stpo=1)
+    with pytest.raises(ValueError, match="positive"):
+        timing.set_speed(0)
+    with pytest.raises(ValueError, match=">= 0"):
+        timing.set_durations(stop=-1)
+
+
+def test_jobs_of_a_machine_run_one_after_another(emu, api, machine_id):
+    path = f"/my/machines/{machine_id}"
+    api.post(path, json={"action": "stop"})
+    api.post(path, json={"action": "start"})  # valid once the stop has finished
+    api.post(f"{path}/tags", json={"after": "both"})
+    wait_for(lambda: api.get(f"{path}/tags").json().get("after") == "both")
+    entries = api.get(f"{path}/audit").json()
+    assert [(e["action"], e["success"]) for e in entries[:3]] == [
+        ("set_tags", "yes"), ("start", "yes"), ("stop", "yes")]
+    assert entries[0]["time"] > entries[1]["time"] > entries[2]["time"]
+    assert state_of(api, machine_id) == "running"
+
+
+def test_audit_time_is_stamped_at_completion(emu, api, machine_id):
+    before = time.time()
+    emu.set_durations(metadata=0.4)
+    api.post(f"/my/machines/{machine_id}/metadata", json={"k": "v"})
+    entry = wait_for(lambda: (e := api.get(f"/my/machines/{machine_id}/audit").json()[0])["action"]
+                     == "set_metadata" and e)
+    from datetime import datetime
+
+    stamped = datetime.fromisoformat(entry["time"].replace("Z", "+00:00")).timestamp()
+    assert stamped >= before + 0.35
+
+
+def test_idle_machines_cost_nothing(emu):
+    dc = emu.state.datacenters["us-east-1"]
+    assert not dc.busy  # seeded machines have no pending jobs, nothing runs in the background
+    import threading
+
+    names = {t.name for t in threading.enumerate()}
+    assert len([n for n in names if "emulator" in n]) == len(emu.urls)
+
+
+def test_fail_next_and_forced_states(emu, api, machine_id):
+    dc = emu.datacenter("us-east-1")
+    dc.fail_next("stop")
+    api.post(f"/my/machines/{machine_id}", json={"action": "stop"})
+    wait_for(lambda: api.get(f"/my/machines/{machine_id}/audit").json()[0]["action"] == "stop")
+    assert api.get(f"/my/machines/{machine_id}/audit").json()[0]["success"] == "no"
+    assert state_of(api, machine_id) == "running"
+    dc.set_state(machine_id, "offline")
+    assert state_of(api, machine_id) == "offline"
+    with pytest.raises(ValueError, match="unknown action"):
+        dc.fail_next("explode")
+    with pytest.raises(KeyError):
+        dc.set_state("nope", "failed")
+
+
+def test_settling_is_safe_under_concurrent_requests(emu, triton_keys, machine_id):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from emu_client import Client
+
+    emu.set_durations(tags=0.02)
+
+    def worker(i):
+        client = Client(emu.url, triton_keys["rsa"])
+        try:
+            statuses = []
+            for j in range(10):
+                statuses.append(client.post(f"/my/machines/{machine_id}/tags", json={f"k{i}": j}).status)
+                statuses.append(client.get("/my/machines?limit=50").status)
+            return statuses
+        finally:
+            client.close()
+
+    with ThreadPoolExecutor(8) as pool:
+        results = [s for statuses in pool.map(worker, range(8)) for s in statuses]
+    assert set(results) == {200}
+    reader = Client(emu.url, triton_keys["rsa"])
+
+    def finished():
+        current = reader.get(f"/my/machines/{machine_id}/tags").json()
+        return all(current.get(f"k{i}") == 9 for i in range(8)) and current
+
+    assert len(wait_for(finished, timeout=20)) == 9
+    entries = reader.get(f"/my/machines/{machine_id}/audit").json()
+    assert [e["action"] for e in entries].count("set_tags") == 80

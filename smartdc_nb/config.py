@@ -33,6 +33,16 @@ from urllib.parse import urlsplit
 
 from .errors import ConfigError
 
+__all__ = [
+    "InsecureTLSWarning",
+    "Profile",
+    "check_url",
+    "config_dir",
+    "load_profile",
+    "profile_names",
+    "register_profile_provider",
+]
+
 log = logging.getLogger("smartdc_nb.config")
 
 # profile file field -> Profile attribute (the CLI's allowed set)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import itertools
 import random
 import uuid
 from datetime import datetime, timezone
@@ -170,8 +171,9 @@ def _network(cidr: str) -> ipaddress.IPv4Network:
 def make_nic(network: dict[str, Any], rng: random.Random, primary: bool) -> dict[str, Any]:
     """A NIC on ``network`` with a random address of its subnet (gateway is .1)."""
     net = _network(network["_cidr"])
-    ip = net.network_address + rng.randint(5, net.num_addresses - 2)
-    mac = "90:b8:d0:" + ":".join(f"{rng.randint(0, 255):02x}" for _ in range(3))
+    ip = net.network_address + 5 + rng.randrange(net.num_addresses - 6)
+    tail = f"{rng.getrandbits(24):06x}"
+    mac = f"90:b8:d0:{tail[0:2]}:{tail[2:4]}:{tail[4:6]}"
     return {"mac": mac, "ip": str(ip), "primary": primary,
             "gateway": str(net.network_address + 1), "netmask": str(net.netmask),
             "network": network["id"]}
@@ -226,6 +228,8 @@ class _Fleet:
             self.images_by_name.setdefault(image["name"], []).append(image)
         for versions in self.images_by_name.values():
             versions.sort(key=lambda im: im["published_at"])
+        self.published = {im["id"]: datetime.strptime(im["published_at"], "%Y-%m-%dT%H:%M:%SZ")
+                          .replace(tzinfo=timezone.utc).timestamp() for im in state.images.values()}
         self.packages = {p["name"]: p for p in state.packages.values() if p.get("active", True)}
         self.legacy_package = next((p for p in state.packages.values()
                                     if p["name"] == "g3-standard-1.75-smartos"), None)
@@ -233,7 +237,9 @@ class _Fleet:
         nets = list(dc.networks.values())
         self.public, self.private, self.fabric = nets[0], nets[1], nets[2]
         self.roles = list(_ROLES)
-        self.role_weights = [_ROLES[r][0] for r in self.roles]
+        self.role_weights = list(itertools.accumulate(_ROLES[r][0] for r in self.roles))
+        self.envs = [e for e, _ in _ENVS]
+        self.env_weights = list(itertools.accumulate(w for _, w in _ENVS))
         self.counters: dict[tuple[str, str], int] = {}
 
     def uuid(self) -> str:
@@ -241,8 +247,7 @@ class _Fleet:
 
     def image_for(self, name: str, created: float) -> dict[str, Any]:
         versions = self.images_by_name.get(name) or self.images_by_name["base-64-lts"]
-        stamp = datetime.fromtimestamp(created, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        usable = [im for im in versions if im["published_at"] <= stamp] or versions[:1]
+        usable = [im for im in versions if self.published[im["id"]] <= created] or versions[:1]
         # most machines run the newest image of their day; some lag one version behind
         if len(usable) > 1 and self.rng.random() < 0.25:
             return usable[-2]
@@ -250,9 +255,9 @@ class _Fleet:
 
     def machine(self) -> Machine:
         rng = self.rng
-        role = rng.choices(self.roles, self.role_weights)[0]
+        role = rng.choices(self.roles, cum_weights=self.role_weights)[0]
         _w, team, variants, public = _ROLES[role]
-        env = rng.choices([e for e, _ in _ENVS], [w for _, w in _ENVS])[0]
+        env = rng.choices(self.envs, cum_weights=self.env_weights)[0]
         brand, image_name, package_names = rng.choice(variants)
         age_days = min(6 * 365, rng.expovariate(1 / 420.0)) + rng.random()
         created = self.anchor - age_days * DAY - rng.random() * 3600

@@ -92,8 +92,16 @@ class DatacenterServer:
     def __init__(self, app: Any, host: str, port: int):
         self._connections: set[socket.socket] = set()
         self._lock = threading.Lock()
-        self.server: BaseWSGIServer = make_server(host, port, app, threaded=True,
-                                                  request_handler=_Handler)
+        # Bind here: werkzeug answers a bind error with sys.exit(1), which a
+        # library must not do; handing it the listening socket avoids that.
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        listener = socket.create_server((host, port), family=family, backlog=128)
+        try:
+            self.server: BaseWSGIServer = make_server(host, port, app, threaded=True,
+                                                      request_handler=_Handler,
+                                                      fd=listener.fileno())
+        finally:
+            listener.close()
         self.server.owner = self  # type: ignore[attr-defined]  (how handlers find track())
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.2},
                                        name=f"smartdc_nb-emulator:{self.port}", daemon=True)

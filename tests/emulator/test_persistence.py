@@ -1,0 +1,111 @@
+"""SQLite write-through: acknowledged changes survive a kill -9 and a restart."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from emu_client import Client, wait_for
+
+from smartdc_nb.emulator.seed import stable_uuid
+from smartdc_nb.emulator.testing import make_emulator
+
+BASE_IMAGE = stable_uuid("image", "base-64-lts", "23.4.0")
+
+
+def start_process(tmp_path: Path, key, state: Path, *extra: str) -> tuple[subprocess.Popen, dict]:
+    ready = tmp_path / f"ready-{time.monotonic_ns()}.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "smartdc_nb.emulator", "--port", "0", "--key", str(key.public),
+         "--machines", "5", "--datacenters", "east,west", "--state", str(state),
+         "--ready-file", str(ready), *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: ready.exists() or proc.poll() is not None, timeout=30)
+    if proc.poll() is not None:
+        raise AssertionError(proc.stderr.read())
+    return proc, json.loads(ready.read_text())["urls"]
+
+
+def test_kill_9_after_an_acknowledged_change(tmp_path, triton_keys):
+    key = triton_keys["rsa"]
+    state = tmp_path / "cloud.sqlite"
+    proc, urls = start_process(tmp_path, key, state, "--speed", "4")
+    try:
+        east = Client(urls["east"], key)
+        seeded = east.get("/my/machines").json()
+        created = east.post("/my/machines", json={"image": BASE_IMAGE, "package": "g4-highcpu-1G",
+                                                  "name": "survivor", "tag.keep": "yes"})
+        assert created.status == 201
+        machine = created.json()["id"]
+        assert east.post(f"/my/machines/{seeded[0]['id']}/tags", json={"after": "crash"}).status == 200
+        assert east.delete(f"/my/keys/{triton_keys['ed25519'].md5}").status in (204, 404)
+        east.close()
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    proc, urls = start_process(tmp_path, key, state)
+    try:
+        east = Client(urls["east"], key)
+        again = east.get(f"/my/machines/{machine}").json()
+        assert again["name"] == "survivor" and again["tags"] == {"keep": "yes"}
+        # the provision job (2 s at speed 4) went on while the process was dead
+        wait_for(lambda: east.get(f"/my/machines/{machine}").json()["state"] == "running", timeout=15)
+        tags = east.get(f"/my/machines/{seeded[0]['id']}/tags").json()
+        assert tags["after"] == "crash"
+        assert {m["id"] for m in east.get("/my/machines").json()} == {m["id"] for m in seeded} | {machine}
+        east.close()
+    finally:
+        proc.terminate()
+        assert proc.wait(20) == 0
+    assert "Traceback" not in proc.stderr.read()
+
+
+def test_reset_reseeds_the_state_file(tmp_path, triton_keys):
+    key = triton_keys["rsa"]
+    state = tmp_path / "cloud.sqlite"
+    with make_emulator(triton_keys, state=str(state), machines=3, datacenters=["east"]) as emu:
+        emu.datacenter("east").put_machine(name="extra")
+        assert len(emu.state.datacenters["east"].machines) == 4
+    with make_emulator(triton_keys, state=str(state), machines=3, datacenters=["east", "north"]) as emu:
+        assert len(emu.state.datacenters["east"].machines) == 4  # kept
+        assert len(emu.state.datacenters["north"].machines) == 3  # a new datacenter is seeded
+        emu.reset()
+        assert len(emu.state.datacenters["east"].machines) == 3
+    proc, urls = start_process(tmp_path, key, state, "--reset")
+    try:
+        assert len(Client(urls["east"], key).get("/my/machines?tombstone=1").json()) == 5
+    finally:
+        proc.terminate()
+        proc.wait(20)
+
+
+def test_catalog_and_account_changes_persist(tmp_path, triton_keys):
+    state = tmp_path / "cloud.sqlite"
+    with make_emulator(triton_keys, state=str(state), machines=1, datacenters=["east"]) as emu:
+        emu.add_package(name="custom-2G", memory=2048, disk=51200)
+        emu.delete_image(BASE_IMAGE)
+        api = Client(emu.url, triton_keys["rsa"])
+        api.post("/my", json={"companyName": "Persisted Inc"})
+        api.put("/my/config", json={"default_network": api.get("/my/networks").json()[2]["id"]})
+    with make_emulator(triton_keys, state=str(state), machines=1, datacenters=["east"]) as emu:
+        api = Client(emu.url, triton_keys["rsa"])
+        assert "custom-2G" in {p["name"] for p in api.get("/my/packages").json()}
+        assert BASE_IMAGE not in {i["id"] for i in api.get("/my/images").json()}
+        assert api.get("/my").json()["companyName"] == "Persisted Inc"
+        assert api.get("/my/config").json()["default_network"] == api.get("/my/networks").json()[2]["id"]
+
+
+@pytest.mark.skipif(not hasattr(os, "getppid"), reason="needs process ids")
+def test_parent_pid_ends_the_emulator(tmp_path, triton_keys):
+    parent = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    proc, _ = start_process(tmp_path, triton_keys["rsa"], tmp_path / "s.sqlite", "--parent-pid",
+                            str(parent.pid))
+    parent.kill()
+    parent.wait()
+    assert proc.wait(10) == 0

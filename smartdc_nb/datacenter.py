@@ -84,7 +84,9 @@ class DataCenter:
     it is not given, the key is found from ``key_id`` / ``key_path`` as the
     triton CLI does (``~/.ssh``, then the ssh-agent). ``rate_limit`` is True
     (share the login's client-side limiter), False/None, a rate in requests per
-    second, or a :class:`~smartdc_nb.ratelimit.RateLimiter`.
+    second, or a :class:`~smartdc_nb.ratelimit.RateLimiter`. ``act_as`` addresses
+    another account's resources (the signature stays ``account``'s) and
+    ``roles`` selects RBAC roles (``as-role``) on every request.
     """
 
     def __init__(
@@ -96,6 +98,8 @@ class DataCenter:
         key_path: str | Path | None = None,
         passphrase: str | None = None,
         user: str | None = None,
+        act_as: str | None = None,
+        roles: Iterable[str] = (),
         name: str | None = None,
         insecure: bool = False,
         signer: Any = None,
@@ -111,8 +115,10 @@ class DataCenter:
         self.url = check_url(url).rstrip("/")
         if not account:
             raise InvalidInputError("an account (login) is required to use CloudAPI")
-        self.login = account
+        self.account_name = account
+        self.login = act_as or account
         self.user = user
+        self.roles = tuple(roles or ())
         self.name = name
         self.profile = profile
         if signer is None:
@@ -120,9 +126,9 @@ class DataCenter:
         self.signer = signer
         self.insecure = bool(insecure)
         self._options = dict(timeout=timeout, rate_limit=rate_limit, retries=retries,
-                             retry_budget=retry_budget)
+                             retry_budget=retry_budget, act_as=act_as, roles=self.roles)
         if rate_limit is True:
-            limiter = shared_limiter(self.url, account)
+            limiter = shared_limiter(self.url, account)  # CloudAPI throttles the signing login
         elif isinstance(rate_limit, RateLimiter):
             limiter = rate_limit
         elif rate_limit:
@@ -131,7 +137,8 @@ class DataCenter:
             limiter = None
         self.transport = Transport(
             self.url, HTTPSignatureAuth(signer, account, user=user), verify=not insecure,
-            timeout=timeout, limiter=limiter, retries=retries, retry_budget=retry_budget)
+            timeout=timeout, limiter=limiter, retries=retries, retry_budget=retry_budget,
+            params={"as-role": ",".join(self.roles)} if self.roles else None)
         self._lock = threading.Lock()
         self._packages: dict[str, dict] = {}
         self._images: dict[str, dict] = {}
@@ -155,17 +162,22 @@ class DataCenter:
     # ----------------------------------------------------------------- identity
 
     def __repr__(self) -> str:
-        who = f"{self.login}/{self.user}" if self.user else self.login
+        who = f"{self.account_name}/{self.user}" if self.user else self.account_name
+        if self.login != self.account_name:
+            who += f" as {self.login}"
         where = f"{self.name} " if self.name else ""
         return f"<DataCenter {where}{who}@{self.url}>"
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, DataCenter):
             return NotImplemented
-        return (self.url, self.login, self.user) == (other.url, other.login, other.user)
+        return self._identity() == other._identity()
 
     def __hash__(self) -> int:
-        return hash((self.url, self.login, self.user))
+        return hash(self._identity())
+
+    def _identity(self) -> tuple:
+        return (self.url, self.account_name, self.user, self.login, self.roles)
 
     def close(self) -> None:
         """Close the connection pool (the object stays usable; it reconnects)."""
@@ -205,7 +217,7 @@ class DataCenter:
 
     def clone(self, **changes: Any) -> DataCenter:
         """A new DataCenter with the same credentials and options, some changed."""
-        args: dict[str, Any] = dict(url=self.url, account=self.login, user=self.user,
+        args: dict[str, Any] = dict(url=self.url, account=self.account_name, user=self.user,
                                     name=self.name, insecure=self.insecure, signer=self.signer,
                                     profile=self.profile, **self._options)
         args.update(changes)
@@ -469,4 +481,5 @@ def connect(profile: str | None = None, **overrides: Any) -> DataCenter:
     prof = load_profile(profile, **overrides)
     return DataCenter(
         prof.url, prof.account, prof.key_id, key_path=prof.key_path, passphrase=prof.passphrase,
-        user=prof.user, insecure=prof.insecure, profile=prof, **dc_options)
+        user=prof.user, act_as=prof.act_as, roles=prof.roles, insecure=prof.insecure,
+        profile=prof, **dc_options)

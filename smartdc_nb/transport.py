@@ -149,8 +149,10 @@ class Transport:
         pool_size: int = 16,
         accept_version: str = ACCEPT_VERSION,
         user_agent: str = USER_AGENT,
+        params: Mapping[str, Any] | None = None,
     ):
         self.url = url.rstrip("/")
+        self.params = dict(params or {})  # sent with every request (e.g. RBAC ``as-role``)
         self.timeout = timeout
         self.limiter = limiter
         self.session = requests.Session()
@@ -199,14 +201,16 @@ class Transport:
         :func:`path_segment`); ``params`` become the query string.
         """
         method = method.upper()
-        query = {k: query_value(v) for k, v in (params or {}).items() if v is not None}
+        query = {k: query_value(v) for k, v in {**self.params, **(params or {})}.items()
+                 if v is not None}
         if self.limiter is not None:
             self.limiter.acquire()
         started = time.perf_counter()
         try:
             resp = self.session.request(
                 method, self.url + path, params=query or None,
-                json=json, headers=dict(headers or {}), timeout=self.timeout)
+                json=json, headers=dict(headers or {}), timeout=self.timeout,
+                allow_redirects=False)  # CloudAPI does not redirect API calls; a signature is per URL
         except requests.exceptions.RetryError as exc:  # pragma: no cover - raise_on_status=False
             raise TransportError(f"{method} {path}: retries exhausted ({exc})",
                                  method=method, path=path) from exc

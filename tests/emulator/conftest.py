@@ -9,12 +9,18 @@ loaded here when the top-level conftest does not load it already
 from __future__ import annotations
 
 import pytest
-from emu_client import Client
+from emu_client import Client, close_all
 
 
 def pytest_configure(config):
     if not config.pluginmanager.has_plugin("smartdc_nb.emulator.testing"):
         config.pluginmanager.import_plugin("smartdc_nb.emulator.testing")
+
+
+@pytest.fixture(autouse=True)
+def _close_clients():
+    yield
+    close_all()
 
 
 @pytest.fixture

@@ -118,7 +118,16 @@ class Response:
         return self.headers.get_all(name) or []
 
 
-@dataclass
+_OPEN: list["Client"] = []  # kept alive until close_all(), so no socket is left to the GC
+
+
+def close_all() -> None:
+    """Close every client's connection (the tests' teardown calls this)."""
+    while _OPEN:
+        _OPEN.pop().close()
+
+
+@dataclass(eq=False)
 class Client:
     """Signed requests to one datacenter over one keep-alive connection."""
 
@@ -127,6 +136,9 @@ class Client:
     accept_version: str = "~9||~8"
     key_id: str | None = None
     _conn: http.client.HTTPConnection | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        _OPEN.append(self)
 
     def connection(self) -> http.client.HTTPConnection:
         if self._conn is None:

@@ -42,6 +42,14 @@ def spawn(*args: str) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def finish(proc: subprocess.Popen) -> tuple[int, str, str]:
+    """Stop ``proc`` if it still runs; its exit code and remaining output (pipes closed)."""
+    if proc.poll() is None:
+        proc.terminate()
+    out, err = proc.communicate(timeout=20)
+    return proc.returncode, out, err
+
+
 def first_lines(proc: subprocess.Popen, until: str) -> list[str]:
     lines = []
     while True:
@@ -70,12 +78,10 @@ def test_prints_urls_and_profile_then_stops_cleanly(triton_keys, stop):
         assert len(client.get("/my/machines?tombstone=1").json()) == 3
         client.close()
         proc.send_signal(stop)
-        assert proc.wait(20) == 0
-        out, err = proc.communicate()
-        assert "stopped" in out and "Traceback" not in err
+        code, out, err = finish(proc)
+        assert code == 0 and "stopped" in out and "Traceback" not in err
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        finish(proc)
 
 
 def test_port_zero_picks_free_ports_and_throttle_flag(triton_keys):
@@ -91,8 +97,7 @@ def test_port_zero_picks_free_ports_and_throttle_flag(triton_keys):
         assert 429 in statuses
         client.close()
     finally:
-        proc.terminate()
-        proc.wait(20)
+        finish(proc)
 
 
 @pytest.mark.parametrize("args, message", [
@@ -127,8 +132,8 @@ def test_port_in_use(triton_keys):
         taken.listen()
         port = taken.getsockname()[1]
         proc = spawn("--port", str(port), "--key", str(triton_keys["rsa"].public), "--machines", "0")
-        assert proc.wait(30) == 2
-        assert f"cannot listen on 127.0.0.1:{port}" in proc.stderr.read()
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 2 and f"cannot listen on 127.0.0.1:{port}" in err
 
 
 def test_the_lead_cli_wires_the_subcommand():
@@ -148,5 +153,4 @@ def test_no_verify_serves_unsigned_requests():
         assert wait_for(lambda: client.get("/my/machines", signed=False).status == 200)
         client.close()
     finally:
-        proc.terminate()
-        proc.wait(20)
+        finish(proc)

@@ -28,8 +28,16 @@ def start_process(tmp_path: Path, key, state: Path, *extra: str) -> tuple[subpro
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_for(lambda: ready.exists() or proc.poll() is not None, timeout=30)
     if proc.poll() is not None:
-        raise AssertionError(proc.stderr.read())
+        raise AssertionError(proc.communicate()[1])
     return proc, json.loads(ready.read_text())["urls"]
+
+
+def finish(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> tuple[int, str]:
+    """Signal ``proc`` (if alive) and collect its exit code and stderr."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+    _, err = proc.communicate(timeout=20)
+    return proc.returncode, err
 
 
 def test_kill_9_after_an_acknowledged_change(tmp_path, triton_keys):
@@ -47,8 +55,7 @@ def test_kill_9_after_an_acknowledged_change(tmp_path, triton_keys):
         assert east.delete(f"/my/keys/{triton_keys['ed25519'].md5}").status in (204, 404)
         east.close()
     finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
+        finish(proc, signal.SIGKILL)
     proc, urls = start_process(tmp_path, key, state)
     try:
         east = Client(urls["east"], key)
@@ -61,9 +68,8 @@ def test_kill_9_after_an_acknowledged_change(tmp_path, triton_keys):
         assert {m["id"] for m in east.get("/my/machines").json()} == {m["id"] for m in seeded} | {machine}
         east.close()
     finally:
-        proc.terminate()
-        assert proc.wait(20) == 0
-    assert "Traceback" not in proc.stderr.read()
+        code, err = finish(proc)
+    assert code == 0 and "Traceback" not in err
 
 
 def test_reset_reseeds_the_state_file(tmp_path, triton_keys):
@@ -81,8 +87,7 @@ def test_reset_reseeds_the_state_file(tmp_path, triton_keys):
     try:
         assert len(Client(urls["east"], key).get("/my/machines?tombstone=1").json()) == 5
     finally:
-        proc.terminate()
-        proc.wait(20)
+        finish(proc)
 
 
 def test_catalog_and_account_changes_persist(tmp_path, triton_keys):
@@ -108,4 +113,5 @@ def test_parent_pid_ends_the_emulator(tmp_path, triton_keys):
                             str(parent.pid))
     parent.kill()
     parent.wait()
-    assert proc.wait(10) == 0
+    proc.wait(10)
+    assert finish(proc)[0] == 0

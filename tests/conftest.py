@@ -19,9 +19,9 @@ def connect_to(emu, triton_keys, datacenter=None, key="rsa", **options):
     key = triton_keys[key]
     options.setdefault("rate_limit", False)  # tests that exercise the limiter turn it on
     name = datacenter or next(iter(emu.urls))
+    options.setdefault("name", name)
     return smartdc_nb.connect(url=emu.urls[name], account="demo", key_id=key.md5,
-                              key_path=str(key.private), passphrase=key.passphrase,
-                              name=name, **options)
+                              key_path=str(key.private), passphrase=key.passphrase, **options)
 
 
 @pytest.fixture

@@ -179,6 +179,21 @@ class DataCenter:
     def _identity(self) -> tuple:
         return (self.url, self.account_name, self.user, self.login, self.roles)
 
+    def _repr_html_(self) -> str:
+        from .display import render_html
+
+        return render_html(self)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(repr(self))
+
+    @property
+    def frames(self):
+        """DataFrame views of this datacenter (machines, tags, snapshots, ...): see smartdc_nb.frames."""
+        from .frames import Frames
+
+        return Frames(self)
+
     def close(self) -> None:
         """Close the connection pool (the object stays usable; it reconnects)."""
         self.transport.close()

@@ -32,13 +32,12 @@ from werkzeug.http import parse_accept_header
 from werkzeug.routing import Map, Rule
 
 from . import admin
-from .auth import SignatureHeaderError, parse_signature, verify
-from .auth import _js_date as js_date
+from .auth import SignatureHeaderError, js_date, parse_signature, verify
 from .errors import (CloudAPIError, DropConnection, Gone, internal_error, invalid_credentials,
                      invalid_header, not_authorized, not_found)
 from .routes import ROUTES
 from .routes.common import Ctx, Reply
-from .versions import CURRENT, admits_subusers, negotiate
+from .versions import API_VERSIONS, CURRENT, admits_subusers, negotiate
 from .views import dumps
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -262,12 +261,12 @@ class CloudAPIApp:
                 req.allow = ["GET", "HEAD"]
                 raise CloudAPIError(405, "MethodNotAllowedError", f"{req.method} is not allowed",
                                     headers={"Allow": "GET, HEAD"})
-            from .versions import API_VERSIONS
-
             return Reply(200, {"ping": "pong", "cloudapi": {"versions": list(API_VERSIONS)}},
                          {"Triton-Datacenter-Name": self.dc.name})
         index, url = self._route(req)
-        path_rule, group, handlers = _ROUTES[index]
+        _rule, group, handlers = _ROUTES[index]
+        # werkzeug serves HEAD with the GET rule; the GET handler answers it
+        handler = handlers.get(req.method) or handlers["GET"]
         version = negotiate(req.headers.get("accept-version") or req.headers.get("x-api-version"))
         if version is None:
             raise CloudAPIError(400, "InvalidVersion",
@@ -283,7 +282,7 @@ class CloudAPIApp:
         body, params = self._parse_body(req)
         account, key_id, subuser = self._authenticate(req, signature, version, url)
         req.account = account.login
-        self._check_account(req, account, url, handlers[_method(req.method, handlers)])
+        self._check_account(req, account, url, handler)
         self.emulator.throttle.check(self.dc.name, account.login, group)
         ctx = Ctx(app=self, state=self.emulator.state, dc=self.dc, method=req.method,
                   target=req.target, path=req.path, url=url, query=req.query, body=body,
@@ -291,7 +290,6 @@ class CloudAPIApp:
                   accept_version=req.headers.get("accept-version"),
                   text_plain=best == "text/plain", now=req.now, request_id=req.request_id,
                   remote=req.remote, account=account, key_id=key_id, subuser=subuser)
-        handler = handlers[_method(req.method, handlers)]
         with self.emulator.state.lock:
             ctx.now = time.time()
             return handler(ctx)
@@ -420,10 +418,6 @@ class CloudAPIApp:
             raise not_found(f"{login} does not exist")
         action = handler.__name__.replace("_", "")
         raise not_authorized(f"You do not have permission to access {req.path} ({action})")
-
-
-def _method(method: str, handlers: dict) -> str:
-    return "GET" if method == "HEAD" and "HEAD" not in handlers else method
 
 
 def _number(value: float) -> str:

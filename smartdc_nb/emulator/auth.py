@@ -110,7 +110,7 @@ class ParsedSignature:
     legacy: bool
 
 
-def _js_date(value: str) -> float:
+def js_date(value: str) -> float:
     """Parse a Date header like JavaScript's ``new Date(str)``: epoch seconds or NaN."""
     try:
         return parsedate_to_datetime(value).timestamp()
@@ -133,7 +133,7 @@ def _check_skew(headers: dict[str, str], now: float) -> None:
     raw = headers.get("x-date") or headers.get("date")
     if not raw:
         return
-    skew = abs(now - _js_date(raw))
+    skew = abs(now - js_date(raw))
     if skew > CLOCK_SKEW:  # NaN compares False, as in JavaScript
         raise SignatureHeaderError(
             f"clock skew of {_js_number(round(skew * 1000) / 1000)}s was greater than {CLOCK_SKEW}s")

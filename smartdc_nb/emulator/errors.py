@@ -42,16 +42,19 @@ class DropConnection(Exception):
     """Close the client's connection without answering (fault injection)."""
 
 
-def not_found(message: str) -> CloudAPIError:
-    return CloudAPIError(404, "ResourceNotFound", message)
+def _error(status: int, code: str):
+    def make(message: str) -> CloudAPIError:
+        return CloudAPIError(status, code, message)
+    make.__doc__ = f"{status} {code} with ``message``."
+    return make
 
 
-def invalid_argument(message: str) -> CloudAPIError:
-    return CloudAPIError(409, "InvalidArgument", message)
-
-
-def missing_parameter(message: str) -> CloudAPIError:
-    return CloudAPIError(409, "MissingParameter", message)
+not_found = _error(404, "ResourceNotFound")
+invalid_argument = _error(409, "InvalidArgument")
+missing_parameter = _error(409, "MissingParameter")
+invalid_header = _error(400, "InvalidHeader")
+invalid_credentials = _error(401, "InvalidCredentials")
+not_authorized = _error(403, "NotAuthorized")
 
 
 def validation_failed(message: str, errors: list[dict[str, Any]]) -> CloudAPIError:
@@ -61,18 +64,6 @@ def validation_failed(message: str, errors: list[dict[str, Any]]) -> CloudAPIErr
 def invalid_field(field: str, message: str, code: str = "Invalid") -> dict[str, str]:
     """One element of a ValidationFailed ``errors`` array (VMAPI's shape)."""
     return {"field": field, "code": code, "message": message}
-
-
-def invalid_header(message: str) -> CloudAPIError:
-    return CloudAPIError(400, "InvalidHeader", message)
-
-
-def invalid_credentials(message: str) -> CloudAPIError:
-    return CloudAPIError(401, "InvalidCredentials", message)
-
-
-def not_authorized(message: str) -> CloudAPIError:
-    return CloudAPIError(403, "NotAuthorized", message)
 
 
 def internal_error(message: str = "Internal Error") -> CloudAPIError:

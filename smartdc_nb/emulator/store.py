@@ -242,8 +242,6 @@ class State:
             settle(machine, time.time() if now is None else now, self.timing)
             if not machine.jobs:
                 dc.busy.discard(machine.id)
-            else:
-                start_head(machine, self.timing)
         return machine
 
     def enqueue(self, dc: Datacenter, machine: Machine, kind: str, params: dict[str, Any] | None,

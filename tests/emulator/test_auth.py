@@ -207,8 +207,7 @@ def test_stale_date_without_a_signature(emu, api):
     assert message == f"Date header {stamp} is too old"
 
 
-def test_another_account_and_an_unknown_one(emu, api):
-    emu.reset()
+def test_unknown_account_in_the_path(emu, api):
     assert error(api.get("/nobody/machines")) == (404, "ResourceNotFound", "nobody does not exist")
 
 

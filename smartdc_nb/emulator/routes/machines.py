@@ -15,7 +15,7 @@ from ..seed import make_nic
 from ..store import Machine
 from ..timeline import audit_entry
 from ..versions import omits_networks
-from ..views import machine_bytes, machine_dict, shown_state
+from ..views import dumps, machine_bytes, machine_dict, shown_state
 from .common import Ctx, Reply, conflict, gone, json_reply, machine_or_404, param_true
 from .validate import alias_errors, metadata_errors, tag_errors
 
@@ -121,8 +121,8 @@ def list_machines(ctx: Ctx) -> Reply:
         if len(page) >= limit:
             break
     if credentials:
-        parts = [json.dumps(machine_dict(m, state, now, credentials=credentials, networks=networks))
-                 .encode() for m in page]
+        parts = [dumps(machine_dict(m, state, now, credentials=credentials, networks=networks))
+                 for m in page]
     else:
         parts = [machine_bytes(m, state, now, networks=networks) for m in page]
     body = b"[" + b",".join(parts) + b"]"
@@ -134,8 +134,8 @@ def get_machine(ctx: Ctx) -> Reply:
     credentials = ctx.params.get("credentials")
     networks = not omits_networks(ctx.accept_version)
     if credentials:
-        body = json.dumps(machine_dict(machine, ctx.state, ctx.now, credentials=credentials,
-                                       networks=networks)).encode()
+        body = dumps(machine_dict(machine, ctx.state, ctx.now, credentials=credentials,
+                                  networks=networks))
     else:
         body = machine_bytes(machine, ctx.state, ctx.now, networks=networks)
     return Reply(410 if machine.state == "deleted" else 200, body)

@@ -59,22 +59,21 @@ def create_snapshot(ctx: Ctx) -> Reply:
     return json_reply({"name": name, "state": "queued"}, 201)
 
 
-def boot_snapshot(ctx: Ctx) -> Reply:
-    machine = changing_machine(ctx)
-    name = ctx.url["name"]
-    if name not in machine.snapshots:
-        raise not_found(f"{name} not found")
-    ctx.state.enqueue(ctx.dc, machine, "rollback_snapshot", {"name": name}, ctx.now, ctx.caller())
-    return Reply(202)
+def _snapshot_job(kind: str, status: int):
+    """A handler queueing ``kind`` on an existing snapshot (404 when unknown)."""
+    def handler(ctx: Ctx) -> Reply:
+        machine = changing_machine(ctx)
+        name = ctx.url["name"]
+        if name not in machine.snapshots:
+            raise not_found(f"{name} not found")
+        ctx.state.enqueue(ctx.dc, machine, kind, {"name": name}, ctx.now, ctx.caller())
+        return Reply(status)
+    handler.__name__ = kind.replace("_", "")
+    return handler
 
 
-def delete_snapshot(ctx: Ctx) -> Reply:
-    machine = changing_machine(ctx)
-    name = ctx.url["name"]
-    if name not in machine.snapshots:
-        raise not_found(f"{name} not found")
-    ctx.state.enqueue(ctx.dc, machine, "delete_snapshot", {"name": name}, ctx.now, ctx.caller())
-    return Reply(204)
+boot_snapshot = _snapshot_job("rollback_snapshot", 202)  # StartMachineFromSnapshot
+delete_snapshot = _snapshot_job("delete_snapshot", 204)
 
 
 ROUTES = [

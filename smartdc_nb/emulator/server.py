@@ -11,18 +11,25 @@ unless the client or the app asked to close it.
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
 import threading
+from email.utils import formatdate
+from http import HTTPStatus
 from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
+from .app import SERVER
 from .errors import DropConnection
 
 log = logging.getLogger("smartdc_nb.emulator")
 
-IDLE_TIMEOUT = 75  # seconds a keep-alive connection may sit idle (node's agent uses 5 s)
+IDLE_TIMEOUT = 75
+_ERROR_CODES = {400: "BadRequestError", 408: "RequestTimeoutError", 414: "UriTooLongError",
+                431: "RequestHeaderFieldsTooLargeError", 501: "NotImplementedError",
+                505: "HttpVersionNotSupportedError"}  # seconds a keep-alive connection may sit idle (node's agent uses 5 s)
 
 
 class _Handler(WSGIRequestHandler):
@@ -43,8 +50,6 @@ class _Handler(WSGIRequestHandler):
 
     def run_wsgi(self) -> None:
         environ = self.environ = self.make_environ()
-        if self.headers.get("Expect", "").lower() == "100-continue":
-            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         answer: dict[str, Any] = {}
 
         def start_response(status: str, headers: list[tuple[str, str]], exc_info=None):
@@ -75,6 +80,21 @@ class _Handler(WSGIRequestHandler):
         self._headers_buffer = []
         self.wfile.flush()
         self.log_request(int(code), len(body))
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own refusals (bad request line, huge headers) as JSON too."""
+        body = json.dumps({"code": _ERROR_CODES.get(code, "BadRequestError"),
+                           "message": message or HTTPStatus(code).phrase},
+                          separators=(",", ":")).encode()
+        self.close_connection = True
+        self.send_response_only(code, HTTPStatus(code).phrase)
+        for name, value in (("Content-Type", "application/json"), ("Content-Length", str(len(body))),
+                            ("Date", formatdate(usegmt=True)), ("Server", SERVER),
+                            ("Connection", "close")):
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD" and code >= 200 and code not in (204, 304):
+            self.wfile.write(body)
 
     def log_request(self, code: Any = "-", size: Any = "-") -> None:
         log.debug('%s "%s" %s %s', self.address_string(), self.requestline, code, size)

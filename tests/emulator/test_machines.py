@@ -196,10 +196,22 @@ def test_create_with_networks_and_query_parameters(emu, api):
      "Invalid Networks"),
     ({"image": KVM_IMAGE, "package": "g4-highcpu-1G", "brand": "lx"}, 409, "InvalidArgument",
      'Unknown brand "lx"'),
+    ({"image": BASE_IMAGE, "package": "g4-highcpu-1G",
+      "networks": [stable_uuid("network", "us-east-1", "public")] * 1 + [{"ipv4_uuid": "x"}]},
+     409, "InvalidArgument", "Invalid Networks"),
 ])
 def test_create_refusals(emu, api, body, status, code, message):
     response = api.post("/my/machines", json=body)
     assert (response.status, response.json()) == (status, {"code": code, "message": message})
+
+
+def test_at_most_one_public_network(emu, api):
+    public = next(n for n in emu.state.datacenters["us-east-1"].networks.values() if n["public"])
+    second = dict(public, id=stable_uuid("network", "us-east-1", "public-2"), name="Public-2")
+    emu.state.datacenters["us-east-1"].networks[second["id"]] = second
+    response = api.post("/my/machines", json={"image": BASE_IMAGE, "package": "g4-highcpu-1G",
+                                              "networks": [public["id"], second["id"]]})
+    assert response.json() == {"code": "InvalidArgument", "message": "Can specify a maximum of 1 public networks"}
 
 
 def test_inactive_package_by_uuid(emu, api):

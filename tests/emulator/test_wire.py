@@ -140,6 +140,27 @@ def test_pipelined_requests_on_a_raw_socket(emu, triton_keys):
     assert data.lower().count(b"\r\ndate: ") == 2
 
 
+@pytest.mark.parametrize("raw, status, code", [
+    (b"GET /my HTTP/9.9\r\n\r\n", 505, "HttpVersionNotSupportedError"),
+    (b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\n\r\n", 414, "UriTooLongError"),
+    (b"GET /my HTTP/1.1\r\nX-Big: " + b"a" * 70_000 + b"\r\n\r\n", 431, "RequestHeaderFieldsTooLargeError"),
+])
+def test_malformed_requests_get_json_too(emu, raw, status, code):
+    host, port = emu.url.split("//")[1].split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(raw)
+        data = b""
+        while not data.endswith(b"}"):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    if status != 505:  # a 9.9 request gets no status line, as HTTP/0.9 would
+        assert head.startswith(f"HTTP/1.1 {status}".encode()) and head.lower().count(b"\r\ndate: ") == 1
+    assert json.loads(body or head)["code"] == code
+
+
 def test_redirect_to_the_docs_and_ping(emu, api):
     root = api.get("/", signed=False)
     assert root.status == 302 and root.header("Location").startswith("https://")

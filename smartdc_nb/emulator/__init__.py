@@ -10,6 +10,31 @@ fleet, sharing accounts, keys, packages and images. State changes take time
 timestamps; the state is in memory, optionally written through to SQLite.
 The same controls as the Python API exist over HTTP under ``/__emulator/``
 (see admin.py). This package never imports the client side of smartdc_nb.
+
+Where it knowingly differs from CloudAPI 9.20 (cloudapi.md), and why:
+
+* The ``provision`` audit entry is listed from the moment the machine is
+  accepted (CloudAPI lists finished jobs only): the triton CLI's metadata
+  waiter reads ``audit[0]`` and crashes on an empty list.
+* ``start`` shows the transient state ``ready`` (as a boot does); ``reboot``
+  shows ``stopping`` then ``ready``.
+* A snapshot name the compute node would refuse leaves a snapshot in state
+  ``failed`` (CloudAPI's GetMachineSnapshot would say ``deleted`` and a
+  ``snapshot create -w`` would never end); queued snapshots are listed at once.
+* Changing tags, metadata or snapshots of a deleted machine answers 410 with
+  the machine, as the machine actions do.
+* Metadata values that are not strings are returned as JSON values (CloudAPI
+  answers 404 "is not metadata").
+* Sub-users act with their account's full rights (no RBAC). Not emulated:
+  users, roles, policies, firewall rules, volumes, disks, NIC add/remove, image
+  creation and updates, migrations, VNC, changefeed, pre-signed URLs and
+  ``dns_names``. ``affinity``, ``locality``, ``volumes``, ``disks``,
+  ``delegate_dataset``, ``encrypted`` and ``allow_shared_images`` are accepted
+  at create and ignored.
+* The throttle is checked before the machine is looked up (CloudAPI: after),
+  per datacenter, login and endpoint group.
+* ``Server`` says ``cloudapi/9.20.0 (smartdc_nb emulator)``; an unknown
+  account in the path is 404 ``<login> does not exist`` (UFDS's wording assumed).
 """
 
 from __future__ import annotations

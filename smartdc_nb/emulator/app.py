@@ -249,7 +249,7 @@ class CloudAPIApp:
             if fault.drop:
                 raise DropConnection()
             if fault.status:
-                headers = {"Retry-After": _number(fault.retry_after)} if fault.retry_after else {}
+                headers = {"Retry-After": fault.retry_after_header()} if fault.retry_after else {}
                 req.route = "(fault)"
                 req.query = _parse_query(req.query_string)
                 return Reply(fault.status, fault.error_body(), headers)
@@ -419,6 +419,3 @@ class CloudAPIApp:
         action = handler.__name__.replace("_", "")
         raise not_authorized(f"You do not have permission to access {req.path} ({action})")
 
-
-def _number(value: float) -> str:
-    return str(int(value)) if float(value) == int(value) else str(value)

@@ -38,7 +38,7 @@ class Fault:
     status: int | None = None
     count: int | None = None
     share: float | None = None
-    retry_after: float | None = None
+    retry_after: float | str | None = None
     latency: float | None = None
     drop: bool = False
     hits: int = 0
@@ -48,6 +48,13 @@ class Fault:
         return {name: getattr(self, name) for name in (
             "id", "path", "method", "datacenter", "status", "count", "share", "retry_after",
             "latency", "drop", "hits")}
+
+    def retry_after_header(self) -> str:
+        """Seconds as a number, or a string (e.g. an HTTP date) sent as given."""
+        value = self.retry_after
+        if isinstance(value, str):
+            return value
+        return str(int(value)) if float(value) == int(value) else str(value)
 
     def error_body(self) -> dict[str, str]:
         status = self.status or 500
@@ -66,9 +73,13 @@ class Faults:
 
     def add(self, path: str = r".*", method: str | None = None, datacenter: str | None = None,
             status: int | None = None, count: int | None = None, share: float | None = None,
-            retry_after: float | None = None, latency: float | None = None,
+            retry_after: float | str | None = None, latency: float | None = None,
             drop: bool = False) -> int:
-        """Add a fault; returns its id (for :meth:`remove`)."""
+        """Add a fault; returns its id (for :meth:`remove`).
+
+        ``retry_after`` is sent as a ``Retry-After`` header: seconds, or a
+        string such as an HTTP date, verbatim.
+        """
         try:
             pattern = re.compile(path)
         except (re.error, TypeError) as exc:
@@ -81,6 +92,8 @@ class Faults:
             raise ValueError(f"count must be >= 1, not {count!r}")
         if latency is not None and float(latency) < 0:
             raise ValueError(f"latency must be >= 0 seconds, not {latency!r}")
+        if retry_after is not None and not isinstance(retry_after, (int, float, str)):
+            raise ValueError(f"retry_after must be seconds or an HTTP date, not {retry_after!r}")
         if status is None and latency is None and not drop:
             raise ValueError("a fault needs a status, a latency or drop=True")
         with self._lock:

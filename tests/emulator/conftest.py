@@ -1,20 +1,14 @@
 """Fixtures of the emulator tests.
 
 The emulator's own fixtures (``triton_keys``, ``emulator``, ``emu``,
-``triton_cli``) come from the plugin ``smartdc_nb.emulator.testing``; it is
-loaded here when the top-level conftest does not load it already
-(``pytest_plugins = ["smartdc_nb.emulator.testing"]`` belongs there).
+``triton_cli``) come from the plugin ``smartdc_nb.emulator.testing``, which the
+top-level conftest loads.
 """
 
 from __future__ import annotations
 
 import pytest
 from emu_client import Client, close_all
-
-
-def pytest_configure(config):
-    if not config.pluginmanager.has_plugin("smartdc_nb.emulator.testing"):
-        config.pluginmanager.import_plugin("smartdc_nb.emulator.testing")
 
 
 @pytest.fixture(autouse=True)

@@ -96,7 +96,7 @@ class _Request:
             or str(uuid.uuid4())
         self.remote = environ.get("REMOTE_ADDR", "")
         self.route: str | None = None
-        self.query: dict[str, Any] = {}
+        self.query: dict[str, Any] = _parse_query(self.query_string)
         self.body: Any = None
         self.account: str | None = None
         self.allow: list[str] = []
@@ -228,7 +228,6 @@ class CloudAPIApp:
     def _admin(self, req: _Request) -> Reply:
         if not (req.remote.startswith("127.") or req.remote in ("::1", "localhost", "<local>")):
             raise not_authorized("The emulator's admin API only answers loopback clients")
-        req.query = _parse_query(req.query_string)
         raw = req.read_body()
         body = None
         if raw.strip():
@@ -251,7 +250,6 @@ class CloudAPIApp:
             if fault.status:
                 headers = {"Retry-After": fault.retry_after_header()} if fault.retry_after else {}
                 req.route = "(fault)"
-                req.query = _parse_query(req.query_string)
                 return Reply(fault.status, fault.error_body(), headers)
         if req.method in ("GET", "HEAD") and (req.path in ("/", "") or req.path.startswith("/docs")):
             return Reply(302, None, {"Location": DOCS_URL})
@@ -267,18 +265,16 @@ class CloudAPIApp:
         _rule, group, handlers = _ROUTES[index]
         # werkzeug serves HEAD with the GET rule; the GET handler answers it
         handler = handlers.get(req.method) or handlers["GET"]
-        version = negotiate(req.headers.get("accept-version") or req.headers.get("x-api-version"))
+        wanted = req.headers.get("accept-version") or req.headers.get("x-api-version")
+        version = negotiate(wanted)
         if version is None:
-            raise CloudAPIError(400, "InvalidVersion",
-                                f"{req.headers.get('accept-version') or req.headers.get('x-api-version')}"
-                                f" is not supported by {req.method} {req.path}")
+            raise CloudAPIError(400, "InvalidVersion", f"{wanted} is not supported by {req.method} {req.path}")
         accept = parse_accept_header(req.headers.get("accept") or "*/*", MIMEAccept)
         best = accept.best_match(_ACCEPTABLE)
         if best is None:
             raise CloudAPIError(406, "NotAcceptableError", "Server accepts: " + ",".join(_ACCEPTABLE))
         signature = self._parse_authorization(req)
         self._check_date(req)
-        req.query = _parse_query(req.query_string)
         body, params = self._parse_body(req)
         account, key_id, subuser = self._authenticate(req, signature, version, url)
         req.account = account.login

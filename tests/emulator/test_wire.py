@@ -207,6 +207,12 @@ def test_query_and_form_bodies_are_parameters_too(emu, api, machine_id):
     assert clash.status == 202
 
 
+def test_trailing_slash_and_encoded_login(emu, api):
+    assert api.get("/my/machines/?limit=1").status == 200
+    assert api.get("/de%6Do/machines?limit=1").status == 200
+    assert api.get("/demo/").json()["login"] == "demo"
+
+
 def test_unknown_parameters_are_ignored(emu, api, machine_id):
     assert api.get(f"/my/machines/{machine_id}?id=1&name=x&frobnicate=yes").status == 200
     assert api.get("/my/packages?colour=blue").status == 200

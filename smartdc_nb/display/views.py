@@ -334,7 +334,7 @@ def fleet_card(fleet: Any, limit: int) -> Card:
     rows = []
     for row in summary if isinstance(summary, list) else []:
         error = row.get("error")
-        status = (Series((Badge("failed", "bad"), text(_error_text(error))), " ") if error
+        status = (Series((Badge("failed", "bad"), text(_error_text(error), 400)), " ") if error
                   else Note("not listed yet") if row.get("machines") is None else Badge("ok", "ok"))
         rows.append([text(row.get("datacenter")), text(row.get("url")),
                      row["machines"] if isinstance(row.get("machines"), int) else "", status])
@@ -403,8 +403,8 @@ def cell(column: str, value: Any) -> Any:
     if isinstance(value, (list, tuple)):  # a state history: [(time, state), ...] or [state, ...]
         states = [str(v[-1]) if isinstance(v, (list, tuple)) and v else str(v) for v in value]
         return text(" → ".join(states))
-    if isinstance(value, BaseException):
-        return text(_error_text(value))
+    if isinstance(value, BaseException) or column == "error":
+        return text(_error_text(value), 400)
     if column == "id" or column.endswith("_id"):
         return ident(value)
     return text(value)

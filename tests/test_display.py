@@ -1,0 +1,393 @@
+"""HTML and text reprs over the emulator's seeded fleet: structure, escaping, masking, no requests.
+
+Every rendered output is parsed with html.parser; the checks are on the parsed
+elements and text, so markup smuggled in through cloud data would show up as
+an element or attribute that the templates never write.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from html.parser import HTMLParser
+
+import pytest
+
+import smartdc_nb
+from smartdc_nb.display import card_for, options, render_html, render_text
+from smartdc_nb.machine import Machine
+
+#: every element and attribute the templates write; anything else came from data
+OUR_TAGS = {"div", "style", "span", "strong", "code", "time", "em", "bdi", "dl", "dt", "dd", "table",
+            "thead", "tbody", "tfoot", "tr", "th", "td", "details", "summary", "p"}
+OUR_ATTRIBUTES = {"class", "title", "tabindex", "datetime", "colspan", "open"}
+OUR_CLASS = re.compile(r"^(sdcnb(-[a-z]+)?|tex2jax_ignore|mathjax_ignore)$")
+UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+TITLE = re.compile(rf"^({UUID}|\d{{4}}-\d\d-\d\dT[\d:.]+\+00:00)$")
+
+HOSTILE = ('<script>alert(1)</script><img src=x onerror="alert(2)"></td></details>'
+           '"q" \'s\' {{ 7*7 }} {% raw %} $x^2$ \u202eevil\u202c ünï 名前 <!-- x')
+
+
+class Parsed(HTMLParser):
+    """The elements, attributes and text of an HTML fragment."""
+
+    def __init__(self, html: str):
+        super().__init__(convert_charrefs=True)
+        self.elements: list[tuple[str, dict[str, str | None]]] = []
+        self.chunks: list[str] = []
+        self.comments: list[str] = []
+        self._skip = 0
+        self.feed(html)
+        self.close()
+
+    def handle_starttag(self, tag, attrs):
+        self.elements.append((tag, dict(attrs)))
+        if tag == "style":
+            self._skip += 1
+
+    def handle_endtag(self, tag):
+        if tag == "style":
+            self._skip -= 1
+
+    def handle_data(self, data):
+        if not self._skip:
+            self.chunks.append(data)
+
+    def handle_comment(self, data):
+        self.comments.append(data)
+
+    @property
+    def text(self) -> str:
+        return "".join(self.chunks)
+
+    def tags(self, name: str) -> list[dict[str, str | None]]:
+        return [attrs for tag, attrs in self.elements if tag == name]
+
+
+def check_markup(html: str) -> Parsed:
+    """Parse ``html`` and assert every element and attribute is one the templates write."""
+    parsed = Parsed(html)
+    assert parsed.elements[0] == ("div", {"class": "sdcnb tex2jax_ignore mathjax_ignore"})
+    assert not parsed.comments
+    for tag, attrs in parsed.elements:
+        assert tag in OUR_TAGS, f"element <{tag}> came from data"
+        assert set(attrs) <= OUR_ATTRIBUTES, f"attributes {set(attrs) - OUR_ATTRIBUTES} on <{tag}>"
+        for name in (attrs.get("class") or "").split():
+            assert OUR_CLASS.match(name), f"class {name!r} came from data"
+        if "title" in attrs:
+            assert TITLE.match(attrs["title"]), attrs["title"]
+        if "colspan" in attrs:
+            assert attrs["colspan"].isdigit()
+    assert len(parsed.tags("style")) == 1
+    assert "<script" not in html.lower()
+    return parsed
+
+
+@pytest.fixture
+def catalog(dc):
+    """The DataCenter with its packages and images fetched (so reprs can name them)."""
+    dc.packages()
+    dc.images()
+    return dc
+
+
+def counted(emu):
+    return emu.counters()["total"]
+
+
+def seeded(dc, **want) -> Machine:
+    return next(m for m in dc.machines(tombstone=True)
+                if all(m.raw.get(k) == v for k, v in want.items()))
+
+
+# ------------------------------------------------------------------ Machine
+
+def test_machine_repr_shows_every_fact_from_the_payload_and_catalog(emu, catalog):
+    machine = seeded(catalog, state="running", brand="joyent")
+    raw = machine.raw
+    image = catalog.known_image(raw["image"])
+    package = catalog.known_package(raw["package"])
+    before = counted(emu)
+    html = render_html(machine)
+    assert counted(emu) == before
+    parsed = check_markup(html)
+    text = parsed.text
+
+    assert f"Machine {raw['name']}" in " ".join(text.split())
+    badge = [a for a in parsed.tags("span") if "sdcnb-badge" in (a["class"] or "")][0]
+    assert badge["class"] == "sdcnb-badge sdcnb-ok" and "running" in text
+    assert {"class": "sdcnb-id", "title": raw["id"], "tabindex": "0"} in parsed.tags("code")
+    assert "us-east-1" in text and "joyent / smartmachine" in text
+    assert f"{image['name']}@{image['version']}" in text
+    assert f"{package['vcpus']} vCPU · " in text and f"{package['memory'] // 1024} GiB RAM" in text
+    assert f"{package['disk'] // 1024} GiB disk" in text
+    for ip in machine.public_ips + machine.private_ips:
+        assert ip in text
+    assert machine.created.strftime("%Y-%m-%d %H:%M UTC") in text
+    assert machine.updated.strftime("%Y-%m-%d %H:%M UTC") in text
+    assert "Firewall" in text and "Deletion protection" in text
+    assert ("enabled" if raw["firewall_enabled"] else "disabled") in text
+    summaries = [s.strip() for s in re.findall(r"<summary>(.*?)</summary>", html)]
+    assert [re.sub(r"<.*?>", "", s).split(" (")[0] for s in summaries] == [
+        "Tags", "Metadata", "Networks", "Snapshots"]
+    for key, value in raw["tags"].items():
+        assert key in text and str(value) in text
+    assert "not fetched yet: m.snapshots() lists them" in text
+    assert "fetched " + machine.fetched_at.strftime("%Y-%m-%d %H:%M UTC") in text
+
+
+def test_machine_repr_without_catalog_says_what_is_not_known(emu, dc):
+    machine = seeded(dc, state="running")
+    html = render_html(machine)
+    text = check_markup(html).text
+    assert "name not known: dc.images() loads the catalog" in text
+    assert "vCPUs not known: dc.packages() loads the catalog" in text
+    assert machine.raw["package"] in text
+    assert f"{machine.raw['memory'] // 1024} GiB RAM" in text
+
+
+def test_known_snapshots_are_shown_without_a_request(emu, catalog):
+    machine = next(m for m in catalog.machines() if m.brand != "kvm" and m.snapshots())
+    names = [s.name for s in machine.known_snapshots]
+    before = counted(emu)
+    parsed = check_markup(render_html(machine))
+    assert counted(emu) == before
+    section = re.search(r"Snapshots <span class=\"sdcnb-count\">\((\d+)\)", render_html(machine))
+    assert section and int(section.group(1)) == len(names)
+    for name in names:
+        assert name in parsed.text
+
+
+def test_a_payload_with_only_an_id_renders_with_unknowns(emu, dc):
+    machine = Machine(dc, data={"id": "6b3dfc7e-3bb2-4ff1-9d3f-7ef1b7e0a5a1"})
+    text = check_markup(render_html(machine)).text
+    assert "no name" in text and "unknown" in text and "none known yet" in text
+    assert "Machine" in render_text(machine)
+
+
+def test_failed_and_deleted_machines_without_ips_make_no_request(emu, catalog):
+    machines = catalog.machines(tombstone=True)
+    assert any(not m.raw.get("ips") for m in machines)  # the seeded fleet has failed ones
+    before = counted(emu)
+    for machine in machines:
+        html = render_html(machine)
+        render_text(machine)
+        assert machine.raw["state"] in check_markup(html).text
+    assert counted(emu) == before
+
+
+# ------------------------------------------------------------------ hostile data
+
+@pytest.fixture
+def hostile(emu, catalog):
+    """A machine whose name, tags, metadata, image and snapshot carry hostile strings."""
+    image = emu.add_image(name=HOSTILE, version='1.0"><b onmouseover=x>')
+    mid = emu.datacenter("us-east-1").put_machine(
+        name=HOSTILE, image=image["id"], package="g4-highcpu-1G",
+        tags={HOSTILE: HOSTILE, "cost": "$1 and $2", "long": "x" * 5000, "rtl": "\u202bمرحبا"},
+        metadata={"note": HOSTILE, "user-script": "#!/bin/sh\necho '<script>'\n"},
+        snapshots=[HOSTILE])
+    catalog.images()
+    machine = catalog.machine(mid)
+    machine.snapshots()
+    return machine
+
+
+def test_hostile_strings_are_data_not_markup(emu, hostile):
+    before = counted(emu)
+    html = render_html(hostile)
+    assert counted(emu) == before
+    parsed = check_markup(html)
+    assert parsed.text.count(HOSTILE) >= 4  # name, tag key, tag value, metadata value, snapshot
+    assert HOSTILE + '@1.0"><b onmouseover=x>' in parsed.text  # the image name@version
+    assert "{{ 7*7 }}" in parsed.text and "$1 and $2" in parsed.text
+    assert "x" * 160 + "… +4,840 characters" in parsed.text
+    assert len(html) < 40_000  # the 5,000-character tag is clipped
+    # each cloud string is isolated in <bdi>, so its right-to-left marks stay inside
+    assert html.count("<bdi>") >= 6
+    assert "echo" not in parsed.text  # the user-script is shown by size only
+    assert "script, 26 bytes, 2 lines" in parsed.text
+
+
+def test_hostile_strings_in_lists_snapshots_and_text(emu, hostile, catalog):
+    machines = catalog.machines()
+    for obj in (machines, hostile.known_snapshots, hostile.known_snapshots[0]):
+        parsed = check_markup(render_html(obj))
+        assert HOSTILE in parsed.text
+    text = render_text(machines)
+    assert HOSTILE in text  # text is not HTML: it is shown as is
+
+
+def test_hostile_error_messages_in_a_fleet_are_escaped(emu, catalog, dc_west):
+    fleet = smartdc_nb.Fleet([catalog, dc_west])
+    # CloudAPI quotes a bad filter back in its error message: "<type> is not a valid type"
+    with pytest.warns(Warning), pytest.raises(smartdc_nb.InvalidArgumentError):
+        fleet.raw_machines(type=HOSTILE)
+    before = counted(emu)
+    parsed = check_markup(render_html(fleet))
+    assert counted(emu) == before
+    assert "2 failed" in parsed.text
+    assert parsed.text.count("[409 InvalidArgument] " + HOSTILE) == 2
+
+
+# ------------------------------------------------------------------ masking
+
+def test_credentials_and_secret_metadata_are_masked(emu, catalog):
+    mid = emu.datacenter("us-east-1").put_machine(
+        name="secretive", credentials={"root": "r00t-Secret", "admin": "Adm1n-Secret"},
+        metadata={"db_password": "hunter2-Secret", "api_token": "tok-Secret", "plain": "visible"})
+    machine = Machine(catalog, mid, credentials=True)
+    assert machine.get_credentials()["root"] == "r00t-Secret"  # the data is there ...
+    for output in (render_html(machine), render_text(machine)):
+        assert "Secret" not in output  # ... and never displayed
+        assert "visible" in output and "masked" in output
+    # the display masks credentials itself, even in a payload nobody cleaned
+    machine.raw["metadata"]["credentials"] = {"root": "r00t-Secret"}
+    html = render_html(machine)
+    assert "Secret" not in html and "root" in check_markup(html).text
+
+
+# ------------------------------------------------------------------ lists, fleet, datacenter
+
+def test_machine_list_counts_per_datacenter_and_state_and_caps_the_table(emu, catalog, dc_west):
+    machines = catalog.machines(tombstone=True) + dc_west.machines(tombstone=True)
+    before = counted(emu)
+    html = render_html(machines, max_rows=7)
+    assert counted(emu) == before
+    parsed = check_markup(html)
+    expected = Counter((m.datacenter.name, m.state) for m in machines)
+    header = re.search(r"<thead><tr>(.*?)</tr></thead>", html).group(1)
+    states = re.findall(r"sdcnb-badge sdcnb-\w+\">([^<]+)<", header)
+    assert set(states) == {s for _, s in expected}
+    for name in ("us-east-1", "us-west-1"):
+        row = re.search(rf"<tr><td><bdi>{name}</bdi></td>(.*?)</tr>", html).group(1)
+        cells = re.findall(r"<td[^>]*>([^<]*)</td>", row)
+        assert [int(c or 0) for c in cells[:-1]] == [expected[(name, s)] for s in states]
+        assert int(cells[-1]) == sum(v for (d, _), v in expected.items() if d == name)
+    assert f"… and {len(machines) - 7} more" in parsed.text
+    assert html.count("<tr>") == 1 + 3 + 1 + 7 + 1  # counts head + 2 dcs + All, head, rows, more
+    assert f"{len(machines)} machines" in parsed.text
+
+
+def test_the_default_cap_is_an_option(emu, catalog):
+    machines = catalog.machines()
+    saved = options.max_rows
+    try:
+        options.max_rows = 3
+        assert f"… and {len(machines) - 3} more" in check_markup(render_html(machines)).text
+    finally:
+        options.max_rows = saved
+    assert "more" not in render_text(catalog.machines(name=machines[0].name))
+
+
+def test_an_empty_list_says_so(emu, dc):
+    assert "no machines" in check_markup(render_html([])).text
+
+
+def test_fleet_repr_before_and_after_listing(emu, catalog):
+    fleet = smartdc_nb.Fleet(catalog)
+    before = counted(emu)
+    text = check_markup(render_html(fleet)).text
+    assert counted(emu) == before
+    assert "us-east-1" in text and "us-west-1" in text and "not listed yet" in text
+    machines = fleet.machines(tombstone=True)
+    before = counted(emu)
+    text = check_markup(render_html(fleet)).text
+    assert counted(emu) == before
+    assert f"{len(machines)} machines" in text
+    for name in ("us-east-1", "us-west-1"):
+        count = sum(1 for m in machines if m.datacenter.name == name)
+        assert re.search(rf"{name}\s*{re.escape(fleet[name].url)}\s*{count}\s*ok", text)
+
+
+def test_datacenter_repr_shows_what_is_known_without_a_request(emu, connect):
+    dc = connect(name=None)
+    before = counted(emu)
+    text = check_markup(render_html(dc)).text
+    assert counted(emu) == before
+    assert "name not known yet" in text and dc.url in text and "demo" in text
+    assert "not listed yet: dc.datacenters() lists them" in text
+    assert "none yet: dc.packages() fetches them" in text
+    dc.datacenters()
+    dc.packages()
+    before = counted(emu)
+    text = check_markup(render_html(dc)).text
+    assert counted(emu) == before
+    assert "us-east-1" in text and "us-west-1" in text and emu.urls["us-west-1"] in text
+    assert re.search(r"Packages known\s*\d+", text)
+
+
+# ------------------------------------------------------------------ snapshots
+
+def test_snapshot_and_snapshot_list_reprs(emu, catalog):
+    machine = next(m for m in catalog.machines() if m.brand != "kvm" and m.snapshots())
+    snapshots = machine.known_snapshots
+    before = counted(emu)
+    one = check_markup(render_html(snapshots[0])).text
+    many = check_markup(render_html(snapshots)).text
+    assert counted(emu) == before
+    assert snapshots[0].name in one and machine.name in one and machine.id in one
+    assert "created" in one and "Age" in one
+    assert f"{len(snapshots)} snapshot" in many
+    assert all(s.name in many for s in snapshots)
+    assert f"{len(snapshots)} created" in many  # the count badge
+
+
+# ------------------------------------------------------------------ stylesheet and fallbacks
+
+def top_level_split(selectors: str) -> list[str]:
+    """Split a selector list at commas outside parentheses (``:where(a, b)`` is one)."""
+    parts, depth, start = [], 0, 0
+    for i, char in enumerate(selectors):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            parts.append(selectors[start:i])
+            start = i + 1
+    return [*parts, selectors[start:]]
+
+
+def test_every_css_selector_is_scoped_under_the_root_class():
+    css = render_html([]).split("<style>")[1].split("</style>")[0]
+    css = re.sub(r"/\*.*?\*/", "", css, flags=re.S)
+    selectors = [s.strip() for block in re.findall(r"([^{}]+)\{[^{}]*\}", css)
+                 for s in top_level_split(block) if s.strip()]
+    assert len(selectors) > 30
+    for selector in selectors:
+        assert selector.startswith(".sdcnb"), selector
+    for marker in ('body[data-jp-theme-light="false"]', '[data-theme="dark"]', "body.vscode-dark"):
+        assert marker in css
+    assert "var(--jp-" in css and "@import" not in css and "url(" not in css
+
+
+def test_readable_without_css(emu, catalog):
+    """Stripped of the stylesheet and classes, a repr is still headings, tables and details."""
+    machine = seeded(catalog, state="running")
+    html = render_html(machine)
+    bare = re.sub(r"<style>.*?</style>", "", html, flags=re.S)
+    bare = re.sub(r' (class|title|tabindex)="[^"]*"', "", bare)
+    parsed = Parsed(bare)
+    assert " style=" not in html  # no inline styles to lose
+    assert len(parsed.tags("details")) == 4 and len(parsed.tags("table")) >= 3
+    words = " ".join(parsed.text.split())
+    assert f"Machine {machine.name} running {machine.id}" in words  # full id when not clipped
+    assert "Firewall" in words and "Tags (" in words
+
+
+def test_text_repr_says_the_same_as_the_html(emu, catalog):
+    machine = seeded(catalog, state="running")
+    text = render_text(machine)
+    assert text.splitlines()[0] == f"Machine {machine.name} [running] {machine.id[:8]}"
+    html_text = check_markup(render_html(machine)).text
+    for label, value in card_for(machine).blocks[0].items:
+        assert label in text and str(value).split(" (")[0] in text
+        assert label in html_text
+
+
+def test_unknown_objects_fall_back_to_their_escaped_repr():
+    class Odd:
+        def __repr__(self):
+            return "<Odd <b>bold</b>>"
+
+    parsed = check_markup(render_html(Odd()))
+    assert "<Odd <b>bold</b>>" in parsed.text

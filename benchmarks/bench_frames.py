@@ -1,0 +1,191 @@
+"""How fast the fleet becomes a DataFrame, beside the official CLI and a raw baseline.
+
+    python benchmarks/bench_frames.py [--machines 10000] [--runs 3] [--big 100000]
+
+One run starts the embedded emulator with ``--machines`` machines split over
+two datacenters and measures, as medians of ``--runs`` runs:
+
+1. **raw baseline**: the signed requests a machines frame needs (every
+   ListMachines page, the packages and the images of both datacenters, the
+   datacenters in parallel) through smartdc_nb's transport, JSON decoded and
+   nothing else built;
+2. **smartdc_nb**: ``fleet.frames.machines()``, the same requests plus the
+   typed, joined DataFrame;
+3. **official CLI**: ``triton instance list -j`` for each datacenter (the
+   two processes run at once, each with an isolated HOME like the test
+   suite's ``triton_cli`` fixture), skipped if the CLI is not installed;
+
+then the ratios to the raw baseline. Then the client-side share: the time
+from parsed JSON to DataFrame for the listed machines and for ``--big``
+machines (the listing repeated with fresh ids), with peak memory of that step
+measured by tracemalloc in a separate pass (tracemalloc slows the code it
+watches). Nothing is asserted; everything is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from pathlib import Path
+
+import smartdc_nb
+from smartdc_nb.emulator import Emulator
+from smartdc_nb.emulator.testing import ACCOUNT_KEYS, TRITON, make_keys
+from smartdc_nb.fleet import Fleet, gather
+from smartdc_nb.frames import build
+
+DATACENTERS = ("us-east-1", "us-west-1")
+
+
+def median_s(fn, runs: int) -> tuple[float, object]:
+    """Median wall time of ``fn()`` in seconds over ``runs`` calls, and the last result."""
+    samples, result = [], None
+    for _ in range(runs):
+        start = time.perf_counter()
+        result = fn()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples), result
+
+
+def raw_fetch(fleet: Fleet) -> dict[str, dict[str, list]]:
+    """The machines frame's requests with no model building (JSON decoded by the transport)."""
+    tasks = {}
+    for name, dc in fleet.datacenters.items():
+        tasks[name, "machines"] = lambda d=dc: [m for page in d.transport.paginate(
+            d.path("machines")) for m in page]
+        tasks[name, "packages"] = lambda d=dc: d.transport.get(d.path("packages"))
+        tasks[name, "images"] = lambda d=dc: d.transport.get(d.path("images"), state="all")
+    results, errors = gather(tasks, 16)
+    if errors:
+        raise next(iter(errors.values()))
+    out: dict[str, dict[str, list]] = {name: {} for name in fleet.datacenters}
+    for (name, what), value in results.items():
+        out[name][what] = value
+    return out
+
+
+def cli_list(emu: Emulator, keys, home: Path) -> tuple[int, str]:
+    """``triton instance list -j`` against both datacenters at once; (machines, stderr)."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("TRITON_", "SDC_")) and k != "SSH_AUTH_SOCK"}
+    env.update(HOME=str(home), TRITON_ACCOUNT="demo", TRITON_KEY_ID=keys["rsa"].md5)
+
+    def run(url: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(TRITON), "instance", "list", "-j"], env=dict(env, TRITON_URL=url),
+                              capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+
+    with ThreadPoolExecutor(len(emu.urls)) as pool:
+        procs = list(pool.map(run, emu.urls.values()))
+    count = 0
+    for proc in procs:
+        if proc.returncode != 0:
+            raise RuntimeError(f"triton instance list failed: {proc.stderr.strip()[:300]}")
+        count += sum(1 for line in proc.stdout.splitlines() if line.strip())
+    return count, ""
+
+
+def cli_home(keys, base: Path) -> Path:
+    home = base / "home"
+    ssh = home / ".ssh"
+    ssh.mkdir(parents=True)
+    ssh.chmod(0o700)
+    for key in keys.values():
+        if key.passphrase is None:
+            (ssh / key.private.name).symlink_to(key.private)
+            (ssh / key.public.name).symlink_to(key.public)
+    return home
+
+
+def parts_of(raw: dict[str, dict[str, list]], copies: int = 1) -> list[build.Part]:
+    """Builder input from raw answers; ``copies`` > 1 repeats each machine with fresh ids."""
+    parts = []
+    for name, got in raw.items():
+        records = got["machines"]
+        if copies > 1:
+            records = [dict(m, id=str(uuid.uuid4())) for _ in range(copies) for m in records]
+        parts.append(build.Part(name, records, build.package_index(got["packages"]),
+                                build.image_index(got["images"])))
+    return parts
+
+
+def client_side(parts: list[build.Part], runs: int) -> tuple[float, float, int]:
+    """(median seconds, peak MiB by tracemalloc, rows) of building the machines frame."""
+    now = datetime.now(timezone.utc)
+    seconds, frame = median_s(lambda: build.machines(parts, now), runs)
+    rows = len(frame)
+    del frame
+    tracemalloc.start()
+    build.machines(parts, now)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return seconds, peak / 2**20, rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--machines", type=int, default=10_000,
+                        help="machines in the fleet, split over two datacenters (default 10000)")
+    parser.add_argument("--runs", type=int, default=3, help="runs per measurement (median)")
+    parser.add_argument("--big", type=int, default=100_000,
+                        help="machines for the larger client-side measurement (default 100000)")
+    args = parser.parse_args()
+    per_dc = args.machines // len(DATACENTERS)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        keys = make_keys(Path(tmp) / "keys")
+        started = time.perf_counter()
+        emu = Emulator(datacenters=DATACENTERS, machines=per_dc, seed=0,
+                       accounts={"demo": [keys[k].public_line for k in ACCOUNT_KEYS]}).start()
+        print(f"emulator: {per_dc * len(DATACENTERS):,} machines in {len(DATACENTERS)} "
+              f"datacenters, seeded and serving in {time.perf_counter() - started:.1f} s")
+        try:
+            key = keys["rsa"]
+            dc = smartdc_nb.connect(url=emu.url, account="demo", key_id=key.md5,
+                                    key_path=str(key.private))
+            fleet = Fleet(dc)
+            raw_fetch(fleet)  # warm up: connections, the emulator's response caches
+
+            raw_s, raw = median_s(lambda: raw_fetch(fleet), args.runs)
+            lib_s, frame = median_s(lambda: fleet.frames.machines(), args.runs)
+            listed = sum(len(got["machines"]) for got in raw.values())
+            print(f"\nfetch {listed:,} machines + packages + images of both datacenters "
+                  f"(median of {args.runs}):")
+            print(f"  raw baseline (signed pages, JSON only)  {raw_s * 1000:8.0f} ms   1.00x")
+            print(f"  smartdc_nb fleet.frames.machines()      {lib_s * 1000:8.0f} ms   "
+                  f"{lib_s / raw_s:.2f}x  ({len(frame):,} rows x {len(frame.columns)} columns)")
+            if TRITON.exists() and shutil.which("node"):
+                home = cli_home(keys, Path(tmp))
+                cli_list(emu, keys, home)  # warm up node's file cache
+                cli_s, (count, _) = median_s(lambda: cli_list(emu, keys, home), args.runs)
+                print(f"  triton instance list -j (2 at once)     {cli_s * 1000:8.0f} ms   "
+                      f"{cli_s / raw_s:.2f}x  ({count:,} instances)")
+                print(f"  smartdc_nb is {cli_s / lib_s:.1f}x faster than the official CLI")
+            else:
+                print(f"  triton instance list -j: skipped ({TRITON} or node is missing)")
+
+            print("\nclient side: parsed JSON -> machines DataFrame (median; peak memory by "
+                  "tracemalloc in a separate run):")
+            copies = max(1, round(args.big / max(listed, 1)))
+            for label, parts in (("listed", parts_of(raw)), ("big", parts_of(raw, copies))):
+                seconds, peak, rows = client_side(parts, args.runs)
+                share = f"   {seconds / raw_s:.1%} of the raw fetch" if label == "listed" else ""
+                print(f"  {rows:>9,} machines  {seconds * 1000:8.0f} ms  "
+                      f"({seconds / rows * 1e6:.1f} us/machine)  peak {peak:7.1f} MiB{share}")
+        finally:
+            emu.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

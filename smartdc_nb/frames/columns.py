@@ -1,0 +1,132 @@
+"""Column converters: Python lists from CloudAPI's JSON to typed pandas arrays.
+
+Every frame column is built with an explicit dtype, so an empty frame has the
+same dtypes as a full one and a missing value is ``<NA>``/``NaT`` in a
+nullable dtype rather than a silent change to ``object`` or ``float``. Each
+converter has a fast path for what CloudAPI sends and a slow path that turns
+a value of the wrong type into a missing value instead of failing the frame.
+"""
+
+from __future__ import annotations
+
+import gc
+import re
+from contextlib import contextmanager
+from typing import Any, Iterable, Iterator, Sequence
+
+import pandas as pd
+
+#: Every ``state`` CloudAPI reports for a machine (cloudapi.md §4.2).
+MACHINE_STATES = ("provisioning", "ready", "running", "stopping", "stopped", "offline",
+                  "failed", "deleted", "unknown")
+#: Every ``state`` CloudAPI reports for a snapshot (cloudapi.md §5.3).
+SNAPSHOT_STATES = ("queued", "running", "created", "failed", "canceled", "deleted")
+
+TIME_DTYPE = "datetime64[ns, UTC]"
+AGE_DTYPE = "timedelta64[ns]"
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a frame is built.
+
+    A frame makes a few small containers per machine (IP lists, tag dicts), none
+    of them in a cycle; each few hundred allocations would otherwise start a
+    collection that walks every live object, the fleet's payloads included,
+    which at 100,000 machines costs several times the build itself. Nested or
+    concurrent pauses are safe: the collector is re-enabled by whichever pause
+    found it enabled.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+#: Python-backed strings: the frame shares the payloads' str objects (kept for the
+#: accessor anyway) instead of copying every byte into Arrow buffers.
+STRING_DTYPE = pd.StringDtype("python")
+
+
+def strings(values: Sequence[Any]) -> pd.api.extensions.ExtensionArray:
+    """A ``string`` array; None is <NA>, other non-strings become their text."""
+    return pd.array(values, dtype=STRING_DTYPE)
+
+
+def ints(values: Sequence[Any]) -> pd.api.extensions.ExtensionArray:
+    """An ``Int64`` array; anything but an integer is <NA>."""
+    try:
+        return pd.array(values, dtype="Int64")
+    except (TypeError, ValueError):
+        return pd.array([v if isinstance(v, int) and not isinstance(v, bool) else None
+                         for v in values], dtype="Int64")
+
+
+def bools(values: Sequence[Any]) -> pd.api.extensions.ExtensionArray:
+    """A ``boolean`` array; anything but True/False is <NA>."""
+    try:
+        return pd.array(values, dtype="boolean")
+    except (TypeError, ValueError):
+        return pd.array([v if isinstance(v, bool) else None for v in values], dtype="boolean")
+
+
+def times(values: Sequence[Any]) -> pd.Series:
+    """UTC datetimes from ISO-8601 text; a missing or unreadable value is NaT."""
+    parsed = pd.to_datetime(pd.Series(values, dtype=object), utc=True, format="ISO8601",
+                            errors="coerce")
+    return parsed.astype(TIME_DTYPE)
+
+
+def categories(values: Sequence[Any], known: Sequence[str]) -> pd.Categorical:
+    """A categorical over ``known`` (in that order) plus any value not in it, so none is lost."""
+    extra = sorted({v for v in values if isinstance(v, str)} - set(known))
+    return pd.Categorical(values, categories=[*known, *extra])
+
+
+def objects(values: Iterable[Any]) -> pd.api.extensions.ExtensionArray | Any:
+    """An ``object`` column (lists, dicts, mixed values) holding the values as given."""
+    out = pd.Series(list(values), dtype=object)
+    return out.array
+
+
+# Address scopes: private is RFC 1918 IPv4 or IPv6 ULA (fc00::/7), public any other address.
+_IPV4 = r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}"
+_PRIVATE4 = r"(?:10\.\d{1,3}|172\.(?:1[6-9]|2\d|3[01])|192\.168)\.\d{1,3}\.\d{1,3}"
+_IPV6 = r"[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f.]{0,39}){2,8}"
+_ULA = r"[Ff][CcDd][0-9A-Fa-f]{2}:[0-9A-Fa-f:.]*"
+# one match per address (the first alternative that matches names the scope)
+_SCOPE = re.compile(f"(?P<private>{_PRIVATE4}|{_ULA})|(?P<public>{_IPV4}|{_IPV6})")
+
+
+def ip_scope(ip: Any) -> str | None:
+    """``"private"`` (RFC 1918 IPv4, IPv6 ULA fc00::/7), ``"public"`` (any other address)
+    or None (not an address, e.g. ``"dhcp"``)."""
+    match = _SCOPE.fullmatch(ip) if isinstance(ip, str) else None
+    return match.lastgroup if match else None
+
+
+def split_ips(ip_lists: Sequence[Any]) -> tuple[list[list[str]], list[list[str]]]:
+    """``(public, private)`` address lists per row of ``ip_lists`` (see :func:`ip_scope`)."""
+    public: list[list[str]] = []
+    private: list[list[str]] = []
+    for ips in ip_lists:
+        row_public: list[str] = []
+        row_private: list[str] = []
+        for ip in ips if isinstance(ips, list) else ():
+            scope = ip_scope(ip)
+            if scope == "private":
+                row_private.append(ip)
+            elif scope == "public":
+                row_public.append(ip)
+        public.append(row_public)
+        private.append(row_private)
+    return public, private
+
+
+def version_key(version: Any) -> tuple:
+    """Sort key for package/image versions: numeric parts compare as numbers."""
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p)
+                 for p in str(version or "").replace("-", ".").split("."))

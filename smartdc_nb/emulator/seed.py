@@ -164,18 +164,19 @@ def build_networks(dc: Datacenter) -> None:
 
 
 @functools.lru_cache(maxsize=64)
-def _network(cidr: str) -> ipaddress.IPv4Network:
-    return ipaddress.IPv4Network(cidr)
+def _network(cidr: str) -> tuple[ipaddress.IPv4Network, str, str]:
+    """The subnet, its gateway (.1) and netmask, parsed once (shared strings save memory)."""
+    net = ipaddress.IPv4Network(cidr)
+    return net, str(net.network_address + 1), str(net.netmask)
 
 
 def make_nic(network: dict[str, Any], rng: random.Random, primary: bool) -> dict[str, Any]:
-    """A NIC on ``network`` with a random address of its subnet (gateway is .1)."""
-    net = _network(network["_cidr"])
+    """A NIC on ``network`` with a random address of its subnet."""
+    net, gateway, netmask = _network(network["_cidr"])
     ip = net.network_address + 5 + rng.randrange(net.num_addresses - 6)
     tail = f"{rng.getrandbits(24):06x}"
     mac = f"90:b8:d0:{tail[0:2]}:{tail[2:4]}:{tail[4:6]}"
-    return {"mac": mac, "ip": str(ip), "primary": primary,
-            "gateway": str(net.network_address + 1), "netmask": str(net.netmask),
+    return {"mac": mac, "ip": str(ip), "primary": primary, "gateway": gateway, "netmask": netmask,
             "network": network["id"]}
 
 

@@ -158,6 +158,19 @@ def emu(emulator):
     return emulator
 
 
+def cli_home(keys: dict[str, TestKey], base: Path) -> Path:
+    """An isolated ``HOME`` for the triton CLI: the unencrypted keys linked in ``.ssh``."""
+    home = base / "home"
+    ssh = home / ".ssh"
+    ssh.mkdir(parents=True)
+    ssh.chmod(0o700)
+    for key in keys.values():
+        if key.passphrase is None:
+            (ssh / key.private.name).symlink_to(key.private)
+            (ssh / key.public.name).symlink_to(key.public)
+    return home
+
+
 def triton_available() -> bool:
     return TRITON.exists() and shutil.which("node") is not None
 
@@ -169,14 +182,7 @@ def triton_cli(emu, triton_keys, tmp_path) -> Callable[..., tuple[int, str, str]
         if os.environ.get("SMARTDC_NB_REQUIRE_TRITON") == "1":
             pytest.fail(message)
         pytest.skip(message)
-    home = tmp_path / "home"
-    ssh = home / ".ssh"
-    ssh.mkdir(parents=True)
-    ssh.chmod(0o700)
-    for key in triton_keys.values():
-        if key.passphrase is None:
-            (ssh / key.private.name).symlink_to(key.private)
-            (ssh / key.public.name).symlink_to(key.public)
+    home = cli_home(triton_keys, tmp_path)
     base_env = {k: v for k, v in os.environ.items()
                 if not k.startswith(("TRITON_", "SDC_")) and k != "SSH_AUTH_SOCK"}
 

@@ -6,7 +6,7 @@
 
 Views (methods of ``dc.frames`` / ``fleet.frames``, see :class:`Frames`):
 
-``machines(tags="dict", **filters)``
+``machines(tags_as="dict", **filters)``
     one row per machine, columns in this order (:data:`MACHINE_COLUMNS`):
     ``datacenter``, ``id``, ``name`` (string); ``state`` (categorical over
     every CloudAPI state, :data:`MACHINE_STATES`); ``type``, ``brand``,
@@ -20,7 +20,7 @@ Views (methods of ``dc.frames`` / ``fleet.frames``, see :class:`Frames`):
     (datetime64[ns, UTC]); ``age`` (timedelta64[ns], at fetch time);
     ``firewall_enabled``, ``deletion_protection``, ``docker`` (boolean);
     ``compute_node`` (string); ``tag_count`` (Int64); then ``tags`` (dicts) or,
-    with ``tags="columns"``, one ``tag.<key>`` column per tag key (sorted;
+    with ``tags_as="columns"``, one ``tag.<key>`` column per tag key (sorted;
     typed from its values). A machine whose package or image no longer exists
     keeps its row with those join columns missing.
 ``tags()`` / ``metadata()``

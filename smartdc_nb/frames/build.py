@@ -16,6 +16,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import pandas as pd
 
+from ..errors import InvalidInputError
 from .columns import (AGE_DTYPE, MACHINE_STATES, SNAPSHOT_STATES, bools, categories, gc_paused, ints,
                       objects, split_ips, strings, times, version_key)
 
@@ -88,11 +89,18 @@ def image_index(images: Sequence[dict]) -> dict[str, dict]:
 
 
 @gc_paused()
-def machines(parts: Sequence[Part], fetched_at: datetime, tags: str | None = "dict"
+def check_tags_as(tags_as: Any) -> None:
+    """Refuse a ``tags_as`` that is not one of :data:`TAG_MODES`."""
+    if tags_as not in TAG_MODES:
+        raise InvalidInputError(
+            f"tags_as= must be 'dict' (a tags column of dicts), 'columns' (a tag.<key> column "
+            f"per key) or None (no tags), not {tags_as!r}")
+
+
+def machines(parts: Sequence[Part], fetched_at: datetime, tags_as: str | None = "dict"
              ) -> pd.DataFrame:
     """One row per machine: see :data:`MACHINE_COLUMNS` (and the package docstring)."""
-    if tags not in TAG_MODES:
-        raise ValueError(f"tags= must be 'dict', 'columns' or None, not {tags!r}")
+    check_tags_as(tags_as)
     records = [m for p in parts for m in p.records]
     pkgs: list[dict | None] = []
     imgs: list[dict | None] = []
@@ -134,9 +142,9 @@ def machines(parts: Sequence[Part], fetched_at: datetime, tags: str | None = "di
         "tag_count": ints([len(t) if t is not None else None for t in tag_dicts]),
     }
     frame = _frame(cols, MACHINE_COLUMNS)
-    if tags == "dict":
+    if tags_as == "dict":
         frame["tags"] = objects(dict(t) if t is not None else None for t in tag_dicts)
-    elif tags == "columns":
+    elif tags_as == "columns":
         frame = pd.concat([frame, _tag_columns(tag_dicts)], axis=1)
     return frame
 

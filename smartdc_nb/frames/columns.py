@@ -86,10 +86,13 @@ def categories(values: Sequence[Any], known: Sequence[str]) -> pd.Categorical:
     return pd.Categorical(values, categories=[*known, *extra])
 
 
-def objects(values: Iterable[Any]) -> pd.api.extensions.ExtensionArray | Any:
-    """An ``object`` column (lists, dicts, mixed values) holding the values as given."""
-    out = pd.Series(list(values), dtype=object)
-    return out.array
+def objects(values: Iterable[Any]) -> pd.Series:
+    """An ``object`` column (lists, dicts, mixed values) holding the values as given.
+
+    A Series rather than its array: pandas 3 would infer ``str`` for a bare
+    array of texts (a tag value column that happens to hold only strings).
+    """
+    return pd.Series(list(values), dtype=object)
 
 
 # Address scopes: private is RFC 1918 IPv4 or IPv6 ULA (fc00::/7), public any other address.

@@ -129,20 +129,20 @@ class Frames:
 
     # ------------------------------------------------------------ machines
 
-    def machines(self, *, tags: str | None = "dict", **filters: Any) -> pd.DataFrame:
+    def machines(self, *, tags_as: str | None = "dict", **filters: Any) -> pd.DataFrame:
         """One row per machine, joined to its image and package (see MACHINE_COLUMNS).
 
         The machine listing (all pages), the packages and the images (all
-        states) of each datacenter are fetched at once. ``tags="dict"`` keeps
-        a ``tags`` column of dicts; ``"columns"`` adds one ``tag.<key>`` column
-        per tag key instead; None leaves tags out (``tag_count`` stays).
-        Filters are those of :meth:`DataCenter.machines`.
+        states) of each datacenter are fetched at once. ``tags_as="dict"``
+        keeps a ``tags`` column of dicts; ``"columns"`` adds one ``tag.<key>``
+        column per tag key instead; None leaves tags out (``tag_count``
+        stays). Filters are those of :meth:`DataCenter.machines`, including
+        ``tags={"key": "value"}``.
         """
-        if tags not in build.TAG_MODES:
-            raise InvalidInputError(f"tags= must be 'dict', 'columns' or None, not {tags!r}")
+        build.check_tags_as(tags_as)
         parts, failed, partial, fetched_at = self._machine_parts(filters, True,
                                                                  "listing machines")
-        frame = build.machines(parts, fetched_at, tags=tags)
+        frame = build.machines(parts, fetched_at, tags_as=tags_as)
         return self._finish(frame, "machines", parts, failed, fetched_at,
                             filters=_plain(filters), join_errors=partial)
 
@@ -292,15 +292,14 @@ def finish(frame: pd.DataFrame, kind: str, parts: list[Part],
     return frame
 
 
-def from_machines(machines: Iterable[Machine], tags: str | None = "dict") -> pd.DataFrame:
+def from_machines(machines: Iterable[Machine], tags_as: str | None = "dict") -> pd.DataFrame:
     """The machines frame of Machine objects already in hand (``MachineList.to_frame()``).
 
     No request: rows come from each Machine's payload, and the image and
     package columns from what its DataCenter already fetched
     (``known_package``/``known_image``; missing otherwise).
     """
-    if tags not in build.TAG_MODES:
-        raise InvalidInputError(f"tags= must be 'dict', 'columns' or None, not {tags!r}")
+    build.check_tags_as(tags_as)
     machines = list(machines)
     datacenters: dict[str, DataCenter] = {}
     parts = machine_parts(machines, datacenters)
@@ -312,7 +311,7 @@ def from_machines(machines: Iterable[Machine], tags: str | None = "dict") -> pd.
         part.images = {i: im for i in ids if (im := dc.known_image(i))}
     stamps = [m.fetched_at for m in machines if getattr(m, "fetched_at", None)]
     fetched_at = max(stamps) if stamps else datetime.now(timezone.utc)
-    frame = build.machines(parts, fetched_at, tags=tags)
+    frame = build.machines(parts, fetched_at, tags_as=tags_as)
     return finish(frame, "machines", parts, datacenters, {}, fetched_at)
 
 

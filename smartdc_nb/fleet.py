@@ -94,6 +94,7 @@ class Fleet:
         self._lock = threading.Lock()
         self._errors: dict[str, BaseException] = {}
         self._counts: dict[str, int] = {}
+        self._known_machines: MachineList | None = None
         given = _given_datacenters(datacenters)
         if given is not None:
             if dc is not None or profile is not None or connect_overrides:
@@ -194,8 +195,16 @@ class Fleet:
         from .machinelist import MachineList
 
         found = self.raw_machines(**filters)
-        return MachineList(Machine(self._datacenters[name], data=payload)
-                           for name, payloads in found.items() for payload in payloads)
+        machines = MachineList(Machine(self._datacenters[name], data=payload)
+                               for name, payloads in found.items() for payload in payloads)
+        if not filters:
+            self._known_machines = machines
+        return machines
+
+    @property
+    def known_machines(self) -> MachineList | None:
+        """The machines of the last unfiltered :meth:`machines` (None before one); no request."""
+        return self._known_machines
 
     def num_machines(self, **filters: Any) -> dict[str, int]:
         """``{name: count}`` of matching machines per datacenter (HEAD requests only)."""

@@ -10,6 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+import smartdc_nb
+
 from smartdc_nb.errors import (APIError, InvalidArgumentError, InvalidCredentialsError,
                                MachineDeletedError, NotFoundError, ServerError,
                                ServiceUnavailableError, TooManyRequestsError, TransportError)
@@ -307,3 +309,15 @@ def test_each_request_is_logged_without_secrets(emu, dc, caplog):
     assert any(m.startswith("GET /demo -> 200 (request id ") and " ms)" in m for m in records)
     logged = "\n".join(records)
     assert "Signature" not in logged and "signature=" not in logged
+
+
+def test_requests_carry_the_headers_cloudapi_expects(emu, dc):
+    dc.account()
+    dc.request("POST", "machines", dc.raw_machines()[0]["id"], "tags", json={"k": "v"})
+    get, post = emu.requests[0], emu.requests[-1]
+    assert get["headers"]["accept"] == "application/json"
+    assert get["headers"]["accept-version"] == "~9||~8"
+    assert get["headers"]["user-agent"].startswith(f"smartdc_nb/{smartdc_nb.__version__} (python/")
+    assert get["headers"]["date"].endswith(" GMT")
+    assert post["headers"]["content-type"] == "application/json"
+    assert post["body"] == {"k": "v"}

@@ -73,6 +73,9 @@ def route_label(path: str) -> str:
     return path.replace("<", ":").replace(">", "")
 
 
+#: request headers the request log keeps (what a client announces; never Authorization)
+_LOGGED_HEADERS = ("accept", "accept-version", "user-agent", "content-type", "date")
+
 class _Request:
     """What the pipeline learns about the request as it goes (for the log too)."""
 
@@ -220,6 +223,7 @@ class CloudAPIApp:
             "datacenter": self.dc.name, "method": req.method, "path": req.path,
             "query": req.query, "body": req.body, "status": status if status is not None else "dropped",
             "account": req.account, "request_id": req.request_id, "time": req.now,
+            "headers": {k: v for k, v in req.headers.items() if k in _LOGGED_HEADERS},
             "ms": round((time.perf_counter() - req.started) * 1000, 3),
         }, req.route)
 

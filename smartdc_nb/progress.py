@@ -1,0 +1,139 @@
+"""Progress bars for waits and bulk actions, through ``tqdm.auto``.
+
+``tqdm.auto`` picks a widget bar in a notebook kernel and a text bar in a
+terminal. Two shapes are used:
+
+- :class:`StateBar`, one resource: the description shows the resource and its
+  current state, the bar fills with elapsed time towards the deadline;
+- :class:`CountBar`, many resources: ONE bar counting the resources that
+  reached the target (nested per-item bars scramble in notebooks), the latest
+  transition as its postfix.
+
+Every wait and bulk action also ends with a one-line text summary
+(:func:`summary`): in an executed notebook the widget bar is saved frozen at
+its first frame, so the summary is what a reader of the runbook sees.
+
+``progress`` arguments everywhere mean: ``None`` (default) on unless the
+environment turns it off (``SMARTDC_NB_PROGRESS=0``, or tqdm's own
+``TQDM_DISABLE``); ``True`` on; ``False`` off; a dict of tqdm keyword
+arguments (e.g. ``{"file": sys.stdout}``); or a callable taking tqdm's keyword
+arguments and returning a tqdm-like bar (e.g. ``tqdm.notebook.tqdm``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Any, Mapping
+
+log = logging.getLogger("smartdc_nb")
+
+ENV_SWITCH = "SMARTDC_NB_PROGRESS"
+_FALSE = ("0", "false", "no", "off", "")
+
+
+def enabled(progress: Any = None) -> bool:
+    """Whether ``progress`` (see the module docstring) asks for a bar."""
+    if progress is False:
+        return False
+    if progress is None:
+        if os.environ.get(ENV_SWITCH, "1").strip().lower() in _FALSE:
+            return False
+        # tqdm reads TQDM_DISABLE only as a default for arguments we do not
+        # pass; honour it here so it also silences our summaries' bars.
+        if os.environ.get("TQDM_DISABLE", "").strip().lower() not in _FALSE:
+            return False
+    return True
+
+
+def _make(progress: Any, **kwargs: Any) -> Any:
+    """A bar from ``progress`` with ``kwargs``, or None when progress is off."""
+    if not enabled(progress):
+        return None
+    if callable(progress) and not isinstance(progress, bool):
+        return progress(**kwargs)
+    if isinstance(progress, Mapping):
+        kwargs.update(progress)
+    from tqdm.auto import tqdm  # lazy: tqdm.auto may import ipywidgets
+
+    return tqdm(**kwargs)
+
+
+def _fail_style(bar: Any) -> None:
+    """Mark a notebook bar as failed (tqdm colours a full bar green on close)."""
+    if hasattr(bar, "container") and hasattr(bar, "disp"):
+        bar.disp(bar_style="danger", check_delay=False)
+
+
+class StateBar:
+    """One resource's wait: ``"<label>: <state>"`` and elapsed time towards the deadline."""
+
+    def __init__(self, label: str, targets: str, timeout: float | None, progress: Any = None):
+        self.label = label
+        self.bar = _make(progress, total=timeout if timeout else None, desc=f"{label}: …",
+                         bar_format="{desc} |{bar}| {elapsed}{postfix}", leave=True,
+                         postfix=f"waiting for {targets}" + (f" (deadline {timeout:g}s)"
+                                                              if timeout else ""))
+        self.timeout = timeout
+
+    def update(self, state: str | None, elapsed: float) -> None:
+        if self.bar is None:
+            return
+        self.bar.set_description_str(f"{self.label}: {state or '?'}", refresh=False)
+        self.bar.n = min(elapsed, self.timeout) if self.timeout else elapsed
+        self.bar.refresh()
+
+    def close(self, ok: bool) -> None:
+        if self.bar is None:
+            return
+        if ok and self.timeout:
+            self.bar.n = self.bar.total  # a full bar closes green, a partial one red
+        elif not ok:
+            _fail_style(self.bar)
+        self.bar.refresh()
+        self.bar.close()
+
+
+class CountBar:
+    """Many resources: one bar counting those that reached the target."""
+
+    def __init__(self, total: int, description: str, progress: Any = None, unit: str = "machine"):
+        self.bar = _make(progress, total=total, desc=description, unit=unit, leave=True)
+
+    def update(self, done: int, note: str | None = None) -> None:
+        if self.bar is None:
+            return
+        self.bar.n = done
+        if note:
+            self.bar.set_postfix_str(note, refresh=False)
+        self.bar.refresh()
+
+    def close(self, ok: bool) -> None:
+        if self.bar is None:
+            return
+        if ok:
+            self.bar.n = self.bar.total
+        else:
+            _fail_style(self.bar)
+        self.bar.refresh()
+        self.bar.close()
+
+
+def summary(text: str, progress: Any = None, bar: StateBar | CountBar | None = None) -> None:
+    """Log ``text`` and, when progress is on, print it where the bar was shown.
+
+    A text bar's summary goes to the bar's file (so ``file=`` redirects both);
+    a notebook bar's goes to the cell's stdout, which executed notebooks keep.
+    """
+    log.info("%s", text)
+    if not enabled(progress):
+        return
+    tqdm_bar = getattr(bar, "bar", None)
+    target = None
+    if tqdm_bar is not None and not hasattr(tqdm_bar, "container"):
+        target = getattr(tqdm_bar, "fp", None)
+    print(text, file=target or sys.stdout, flush=True)
+
+
+__all__ = ["enabled", "StateBar", "CountBar", "summary", "ENV_SWITCH"]

@@ -26,6 +26,8 @@ SECRET_KEY = re.compile(r"(_pw$|passw(or)?d|secret|token|api[_-]?key|private[_-]
 SCRIPT_KEYS = {"user-script", "user-data", "root_authorized_keys"}
 #: sections with at most this many entries start open
 OPEN_UP_TO = 8
+#: the longest text in one cell of a compact list (a card shows more)
+CELL = 48
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 
 
@@ -69,7 +71,7 @@ def image_value(dc: Any, image_id: Any, *, short: bool = False) -> Any:
     known = _call(dc, "known_image", image_id) if image_id else None
     if isinstance(known, Mapping) and known.get("name"):
         name = f"{known['name']}@{known['version']}" if known.get("version") else known["name"]
-        return text(name) if short else Series((text(name), ident(image_id)), " ")
+        return text(name, CELL) if short else Series((text(name), ident(image_id)), " ")
     if not image_id:
         return Note("none")
     return ident(image_id) if short else Series(
@@ -79,7 +81,7 @@ def image_value(dc: Any, image_id: Any, *, short: bool = False) -> Any:
 def package_value(dc: Any, raw: Mapping, *, short: bool = False) -> Any:
     name = raw.get("package")
     if short:
-        return text(name) if name else Note("unknown")
+        return text(name, CELL) if name else Note("unknown")
     known = _call(dc, "known_package", name) if name else None
     if isinstance(known, Mapping):
         sizes = (f"{known.get('vcpus', '?')} vCPU · {mebibytes(known.get('memory'))} RAM · "
@@ -206,7 +208,8 @@ def known_snapshots_section(snapshots: Any) -> Section:
 def machine_row(machine: Any) -> list[Any]:
     raw = raw_of(machine)
     dc = attr(machine, "datacenter")
-    return [text(raw.get("name")) if raw.get("name") else Note("no name"), badge(raw.get("state")),
+    return [text(raw.get("name"), CELL) if raw.get("name") else Note("no name"),
+            badge(raw.get("state")),
             ident(raw.get("id")), dc_name(dc), text(raw.get("brand")),
             image_value(dc, raw.get("image"), short=True), package_value(dc, raw, short=True),
             text(raw.get("primaryIp")) if raw.get("primaryIp") else "",

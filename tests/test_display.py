@@ -393,3 +393,41 @@ def test_unknown_objects_fall_back_to_their_escaped_repr():
 
     parsed = check_markup(render_html(Odd()))
     assert "<Odd <b>bold</b>>" in parsed.text
+
+
+# ------------------------------------------------------------------ wait and bulk results
+
+def test_bulk_and_wait_results_show_counts_by_outcome_and_the_table(emu, catalog):
+    from smartdc_nb.machinelist import MachineList
+
+    machines = MachineList(catalog.machines()[:6])
+    assert {m.state for m in machines} == {"running", "stopped"}
+    emu.datacenter("us-east-1").fail_next("stop")
+    result = machines.stop(confirm=True, wait=True, timeout=30, progress=False)
+    waited = machines.wait_for("stopped", timeout=1, progress=False)
+    for outcome, word in ((result, "done"), (waited, "reached")):
+        before = counted(emu)
+        html = render_html(outcome, max_rows=4)
+        text = render_text(outcome)
+        assert counted(emu) == before
+        parsed = check_markup(html)
+        header = re.search(r'<div class="sdcnb-head">(.*?)</div>', html, re.S).group(1)
+        badges = re.findall(r'sdcnb-badge sdcnb-\w+">([^<]+)<', header)
+        assert badges == [f"{n} {o}" for o, n in sorted(
+            ((o, n) for o, n in outcome.counts.items() if n), key=lambda on: -on[1])]
+        assert f"{word}" in parsed.text and f"… and 2 more" in parsed.text
+        failed = next(row for row in outcome.rows if row["error"])
+        assert failed["error"][:100] in " ".join(parsed.text.split())
+        assert failed["name"] in text
+    assert "stop: 6 machines" in check_markup(render_html(result)).text
+    assert "waited for stopped" in check_markup(render_html(waited)).text
+
+
+def test_a_dry_run_says_nothing_was_sent(emu, hostile, catalog):
+    from smartdc_nb.machinelist import MachineList
+
+    plan = MachineList(catalog.machines()).start(dry_run=True)
+    parsed = check_markup(render_html(plan, max_rows=100))
+    assert "dry run: nothing was sent" in parsed.text
+    assert "planned" in parsed.text and "already running" in parsed.text
+    assert HOSTILE in parsed.text  # the hostile machine's name, escaped in the table

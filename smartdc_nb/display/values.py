@@ -22,7 +22,7 @@ CLIP = 160
 #: (the word is always shown; the tone only colours it)
 TONES = {
     "running": "ok", "created": "ok", "active": "ok", "done": "ok", "reached": "ok",
-    "succeeded": "ok", "success": "ok",
+    "succeeded": "ok", "success": "ok", "planned": "busy", "timed out": "bad",
     "stopped": "idle", "skipped": "idle", "disabled": "idle", "unactivated": "idle",
     "provisioning": "busy", "ready": "busy", "stopping": "busy", "starting": "busy",
     "queued": "busy", "creating": "busy", "resizing": "busy", "deleting": "busy",

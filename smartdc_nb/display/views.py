@@ -365,30 +365,45 @@ BADGE_COLUMNS = {"state", "outcome", "final_state", "final state", "status", "la
 
 
 def outcomes_card(result: Any, limit: int) -> Card:
-    """A wait or bulk result: counts by outcome and the outcome table (from ``result.frame``)."""
+    """A wait or bulk result: counts by outcome, then the outcome table (from ``result.frame``)."""
     frame = attr(result, "frame")
     if not hasattr(frame, "columns"):
-        return Card("Result", text(type(result).__name__), blocks=[Note("no outcome table")])
-    columns = [str(c) for c in frame.columns]
-    if "outcome" in columns:
-        counts = Counter({str(k): int(v) for k, v in frame["outcome"].value_counts().items()})
-    elif "reached" in columns:
-        reached = int(frame["reached"].fillna(False).astype(bool).sum())
-        counts = Counter({"reached": reached, "not reached": len(frame) - reached})
+        return Card(type(result).__name__, "", blocks=[Note("no outcome table")])
+    shown = frame.head(limit)
+    # columns with nothing in them (e.g. batch outside a rolling update) only take room
+    columns = [str(c) for c in frame.columns if not shown[c].map(_blank).all()]
+    counts = attr(result, "counts")
+    if isinstance(counts, Mapping):
+        counts = Counter({str(k): int(v) for k, v in counts.items() if v})
+    elif "outcome" in frame.columns:
+        counts = Counter({str(k): int(v) for k, v in frame["outcome"].value_counts().items() if v})
     else:
         counts = Counter()
-    action = attr(result, "action")
-    what = "Bulk result" if "Bulk" in type(result).__name__ else "Wait result"
+    bulk = "Bulk" in type(result).__name__
+    action = attr(result, "action") if bulk else None
     title = f"{action}: " if isinstance(action, str) else ""
     title += f"{len(frame):,} machine{'s' * (len(frame) != 1)}"
-    return Card(what, title, header=count_badges(+counts),
-                blocks=[capped(columns, frame.head(limit).to_dict("records"),
+    subtitle: list[Any] = []
+    if not bulk and isinstance(attr(result, "title"), str):
+        subtitle.append(f"waited for {result.title}")
+    if attr(result, "dry_run"):
+        subtitle.append(Badge("dry run: nothing was sent", "busy"))
+    if attr(result, "interrupted"):
+        subtitle.append(Badge("interrupted", "warn"))
+    if isinstance(attr(result, "waited_for"), str):
+        subtitle.append(f"waited for {result.waited_for}")
+    elapsed = attr(result, "elapsed")
+    if isinstance(elapsed, (int, float)) and not attr(result, "dry_run"):
+        subtitle.append(f"in {duration(elapsed)}")
+    return Card("Bulk result" if bulk else "Wait result", title,
+                header=count_badges(counts), subtitle=subtitle,
+                blocks=[capped(columns, shown.to_dict("records"),
                                lambda r: [cell(c, r.get(c)) for c in columns], limit,
                                "(.frame has every row)", "no machines", total=len(frame))])
 
 
 def cell(column: str, value: Any) -> Any:
-    """One DataFrame cell as a display value."""
+    """One outcome-table cell as a display value."""
     if _missing(value):
         return ""
     if column == "reached":
@@ -402,15 +417,25 @@ def cell(column: str, value: Any) -> Any:
     if isinstance(value, timedelta):
         return duration(value)
     if isinstance(value, float):
-        return f"{value:.1f} s" if "second" in column else f"{value:g}"
-    if isinstance(value, (list, tuple)):  # a state history: [(time, state), ...] or [state, ...]
-        states = [str(v[-1]) if isinstance(v, (list, tuple)) and v else str(v) for v in value]
-        return text(" → ".join(states))
+        return duration(value) if column == "seconds" else f"{value:g}"
+    if isinstance(value, (list, tuple)):  # a state history reads in order; an audit list not
+        sep = ", " if value and isinstance(value[0], Mapping) else " → "
+        return text(sep.join(_step(v) for v in value))
     if isinstance(value, BaseException) or column == "error":
         return text(_error_text(value), 400)
     if column == "id" or column.endswith("_id"):
         return ident(value)
     return text(value)
+
+
+def _step(item: Any) -> str:
+    """One entry of a history (``(time, state)``) or an audit list (``{action, success}``)."""
+    if isinstance(item, Mapping):
+        success = {"yes": "ok", "no": "FAILED"}.get(str(item.get("success")), "")
+        return f"{item.get('action', '?')} {success}".strip()
+    if isinstance(item, (list, tuple)) and item:
+        return str(item[-1])
+    return str(item)
 
 
 # ------------------------------------------------------------------ helpers
@@ -449,6 +474,10 @@ def _missing(value: Any) -> bool:
     if isinstance(value, float) and math.isnan(value):
         return True
     return type(value).__name__ in ("NaTType", "NAType")
+
+
+def _blank(value: Any) -> bool:
+    return _missing(value) or (isinstance(value, (str, list, tuple)) and not value)
 
 
 def _truthy(value: Any) -> bool:

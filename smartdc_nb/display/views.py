@@ -40,11 +40,12 @@ def attr(obj: Any, name: str, default: Any = None) -> Any:
     return default if value is None else value
 
 
-def raw_of(obj: Any) -> dict:
+def raw_of(obj: Any) -> Mapping:
+    """The payload an object holds (read, never changed: no copy, lists can be 100,000 long)."""
     raw = attr(obj, "raw")
     if isinstance(raw, Mapping):
-        return dict(raw)
-    return dict(obj) if isinstance(obj, Mapping) else {}
+        return raw
+    return obj if isinstance(obj, Mapping) else {}
 
 
 def ident(value: Any) -> Ident | str | Note:

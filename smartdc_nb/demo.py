@@ -1,0 +1,430 @@
+"""The demo cloud: ``smartdc-nb demo`` and the built-in ``demo`` profile.
+
+The demo cloud is the emulator (``smartdc-nb emulator``) run as a separate
+process -- the client never imports the emulator -- serving a seeded fleet in
+three datacenters, with its state in a per-user data directory::
+
+    $SMARTDC_NB_DEMO_DIR, else $XDG_DATA_HOME/smartdc_nb/demo, else ~/.local/share/smartdc_nb/demo
+        id_ed25519, id_ed25519.pub   the demo account's key pair (generated once)
+        state.sqlite                 the cloud's state (kept across restarts; --reset re-seeds)
+        running.json                 {"urls": {...}, "pid": N} while a cloud serves
+                                     (the emulator's --ready-file: it removes it when it stops)
+        lock                         held while a cloud is being started
+        emulator.log, jupyter.log    what those processes printed
+
+``connect("demo")`` uses the cloud running.json names when it answers, else
+it starts one that lives as long as the calling process (``--parent-pid``):
+a notebook then works without the command (Binder, ``jupyter lab`` by hand,
+nbclient). That embedded cloud's size, seed and speed come from
+``SMARTDC_NB_DEMO_MACHINES``, ``SMARTDC_NB_DEMO_SEED`` and
+``SMARTDC_NB_DEMO_SPEED``. ``smartdc-nb demo`` starts a cloud that lives as
+long as the command, then JupyterLab on the notebooks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import webbrowser
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+from urllib.parse import urlsplit
+
+from .errors import ConfigError
+
+try:  # POSIX; without it (Windows) concurrent starts are not guarded
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None  # type: ignore[assignment]
+
+ACCOUNT = "demo"
+DATACENTERS = ("us-east-1", "us-west-1", "eu-central-1")
+DEFAULT_MACHINES = 50
+DIR_ENV = "SMARTDC_NB_DEMO_DIR"
+#: environment settings of an embedded cloud: variable -> (emulator option, type)
+EMBEDDED_ENV = {
+    "SMARTDC_NB_DEMO_MACHINES": ("machines", int),
+    "SMARTDC_NB_DEMO_SEED": ("seed", int),
+    "SMARTDC_NB_DEMO_SPEED": ("speed", float),
+}
+START_TIMEOUT = 60.0  # seconds for a cloud or JupyterLab to come up
+STOP_TIMEOUT = 30.0
+FIRST_NOTEBOOK = "01-fleet-overview.ipynb"
+_REPO_NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+
+
+@dataclass(frozen=True)
+class DemoDir:
+    """The files of the demo cloud under one directory."""
+
+    root: Path
+
+    @property
+    def key(self) -> Path:
+        return self.root / "id_ed25519"
+
+    @property
+    def public_key(self) -> Path:
+        return self.root / "id_ed25519.pub"
+
+    @property
+    def state(self) -> Path:
+        return self.root / "state.sqlite"
+
+    @property
+    def running(self) -> Path:
+        return self.root / "running.json"
+
+    @property
+    def lock(self) -> Path:
+        return self.root / "lock"
+
+    @property
+    def emulator_log(self) -> Path:
+        return self.root / "emulator.log"
+
+    @property
+    def jupyter_log(self) -> Path:
+        return self.root / "jupyter.log"
+
+
+def demo_dir() -> DemoDir:
+    """The per-user demo directory (created, private to the user)."""
+    if os.environ.get(DIR_ENV):
+        root = Path(os.environ[DIR_ENV]).expanduser()
+    else:
+        base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+        root = Path(base).expanduser() / "smartdc_nb" / "demo"
+    try:
+        root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise ConfigError(f"cannot create the demo directory {root}: {exc.strerror or exc} "
+                          f"(set {DIR_ENV} to a writable directory)") from None
+    return DemoDir(root)
+
+
+def ensure_key(d: DemoDir) -> None:
+    """Generate the demo account's Ed25519 key pair once."""
+    if d.key.is_file() and d.public_key.is_file():
+        return
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    key = ed25519.Ed25519PrivateKey.generate()
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+                                serialization.NoEncryption())
+    public = key.public_key().public_bytes(serialization.Encoding.OpenSSH,
+                                           serialization.PublicFormat.OpenSSH)
+    fd = os.open(d.key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(private)
+    d.public_key.write_text(public.decode() + " smartdc_nb-demo\n")
+
+
+# -------------------------------------------------------------- the cloud
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _answers(url: str) -> bool:
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname, parts.port or 80), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def running_cloud(d: DemoDir) -> dict[str, Any] | None:
+    """``{"urls": {...}, "pid": N}`` of the demo cloud serving ``d``, or None."""
+    try:
+        info = json.loads(d.running.read_text())
+        urls, pid = dict(info["urls"]), int(info["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not urls or not _alive(pid) or not all(_answers(u) for u in urls.values()):
+        return None
+    return {"urls": urls, "pid": pid}
+
+
+@contextlib.contextmanager
+def start_lock(d: DemoDir, timeout: float = START_TIMEOUT) -> Iterator[None]:
+    """Hold ``d.lock`` so that two processes never start two clouds on one state."""
+    if fcntl is None:  # pragma: no cover
+        yield
+        return
+    with open(d.lock, "a+") as f:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise ConfigError(
+                        f"another process has been starting the demo cloud for {timeout:.0f} s "
+                        f"(lock {d.lock}); see {d.emulator_log}") from None
+                time.sleep(0.1)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _log_tail(path: Path, lines: int = 15) -> str:
+    try:
+        text = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return "(no log)"
+    return "\n".join(text[-lines:]) or "(empty log)"
+
+
+def start_cloud(d: DemoDir, *, parent_pid: int, machines: int | None = None, seed: int | None = None,
+                speed: float | None = None, reset: bool = False,
+                timeout: float = START_TIMEOUT) -> tuple[subprocess.Popen, dict[str, Any]]:
+    """Start the demo cloud as a subprocess that exits with ``parent_pid``; wait until it serves.
+
+    Call it holding :func:`start_lock`. ``machines``/``seed`` shape a new
+    fleet: they apply when the state is first created or with ``reset``.
+    """
+    ensure_key(d)
+    d.running.unlink(missing_ok=True)  # stale: the caller checked nothing serves
+    command = [sys.executable, "-m", "smartdc_nb.emulator", "--port", "0",
+               "--datacenters", ",".join(DATACENTERS), "--account", ACCOUNT,
+               "--key", str(d.public_key), "--state", str(d.state),
+               "--machines", str(DEFAULT_MACHINES if machines is None else machines),
+               "--seed", str(seed or 0), "--speed", str(speed or 1.0),
+               "--ready-file", str(d.running), "--parent-pid", str(parent_pid)]
+    if reset:
+        command.append("--reset")
+    with open(d.emulator_log, "wb") as log:
+        # A session of its own: an interrupt sent to the caller's process group
+        # (Ctrl-C, a kernel interrupt) must not stop the cloud.
+        proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + timeout
+    while True:
+        info = running_cloud(d)
+        if info is not None and info["pid"] == proc.pid:
+            return proc, info
+        if proc.poll() is not None:
+            raise ConfigError(f"the demo cloud exited (code {proc.returncode}) before serving:\n"
+                              f"{_log_tail(d.emulator_log)}\n(log: {d.emulator_log})")
+        if time.monotonic() > deadline:
+            stop_process(proc)
+            raise ConfigError(f"the demo cloud did not start within {timeout:.0f} s; "
+                              f"see {d.emulator_log}")
+        time.sleep(0.05)
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = STOP_TIMEOUT) -> int | None:
+    """SIGTERM ``proc`` and wait; SIGKILL its process group if it does not stop in time."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    return proc.returncode
+
+
+def profile_fields(d: DemoDir, info: dict[str, Any]) -> dict[str, Any]:
+    """The ``demo`` profile for the cloud ``info`` describes."""
+    from .auth import md5_fingerprint
+
+    return {"url": next(iter(info["urls"].values())), "account": ACCOUNT,
+            "key_id": md5_fingerprint(d.public_key.read_text()), "key_path": str(d.key)}
+
+
+def _embedded_settings() -> dict[str, Any]:
+    settings = {}
+    for var, (name, kind) in EMBEDDED_ENV.items():
+        value = os.environ.get(var)
+        if not value:
+            continue
+        try:
+            settings[name] = kind(value)
+        except ValueError:
+            raise ConfigError(f"{var}={value!r} is not a valid {kind.__name__}") from None
+    return settings
+
+
+_embedded: subprocess.Popen | None = None  # the cloud this process started, kept to reap it
+
+
+def demo_profile() -> dict[str, Any]:
+    """The built-in ``demo`` profile: the running demo cloud, or one started for this process."""
+    global _embedded
+    d = demo_dir()
+    info = running_cloud(d)
+    if info is None:
+        with start_lock(d):
+            info = running_cloud(d)  # another process may have started it meanwhile
+            if info is None:
+                if _embedded is not None:
+                    stop_process(_embedded)
+                _embedded, info = start_cloud(d, parent_pid=os.getpid(), **_embedded_settings())
+    return profile_fields(d, info)
+
+
+# ------------------------------------------------------------- the command
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-browser", action="store_true", help="do not open a web browser")
+    parser.add_argument("--port", type=int, default=None,
+                        help="JupyterLab's port (default 8888, or the next free one)")
+    parser.add_argument("--reset", action="store_true",
+                        help="re-seed the demo cloud, dropping the changes kept from earlier runs")
+    parser.add_argument("--machines", type=int, default=None,
+                        help=f"seeded machines per datacenter (default {DEFAULT_MACHINES}; "
+                             "applies to a new or --reset fleet)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="seed of the demo fleet (default 0; applies to a new or --reset fleet)")
+    parser.add_argument("--speed", type=float, default=1.0,
+                        help="run every transition X times faster (default 1: a few seconds each)")
+    parser.add_argument("--notebooks", metavar="DIR", default=None,
+                        help="the folder JupyterLab opens (default: the project's notebooks/)")
+
+
+def _fail(message: str) -> int:
+    print(f"smartdc-nb demo: {message}", file=sys.stderr)
+    return 2
+
+
+def _check_arguments(args: argparse.Namespace) -> str | None:
+    if args.port is not None and not 0 < args.port < 65536:
+        return f"--port {args.port} is not a TCP port (1-65535)"
+    if args.machines is not None and args.machines < 0:
+        return f"--machines {args.machines}: give a number of machines >= 0"
+    if not args.speed > 0:
+        return f"--speed {args.speed:g}: give a factor > 0 (2 runs transitions twice as fast)"
+    if importlib.util.find_spec("jupyterlab") is None:
+        return ("JupyterLab is not installed in this environment: "
+                "pip install 'smartdc_nb[notebook]' (or run ./dev demo)")
+    return None
+
+
+def _notebooks_dir(args: argparse.Namespace) -> Path | None:
+    if args.notebooks:
+        path = Path(args.notebooks).expanduser().resolve()
+    elif _REPO_NOTEBOOKS.is_dir():
+        path = _REPO_NOTEBOOKS
+    else:
+        path = Path.cwd()
+    return path if path.is_dir() else None
+
+
+def _start_jupyter(d: DemoDir, notebooks: Path, port: int | None) -> tuple[subprocess.Popen, str]:
+    """JupyterLab on ``notebooks`` at 127.0.0.1 with a fresh token; returns (process, URL to open)."""
+    from jupyter_core.paths import jupyter_runtime_dir
+
+    token = secrets.token_hex(24)
+    env = dict(os.environ, JUPYTER_TOKEN=token, **{DIR_ENV: str(d.root)})  # token kept off `ps`
+    command = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
+               f"--ServerApp.port={port or 8888}", f"--ServerApp.root_dir={notebooks}"]
+    if port:
+        command.append("--ServerApp.port_retries=0")  # the port asked for, or a clear failure
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        command.append("--allow-root")  # containers often run as root; the server stays on loopback
+    with open(d.jupyter_log, "wb") as log:
+        proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    info_file = Path(jupyter_runtime_dir()) / f"jpserver-{proc.pid}.json"
+    deadline = time.monotonic() + START_TIMEOUT
+    while True:
+        with contextlib.suppress(OSError, ValueError):
+            server = json.loads(info_file.read_text())
+            page = f"lab/tree/{FIRST_NOTEBOOK}" if (notebooks / FIRST_NOTEBOOK).is_file() else "lab"
+            return proc, f"{server['url'].rstrip('/')}/{page}?token={token}"
+        if proc.poll() is not None:
+            raise ConfigError(f"JupyterLab exited (code {proc.returncode}) before serving:\n"
+                              f"{_log_tail(d.jupyter_log)}\n(log: {d.jupyter_log})")
+        if time.monotonic() > deadline:
+            stop_process(proc)
+            raise ConfigError(f"JupyterLab did not start within {START_TIMEOUT:.0f} s; "
+                              f"see {d.jupyter_log}")
+        time.sleep(0.1)
+
+
+def _start_demo_cloud(d: DemoDir, args: argparse.Namespace) -> tuple[subprocess.Popen, dict[str, Any]]:
+    with start_lock(d):
+        info = running_cloud(d)
+        if info is not None:
+            raise ConfigError(
+                f"a demo cloud (process {info['pid']}) is already serving {d.root}, started by "
+                "another `smartdc-nb demo` or by a notebook kernel's connect(\"demo\"); stop it "
+                f"(Ctrl-C that command, shut the kernel down, or kill {info['pid']}) and try again")
+        if d.state.exists() and not args.reset and (args.machines is not None or args.seed is not None):
+            print("note: --machines/--seed shape a new fleet and the demo state already exists; "
+                  "add --reset to re-seed", file=sys.stderr)
+        return start_cloud(d, parent_pid=os.getpid(), machines=args.machines, seed=args.seed,
+                           speed=args.speed, reset=args.reset)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve the demo cloud and JupyterLab until Ctrl-C or SIGTERM; 0 on a clean stop."""
+    problem = _check_arguments(args)
+    if problem:
+        return _fail(problem)
+    notebooks = _notebooks_dir(args)
+    if notebooks is None:
+        return _fail(f"--notebooks {args.notebooks}: no such folder")
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    cloud = jupyter = None
+    code = 0
+    try:
+        d = demo_dir()
+        cloud, info = _start_demo_cloud(d, args)
+        width = max(map(len, info["urls"]))
+        print(f"Demo cloud (account {ACCOUNT}, state in {d.state}):", flush=True)
+        for name, url in info["urls"].items():
+            print(f"  {name:<{width}}  {url}")
+        print('  connect("demo") in a notebook or script uses it.')
+        jupyter, url = _start_jupyter(d, notebooks, args.port)
+        print(f"JupyterLab on {notebooks}:\n  {url}\nLogs in {d.root}. Ctrl-C to stop.", flush=True)
+        if not args.no_browser:
+            webbrowser.open(url)
+        while not stop.wait(0.5):
+            for proc, what, log in ((jupyter, "JupyterLab", d.jupyter_log),
+                                    (cloud, "the demo cloud", d.emulator_log)):
+                if proc.poll() is not None:
+                    print(f"smartdc-nb demo: {what} exited (code {proc.returncode}); see {log}",
+                          file=sys.stderr)
+                    code = 1
+                    stop.set()
+    except ConfigError as exc:
+        print(f"smartdc-nb demo: {exc}", file=sys.stderr)
+        code = 1
+    finally:
+        # JupyterLab first: it shuts its kernels down, which may be using the cloud.
+        for proc in (jupyter, cloud):
+            if proc is not None:
+                stop_process(proc)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if code == 0:
+        print("smartdc-nb demo: stopped", flush=True)
+    return code

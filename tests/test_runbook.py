@@ -1,0 +1,177 @@
+"""``smartdc-nb run``: headless runs with parameters, failures named, HTML reports.
+
+Each test runs the real command in a subprocess (papermill, a real kernel) on
+a small notebook written here, so that what is checked is what cron sees:
+exit status, stdout, stderr and the files written.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from smartdc_nb.runbook import parse_value, resolve_parameters, ParameterError
+
+PARAMETERS = '''\
+count = 2            # how many
+label = "x"          # a name
+flag = False
+ratio: float = 0.5
+anything = None
+'''
+
+
+def write_notebook(path: Path, *cells: str, parameters: str | None = PARAMETERS,
+                   tags: dict[int, list[str]] | None = None) -> Path:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata.kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells.append(nbformat.v4.new_markdown_cell("# A runbook"))
+    if parameters is not None:
+        nb.cells.append(nbformat.v4.new_code_cell(parameters, metadata={"tags": ["parameters"]}))
+    for i, source in enumerate(cells):
+        nb.cells.append(nbformat.v4.new_code_cell(source, metadata={"tags": (tags or {}).get(i, [])}))
+    nbformat.write(nb, str(path))
+    return path
+
+
+def smartdc_nb_run(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "smartdc_nb.cli", "run", *map(str, args)],
+                          cwd=cwd, capture_output=True, text=True, timeout=180,
+                          stdin=subprocess.DEVNULL)
+
+
+REPORT_TYPES = 'import json; print(json.dumps({k: [type(v).__name__, v] for k, v in ' \
+               '[("count", count), ("label", label), ("flag", flag), ("ratio", ratio), ' \
+               '("anything", anything)]}))'
+
+
+def test_parameters_are_read_as_their_defaults_types(tmp_path):
+    nb = write_notebook(tmp_path / "book.ipynb", REPORT_TYPES,
+                        'import os; print("env", os.environ.get("TQDM_DISABLE"), '
+                        'os.environ.get("SMARTDC_NB_PROGRESS"))',
+                        'print("final:", count * 2, label)', tags={2: ["summary"]})
+    proc = smartdc_nb_run(nb, "-p", "count", "5", "-p", "label", "7", "-p", "flag", "yes",
+                          "-p", "ratio", "2", "-p", "anything", "3.5", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    # the summary is the output of the cell tagged "summary", and only that
+    assert proc.stdout.strip() == "final: 10 7"
+    out = tmp_path / "book.out.ipynb"
+    assert f"executed notebook: {out}" in proc.stderr
+    executed = nbformat.read(str(out), as_version=4)
+    printed = [c for c in executed.cells if c.cell_type == "code" and c.outputs]
+    values = json.loads(printed[0].outputs[0]["text"])
+    assert values == {"count": ["int", 5], "label": ["str", "7"], "flag": ["bool", True],
+                      "ratio": ["float", 2.0], "anything": ["float", 3.5]}
+    # progress bars are off in the kernel of a headless run
+    assert printed[1].outputs[0]["text"].strip() == "env 1 0"
+    assert executed.metadata.papermill.parameters["count"] == 5
+
+
+def test_raw_parameters_stay_text_and_output_goes_where_asked(tmp_path):
+    nb = write_notebook(tmp_path / "book.ipynb", REPORT_TYPES)
+    out = tmp_path / "runs" / "today.ipynb"
+    out.parent.mkdir()
+    proc = smartdc_nb_run(nb, "-r", "anything", "True", "-p", "flag", "False", "-o", out,
+                          cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert not (tmp_path / "book.out.ipynb").exists()
+    # no cell tagged summary: the last output is the summary
+    assert json.loads(proc.stdout) == {"count": ["int", 2], "label": ["str", "x"],
+                                       "flag": ["bool", False], "ratio": ["float", 0.5],
+                                       "anything": ["str", "True"]}
+    assert nbformat.read(str(out), as_version=4).metadata.papermill.parameters == {
+        "anything": "True", "flag": False}
+
+
+def test_a_failing_cell_is_named_and_the_run_exits_non_zero(tmp_path):
+    nb = write_notebook(
+        tmp_path / "book.ipynb",
+        'print("step one done")',
+        '# reboot the batch\nraise RuntimeError(f"machine web-{count} did not come back")',
+        'print("never reached")')
+    html = tmp_path / "report.html"
+    proc = smartdc_nb_run(nb, "-p", "count", "3", "--html", html, cwd=tmp_path)
+    assert proc.returncode == 1
+    # cell 4 of the input: markdown, parameters, print, the failing one
+    assert "cell 4 (In [" in proc.stderr and "failed: # reboot the batch" in proc.stderr
+    assert "RuntimeError: machine web-3 did not come back" in proc.stderr
+    assert "never reached" not in proc.stdout
+    executed = nbformat.read(str(tmp_path / "book.out.ipynb"), as_version=4)
+    errors = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs
+              if o.output_type == "error"]
+    assert [e.ename for e in errors] == ["RuntimeError"]
+    # the HTML report is written for a failed run too, with the error in it
+    page = html.read_text()
+    assert "machine web-3 did not come back" in page and "step one done" in page
+
+
+def test_html_report_of_a_successful_run(tmp_path):
+    nb = write_notebook(tmp_path / "book.ipynb",
+                        'import pandas as pd\npd.DataFrame({"machine": ["web-1", "<db>"], '
+                        '"outcome": ["rebooted", "skipped"]})')
+    proc = smartdc_nb_run(nb, "--html", tmp_path / "r.html", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    page = (tmp_path / "r.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and "<table" in page
+    assert "&lt;db&gt;" in page and "<db>" not in page  # pandas escapes cell text
+    assert "web-1" in proc.stdout and "rebooted" in proc.stdout  # the table as text
+
+
+def test_sys_exit_zero_ends_the_run_early_as_a_success(tmp_path):
+    nb = write_notebook(tmp_path / "book.ipynb",
+                        'import sys\nprint("nothing to do")\nsys.exit(0)',
+                        'raise AssertionError("must not run")')
+    proc = smartdc_nb_run(nb, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "nothing to do"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["-p", "cuont", "3"], "the notebook has no parameter 'cuont'; it takes: count, label, flag, "
+                           "ratio, anything"),
+    (["-p", "flag", "maybe"], "parameter flag is a boolean: give True or False, not 'maybe'"),
+    (["-p", "count", "three"], "parameter count is a number (int): 'three' is not one"),
+])
+def test_bad_parameters_are_refused_before_running(tmp_path, args, message):
+    nb = write_notebook(tmp_path / "book.ipynb", 'raise AssertionError("must not run")')
+    proc = smartdc_nb_run(nb, *args, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"smartdc-nb run: {message}"
+    assert not (tmp_path / "book.out.ipynb").exists()
+
+
+def test_bad_files_are_refused(tmp_path):
+    proc = smartdc_nb_run(tmp_path / "missing.ipynb", cwd=tmp_path)
+    assert proc.returncode == 2 and "missing.ipynb: no such notebook file" in proc.stderr
+    plain = write_notebook(tmp_path / "plain.ipynb", "print(1)", parameters=None)
+    proc = smartdc_nb_run(plain, "-p", "count", "1", cwd=tmp_path)
+    assert proc.returncode == 2 and "no cell tagged 'parameters'" in proc.stderr
+    proc = smartdc_nb_run(plain, "-o", plain, cwd=tmp_path)
+    assert proc.returncode == 2 and "would overwrite the input notebook" in proc.stderr
+
+
+def test_list_parameters(tmp_path):
+    nb = write_notebook(tmp_path / "book.ipynb", "pass")
+    proc = smartdc_nb_run(nb, "--list-parameters", cwd=tmp_path)
+    assert proc.returncode == 0
+    assert proc.stdout.splitlines() == [
+        "count: int = 2  # how many", 'label: str = "x"  # a name', "flag: bool = False",
+        "ratio: float = 0.5", "anything: any = None"]
+
+
+def test_value_parsing():
+    assert parse_value("n", "-3", int) == -3
+    assert parse_value("b", "TRUE", bool) is True and parse_value("b", "off", bool) is False
+    assert parse_value("s", "007", str) == "007"
+    assert parse_value("l", "['web', 'db']", list) == ["web", "db"]
+    with pytest.raises(ParameterError, match=r"parameter l is a list: write it as Python"):
+        parse_value("l", "web,db", list)
+    # without a typed default: papermill's own -p rules
+    assert [parse_value("x", t, None) for t in ("True", "None", "4", "4.5", "true")] == [
+        True, None, 4, 4.5, "true"]
+    assert resolve_parameters({}, [], []) == {}

@@ -17,12 +17,13 @@ Catalog listings (``packages``, ``images``, ``networks``) return
 where it is, and CloudAPI's dicts are never changed. ``fleet.frames`` has the
 flat views with a ``datacenter`` column.
 
-Bulk actions: a Fleet acts only on an explicit selection. Select with
+Bulk actions (smartdc_nb.bulk) act only on an explicit selection. Select with
 ``fleet.machines(**filters)`` and act on the MachineList
 (``fleet.machines(tags={"env": "dev"}).stop(confirm=True)``), or give the
-same filters to the action (``fleet.stop(confirm=True, where={"tags": {"env":
-"dev"}})``); an action with no ``where`` is refused rather than reaching
-every machine of every datacenter (``where="all"`` says so on purpose).
+same filters to the action as ``where`` (``fleet.stop(confirm=True,
+where={"tags": {"env": "dev"}})``); an action without ``where`` is refused
+rather than reaching every machine of every datacenter (``where="all"`` says
+so on purpose).
 """
 
 from __future__ import annotations
@@ -30,13 +31,15 @@ from __future__ import annotations
 import html
 import threading
 import warnings
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, TypeVar
 
+from .bulk import ACTIONS, BulkActions, run_bulk
 from .datacenter import DataCenter
 from .errors import InvalidInputError
 
 if TYPE_CHECKING:
+    from .bulk import BulkResult
     from .frames import Frames
     from .machinelist import MachineList
 
@@ -48,12 +51,15 @@ class DatacenterWarning(UserWarning):
     """A datacenter of a Fleet failed; the result holds the other datacenters' data."""
 
 
-def gather(tasks: Mapping[K, Callable[[], T]], max_workers: int | None = None
+def gather(tasks: Mapping[K, Callable[[], T]], max_workers: int | None = None,
+           on_done: Callable[[int], None] | None = None
            ) -> tuple[dict[K, T], dict[K, BaseException]]:
     """Run ``tasks`` in threads; return ``(results, errors)`` keyed like ``tasks``.
 
     Every task runs to its end: one failing does not cancel the others (each
     datacenter's transport bounds its own time with timeouts and retry budgets).
+    ``on_done(count)`` is called (in this thread) as tasks finish, e.g. for a
+    progress bar.
     """
     results: dict[K, T] = {}
     errors: dict[K, BaseException] = {}
@@ -61,16 +67,21 @@ def gather(tasks: Mapping[K, Callable[[], T]], max_workers: int | None = None
         return results, errors
     workers = max(1, min(len(tasks), max_workers or len(tasks)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="smartdc_nb") as pool:
-        futures = {key: pool.submit(task) for key, task in tasks.items()}
-        for key, future in futures.items():
+        futures = {pool.submit(task): key for key, task in tasks.items()}
+        for done, future in enumerate(as_completed(futures), 1):
+            key = futures[future]
             try:
                 results[key] = future.result()
             except Exception as exc:  # noqa: BLE001 - reported per key, never swallowed
                 errors[key] = exc
-    return results, errors
+            if on_done is not None:
+                on_done(done)
+    order = list(tasks)  # callers read results in the order they gave the tasks
+    return ({k: results[k] for k in order if k in results},
+            {k: errors[k] for k in order if k in errors})
 
 
-class Fleet:
+class Fleet(BulkActions):
     """Several DataCenters of one account (see the module docstring).
 
     ``Fleet(dc)`` uses every datacenter ``GET /:login/datacenters`` lists,
@@ -281,18 +292,33 @@ class Fleet:
     # ------------------------------------------------------------ bulk
 
     def select(self, where: Any) -> MachineList:
-        """The machines a bulk action's ``where`` names: a filters dict, or ``"all"``."""
+        """The machines a bulk action's ``where`` names: a dict of machine filters, or ``"all"``."""
         if where is None:
             raise InvalidInputError(
                 "say which machines: fleet.stop(..., where={'state': 'running', 'tags': "
                 "{'env': 'dev'}}), or where='all' for every machine of every datacenter "
                 "(or act on a selection: fleet.machines(**filters).stop(...))")
-        if where == "all":
+        if isinstance(where, str) and where == "all":
             return self.machines()
         if not isinstance(where, Mapping):
             raise InvalidInputError(
                 f"where= must be a dict of machine filters or 'all', not {where!r}")
         return self.machines(**where)
+
+    def _bulk_targets(self) -> MachineList:
+        return self.select(None)  # a Fleet has no implicit selection: see select()
+
+    def _bulk(self, action: str, *args: Any, where: Any = None, **options: Any) -> BulkResult:
+        """Run ``action`` over ``select(where)``, refusing what needs no request to refuse."""
+        spec = ACTIONS.get(action)
+        if spec is not None and spec.destructive and not options.get("confirm") \
+                and not options.get("dry_run"):
+            raise InvalidInputError(
+                f"{action} is destructive; pass confirm=True to do it, or dry_run=True to see "
+                "the plan first")
+        targets = self.select(where)
+        options.setdefault("refresh", False)  # the selection was listed just now
+        return run_bulk(targets, action, *args, **options)
 
 
 def _given_datacenters(datacenters: Any) -> dict[str, DataCenter] | None:

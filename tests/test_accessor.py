@@ -140,3 +140,49 @@ def test_machines_gone_since_the_file_was_written(emu, dc, tmp_path):
                           "id": ["00000000-0000-4000-8000-000000000000"]})
     with pytest.raises(InvalidInputError, match="1 machine.s. of the frame no longer exist"):
         ghost.triton.machines(dc)
+
+
+# ------------------------------------------------------------------ bulk actions
+
+
+def posted(emu):
+    return sorted((r["datacenter"], r["path"].split("/")[3]) for r in emu.requests
+                  if r["method"] == "POST")
+
+
+def test_bulk_action_on_exactly_the_selected_rows(emu, fleet, frame):
+    chosen = frame[(frame.state == "running") & frame.deletion_protection.eq(False)]
+    chosen = chosen.groupby("datacenter").head(1)
+    assert set(chosen.datacenter) == {"us-east-1", "us-west-1"}
+    emu.clear_requests()
+    result = chosen.triton.stop(confirm=True, wait=True, interval=0.1, progress=False)
+    assert result.counts["done"] == len(chosen) == len(result.frame)
+    assert sorted(zip(result.frame.datacenter, result.frame.id)) == sorted(rows(chosen))
+    assert posted(emu) == sorted(rows(chosen))
+    after = fleet.frames.machines()
+    stopped = after.set_index(["datacenter", "id"]).loc[rows(chosen), "state"]
+    assert (stopped == "stopped").all()
+    untouched = after[~after.id.isin(chosen.id)].set_index("id").state
+    assert (untouched == frame.set_index("id").state.loc[untouched.index]).all()
+
+
+def test_bulk_tagging_from_a_long_frame_and_a_dry_run(emu, dc):
+    tags = dc.frames.tags()
+    web = tags[(tags.key == "role") & (tags.value == "web")]
+    emu.clear_requests()
+    plan = web.triton.stop(dry_run=True, progress=False)
+    assert set(plan.frame.outcome) <= {"planned", "skipped"}
+    assert sorted(plan.frame.id) == sorted(set(web.machine_id))
+    assert posted(emu) == []
+    result = web.triton.add_tags({"reviewed": "yes"}, wait=True, interval=0.1, progress=False)
+    assert result.ok and len(result.frame) == web.machine_id.nunique()
+    after = dc.frames.tags()
+    reviewed = set(after[(after.key == "reviewed") & (after.value == "yes")].machine_id)
+    assert reviewed == set(web.machine_id)
+
+
+def test_destructive_bulk_needs_confirm_and_sends_nothing(emu, frame):
+    emu.clear_requests()
+    with pytest.raises(InvalidInputError, match="stop is destructive"):
+        frame.head(2).triton.stop()
+    assert posted(emu) == []

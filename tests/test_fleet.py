@@ -171,3 +171,37 @@ def test_repr_and_html_make_no_request(emu, fleet):
 
 def test_fleet_is_importable_lazily():
     assert smartdc_nb.Fleet is Fleet
+
+
+# ------------------------------------------------------------------ bulk actions
+
+
+def test_fleet_actions_need_an_explicit_selection(emu, fleet):
+    emu.clear_requests()
+    with pytest.raises(InvalidInputError, match="say which machines.*where='all'"):
+        fleet.reboot()
+    with pytest.raises(InvalidInputError, match="stop is destructive"):
+        fleet.stop(where={"state": "running"})
+    with pytest.raises(InvalidInputError, match="where= must be a dict of machine filters or 'all'"):
+        fleet.start(where="everything")
+    assert emu.requests == []
+
+
+def test_fleet_action_over_the_machines_where_names(emu, fleet, dc, dc_west):
+    where = {"state": "running", "tags": {"env": "dev"}}
+    expected = {(d.name, m["id"]) for d in (dc, dc_west) for m in d.raw_machines(**where)}
+    plan = fleet.stop(where=where, dry_run=True, progress=False)
+    assert set(zip(plan.frame.datacenter, plan.frame.id)) == expected
+    everything = fleet.start(where="all", dry_run=True, progress=False)
+    assert len(everything.frame) == sum(len(d.raw_machines()) for d in (dc, dc_west))
+    name = dc.raw_machines()[0]["name"]
+    named = {(d.name, m["id"]) for d in (dc, dc_west) for m in d.raw_machines(name=name)}
+    result = fleet.add_tags({"where": "tag named like an option"}, where={"name": name},
+                            wait=True, interval=0.1, progress=False)
+    assert result.ok and set(zip(result.frame.datacenter, result.frame.id)) == named
+    for datacenter, machine_id in named:
+        tags = fleet[datacenter].raw_machine_data(machine_id)["tags"]
+        assert tags["where"] == "tag named like an option"
+    # a selection made first acts the same way
+    listed = fleet.machines(**where)
+    assert {(m.datacenter.name, m.id) for m in listed} == expected

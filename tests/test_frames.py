@@ -17,8 +17,7 @@ from smartdc_nb.emulator.testing import make_emulator
 from smartdc_nb.errors import InvalidInputError, MachineDeletedError, ServerError
 from smartdc_nb.fleet import DatacenterWarning
 from smartdc_nb.frames import (AUDIT_COLUMNS, MACHINE_COLUMNS, MACHINE_STATES, METADATA_COLUMNS,
-                               SNAPSHOT_COLUMNS, SNAPSHOT_STATES, TAGS_COLUMNS, from_machines,
-                               ip_scope)
+                               SNAPSHOT_COLUMNS, SNAPSHOT_STATES, TAGS_COLUMNS, from_machines)
 
 MACHINE_DTYPES = {
     "datacenter": "string", "id": "string", "name": "string", "state": "category",
@@ -77,6 +76,7 @@ def test_machines_frame_columns_dtypes_and_values(emu, dc):
         assert row.primary_ip == m["primaryIp"] if "primaryIp" in m else pd.isna(row.primary_ip)
         assert sorted(row.public_ips + row.private_ips) == sorted(m["ips"])
         assert all(not ip.startswith(("10.", "192.168.")) for ip in row.public_ips)
+        assert all(ip.startswith(("10.", "192.168.")) for ip in row.private_ips)
         assert row.created == pd.Timestamp(m["created"]) and row.created.tzinfo is not None
         assert row.updated == pd.Timestamp(m["updated"])
         assert row.firewall_enabled == m["firewall_enabled"]
@@ -480,12 +480,20 @@ def test_from_machines_uses_only_what_is_known(emu, dc):
         from_machines([{"id": "x"}])
 
 
-def test_ip_scope():
-    assert [ip_scope(ip) for ip in ("10.1.2.3", "172.16.0.1", "172.31.9.9", "192.168.1.1",
-                                    "fd00::1", "fc12:3::4")] == ["private"] * 6
-    assert [ip_scope(ip) for ip in ("172.32.0.1", "8.8.8.8", "100.64.0.1", "169.254.1.1",
-                                    "2001:db8::1", "fe80::1")] == ["public"] * 6
-    assert [ip_scope(ip) for ip in ("dhcp", "", None, 5, "10.1.2")] == [None] * 5
+def test_ips_are_split_as_machine_splits_them(emu, dc):
+    odd = ["10.0.0.5", "8.8.8.8", "100.64.1.1", "fd00::1", "2001:4860::1", "dhcp",
+           "169.254.1.1", "10.1.2.300", "172.16.0.1", "172.32.0.1", "192.168.1.1"]
+    handle = emu.datacenter("us-east-1")
+    mixed = handle.put_machine(name="mixed", ips=odd)
+    private_only = handle.put_machine(name="private-only", ips=["10.9.8.7", "192.168.0.2"])
+    df = dc.frames.machines()
+    for machine in dc.machines():
+        row = row_of(df, machine.id)
+        assert (row.public_ips, row.private_ips) == (machine.public_ips, machine.private_ips)
+    row = row_of(df, mixed)
+    assert row.public_ips == ["8.8.8.8", "2001:4860::1", "172.32.0.1"]
+    assert "dhcp" not in row.private_ips and "10.1.2.300" not in row.private_ips
+    assert row_of(df, private_only).private_ips == ["10.9.8.7", "192.168.0.2"]
 
 
 def test_frames_namespace_makes_no_request(emu, dc, fleet):

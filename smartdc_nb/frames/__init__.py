@@ -15,8 +15,8 @@ Views (methods of ``dc.frames`` / ``fleet.frames``, see :class:`Frames`):
     not know it); ``package_vcpus``, ``package_memory``, ``package_disk``,
     ``package_swap`` (Int64, joined from the datacenter's packages by name, the
     highest version of a name); ``memory``, ``disk`` (Int64, MiB);
-    ``primary_ip`` (string); ``public_ips``, ``private_ips`` (lists; private
-    means RFC 1918 IPv4 or IPv6 ULA); ``created``, ``updated``
+    ``primary_ip`` (string); ``public_ips``, ``private_ips`` (lists, split as
+    ``Machine.public_ips``/``private_ips`` do); ``created``, ``updated``
     (datetime64[ns, UTC]); ``age`` (timedelta64[ns], at fetch time);
     ``firewall_enabled``, ``deletion_protection``, ``docker`` (boolean);
     ``compute_node`` (string); ``tag_count`` (Int64); then ``tags`` (dicts) or,
@@ -49,10 +49,10 @@ from . import accessor as _accessor  # noqa: F401  (registers df.triton)
 from .accessor import TritonAccessor
 from .build import (AUDIT_COLUMNS, MACHINE_COLUMNS, METADATA_COLUMNS, SNAPSHOT_COLUMNS,
                     TAGS_COLUMNS)
-from .columns import MACHINE_STATES, SNAPSHOT_STATES, ip_scope
+from .columns import MACHINE_STATES, SNAPSHOT_STATES
 from .source import FrameSource
 from .views import Frames, from_machines
 
 __all__ = ["Frames", "from_machines", "TritonAccessor", "FrameSource", "MACHINE_COLUMNS",
            "TAGS_COLUMNS", "METADATA_COLUMNS", "SNAPSHOT_COLUMNS", "AUDIT_COLUMNS",
-           "MACHINE_STATES", "SNAPSHOT_STATES", "ip_scope"]
+           "MACHINE_STATES", "SNAPSHOT_STATES"]

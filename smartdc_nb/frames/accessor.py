@@ -15,17 +15,17 @@ payloads are fetched.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping
 
 import pandas as pd
 
+from ..bulk import BulkActions
 from ..datacenter import DataCenter
 from ..errors import InvalidInputError, MachineDeletedError, NotFoundError
 from ..fleet import Fleet, gather
+from ..machine import Machine
+from ..machinelist import MachineList
 from .source import FrameSource
-
-if TYPE_CHECKING:
-    from ..machinelist import MachineList
 
 #: Frames whose ``id`` column is not a machine id.
 CATALOG_KINDS = ("packages", "images", "networks")
@@ -35,7 +35,7 @@ FETCH_ONE_BY_ONE = 10
 
 
 @pd.api.extensions.register_dataframe_accessor("triton")
-class TritonAccessor:  # INTEGRATE: BulkActions
+class TritonAccessor(BulkActions):
     """``df.triton``: the machines of a frame's rows, and bulk actions over them.
 
     Accessing ``df.triton`` never fails nor makes a request; its methods check
@@ -92,9 +92,6 @@ class TritonAccessor:  # INTEGRATE: BulkActions
         know its connections (e.g. read from CSV); then, or for rows the frame
         has no payload for, the machines are fetched.
         """
-        from ..machine import Machine
-        MachineList = list  # INTEGRATE
-
         keys = self.keys()
         frame_source = self._frame.attrs.get("triton")
         frame_source = frame_source if isinstance(frame_source, FrameSource) else None
@@ -110,13 +107,10 @@ class TritonAccessor:  # INTEGRATE: BulkActions
         from_frame = set(payloads)
         if missing:
             payloads.update(_fetch(datacenters, missing))
-        machines = []
-        for key in keys:
-            machine = Machine(datacenters[key[0]], data=payloads[key])
-            if key in from_frame:  # the payload's time, not the time the object was made
-                machine.fetched_at = frame_source.fetched_at  # type: ignore[union-attr]
-            machines.append(machine)
-        return MachineList(machines)
+        return MachineList(
+            Machine(datacenters[key[0]], data=payloads[key],
+                    fetched_at=frame_source.fetched_at if key in from_frame else None)
+            for key in keys)
 
     def _datacenters(self, source: Any, frame_source: FrameSource | None,
                      names: set[str]) -> dict[str, DataCenter]:
@@ -124,7 +118,8 @@ class TritonAccessor:  # INTEGRATE: BulkActions
             if frame_source is None:
                 raise InvalidInputError(
                     "this frame does not know its DataCenters (was it read back from a file?): "
-                    "pass them, e.g. df.triton.machines(fleet) or df.triton.machines(dc)")
+                    "pass them, e.g. df.triton.machines(fleet) or df.triton.machines(dc), and act "
+                    "on that list: df.triton.machines(fleet).stop(confirm=True)")
             known = frame_source.datacenters
         elif isinstance(source, Fleet):
             known = source.datacenters
@@ -146,6 +141,8 @@ class TritonAccessor:  # INTEGRATE: BulkActions
     # ------------------------------------------------------------ bulk
 
     def _bulk_targets(self) -> MachineList:
+        """The bulk actions (start, stop, reboot, create_snapshot, add_tags, ...) act on
+        exactly the machines of the selected rows (smartdc_nb.bulk)."""
         return self.machines()
 
 

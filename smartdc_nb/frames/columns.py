@@ -16,6 +16,8 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import pandas as pd
 
+from ..machine import split_ips as classify
+
 #: Every ``state`` CloudAPI reports for a machine (cloudapi.md §4.2).
 MACHINE_STATES = ("provisioning", "ready", "running", "stopping", "stopped", "offline",
                   "failed", "deleted", "unknown")
@@ -95,37 +97,31 @@ def objects(values: Iterable[Any]) -> pd.Series:
     return pd.Series(list(values), dtype=object)
 
 
-# Address scopes: private is RFC 1918 IPv4 or IPv6 ULA (fc00::/7), public any other address.
-_IPV4 = r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}"
-_PRIVATE4 = r"(?:10\.\d{1,3}|172\.(?:1[6-9]|2\d|3[01])|192\.168)\.\d{1,3}\.\d{1,3}"
-_IPV6 = r"[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f.]{0,39}){2,8}"
-_ULA = r"[Ff][CcDd][0-9A-Fa-f]{2}:[0-9A-Fa-f:.]*"
-# one match per address (the first alternative that matches names the scope)
-_SCOPE = re.compile(f"(?P<private>{_PRIVATE4}|{_ULA})|(?P<public>{_IPV4}|{_IPV6})")
-
-
-def ip_scope(ip: Any) -> str | None:
-    """``"private"`` (RFC 1918 IPv4, IPv6 ULA fc00::/7), ``"public"`` (any other address)
-    or None (not an address, e.g. ``"dhcp"``)."""
-    match = _SCOPE.fullmatch(ip) if isinstance(ip, str) else None
-    return match.lastgroup if match else None
+# An RFC 1918 address (each octet 0-255): never globally routable, so private under
+# Machine's rule too; it lets most rows skip parsing with ipaddress.
+_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+_RFC1918 = re.compile(
+    rf"(?:10\.{_OCTET}|172\.(?:1[6-9]|2\d|3[01])|192\.168)\.{_OCTET}\.{_OCTET}")
 
 
 def split_ips(ip_lists: Sequence[Any]) -> tuple[list[list[str]], list[list[str]]]:
-    """``(public, private)`` address lists per row of ``ip_lists`` (see :func:`ip_scope`)."""
+    """``(public, private)`` address lists per row, by the rule of ``Machine.public_ips``
+    (:func:`smartdc_nb.machine.split_ips`), which a row of only RFC 1918 addresses skips:
+    parsing every address with ipaddress would be the most expensive step of a frame."""
     public: list[list[str]] = []
     private: list[list[str]] = []
+    match = _RFC1918.fullmatch
     for ips in ip_lists:
-        row_public: list[str] = []
-        row_private: list[str] = []
-        for ip in ips if isinstance(ips, list) else ():
-            scope = ip_scope(ip)
-            if scope == "private":
-                row_private.append(ip)
-            elif scope == "public":
-                row_public.append(ip)
-        public.append(row_public)
-        private.append(row_private)
+        if not isinstance(ips, list):
+            public.append([])
+            private.append([])
+        elif all(isinstance(ip, str) and match(ip) for ip in ips):
+            public.append([])
+            private.append(list(ips))
+        else:
+            row_public, row_private = classify(ips)
+            public.append(row_public)
+            private.append(row_private)
     return public, private
 
 

@@ -107,11 +107,11 @@ class MachineList(list, BulkActions):
 
     # ------------------------------------------------------------ views
 
-    def to_frame(self, **options: Any) -> pandas.DataFrame:
-        """A DataFrame of these machines (smartdc_nb.frames' machines frame, from the known payloads)."""
-        from .frames import machines_frame
+    def to_frame(self, tags_as: str | None = "dict") -> pandas.DataFrame:
+        """These machines as smartdc_nb.frames' machines frame, built from the known payloads (no request)."""
+        from .frames import from_machines
 
-        return machines_frame(self, **options)
+        return from_machines(self, tags_as=tags_as)
 
     def __repr__(self) -> str:
         if not self:

@@ -1,0 +1,211 @@
+"""Every Machine method sends its documented request (method, path, query, body)."""
+
+from __future__ import annotations
+
+import pytest
+from test_machine_support import FAST, fetched, logged, mutations
+
+from smartdc_nb.errors import NotFoundError
+from smartdc_nb.machine import Machine, Snapshot
+
+
+def sent(emu) -> list[tuple]:
+    """(method, path after the machine id, query, body) of each logged request."""
+    out = []
+    for r in emu.requests:
+        rest = r["path"].split("/machines/", 1)[-1].split("/", 1)
+        out.append((r["method"], "/" + rest[1] if len(rest) > 1 else "", r["query"], r["body"]))
+    return out
+
+
+@pytest.fixture
+def m(emu, dc):
+    machine = fetched(dc, emu, name="act-01", tags={"role": "web", "env": "dev"},
+                      metadata={"note": "hello", "user-script": "echo old"})
+    emu.clear_requests()
+    return machine
+
+
+@pytest.mark.parametrize("method, action", [
+    ("stop", "stop"), ("reboot", "reboot"), ("enable_firewall", "enable_firewall"),
+    ("enable_deletion_protection", "enable_deletion_protection"),
+])
+def test_actions_post_the_action_in_the_query_and_return_the_machine(emu, m, method, action):
+    assert getattr(m, method)() is m
+    assert sent(emu) == [("POST", "", {"action": action}, None)]
+    assert m.pending_action.action == (None if "firewall" in action else action)
+    assert m.pending_action.from_state == "running" and m.pending_action.date is not None
+
+
+def test_start_disable_toggles_and_their_effects(emu, m):
+    m.stop().wait_for("stopped", **FAST)
+    emu.clear_requests()
+    assert m.start() is m
+    assert sent(emu) == [("POST", "", {"action": "start"}, None)]
+    m.wait_for("running", **FAST)
+    m.enable_firewall()
+    m.enable_deletion_protection()
+    m.wait_until(lambda x: x.firewall_enabled and x.deletion_protection, "flags on", **FAST)
+    emu.clear_requests()
+    m.disable_firewall().disable_deletion_protection()
+    assert [s[2] for s in sent(emu)] == [{"action": "disable_firewall"},
+                                        {"action": "disable_deletion_protection"}]
+    m.wait_until(lambda x: not x.firewall_enabled and not x.deletion_protection, "flags off",
+                 **FAST)
+
+
+def test_resize_looks_the_package_up_once_and_sends_its_id(emu, dc, m):
+    assert m.resize("g4-highcpu-2G") is m
+    (lookup, resize) = sent(emu)
+    assert lookup[0] == "GET" and emu.requests[0]["path"] == "/demo/packages/g4-highcpu-2G"
+    package = dc.known_package("g4-highcpu-2G")
+    assert resize == ("POST", "", {"action": "resize", "package": package["id"]}, None)
+    emu.clear_requests()
+    m.resize(package)  # a dict, already known: no lookup
+    assert [s[0] for s in sent(emu)] == ["POST"]
+    m.wait_until(lambda x: x.package == "g4-highcpu-2G" and x.memory == package["memory"],
+                 "package g4-highcpu-2G", **FAST)
+
+
+def test_rename(emu, m):
+    assert m.rename("act-renamed") is m
+    assert sent(emu) == [("POST", "", {"action": "rename", "name": "act-renamed"}, None)]
+    m.wait_until(lambda x: x.name == "act-renamed", "the new name", **FAST)
+
+
+def test_delete_then_wait_for_deleted(emu, m):
+    assert m.delete() is m
+    assert sent(emu) == [("DELETE", "", {}, None)]
+    m.wait_for("deleted", **FAST)
+    assert m.state == "deleted"
+
+
+def test_refresh_status_and_create_in_datacenter(emu, dc, m):
+    assert m.refresh() is m and m.status() == "running"
+    assert sent(emu) == [("GET", "", {}, None)] * 2
+    emu.clear_requests()
+    new = Machine.create_in_datacenter(dc, name="made-01", package="g4-highcpu-1G",
+                                       image="base-64-lts", tags={"a": "b"})
+    post = logged(emu, "POST")[0]
+    assert post["path"] == "/demo/machines" and post["body"]["name"] == "made-01"
+    assert post["body"]["tag.a"] == "b" and isinstance(new, Machine)
+    assert new.state == "provisioning"
+
+
+def test_audit_newest_first(emu, m):
+    m.stop().wait_for("stopped", **FAST)
+    emu.clear_requests()
+    entries = m.audit()
+    assert sent(emu) == [("GET", "/audit", {}, None)]
+    assert entries[0]["action"] == "stop" and entries[0]["success"] == "yes"
+    assert entries[-1]["action"] == "provision"
+    assert entries[0]["time"] > entries[-1]["time"]
+
+
+def test_metadata_methods(emu, m, tmp_path):
+    assert m.get_metadata()["note"] == "hello"
+    assert sent(emu) == [("GET", "/metadata", {}, None)]
+    emu.clear_requests()
+
+    merged = m.update_metadata(note="changed", **{"app-version": "1.2"})
+    assert sent(emu) == [("POST", "/metadata", {}, {"note": "changed", "app-version": "1.2"})]
+    assert merged["note"] == "changed" and merged["app-version"] == "1.2"
+    assert m.metadata["app-version"] == "1.2"
+    # CloudAPI applies the change asynchronously: deleting it now could be a 404
+    m.wait_until(lambda x: "app-version" in x.get_metadata(), "metadata set", **FAST)
+    emu.clear_requests()
+
+    left = m.delete_metadata_at_key("app-version")
+    assert sent(emu) == [("DELETE", "/metadata/app-version", {}, None),
+                         ("GET", "/metadata", {}, None)]
+    assert "app-version" not in left and "app-version" not in m.metadata
+    emu.clear_requests()
+
+    script = tmp_path / "boot.sh"
+    script.write_text("#!/bin/sh\necho new\n")
+    assert m.set_boot_script(script) is m
+    assert sent(emu) == [("POST", "/metadata", {}, {"user-script": "#!/bin/sh\necho new\n"})]
+    assert m.boot_script == "#!/bin/sh\necho new\n"
+    emu.clear_requests()
+
+    assert m.delete_boot_script() is m
+    assert sent(emu) == [("DELETE", "/metadata/user-script", {}, None)]
+    assert m.boot_script is None
+    emu.clear_requests()
+
+    kept = m.delete_all_metadata()
+    assert sent(emu) == [("DELETE", "/metadata", {}, None), ("GET", "/metadata", {}, None)]
+    assert set(kept) <= {"root_authorized_keys", "administrator_pw"}
+    m.wait_until(lambda x: set(x.get_metadata()) <= {"root_authorized_keys"}, "metadata gone",
+                 **FAST)
+
+
+def test_tag_methods(emu, m):
+    assert m.get_tags() == {"role": "web", "env": "dev"}
+    assert m.get_tag("role") == "web"
+    assert sent(emu) == [("GET", "/tags", {}, None), ("GET", "/tags/role", {}, None)]
+    emu.clear_requests()
+
+    assert m.add_tags(team="ops", weight=3) is m
+    assert sent(emu) == [("POST", "/tags", {}, {"team": "ops", "weight": 3})]
+    assert m.tags == {"role": "web", "env": "dev", "team": "ops", "weight": 3}
+    m.wait_until(lambda x: x.get_tags().get("team") == "ops", "tag team", **FAST)
+    emu.clear_requests()
+
+    assert m.replace_tags(only="this") is m
+    assert sent(emu) == [("PUT", "/tags", {}, {"only": "this"})]
+    assert m.tags == {"only": "this"}
+    m.wait_until(lambda x: x.get_tags() == {"only": "this"}, "tags replaced", **FAST)
+    emu.clear_requests()
+
+    m.add_tags(**{"with space/slash": "v"})
+    m.wait_until(lambda x: "with space/slash" in x.get_tags(), "odd tag", **FAST)
+    emu.clear_requests()
+    assert m.get_tag("with space/slash") == "v"
+    assert m.delete_tag("with space/slash") is m
+    paths = [r["path"] for r in emu.requests]
+    assert paths == [f"{m.path}/tags/with%20space%2Fslash"] * 2  # one encoded path segment
+    assert "with space/slash" not in m.tags
+    emu.clear_requests()
+
+    assert m.delete_all_tags() is m
+    assert sent(emu) == [("DELETE", "/tags", {}, None)] and m.tags == {}
+    m.wait_until(lambda x: x.get_tags() == {}, "no tags", **FAST)
+    with pytest.raises(NotFoundError):
+        m.get_tag("role")
+
+
+def test_snapshot_methods(emu, m):
+    snap = m.create_snapshot("before-upgrade")
+    assert sent(emu) == [("POST", "/snapshots", {}, {"name": "before-upgrade"})]
+    assert isinstance(snap, Snapshot) and snap.name == "before-upgrade"
+    assert snap.state == "queued" and snap.machine is m
+    snap.wait_for("created", **FAST)
+    emu.clear_requests()
+
+    assert m.raw_snapshot_data("before-upgrade")["state"] == "created"
+    one = m.snapshot("before-upgrade")
+    listed = m.snapshots()
+    assert sent(emu) == [("GET", "/snapshots/before-upgrade", {}, None)] * 2 + \
+        [("GET", "/snapshots", {}, None)]
+    assert one == snap and listed == [snap] and m.known_snapshots == [snap]
+    emu.clear_requests()
+
+    assert m.start_from_snapshot("before-upgrade") is m
+    assert sent(emu) == [("POST", "/snapshots/before-upgrade", {}, None)]
+    m.wait_for("running", **FAST)  # a rollback is confirmed from the audit log
+    assert m.audit()[0]["action"] == "rollback_snapshot"
+
+    unnamed = m.create_snapshot()
+    assert unnamed.name and logged(emu, "POST")[-1]["body"] == {}
+    with pytest.raises(NotFoundError, match="has no snapshot 'nope'"):
+        m.snapshot("nope")
+
+
+def test_reads_send_nothing_that_changes(emu, m):
+    m.refresh()
+    m.get_tags()
+    m.get_metadata()
+    m.snapshots()
+    m.audit()
+    assert mutations(emu) == []

@@ -1,0 +1,55 @@
+"""Helpers shared by the Machine, Snapshot, wait and bulk tests (no tests here).
+
+They read the emulator's request log and inject machines; every test using
+them still talks HTTP to the emulator.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+from typing import Any, Iterator
+
+from smartdc_nb.machine import Machine
+
+#: wait options for tests: the emulator's transitions take 0.1-0.5 s
+FAST: dict[str, Any] = {"interval": 0.05, "max_interval": 0.2, "progress": False}
+MUTATING = ("POST", "PUT", "DELETE")
+
+
+def logged(emu, method: str | None = None, path_end: str | None = None,
+           datacenter: str | None = None) -> list[dict]:
+    """The logged requests, optionally only a method, a path ending and a datacenter."""
+    return [r for r in emu.requests
+            if (method is None or r["method"] == method)
+            and (path_end is None or r["path"].endswith(path_end))
+            and (datacenter is None or r["datacenter"] == datacenter)]
+
+
+def mutations(emu) -> list[dict]:
+    return [r for r in emu.requests if r["method"] in MUTATING]
+
+
+def put(emu, datacenter: str = "us-east-1", **fields: Any) -> str:
+    """Inject a machine into the emulator (running joyent by default); returns its id."""
+    return emu.datacenter(datacenter).put_machine(**fields)
+
+
+def fetched(dc, emu, **fields: Any) -> Machine:
+    """Inject a machine and fetch it through the client (one GET)."""
+    machine = Machine(dc, put(emu, dc.name or "us-east-1", **fields))
+    return machine
+
+
+@contextlib.contextmanager
+def ctrl_c_after(seconds: float) -> Iterator[None]:
+    """Deliver a real SIGINT to this process after ``seconds`` (as Ctrl-C in a terminal)."""
+    timer = threading.Timer(seconds, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+        timer.join()

@@ -1,0 +1,92 @@
+"""Snapshot: the seed's proxy of one machine snapshot, fixed (B9, B13) and waitable."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from test_machine_support import FAST, fetched
+
+from smartdc_nb.errors import InvalidInputError, NotFoundError, WaitFailed
+from smartdc_nb.machine import Snapshot
+
+
+@pytest.fixture
+def m(emu, dc):
+    machine = fetched(dc, emu, name="snap-01", snapshots=["nightly"])
+    emu.clear_requests()
+    return machine
+
+
+def test_by_name_fetches_and_by_payload_does_not(emu, m):
+    snap = Snapshot(m, "nightly")
+    assert [r["path"] for r in emu.requests] == [f"{m.path}/snapshots/nightly"]
+    assert (snap.name, snap.state, snap.machine) == ("nightly", "created", m)
+    assert snap.size and snap.created and snap.created.tzinfo is not None
+    assert snap.path == f"{m.path}/snapshots/nightly"
+
+    payload = {"name": "fresh", "state": "queued"}
+    original = copy.deepcopy(payload)
+    emu.clear_requests()
+    bare = Snapshot(m, data=payload)
+    assert emu.requests == [] and payload == original
+    assert bare.updated is None and bare.created is None and bare.size is None  # py-smartdc B9
+    assert Snapshot(m, "named", data={"state": "queued"}).name == "named"
+    with pytest.raises(InvalidInputError):
+        Snapshot(m)
+
+
+def test_refresh_status_delete(emu, m):
+    snap = Snapshot(m, data={"name": "nightly"})
+    assert snap.refresh() is snap and snap.state == "created"
+    assert snap.status() == "created"
+    emu.clear_requests()
+    assert snap.delete() is snap
+    assert [(r["method"], r["path"]) for r in emu.requests] == [
+        ("DELETE", f"{m.path}/snapshots/nightly")]
+    snap.wait_for("deleted", **FAST)
+    with pytest.raises(NotFoundError):
+        Snapshot(m, "never-made")
+
+
+def test_start_boots_the_machine_from_it_and_returns_the_snapshot(emu, m):
+    snap = Snapshot(m, "nightly")
+    emu.clear_requests()
+    assert snap.start() is snap  # py-smartdc B13 returned the machine
+    assert [(r["method"], r["path"], r["body"]) for r in emu.requests] == [
+        ("POST", f"{m.path}/snapshots/nightly", None)]
+    assert m.pending_action.action == "rollback_snapshot"
+    m.wait_for("running", **FAST)
+
+
+def test_wait_for_created(emu, m):
+    snap = m.create_snapshot("pre-change")
+    assert snap.state == "queued"
+    assert snap.wait_for(**FAST) is snap
+    assert snap.state == "created" and snap.size
+
+
+def test_a_failed_snapshot_ends_the_wait(emu, m):
+    emu.datacenter("us-east-1").fail_next("create_snapshot")
+    snap = m.create_snapshot("doomed")
+    with pytest.raises(WaitFailed, match="snapshot doomed of snap-01 .* is failed") as info:
+        snap.wait_for("created", **FAST)
+    assert info.value.last_state == "failed"
+    assert [s for _, s in info.value.history][-1] == "failed"
+    assert info.value.audit and info.value.audit[0]["action"] == "create_snapshot"
+
+
+def test_a_refused_delete_ends_the_wait(emu, m):
+    emu.datacenter("us-east-1").fail_next("delete_snapshot")
+    snap = m.snapshot("nightly").delete()
+    with pytest.raises(WaitFailed, match="refused 'delete_snapshot'"):
+        snap.wait_for("deleted", timeout=10, **FAST)
+
+
+def test_identity_and_reprs(emu, m):
+    a, b = Snapshot(m, data={"name": "nightly"}), m.snapshot("nightly")
+    assert a == b and hash(a) == hash(b) and a != Snapshot(m, data={"name": "other"})
+    assert repr(b) == f"<Snapshot nightly created of snap-01 ({m.id})>"
+    count = len(emu.requests)
+    page = b._repr_html_()
+    assert "nightly" in page and len(emu.requests) == count

@@ -1,0 +1,107 @@
+"""Progress of waits: the text bar, the notebook bar, the summary line and the off switches."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from test_machine_support import fetched, put
+
+from smartdc_nb.errors import WaitFailed, WaitTimeout
+from smartdc_nb.machine import Machine
+from smartdc_nb.machinelist import MachineList
+
+QUICK = {"interval": 0.05, "max_interval": 0.2}
+
+
+def notebook_bars():
+    """A progress factory building tqdm's notebook bar without displaying it, and its bars."""
+    from tqdm.notebook import tqdm as notebook_tqdm
+
+    bars = []
+
+    def factory(**kwargs):
+        bar = notebook_tqdm(display=False, **kwargs)
+        bars.append(bar)
+        return bar
+    return factory, bars
+
+
+def test_text_bar_shows_the_machine_its_state_and_a_summary(emu, dc):
+    m = fetched(dc, emu, name="bar-01")
+    out = io.StringIO()
+    m.stop().wait_for("stopped", progress={"file": out}, **QUICK)
+    text = out.getvalue()
+    assert f"bar-01 ({m.id[:8]}): stopped" in text
+    assert "waiting for stopped (deadline 600s)" in text
+    assert "|##########|" in text  # a success fills the bar
+    assert text.rstrip().splitlines()[-1].startswith(f"bar-01 ({m.id[:8]}): stopped after ")
+
+
+def test_notebook_bar_is_green_and_full_on_success(emu, dc):
+    m = fetched(dc, emu, name="nb-01")
+    factory, bars = notebook_bars()
+    m.stop().wait_for("stopped", progress=factory, **QUICK)
+    (bar,) = bars
+    label, progress, _ = bar.container.children
+    assert "nb-01" in label.value and "stopped" in label.value
+    assert progress.bar_style == "success" and progress.value == progress.max == 600
+
+
+def test_notebook_bar_is_red_on_failure_and_timeout(emu, dc):
+    failed = Machine(dc, put(emu, state="failed"))
+    factory, bars = notebook_bars()
+    with pytest.raises(WaitFailed):
+        failed.wait_for("running", progress=factory, **QUICK)
+    with pytest.raises(WaitTimeout):
+        fetched(dc, emu).wait_for("stopped", timeout=0.3, progress=factory, **QUICK)
+    assert [b.container.children[1].bar_style for b in bars] == ["danger", "danger"]
+
+
+def test_many_machines_share_one_bar_counting_arrivals(emu, dc, dc_west):
+    machines = MachineList([fetched(dc, emu) for _ in range(3)] +
+                           [fetched(dc_west, emu) for _ in range(2)])
+    for m in machines:
+        m.stop()
+    factory, bars = notebook_bars()
+    result = machines.wait_for("stopped", progress=factory, **QUICK)
+    assert result.ok and len(bars) == 1
+    bar = bars[0]
+    assert bar.total == 5 and bar.n == 5
+    assert bar.container.children[1].bar_style == "success"
+
+    out = io.StringIO()
+    for m in machines:
+        m.start()
+    machines.wait_for("running", progress={"file": out}, **QUICK)
+    lines = out.getvalue().rstrip().splitlines()
+    assert "5/5" in out.getvalue()
+    assert lines[-1].startswith("5/5 reached running in ")
+
+
+def test_summary_names_what_failed(emu, dc):
+    machines = MachineList([fetched(dc, emu, name="ok-01"), Machine(dc, put(emu, name="bad-01",
+                                                                          state="failed"))])
+    out = io.StringIO()
+    result = machines.wait_for("running", progress={"file": out}, **QUICK)
+    summary = out.getvalue().rstrip().splitlines()[-1]
+    assert summary.startswith("1/2 reached running in ")
+    assert "1 failed" in summary and "bad-01" in summary
+    assert not result.ok
+
+
+@pytest.mark.parametrize("env", [{"SMARTDC_NB_PROGRESS": "0"}, {"TQDM_DISABLE": "1"}])
+def test_the_environment_turns_progress_off(emu, dc, capsys, monkeypatch, env):
+    m = fetched(dc, emu)
+    m.stop().wait_for("stopped", **QUICK)  # progress on by default
+    shown = capsys.readouterr()
+    assert "stopped" in shown.err + shown.out
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    m.start().wait_for("running", **QUICK)
+    assert capsys.readouterr() == ("", "")
+
+
+def test_progress_false_is_silent(emu, dc, capsys):
+    fetched(dc, emu).stop().wait_for("stopped", progress=False, **QUICK)
+    assert capsys.readouterr() == ("", "")

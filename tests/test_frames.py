@@ -350,7 +350,10 @@ def test_snapshots_frame(emu, dc):
 def test_snapshots_are_fetched_with_bounded_concurrency(emu, dc):
     emu.faults.add(path=r"/snapshots", latency=0.15)
     emu.clear_requests()
-    dc.frames.snapshots(concurrency=3)
+    bar = io.StringIO()
+    dc.frames.snapshots(concurrency=3, progress={"file": bar})
+    asked = sum(1 for r in emu.requests if r["path"].endswith("/snapshots"))
+    assert "listing snapshots" in bar.getvalue() and f"{asked}/{asked}" in bar.getvalue()
     spans = sorted((r["time"], r["time"] + r["ms"] / 1000) for r in emu.requests
                    if r["path"].endswith("/snapshots"))
     assert len(spans) > 6

@@ -20,6 +20,7 @@ import pandas as pd
 from ..datacenter import DataCenter, is_uuid
 from ..errors import InvalidInputError, MachineDeletedError
 from ..fleet import DatacenterWarning, Fleet, gather
+from ..progress import CountBar
 from . import build
 from .build import Part
 from .source import FrameSource
@@ -163,15 +164,17 @@ class Frames:
                             filters=_plain(filters))
 
     def snapshots(self, machines: Any = None, *, concurrency: int = SNAPSHOT_CONCURRENCY,
-                  **filters: Any) -> pd.DataFrame:
+                  progress: Any = None, **filters: Any) -> pd.DataFrame:
         """One row per snapshot of the matching machines (a request per machine).
 
         ``machines``: Machine objects or a frame with ``df.triton`` (only those
         machines are asked); otherwise the machines matching ``filters`` are
-        listed first. At most ``concurrency`` requests run at once. Machines
-        that cannot have snapshots (kvm, deleted) are not asked; a machine
-        whose listing fails is left out with a warning and named in
-        ``attrs["snapshot_errors"]``.
+        listed first. At most ``concurrency`` requests run at once (and each
+        datacenter's rate limiter paces them: CloudAPI allows a login about 10
+        requests a second). Machines that cannot have snapshots (kvm, deleted)
+        are not asked; a machine whose listing fails is left out with a
+        warning and named in ``attrs["snapshot_errors"]``. ``progress`` as in
+        smartdc_nb.progress (a bar counting the machines asked).
         """
         if not isinstance(concurrency, int) or concurrency < 1:
             raise InvalidInputError(f"concurrency must be a whole number >= 1, not {concurrency!r}")
@@ -185,7 +188,10 @@ class Frames:
                                                d.request("GET", "machines", i, "snapshots").data)
                  for part in parts for m in part.records
                  if m.get("brand") not in NO_SNAPSHOT_BRANDS and m.get("state") != "deleted"}
-        results, errors = gather(tasks, concurrency)
+        bar = CountBar(len(tasks), "listing snapshots", progress) if tasks else None
+        results, errors = gather(tasks, concurrency, bar.update if bar else None)
+        if bar is not None:
+            bar.close(not errors)
         fetched_at = datetime.now(timezone.utc)
         for part in parts:
             part.extra["snapshots"] = {i: snaps for (n, i), snaps in results.items()

@@ -167,6 +167,9 @@ def _names(*args: Any, **kwargs: Any) -> dict:
     return {"names": names}
 
 
+TEMPLATE_FIELDS = ("name", "id", "short_id", "datacenter", "date", "time", "datetime")
+
+
 def _template_fields(machine: Machine, params: dict) -> dict[str, Any]:
     now: datetime = params["now"]
     return {"name": machine.name, "id": machine.id, "short_id": (machine.id or "")[:8],
@@ -174,15 +177,10 @@ def _template_fields(machine: Machine, params: dict) -> dict[str, Any]:
             "time": now.strftime("%H%M%S"), "datetime": now.strftime("%Y%m%dT%H%M%SZ")}
 
 
-def _expand(template: Any, machine: Machine, params: dict, what: str) -> str:
+def _expand(template: Any, machine: Machine, params: dict) -> str:
     if callable(template):
         return template(machine)
-    try:
-        return str(template).format(**_template_fields(machine, params))
-    except (KeyError, IndexError, ValueError) as exc:
-        raise InvalidInputError(
-            f"bad {what} template {template!r} ({exc}); fields: "
-            f"{', '.join('{' + k + '}' for k in _template_fields(machine, params))}") from None
+    return template.format(**_template_fields(machine, params))
 
 
 def _template(what: str):
@@ -193,6 +191,13 @@ def _template(what: str):
                                     "callable(machine) -> str")
         if not (callable(value) or isinstance(value, str)):
             raise InvalidInputError(f"{what} must be a template string or a callable, not {value!r}")
+        if isinstance(value, str):
+            try:
+                value.format(**dict.fromkeys(TEMPLATE_FIELDS, ""))
+            except (KeyError, IndexError, ValueError) as exc:
+                raise InvalidInputError(
+                    f"bad {what} template {value!r} ({type(exc).__name__}: {exc}); its fields "
+                    f"are {', '.join('{' + k + '}' for k in TEMPLATE_FIELDS)}") from None
         return {"template": value, "now": datetime.now(timezone.utc)}
     return prepare
 
@@ -386,7 +391,7 @@ def _plan_params(action: Action, machines: Sequence[Machine], params: dict,
         taken: dict[tuple, Machine] = {}
         for machine in machines:
             try:
-                names[machine] = check(_expand(params["template"], machine, params, action.name))
+                names[machine] = check(_expand(params["template"], machine, params))
             except InvalidInputError as exc:
                 outcomes[machine].end(FAILED, error=exc)
                 continue
@@ -561,13 +566,17 @@ def _check_options(concurrency: Any, batch_size: Any, health_check: Any) -> None
         raise InvalidInputError("health_check must be a callable taking a Machine")
 
 
+def _wait_states(action: Action, wait: Any) -> tuple[str, ...]:
+    """``wait=`` states, checked: snapshot states for snapshot actions, else machine states."""
+    if action.snapshot_wait:
+        return _states(wait, SNAPSHOT_STATES, "snapshot")
+    return _states(wait, MACHINE_STATES, "machine")
+
+
 def _wait_target(action: Action, wait: Any, machine: Machine, params: dict) -> Target:
     from .waiters import Target
 
-    if wait is True:
-        return action.target(machine, params)
-    known = SNAPSHOT_STATES if action.snapshot_wait else MACHINE_STATES
-    return Target.of(_states(wait, known, "snapshot" if action.snapshot_wait else "machine"))
+    return action.target(machine, params) if wait is True else Target.of(wait)
 
 
 def run_bulk(machines: Iterable[Machine], action: str, *args: Any, confirm: bool = False,
@@ -588,6 +597,8 @@ def run_bulk(machines: Iterable[Machine], action: str, *args: Any, confirm: bool
     if spec is None:
         raise InvalidInputError(f"unknown bulk action {action!r}; one of {', '.join(ACTIONS)}")
     _check_options(concurrency, batch_size, health_check)
+    if wait is not True and wait is not False:
+        wait = _wait_states(spec, wait)
     targets = _unique(machines)
     params = spec.prepare(*args, **kwargs)
     if spec.destructive and not confirm and not dry_run:
@@ -619,8 +630,12 @@ def run_bulk(machines: Iterable[Machine], action: str, *args: Any, confirm: bool
     todo = [outcomes[m] for m in targets if outcomes[m].outcome is None]
     waited_for = None
     if wait:
-        waited_for = spec.done if wait is True else \
-            " or ".join((wait,) if isinstance(wait, str) else tuple(wait))
+        waited_for = spec.done if wait is True else " or ".join(wait)
+    batches = [todo[i:i + batch_size] for i in range(0, len(todo), batch_size)] if batch_size \
+        else [todo]
+    for number, batch in enumerate(batches, 1):
+        for row in batch:
+            row.batch = number if batch_size else None
     if dry_run:
         for row in todo:
             row.end(PLANNED)
@@ -630,13 +645,9 @@ def run_bulk(machines: Iterable[Machine], action: str, *args: Any, confirm: bool
         return result
     runner = _Runner(spec, params, wait, concurrency, progress, timeout, interval, max_interval,
                      health_check)
-    batches = [todo[i:i + batch_size] for i in range(0, len(todo), batch_size)] if batch_size \
-        else [todo]
     interrupted = False
     try:
         for number, batch in enumerate(batches, 1):
-            for row in batch:
-                row.batch = number if batch_size else None
             runner.act(batch)
             if wait:
                 runner.wait(batch)

@@ -97,31 +97,41 @@ def objects(values: Iterable[Any]) -> pd.Series:
     return pd.Series(list(values), dtype=object)
 
 
-# An RFC 1918 address (each octet 0-255): never globally routable, so private under
-# Machine's rule too; it lets most rows skip parsing with ipaddress.
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
-_RFC1918 = re.compile(
-    rf"(?:10\.{_OCTET}|172\.(?:1[6-9]|2\d|3[01])|192\.168)\.{_OCTET}\.{_OCTET}")
+_IPV4 = re.compile(rf"{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}")
+# Inside 192.0.0.0/24 whether an address is global changes from one address to the next
+# (192.0.0.9 and .10 are global, the rest is not); in every other /24 it is the same for
+# all 256 addresses (ipaddress's special-purpose ranges are /24 or larger).
+_MIXED_NET = "192.0.0"
 
 
 def split_ips(ip_lists: Sequence[Any]) -> tuple[list[list[str]], list[list[str]]]:
     """``(public, private)`` address lists per row, by the rule of ``Machine.public_ips``
-    (:func:`smartdc_nb.machine.split_ips`), which a row of only RFC 1918 addresses skips:
-    parsing every address with ipaddress would be the most expensive step of a frame."""
+    (:func:`smartdc_nb.machine.split_ips`).
+
+    That rule parses each address with ipaddress, which would be the most
+    expensive step of a frame; an IPv4 address instead takes the answer given
+    for the first address of its /24 (exact: see ``_MIXED_NET``).
+    """
     public: list[list[str]] = []
     private: list[list[str]] = []
-    match = _RFC1918.fullmatch
+    public_net: dict[str, bool] = {}
     for ips in ip_lists:
-        if not isinstance(ips, list):
-            public.append([])
-            private.append([])
-        elif all(isinstance(ip, str) and match(ip) for ip in ips):
-            public.append([])
-            private.append(list(ips))
-        else:
-            row_public, row_private = classify(ips)
-            public.append(row_public)
-            private.append(row_private)
+        row_public: list[str] = []
+        row_private: list[str] = []
+        for ip in ips if isinstance(ips, list) else ():
+            net = ip[:ip.rindex(".")] if isinstance(ip, str) and _IPV4.fullmatch(ip) else None
+            if net is None or net == _MIXED_NET:
+                one_public, one_private = classify([ip])
+                row_public += one_public
+                row_private += one_private
+                continue
+            is_public = public_net.get(net)
+            if is_public is None:
+                is_public = public_net[net] = bool(classify([ip])[0])
+            (row_public if is_public else row_private).append(ip)
+        public.append(row_public)
+        private.append(row_private)
     return public, private
 
 

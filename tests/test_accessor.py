@@ -67,12 +67,17 @@ def test_long_frames_give_each_machine_once_in_row_order(fleet):
     assert owned.triton.keys() == pairs(machines)
 
 
-def test_snapshots_and_metadata_frames_lead_back_too(dc):
+def test_snapshots_metadata_and_audit_frames_lead_back_too(emu, dc):
     snaps = dc.frames.snapshots()
     assert pairs(snaps.triton.machines()) == list(dict.fromkeys(rows(snaps, "machine_id")))
     meta = dc.frames.metadata()
     scripted = meta[meta.key == "user-script"]
     assert len(scripted.triton.machines()) == scripted.machine_id.nunique()
+    machine = dc.machines()[0]
+    audit = dc.frames.audit(machine)
+    emu.clear_requests()
+    assert pairs(audit.head(1).triton.machines()) == [("us-east-1", machine.id)]
+    assert emu.requests == []
 
 
 def test_machines_are_copies_of_the_payloads(frame):

@@ -22,6 +22,7 @@ from ..errors import InvalidInputError, MachineDeletedError
 from ..fleet import DatacenterWarning, Fleet, gather
 from ..progress import CountBar
 from . import build
+from .accessor import CATALOG_KINDS
 from .build import Part
 from .source import FrameSource
 
@@ -290,12 +291,20 @@ def finish(frame: pd.DataFrame, kind: str, parts: list[Part],
            fetched_at: datetime, **extra: Any) -> pd.DataFrame:
     """Attach the attrs every frame carries (see the module docstring)."""
     used = {p.datacenter: datacenters[p.datacenter] for p in parts}
-    machine_rows = [] if kind in ("audit", "packages", "images", "networks") else \
-        [(p.datacenter, p.records) for p in parts]
     frame.attrs.update(kind=kind, fetched_at=fetched_at.isoformat(), datacenters=list(used),
                        errors={n: _describe(e) for n, e in failed.items()}, **extra,
-                       triton=FrameSource(kind, used, machine_rows, fetched_at))
+                       triton=FrameSource(kind, used, [(p.datacenter, _machines_of(kind, p))
+                                                        for p in parts], fetched_at))
     return frame
+
+
+def _machines_of(kind: str, part: Part) -> list[dict]:
+    """The machine payloads behind a part's rows (for the accessor)."""
+    if kind in CATALOG_KINDS:
+        return []
+    if kind == "audit":
+        return [part.extra["machine"]]
+    return part.records
 
 
 def from_machines(machines: Iterable[Machine], tags_as: str | None = "dict") -> pd.DataFrame:

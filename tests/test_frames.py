@@ -254,6 +254,7 @@ def test_an_empty_fleet_gives_typed_frames_without_rows(triton_keys):
             assert tuple(frame.columns) == columns and len(frame) == 0
         assert str(fleet.frames.snapshots().created.dtype) == "datetime64[ns, UTC]"
         assert df.attrs["datacenters"] == ["us-east-1", "us-west-1"]
+        fleet.close()
 
 
 def test_a_filter_matching_nothing_gives_the_same_columns(dc):

@@ -59,7 +59,8 @@ def gather(tasks: Mapping[K, Callable[[], T]], max_workers: int | None = None,
     Every task runs to its end: one failing does not cancel the others (each
     datacenter's transport bounds its own time with timeouts and retry budgets).
     ``on_done(count)`` is called (in this thread) as tasks finish, e.g. for a
-    progress bar.
+    progress bar. On Ctrl-C the tasks not started are dropped and the running
+    ones finish before the interrupt goes on.
     """
     results: dict[K, T] = {}
     errors: dict[K, BaseException] = {}
@@ -68,14 +69,19 @@ def gather(tasks: Mapping[K, Callable[[], T]], max_workers: int | None = None,
     workers = max(1, min(len(tasks), max_workers or len(tasks)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="smartdc_nb") as pool:
         futures = {pool.submit(task): key for key, task in tasks.items()}
-        for done, future in enumerate(as_completed(futures), 1):
-            key = futures[future]
-            try:
-                results[key] = future.result()
-            except Exception as exc:  # noqa: BLE001 - reported per key, never swallowed
-                errors[key] = exc
-            if on_done is not None:
-                on_done(done)
+        try:
+            for done, future in enumerate(as_completed(futures), 1):
+                key = futures[future]
+                try:
+                    results[key] = future.result()
+                except Exception as exc:  # noqa: BLE001 - reported per key, never swallowed
+                    errors[key] = exc
+                if on_done is not None:
+                    on_done(done)
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
     order = list(tasks)  # callers read results in the order they gave the tasks
     return ({k: results[k] for k in order if k in results},
             {k: errors[k] for k in order if k in errors})

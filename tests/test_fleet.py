@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 import warnings
 
 import pytest
@@ -9,7 +11,7 @@ import pytest
 import smartdc_nb
 from smartdc_nb import Fleet
 from smartdc_nb.errors import InvalidInputError, ServerError, TransportError
-from smartdc_nb.fleet import DatacenterWarning
+from smartdc_nb.fleet import DatacenterWarning, gather
 
 
 @pytest.fixture
@@ -205,3 +207,22 @@ def test_fleet_action_over_the_machines_where_names(emu, fleet, dc, dc_west):
     # a selection made first acts the same way
     listed = fleet.machines(**where)
     assert {(m.datacenter.name, m.id) for m in listed} == expected
+
+
+def test_an_interrupt_drops_the_tasks_not_started():
+    started = []
+    lock = threading.Lock()
+
+    def task(i):
+        with lock:
+            started.append(i)
+        time.sleep(0.05)
+        return i
+
+    def interrupt(done):
+        if done == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        gather({i: (lambda i=i: task(i)) for i in range(50)}, 2, interrupt)
+    assert len(started) < 10

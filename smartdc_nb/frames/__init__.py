@@ -40,7 +40,13 @@ Views (methods of ``dc.frames`` / ``fleet.frames``, see :class:`Frames`):
 Each frame's ``attrs`` say what it is and when it was fetched (see
 :mod:`smartdc_nb.frames.views`). Export is plain pandas (``to_csv``,
 ``to_parquet``). Importing this package registers the ``df.triton`` accessor
-(:mod:`smartdc_nb.frames.accessor`).
+(:mod:`smartdc_nb.frames.accessor`); a frame read back from a file needs
+``import smartdc_nb.frames`` before ``df.triton`` works.
+
+Cloud strings are data: pandas escapes them in a frame's HTML, but Jupyter
+typesets text between ``$`` signs (a tag like ``cost=$5 to $9``) unless
+``pd.set_option("display.html.use_mathjax", False)``; it is a session-wide
+pandas option, so the toolkit leaves it to you.
 """
 
 from __future__ import annotations

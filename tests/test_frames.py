@@ -92,6 +92,17 @@ def test_machines_frame_columns_dtypes_and_values(emu, dc):
     assert df.attrs["errors"] == {}
 
 
+def test_rows_carry_the_datacenter_s_name_even_when_the_connection_did_not_know_it(
+        emu, connect):
+    unnamed = connect(name=None)
+    df = unnamed.frames.machines()
+    assert set(df.datacenter) == {"us-east-1"} and df.attrs["datacenters"] == ["us-east-1"]
+    assert unnamed.name == "us-east-1"
+    emu.clear_requests()
+    unnamed.frames.packages()
+    assert [r["path"] for r in emu.requests] == ["/demo/packages"]  # learnt once
+
+
 def test_package_and_image_are_joined_from_the_datacenter_s_catalog(dc):
     df = dc.frames.machines()
     packages = {p["name"]: p for p in dc.packages()}

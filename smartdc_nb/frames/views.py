@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 import pandas as pd
 
 from ..datacenter import DataCenter, is_uuid
-from ..errors import InvalidInputError, MachineDeletedError
+from ..errors import InvalidInputError, MachineDeletedError, SmartDCError
 from ..fleet import DatacenterWarning, Fleet, gather
 from ..progress import CountBar
 from . import build
@@ -67,6 +67,16 @@ class Frames:
     def __repr__(self) -> str:
         return f"<Frames of {self.source!r}>"
 
+    def _learn_name(self) -> None:
+        """Give rows a DataCenter's name, not its URL: CloudAPI says it only in
+        ListDatacenters (one request, made once, when a frame is built)."""
+        if self.fleet is None and self.source.name is None:
+            try:
+                self.source.datacenters()
+            except SmartDCError:
+                return  # the URL stays the label; the frame's own requests will say what failed
+            self.datacenters = {datacenter_label(self.source): self.source}
+
     # ------------------------------------------------------------ fetching
 
     def _fetch(self, calls: Mapping[str, Callable[[DataCenter], Any]], what: str,
@@ -79,6 +89,7 @@ class Frames:
         call failed (reported like any fleet listing); ``partial`` the other
         failed calls, by datacenter (warned about: their columns are missing).
         """
+        self._learn_name()
         tasks = {(name, key): (lambda d=dc, c=call: c(d))
                  for name, dc in self.datacenters.items() for key, call in calls.items()}
         results, errors = gather(tasks, FETCH_WORKERS)
@@ -218,6 +229,7 @@ class Frames:
         ``machine`` is a Machine, or a machine id or name in this DataCenter (in
         a Fleet, say which with ``datacenter=``).
         """
+        self._learn_name()
         dc, payload = self._resolve(machine, datacenter)
         entries = dc.request("GET", "machines", payload["id"], "audit").data or []
         fetched_at = datetime.now(timezone.utc)

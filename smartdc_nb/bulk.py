@@ -48,14 +48,14 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 from .datacenter import validate_machine_name
 from .errors import BulkActionError, InvalidInputError, WaitInterrupted
-from .machine import (MACHINE_STATES, SNAPSHOT_STATES, Machine, Snapshot, _check_metadata,
-                      _check_tags, _snapshot_name, _states, html_repr)
+from .machine import (MACHINE_STATES, SNAPSHOT_STATES, Machine, Snapshot, check_metadata,
+                      check_tags, check_snapshot_name, check_states)
 from .progress import CountBar, summary
+from .waiters import (ResultTable, Target, Tracker, refresh_machines, unique_machines,
+                      wait_trackers)
 
 if TYPE_CHECKING:
     import pandas
-
-    from .waiters import Target
 
 DONE, FAILED, SKIPPED, NOT_REACHED, PLANNED = "done", "failed", "skipped", "not reached", "planned"
 OUTCOMES = (DONE, FAILED, SKIPPED, NOT_REACHED, PLANNED)
@@ -101,7 +101,8 @@ def _meta_of(machine: Machine) -> dict:
 
 
 def _known_snapshot(machine: Machine, name: str) -> str | None:
-    if machine.known_snapshots is not None and name not in {s.name for s in machine.known_snapshots}:
+    known = machine.known_snapshots
+    if known is not None and name not in {s.name for s in known}:
         return f"the machine has no snapshot {name!r} (as of its last snapshots() call)"
     return None
 
@@ -190,7 +191,8 @@ def _template(what: str):
             raise InvalidInputError(f"give one {what}: a template like '{{name}}-old' or a "
                                     "callable(machine) -> str")
         if not (callable(value) or isinstance(value, str)):
-            raise InvalidInputError(f"{what} must be a template string or a callable, not {value!r}")
+            raise InvalidInputError(
+                f"{what} must be a template string or a callable, not {value!r}")
         if isinstance(value, str):
             try:
                 value.format(**dict.fromkeys(TEMPLATE_FIELDS, ""))
@@ -204,8 +206,6 @@ def _template(what: str):
 
 def _states_target(*states: str) -> Callable[[Machine, dict], Target]:
     def target(machine: Machine, params: dict) -> Target:
-        from .waiters import Target
-
         return Target.of(states)
     return target
 
@@ -213,16 +213,12 @@ def _states_target(*states: str) -> Callable[[Machine, dict], Target]:
 def _check_target(description: Callable[[Machine, dict], str],
                   predicate: Callable[[dict, Machine, dict], bool]):
     def target(machine: Machine, params: dict) -> Target:
-        from .waiters import Target
-
         return Target.check(lambda raw: predicate(raw, machine, params),
                             description(machine, params))
     return target
 
 
 def _rollback_target(machine: Machine, params: dict) -> Target:
-    from .waiters import Target
-
     before = params["before"].get(machine)
     return Target.of((before,) if before in ("running", "stopped") else ("running",))
 
@@ -329,20 +325,21 @@ ACTIONS: dict[str, Action] = {a.name: a for a in [
            lambda m, p: m.create_snapshot(_new_name(m, p)),
            lambda m, p: f'POST {_path(m, "snapshots")} {{"name": "{_new_name(m, p)}"}}',
            _states_target("created"), "snapshots created", snapshot_wait=True),
-    Action("start_from_snapshot", True, _one_arg("start_from_snapshot", "name", _snapshot_name),
+    Action("start_from_snapshot", True,
+           _one_arg("start_from_snapshot", "name", check_snapshot_name),
            lambda m, p: _gone(m) or _known_snapshot(m, p["name"]), _rollback_send,
            lambda m, p: f"POST {_path(m, 'snapshots', p['name'])}", _rollback_target,
            "the rollback done"),
-    Action("delete_snapshot", True, _one_arg("delete_snapshot", "name", _snapshot_name),
+    Action("delete_snapshot", True, _one_arg("delete_snapshot", "name", check_snapshot_name),
            lambda m, p: _deleted(m) or _known_snapshot(m, p["name"]),
            lambda m, p: Snapshot(m, data={"name": p["name"], "state": "created"}).delete(),
            lambda m, p: f"DELETE {_path(m, 'snapshots', p['name'])}",
            _states_target("deleted"), "snapshots deleted", snapshot_wait=True),
-    Action("add_tags", False, _mapping("add_tags", _check_tags),
+    Action("add_tags", False, _mapping("add_tags", check_tags),
            _items_set(_tags_of, "the tags are already set"), lambda m, p: m.add_tags(**p["items"]),
            lambda m, p: f"POST {_path(m, 'tags')} {p['items']}",
            _check_target(lambda m, p: "the tags set", _items_landed("tags")), "tags set"),
-    Action("replace_tags", False, _mapping("replace_tags", _check_tags, allow_empty=True),
+    Action("replace_tags", False, _mapping("replace_tags", check_tags, allow_empty=True),
            lambda m, p: ("the tags are already exactly these" if _tags_of(m) == p["items"]
                          else _deleted(m)),
            lambda m, p: m.replace_tags(**p["items"]),
@@ -360,7 +357,7 @@ ACTIONS: dict[str, Action] = {a.name: a for a in [
                          lambda raw, m, p: not any(n in (raw.get("tags") or {})
                                                    for n in p["names"])),
            "tags deleted"),
-    Action("update_metadata", False, _mapping("update_metadata", _check_metadata),
+    Action("update_metadata", False, _mapping("update_metadata", check_metadata),
            _items_set(_meta_of, "the metadata is already set"),
            lambda m, p: m.update_metadata(**p["items"]),
            lambda m, p: f"POST {_path(m, 'metadata')} keys {sorted(p['items'])}",
@@ -386,7 +383,7 @@ def _plan_params(action: Action, machines: Sequence[Machine], params: dict,
                     if other.datacenter == dc:
                         outcomes[other].end(FAILED, error=exc)
     if action.name in ("rename", "create_snapshot"):
-        check = validate_machine_name if action.name == "rename" else _snapshot_name
+        check = validate_machine_name if action.name == "rename" else check_snapshot_name
         params["names"] = names = {}
         taken: dict[tuple, Machine] = {}
         for machine in machines:
@@ -446,7 +443,7 @@ class Outcome:
         }
 
 
-class BulkResult:
+class BulkResult(ResultTable):
     """The outcome table of a bulk action: one row per machine.
 
     Columns of :attr:`frame`: datacenter, id, name, action, outcome (done,
@@ -457,11 +454,12 @@ class BulkResult:
 
     COLUMNS = ("datacenter", "id", "name", "action", "outcome", "error", "reason", "request",
                "seconds", "final_state", "batch", "history")
+    DTYPES = {"outcome": "category", "seconds": "Float64", "batch": "Int64"}
 
     def __init__(self, action: str, outcomes: Sequence[Outcome], elapsed: float, *,
                  dry_run: bool = False, interrupted: bool = False, waited_for: str | None = None):
         self.action = action
-        self.outcomes = list(outcomes)
+        self.items = self.outcomes = list(outcomes)
         self.elapsed = elapsed
         self.dry_run = dry_run
         self.interrupted = interrupted
@@ -483,24 +481,11 @@ class BulkResult:
         return not counts[FAILED] and not counts[NOT_REACHED]
 
     @property
-    def errors(self) -> list[BaseException]:
-        return [o.error for o in self.outcomes if o.error is not None]
-
-    def machines(self, outcome: str | None = None) -> Any:
-        """The machines (a MachineList), optionally only those with ``outcome``."""
-        from .machinelist import MachineList
-
-        return MachineList(o.machine for o in self.outcomes
-                           if outcome is None or o.outcome == outcome)
-
-    @property
     def frame(self) -> pandas.DataFrame:
         import pandas as pd
 
-        frame = pd.DataFrame(self.rows, columns=list(self.COLUMNS))
+        frame = super().frame
         frame["outcome"] = pd.Categorical(frame["outcome"], categories=list(OUTCOMES))
-        frame["seconds"] = frame["seconds"].astype("Float64")
-        frame["batch"] = frame["batch"].astype("Int64")
         return frame
 
     def summary(self) -> str:
@@ -520,21 +505,6 @@ class BulkResult:
                                              for o in failed)
         return text
 
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def __iter__(self):
-        return iter(self.rows)
-
-    def __repr__(self) -> str:
-        return f"<BulkResult {self.summary()}>"
-
-    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        printer.text(repr(self))
-
-    def _repr_html_(self) -> str:
-        return html_repr(self)
-
 
 def _first_line(error: BaseException | None) -> str:
     text = str(error) if error is not None else ""
@@ -544,24 +514,12 @@ def _first_line(error: BaseException | None) -> str:
 # ------------------------------------------------------------------ running
 
 
-def _unique(machines: Iterable[Machine]) -> list[Machine]:
-    seen: set[Machine] = set()
-    out = []
-    for machine in machines:
-        if not isinstance(machine, Machine):
-            raise InvalidInputError(f"bulk actions take Machine objects, not "
-                                    f"{type(machine).__name__}")
-        if machine not in seen:
-            seen.add(machine)
-            out.append(machine)
-    return out
-
-
 def _check_options(concurrency: Any, batch_size: Any, health_check: Any) -> None:
     if not (isinstance(concurrency, int) and concurrency >= 1):
         raise InvalidInputError(f"concurrency must be a whole number >= 1, not {concurrency!r}")
     if batch_size is not None and not (isinstance(batch_size, int) and batch_size >= 1):
-        raise InvalidInputError(f"batch_size must be a whole number >= 1 or None, not {batch_size!r}")
+        raise InvalidInputError(
+            f"batch_size must be a whole number >= 1 or None, not {batch_size!r}")
     if health_check is not None and not callable(health_check):
         raise InvalidInputError("health_check must be a callable taking a Machine")
 
@@ -569,13 +527,11 @@ def _check_options(concurrency: Any, batch_size: Any, health_check: Any) -> None
 def _wait_states(action: Action, wait: Any) -> tuple[str, ...]:
     """``wait=`` states, checked: snapshot states for snapshot actions, else machine states."""
     if action.snapshot_wait:
-        return _states(wait, SNAPSHOT_STATES, "snapshot")
-    return _states(wait, MACHINE_STATES, "machine")
+        return check_states(wait, SNAPSHOT_STATES, "snapshot")
+    return check_states(wait, MACHINE_STATES, "machine")
 
 
 def _wait_target(action: Action, wait: Any, machine: Machine, params: dict) -> Target:
-    from .waiters import Target
-
     return action.target(machine, params) if wait is True else Target.of(wait)
 
 
@@ -599,7 +555,7 @@ def run_bulk(machines: Iterable[Machine], action: str, *args: Any, confirm: bool
     _check_options(concurrency, batch_size, health_check)
     if wait is not True and wait is not False:
         wait = _wait_states(spec, wait)
-    targets = _unique(machines)
+    targets = unique_machines(machines)
     params = spec.prepare(*args, **kwargs)
     if spec.destructive and not confirm and not dry_run:
         raise InvalidInputError(
@@ -610,8 +566,6 @@ def run_bulk(machines: Iterable[Machine], action: str, *args: Any, confirm: bool
     started = time.monotonic()
     missing = set()
     if refresh and targets:
-        from .waiters import refresh_machines
-
         missing = set(refresh_machines(targets))
     outcomes = {m: Outcome(m, action) for m in targets}
     for machine in targets:
@@ -716,8 +670,6 @@ class _Runner:
         bar.close(all(r.outcome == DONE for r in batch))
 
     def wait(self, batch: list[Outcome]) -> None:
-        from .waiters import Tracker, wait_trackers
-
         trackers: dict[Any, Outcome] = {}
         for row in batch:
             if row.outcome != DONE:

@@ -33,7 +33,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from .datacenter import is_uuid, read_script, validate_machine_name, validate_values
-from .errors import (BrandNotSupportedError, DeletionProtectedError, InvalidArgumentError, InvalidInputError, MachineDeletedError, NotFoundError)
+from .errors import (BrandNotSupportedError, DeletionProtectedError, InvalidArgumentError,
+                     InvalidInputError, MachineDeletedError, NotFoundError)
 
 if TYPE_CHECKING:
     from .datacenter import DataCenter
@@ -187,7 +188,7 @@ def _refused(error_class: type, message: str, machine: Machine, method: str, sta
                        code=code, method=method, path=machine.path, body=None)
 
 
-def _check_tags(tags: Mapping[str, Any]) -> dict[str, Any]:
+def check_tags(tags: Mapping[str, Any]) -> dict[str, Any]:
     values = validate_values("tag", tags)
     for key, value in values.items():
         if key.startswith("triton."):
@@ -197,11 +198,12 @@ def _check_tags(tags: Mapping[str, Any]) -> dict[str, Any]:
                     f"unknown special tag {key!r}: CloudAPI only knows {', '.join(TRITON_TAGS)}")
             if type(value) is not wanted:
                 raise InvalidInputError(
-                    f"tag {key!r} must be a {wanted.__name__}, not {type(value).__name__} {value!r}")
+                    f"tag {key!r} must be a {wanted.__name__}, not "
+                    f"{type(value).__name__} {value!r}")
     return values
 
 
-def _check_metadata(values: Mapping[str, Any]) -> dict[str, Any]:
+def check_metadata(values: Mapping[str, Any]) -> dict[str, Any]:
     out = {}
     for key, value in values.items():
         if not isinstance(key, str) or not key:
@@ -217,7 +219,7 @@ def _check_metadata(values: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _states(states: str | Iterable[str], known: tuple[str, ...], what: str) -> tuple[str, ...]:
+def check_states(states: str | Iterable[str], known: tuple[str, ...], what: str) -> tuple[str, ...]:
     """Awaited states as a tuple, refusing names CloudAPI never shows (a typo waits forever)."""
     values = (states,) if isinstance(states, str) else tuple(states)
     if not values:
@@ -231,6 +233,10 @@ def _states(states: str | Iterable[str], known: tuple[str, ...], what: str) -> t
 
 def _field(key: str, doc: str) -> property:
     return property(lambda self: self.raw.get(key), doc=doc)
+
+
+def _time(key: str, doc: str) -> property:
+    return property(lambda self: parse_time(self.raw.get(key)), doc=doc)
 
 
 def _copied(key: str, doc: str) -> property:
@@ -323,7 +329,10 @@ class Machine:
 
     @property
     def metadata(self) -> dict[str, Any] | None:
-        """Metadata as of the last payload or metadata call (a copy; passwords are in get_credentials())."""
+        """Metadata as of the last payload or metadata call (a copy).
+
+        Passwords are not here: see :meth:`get_credentials`.
+        """
         value = self.raw.get("metadata")
         return dict(value) if isinstance(value, dict) else None
 
@@ -332,15 +341,8 @@ class Machine:
         """The ``user-script`` metadata (run at every boot), if any."""
         return (self.raw.get("metadata") or {}).get("user-script")
 
-    @property
-    def created(self) -> datetime | None:
-        """When the machine was created (aware, milliseconds kept)."""
-        return parse_time(self.raw.get("created"))
-
-    @property
-    def updated(self) -> datetime | None:
-        """When the machine last changed (aware, milliseconds kept)."""
-        return parse_time(self.raw.get("updated"))
+    created = _time("created", "When the machine was created (aware, milliseconds kept).")
+    updated = _time("updated", "When the machine last changed (aware, milliseconds kept).")
 
     @property
     def age(self) -> timedelta | None:
@@ -433,8 +435,9 @@ class Machine:
         """Send a change; refuse it when the machine is known to be deleted; remember it."""
         if self.state == "deleted" and not deleted_ok:
             raise _refused(MachineDeletedError,
-                           f"machine {self.label} is deleted (as of {self.fetched_at:%H:%M:%S} UTC); "
-                           "it cannot be changed", self, method, 410, None)
+                           f"machine {self.label} is deleted (as of "
+                           f"{self.fetched_at:%H:%M:%S} UTC); it cannot be changed",
+                           self, method, 410, None)
         from_state = self.state
         reply = self._request(method, *segments, params=params, json=json)
         nth = 1 + sum(1 for a in self._outstanding if a.action == audit_action)
@@ -456,7 +459,7 @@ class Machine:
 
     @classmethod
     def create_in_datacenter(cls, datacenter: DataCenter, **kwargs: Any) -> Machine:
-        """POST /:login/machines — provision a machine (arguments as ``DataCenter.create_machine``)."""
+        """POST /:login/machines — provision a machine (arguments of ``dc.create_machine``)."""
         return datacenter.create_machine(**kwargs)
 
     def refresh(self, credentials: bool = False) -> Machine:
@@ -512,7 +515,8 @@ class Machine:
         """
         if self.brand == "kvm":
             raise _refused(InvalidArgumentError, f"machine {self.label} is kvm: resize is not "
-                           "supported for KVM virtual machines", self, "POST", 409, "InvalidArgument")
+                           "supported for KVM virtual machines", self, "POST", 409,
+                           "InvalidArgument")
         pkg = self._package(package)
         self._action("resize", package=pkg["id"])
         return self
@@ -520,7 +524,8 @@ class Machine:
     def _package(self, package: Any) -> dict[str, Any]:
         ref = package.get("id") or package.get("name") if isinstance(package, Mapping) else package
         if not isinstance(ref, str) or not ref:
-            raise InvalidInputError(f"package must be a name, a UUID or a package dict, not {package!r}")
+            raise InvalidInputError(
+                f"package must be a name, a UUID or a package dict, not {package!r}")
         known = self.datacenter.known_package(ref)
         if known is not None:
             return known
@@ -593,7 +598,7 @@ class Machine:
         Values must be strings. CloudAPI applies the change asynchronously
         (its answer already shows the merged result).
         """
-        body = _check_metadata(kwargs)
+        body = check_metadata(kwargs)
         if not body:
             raise InvalidInputError("update_metadata needs at least one key=value")
         reply = self._change("set_metadata", "POST", "metadata", json=body)
@@ -653,8 +658,8 @@ class Machine:
         return self._keep_tags(self._request("GET", "tags").data or {})
 
     def add_tags(self, **kwargs: Any) -> Machine:
-        """POST /:login/machines/:id/tags — add or overwrite tags (string, number or boolean values)."""
-        body = _check_tags(kwargs)
+        """POST /:login/machines/:id/tags — add or overwrite tags (string, number or boolean)."""
+        body = check_tags(kwargs)
         if not body:
             raise InvalidInputError("add_tags needs at least one tag=value")
         self._keep_tags(self._change("set_tags", "POST", "tags", json=body).data or {})
@@ -662,7 +667,7 @@ class Machine:
 
     def replace_tags(self, **kwargs: Any) -> Machine:
         """PUT /:login/machines/:id/tags — replace every tag with these."""
-        body = _check_tags(kwargs)
+        body = check_tags(kwargs)
         self._keep_tags(self._change("replace_tags", "PUT", "tags", json=body).data or {})
         return self
 
@@ -694,7 +699,7 @@ class Machine:
 
     def raw_snapshot_data(self, name: str) -> dict[str, Any]:
         """GET /:login/machines/:id/snapshots/:name — one snapshot as CloudAPI's dict."""
-        name = _snapshot_name(name)
+        name = check_snapshot_name(name)
         try:
             return self._request("GET", "snapshots", name).data
         except NotFoundError as exc:
@@ -703,13 +708,13 @@ class Machine:
                                 method=exc.method, path=exc.path, body=exc.body) from exc
 
     def snapshots(self) -> list[Snapshot]:
-        """GET /:login/machines/:id/snapshots — every snapshot (also kept as ``known_snapshots``)."""
+        """GET /:login/machines/:id/snapshots — every snapshot (kept as ``known_snapshots``)."""
         found = [Snapshot(self, data=s) for s in self._request("GET", "snapshots").data or []]
         self.known_snapshots = found
         return list(found)
 
     def create_snapshot(self, name: str | None = None) -> Snapshot:
-        """POST /:login/machines/:id/snapshots with ``{"name": name}`` — returns the Snapshot (queued).
+        """POST /:login/machines/:id/snapshots ``{"name": name}`` — the new Snapshot (queued).
 
         Without a name CloudAPI names it after the current UTC time. kvm
         machines cannot be snapshotted: refused before sending.
@@ -718,7 +723,7 @@ class Machine:
             raise _refused(BrandNotSupportedError,
                            f'machine {self.label} is kvm: snapshots are not supported for VMs of '
                            'brand "kvm"', self, "POST", 409, "BrandNotSupported")
-        body = {} if name is None else {"name": _snapshot_name(name)}
+        body = {} if name is None else {"name": check_snapshot_name(name)}
         reply = self._change("create_snapshot", "POST", "snapshots", json=body, subject=name)
         snap = Snapshot(self, data=reply.data or {"name": name, "state": "queued"})
         if self.known_snapshots is not None:
@@ -726,8 +731,8 @@ class Machine:
         return snap
 
     def start_from_snapshot(self, name: str) -> Machine:
-        """POST /:login/machines/:id/snapshots/:name — boot the machine from the snapshot (rollback)."""
-        name = _snapshot_name(name)
+        """POST /:login/machines/:id/snapshots/:name — boot from the snapshot (rollback)."""
+        name = check_snapshot_name(name)
         self._change("rollback_snapshot", "POST", "snapshots", name, subject=name)
         return self
 
@@ -752,7 +757,7 @@ class Machine:
         """
         from .waiters import Target, wait_one
 
-        target = Target.of(_states(states, MACHINE_STATES, "machine"))
+        target = Target.of(check_states(states, MACHINE_STATES, "machine"))
         return wait_one(self, target, timeout=timeout, interval=interval,
                         max_interval=max_interval, fail_on=tuple(fail_on), progress=progress)
 
@@ -766,7 +771,7 @@ class Machine:
         """Poll while the machine is in ``state``; return once it is in another one."""
         from .waiters import Target, wait_one
 
-        (state,) = _states(state, MACHINE_STATES, "machine")
+        (state,) = check_states(state, MACHINE_STATES, "machine")
         target = Target.leaving(state)
         return wait_one(self, target, timeout=timeout, interval=interval, **options)
 
@@ -779,7 +784,7 @@ class Machine:
         return wait_one(self, target, timeout=timeout, **options)
 
 
-def _snapshot_name(name: Any) -> str:
+def check_snapshot_name(name: Any) -> str:
     if not isinstance(name, str) or not SNAPSHOT_NAME_RE.match(name):
         raise InvalidInputError(
             f"invalid snapshot name {name!r}: 1-64 characters, letters, digits, '_', '.', ':' "
@@ -816,14 +821,9 @@ class Snapshot:
     state = _field("state", "queued, running, created, failed, canceled or deleted.")
     size = _field("size", "Size in MiB (once created).")
 
-    @property
-    def created(self) -> datetime | None:
-        return parse_time(self.raw.get("created"))
-
-    @property
-    def updated(self) -> datetime | None:
-        """When it last changed (None when CloudAPI did not say, e.g. right after create)."""
-        return parse_time(self.raw.get("updated"))
+    created = _time("created", "When the snapshot was made (aware).")
+    updated = _time("updated", "When it last changed (None when CloudAPI did not say, e.g. "
+                               "right after create).")
 
     @property
     def path(self) -> str:
@@ -853,7 +853,7 @@ class Snapshot:
         return self
 
     def start(self) -> Snapshot:
-        """POST /:login/machines/:id/snapshots/:name — boot the machine from this snapshot; returns self."""
+        """POST /:login/machines/:id/snapshots/:name — boot the machine from it; returns self."""
         self.machine.start_from_snapshot(self.name)
         return self
 
@@ -866,7 +866,7 @@ class Snapshot:
         """
         from .waiters import Target, wait_one
 
-        target = Target.of(_states(states, SNAPSHOT_STATES, "snapshot"))
+        target = Target.of(check_states(states, SNAPSHOT_STATES, "snapshot"))
         return wait_one(self, target, timeout=timeout, **options)
 
     def __eq__(self, other: object) -> bool:

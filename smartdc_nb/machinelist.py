@@ -108,7 +108,7 @@ class MachineList(list, BulkActions):
     # ------------------------------------------------------------ views
 
     def to_frame(self, tags_as: str | None = "dict") -> pandas.DataFrame:
-        """These machines as smartdc_nb.frames' machines frame, built from the known payloads (no request)."""
+        """These machines as smartdc_nb.frames' machines frame (known payloads, no request)."""
         from .frames import from_machines
 
         return from_machines(self, tags_as=tags_as)

@@ -77,8 +77,8 @@ REACHED, FAILED, TIMED_OUT, INTERRUPTED = "reached", "failed", "timed out", "int
 class Target:
     """What a tracker waits for: one of ``states``, or ``predicate(raw)`` true."""
 
-    def __init__(self, states: tuple[str, ...] = (), predicate: Callable[[dict], bool] | None = None,
-                 description: str = ""):
+    def __init__(self, states: tuple[str, ...] = (),
+                 predicate: Callable[[dict], bool] | None = None, description: str = ""):
         self.states = tuple(states)
         self.predicate = predicate
         self.description = description or " or ".join(self.states)
@@ -299,13 +299,13 @@ class Poller:
         by_dc: dict[Any, list[Tracker]] = defaultdict(list)
         for tracker in trackers:
             if isinstance(tracker.resource, Snapshot):
-                _observe_snapshot(tracker)
+                _observe_one(tracker)
             else:
                 by_dc[tracker.machine.datacenter].append(tracker)
         for dc, group in by_dc.items():
             if len(group) < max(2, self.pages.get(dc, 1)):
                 for tracker in group:
-                    _observe_machine(tracker)
+                    _observe_one(tracker)
             else:
                 self._observe_listing(dc, group)
 
@@ -342,24 +342,11 @@ class Poller:
         self.pages[dc] = max(pages, self.pages.get(dc, 1))
 
 
-def _observe_machine(tracker: Tracker) -> None:
-    machine = tracker.machine
+def _observe_one(tracker: Tracker) -> None:
+    """GET one machine or snapshot (a machine's 410 tombstone becomes its payload)."""
+    resource = tracker.resource
     try:
-        machine.refresh()  # a 410 becomes the tombstone payload (state "deleted")
-    except NotFoundError:
-        tracker.observe(None, missing=True)
-    except TRANSIENT as exc:
-        tracker.note_error(exc)
-    except APIError as exc:
-        tracker.fail(f"fetching {tracker.label} failed: {exc}", exc)
-    else:
-        tracker.observe(machine.state, machine.raw)
-
-
-def _observe_snapshot(tracker: Tracker) -> None:
-    snap = tracker.resource
-    try:
-        snap.refresh()
+        resource.refresh()
     except (NotFoundError, GoneError):
         tracker.observe(None, missing=True)
     except TRANSIENT as exc:
@@ -367,7 +354,7 @@ def _observe_snapshot(tracker: Tracker) -> None:
     except APIError as exc:
         tracker.fail(f"fetching {tracker.label} failed: {exc}", exc)
     else:
-        tracker.observe(snap.state, snap.raw)
+        tracker.observe(resource.state, resource.raw)
 
 
 def _read_audit(tracker: Tracker) -> None:
@@ -526,7 +513,8 @@ def _action_for(resource: Machine | Snapshot) -> PendingAction | None:
     return resource.pending_action
 
 
-def wait_one(resource: Machine | Snapshot, target: Target, *, timeout: float | None = DEFAULT_TIMEOUT,
+def wait_one(resource: Machine | Snapshot, target: Target, *,
+             timeout: float | None = DEFAULT_TIMEOUT,
              interval: float = DEFAULT_INTERVAL, max_interval: float = DEFAULT_MAX_INTERVAL,
              fail_on: Iterable[str] = ("failed",), progress: Any = None) -> Any:
     """Wait for one Machine or Snapshot; return it, or raise the WaitError that ended the wait."""
@@ -549,11 +537,11 @@ def wait_machines(machines: Iterable[Machine], states: str | Iterable[str], *,
     not reach the target raises its WaitError (``.result`` holds the table).
     Ctrl-C raises WaitInterrupted with ``.result``.
     """
-    from .machine import MACHINE_STATES, _states
+    from .machine import MACHINE_STATES, check_states
 
-    target = Target.of(_states(states, MACHINE_STATES, "machine"))
+    target = Target.of(check_states(states, MACHINE_STATES, "machine"))
     trackers = [Tracker(m, target, fail_on=fail_on, action=m.pending_action)
-                for m in _unique(machines)]
+                for m in unique_machines(machines)]
     return wait_trackers(trackers, target.description, timeout=timeout, interval=interval,
                          max_interval=max_interval, progress=progress,
                          raise_on_failure=raise_on_failure)
@@ -577,14 +565,16 @@ def wait_trackers(trackers: Sequence[Tracker], title: str, *, raise_on_failure: 
     return result
 
 
-def _unique(machines: Iterable[Machine]) -> list[Machine]:
+def unique_machines(machines: Iterable[Machine]) -> list[Machine]:
+    """The machines in order, each once; anything else is refused."""
     seen: set[Machine] = set()
     out = []
     for machine in machines:
         if not isinstance(machine, Machine):
             from .errors import InvalidInputError
 
-            raise InvalidInputError(f"expected Machine objects, got {type(machine).__name__}")
+            raise InvalidInputError(f"expected Machine objects, not {type(machine).__name__} "
+                                    f"{machine!r}")
         if machine not in seen:
             seen.add(machine)
             out.append(machine)
@@ -597,7 +587,8 @@ def refresh_machines(machines: Iterable[Machine]) -> list[Machine]:
     Returns the machines that no longer exist (404: not even a tombstone).
     Transient and API errors are raised.
     """
-    trackers = [Tracker(m, Target.check(lambda raw: True, "refresh")) for m in _unique(machines)]
+    everything = Target.check(lambda raw: True, "refresh")
+    trackers = [Tracker(m, everything) for m in unique_machines(machines)]
     Poller().observe(trackers)
     for tracker in trackers:
         if tracker.last_error is not None:
@@ -610,7 +601,57 @@ def refresh_machines(machines: Iterable[Machine]) -> list[Machine]:
 # ------------------------------------------------------------------ result
 
 
-class WaitResult:
+class ResultTable:
+    """What the wait and bulk results share: rows, ``frame``, counts, reprs.
+
+    Subclasses set ``COLUMNS``, ``items`` (objects with ``machine``,
+    ``outcome`` and ``error``), ``rows`` and :meth:`summary`.
+    """
+
+    COLUMNS: tuple[str, ...] = ()
+    DTYPES: dict[str, str] = {}
+    items: list[Any]
+    rows: list[dict[str, Any]]
+
+    def summary(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def errors(self) -> list[BaseException]:
+        """The error of every row that has one."""
+        return [i.error for i in self.items if i.error is not None]
+
+    def machines(self, outcome: str | None = None) -> Any:
+        """The machines (a MachineList), optionally only those with ``outcome``."""
+        from .machinelist import MachineList
+
+        return MachineList(i.machine for i in self.items if outcome is None or i.outcome == outcome)
+
+    @property
+    def frame(self) -> pandas.DataFrame:
+        """The rows as a DataFrame (columns: ``COLUMNS``)."""
+        import pandas as pd
+
+        frame = pd.DataFrame(self.rows, columns=list(self.COLUMNS))
+        return frame.astype(self.DTYPES) if self.DTYPES else frame
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __iter__(self):
+        return iter(self.rows)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.summary()}>"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(repr(self))
+
+    def _repr_html_(self) -> str:
+        return html_repr(self)
+
+
+class WaitResult(ResultTable):
     """The table of a multi-machine wait: one row per machine.
 
     Columns of :attr:`frame`: datacenter, id, name, final_state, reached,
@@ -620,10 +661,11 @@ class WaitResult:
 
     COLUMNS = ("datacenter", "id", "name", "final_state", "reached", "outcome", "seconds",
                "error", "history", "audit")
+    DTYPES = {"reached": "boolean", "seconds": "Float64"}
 
     def __init__(self, trackers: Sequence[Tracker], title: str, elapsed: float,
                  interrupted: bool = False):
-        self.trackers = list(trackers)
+        self.items = self.trackers = list(trackers)
         self.title = title
         self.elapsed = elapsed
         self.interrupted = interrupted
@@ -639,46 +681,12 @@ class WaitResult:
         """Machines per outcome: reached, failed, timed out, interrupted."""
         return _counts(self.trackers)
 
-    @property
-    def errors(self) -> list[WaitError]:
-        return [t.error for t in self.trackers if t.error is not None]
-
-    def machines(self, outcome: str | None = None) -> Any:
-        """The machines (a MachineList), optionally only those with ``outcome``."""
-        from .machinelist import MachineList
-
-        return MachineList(t.machine for t in self.trackers
-                           if outcome is None or t.outcome == outcome)
-
-    @property
-    def frame(self) -> pandas.DataFrame:
-        import pandas as pd
-
-        frame = pd.DataFrame(self.rows, columns=list(self.COLUMNS))
-        frame["reached"] = frame["reached"].astype("boolean")
-        frame["seconds"] = frame["seconds"].astype("Float64")
-        return frame
-
     def summary(self) -> str:
         return _summary_line(self.trackers, self.title, self.elapsed)
 
-    def __len__(self) -> int:
-        return len(self.rows)
 
-    def __iter__(self):
-        return iter(self.rows)
-
-    def __repr__(self) -> str:
-        return f"<WaitResult {self.summary()}>"
-
-    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        printer.text(repr(self))
-
-    def _repr_html_(self) -> str:
-        return html_repr(self)
-
-
-__all__ = ["Target", "Tracker", "Poller", "WaitResult", "run", "wait_one", "wait_machines",
+__all__ = ["Target", "Tracker", "Poller", "ResultTable", "WaitResult", "run", "wait_one",
+           "wait_machines",
            "wait_trackers", "refresh_machines", "DEFAULT_TIMEOUT", "DEFAULT_INTERVAL",
            "DEFAULT_MAX_INTERVAL", "AUDIT_BUDGET", "REACHED", "FAILED", "TIMED_OUT",
            "INTERRUPTED"]

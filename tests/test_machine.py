@@ -65,7 +65,8 @@ def test_every_field_from_the_payload_and_none_when_missing(emu, dc):
               created=1_700_000_000.123, updated=1_700_000_100.5)
     m = Machine(dc, mid)
     raw = m.raw
-    assert (m.id, m.name, m.brand, m.type, m.state) == (mid, "db-01", "lx", "smartmachine", "running")
+    assert (m.id, m.name, m.brand, m.type, m.state) == (mid, "db-01", "lx", "smartmachine",
+                                                        "running")
     assert (m.image, m.package, m.memory, m.disk) == (raw["image"], raw["package"], raw["memory"],
                                                      raw["disk"])
     assert m.tags == {"role": "db", "n": 3, "on": True}

@@ -1,4 +1,4 @@
-"""MachineList: a list of machines that stays one when sliced, refreshes cheaply, and shows itself."""
+"""MachineList: a list of machines that stays one when sliced, refreshes cheaply, shows itself."""
 
 from __future__ import annotations
 

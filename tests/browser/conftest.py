@@ -11,6 +11,9 @@ Fixtures (reusable by any browser test):
     Playwright; Playwright's own browser download is never used.
 ``page`` (function)
     a fresh 1600x900 page in its own browser context.
+``open_notebook`` (function)
+    ``open_notebook(name) -> LabNotebook``: opens a notebook that is already in
+    the root directory (its saved outputs shown as JupyterLab shows them).
 ``lab_notebook`` (function)
     ``lab_notebook(name, cells, timeout=120) -> LabNotebook``: writes the
     notebook, opens it in JupyterLab, runs all cells and waits for every one to
@@ -30,6 +33,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -194,7 +198,9 @@ class LabNotebook:
         self.page, self.lab, self.name = page, lab, name
 
     def open(self, timeout: float = 60) -> LabNotebook:
-        self.page.goto(f"{self.lab.url}/lab/tree/{self.name}")
+        # a workspace of its own, so notebooks opened by earlier tests do not come back
+        workspace = f"w{uuid.uuid4().hex[:12]}"
+        self.page.goto(f"{self.lab.url}/lab/workspaces/{workspace}/tree/{self.name}")
         self.page.wait_for_selector(".jp-NotebookPanel .jp-Notebook .jp-Cell",
                                     timeout=timeout * 1000)
         self.page.wait_for_selector(
@@ -222,8 +228,17 @@ class LabNotebook:
 
     def run_all(self, timeout: float = 120) -> LabNotebook:
         """Run every cell; wait until each code cell ran, or one failed (then raise its traceback)."""
-        self.page.locator(".jp-NotebookPanel .jp-Cell .jp-InputPrompt").first.click()  # focus
-        self.menu("Run", "Run All Cells")
+        for _attempt in range(3):
+            self.page.locator(".jp-NotebookPanel .jp-Cell .jp-InputPrompt").first.click()  # focus
+            self.menu("Run", "Run All Cells")
+            try:  # a click while the kernel is still connecting can be dropped: try again
+                self.page.wait_for_function(
+                    """() => [...document.querySelectorAll('.jp-NotebookPanel .jp-CodeCell '
+                        + '.jp-InputArea-prompt')].some(p => /\\[(\\*|\\d+)\\]/.test(p.textContent))""",
+                    timeout=10_000)
+                break
+            except Exception:
+                continue
         try:
             self._wait_for_cells(timeout)
         except Exception as exc:
@@ -278,12 +293,19 @@ class LabNotebook:
 
 
 @pytest.fixture
-def lab_notebook(jupyter_lab, page) -> Callable[..., LabNotebook]:
-    def open_and_run(name: str, cells: list[str], timeout: float = 120) -> LabNotebook:
-        jupyter_lab.write_notebook(name, cells)
-        return LabNotebook(page, jupyter_lab, name).open().run_all(timeout)
-
-    yield open_and_run
+def open_notebook(jupyter_lab, page) -> Callable[[str], LabNotebook]:
+    """``open_notebook(name) -> LabNotebook``: open a notebook already under the root (not run)."""
+    yield lambda name: LabNotebook(page, jupyter_lab, name).open()
     # shut the kernels down so no kernel outlives the test
     for session in requests.get(jupyter_lab.url + "/api/sessions", timeout=10).json():
         requests.delete(f"{jupyter_lab.url}/api/sessions/{session['id']}", timeout=10)
+
+
+@pytest.fixture
+def lab_notebook(jupyter_lab, open_notebook) -> Callable[..., LabNotebook]:
+    """``lab_notebook(name, cells, timeout=120) -> LabNotebook``: write, open and run a notebook."""
+    def write_open_run(name: str, cells: list[str], timeout: float = 120) -> LabNotebook:
+        jupyter_lab.write_notebook(name, cells)
+        return open_notebook(name).run_all(timeout)
+
+    return write_open_run

@@ -157,3 +157,57 @@ def test_reprs_in_jupyterlab_light_and_dark(showcase, lab_notebook):
     for name in shots:
         for theme in ("light", "dark"):
             assert (SCREENSHOTS / f"{name}-{theme}.png").stat().st_size > 5000
+
+
+#: pages that are not JupyterLab: no --jp-* variables, so the stylesheet's own fallbacks apply
+HOSTS = {
+    "classic notebook (light)": "<html><body>{}</body></html>",
+    "VS Code dark": ('<html><body class="vscode-dark" style="--vscode-editor-background:#1f1f1f;'
+                     '--vscode-editor-foreground:#cccccc;background:#1f1f1f">{}</body></html>'),
+    "VS Code dark, no variables": '<html><body class="vscode-dark">{}</body></html>',
+    "Sphinx dark": '<html data-theme="dark"><body style="background:#121212">{}</body></html>',
+}
+
+
+@pytest.mark.parametrize("host", HOSTS)
+def test_fallback_colours_outside_jupyterlab(host, emu, dc, page):
+    from smartdc_nb.display import render_html
+
+    dc.packages()
+    html = render_html(dc.machines()[0])
+    page.set_content(HOSTS[host].format(html))
+    colors = page.locator(".sdcnb").evaluate(COLORS)
+    dark = "dark" in host
+    assert (luminance(colors["bg"]) < 0.05) == dark, colors
+    assert contrast(colors["fg"], colors["bg"]) >= 7, colors
+    assert contrast(colors["muted"], colors["bg"]) >= 4.5, colors
+    assert contrast(colors["badge"], colors["bg"]) >= 7, colors
+
+
+def test_untrusted_notebook_shows_plain_tables_and_sections(emu, dc, jupyter_lab, open_notebook):
+    """A notebook opened from disk is untrusted: JupyterLab sanitises its HTML (no <style>).
+    The card must still read as a heading, tables and native <details> sections."""
+    import nbformat
+
+    from smartdc_nb.display import render_html
+
+    dc.packages()
+    dc.images()
+    machine = next(m for m in dc.machines() if m.state == "running")
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                       "language": "python"}
+    output = nbformat.v4.new_output("display_data", data={"text/html": render_html(machine),
+                                                          "text/plain": repr(machine)})
+    notebook.cells.append(nbformat.v4.new_code_cell("m", outputs=[output], execution_count=1))
+    nbformat.write(notebook, jupyter_lab.root / "untrusted.ipynb")
+    lab = open_notebook("untrusted.ipynb")
+    card = lab.outputs(0).locator(".sdcnb")
+    assert card.locator("style").count() == 0  # the sanitiser took the stylesheet away ...
+    assert card.evaluate("el => getComputedStyle(el).borderTopStyle") == "none"
+    assert card.locator("details").count() == 4 and card.locator("table").count() >= 3
+    text = " ".join(card.inner_text().split())
+    assert f"Machine {machine.name} running {machine.id}" in text  # ... and it still reads
+    card.locator("details", has_text="Metadata").locator("summary").click()
+    assert card.locator("details", has_text="Metadata").get_attribute("open") == ""
+    lab.screenshot(0, SCREENSHOTS / "machine-untrusted.png")

@@ -454,7 +454,7 @@ class BulkResult(ResultTable):
 
     COLUMNS = ("datacenter", "id", "name", "action", "outcome", "error", "reason", "request",
                "seconds", "final_state", "batch", "history")
-    DTYPES = {"outcome": "category", "seconds": "Float64", "batch": "Int64"}
+    DTYPES = {"seconds": "Float64", "batch": "Int64"}
 
     def __init__(self, action: str, outcomes: Sequence[Outcome], elapsed: float, *,
                  dry_run: bool = False, interrupted: bool = False, waited_for: str | None = None):
@@ -492,7 +492,8 @@ class BulkResult(ResultTable):
         """One line: the action, how many machines, the counts by outcome, the time."""
         verb = "plan for" if self.dry_run else ""
         counts = ", ".join(f"{n} {outcome}" for outcome, n in self.counts.items() if n)
-        waited = f" (waited for {self.waited_for})" if self.waited_for else ""
+        waited = (f" ({'would wait' if self.dry_run else 'waited'} for {self.waited_for})"
+                  if self.waited_for else "")
         head = f"{verb} {self.action}".strip()
         text = f"{head} on {len(self.outcomes)} machines{waited}: {counts or 'nothing to do'}"
         if not self.dry_run:

@@ -257,8 +257,10 @@ class Machine:
     caller's dict is copied, never changed). Usually made by
     ``dc.machines()`` / ``dc.machine()``.
 
-    Read-only attributes come from the last payload (``raw``); a field the
-    payload lacks is None. ``created``/``updated`` are aware datetimes.
+    Read-only attributes come from the last payload (``raw``: the payload as
+    CloudAPI sent it, except ``metadata.credentials``, which only
+    :meth:`get_credentials` returns); a field the payload lacks is None.
+    ``created``/``updated`` are aware datetimes.
     """
 
     def __init__(self, datacenter: DataCenter, machine_id: str | None = None,

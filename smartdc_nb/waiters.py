@@ -129,7 +129,7 @@ class Tracker:
         self.fail_on = tuple(fail_on)
         self.action = action if action is not None and action.action else None
         self.label = label or resource.label
-        self.needs_evidence = bool(self.action and self.action.action in ALWAYS_CONFIRM)
+        self.needs_confirmation = bool(self.action and self.action.action in ALWAYS_CONFIRM)
         self.state: str | None = resource.state
         self.raw: dict = resource.raw
         self.history: list[tuple[datetime, str | None]] = []
@@ -202,7 +202,7 @@ class Tracker:
         if self.state in self.fail_on and self.state not in self.target.states:
             self.fail(f"{self.label} is {self.state}")
         elif self.target.met(self.state, self.raw):
-            if self.needs_evidence and not self.confirmed:
+            if self.needs_confirmation and not self.confirmed:
                 # The target state is the one the machine had before the action
                 # (reboot): only the audit log can say the action happened.
                 self.wants_audit = "confirm"

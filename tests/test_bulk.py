@@ -55,6 +55,11 @@ def test_dry_run_is_the_plan_without_a_change(emu, mixed):
     assert by_name["deleted-1"]["reason"] == "the machine is deleted"
     assert plan.dry_run and plan.counts["planned"] == 5 and plan.counts["skipped"] == 3
     assert plan.summary() == "plan for stop on 8 machines: 3 skipped, 5 planned"
+    rolling = mixed.stop(dry_run=True, batch_size=2, **WAIT)
+    assert rolling.summary() == \
+        "plan for stop on 8 machines (would wait for stopped): 3 skipped, 5 planned"
+    assert sorted(r["batch"] for r in rolling if r["outcome"] == "planned") == [1, 1, 2, 2, 3]
+    assert mutations(emu) == []
 
 
 def test_stop_and_wait_acts_once_per_running_machine(emu, mixed):

@@ -431,3 +431,21 @@ def test_a_dry_run_says_nothing_was_sent(emu, hostile, catalog):
     assert "dry run: nothing was sent" in parsed.text
     assert "planned" in parsed.text and "already running" in parsed.text
     assert HOSTILE in parsed.text  # the hostile machine's name, escaped in the table
+
+
+def test_every_owner_hook_renders_through_the_display(emu, catalog, dc_west):
+    """Each object's own _repr_html_ (written by its owner) gives this package's card."""
+    from smartdc_nb.machinelist import MachineList
+
+    fleet = smartdc_nb.Fleet([catalog, dc_west])
+    machines = fleet.machines()
+    machine = next(m for m in machines if m.datacenter is catalog and m.brand != "kvm"
+                   and m.snapshots())
+    plan = MachineList(machines[:3]).start(dry_run=True)
+    objects = {"Machine": machine, "Snapshot": machine.known_snapshots[0], "Machines": machines,
+               "DataCenter": catalog, "Fleet": fleet, "Bulk result": plan}
+    before = counted(emu)
+    for what, obj in objects.items():
+        parsed = check_markup(obj._repr_html_())
+        assert parsed.text.split()[0] == what.split()[0], what
+    assert counted(emu) == before

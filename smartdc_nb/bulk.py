@@ -657,11 +657,15 @@ class _Runner:
         bar = CountBar(len(batch), f"{self.spec.name}: sending", self.progress)
         pool = concurrent.futures.ThreadPoolExecutor(max_workers=self.concurrency,
                                                      thread_name_prefix="smartdc_nb-bulk")
-        futures = [pool.submit(self._send, row) for row in batch]
-        pending = set(futures)
+        futures: list[concurrent.futures.Future] = []
         try:
+            for row in batch:
+                futures.append(pool.submit(self._send, row))
+            pending = set(futures)
             while pending:
-                _, pending = concurrent.futures.wait(pending, timeout=0.25)
+                # a short timeout keeps the main thread where Ctrl-C can reach it
+                _, pending = concurrent.futures.wait(
+                    pending, timeout=0.25, return_when=concurrent.futures.FIRST_COMPLETED)
                 bar.update(len(futures) - len(pending))
         except KeyboardInterrupt:
             bar.close(False)

@@ -5,6 +5,25 @@ Every read goes through :func:`attr` (a missing or failing attribute shows as
 ``fetched_at``, the DataCenter's catalog memory (``known_package`` /
 ``known_image``), ``known_snapshots``, a Fleet's last listing. Nothing here
 calls ``refresh()``, ``snapshots()`` or any other method that makes a request.
+
+What each card reads (a missing attribute shows as unknown):
+
+- Machine: ``raw`` (id, name, state, brand, type, image, package, memory, disk,
+  ips, primaryIp, nics, networks, tags, metadata, created, updated,
+  firewall_enabled, deletion_protection, compute_node, docker, dns_names,
+  disks), ``fetched_at``, ``created``, ``updated``, ``age``, ``known_snapshots``,
+  ``datacenter`` (``name``, ``url``, ``known_image(id)``, ``known_package(name)``),
+  and ``public_ips``/``private_ips`` only when ``raw["ips"]`` is not empty
+  (with no IPs they would re-fetch the machine).
+- Snapshot: ``raw`` (name, state, size, created, updated), ``created``,
+  ``updated``, ``fetched_at``, ``machine`` (``name``, ``id``, ``datacenter``).
+- DataCenter: ``name``, ``url``, ``account_name``, ``login``, ``user``,
+  ``roles``, ``insecure``, ``profile.name``, and its catalog memory
+  ``_packages``, ``_images``, ``_datacenters``.
+- Fleet: ``summary()`` (datacenter, url, machines, error per datacenter),
+  ``known_machines``, ``datacenters`` (for the account's ``login``).
+- Wait and bulk results: ``frame``, ``counts``, ``action`` (bulk), ``title``
+  (wait), ``dry_run``, ``interrupted``, ``waited_for``, ``elapsed``.
 """
 
 from __future__ import annotations

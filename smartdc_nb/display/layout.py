@@ -81,7 +81,8 @@ def _block_text(block: Any, indent: str, width: int) -> list[str]:
         return [f"{indent}{str(label).ljust(width - 1)} {value}" for label, value in block.items]
     if isinstance(block, Section):
         count = f" ({block.count})" if block.count is not None else ""
-        return [f"{indent}{block.title}{count}:", *_block_text(block.body, indent + "  ", width - 2)]
+        body = _block_text(block.body, indent + "  ", width - 2)
+        return [f"{indent}{block.title}{count}:", *body]
     if isinstance(block, Table):
         if not block.rows:
             return [f"{indent}({block.empty})"]

@@ -61,7 +61,7 @@ def flag(value: Any, on: str = "enabled", off: str = "disabled") -> Badge | Note
 
 @dataclass(frozen=True)
 class Ident:
-    """A UUID shown short (its first 8 characters, as the triton CLI does), whole on hover and copy."""
+    """A UUID shown short (its first 8 characters, as the triton CLI does), whole on hover/copy."""
 
     full: str
     kind = "ident"
@@ -174,7 +174,7 @@ def when(value: Any) -> When | Note:
 
 
 def duration(delta: timedelta | float) -> str:
-    """A rough, readable length of time: ``42 s``, ``5 min``, ``3 h``, ``12 days``, ``1.4 years``."""
+    """A rough, readable length of time: ``42 s``, ``5 min``, ``3 h``, ``12 days``, ``1.4 years``"""
     seconds = delta.total_seconds() if isinstance(delta, timedelta) else float(delta)
     if seconds < 60:
         return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.1f} s"

@@ -227,14 +227,15 @@ class LabNotebook:
                 has=label(item)).last.click()
 
     def run_all(self, timeout: float = 120) -> LabNotebook:
-        """Run every cell; wait until each code cell ran, or one failed (then raise its traceback)."""
+        """Run every cell; wait until each code cell ran or one failed (then raise its error)."""
         for _attempt in range(3):
             self.page.locator(".jp-NotebookPanel .jp-Cell .jp-InputPrompt").first.click()  # focus
             self.menu("Run", "Run All Cells")
             try:  # a click while the kernel is still connecting can be dropped: try again
                 self.page.wait_for_function(
-                    """() => [...document.querySelectorAll('.jp-NotebookPanel .jp-CodeCell '
-                        + '.jp-InputArea-prompt')].some(p => /\\[(\\*|\\d+)\\]/.test(p.textContent))""",
+                    """() => [...document.querySelectorAll(
+                        '.jp-NotebookPanel .jp-CodeCell .jp-InputArea-prompt')]
+                        .some(p => /\\[(\\*|\\d+)\\]/.test(p.textContent))""",
                     timeout=10_000)
                 break
             except Exception:
@@ -245,8 +246,8 @@ class LabNotebook:
             prompts = self.page.locator(".jp-NotebookPanel .jp-CodeCell .jp-InputArea-prompt")
             picture = self.lab.root.parent / f"{self.name}.timeout.png"
             self.page.screenshot(path=str(picture))
-            raise AssertionError(f"the notebook did not finish running in {timeout:.0f} s; prompts: "
-                                 f"{prompts.all_inner_texts()}; page: {picture}") from exc
+            raise AssertionError(f"the notebook did not finish running in {timeout:.0f} s; "
+                                 f"prompts: {prompts.all_inner_texts()}; page: {picture}") from exc
         stderr = self.page.locator(
             ".jp-NotebookPanel .jp-OutputArea-output[data-mime-type$='stderr']").all_inner_texts()
         failures = [text for text in stderr if "Traceback" in text]

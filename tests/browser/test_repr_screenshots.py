@@ -46,7 +46,8 @@ def showcase(emu, triton_keys, dc):
     image = emu.add_image(name="<img src=x onerror=alert(1)>$x^2$", version="1.0")
     hostile = handle.put_machine(
         name="cost-$x^2$-and-$y$", image=image["id"],
-        tags={"price": "$5 and $10 a month", "long": LONG, "<b>bold</b>": "<script>alert(1)</script>"})
+        tags={"price": "$5 and $10 a month", "long": LONG,
+              "<b>bold</b>": "<script>alert(1)</script>"})
     key = triton_keys["rsa"]
     connect = dict(url=emu.url, account="demo", key_id=key.md5, key_path=str(key.private),
                    rate_limit=False, name="us-east-1")
@@ -66,7 +67,8 @@ def notebook_cells(showcase) -> list[str]:
         "snapshots = [s for x in dc.machines() if x.brand != 'kvm' for s in x.snapshots()]\n"
         "HTML(render_html(snapshots))",
         # 3: a Fleet after a listing, and 4: the machines it listed
-        "fleet = smartdc_nb.Fleet(dc)\nfleet.packages(); fleet.images()\nmachines = fleet.machines()\nfleet",
+        "fleet = smartdc_nb.Fleet(dc)\nfleet.packages(); fleet.images()\n"
+        "machines = fleet.machines()\nfleet",
         "machines",
         # 5: hostile strings, dollar signs and a long value
         f"dc.machine({showcase['hostile']!r})",

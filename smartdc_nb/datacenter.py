@@ -21,6 +21,7 @@ from .transport import DEFAULT_TIMEOUT, Reply, Transport, path_segment
 if TYPE_CHECKING:
     from .config import Profile
     from .machine import Machine
+    from .machinelist import MachineList
 
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 MACHINE_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
@@ -314,6 +315,20 @@ class DataCenter:
         """An image already fetched by this DataCenter; never a request."""
         return self._images.get(image_id) if image_id else None
 
+    def known_packages(self) -> list[dict]:
+        """Every package this DataCenter has fetched so far; never a request."""
+        with self._lock:
+            return [p for key, p in self._packages.items() if not key.startswith("name:")]
+
+    def known_images(self) -> list[dict]:
+        """Every image this DataCenter has fetched so far; never a request."""
+        with self._lock:
+            return [i for key, i in self._images.items() if not key.startswith("name:")]
+
+    def known_datacenters(self) -> dict[str, str] | None:
+        """``{name: url}`` from the last :meth:`datacenters` call, or None; never a request."""
+        return dict(self._datacenters) if self._datacenters is not None else None
+
     # ----------------------------------------------------------------- machines
 
     def machine_filters(self, filters: Mapping[str, Any]) -> dict[str, Any]:
@@ -358,15 +373,16 @@ class DataCenter:
         """Every machine matching ``filters`` as CloudAPI's dicts (all pages)."""
         return [m for page in self.iter_machine_pages(**filters) for m in page]
 
-    def machines(self, **filters: Any) -> list[Machine]:
+    def machines(self, **filters: Any) -> MachineList:
         """GET /:login/machines — every matching machine (all pages) as Machine objects.
 
         Filters: name, image, state, memory, brand, type, docker, tombstone,
         credentials, and ``tags={"key": "value", ...}``.
         """
         from .machine import Machine
+        from .machinelist import MachineList
 
-        return [Machine(self, data=m) for m in self.raw_machines(**filters)]
+        return MachineList(Machine(self, data=m) for m in self.raw_machines(**filters))
 
     def num_machines(self, **filters: Any) -> int:
         """How many machines match ``filters`` (HEAD requests: no bodies are transferred)."""

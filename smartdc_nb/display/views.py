@@ -19,7 +19,7 @@ What each card reads (a missing attribute shows as unknown):
   ``updated``, ``fetched_at``, ``machine`` (``name``, ``id``, ``datacenter``).
 - DataCenter: ``name``, ``url``, ``account_name``, ``login``, ``user``,
   ``roles``, ``insecure``, ``profile.name``, and its catalog memory
-  ``_packages``, ``_images``, ``_datacenters``.
+  ``known_packages()``, ``known_images()``, ``known_datacenters()``.
 - Fleet: ``summary()`` (datacenter, url, machines, error per datacenter),
   ``known_machines``, ``datacenters`` (for the account's ``login``).
 - Wait and bulk results: ``frame``, ``counts``, ``action`` (bulk), ``title``
@@ -336,9 +336,9 @@ def datacenter_card(dc: Any) -> Card:
         facts.append(("Profile", text(profile.name)))
     facts.append(("TLS verification", Badge("off (insecure)", "warn") if attr(dc, "insecure")
                   else Badge("on", "ok")))
-    facts.append(("Packages known", _count_known(attr(dc, "_packages"), "dc.packages()")))
-    facts.append(("Images known", _count_known(attr(dc, "_images"), "dc.images()")))
-    known = attr(dc, "_datacenters")
+    facts.append(("Packages known", _count_known(dc, "known_packages", "dc.packages()")))
+    facts.append(("Images known", _count_known(dc, "known_images", "dc.images()")))
+    known = dc.known_datacenters() if callable(attr(dc, "known_datacenters")) else None
     if isinstance(known, Mapping):
         rows = [[text(name), text(url)] for name, url in known.items()]
         cloud = Section("Datacenters of this cloud", len(rows), Table(["Name", "URL"], rows),
@@ -475,10 +475,11 @@ def _age(created: Any) -> Any:
     return moment.relative.removesuffix(" ago") if hasattr(moment, "relative") else moment
 
 
-def _count_known(cache: Any, how: str) -> Any:
-    if not isinstance(cache, Mapping):
+def _count_known(dc: Any, method: str, how: str) -> Any:
+    known = attr(dc, method)
+    if not callable(known):
         return Note("unknown")
-    count = len({id(v) for v in cache.values()})  # the cache also holds name aliases
+    count = len(known())
     return str(count) if count else Note(f"none yet: {how} fetches them")
 
 

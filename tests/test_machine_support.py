@@ -39,8 +39,7 @@ def put(emu, datacenter: str = "us-east-1", **fields: Any) -> str:
 
 def fetched(dc, emu, **fields: Any) -> Machine:
     """Inject a machine and fetch it through the client (one GET)."""
-    machine = Machine(dc, put(emu, dc.name or "us-east-1", **fields))
-    return machine
+    return Machine(dc, put(emu, dc.name or "us-east-1", **fields))
 
 
 @contextlib.contextmanager

@@ -498,7 +498,7 @@ def test_from_machines_uses_only_what_is_known(emu, dc):
 def test_ips_are_split_as_machine_splits_them(emu, dc):
     odd = ["10.0.0.5", "8.8.8.8", "100.64.1.1", "fd00::1", "2001:4860::1", "dhcp",
            "169.254.1.1", "10.1.2.300", "172.16.0.1", "172.32.0.1", "192.168.1.1", "192.0.0.8",
-           "192.0.0.9", "8.8.8.9", 42]
+           "192.0.0.9", "8.8.8.9", 42, "10.0.0.07", "\u0661\u0660.0.0.1", "8.8.8.256"]
     handle = emu.datacenter("us-east-1")
     mixed = handle.put_machine(name="mixed", ips=odd)
     private_only = handle.put_machine(name="private-only", ips=["10.9.8.7", "192.168.0.2"])

@@ -143,7 +143,7 @@ def machines(parts: Sequence[Part], fetched_at: datetime, tags_as: str | None = 
     }
     frame = _frame(cols, MACHINE_COLUMNS)
     if tags_as == "dict":
-        frame["tags"] = objects(dict(t) if t is not None else None for t in tag_dicts)
+        frame["tags"] = objects([dict(t) if t is not None else None for t in tag_dicts])
     elif tags_as == "columns":
         frame = pd.concat([frame, _tag_columns(tag_dicts)], axis=1)
     return frame

@@ -97,7 +97,7 @@ def objects(values: Iterable[Any]) -> pd.Series:
     return pd.Series(list(values), dtype=object)
 
 
-_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"  # as ipaddress: ASCII, no leading 0
 _IPV4 = re.compile(rf"{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}")
 # Inside 192.0.0.0/24 whether an address is global changes from one address to the next
 # (192.0.0.9 and .10 are global, the rest is not); in every other /24 it is the same for
@@ -128,7 +128,10 @@ def split_ips(ip_lists: Sequence[Any]) -> tuple[list[list[str]], list[list[str]]
                 continue
             is_public = public_net.get(net)
             if is_public is None:
-                is_public = public_net[net] = bool(classify([ip])[0])
+                one_public, one_private = classify([ip])
+                if not one_public and not one_private:
+                    continue  # not an address after all: in neither list, as Machine does
+                is_public = public_net[net] = bool(one_public)
             (row_public if is_public else row_private).append(ip)
         public.append(row_public)
         private.append(row_private)

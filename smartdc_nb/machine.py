@@ -55,6 +55,9 @@ TRITON_TAGS: dict[str, type] = {
     "triton.cns.reverse_ptr": str,
     "triton.network.public": str,
 }
+#: Actions that set a flag; when it is already set CloudAPI runs no job (no audit entry).
+_TOGGLES = {"enable_deletion_protection": ("deletion_protection", True),
+            "disable_deletion_protection": ("deletion_protection", False)}
 #: Snapshot names a compute node accepts (a ZFS snapshot name component).
 SNAPSHOT_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 
@@ -451,8 +454,13 @@ class Machine:
         return reply
 
     def _action(self, action: str, **params: Any) -> Machine:
-        # CloudAPI's audit log names firewall changes "unknown": no use for matching.
-        audit_action = None if action.endswith("_firewall") else action
+        audit_action: str | None = action
+        if action.endswith("_firewall"):
+            audit_action = None  # CloudAPI's audit log names firewall changes "unknown"
+        elif action in _TOGGLES:
+            field, value = _TOGGLES[action]
+            if self.raw.get(field) is value:
+                audit_action = None  # already so: CloudAPI answers 202 and runs no job
         self._change(audit_action, "POST", params={"action": action, **params},
                      deleted_ok=action.endswith("deletion_protection"))
         return self

@@ -209,3 +209,13 @@ def test_reads_send_nothing_that_changes(emu, m):
     m.snapshots()
     m.audit()
     assert mutations(emu) == []
+
+
+def test_a_flag_already_set_expects_no_audit_entry(emu, dc):
+    m = fetched(dc, emu, deletion_protection=True)
+    m.enable_deletion_protection()
+    assert m.pending_action.action is None  # CloudAPI answers 202 and runs no job
+    m.disable_deletion_protection()
+    assert m.pending_action.action == "disable_deletion_protection"
+    assert m.pending_action.nth == 1  # the no-op before it is not awaited in the audit log
+    m.wait_until(lambda x: x.deletion_protection is False, "protection off", **FAST)

@@ -25,15 +25,19 @@ from __future__ import annotations
 import argparse
 import ast
 import contextlib
+import io
 import os
 import sys
 import tempfile
+import tokenize
 from pathlib import Path
 from typing import Any, Iterator
 
+PARAMETERS_TAG = "parameters"
 SUMMARY_TAG = "summary"
 INJECTED_TAG = "injected-parameters"
 ERROR_TAG = "papermill-error-cell-tag"
+KNOWN_TYPES = {t.__name__: t for t in (bool, int, float, str, list, dict)}
 _TRUE = ("true", "yes", "on", "1")
 _FALSE = ("false", "no", "off", "0")
 
@@ -65,19 +69,44 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def declared_parameters(notebook: Path) -> dict[str, dict[str, Any]]:
-    """The notebook's parameters: ``{name: {"type": python type or None, "default": source, "help": ...}}``."""
-    import papermill
+    """The notebook's parameters: ``{name: {"type": python type or None, "default": source, "help": ...}}``.
 
+    Read from the first cell tagged ``parameters`` with :mod:`ast` rather than
+    papermill.inspect_notebook, whose line pattern drops any assignment whose
+    value contains ``=`` (``selector = "role=web"``). A parameter's type is its
+    annotation, else the type of its literal default; its help is the comment
+    ending its line.
+    """
+    import nbformat
+
+    nb = nbformat.read(str(notebook), as_version=4)
+    cell = next((c for c in nb.cells if c.cell_type == "code" and PARAMETERS_TAG in _tags(c)), None)
+    if cell is None:
+        return {}
+    source = cell.source
+    tree = ast.parse(source)
+    comments = {token.start[0]: token.string.lstrip("#").strip()
+                for token in tokenize.generate_tokens(io.StringIO(source).readline)
+                if token.type == tokenize.COMMENT}
     declared = {}
-    for name, info in papermill.inspect_notebook(str(notebook)).items():
-        kind = {"bool": bool, "int": int, "float": float, "str": str}.get(info["inferred_type_name"])
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target, value, annotation = node.targets[0], node.value, None
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            target, value, annotation = node.target, node.value, node.annotation
+        else:
+            continue
+        if not isinstance(target, ast.Name):
+            continue
+        kind = KNOWN_TYPES.get(annotation.id) if isinstance(annotation, ast.Name) else None
         if kind is None:
-            try:  # no annotation: the type of a literal default
-                default = ast.literal_eval(info["default"])
-            except (ValueError, SyntaxError):
-                default = None
-            kind = type(default) if isinstance(default, (bool, int, float, str, list, dict)) else None
-        declared[name] = {"type": kind, "default": info["default"], "help": info["help"]}
+            try:
+                kind = type(ast.literal_eval(value))
+            except ValueError:
+                kind = None
+            kind = kind if kind in KNOWN_TYPES.values() else None
+        declared[target.id] = {"type": kind, "default": ast.get_source_segment(source, value),
+                               "help": comments.get(node.end_lineno, "")}
     return declared
 
 
@@ -152,11 +181,11 @@ def output_text(cell: Any) -> str:
     return "".join(parts).rstrip()
 
 
-def summary_text(nb: Any) -> str:
+def summary_text(nb: Any, tagged_only: bool = False) -> str:
     """The summary of an executed notebook: its ``summary``-tagged cells, else the last output."""
     cells = [c for c in nb.cells if c.cell_type == "code"]
     tagged = [c for c in cells if SUMMARY_TAG in _tags(c)]
-    if tagged:
+    if tagged or tagged_only:
         return "\n".join(filter(None, map(output_text, tagged)))
     for cell in reversed(cells):
         text = output_text(cell)
@@ -283,6 +312,9 @@ def run(args: argparse.Namespace) -> int:
     if html is not None:
         write_html(nb, html)
     if failure is not None:
+        summary = summary_text(nb, tagged_only=True)  # a runbook may report, then fail
+        if summary:
+            print(summary, flush=True)
         print(f"smartdc-nb run: {notebook}: {_describe_failure(failure, nb)}", file=sys.stderr)
         print(f"The executed notebook, with the traceback, is {output}"
               + (f" (HTML: {html})" if html else ""), file=sys.stderr)

@@ -1,0 +1,288 @@
+"""The notebooks in notebooks/: committed clean, and each runs top to bottom against a cloud.
+
+Execution goes through papermill (the engine ``smartdc-nb run`` uses) with a
+real kernel. The kernel's ``connect("demo")`` finds the demo cloud this test
+started (a fresh state per test, transitions 20 times faster than the demo's),
+so the test can read the cloud afterwards and check what a runbook changed.
+The runbooks' acting variants (``dry_run=False``, ``delete=True``) run through
+``smartdc-nb run`` itself, as cron would; the fleet overview also runs against
+a named triton profile to show one parameter points it at another cloud.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import papermill
+import pytest
+import requests
+
+import smartdc_nb
+from smartdc_nb import demo
+from smartdc_nb.emulator.testing import cli_home
+from smartdc_nb.machine import parse_time
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = REPO / "notebooks"
+EXPECTED = ["01-fleet-overview.ipynb", "02-machine-control.ipynb", "03-rolling-reboot.ipynb",
+            "04-snapshot-hygiene.ipynb"]
+SPEED = 20
+
+
+def notebook_paths() -> list[Path]:
+    return sorted(NOTEBOOKS.glob("*.ipynb"))
+
+
+def test_the_notebooks_are_the_four_runbooks():
+    assert [p.name for p in notebook_paths()] == EXPECTED
+
+
+@pytest.mark.parametrize("path", notebook_paths(), ids=lambda p: p.stem)
+def test_committed_without_outputs(path):
+    raw = json.loads(path.read_text())
+    for cell in raw["cells"]:
+        if cell["cell_type"] == "code":
+            assert cell["outputs"] == [] and cell["execution_count"] is None, cell["source"][:1]
+        assert set(cell["metadata"]) <= {"tags"}, cell["metadata"]
+    assert set(raw["metadata"]) <= {"kernelspec", "language_info"}, raw["metadata"]
+    # and nbstripout, the tool a contributor runs, would change nothing
+    proc = subprocess.run([sys.executable, "-m", "nbstripout", "--verify", str(path)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("path", notebook_paths(), ids=lambda p: p.stem)
+def test_opens_with_a_parameters_cell_defaulting_to_the_demo_cloud(path):
+    nb = nbformat.read(str(path), as_version=4)
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
+    first_code = next(c for c in nb.cells if c.cell_type == "code")
+    assert first_code.metadata.get("tags") == ["parameters"]
+    names = [node.targets[0].id for node in ast.parse(first_code.source).body]
+    assert names[0] == "profile"
+    assert 'profile = "demo"' in first_code.source.splitlines()[0]
+    # smartdc-nb run knows every parameter (with its help text)
+    from smartdc_nb.runbook import declared_parameters
+
+    declared = declared_parameters(path)
+    assert list(declared) == names
+    assert all(info["help"] for info in declared.values())
+    # a runbook that changes things is safe by default
+    if "dry_run" in declared:
+        assert declared["dry_run"]["default"] == "True"
+    if "delete" in declared:
+        assert declared["delete"]["default"] == "False"
+
+
+# ------------------------------------------------------------ running them
+
+
+@pytest.fixture
+def demo_cloud(tmp_path, monkeypatch):
+    """A demo cloud owned by this test, found by connect("demo") in kernels and here."""
+    for name in list(os.environ):
+        if name.startswith(("TRITON_", "SDC_", "SMARTDC_NB_DEMO_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("SMARTDC_NB_DEMO_DIR", str(tmp_path / "demo"))
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    monkeypatch.setenv("SMARTDC_NB_PROGRESS", "0")
+    d = demo.demo_dir()
+    with demo.start_lock(d):
+        proc, info = demo.start_cloud(d, parent_pid=os.getpid(), machines=20, speed=SPEED)
+    yield info
+    demo.stop_process(proc)
+
+
+def execute(name: str, tmp_path: Path, **parameters) -> nbformat.NotebookNode:
+    """Run notebook ``name`` with papermill; fail with the cell's traceback on any error."""
+    out = tmp_path / name
+    try:
+        papermill.execute_notebook(str(NOTEBOOKS / name), str(out), parameters=parameters,
+                                   cwd=str(NOTEBOOKS), progress_bar=False, kernel_name="python3")
+    except papermill.PapermillExecutionError as exc:
+        pytest.fail(f"{name}: cell {exc.cell_index} failed:\n{exc.source}\n{exc.ename}: {exc.evalue}")
+    return nbformat.read(str(out), as_version=4)
+
+
+def outputs(nb, kind: str) -> list:
+    return [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
+            if o.output_type == kind or kind in o.get("data", {})]
+
+
+def text_of(nb) -> str:
+    parts = []
+    for cell in nb.cells:
+        for o in cell.get("outputs", []):
+            parts.append(o.get("text", "") or o.get("data", {}).get("text/plain", ""))
+    return "\n".join(parts)
+
+
+def run_cli(*args, env=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "smartdc_nb.cli", "run", *map(str, args)],
+                          capture_output=True, text=True, timeout=600, env=env,
+                          stdin=subprocess.DEVNULL)
+
+
+HOSTILE = "<script>alert(1)</script>"
+GONE_IMAGE = "00000000-0000-4000-8000-0000000000ad"
+
+
+def test_fleet_overview(demo_cloud, tmp_path):
+    admin = demo_cloud["urls"]["us-east-1"] + "/__emulator"
+    # a machine with a hostile name, no tags and an image the catalog no longer has
+    requests.post(f"{admin}/machines", json={"name": HOSTILE, "image": GONE_IMAGE,
+                                             "package": "g4-highcpu-1G", "tags": {}},
+                  timeout=10).raise_for_status()
+    requests.delete(f"{admin}/requests", timeout=10).raise_for_status()
+
+    nb = execute("01-fleet-overview.ipynb", tmp_path)
+
+    # read-only: the notebook only read the cloud
+    log = requests.get(f"{admin}/requests", timeout=10).json()
+    assert log and {entry["method"] for entry in log} <= {"GET", "HEAD"}
+    plots = outputs(nb, "image/png")
+    assert len(plots) >= 6  # every figure drawn (some hold several charts)
+    html = "\n".join(o["data"]["text/html"] for o in outputs(nb, "text/html"))
+    assert html.count("<table") >= 8
+    assert HOSTILE not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    text = text_of(nb)
+    assert "not in the catalog" in text  # the vanished image is named as such
+    fleet = smartdc_nb.Fleet(smartdc_nb.connect("demo"))
+    total = sum(fleet.num_machines().values())
+    summary = [c for c in nb.cells if "summary" in c.metadata.get("tags", [])][0]
+    first_line = summary.outputs[0]["text"].splitlines()[0]
+    assert first_line.startswith(f"{total} machines in {len(demo.DATACENTERS)} datacenters")
+
+
+@pytest.fixture
+def lab_env(emu, triton_keys, tmp_path):
+    """An environment with a triton CLI profile "lab" for the emulator fixture, and no demo cloud."""
+    config = tmp_path / "triton"
+    (config / "profiles.d").mkdir(parents=True)
+    (config / "profiles.d" / "lab.json").write_text(json.dumps(
+        {"url": emu.url, "account": "demo", "keyId": triton_keys["rsa"].md5}))
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("TRITON_", "SDC_", "SMARTDC_NB_DEMO_")) and k != "SSH_AUTH_SOCK"}
+    env.update(TRITONTEST_CLI_CONFIG_DIR=str(config), HOME=str(cli_home(triton_keys, tmp_path)),
+               SMARTDC_NB_DEMO_DIR=str(tmp_path / "no-demo"))
+    return env
+
+
+def test_fleet_overview_against_a_named_profile(emu, lab_env, tmp_path):
+    """One parameter points a notebook at another cloud: here a triton profile for the emulator."""
+    proc = run_cli(NOTEBOOKS / "01-fleet-overview.ipynb", "-p", "profile", "lab",
+                   "-o", tmp_path / "out.ipynb", env=lab_env)
+    assert proc.returncode == 0, proc.stderr
+    listed = sum(len(emu.datacenter(name).machine_ids()) for name in emu.urls)
+    first = proc.stdout.splitlines()[0]
+    assert " machines in 2 datacenters" in first and 0 < int(first.split()[0]) <= listed
+    assert {r["datacenter"] for r in emu.requests} == set(emu.urls)
+    assert not (tmp_path / "no-demo" / "running.json").exists()  # the demo cloud was not used
+
+
+def test_machine_control(demo_cloud, tmp_path):
+    nb = execute("02-machine-control.ipynb", tmp_path)
+    started = parse_time(nb.metadata.papermill.start_time)
+    text = text_of(nb)
+    name = text.split("<Machine ", 1)[1].split()[0]
+    dc = smartdc_nb.connect("demo")
+    machine = dc.machine(name)
+    assert machine.state == "running" and machine.tags["env"] == "dev"
+    done = [e["action"] for e in reversed(machine.audit())
+            if parse_time(e["time"]) > started and e["success"] == "yes"]
+    assert done == ["stop", "start", "set_tags", "create_snapshot", "reboot", "delete_snapshot"]
+    assert not any(s.name.startswith("drill-") for s in machine.snapshots())
+    dev = dc.machines(tags={"env": "dev"})
+    assert dev and all(m.tags.get("last_drill") for m in dev)
+    assert "refused: invalid machine name 'web server #1'" in text
+
+
+def test_machine_control_needs_a_machine_name_on_a_real_cloud(emu, lab_env, tmp_path):
+    proc = run_cli(NOTEBOOKS / "02-machine-control.ipynb", "-p", "profile", "lab",
+                   "-o", tmp_path / "out.ipynb", env=lab_env)
+    assert proc.returncode == 1
+    assert "ValueError: with a real cloud, name the machine to drive: set machine_name" in proc.stderr
+    assert {r["method"] for r in emu.requests} <= {"GET", "HEAD"}
+
+
+def test_rolling_reboot_dry_run_changes_nothing(demo_cloud, tmp_path):
+    dc = smartdc_nb.connect("demo")
+    nb = execute("03-rolling-reboot.ipynb", tmp_path, tag_selector="role=web")
+    text = text_of(nb)
+    assert "dry run: nothing was snapshotted" in text and "dry run: nothing was rebooted" in text
+    assert "dry run for role=web:" in text
+    for url in demo_cloud["urls"].values():
+        for m in dc.clone(url=url).raw_machines(tags={"role": "web"}):
+            audit = dc.clone(url=url).request("GET", "machines", m["id"], "audit").data
+            assert not any(e["action"] in ("reboot", "create_snapshot") and
+                           parse_time(e["time"]) > parse_time(nb.metadata.papermill.start_time)
+                           for e in audit)
+
+
+def test_rolling_reboot_runs_headless(demo_cloud, tmp_path):
+    proc = run_cli(NOTEBOOKS / "03-rolling-reboot.ipynb", "-p", "tag_selector", "role=web,env=staging",
+                   "-p", "dry_run", "False", "-p", "batch_size", "2", "-o", tmp_path / "out.ipynb",
+                   "--html", tmp_path / "report.html")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("rolling reboot of role=web,env=staging: reboot on ")
+    dc = smartdc_nb.connect("demo")
+    fleet = smartdc_nb.Fleet(dc)
+    staging = [m for m in fleet.machines(tags={"role": "web", "env": "staging"})
+               if m.brand != "kvm"]
+    rebooted = [m for m in staging if m.state == "running"]
+    assert rebooted and f"{len(rebooted)} done" in lines[0]
+    reboot_times = []
+    for machine in rebooted:
+        audit = machine.audit()
+        reboots = [e for e in audit if e["action"] == "reboot" and e["success"] == "yes"]
+        snapshots = [e for e in audit if e["action"] == "create_snapshot" and e["success"] == "yes"]
+        assert reboots and snapshots and snapshots[0]["time"] < reboots[0]["time"], machine.name
+        reboot_times.append(reboots[0]["time"])
+        assert any(s.name.startswith("before-reboot-") for s in machine.snapshots())
+    # batches of two: never more than two reboots at the same moment
+    assert max(reboot_times.count(t) for t in reboot_times) <= 2
+    assert "before-reboot-" in (tmp_path / "report.html").read_text()
+
+
+def test_rolling_reboot_stops_at_a_failed_batch_and_fails_loudly(demo_cloud, tmp_path):
+    # the cloud fails the next reboot job in us-east-1, whose machines make up the first batch
+    requests.post(demo_cloud["urls"]["us-east-1"] + "/__emulator/fail-next",
+                  json={"action": "reboot", "count": 1}, timeout=10).raise_for_status()
+    proc = run_cli(NOTEBOOKS / "03-rolling-reboot.ipynb", "-p", "tag_selector", "role=web,env=staging",
+                   "-p", "dry_run", "False", "-p", "snapshot_first", "False",
+                   "-o", tmp_path / "out.ipynb")
+    assert proc.returncode == 1
+    assert "RuntimeError: the rolling reboot did not complete" in proc.stderr
+    # the report still came out: one failed, the later batches not reached
+    assert "1 failed" in proc.stdout and "not reached" in proc.stdout
+    assert "the roll stopped after batch 1" in proc.stdout
+
+
+def test_snapshot_hygiene_reports_then_deletes(demo_cloud, tmp_path):
+    dc = smartdc_nb.connect("demo")
+    fleet = smartdc_nb.Fleet(dc)
+    before = fleet.frames.snapshots(progress=False)
+    made = before[before["state"] == "created"]
+    newest = made.groupby(["datacenter", "machine_id"])["created"].transform("max")
+    expected = made[(made["age"].dt.days > 200) & (made["created"] != newest)]
+    assert len(expected) > 0
+
+    nb = execute("04-snapshot-hygiene.ipynb", tmp_path, older_than_days=200)
+    assert f"report only): {len(expected)} snapshots older than 200 days" in text_of(nb)
+    assert len(fleet.frames.snapshots(progress=False)) == len(before)  # nothing deleted
+
+    proc = run_cli(NOTEBOOKS / "04-snapshot-hygiene.ipynb", "-p", "older_than_days", "200",
+                   "-p", "delete", "True", "-o", tmp_path / "deleted.ipynb")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith(f"snapshot hygiene: {len(expected)} of {len(expected)} old "
+                                  f"snapshots deleted")
+    after = fleet.frames.snapshots(progress=False)
+    gone = set(zip(expected["machine_id"], expected["name"]))
+    assert not gone & set(zip(after["machine_id"], after["name"]))
+    assert len(after) == len(before) - len(expected)

@@ -1,0 +1,297 @@
+"""The snapshot panel: the snapshots of a machine or a fleet, their age and state; boot, delete.
+
+Listing asks each machine for its snapshots (one request per machine, at most
+``concurrency`` at once, counted on the panel's progress bar). "Older than N
+days" filters what is listed, without a request. Deleting the selected
+snapshots goes through the bulk engine (one run per snapshot name, their rows
+in one outcome table); booting from a snapshot rolls its machine back and
+waits until the machine is up again. Both ask first.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter, defaultdict
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable
+
+from ..bulk import BulkResult, run_bulk
+from ..datacenter import DataCenter
+from ..display.layout import Card, Facts
+from ..display.values import Badge, Note, badge, duration, mebibytes, text
+from ..display.views import count_badges, dc_name
+from ..errors import InvalidInputError
+from ..fleet import Fleet, gather
+from ..machine import Machine, Snapshot
+from ..machinelist import MachineList
+from ..waiters import refresh_machines
+from .base import SelectionPanel
+from .html import render_card
+from .machine import BOOTABLE, LIVE
+from .pieces import SelectableTable, WidgetBar, describe
+from .sources import datacenters_of, list_machines
+
+COLUMNS = ["Machine", "Datacenter", "Snapshot", "State", "Created", "Age", "Size"]
+WIDTHS = ["13em", "7em", "16em", "7em", "10.5em", "5.5em", "5em"]
+NO_SNAPSHOTS = ("kvm",)  # brands CloudAPI refuses snapshots for (BrandNotSupported)
+
+
+def snapshot_key(snapshot: Snapshot) -> tuple:
+    machine = snapshot.machine
+    return (machine.datacenter.name or machine.datacenter.url, machine.id, snapshot.name)
+
+
+def age_of(snapshot: Snapshot, now: datetime) -> timedelta | None:
+    return now - snapshot.created if snapshot.created else None
+
+
+def snapshot_values(snapshot: Snapshot, now: datetime) -> list[Any]:
+    machine, created, age = snapshot.machine, snapshot.created, age_of(snapshot, now)
+    return [text(machine.name) if machine.name else Note("no name"),
+            dc_name(machine.datacenter), text(snapshot.name), badge(snapshot.state),
+            created.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M") if created
+            else Note("unknown"), duration(age) if age is not None else Note("unknown"),
+            mebibytes(snapshot.raw.get("size"))]
+
+
+class SnapshotPanel(SelectionPanel):
+    """Snapshots of a Machine, a Fleet, a DataCenter or a list of Machines.
+
+    ``panel.older_than`` (days, 0 = any age) filters the rows;
+    ``panel.table`` holds them; ``panel.buttons``: list, boot, delete;
+    ``panel.snapshots`` is every snapshot listed last.
+    """
+
+    kind = "snapshot"
+
+    def __init__(self, subject: Any, **options: Any):
+        if not isinstance(subject, (Machine, Fleet, DataCenter, list, tuple)):
+            raise InvalidInputError("snapshot_panel needs a Machine, a Fleet, a DataCenter or a "
+                                    f"list of Machines, not {type(subject).__name__}")
+        self.datacenters = datacenters_of(subject)
+        self.snapshots: list[Snapshot] | None = None
+        self.list_errors: dict[str, BaseException] = {}
+        super().__init__(subject, **options)
+        if self.widget is not None:
+            self.list_snapshots()
+
+    # ------------------------------------------------------------ widgets
+
+    def _build(self) -> Any:
+        w = self.w
+        self.table = SelectableTable(w, COLUMNS, WIDTHS, self.max_rows,
+                                     on_change=self.update_controls, noun="snapshot")
+        self.older_than = w.BoundedIntText(value=0, min=0, max=36500, step=1,
+                                           description="Older than (days)",
+                                           style={"description_width": "initial"},
+                                           layout=w.Layout(width="13em"))
+        self.older_than.observe(lambda _change: self.show_rows(), names="value")
+        self.counts = w.HTML()
+        self.outcome = w.HTML()
+        b = self.button
+        row = dict(layout=w.Layout(flex_flow="row wrap", align_items="center"))
+        top = w.HBox([self.older_than, w.Label("(0: any age)"),
+                      b("list", "List snapshots", self.list_snapshots, icon="sync",
+                        style="primary")], **row)
+        actions = w.HBox([w.Label("Selected:"),
+                          b("boot", "Boot from snapshot", self.boot_from, icon="undo"),
+                          b("delete", "Delete snapshots", self.delete_selected, icon="trash",
+                            style="danger")], **row)
+        self.draw_counts()
+        return w.VBox([self.style_widget(), top, self.counts, self.table.widget, actions,
+                       self.confirm.widget, self.progress.widget, self.outcome, self.log.widget],
+                      layout=w.Layout(max_width="100%"))
+
+    def describe(self) -> str:
+        if isinstance(self.subject, Machine):
+            return f"the snapshots of machine {self.subject.label}"
+        return f"the snapshots of the machines of {', '.join(self.datacenters)}"
+
+    def listed(self) -> list[Snapshot] | None:
+        return self.snapshots
+
+    # ------------------------------------------------------------ rows
+
+    def shown(self, now: datetime | None = None) -> list[Snapshot]:
+        """The listed snapshots older than ``older_than`` days (all when 0)."""
+        now = now or datetime.now(timezone.utc)
+        days = self.older_than.value
+        return [s for s in self.snapshots or []
+                if not days or (age_of(s, now) is not None and age_of(s, now) >= timedelta(days))]
+
+    def show_rows(self) -> None:
+        now = datetime.now(timezone.utc)
+        self.table.set_items([(snapshot_key(s), s, snapshot_values(s, now))
+                              for s in self.shown(now)])
+        self.draw_counts()
+
+    def draw_counts(self) -> None:
+        if self.snapshots is None:
+            card = Card("Snapshots", Note("not listed yet"))
+        else:
+            rows = self.shown()
+            days = self.older_than.value
+            title = f"{len(rows):,} snapshot{'s' * (len(rows) != 1)}"
+            subtitle = [f"older than {days} day{'s' * (days != 1)} (of {len(self.snapshots):,})"
+                        if days else "any age"]
+            machines = {(s.machine.datacenter, s.machine.id) for s in rows}
+            subtitle.append(f"on {len(machines)} machine{'s' * (len(machines) != 1)}")
+            blocks: list[Any] = []
+            if self.list_errors:
+                blocks.append(Facts([(name, text(describe(error)))
+                                     for name, error in self.list_errors.items()]))
+            header = count_badges(Counter(str(s.state) for s in rows))
+            if self.list_errors:
+                header.append(Badge(f"{len(self.list_errors)} listing(s) failed", "bad"))
+            card = Card("Snapshots", title, header=header, subtitle=subtitle, blocks=blocks)
+        self.counts.value = render_card(card)
+
+    def refresh_view(self) -> None:
+        self.draw_counts()
+        self.update_controls()
+
+    # ------------------------------------------------------------ listing
+
+    def list_snapshots(self) -> None:
+        """List the machines, then each one's snapshots (on the worker thread)."""
+        self.submit("List snapshots", self._list_job, button="list", busy_text="Listing")
+
+    def _machines(self) -> tuple[list[Machine], dict[str, BaseException]]:
+        subject = self.subject
+        if isinstance(subject, Machine):
+            subject.refresh()
+            return [subject], {}
+        if isinstance(subject, (list, tuple)):
+            machines = MachineList(subject)
+            missing = set(refresh_machines(machines))
+            return [m for m in machines if m not in missing], {}
+        return list_machines(self.datacenters)
+
+    def _list_job(self) -> None:
+        machines, errors = self._machines()
+        asked = [m for m in machines if m.brand not in NO_SNAPSHOTS and m.state != "deleted"]
+        bar = WidgetBar(self.progress, total=len(asked), desc="listing snapshots",
+                        unit="machine")
+
+        def done(count: int) -> None:
+            bar.n = count
+            bar.refresh()
+
+        found, failed = gather({m: m.snapshots for m in asked}, self.concurrency, done)
+        bar.close()
+        self.snapshots = [s for m in asked for s in found.get(m, [])]
+        self.list_errors = {**errors, **{m.label: e for m, e in failed.items()}}
+        for name, error in self.list_errors.items():
+            self.log.error(f"Listing {name}", error)
+        self.show_rows()
+        self.log.add("done", f"{len(self.snapshots)} snapshots on {len(asked)} machines")
+
+    # ------------------------------------------------------------ actions
+
+    def why_not(self, name: str) -> str | None:
+        if name == "list":
+            return None
+        chosen = self.table.chosen
+        if not chosen:
+            return "select snapshots first"
+        if name == "boot":
+            if len(chosen) != 1:
+                return f"select exactly one snapshot to boot from ({len(chosen)} selected)"
+            snapshot = chosen[0]
+            machine = snapshot.machine
+            if machine.state not in LIVE:
+                return f"{machine.name} is {machine.state}: wait until it is running or stopped"
+            if snapshot.state not in BOOTABLE:
+                return f"snapshot {snapshot.name} is {snapshot.state}, not created"
+        return None
+
+    def boot_from(self) -> None:
+        """Ask, then roll the snapshot's machine back to it and wait until it is up."""
+        why = self.why_not("boot")
+        if why is not None:
+            self.refuse("Boot from snapshot", why)
+            return
+        snapshot = self.table.chosen[0]
+        machine = snapshot.machine
+        what = f"Boot {machine.label} from snapshot {snapshot.name}"
+        card = Card("Confirm", text(f"Boot {machine.name} from snapshot {snapshot.name}?"),
+                    subtitle=[dc_name(machine.datacenter)],
+                    blocks=[Note("The machine is rolled back to the snapshot: everything "
+                                 "written since it was taken is lost.")])
+        self.confirm.ask(what, card, "Yes, boot from it",
+                         lambda: self.act("boot", what, self._boot_job(snapshot), "Booting"))
+
+    def _boot_job(self, snapshot: Snapshot) -> Callable[[], None]:
+        def job() -> None:
+            machine = snapshot.machine
+            before = machine.state
+            target = before if before in LIVE else "running"
+            since = time.monotonic()
+            machine.start_from_snapshot(snapshot.name)
+            self.log.add("started", f"Boot {machine.label} from snapshot {snapshot.name}: "
+                                    f"accepted by CloudAPI; waiting for {target}")
+            machine.wait_for(target, timeout=self.timeout, interval=self.interval,
+                             max_interval=self.max_interval, progress=self.progress.factory())
+            self.log.add("done", f"Boot {machine.label} from snapshot {snapshot.name}: "
+                                 f"{machine.state} after {time.monotonic() - since:.1f} s")
+        return job
+
+    def delete_selected(self) -> None:
+        """Ask, then delete the selected snapshots and wait until they are gone."""
+        why = self.why_not("delete")
+        if why is not None:
+            self.refuse("Delete snapshots", why)
+            return
+        chosen = self.table.chosen
+        machines = {(s.machine.datacenter, s.machine.id) for s in chosen}
+        places = Counter(s.machine.datacenter.name or s.machine.datacenter.url for s in chosen)
+        where = ", ".join(f"{name} ({n})" for name, n in sorted(places.items()))
+        count = f"{len(chosen)} snapshot{'s' * (len(chosen) != 1)}"
+        what = f"Delete {count} of {len(machines)} machine{'s' * (len(machines) != 1)} in {where}"
+        card = Card("Confirm", text(f"{what}?"),
+                    blocks=[Note("Deleted snapshots cannot be booted from or restored."),
+                            Note("Names: " + ", ".join(sorted({s.name for s in chosen})))])
+        self.confirm.ask(what, card, f"Yes, delete {count}",
+                         lambda: self.act("delete", what, self._delete_job(chosen), "Deleting"))
+
+    def _delete_job(self, chosen: list[Snapshot]) -> Callable[[], None]:
+        def job() -> None:
+            by_name: dict[str, list[Machine]] = defaultdict(list)
+            for snapshot in chosen:
+                by_name[snapshot.name].append(snapshot.machine)
+            self.log.add("started", f"Delete {len(chosen)} snapshots "
+                                    f"({len(by_name)} distinct names)")
+            started = time.monotonic()
+            bar = WidgetBar(self.progress, total=len(chosen), desc="deleting snapshots",
+                            unit="snapshot")
+            lock = threading.Lock()
+            # The bulk engine takes one snapshot name per run: the runs go side by side (a
+            # month of nightly snapshots is 30 names), counted on one bar by snapshots done.
+            workers = min(len(by_name), self.concurrency)
+            options = {**self.bulk_options(), "progress": False,
+                       "concurrency": max(1, self.concurrency // workers)}
+
+            def run(name: str, machines: list[Machine]) -> BulkResult:
+                result = run_bulk(machines, "delete_snapshot", name, **options)
+                with lock:
+                    bar.n += len(machines)
+                    bar.refresh()
+                return result
+
+            results, errors = gather({name: (lambda n=name, m=machines: run(n, m))
+                                      for name, machines in by_name.items()}, workers)
+            bar.close()
+            for name, error in errors.items():
+                self.log.error(f"Delete snapshot {name}", error)
+            outcomes = [o for result in results.values() for o in result.outcomes]
+            result = BulkResult("delete_snapshot", outcomes, time.monotonic() - started,
+                                waited_for="snapshots deleted")
+            counts = ", ".join(f"{n} {outcome}" for outcome, n in result.counts.items() if n)
+            self.show_result(result, f"Delete {len(chosen)} snapshots: {counts or 'nothing'} "
+                                     f"in {result.elapsed:.1f} s")
+            self._list_job()
+        return job
+
+
+__all__ = ["SnapshotPanel"]

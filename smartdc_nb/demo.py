@@ -36,9 +36,8 @@ import sys
 import threading
 import time
 import webbrowser
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit
 
 from .errors import ConfigError
@@ -64,39 +63,21 @@ FIRST_NOTEBOOK = "01-fleet-overview.ipynb"
 _REPO_NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
 
-@dataclass(frozen=True)
 class DemoDir:
-    """The files of the demo cloud under one directory."""
+    """The files of the demo cloud under one directory (see the module docstring)."""
 
-    root: Path
+    def __init__(self, root: Path):
+        self.root = root
+        self.key = root / "id_ed25519"
+        self.public_key = root / "id_ed25519.pub"
+        self.state = root / "state.sqlite"
+        self.running = root / "running.json"
+        self.lock = root / "lock"
+        self.emulator_log = root / "emulator.log"
+        self.jupyter_log = root / "jupyter.log"
 
-    @property
-    def key(self) -> Path:
-        return self.root / "id_ed25519"
-
-    @property
-    def public_key(self) -> Path:
-        return self.root / "id_ed25519.pub"
-
-    @property
-    def state(self) -> Path:
-        return self.root / "state.sqlite"
-
-    @property
-    def running(self) -> Path:
-        return self.root / "running.json"
-
-    @property
-    def lock(self) -> Path:
-        return self.root / "lock"
-
-    @property
-    def emulator_log(self) -> Path:
-        return self.root / "emulator.log"
-
-    @property
-    def jupyter_log(self) -> Path:
-        return self.root / "jupyter.log"
+    def __repr__(self) -> str:
+        return f"DemoDir({str(self.root)!r})"
 
 
 def demo_dir() -> DemoDir:
@@ -136,6 +117,7 @@ def ensure_key(d: DemoDir) -> None:
 
 
 def _alive(pid: int) -> bool:
+    # The emulator's command line has the same check; the client may not import it.
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -216,23 +198,38 @@ def start_cloud(d: DemoDir, *, parent_pid: int, machines: int | None = None, see
                "--ready-file", str(d.running), "--parent-pid", str(parent_pid)]
     if reset:
         command.append("--reset")
-    with open(d.emulator_log, "wb") as log:
+
+    def serving(proc: subprocess.Popen) -> dict[str, Any] | None:
+        info = running_cloud(d)
+        return info if info is not None and info["pid"] == proc.pid else None
+
+    return _launch(command, d.emulator_log, "the demo cloud", timeout, serving)
+
+
+def _launch(command: list[str], log_path: Path, what: str, timeout: float,
+            ready: Callable[[subprocess.Popen], Any], env: dict[str, str] | None = None
+            ) -> tuple[subprocess.Popen, Any]:
+    """Start ``command`` (output to ``log_path``); return ``(process, ready(process))`` once that is not None.
+
+    ConfigError, with the end of the log, when the process exits first or
+    ``timeout`` seconds pass (the process is then stopped).
+    """
+    with open(log_path, "wb") as log:
         # A session of its own: an interrupt sent to the caller's process group
-        # (Ctrl-C, a kernel interrupt) must not stop the cloud.
+        # (Ctrl-C, a kernel interrupt) must not reach it.
         proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+                                stderr=subprocess.STDOUT, env=env, start_new_session=True)
     deadline = time.monotonic() + timeout
     while True:
-        info = running_cloud(d)
-        if info is not None and info["pid"] == proc.pid:
-            return proc, info
+        result = ready(proc)
+        if result is not None:
+            return proc, result
         if proc.poll() is not None:
-            raise ConfigError(f"the demo cloud exited (code {proc.returncode}) before serving:\n"
-                              f"{_log_tail(d.emulator_log)}\n(log: {d.emulator_log})")
+            raise ConfigError(f"{what} exited (code {proc.returncode}) before serving:\n"
+                              f"{_log_tail(log_path)}\n(log: {log_path})")
         if time.monotonic() > deadline:
             stop_process(proc)
-            raise ConfigError(f"the demo cloud did not start within {timeout:.0f} s; "
-                              f"see {d.emulator_log}")
+            raise ConfigError(f"{what} did not start within {timeout:.0f} s; see {log_path}")
         time.sleep(0.05)
 
 
@@ -348,24 +345,16 @@ def _start_jupyter(d: DemoDir, notebooks: Path, port: int | None) -> tuple[subpr
         command.append("--ServerApp.port_retries=0")  # the port asked for, or a clear failure
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         command.append("--allow-root")  # containers often run as root; the server stays on loopback
-    with open(d.jupyter_log, "wb") as log:
-        proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    info_file = Path(jupyter_runtime_dir()) / f"jpserver-{proc.pid}.json"
-    deadline = time.monotonic() + START_TIMEOUT
-    while True:
-        with contextlib.suppress(OSError, ValueError):
-            server = json.loads(info_file.read_text())
-            page = f"lab/tree/{FIRST_NOTEBOOK}" if (notebooks / FIRST_NOTEBOOK).is_file() else "lab"
-            return proc, f"{server['url'].rstrip('/')}/{page}?token={token}"
-        if proc.poll() is not None:
-            raise ConfigError(f"JupyterLab exited (code {proc.returncode}) before serving:\n"
-                              f"{_log_tail(d.jupyter_log)}\n(log: {d.jupyter_log})")
-        if time.monotonic() > deadline:
-            stop_process(proc)
-            raise ConfigError(f"JupyterLab did not start within {START_TIMEOUT:.0f} s; "
-                              f"see {d.jupyter_log}")
-        time.sleep(0.1)
+    page = f"lab/tree/{FIRST_NOTEBOOK}" if (notebooks / FIRST_NOTEBOOK).is_file() else "lab"
+
+    def url(proc: subprocess.Popen) -> str | None:
+        try:
+            server = json.loads((Path(jupyter_runtime_dir()) / f"jpserver-{proc.pid}.json").read_text())
+        except (OSError, ValueError):
+            return None
+        return f"{server['url'].rstrip('/')}/{page}?token={token}"
+
+    return _launch(command, d.jupyter_log, "JupyterLab", START_TIMEOUT, url, env=env)
 
 
 def _start_demo_cloud(d: DemoDir, args: argparse.Namespace) -> tuple[subprocess.Popen, dict[str, Any]]:

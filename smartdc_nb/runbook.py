@@ -68,6 +68,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 # ------------------------------------------------------------ parameters
 
 
+def _tags(cell: Any) -> list[str]:
+    return cell.get("metadata", {}).get("tags", [])
+
+
 def declared_parameters(notebook: Path) -> dict[str, dict[str, Any]]:
     """The notebook's parameters: ``{name: {"type": python type or None, "default": source, "help": ...}}``.
 
@@ -134,7 +138,8 @@ def parse_value(name: str, text: str, kind: type | None) -> Any:
         try:
             return kind(text)
         except ValueError:
-            raise ParameterError(f"parameter {name} is a number ({kind.__name__}): {text!r} is not one") from None
+            raise ParameterError(
+                f"parameter {name} is a number ({kind.__name__}): {text!r} is not one") from None
     if kind is str:
         return text
     if kind in (list, dict):
@@ -194,10 +199,6 @@ def summary_text(nb: Any, tagged_only: bool = False) -> str:
     return ""
 
 
-def _tags(cell: Any) -> list[str]:
-    return cell.get("metadata", {}).get("tags", [])
-
-
 def failed_cell_position(nb: Any, index: int) -> int:
     """The 1-based position in the input notebook of the cell papermill reports as ``index``.
 
@@ -252,7 +253,7 @@ def _default_output(notebook: Path) -> Path:
 
 def _describe_failure(error: Any, nb: Any) -> str:
     first_line = next((line for line in str(error.source).splitlines() if line.strip()), "")
-    position = failed_cell_position(nb, error.cell_index) if nb is not None else error.cell_index + 1
+    position = failed_cell_position(nb, error.cell_index)
     return (f"cell {position} (In [{error.exec_count}]) failed: {first_line.strip()}\n"
             f"  {error.ename}: {error.evalue}")
 
@@ -299,10 +300,12 @@ def run(args: argparse.Namespace) -> int:
                 str(notebook), str(output), parameters=parameters, kernel_name=args.kernel,
                 progress_bar=False, cwd=str(notebook.resolve().parent),
                 execution_timeout=args.timeout)
-        except PapermillExecutionError as exc:
+        except KeyboardInterrupt:
+            failure = KeyboardInterrupt("interrupted (Ctrl-C)")
+        except Exception as exc:  # noqa: BLE001 - a cell failed, the kernel died, ...: report it
             failure = exc
-        except Exception as exc:  # noqa: BLE001 - kernel died, timeout, ...: report, exit non-zero
-            failure = exc
+    if isinstance(failure, KeyboardInterrupt):
+        return _fail(f"{notebook}: interrupted; the cells run so far are in {output}", 130)
     if failure is not None and not isinstance(failure, PapermillExecutionError):
         log = "".join(captured).strip()
         return _fail(f"the run of {notebook} stopped: {type(failure).__name__}: {failure}"

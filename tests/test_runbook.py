@@ -180,3 +180,12 @@ def test_value_parsing():
     assert [parse_value("x", t, None) for t in ("True", "None", "4", "4.5", "true")] == [
         True, None, 4, 4.5, "true"]
     assert resolve_parameters({}, [], []) == {}
+
+
+def test_a_dead_kernel_stops_the_run_with_what_the_kernel_said(tmp_path):
+    nb = write_notebook(tmp_path / "book.ipynb", 'print("before")', "import os\nos._exit(3)",
+                        'print("never reached")')
+    proc = smartdc_nb_run(nb, cwd=tmp_path)
+    assert proc.returncode == 1
+    assert "stopped: DeadKernelError" in proc.stderr and "the kernel said:" in proc.stderr
+    assert "never reached" not in proc.stdout

@@ -21,7 +21,14 @@ _LAZY = {
     "DataCenter": "smartdc_nb.datacenter",
     "Machine": "smartdc_nb.machine",
     "Snapshot": "smartdc_nb.machine",
+    "SnapshotList": "smartdc_nb.machine",
+    "MachineList": "smartdc_nb.machinelist",
     "Fleet": "smartdc_nb.fleet",
+    "DatacenterWarning": "smartdc_nb.fleet",
+    "run_bulk": "smartdc_nb.bulk",
+    "BulkResult": "smartdc_nb.bulk",
+    "BulkInterrupted": "smartdc_nb.bulk",
+    "WaitResult": "smartdc_nb.waiters",
     "load_profile": "smartdc_nb.config",
     "Profile": "smartdc_nb.config",
 }
@@ -45,5 +52,8 @@ def __dir__():
 if TYPE_CHECKING:  # pragma: no cover
     from .config import Profile, load_profile
     from .datacenter import DataCenter, connect
-    from .fleet import Fleet
-    from .machine import Machine, Snapshot
+    from .bulk import BulkInterrupted, BulkResult, run_bulk
+    from .fleet import DatacenterWarning, Fleet
+    from .machine import Machine, Snapshot, SnapshotList
+    from .machinelist import MachineList
+    from .waiters import WaitResult

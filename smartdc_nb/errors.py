@@ -190,6 +190,8 @@ class WaitError(SmartDCError):
     awaited states, ``last_state`` the last state seen, ``elapsed`` seconds
     waited, ``history`` the ``(time, state)`` changes seen during the wait and
     ``audit`` the latest audit entries when they were fetched to explain it.
+    A wait on many machines also sets ``result``: the full per-machine
+    outcome table (a WaitResult), so nothing seen is lost.
     """
 
     def __init__(
@@ -212,6 +214,7 @@ class WaitError(SmartDCError):
         self.history = list(history or [])
         self.audit = list(audit or [])
         self.cause = cause
+        self.result: Any = None
 
 
 class WaitTimeout(WaitError, TimeoutError):

@@ -25,6 +25,7 @@ from __future__ import annotations
 import copy
 import html
 import ipaddress
+import json
 import re
 import time
 from dataclasses import dataclass
@@ -103,15 +104,24 @@ def split_ips(ips: Iterable[Any]) -> tuple[list[str], list[str]]:
 
 
 def html_repr(obj: Any) -> str:
-    """``smartdc_nb.display.render_html(obj)``, or an escaped ``<pre>`` of its repr.
+    """``smartdc_nb.display.render_html(obj)``, imported when first displayed."""
+    from .display import render_html
 
-    The fallback covers a checkout where the display package is not there yet.
-    """
-    try:
-        from .display import render_html
-    except ImportError:
-        return f"<pre>{html.escape(repr(obj))}</pre>"
     return render_html(obj)
+
+
+def credentials_of(value: Any) -> Credentials:
+    """The ``{login: password}`` pairs of a ``metadata.credentials`` value.
+
+    CloudAPI sends an object; a JSON text (as given at create time) is read;
+    anything else holds no usable pairs.
+    """
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            value = None
+    return Credentials(value if isinstance(value, Mapping) else {})
 
 
 class Credentials(dict):
@@ -298,7 +308,7 @@ class Machine:
         metadata = raw.get("metadata")
         if isinstance(metadata, dict) and "credentials" in metadata:
             # Passwords live in get_credentials() (masked), not in a dict anyone may print.
-            self._credentials = Credentials(metadata.pop("credentials") or {})
+            self._credentials = credentials_of(metadata.pop("credentials"))
         if "dns_names" not in raw and getattr(self, "raw", None) and "dns_names" in self.raw:
             raw["dns_names"] = self.raw["dns_names"]  # ListMachines omits them; keep GET's
         self.raw: dict[str, Any] = raw
@@ -717,11 +727,12 @@ class Machine:
                                 status=exc.status, code=exc.code, request_id=exc.request_id,
                                 method=exc.method, path=exc.path, body=exc.body) from exc
 
-    def snapshots(self) -> list[Snapshot]:
+    def snapshots(self) -> SnapshotList:
         """GET /:login/machines/:id/snapshots — every snapshot (kept as ``known_snapshots``)."""
-        found = [Snapshot(self, data=s) for s in self._request("GET", "snapshots").data or []]
+        found = SnapshotList(Snapshot(self, data=s)
+                             for s in self._request("GET", "snapshots").data or [])
         self.known_snapshots = found
-        return list(found)
+        return SnapshotList(found)
 
     def create_snapshot(self, name: str | None = None) -> Snapshot:
         """POST /:login/machines/:id/snapshots ``{"name": name}`` — the new Snapshot (queued).
@@ -899,3 +910,10 @@ class Snapshot:
 
 __all__ = ["Machine", "Snapshot", "Credentials", "PendingAction", "MACHINE_STATES",
            "SNAPSHOT_STATES", "parse_time", "split_ips", "html_repr"]
+
+
+class SnapshotList(list):
+    """A list of :class:`Snapshot` that displays as a table in a notebook."""
+
+    def _repr_html_(self) -> str:
+        return html_repr(self)

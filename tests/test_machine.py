@@ -199,12 +199,16 @@ def test_html_repr_escapes_hostile_names(emu, dc):
     assert html.escape("<img src=x onerror=alert(1)>") in page or "&lt;img" in page
 
 
-def test_html_repr_falls_back_to_escaped_text_without_display(emu, dc, monkeypatch):
-    import sys
-
-    m = fetched(dc, emu, name="<b>bold</b>")
-    monkeypatch.setitem(sys.modules, "smartdc_nb.display", None)  # as if not installed
-    assert m._repr_html_() == f"<pre>{html.escape(repr(m))}</pre>"
+def test_credentials_given_as_json_text_or_garbage_never_break_the_proxy(emu, dc):
+    # CloudAPI sends an object, but a payload may carry the JSON text given at create time,
+    # or something else entirely: the Machine must still be built, and nothing leak
+    mid = put(emu)
+    base = dc.raw_machine_data(mid)
+    as_text = Machine(dc, data={**base, "metadata": {"credentials": '{"root": "pw-1"}'}})
+    assert dict(as_text._credentials) == {"root": "pw-1"}
+    garbage = Machine(dc, data={**base, "metadata": {"credentials": "not json"}})
+    assert dict(garbage._credentials) == {}
+    assert "pw-1" not in repr(as_text.raw) + repr(as_text) + as_text._repr_html_()
 
 
 def test_panel_delegates_to_the_widgets_package(emu, dc, monkeypatch):

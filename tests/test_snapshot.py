@@ -90,3 +90,12 @@ def test_identity_and_reprs(emu, m):
     count = len(emu.requests)
     page = b._repr_html_()
     assert "nightly" in page and len(emu.requests) == count
+
+
+def test_a_machines_snapshot_list_displays_as_a_table(emu, m):
+    snapshots = m.snapshots()
+    emu.clear_requests()
+    page = snapshots._repr_html_()
+    assert "nightly" in page and "<table" in page
+    assert emu.requests == []  # displaying it asks nothing
+    assert list(snapshots) == m.known_snapshots

@@ -65,6 +65,7 @@ class Panel:
         self.buttons: dict[str, Any] = {}
         self._lock = threading.RLock()
         self._busy: str | None = None
+        self._busy_text = ""
         self._labels: dict[str, tuple[str, str]] = {}
         self._created = datetime.now().astimezone()
         try:
@@ -108,6 +109,11 @@ class Panel:
         """What is running now (None when idle)."""
         return self._busy
 
+    @property
+    def busy_text(self) -> str:
+        """What the running action's button says (``Stopping``), or ``""``."""
+        return self._busy_text if self._busy else ""
+
     def submit(self, what: str, job: Callable[[], Any], *, button: str | None = None,
                busy_text: str | None = None, quiet: bool = False
                ) -> concurrent.futures.Future | None:
@@ -125,7 +131,7 @@ class Panel:
                                         "(one action at a time)")
                 return None
             if not quiet:
-                self._busy = what
+                self._busy, self._busy_text = what, busy_text or what
             future = self._executor.submit(self._run, what, job, quiet)
             self.futures = [f for f in self.futures if not f.done()] + [future]
         if not quiet:
@@ -192,13 +198,24 @@ class Panel:
         """Say in the log that ``what`` was not done and why (nothing was sent)."""
         self.log.add("refused", f"{what}: {why}; nothing was sent")
 
-    def act(self, name: str, what: str, job: Callable[[], Any], busy_text: str) -> None:
-        """Submit action ``name`` if it applies now (checked again: states change)."""
+    def applies(self, name: str, what: str) -> bool:
+        """Whether action ``name`` may go ahead now; if not, the log says why (busy or not apt)."""
+        with self._lock:
+            busy = self._busy
+        if busy is not None:
+            self.log.add("ignored", f"{what}: ignored while {busy} is running "
+                                    "(one action at a time)")
+            return False
         why = self.why_not(name)
         if why is not None:
             self.refuse(what, why)
-            return
-        self.submit(what, job, button=name, busy_text=busy_text)
+            return False
+        return True
+
+    def act(self, name: str, what: str, job: Callable[[], Any], busy_text: str) -> None:
+        """Submit action ``name`` if it applies now (checked again: states change)."""
+        if self.applies(name, what):
+            self.submit(what, job, button=name, busy_text=busy_text)
 
     def wait(self, timeout: float | None = 120.0) -> None:
         """Block until every job submitted so far has finished (for scripts and tests)."""

@@ -267,9 +267,7 @@ class FleetPanel(SelectionPanel):
     def ask(self, action: str) -> None:
         """Ask to run ``action`` on the selection: how many machines, in which datacenters."""
         label = BULK[action][0]
-        why = self.why_not(action)
-        if why is not None:
-            self.refuse(label, why)
+        if not self.applies(action, label):
             return
         selected = self.table.chosen
         applies, skipped = self.applicable(action)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from ..display.layout import Card, Facts
 from ..display.values import Badge, Note, badge, flag, mebibytes, text, when
@@ -26,9 +26,12 @@ LIVE = ("running", "stopped")
 BOOTABLE = ("created",)
 
 
-def default_snapshot_name() -> str:
-    """``snap-YYYYmmdd-HHMMSS`` (UTC): valid for CloudAPI and sorted by time."""
-    return datetime.now(timezone.utc).strftime("snap-%Y%m%d-%H%M%S")
+def default_snapshot_name(taken: Iterable[str] = ()) -> str:
+    """``snap-YYYYmmdd-HHMMSS`` (UTC), valid for CloudAPI, sorted by time, not one of ``taken``."""
+    name = datetime.now(timezone.utc).strftime("snap-%Y%m%d-%H%M%S")
+    taken = set(taken)
+    return next(n for n in (name, *(f"{name}-{i}" for i in range(2, len(taken) + 3)))
+                if n not in taken)
 
 
 def package_label(package: dict) -> str:
@@ -144,7 +147,7 @@ class MachinePanel(Panel):
         dc = machine.datacenter
         header: list[Any] = [badge(raw.get("state")), ident(raw.get("id"))]
         if self.busy:
-            header.append(Badge(f"{self.busy}…", "busy"))
+            header.append(Badge(f"{self.busy_text}…", "busy"))
         elif self.last_error:
             header.append(Badge(f"{self.last_error[0]} failed", "bad"))
         known = machine.known_snapshots
@@ -302,6 +305,8 @@ class MachinePanel(Panel):
         """Ask, then delete the machine (refused, with the reason, under deletion protection)."""
         machine = self.machine
         what = f"Delete {machine.label}"
+        if not self.applies("delete", what):
+            return
         if machine.deletion_protection:
             self.confirm.cancel(quiet=True)
             self.refuse(what, f"deletion protection is on (as of {machine.fetched_at:%H:%M:%S} "
@@ -321,10 +326,10 @@ class MachinePanel(Panel):
 
     def boot_from_snapshot(self) -> None:
         """Ask, then roll the machine back to the chosen snapshot and wait until it is up."""
-        snapshot = self.chosen_snapshot()
-        if snapshot is None:
-            self.refuse("Boot from snapshot", self.why_not("boot_snapshot") or "no snapshot")
+        if not self.applies("boot_snapshot", "Boot from snapshot"):
             return
+        snapshot = self.chosen_snapshot()
+        assert snapshot is not None  # why_not("boot_snapshot") says so
         name, machine = snapshot.name, self.machine
         what = f"Boot {machine.label} from snapshot {name}"
         self._confirm("boot_snapshot", what, f"Boot {machine.name} from snapshot {name}?",
@@ -336,10 +341,10 @@ class MachinePanel(Panel):
 
     def delete_snapshot(self) -> None:
         """Ask, then delete the chosen snapshot and wait until it is gone."""
-        snapshot = self.chosen_snapshot()
-        if snapshot is None:
-            self.refuse("Delete snapshot", self.why_not("delete_snapshot") or "no snapshot")
+        if not self.applies("delete_snapshot", "Delete snapshot"):
             return
+        snapshot = self.chosen_snapshot()
+        assert snapshot is not None  # why_not("delete_snapshot") says so
         what = f"Delete snapshot {snapshot.name} of {self.machine.label}"
         self._confirm("delete_snapshot", what,
                       f"Delete snapshot {snapshot.name} of {self.machine.name}?",
@@ -355,9 +360,7 @@ class MachinePanel(Panel):
 
     def _confirm(self, name: str, what: str, question: str, consequence: str, yes: str,
                  then: Callable[[], None]) -> None:
-        why = self.why_not(name)
-        if why is not None:
-            self.refuse(what, why)
+        if not self.applies(name, what):
             return
         card = Card("Confirm", text(question), subtitle=[dc_name(self.machine.datacenter)],
                     blocks=[Note(consequence)])
@@ -425,7 +428,8 @@ class MachinePanel(Panel):
             self.machine.snapshots()
             self.snapshot.value = None  # refresh_view picks the newest, this one
             if self.snapshot_name.value.strip() == name:
-                self.snapshot_name.value = default_snapshot_name()
+                self.snapshot_name.value = default_snapshot_name(
+                    s.name for s in self.machine.known_snapshots or [])
             self._done(f"Create snapshot {name} of", since, "snapshot created")
         return self._guarded(work)
 
@@ -496,10 +500,11 @@ class MachinePanel(Panel):
         self._refresh_queued = False
         try:
             self.machine.refresh()
-        except Exception as exc:  # noqa: BLE001 - logged (once per distinct error)
-            message = str(exc)
-            if message != self._refresh_error:
-                self._refresh_error = message
+        except Exception as exc:  # noqa: BLE001 - logged (once per kind of error)
+            # the same failure again (only its request id differs) is not news
+            kind = repr((type(exc), getattr(exc, "status", None), getattr(exc, "code", None)))
+            if kind != self._refresh_error:
+                self._refresh_error = kind
                 self.log.error("Auto-refresh", exc)
             return
         if self._refresh_error is not None:

@@ -68,7 +68,9 @@ class ActivityLog:
         with self._lock:
             self.entries.append(entry)
             self._render()
-        log.log(logging.WARNING if word in ("failed", "refused") else logging.INFO, "%s", entry)
+        # INFO, never WARNING: with no handler configured, Python prints warnings to stderr,
+        # which from a worker thread lands in whatever cell happens to be running
+        log.info("%s", entry)
         return entry
 
     def error(self, what: str, error: BaseException) -> Entry:

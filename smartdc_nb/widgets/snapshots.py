@@ -208,9 +208,7 @@ class SnapshotPanel(SelectionPanel):
 
     def boot_from(self) -> None:
         """Ask, then roll the snapshot's machine back to it and wait until it is up."""
-        why = self.why_not("boot")
-        if why is not None:
-            self.refuse("Boot from snapshot", why)
+        if not self.applies("boot", "Boot from snapshot"):
             return
         snapshot = self.table.chosen[0]
         machine = snapshot.machine
@@ -239,9 +237,7 @@ class SnapshotPanel(SelectionPanel):
 
     def delete_selected(self) -> None:
         """Ask, then delete the selected snapshots and wait until they are gone."""
-        why = self.why_not("delete")
-        if why is not None:
-            self.refuse("Delete snapshots", why)
+        if not self.applies("delete", "Delete snapshots"):
             return
         chosen = self.table.chosen
         machines = {(s.machine.datacenter, s.machine.id) for s in chosen}

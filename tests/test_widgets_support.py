@@ -1,0 +1,65 @@
+"""Helpers for the widget panel tests (no tests here).
+
+The panels are driven as a person would (``button.click()``, setting widget
+values) against the emulator over HTTP; tests wait on the panel's own futures
+(``panel.wait()``), never on a blind sleep.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import time
+from typing import Any, Callable, Iterator
+
+#: panel options for tests: the emulator's transitions take 0.1-0.5 s
+FAST: dict[str, Any] = {"interval": 0.05, "max_interval": 0.2, "timeout": 30}
+HOSTILE = "<img src=x onerror=alert(1)>$x^2$&amp;"
+BADGE = re.compile(r'class="sdcnb-badge sdcnb-(\w+)">([^<]*)<')
+
+
+def words(markup: str) -> str:
+    """The text a reader sees in some HTML (tags dropped, entities decoded, spaces joined)."""
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", markup)).split())
+
+
+def badges(markup: str) -> list[str]:
+    """The words of the state badges in some HTML, in order."""
+    return [html.unescape(word) for _tone, word in BADGE.findall(markup)]
+
+
+def enabled(panel: Any) -> set[str]:
+    return {name for name, button in panel.buttons.items() if not button.disabled}
+
+
+def widgets_in(root: Any) -> Iterator[Any]:
+    """Every widget in a widget tree (boxes' children, depth first)."""
+    todo = [root]
+    while todo:
+        widget = todo.pop()
+        yield widget
+        todo.extend(getattr(widget, "children", ()))
+
+
+def html_values(panel: Any) -> list[str]:
+    """The value of every HTML widget in the panel (what the browser would be given)."""
+    import ipywidgets
+
+    return [w.value for w in widgets_in(panel.widget) if isinstance(w, ipywidgets.HTML)]
+
+
+def posts(emu, query: dict | None = None) -> list[dict]:
+    """The logged POST/PUT/DELETE requests (optionally only those with ``query``)."""
+    return [r for r in emu.requests if r["method"] in ("POST", "PUT", "DELETE")
+            and (query is None or r["query"] == query)]
+
+
+def eventually(condition: Callable[[], Any], timeout: float = 10.0, what: str = "") -> Any:
+    """Poll ``condition`` until it is true (for background timers, which have no future)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what or condition}")

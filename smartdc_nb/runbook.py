@@ -211,9 +211,19 @@ def failed_cell_position(nb: Any, index: int) -> int:
 
 
 def write_html(nb: Any, path: Path) -> None:
+    """An HTML report of ``nb`` that reads the same offline, e.g. attached to a mail.
+
+    Without the saved widget state, nbconvert renders each widget output
+    from its static forms (a panel's card, a bar's text) instead of loading
+    the widget manager's JavaScript from a CDN.
+    """
+    import copy
+
     from nbconvert import HTMLExporter
 
-    body, _ = HTMLExporter().from_notebook_node(nb)
+    static = copy.deepcopy(nb)
+    static.metadata.pop("widgets", None)
+    body, _ = HTMLExporter().from_notebook_node(static)
     path.write_text(body, encoding="utf-8")
 
 

@@ -186,7 +186,10 @@ def test_fleet_overview_against_a_named_profile(emu, lab_env, tmp_path):
 
 
 def test_machine_control(demo_cloud, tmp_path):
-    nb = execute("02-machine-control.ipynb", tmp_path)
+    proc = run_cli(NOTEBOOKS / "02-machine-control.ipynb", "-o", tmp_path / "out.ipynb",
+                   "--html", tmp_path / "report.html")
+    assert proc.returncode == 0, proc.stderr
+    nb = nbformat.read(str(tmp_path / "out.ipynb"), as_version=4)
     started = parse_time(nb.metadata.papermill.start_time)
     text = text_of(nb)
     name = text.split("<Machine ", 1)[1].split()[0]
@@ -195,11 +198,18 @@ def test_machine_control(demo_cloud, tmp_path):
     assert machine.state == "running" and machine.tags["env"] == "dev"
     done = [e["action"] for e in reversed(machine.audit())
             if parse_time(e["time"]) > started and e["success"] == "yes"]
-    assert done == ["stop", "start", "set_tags", "create_snapshot", "reboot", "delete_snapshot"]
-    assert not any(s.name.startswith("drill-") for s in machine.snapshots())
+    # from code, then from the panel's buttons
+    assert done == ["stop", "start", "set_tags", "create_snapshot", "reboot", "delete_snapshot",
+                    "create_snapshot", "stop", "start", "delete_snapshot"]
+    assert machine.snapshots() == []
+    assert f"the panel asks: Stop {machine.label}" in text
+    assert " failed: " not in text and ", 0 failed (panel.log.lines" in text
     dev = dc.machines(tags={"env": "dev"})
     assert dev and all(m.tags.get("last_drill") for m in dev)
     assert "refused: invalid machine name 'web server #1'" in text
+    # the report shows each panel in its static form (card and note), needing no widget code
+    page = (tmp_path / "report.html").read_text()
+    assert page.count("Live panel: needs a front-end") == 3 and "widget-view+json" not in page
 
 
 def test_machine_control_needs_a_machine_name_on_a_real_cloud(emu, lab_env, tmp_path):

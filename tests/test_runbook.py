@@ -189,3 +189,14 @@ def test_a_dead_kernel_stops_the_run_with_what_the_kernel_said(tmp_path):
     assert proc.returncode == 1
     assert "stopped: DeadKernelError" in proc.stderr and "the kernel said:" in proc.stderr
     assert "never reached" not in proc.stdout
+
+
+def test_the_html_report_shows_widgets_in_their_static_form(tmp_path):
+    nb = write_notebook(tmp_path / "book.ipynb", "import ipywidgets\nipywidgets.IntSlider(value=7)")
+    proc = smartdc_nb_run(nb, "--html", tmp_path / "r.html", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    executed = nbformat.read(str(tmp_path / "book.out.ipynb"), as_version=4)
+    assert "widgets" in executed.metadata  # the executed notebook keeps the live widget
+    page = (tmp_path / "r.html").read_text()
+    assert "IntSlider(value=7" in page  # the report, its text form: no script from a CDN
+    assert "widget-view+json" not in page and "unpkg.com" not in page

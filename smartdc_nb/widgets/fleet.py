@@ -22,7 +22,7 @@ from ..machine import TRITON_TAGS, Machine
 from ..machinelist import MachineList
 from .base import SelectionPanel
 from .html import render_card
-from .pieces import SelectableTable, describe
+from .pieces import SelectableTable, describe, plural
 from .sources import datacenters_of, list_machines, name_matches, tag_text
 
 #: column widths of the machine rows (MACHINE_COLUMNS of the display package)
@@ -46,10 +46,6 @@ def where(machines: list[Machine]) -> str:
     """``us-east-1 (2), us-west-1 (1)``: how many machines in which datacenters."""
     counts = Counter(m.datacenter.name or m.datacenter.url for m in machines)
     return ", ".join(f"{name} ({n})" for name, n in sorted(counts.items()))
-
-
-def plural(n: int, noun: str = "machine") -> str:
-    return f"{n:,} {noun}{'s' * (n != 1)}"
 
 
 class FleetPanel(SelectionPanel):
@@ -82,9 +78,10 @@ class FleetPanel(SelectionPanel):
         self.table = SelectableTable(w, MACHINE_COLUMNS, WIDTHS, self.max_rows,
                                      on_change=self.update_controls)
         self.datacenter = w.Dropdown(
-            options=[("all datacenters", None)] + [(name, name) for name in self.datacenters],
+            # "" not None for "all": ipywidgets reads a None value as "nothing selected"
+            options=[("all datacenters", "")] + [(name, name) for name in self.datacenters],
             description="Datacenter", layout=w.Layout(width="auto"))
-        self.state = w.Dropdown(options=[("any state", None)] + [(s, s) for s in
+        self.state = w.Dropdown(options=[("any state", "")] + [(s, s) for s in
                                                                  LIST_STATE_FILTERS],
                                 description="State", layout=w.Layout(width="auto"))
         self.tag_key = w.Text(placeholder="tag key", layout=w.Layout(width="9em"))
@@ -140,8 +137,8 @@ class FleetPanel(SelectionPanel):
                                      for name, error in self.list_errors.items()]))
             header = [Badge(f"{len(self.list_errors)} datacenter(s) failed", "bad")] \
                 if self.list_errors else []
-            card = Card("Machines", f"{plural(len(self.listing))} match", header=header,
-                        subtitle=[self.listed_with], blocks=blocks)
+            card = Card("Machines", f"{plural(len(self.listing), 'machine')} match",
+                        header=header, subtitle=[self.listed_with], blocks=blocks)
         self.counts.value = render_card(card)
 
     def refresh_view(self) -> None:
@@ -185,7 +182,7 @@ class FleetPanel(SelectionPanel):
         """A job listing with the filters as they are now (kept to list again after an action)."""
         filters, words = self.filters()
         chosen = self.datacenter.value
-        datacenters = {n: d for n, d in self.datacenters.items() if chosen in (None, n)}
+        datacenters = {n: d for n, d in self.datacenters.items() if chosen in ("", n)}
         key, pattern = self.tag_key.value.strip(), self.name_pattern.value
         value = filters.get("tags", {}).get(key)
 
@@ -208,7 +205,7 @@ class FleetPanel(SelectionPanel):
                               for m in machines])
         for name, error in errors.items():
             self.log.error(f"Listing the machines of {name}", error)
-        found = f"{plural(len(machines))} match ({words})"
+        found = f"{plural(len(machines), 'machine')} match ({words})"
         self.log.add("done", found if not errors else
                      f"{found}; {', '.join(errors)} could not be listed")
 
@@ -272,7 +269,8 @@ class FleetPanel(SelectionPanel):
         selected = self.table.chosen
         applies, skipped = self.applicable(action)
         args, _params = self.params(action)
-        what = f"{label} on {plural(len(selected))} in {where(selected)}"
+        count = plural(len(selected), "machine")
+        what = f"{label} on {count} in {where(selected)}"
         notes: list[Any] = [Note(CONSEQUENCE[action])]
         if skipped:
             notes.append(Note("As last listed, " + "; ".join(
@@ -281,16 +279,17 @@ class FleetPanel(SelectionPanel):
         if action == "create_snapshot":
             notes.append(Note(f"Snapshot names: {args[0]}"))
         elif action == "add_tags":
-            notes.append(Note("Tag: " + ", ".join(f"{k}={tag_text(v)}" for k, v in args[0].items())))
-        card = Card("Confirm", text(f"{label}: {plural(len(selected))} in {where(selected)}?"),
+            notes.append(Note("Tag: " + ", ".join(f"{k}={tag_text(v)}"
+                                                  for k, v in args[0].items())))
+        card = Card("Confirm", text(f"{label}: {count} in {where(selected)}?"),
                     subtitle=[f"{len(applies)} to act on as last listed"], blocks=notes)
-        self.confirm.ask(what, card, f"Yes, {label.lower()} {plural(len(selected))}",
+        self.confirm.ask(what, card, f"Yes, {label.lower()} {count}",
                          lambda: self.act(action, what, self._bulk_job(action, args, selected),
                                           BULK[action][2]))
 
     def _bulk_job(self, action: str, args: tuple, machines: list[Machine]) -> Callable[[], None]:
         def job() -> None:
-            self.log.add("started", f"{BULK[action][0]} on {plural(len(machines))} in "
+            self.log.add("started", f"{BULK[action][0]} on {plural(len(machines), 'machine')} in "
                                     f"{where(machines)}")
             self.show_result(run_bulk(machines, action, *args, **self.bulk_options()))
             self._last_lister()  # states changed: list again, with the same filters

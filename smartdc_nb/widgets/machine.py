@@ -35,11 +35,11 @@ def default_snapshot_name(taken: Iterable[str] = ()) -> str:
 
 
 def package_label(package: dict) -> str:
-    sizes = [f"{mebibytes(package.get('memory'))} RAM"]
+    """``g4-highcpu-4G · 4 GiB · 4 vCPU`` (a chooser has little room)."""
+    parts = [str(package.get("name")), str(mebibytes(package.get("memory")))]
     if package.get("vcpus"):
-        sizes.append(f"{package['vcpus']} vCPU")
-    sizes.append(f"{mebibytes(package.get('disk'))} disk")
-    return f"{package.get('name')} ({', '.join(str(s) for s in sizes)})"
+        parts.append(f"{package['vcpus']} vCPU")
+    return " · ".join(parts)
 
 
 def snapshot_label(snapshot: Snapshot) -> str:
@@ -88,7 +88,7 @@ class MachinePanel(Panel):
     def _build(self) -> Any:
         w = self.w
         self.header = w.HTML()
-        self.package = w.Dropdown(options=[], layout=w.Layout(width="18em"))
+        self.package = w.Dropdown(options=[], layout=w.Layout(width="20em"))
         self.new_name = w.Text(value=self.machine.name or "", placeholder="new name",
                                layout=w.Layout(width="14em"))
         self.snapshot_name = w.Text(value=default_snapshot_name(), placeholder="snapshot name",
@@ -112,7 +112,8 @@ class MachinePanel(Panel):
             b("refresh", "Refresh", self.refresh, icon="sync"),
             self.auto_refresh], **row)
         changes = w.HBox([
-            w.Label("Resize to"), self.package, b("resize", "Resize", self.resize, icon="arrows-alt"),
+            w.Label("Resize to"), self.package,
+            b("resize", "Resize", self.resize, icon="arrows-alt"),
             w.HTML(layout=w.Layout(width="1.5em")),
             w.Label("Rename to"), self.new_name, b("rename", "Rename", self.rename, icon="pencil"),
         ], **row)
@@ -296,7 +297,8 @@ class MachinePanel(Panel):
         on = not self.machine.firewall_enabled
         verb = "Enable firewall" if on else "Disable firewall"
         self.act("firewall", f"{verb} of {self.machine.label}",
-                 self._change_job(verb, lambda m: m.enable_firewall() if on else m.disable_firewall(),
+                 self._change_job(verb,
+                                  lambda m: m.enable_firewall() if on else m.disable_firewall(),
                                   lambda m: bool(m.firewall_enabled) == on,
                                   f"firewall {'on' if on else 'off'}"),
                  "Enabling" if on else "Disabling")

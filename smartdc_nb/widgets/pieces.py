@@ -29,6 +29,11 @@ LOG_TONES = {"done": "ok", "failed": "bad", "refused": "warn", "ignored": "idle"
 LOG_SHOWN = 200
 
 
+def plural(n: int, noun: str) -> str:
+    """``1 machine``, ``3 machines``."""
+    return f"{n:,} {noun}{'s' * (n != 1)}"
+
+
 def describe(error: BaseException) -> str:
     """An error in words: its class (which says what kind of failure) and its message."""
     message = str(error) or "(no message)"
@@ -286,9 +291,13 @@ class SelectableTable:
         self.select_all_button.on_click(lambda _b: self.select_all())
         self.select_none_button.on_click(lambda _b: self.select_none())
         self.count = widgets.HTML()
-        # the checkbox column (2em) sits outside the rows' HTML: the heading is indented by it
-        self.heading = widgets.HTML(render_row(columns, self.widths, "sdcnb-panel-heading"),
-                                    layout=widgets.Layout(margin="0 0 0 2em"))
+        # laid out as a row is (a checkbox, then the HTML), with the checkbox hidden, so the
+        # column headings sit exactly over the columns
+        spacer = widgets.Checkbox(indent=False, disabled=True,
+                                  layout=widgets.Layout(width="2em", visibility="hidden"))
+        self.heading = widgets.HBox([spacer, widgets.HTML(
+            render_row(columns, self.widths, "sdcnb-panel-heading"),
+            layout=widgets.Layout(flex="1 1 auto"))], layout=widgets.Layout(align_items="center"))
         self.rows = widgets.VBox()
         self.more = widgets.HTML()
         self.widget = widgets.VBox([
@@ -319,7 +328,7 @@ class SelectableTable:
             hidden = len(self.items) - len(self._shown)
             self.more.value = render_line(Note(
                 f"… and {hidden:,} more {self.noun}s not listed here (narrow the filters to see "
-                f"them; Select all includes them)")) if hidden else ""
+                "them; Select all includes them)")) if hidden else ""
         self._refresh_count()
 
     def _new_row(self, index: int) -> tuple[Any, Any, Any]:
@@ -385,8 +394,7 @@ class SelectableTable:
     def _refresh_count(self) -> None:
         with self._lock:
             total, chosen = len(self.items), len(self.selected)
-        self.count.value = render_line(f"{chosen:,} of {total:,} {self.noun}{'s' * (total != 1)} "
-                                       "selected")
+        self.count.value = render_line(f"{chosen:,} of {plural(total, self.noun)} selected")
         self.on_change()
 
     def close(self) -> None:

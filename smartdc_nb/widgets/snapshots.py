@@ -29,7 +29,7 @@ from ..waiters import refresh_machines
 from .base import SelectionPanel
 from .html import render_card
 from .machine import BOOTABLE, LIVE
-from .pieces import SelectableTable, WidgetBar, describe
+from .pieces import SelectableTable, WidgetBar, describe, plural
 from .sources import datacenters_of, list_machines
 
 COLUMNS = ["Machine", "Datacenter", "Snapshot", "State", "Created", "Age", "Size"]
@@ -132,11 +132,11 @@ class SnapshotPanel(SelectionPanel):
         else:
             rows = self.shown()
             days = self.older_than.value
-            title = f"{len(rows):,} snapshot{'s' * (len(rows) != 1)}"
+            title = plural(len(rows), "snapshot")
             subtitle = [f"older than {days} day{'s' * (days != 1)} (of {len(self.snapshots):,})"
                         if days else "any age"]
             machines = {(s.machine.datacenter, s.machine.id) for s in rows}
-            subtitle.append(f"on {len(machines)} machine{'s' * (len(machines) != 1)}")
+            subtitle.append(f"on {plural(len(machines), 'machine')}")
             blocks: list[Any] = []
             if self.list_errors:
                 blocks.append(Facts([(name, text(describe(error)))
@@ -185,7 +185,8 @@ class SnapshotPanel(SelectionPanel):
         for name, error in self.list_errors.items():
             self.log.error(f"Listing {name}", error)
         self.show_rows()
-        self.log.add("done", f"{len(self.snapshots)} snapshots on {len(asked)} machines")
+        self.log.add("done", f"{plural(len(self.snapshots), 'snapshot')} on "
+                             f"{plural(len(asked), 'machine')}")
 
     # ------------------------------------------------------------ actions
 
@@ -243,8 +244,8 @@ class SnapshotPanel(SelectionPanel):
         machines = {(s.machine.datacenter, s.machine.id) for s in chosen}
         places = Counter(s.machine.datacenter.name or s.machine.datacenter.url for s in chosen)
         where = ", ".join(f"{name} ({n})" for name, n in sorted(places.items()))
-        count = f"{len(chosen)} snapshot{'s' * (len(chosen) != 1)}"
-        what = f"Delete {count} of {len(machines)} machine{'s' * (len(machines) != 1)} in {where}"
+        count = plural(len(chosen), "snapshot")
+        what = f"Delete {count} of {plural(len(machines), 'machine')} in {where}"
         card = Card("Confirm", text(f"{what}?"),
                     blocks=[Note("Deleted snapshots cannot be booted from or restored."),
                             Note("Names: " + ", ".join(sorted({s.name for s in chosen})))])

@@ -35,7 +35,7 @@ def datacenters_of(subject: Any) -> dict[str, DataCenter]:
 
 def list_machines(datacenters: Mapping[str, DataCenter], **filters: Any
                   ) -> tuple[MachineList, dict[str, BaseException]]:
-    """The matching machines of every datacenter given, and ``{name: error}`` of those that failed."""
+    """The matching machines of the datacenters given; ``{name: error}`` of those that failed."""
     for dc in list(datacenters.values())[:1]:
         dc.machine_filters(filters)  # refuse bad filters once, before any request
     tasks = {name: (lambda d=dc: d.machines(**filters)) for name, dc in datacenters.items()}

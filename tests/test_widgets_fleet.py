@@ -1,0 +1,272 @@
+"""The fleet panel against the emulator's two datacenters: filters, selection, the question,
+bulk actions through the bulk engine with one progress bar, and the outcome table."""
+
+from __future__ import annotations
+
+import ipywidgets
+import pytest
+from test_machine_support import logged, put
+from test_widgets_support import FAST, HOSTILE, badges, enabled, html_values, posts, words
+
+import smartdc_nb
+from smartdc_nb.widgets import fleet_panel
+from smartdc_nb.widgets.fleet import FleetPanel
+
+
+@pytest.fixture
+def batch(emu):
+    """Machines tagged role=batch: two stopped in each datacenter, one running in us-east-1."""
+    ids = {"east-stopped": [put(emu, "us-east-1", name=f"batch-e{i}", state="stopped",
+                                tags={"role": "batch"}) for i in range(2)],
+           "west-stopped": [put(emu, "us-west-1", name=f"batch-w{i}", state="stopped",
+                                tags={"role": "batch", "tier": 2}) for i in range(2)],
+           "east-running": [put(emu, "us-east-1", name="batch-e-run", tags={"role": "batch"})]}
+    return ids
+
+
+@pytest.fixture
+def fleet(dc):
+    return smartdc_nb.Fleet(dc)
+
+
+@pytest.fixture
+def panel_of(emu):
+    panels = []
+
+    def make(fleet, **options):
+        panel = fleet_panel(fleet, **{**FAST, **options})
+        panels.append(panel)
+        panel.wait()
+        emu.clear_requests()
+        return panel
+
+    yield make
+    for panel in panels:
+        try:
+            panel.wait(timeout=FAST["timeout"])
+        finally:
+            panel.close()
+
+
+def list_with(panel, **fields) -> None:
+    for name, value in fields.items():
+        getattr(panel, name).value = value
+    panel.buttons["list"].click()
+    panel.wait()
+
+
+def names(panel) -> list[str]:
+    return sorted(m.name for m in panel.listing)
+
+
+def test_first_listing_shows_every_machine_counted_by_state(fleet, batch, panel_of):
+    panel = panel_of(fleet)
+    assert isinstance(panel, FleetPanel)
+    total = len(panel.listing)
+    assert total == len(fleet.machines())
+    counts = words(panel.counts.value)
+    assert f"{total} machines match" in counts and "all machines" in counts
+    assert {"running", "stopped"} <= set(badges(panel.counts.value))  # the state columns
+    assert "us-east-1" in counts and "us-west-1" in counts and "All" in counts
+    assert len(panel.table.rows.children) == total  # fewer than max_rows: all have a row
+    assert enabled(panel) == {"list"}  # nothing selected yet
+    assert (panel.datacenter.label, panel.state.label) == ("all datacenters", "any state")
+
+
+def test_filters_by_tag_datacenter_state_and_name(emu, fleet, batch, panel_of):
+    panel = panel_of(fleet)
+    list_with(panel, tag_key="role", tag_value="batch")
+    assert names(panel) == ["batch-e-run", "batch-e0", "batch-e1", "batch-w0", "batch-w1"]
+    queries = [r["query"] for r in logged(emu, "GET", "/demo/machines")]
+    assert all(q.get("tag.role") == "batch" for q in queries)  # filtered by CloudAPI
+    assert {r["datacenter"] for r in emu.requests} == {"us-east-1", "us-west-1"}
+    assert "tag role=batch" in words(panel.counts.value)
+
+    emu.clear_requests()
+    list_with(panel, datacenter="us-west-1")
+    assert names(panel) == ["batch-w0", "batch-w1"]
+    assert {r["datacenter"] for r in emu.requests} == {"us-west-1"}
+
+    list_with(panel, datacenter="", state="running")
+    assert names(panel) == ["batch-e-run"]
+    list_with(panel, state="", name_pattern="batch-?0")
+    assert names(panel) == ["batch-e0", "batch-w0"]
+    list_with(panel, name_pattern="W1")  # plain text: anywhere in the name, any case
+    assert names(panel) == ["batch-w1"]
+    list_with(panel, name_pattern="", tag_key="tier", tag_value="")  # a key alone: tag is set
+    assert names(panel) == ["batch-w0", "batch-w1"]
+    list_with(panel, tag_value="2")  # a number tag matches its text
+    assert names(panel) == ["batch-w0", "batch-w1"]
+
+
+def test_a_tag_value_without_a_key_is_refused_before_listing(emu, fleet, panel_of):
+    panel = panel_of(fleet)
+    list_with(panel, tag_value="batch")
+    assert emu.requests == []
+    assert panel.log.entries[-1].word == "refused"
+    assert "a tag value needs a tag key" in panel.log.entries[-1].message
+
+
+def test_selection_rows_select_all_none_and_survives_a_new_listing(fleet, batch, panel_of):
+    panel = panel_of(fleet)
+    list_with(panel, tag_key="role", tag_value="batch")
+    table = panel.table
+    assert "0 of 5 machines selected" in words(table.count.value)
+    row_box = table.rows.children[0]
+    checkbox, row = row_box.children
+    checkbox.value = True  # a click on the first row's checkbox
+    assert "1 of 5 machines selected" in words(table.count.value)
+    assert "sdcnb-panel-selected" in row.value
+    chosen = table.chosen[0]
+    table.select_all()
+    assert len(table.chosen) == 5 and all(b.children[0].value for b in table.rows.children)
+    table.select_none()
+    assert table.chosen == [] and not any(b.children[0].value for b in table.rows.children)
+    table.toggle(("us-east-1", chosen.id))
+    panel.buttons["list"].click()  # the same machines listed again keep their selection
+    panel.wait()
+    assert [m.id for m in table.chosen] == [chosen.id]
+    assert table.rows.children[0].children[0].value is True
+
+
+def test_bulk_start_asks_how_many_where_then_shows_the_outcome_table(emu, fleet, batch,
+                                                                     panel_of):
+    panel = panel_of(fleet)
+    list_with(panel, tag_key="role", tag_value="batch")
+    emu.clear_requests()
+    panel.table.select_all()
+    assert {"start", "create_snapshot"} <= enabled(panel)
+    assert "add_tags" not in enabled(panel)  # no tag key typed yet
+    panel.buttons["start"].click()
+    question = words(panel.confirm.message.value)
+    assert "Start: 5 machines in us-east-1 (3), us-west-1 (2)?" in question
+    assert "4 to act on as last listed" in question
+    assert "1 will be skipped (already running)" in question
+    assert panel.confirm.yes.description == "Yes, start 5 machines"
+    panel.confirm.no.click()
+    assert posts(emu) == []
+
+    panel.buttons["start"].click()
+    panel.confirm.yes.click()
+    assert panel.buttons["start"].description == "Starting…"
+    panel.wait()
+    started = {r["path"].rsplit("/", 1)[1] for r in posts(emu, {"action": "start"})}
+    assert started == set(batch["east-stopped"] + batch["west-stopped"])
+    assert len(posts(emu)) == 4
+    # through the bulk engine: states re-read with one listing per datacenter first, waits
+    # polled through listings (tombstone=true), not a loop of GETs per machine
+    listings = [r for r in logged(emu, "GET", "/demo/machines") if r["query"].get("tombstone")]
+    assert {r["datacenter"] for r in listings} == {"us-east-1", "us-west-1"}
+    assert panel.result.counts["done"] == 4 and panel.result.counts["skipped"] == 1
+    outcome = panel.outcome.value
+    assert "Bulk result" in words(outcome) and "start: 5 machines" in words(outcome)
+    assert badges(outcome).count("done") == 4 and "already running" in words(outcome)
+    assert panel.log.entries[-2].message.startswith("start on 5 machines (waited for running)")
+    assert set(badges(panel.counts.value)) >= {"running"} and "stopped" not in \
+        badges(panel.counts.value)  # listed again after the action
+    assert [m.state for m in panel.table.chosen] == ["running"] * 5  # still selected
+
+
+def test_one_progress_bar_follows_the_bulk_action(fleet, batch, panel_of):
+    panel = panel_of(fleet)
+    list_with(panel, tag_key="role", tag_value="batch", state="stopped")
+    bars = [w for w in [panel.widget, *panel._owned_widgets()]
+            if isinstance(w, ipywidgets.FloatProgress)]
+    assert bars == [panel.progress.bar]
+    seen = []
+    panel.progress.bar.observe(lambda change: seen.append(change["new"]), names="value")
+    panel.table.select_all()
+    panel.buttons["start"].click()
+    panel.confirm.yes.click()
+    panel.wait()
+    assert seen and max(seen) == 4  # it counted to the four machines
+    assert panel.progress.bar.bar_style == "success"
+    assert panel.progress.widget.layout.display == "none"  # hidden once done
+
+
+def test_add_tag_and_create_snapshot_use_the_fields(emu, fleet, batch, panel_of, dc):
+    panel = panel_of(fleet)
+    list_with(panel, tag_key="role", tag_value="batch", datacenter="us-east-1")
+    panel.table.select_all()
+    panel.new_tag_key.value, panel.new_tag_value.value = "owner", "ops"
+    panel.buttons["add_tags"].click()
+    assert "Tag: owner=ops" in words(panel.confirm.message.value)
+    panel.confirm.yes.click()
+    panel.wait()
+    assert {m.id: m.tags["owner"] for m in dc.machines(tags={"role": "batch"})} == \
+        dict.fromkeys(batch["east-stopped"] + batch["east-running"], "ops")
+
+    panel.snapshot_template.value = "pre-{name}"
+    panel.buttons["create_snapshot"].click()
+    panel.confirm.yes.click()
+    panel.wait()
+    made = sorted(r["body"]["name"] for r in posts(emu) if r["path"].endswith("/snapshots"))
+    assert made == ["pre-batch-e-run", "pre-batch-e0", "pre-batch-e1"]
+    assert panel.result.counts["done"] == 3
+
+
+def test_bad_tag_input_disables_the_button_and_says_why(fleet, batch, panel_of):
+    panel = panel_of(fleet)
+    list_with(panel, tag_key="role", tag_value="batch")
+    panel.table.select_all()
+    panel.new_tag_key.value, panel.new_tag_value.value = "triton.cns.disable", "maybe"
+    assert panel.buttons["add_tags"].disabled
+    assert "takes true or false" in panel.buttons["add_tags"].tooltip
+    panel.new_tag_key.value = "triton.bogus"
+    assert "unknown special tag" in panel.buttons["add_tags"].tooltip
+
+
+def test_failures_are_rows_of_the_outcome_table_and_said_in_the_log(emu, fleet, batch,
+                                                                    panel_of):
+    panel = panel_of(fleet)
+    list_with(panel, tag_key="role", tag_value="batch", state="stopped")
+    emu.datacenter("us-west-1").fail_next("start")
+    panel.table.select_all()
+    panel.buttons["start"].click()
+    panel.confirm.yes.click()
+    panel.wait()
+    assert panel.result.counts["failed"] == 1 and panel.result.counts["done"] == 3
+    assert "failed" in badges(panel.outcome.value)
+    summary = [e for e in panel.log.entries if e.message.startswith("start on 4")][0]
+    assert summary.word == "failed" and "1 failed" in summary.message
+
+
+def test_rows_beyond_max_rows_are_counted_and_select_all_includes_them(fleet, batch, panel_of):
+    panel = panel_of(fleet, max_rows=2)
+    list_with(panel, tag_key="role", tag_value="batch")
+    assert len(panel.table.rows.children) == 2
+    assert "… and 3 more machines not listed here" in words(panel.table.more.value)
+    panel.table.select_all()
+    assert "5 of 5 machines selected" in words(panel.table.count.value)
+    panel.buttons["stop"].click()
+    assert "Stop: 5 machines in" in words(panel.confirm.message.value)
+    panel.confirm.cancel()
+
+
+def test_one_failing_datacenter_leaves_the_others_listed_and_says_so(emu, fleet, batch,
+                                                                      panel_of):
+    panel = panel_of(fleet)
+    emu.faults.add(path="/demo/machines", method="GET", datacenter="us-west-1", status=500)
+    list_with(panel, tag_key="role", tag_value="batch")
+    assert names(panel) == ["batch-e-run", "batch-e0", "batch-e1"]
+    failed = [e for e in panel.log.entries if e.word == "failed"]
+    assert failed and failed[0].message.startswith("Listing the machines of us-west-1: ")
+    assert "us-west-1 could not be listed" in panel.log.lines[-1]
+    assert "1 datacenter(s) failed" in badges(panel.counts.value)
+
+
+def test_a_datacenter_alone_gets_a_panel_too(dc, batch, panel_of):
+    panel = panel_of(dc)
+    assert {m.datacenter.name for m in panel.listing} == {"us-east-1"}
+    assert [label for label, _value in panel.datacenter.options] == ["all datacenters",
+                                                                      "us-east-1"]
+
+
+def test_cloud_strings_in_rows_are_escaped(emu, fleet, panel_of):
+    put(emu, "us-east-1", name="hostile-1", tags={"role": HOSTILE})
+    panel = panel_of(fleet)
+    list_with(panel, tag_key="role", tag_value=HOSTILE)
+    assert names(panel) == ["hostile-1"]
+    for value in html_values(panel):
+        assert "<img" not in value
+    assert HOSTILE in words(panel.counts.value)

@@ -1,0 +1,166 @@
+"""The snapshot panel against the emulator: listing per machine or fleet, the age filter,
+deleting through the bulk engine (confirmed) and booting from a snapshot."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from test_machine_support import fetched, logged, put
+from test_widgets_support import FAST, HOSTILE, badges, enabled, html_values, posts, words
+
+import smartdc_nb
+from smartdc_nb.errors import InvalidInputError
+from smartdc_nb.widgets import snapshot_panel
+
+DAY = 86400
+
+
+@pytest.fixture
+def aged(emu):
+    """Snapshots 40 days old (two machines, one in each datacenter) and 2 days old."""
+    now = time.time()
+    return {
+        "old-e": put(emu, "us-east-1", name="old-e", created=now - 40 * DAY,
+                     snapshots=["nightly-1", "nightly-2"]),
+        "old-w": put(emu, "us-west-1", name="old-w", created=now - 40 * DAY,
+                     snapshots=["nightly-1"]),
+        "new-e": put(emu, "us-east-1", name="new-e", created=now - 2 * DAY,
+                     snapshots=["fresh"]),
+    }
+
+
+@pytest.fixture
+def panel_of(emu):
+    panels = []
+
+    def make(subject, **options):
+        panel = snapshot_panel(subject, **{**FAST, **options})
+        panels.append(panel)
+        panel.wait()
+        emu.clear_requests()
+        return panel
+
+    yield make
+    for panel in panels:
+        try:
+            panel.wait(timeout=FAST["timeout"])
+        finally:
+            panel.close()
+
+
+def rows(panel) -> list[tuple[str, str]]:
+    return sorted((s.machine.name, s.name) for s in panel.table.items.values() for s in [s[0]])
+
+
+def row_html(panel, key) -> str:
+    """The HTML of the row showing ``key`` (its checkbox is beside it)."""
+    return panel.table.rows.children[panel.table._shown.index(key)].children[1].value
+
+
+def test_a_fleet_lists_every_machines_snapshots_and_filters_by_age(emu, dc, aged, panel_of):
+    fleet = smartdc_nb.Fleet(dc)
+    panel = panel_of(fleet)
+    ours = [r for r in rows(panel) if r[0] in ("old-e", "old-w", "new-e")]
+    assert ours == [("new-e", "fresh"), ("old-e", "nightly-1"), ("old-e", "nightly-2"),
+                    ("old-w", "nightly-1")]
+    assert panel.log.entries[-1].message.startswith(f"{len(panel.snapshots)} snapshots on ")
+    panel.older_than.value = 30
+    assert emu.requests == []  # the filter needs no request
+    assert [r for r in rows(panel) if r[0] in ("old-e", "old-w", "new-e")] == ours[1:]
+    counts = words(panel.counts.value)
+    assert "older than 30 days (of " in counts and "created" in badges(panel.counts.value)[0]
+    row = words(row_html(panel, ("us-east-1", aged["old-e"], "nightly-1")))
+    assert row.startswith("old-e us-east-1 nightly-1 created ") and " 40 days " in row
+
+
+def test_kvm_and_deleted_machines_are_not_asked(emu, dc, panel_of):
+    kvm = put(emu, "us-east-1", name="vm-1", brand="kvm")
+    gone = put(emu, "us-east-1", name="gone-1", state="deleted")
+    live = put(emu, "us-east-1", name="live-1", snapshots=["s"])
+    machines = [smartdc_nb.Machine(dc, i) for i in (kvm, gone, live)]
+    panel = snapshot_panel(machines, **FAST)
+    panel.wait()
+    asked = [r["path"] for r in logged(emu, "GET", "/snapshots")]
+    assert asked == [f"/demo/machines/{live}/snapshots"]
+    assert rows(panel) == [("live-1", "s")]
+    panel.close()
+
+
+def test_delete_selected_asks_then_deletes_through_the_bulk_engine(emu, dc, aged, panel_of):
+    machine = smartdc_nb.Machine(dc, aged["old-e"])
+    panel = panel_of(machine)
+    assert rows(panel) == [("old-e", "nightly-1"), ("old-e", "nightly-2")]
+    assert enabled(panel) == {"list"}
+    panel.table.select_all()
+    assert enabled(panel) == {"list", "delete"}
+    assert "select exactly one snapshot" in panel.buttons["boot"].tooltip
+    panel.buttons["delete"].click()
+    question = words(panel.confirm.message.value)
+    assert "Delete 2 snapshots of 1 machine in us-east-1 (2)?" in question
+    assert "Names: nightly-1, nightly-2" in question
+    panel.confirm.yes.click()
+    panel.wait()
+    deleted = sorted(r["path"].rsplit("/", 1)[1] for r in posts(emu))
+    assert deleted == ["nightly-1", "nightly-2"] and len(posts(emu)) == 2
+    assert panel.result.counts["done"] == 2
+    assert badges(panel.outcome.value).count("done") == 2
+    assert panel.log.entries[-2].message.startswith("Delete 2 snapshots: 2 done in ")
+    assert rows(panel) == [] and machine.snapshots() == []
+
+
+def test_boot_from_one_snapshot_asks_and_waits_for_the_machine(emu, dc, aged, panel_of):
+    machine = smartdc_nb.Machine(dc, aged["new-e"])
+    panel = panel_of(machine)
+    panel.table.select_all()
+    panel.buttons["boot"].click()
+    assert "Boot new-e from snapshot fresh?" in words(panel.confirm.message.value)
+    panel.confirm.yes.click()
+    panel.wait()
+    assert [r["path"].rsplit("/", 2)[1:] for r in posts(emu)] == [["snapshots", "fresh"]]
+    assert machine.state == "running"
+    assert panel.log.entries[-1].message.startswith("Boot new-e (")
+    assert "rollback_snapshot" in [e["action"] for e in machine.audit()]
+
+
+def test_boot_needs_one_created_snapshot_on_a_running_or_stopped_machine(emu, dc, panel_of):
+    machine = fetched(dc, emu, name="busy-1", snapshots=["s"])
+    panel = panel_of(machine)
+    panel.table.select_all()
+    assert "boot" in enabled(panel)
+    emu.datacenter("us-east-1").set_state(machine.id, "stopping")
+    machine.refresh()  # as a background refresh would, after the button was drawn enabled
+    panel.buttons["boot"].click()
+    assert not panel.confirm.armed and posts(emu) == []
+    assert "busy-1 is stopping" in panel.log.entries[-1].message
+
+
+def test_failures_while_listing_are_said_and_the_rest_is_shown(emu, dc, aged, panel_of):
+    fleet = smartdc_nb.Fleet(dc)
+    emu.faults.add(path=aged["old-w"] + "/snapshots", method="GET", status=500)
+    panel = panel_of(fleet)
+    assert ("old-e", "nightly-1") in rows(panel) and not any(r[0] == "old-w"
+                                                             for r in rows(panel))
+    failed = [e for e in panel.log.entries if e.word == "failed"]
+    assert len(failed) == 1 and failed[0].message.startswith("Listing old-w (")
+    assert "1 listing(s) failed" in badges(panel.counts.value)
+
+
+def test_cloud_strings_are_escaped(emu, dc, panel_of):
+    machine = fetched(dc, emu, name=HOSTILE, snapshots=[HOSTILE])
+    panel = panel_of(machine)
+    assert rows(panel) == [(HOSTILE, HOSTILE)]
+    panel.table.select_all()
+    panel.buttons["delete"].click()
+    for value in html_values(panel):
+        assert "<img" not in value
+    assert words(row_html(panel, ("us-east-1", machine.id, HOSTILE))).count(HOSTILE) == 2
+    assert HOSTILE in words(panel.confirm.message.value)
+    panel.confirm.cancel()
+
+
+def test_what_a_snapshot_panel_takes(dc):
+    with pytest.raises(InvalidInputError, match="needs a Machine, a Fleet, a DataCenter"):
+        snapshot_panel("web-1")
+    with pytest.raises(InvalidInputError, match="max_rows must be a whole number"):
+        snapshot_panel(dc, max_rows=0)

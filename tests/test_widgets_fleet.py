@@ -7,6 +7,7 @@ import ipywidgets
 import pytest
 from test_machine_support import logged, put
 from test_widgets_support import FAST, HOSTILE, badges, enabled, html_values, posts, words
+from test_widgets_support import opened  # noqa: F401 (a fixture, used by name)
 
 import smartdc_nb
 from smartdc_nb.widgets import fleet_panel
@@ -30,22 +31,8 @@ def fleet(dc):
 
 
 @pytest.fixture
-def panel_of(emu):
-    panels = []
-
-    def make(fleet, **options):
-        panel = fleet_panel(fleet, **{**FAST, **options})
-        panels.append(panel)
-        panel.wait()
-        emu.clear_requests()
-        return panel
-
-    yield make
-    for panel in panels:
-        try:
-            panel.wait(timeout=FAST["timeout"])
-        finally:
-            panel.close()
+def panel_of(opened):
+    return lambda fleet, **options: opened(fleet_panel(fleet, **{**FAST, **options}))
 
 
 def list_with(panel, **fields) -> None:

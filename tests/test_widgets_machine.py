@@ -11,6 +11,7 @@ import pytest
 from test_machine_support import fetched, logged
 from test_widgets_support import (FAST, HOSTILE, badges, enabled, eventually, html_values,
                                   posts, words)
+from test_widgets_support import opened  # noqa: F401 (a fixture, used by name)
 
 from smartdc_nb.errors import InvalidInputError
 from smartdc_nb.machine import Machine
@@ -20,24 +21,10 @@ ALWAYS = {"refresh"}
 
 
 @pytest.fixture
-def panel_for(emu, dc):
-    """``panel_for(**machine fields)``: a loaded panel on a new machine (closed afterwards)."""
-    panels = []
-
-    def make(options=None, **fields):
-        machine = fetched(dc, emu, **fields)
-        panel = machine_panel(machine, **{**FAST, **(options or {})})
-        panels.append(panel)
-        panel.wait()
-        emu.clear_requests()
-        return panel
-
-    yield make
-    for panel in panels:
-        try:
-            panel.wait(timeout=FAST["timeout"])  # a failed test may leave an action running
-        finally:
-            panel.close()
+def panel_for(dc, emu, opened):
+    """``panel_for(options=None, **machine fields)``: a loaded panel on a new machine."""
+    return lambda options=None, **fields: opened(
+        machine_panel(fetched(dc, emu, **fields), **{**FAST, **(options or {})}))
 
 
 def header(panel) -> str:

@@ -8,6 +8,7 @@ import time
 import pytest
 from test_machine_support import fetched, logged, put
 from test_widgets_support import FAST, HOSTILE, badges, enabled, html_values, posts, words
+from test_widgets_support import opened  # noqa: F401 (a fixture, used by name)
 
 import smartdc_nb
 from smartdc_nb.errors import InvalidInputError
@@ -31,22 +32,8 @@ def aged(emu):
 
 
 @pytest.fixture
-def panel_of(emu):
-    panels = []
-
-    def make(subject, **options):
-        panel = snapshot_panel(subject, **{**FAST, **options})
-        panels.append(panel)
-        panel.wait()
-        emu.clear_requests()
-        return panel
-
-    yield make
-    for panel in panels:
-        try:
-            panel.wait(timeout=FAST["timeout"])
-        finally:
-            panel.close()
+def panel_of(opened):
+    return lambda subject, **options: opened(snapshot_panel(subject, **{**FAST, **options}))
 
 
 def rows(panel) -> list[tuple[str, str]]:

@@ -12,6 +12,8 @@ import re
 import time
 from typing import Any, Callable, Iterator
 
+import pytest
+
 #: panel options for tests: the emulator's transitions take 0.1-0.5 s
 FAST: dict[str, Any] = {"interval": 0.05, "max_interval": 0.2, "timeout": 30}
 HOSTILE = "<img src=x onerror=alert(1)>$x^2$&amp;"
@@ -63,3 +65,23 @@ def eventually(condition: Callable[[], Any], timeout: float = 10.0, what: str = 
             return value
         time.sleep(0.02)
     raise AssertionError(f"timed out after {timeout} s waiting for {what or condition}")
+
+
+@pytest.fixture
+def opened(emu):
+    """``opened(panel)``: wait for the panel's first load, clear the request log, return it;
+    every panel is closed after the test (once what it was doing is done)."""
+    panels = []
+
+    def keep(panel: Any) -> Any:
+        panels.append(panel)
+        panel.wait()
+        emu.clear_requests()
+        return panel
+
+    yield keep
+    for panel in panels:
+        try:
+            panel.wait(timeout=FAST["timeout"])  # a failed test may leave an action running
+        finally:
+            panel.close()

@@ -27,7 +27,7 @@ from ..display.layout import Card
 from ..display.values import Note
 from ..errors import InvalidInputError
 from .html import render_card, render_line, stylesheet
-from .pieces import ActivityLog, ConfirmBar, ProgressArea
+from .pieces import ActivityLog, ConfirmBar, ProgressArea, SelectableTable
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
@@ -323,12 +323,28 @@ class SelectionPanel(Panel):
 
     def __init__(self, subject: Any, *, max_rows: int = 100, concurrency: int = 8,
                  **options: Any):
+        from .sources import datacenters_of
+
         for name, value in (("max_rows", max_rows), ("concurrency", concurrency)):
             if not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
                 raise InvalidInputError(f"{name} must be a whole number >= 1, not {value!r}")
         self.max_rows, self.concurrency = max_rows, concurrency
+        self.datacenters = datacenters_of(subject)
+        self.list_errors: dict[str, BaseException] = {}
         self.result: Any = None
         super().__init__(subject, **options)
+        if self.widget is not None:
+            self.relist()
+
+    def relist(self) -> None:
+        """List again (on the worker thread): the panel's first job, and its List button's."""
+        raise NotImplementedError
+
+    def make_table(self, columns: list[Any], widths: list[str], noun: str) -> SelectableTable:
+        """The panel's rows (``self.table``); its selection changes re-check the buttons."""
+        self.table = SelectableTable(self.w, columns, widths, self.max_rows,
+                                     on_change=self.update_controls, noun=noun)
+        return self.table
 
     def listed(self) -> Any:
         """What the listing card shows (None before the first listing)."""

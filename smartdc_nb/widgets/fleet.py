@@ -22,8 +22,8 @@ from ..machine import TRITON_TAGS, Machine
 from ..machinelist import MachineList
 from .base import SelectionPanel
 from .html import render_card
-from .pieces import SelectableTable, describe, plural
-from .sources import datacenters_of, list_machines, name_matches, tag_text
+from .pieces import describe, plural
+from .sources import list_machines, name_matches, tag_text
 
 #: column widths of the machine rows (MACHINE_COLUMNS of the display package)
 WIDTHS = ["14em", "7.5em", "5.5em", "7em", "5.5em", "11em", "10em", "8.5em", "5em"]
@@ -62,21 +62,16 @@ class FleetPanel(SelectionPanel):
     kind = "fleet"
 
     def __init__(self, fleet: Any, **options: Any):
-        self.datacenters = datacenters_of(fleet)
         self.listing: MachineList | None = None
         self.listed_with = ""
-        self.list_errors: dict[str, BaseException] = {}
         self._last_lister: Callable[[], None] = lambda: None
         super().__init__(fleet, **options)
-        if self.widget is not None:
-            self.list_machines()
 
     # ------------------------------------------------------------ widgets
 
     def _build(self) -> Any:
         w = self.w
-        self.table = SelectableTable(w, MACHINE_COLUMNS, WIDTHS, self.max_rows,
-                                     on_change=self.update_controls)
+        self.make_table(MACHINE_COLUMNS, WIDTHS, "machine")
         self.datacenter = w.Dropdown(
             # "" not None for "all": ipywidgets reads a None value as "nothing selected"
             options=[("all datacenters", "")] + [(name, name) for name in self.datacenters],
@@ -100,7 +95,7 @@ class FleetPanel(SelectionPanel):
         b = self.button
         filters = w.HBox([self.datacenter, self.state, w.Label("Tag"), self.tag_key,
                           w.Label("="), self.tag_value, w.Label("Name"), self.name_pattern,
-                          b("list", "List machines", self.list_machines, icon="search",
+                          b("list", "List machines", self.relist, icon="search",
                             style="primary")], **row)
         bulk = w.HBox([
             w.Label("Selected:"),
@@ -169,7 +164,7 @@ class FleetPanel(SelectionPanel):
             words.append(f"name {self.name_pattern.value.strip()}")
         return filters, ", ".join(words) or "all machines"
 
-    def list_machines(self) -> None:
+    def relist(self) -> None:
         """List the machines matching the filters (on the worker thread)."""
         try:
             job = self._lister()

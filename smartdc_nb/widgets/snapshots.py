@@ -29,8 +29,8 @@ from ..waiters import refresh_machines
 from .base import SelectionPanel
 from .html import render_card
 from .machine import BOOTABLE, LIVE
-from .pieces import SelectableTable, WidgetBar, describe, plural
-from .sources import datacenters_of, list_machines
+from .pieces import WidgetBar, describe, plural
+from .sources import list_machines
 
 COLUMNS = ["Machine", "Datacenter", "Snapshot", "State", "Created", "Age", "Size"]
 WIDTHS = ["13em", "7em", "16em", "7em", "10.5em", "5.5em", "5em"]
@@ -69,19 +69,14 @@ class SnapshotPanel(SelectionPanel):
         if not isinstance(subject, (Machine, Fleet, DataCenter, list, tuple)):
             raise InvalidInputError("snapshot_panel needs a Machine, a Fleet, a DataCenter or a "
                                     f"list of Machines, not {type(subject).__name__}")
-        self.datacenters = datacenters_of(subject)
         self.snapshots: list[Snapshot] | None = None
-        self.list_errors: dict[str, BaseException] = {}
         super().__init__(subject, **options)
-        if self.widget is not None:
-            self.list_snapshots()
 
     # ------------------------------------------------------------ widgets
 
     def _build(self) -> Any:
         w = self.w
-        self.table = SelectableTable(w, COLUMNS, WIDTHS, self.max_rows,
-                                     on_change=self.update_controls, noun="snapshot")
+        self.make_table(COLUMNS, WIDTHS, "snapshot")
         self.older_than = w.BoundedIntText(value=0, min=0, max=36500, step=1,
                                            description="Older than (days)",
                                            style={"description_width": "initial"},
@@ -92,7 +87,7 @@ class SnapshotPanel(SelectionPanel):
         b = self.button
         row = dict(layout=w.Layout(flex_flow="row wrap", align_items="center"))
         top = w.HBox([self.older_than, w.Label("(0: any age)"),
-                      b("list", "List snapshots", self.list_snapshots, icon="sync",
+                      b("list", "List snapshots", self.relist, icon="sync",
                         style="primary")], **row)
         actions = w.HBox([w.Label("Selected:"),
                           b("boot", "Boot from snapshot", self.boot_from, icon="undo"),
@@ -153,7 +148,7 @@ class SnapshotPanel(SelectionPanel):
 
     # ------------------------------------------------------------ listing
 
-    def list_snapshots(self) -> None:
+    def relist(self) -> None:
         """List the machines, then each one's snapshots (on the worker thread)."""
         self.submit("List snapshots", self._list_job, button="list", busy_text="Listing")
 

@@ -8,20 +8,9 @@ fixtures below connect smartdc_nb to it over loopback HTTP, as a user would.
 from __future__ import annotations
 
 import pytest
-
-import smartdc_nb
+from clients import connect_to
 
 pytest_plugins = ["smartdc_nb.emulator.testing"]
-
-
-def connect_to(emu, triton_keys, datacenter=None, key="rsa", **options):
-    """A DataCenter connected to one of ``emu``'s datacenters as account demo."""
-    key = triton_keys[key]
-    options.setdefault("rate_limit", False)  # tests that exercise the limiter turn it on
-    name = datacenter or next(iter(emu.urls))
-    options.setdefault("name", name)
-    return smartdc_nb.connect(url=emu.urls[name], account="demo", key_id=key.md5,
-                              key_path=str(key.private), passphrase=key.passphrase, **options)
 
 
 @pytest.fixture

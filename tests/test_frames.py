@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 import pandas as pd
 import pytest
 
-from conftest import connect_to
+from clients import connect_to
 from smartdc_nb import Fleet
 from smartdc_nb.emulator.testing import make_emulator
 from smartdc_nb.errors import InvalidInputError, MachineDeletedError, ServerError

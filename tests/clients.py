@@ -1,0 +1,15 @@
+"""Connecting smartdc_nb to the test emulator, for fixtures and for tests that need their own."""
+
+from __future__ import annotations
+
+import smartdc_nb
+
+
+def connect_to(emu, triton_keys, datacenter=None, key="rsa", **options):
+    """A DataCenter connected to one of ``emu``'s datacenters as account demo."""
+    key = triton_keys[key]
+    options.setdefault("rate_limit", False)  # tests that exercise the limiter turn it on
+    name = datacenter or next(iter(emu.urls))
+    options.setdefault("name", name)
+    return smartdc_nb.connect(url=emu.urls[name], account="demo", key_id=key.md5,
+                              key_path=str(key.private), passphrase=key.passphrase, **options)

@@ -55,6 +55,11 @@ def _make(progress: Any, **kwargs: Any) -> Any:
         return progress(**kwargs)
     if isinstance(progress, Mapping):
         kwargs.update(progress)
+    if progress is None:
+        # tqdm's own rule for "on unless told": a text bar only on a terminal (a log
+        # file full of carriage-return frames helps nobody; the summary line still
+        # comes), a notebook bar always.
+        kwargs.setdefault("disable", None)
     from tqdm.auto import tqdm  # lazy: tqdm.auto may import ipywidgets
 
     return tqdm(**kwargs)

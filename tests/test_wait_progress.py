@@ -105,3 +105,15 @@ def test_the_environment_turns_progress_off(emu, dc, capsys, monkeypatch, env):
 def test_progress_false_is_silent(emu, dc, capsys):
     fetched(dc, emu).stop().wait_for("stopped", progress=False, **QUICK)
     assert capsys.readouterr() == ("", "")
+
+
+def test_by_default_no_bar_frames_go_to_a_file_that_is_not_a_terminal(emu, dc, capsys,
+                                                                       monkeypatch):
+    # cron and CI logs: the bar's carriage-return frames would fill them; the summary must stay
+    monkeypatch.delenv("SMARTDC_NB_PROGRESS", raising=False)
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    m = fetched(dc, emu, name="log-01")
+    m.stop().wait_for("stopped", **QUICK)
+    captured = capsys.readouterr()
+    assert "\r" not in captured.err and "|" not in captured.err
+    assert captured.out.strip().startswith(f"log-01 ({m.id[:8]}): stopped after ")

@@ -409,7 +409,7 @@ class DataCenter:
         from .machine import Machine
 
         if is_uuid(id_or_name):
-            return Machine(self, data=self.raw_machine_data(id_or_name))
+            return Machine(self, id_or_name)
         found = [m for m in self.raw_machines(name=id_or_name) if m.get("name") == id_or_name]
         if not found:
             raise NotFoundError(f"no machine named {id_or_name!r} in {self.name or self.url}",

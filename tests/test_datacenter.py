@@ -203,3 +203,10 @@ def test_repr_and_equality_make_no_request(emu, dc, connect):
     assert dc == connect() and hash(dc) == hash(connect())
     assert dc != connect("us-west-1")
     assert len(emu.requests) == count
+
+
+def test_unknown_machine_id_is_named_in_the_error(dc):
+    missing = "00000000-0000-4000-8000-000000000000"
+    with pytest.raises(NotFoundError) as err:
+        dc.machine(missing)
+    assert missing in str(err.value)

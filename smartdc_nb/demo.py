@@ -333,6 +333,13 @@ def _notebooks_dir(args: argparse.Namespace) -> Path | None:
     return path if path.is_dir() else None
 
 
+def _has_gui() -> bool:
+    # Without a display, webbrowser falls back to a text browser (lynx, w3m) that
+    # would take over this terminal: print the URL only.
+    return sys.platform in ("darwin", "win32") or bool(
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
 def _start_jupyter(d: DemoDir, notebooks: Path, port: int | None) -> tuple[subprocess.Popen, str]:
     """JupyterLab on ``notebooks`` at 127.0.0.1 with a fresh token; returns (process, URL to open)."""
     from jupyter_core.paths import jupyter_runtime_dir
@@ -394,7 +401,7 @@ def run(args: argparse.Namespace) -> int:
         print('  connect("demo") in a notebook or script uses it.')
         jupyter, url = _start_jupyter(d, notebooks, args.port)
         print(f"JupyterLab on {notebooks}:\n  {url}\nLogs in {d.root}. Ctrl-C to stop.", flush=True)
-        if not args.no_browser:
+        if not args.no_browser and _has_gui():
             webbrowser.open(url)
         while not stop.wait(0.5):
             for proc, what, log in ((jupyter, "JupyterLab", d.jupyter_log),

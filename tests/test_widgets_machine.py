@@ -174,6 +174,11 @@ def test_bad_input_is_refused_before_sending(emu, panel_for):
     panel.wait()
     assert posts(emu) == []
     assert "InvalidInputError: invalid machine name 'bad name!'" in panel.log.lines[-1]
+    # a job that ends at once still leaves the panel idle, not drawn busy
+    assert panel.busy is None and panel.progress.widget.layout.display == "none"
+    assert (panel.buttons["rename"].description, panel.buttons["rename"].icon) == \
+        ("Rename", "pencil")
+    assert {"stop", "rename"} <= enabled(panel)
 
 
 def test_unexpected_errors_keep_their_traceback_in_the_log(panel_for, monkeypatch):
@@ -323,6 +328,19 @@ def test_refresh_button_fetches_the_machine(emu, panel_for):
     panel.wait()
     assert badges(panel.header.value)[0] == "stopped"
     assert logged(emu, "GET")[0]["path"] == panel.machine.path
+
+
+def test_a_list_that_fails_to_load_is_said_and_the_rest_loads(emu, dc, opened):
+    machine = fetched(dc, emu, name="half-loaded", snapshots=["s1"])
+    emu.faults.add(path="/demo/packages", method="GET", status=500)
+    panel = opened(machine_panel(machine, **FAST))
+    failed, loaded = panel.log.entries
+    assert failed.word == "failed"
+    assert failed.message.startswith("Listing the packages of us-east-1: ServerError")
+    assert loaded.message.startswith("Loaded half-loaded (") and "1 snapshot" in loaded.message
+    assert panel.package.options == () and "packages are not loaded" in \
+        panel.buttons["resize"].tooltip
+    assert "boot_snapshot" in enabled(panel)
 
 
 # ---------------------------------------------------------------- threads, escaping, input

@@ -132,10 +132,11 @@ class Panel:
                 return None
             if not quiet:
                 self._busy, self._busy_text = what, busy_text or what
+                # drawn busy before the job can start: a job that ends at once must not
+                # find its "done" drawing overwritten by this one
+                self._show_busy(button, busy_text or what)
             future = self._executor.submit(self._run, what, job, quiet)
             self.futures = [f for f in self.futures if not f.done()] + [future]
-        if not quiet:
-            self._show_busy(button, busy_text or what)
         return future
 
     def _run(self, what: str, job: Callable[[], Any], quiet: bool) -> Any:
@@ -149,9 +150,9 @@ class Panel:
             self.log.error(what, exc)
         finally:
             if not quiet:
-                with self._lock:
+                with self._lock:  # the next action may start once this is cleared
+                    self.progress.stop()
                     self._busy = None
-                self.progress.stop()
             try:
                 self.refresh_view()
             except Exception as exc:  # noqa: BLE001 - a drawing bug must still be seen
@@ -159,14 +160,15 @@ class Panel:
         return result
 
     def _show_busy(self, button: str | None, text: str) -> None:
-        for name, widget in self.buttons.items():
-            widget.disabled = True
-            widget.tooltip = f"waiting: {text}"
-        if button in self.buttons:
-            self.buttons[button].description = f"{text}…"
-            self.buttons[button].icon = "spinner"
-        self.progress.start(text)
-        self.show_status()
+        with self._lock:  # never interleaved with update_controls: no button left enabled
+            for name, widget in self.buttons.items():
+                widget.disabled = True
+                widget.tooltip = f"waiting: {text}"
+            if button in self.buttons:
+                self.buttons[button].description = f"{text}…"
+                self.buttons[button].icon = "spinner"
+            self.progress.start(text)
+            self.show_status()
 
     def show_status(self) -> None:
         """Redraw what shows the panel's state (busy, last error): subclasses' headers."""
@@ -175,13 +177,13 @@ class Panel:
         """Enable each button only when its action applies now; the tooltip says why not."""
         with self._lock:
             busy = self._busy
-        for name, widget in self.buttons.items():
-            label, icon = self._labels[name]
-            why = f"waiting: {busy}" if busy else self.why_not(name)
-            widget.disabled = why is not None
-            widget.tooltip = why or ""
-            if not busy:
-                widget.description, widget.icon = self.label_of(name, label), icon
+            for name, widget in self.buttons.items():
+                label, icon = self._labels[name]
+                why = f"waiting: {busy}" if busy else self.why_not(name)
+                widget.disabled = why is not None
+                widget.tooltip = why or ""
+                if not busy:
+                    widget.description, widget.icon = self.label_of(name, label), icon
 
     def label_of(self, name: str, label: str) -> str:
         """A button's label in the current state (e.g. Enable or Disable firewall)."""

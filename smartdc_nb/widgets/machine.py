@@ -19,6 +19,7 @@ from ..display.views import dc_name, fetched, ident, image_value, ip_facts, pack
 from ..machine import Machine, Snapshot
 from .base import Panel
 from .html import render_card
+from .pieces import plural
 
 #: states in which a machine takes actions (transitional states mean a job is running)
 LIVE = ("running", "stopped")
@@ -77,7 +78,6 @@ class MachinePanel(Panel):
         self._stop_ticking = threading.Event()
         self._refresh_queued = False
         self._refresh_error: str | None = None
-        self._packages_loaded = False
         self._shown_name = machine.name
         super().__init__(machine, **options)
         if self.widget is not None:
@@ -357,8 +357,8 @@ class MachinePanel(Panel):
 
     def refresh(self) -> None:
         """Fetch the machine, its snapshots and (once) the packages."""
-        self.submit(f"Refresh {self.machine.label}", self._load, button="refresh",
-                    busy_text="Refreshing")
+        self.submit(f"Refresh {self.machine.label}", lambda: self._load("Refreshed"),
+                    button="refresh", busy_text="Refreshing")
 
     def _confirm(self, name: str, what: str, question: str, consequence: str, yes: str,
                  then: Callable[[], None]) -> None:
@@ -454,16 +454,27 @@ class MachinePanel(Panel):
             self._done(f"Delete snapshot {snapshot.name} of", since, "snapshot deleted")
         return self._guarded(work)
 
-    def _load(self) -> None:
-        """Fetch the machine, then its snapshots and the packages of its datacenter."""
+    def _load(self, verb: str = "Loaded") -> None:
+        """Fetch the machine, then its snapshots and the packages of its datacenter.
+
+        The machine's own GET failing fails the job; a failed list only leaves its
+        chooser empty, and is said in the log.
+        """
         machine = self.machine
         machine.refresh()
         found = [machine.state or "unknown"]
-        if not machine.datacenter.known_packages():
-            found.append(f"{len(machine.datacenter.packages())} packages")
+        dc = machine.datacenter
+        lists: list[tuple[str, Callable[[], list], str]] = []
+        if not dc.known_packages():
+            lists.append((f"the packages of {dc.name or dc.url}", dc.packages, "package"))
         if machine.brand != "kvm" and machine.state != "deleted":
-            found.append(f"{len(machine.snapshots())} snapshots")
-        self.log.add("done", f"Loaded {machine.label}: {', '.join(found)}")
+            lists.append((f"the snapshots of {machine.label}", machine.snapshots, "snapshot"))
+        for what, fetch, noun in lists:
+            try:
+                found.append(plural(len(fetch()), noun))
+            except Exception as exc:  # noqa: BLE001 - said in the log; the rest still loads
+                self.log.error(f"Listing {what}", exc)
+        self.log.add("done", f"{verb} {machine.label}: {', '.join(found)}")
 
     # ------------------------------------------------------------ auto-refresh
 

@@ -271,7 +271,9 @@ class SelectableTable:
     """Rows of display values, each with a checkbox; select all or none; a count line.
 
     Rows are keyed (e.g. ``(datacenter, machine id)``), so a selection
-    survives a new listing. Only the first ``max_rows`` rows get widgets;
+    survives a new listing. ``on_change`` is never called with this table's
+    lock held (the panel's lock is taken around it, and the panel asks the
+    table for its selection). Only the first ``max_rows`` rows get widgets;
     "select all" selects every row, shown or not, and the count says so.
     Row widgets are reused between listings.
     """
@@ -361,11 +363,13 @@ class SelectableTable:
         with self._lock:
             if key not in self.items:
                 raise KeyError(f"no row {key!r} in this list")
-            if key in self._shown:
-                self._pool[self._shown.index(key)][1].value = value  # observer does the rest
-                return
-            (self.selected.add if value else self.selected.discard)(key)
-        self._refresh_count()
+            checkbox = self._pool[self._shown.index(key)][1] if key in self._shown else None
+            if checkbox is None:
+                (self.selected.add if value else self.selected.discard)(key)
+        if checkbox is not None:
+            checkbox.value = value  # its observer does the rest, as for a click
+        else:
+            self._refresh_count()
 
     def select_all(self) -> None:
         self._set_all(True)

@@ -28,13 +28,15 @@ from ..display.values import Note
 from ..errors import InvalidInputError
 from .html import render_card, render_line, stylesheet
 from .pieces import ActivityLog, ConfirmBar, ProgressArea, SelectableTable
+from .sources import datacenters_of
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
 def check_options(timeout: Any, interval: Any, max_interval: Any) -> None:
     """Refuse wait options a panel's actions would only refuse later, on click."""
-    if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
+    if timeout is not None and not (isinstance(timeout, (int, float))
+                                    and not isinstance(timeout, bool) and timeout > 0):
         raise InvalidInputError(f"timeout must be a number of seconds > 0 or None, not {timeout!r}")
     for name, value in (("interval", interval), ("max_interval", max_interval)):
         if not (isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0):
@@ -55,8 +57,8 @@ class Panel:
                  max_interval: float = 10.0):
         check_options(timeout, interval, max_interval)
         self.subject = subject
-        self.timeout, self.interval, self.max_interval = timeout, interval, max(max_interval,
-                                                                                interval)
+        self.timeout, self.interval = timeout, interval
+        self.max_interval = max(max_interval, interval)
         self.futures: list[concurrent.futures.Future] = []
         self.closed = False
         self.last_error: tuple[str, BaseException] | None = None
@@ -67,7 +69,6 @@ class Panel:
         self._busy: str | None = None
         self._busy_text = ""
         self._labels: dict[str, tuple[str, str]] = {}
-        self._created = datetime.now().astimezone()
         try:
             import ipywidgets
         except ImportError as exc:
@@ -90,9 +91,10 @@ class Panel:
         raise NotImplementedError
 
     def button(self, name: str, label: str, handler: Callable[[], Any], *, icon: str = "",
-               style: str = "", tooltip: str = "") -> Any:
-        """An action button: registered by ``name`` so enabling and busy states cover it."""
-        button = self.w.Button(description=label, icon=icon, button_style=style, tooltip=tooltip,
+               style: str = "") -> Any:
+        """An action button, registered by ``name`` so enabling and busy states cover it
+        (its tooltip is set by :meth:`update_controls`: why it is disabled)."""
+        button = self.w.Button(description=label, icon=icon, button_style=style,
                                layout=self.w.Layout(width="auto"))
         button.on_click(lambda _b: handler())
         self.buttons[name] = button
@@ -100,6 +102,7 @@ class Panel:
         return button
 
     def style_widget(self) -> Any:
+        """A hidden HTML widget holding the stylesheet once for the whole panel."""
         return self.w.HTML(stylesheet(), layout=self.w.Layout(display="none"))
 
     # ------------------------------------------------------------ running actions
@@ -240,7 +243,11 @@ class Panel:
             self.close()
 
     def close(self) -> None:
-        """Stop background work and close the widgets (the panel then displays as a static copy)."""
+        """Stop background work and close the widgets (the panel then displays as a static copy).
+
+        Actions not started are dropped; one already sent finishes its wait on the
+        worker thread (the cloud is acting on it) and still writes to ``log.entries``.
+        """
         with self._lock:
             if self.closed:
                 return
@@ -313,8 +320,6 @@ class Panel:
         return f"<{type(self).__name__} of {self.describe()} ({state})>"
 
 
-
-
 class SelectionPanel(Panel):
     """A panel over rows with checkboxes whose actions run through the bulk engine.
 
@@ -325,8 +330,6 @@ class SelectionPanel(Panel):
 
     def __init__(self, subject: Any, *, max_rows: int = 100, concurrency: int = 8,
                  **options: Any):
-        from .sources import datacenters_of
-
         for name, value in (("max_rows", max_rows), ("concurrency", concurrency)):
             if not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
                 raise InvalidInputError(f"{name} must be a whole number >= 1, not {value!r}")

@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterable
 from ..display.layout import Card, Facts
 from ..display.values import Badge, Note, badge, flag, mebibytes, text, when
 from ..display.views import dc_name, fetched, ident, image_value, ip_facts, package_value, raw_of
+from ..errors import InvalidInputError
 from ..machine import Machine, Snapshot
 from .base import Panel
 from .html import render_card
@@ -64,12 +65,9 @@ class MachinePanel(Panel):
 
     def __init__(self, machine: Machine, *, refresh_every: float = 5.0, **options: Any):
         if not isinstance(machine, Machine):
-            from ..errors import InvalidInputError
-
             raise InvalidInputError(f"machine_panel needs a Machine, not {type(machine).__name__}")
-        if not (isinstance(refresh_every, (int, float)) and refresh_every > 0):
-            from ..errors import InvalidInputError
-
+        if not (isinstance(refresh_every, (int, float)) and not isinstance(refresh_every, bool)
+                and refresh_every > 0):
             raise InvalidInputError(
                 f"refresh_every must be a number of seconds > 0, not {refresh_every!r}")
         self.machine = machine
@@ -168,13 +166,20 @@ class MachinePanel(Panel):
                     footer=fetched(machine, how))
 
     def draw_header(self) -> None:
-        self.header.value = render_card(self.header_card())
+        with self._lock:  # the main thread draws "busy", the worker "done": never crossed
+            self.header.value = render_card(self.header_card())
 
     def show_status(self) -> None:
         self.draw_header()
 
     def refresh_view(self) -> None:
         """Redraw the header and the choosers from what the machine holds, then the buttons."""
+        with self._lock:
+            self._redraw_choosers()
+            self.draw_header()
+            self.update_controls()
+
+    def _redraw_choosers(self) -> None:
         machine = self.machine
         if machine.name != self._shown_name:  # renamed: the field follows unless edited
             if self.new_name.value in ("", self._shown_name):
@@ -195,8 +200,6 @@ class MachinePanel(Panel):
             self.snapshot.options = options
             names = [name for _label, name in options]
             self.snapshot.value = current if current in names else (names[-1] if names else None)
-        self.draw_header()
-        self.update_controls()
 
     def label_of(self, name: str, label: str) -> str:
         if name == "firewall":

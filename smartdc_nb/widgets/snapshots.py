@@ -116,10 +116,11 @@ class SnapshotPanel(SelectionPanel):
                 if not days or (age_of(s, now) is not None and age_of(s, now) >= timedelta(days))]
 
     def show_rows(self) -> None:
-        now = datetime.now(timezone.utc)
-        self.table.set_items([(snapshot_key(s), s, snapshot_values(s, now))
-                              for s in self.shown(now)])
-        self.draw_counts()
+        with self._lock:  # the age filter (main thread) and a listing (worker) both draw
+            now = datetime.now(timezone.utc)
+            self.table.set_items([(snapshot_key(s), s, snapshot_values(s, now))
+                                  for s in self.shown(now)])
+            self.draw_counts()
 
     def draw_counts(self) -> None:
         if self.snapshots is None:

@@ -10,6 +10,7 @@ Names are loaded on first use so that ``import smartdc_nb`` stays quick.
 from __future__ import annotations
 
 import importlib
+import logging
 from typing import TYPE_CHECKING
 
 from ._version import __version__
@@ -34,6 +35,10 @@ _LAZY = {
 }
 
 __all__ = ["__version__", *_LAZY, *_error_names]
+
+# A library logs; the application decides where it goes (and a warning from a
+# worker thread must not land on stderr in whichever notebook cell is running).
+logging.getLogger("smartdc_nb").addHandler(logging.NullHandler())
 
 
 def __getattr__(name: str):

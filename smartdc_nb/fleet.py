@@ -259,11 +259,11 @@ class Fleet(BulkActions):
 
         return Frames(self)
 
-    def panel(self) -> Any:
-        """A control panel for the fleet (ipywidgets): smartdc_nb.widgets.fleet_panel."""
+    def panel(self, **options: Any) -> Any:
+        """A control panel for the fleet (ipywidgets; options: see smartdc_nb.widgets.fleet_panel)."""
         from .widgets import fleet_panel
 
-        return fleet_panel(self)
+        return fleet_panel(self, **options)
 
     def summary(self) -> list[dict[str, Any]]:
         """What is known without a request: per datacenter its URL, the machine count of the

@@ -410,11 +410,11 @@ class Machine:
     def _repr_html_(self) -> str:
         return html_repr(self)
 
-    def panel(self) -> Any:
-        """An ipywidgets control panel for this machine (smartdc_nb.widgets)."""
+    def panel(self, **options: Any) -> Any:
+        """An ipywidgets control panel for this machine (options: see smartdc_nb.widgets)."""
         from .widgets import machine_panel
 
-        return machine_panel(self)
+        return machine_panel(self, **options)
 
     @property
     def label(self) -> str:

@@ -130,9 +130,12 @@ def summary(text: str, progress: Any = None, bar: StateBar | CountBar | None = N
 
     A text bar's summary goes to the bar's file (so ``file=`` redirects both);
     a notebook bar's goes to the cell's stdout, which executed notebooks keep.
+    A caller that supplies its own bar factory owns the display (a widget
+    panel shows the summary in its log), so nothing is printed for it: a print
+    from a worker thread would land in whichever cell happens to be running.
     """
     log.info("%s", text)
-    if not enabled(progress):
+    if not enabled(progress) or (callable(progress) and not isinstance(progress, bool)):
         return
     tqdm_bar = getattr(bar, "bar", None)
     target = None

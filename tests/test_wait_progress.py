@@ -117,3 +117,13 @@ def test_by_default_no_bar_frames_go_to_a_file_that_is_not_a_terminal(emu, dc, c
     captured = capsys.readouterr()
     assert "\r" not in captured.err and "|" not in captured.err
     assert captured.out.strip().startswith(f"log-01 ({m.id[:8]}): stopped after ")
+
+
+def test_a_caller_with_its_own_bar_factory_gets_no_printed_summary(emu, dc, capsys):
+    # a widget panel passes a factory and shows the summary in its own log: a print from
+    # its worker thread would land in whatever notebook cell is running at the time
+    factory, bars = notebook_bars()
+    m = fetched(dc, emu, name="own-01")
+    m.stop().wait_for("stopped", progress=factory, **QUICK)
+    assert len(bars) == 1
+    assert capsys.readouterr().out == ""

@@ -13,6 +13,6 @@ and embeds one stylesheet scoped under the ``.sdcnb`` root class.
 
 from __future__ import annotations
 
-from .render import card_for, options, render_html, render_text
+from .render import card_for, environment, options, render_html, render_text, stylesheet
 
-__all__ = ["card_for", "options", "render_html", "render_text"]
+__all__ = ["card_for", "environment", "options", "render_html", "render_text", "stylesheet"]

@@ -57,7 +57,7 @@ def render_html(obj: Any, *, max_rows: int | None = None) -> str:
     and wait/bulk results (anything with an outcome ``frame``) each get their
     own card; tables show at most ``max_rows`` rows (default ``options.max_rows``).
     """
-    return _template().render(card=card_for(obj, max_rows), css=Markup(_stylesheet()))
+    return _template().render(card=card_for(obj, max_rows), css=Markup(stylesheet()))
 
 
 def render_text(obj: Any, *, max_rows: int | None = None) -> str:
@@ -81,7 +81,12 @@ def _kind(value: Any) -> str:
 
 
 @functools.lru_cache(maxsize=1)
-def _template() -> jinja2.Template:
+def environment() -> jinja2.Environment:
+    """The display's jinja2 environment: package templates, autoescape, the ``kind`` filter.
+
+    Everything smartdc_nb renders as HTML (cards, panels) goes through it, so
+    cloud strings are escaped in one place.
+    """
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("smartdc_nb.display", "."),
         autoescape=True,  # everything from the cloud is data; our nested HTML is Markup only
@@ -89,11 +94,16 @@ def _template() -> jinja2.Template:
         trim_blocks=False,
     )
     env.filters["kind"] = _kind
-    return env.get_template("card.html.j2")
+    return env
+
+
+def _template() -> jinja2.Template:
+    return environment().get_template("card.html.j2")
 
 
 @functools.lru_cache(maxsize=1)
-def _stylesheet() -> str:
+def stylesheet() -> str:
+    """The display's one stylesheet (CSS text, every selector under the root class)."""
     return resources.files("smartdc_nb.display").joinpath("smartdc_nb.css").read_text("utf-8")
 
 

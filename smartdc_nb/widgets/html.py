@@ -17,6 +17,7 @@ from typing import Any, Iterable
 
 from markupsafe import Markup
 
+from ..display import environment
 from ..display.layout import Card
 
 LINE = """{%- from "macros.html.j2" import value -%}
@@ -31,23 +32,14 @@ ROW = """{%- from "macros.html.j2" import value -%}
 </div>"""
 
 
-@functools.lru_cache(maxsize=1)
-def _environment() -> Any:
-    # The display package builds its jinja2 environment (autoescape, the ``kind``
-    # filter, the macros) behind render_html; its card template is the one way in.
-    from ..display import render
-
-    return render._template().environment
-
-
 @functools.lru_cache(maxsize=2)
 def _compiled(source: str) -> Any:
-    return _environment().from_string(source)
+    return environment().from_string(source)
 
 
 def render_card(card: Card) -> str:
     """A display Card as HTML, without the stylesheet (a panel carries it once)."""
-    page = _environment().get_template("card.html.j2").render(card=card, css=Markup(""))
+    page = environment().get_template("card.html.j2").render(card=card, css=Markup(""))
     return page.replace("<style></style>", "", 1)  # the template's slot for the stylesheet
 
 
@@ -65,10 +57,10 @@ def render_row(values: Iterable[Any], widths: Iterable[str], css_class: str = ""
 @functools.lru_cache(maxsize=1)
 def stylesheet() -> str:
     """A ``<style>`` element with the display's stylesheet and the panels' additions."""
-    from ..display import render
+    from ..display import stylesheet as display_stylesheet
 
     panel = resources.files("smartdc_nb.widgets").joinpath("panel.css").read_text("utf-8")
-    return f"<style>{render._stylesheet()}\n{panel}</style>"
+    return f"<style>{display_stylesheet()}\n{panel}</style>"
 
 
 __all__ = ["render_card", "render_line", "render_row", "stylesheet"]

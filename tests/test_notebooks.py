@@ -234,6 +234,12 @@ def test_rolling_reboot_dry_run_changes_nothing(demo_cloud, tmp_path):
                            for e in audit)
 
 
+def test_rolling_reboot_of_nothing_is_a_clean_no_op(demo_cloud, tmp_path):
+    nb = execute("03-rolling-reboot.ipynb", tmp_path, tag_selector="role=nothing", dry_run=False)
+    assert "0 machines carry {'role': 'nothing'}" in text_of(nb)
+    assert "reboot on 0 machines (waited for running): nothing to do" in text_of(nb)
+
+
 def test_rolling_reboot_runs_headless(demo_cloud, tmp_path):
     proc = run_cli(NOTEBOOKS / "03-rolling-reboot.ipynb", "-p", "tag_selector", "role=web,env=staging",
                    "-p", "dry_run", "False", "-p", "batch_size", "2", "-o", tmp_path / "out.ipynb",

@@ -82,9 +82,8 @@ def test_opens_with_a_parameters_cell_defaulting_to_the_demo_cloud(path):
 # ------------------------------------------------------------ running them
 
 
-@pytest.fixture
-def demo_cloud(tmp_path, monkeypatch):
-    """A demo cloud owned by this test, found by connect("demo") in kernels and here."""
+def start_demo_cloud(tmp_path, monkeypatch, machines: int):
+    """A demo cloud owned by the test, found by connect("demo") in kernels and here."""
     for name in list(os.environ):
         if name.startswith(("TRITON_", "SDC_", "SMARTDC_NB_DEMO_")):
             monkeypatch.delenv(name)
@@ -93,7 +92,19 @@ def demo_cloud(tmp_path, monkeypatch):
     monkeypatch.setenv("SMARTDC_NB_PROGRESS", "0")
     d = demo.demo_dir()
     with demo.start_lock(d):
-        proc, info = demo.start_cloud(d, parent_pid=os.getpid(), machines=20, speed=SPEED)
+        return demo.start_cloud(d, parent_pid=os.getpid(), machines=machines, speed=SPEED)
+
+
+@pytest.fixture
+def demo_cloud(tmp_path, monkeypatch):
+    proc, info = start_demo_cloud(tmp_path, monkeypatch, machines=20)
+    yield info
+    demo.stop_process(proc)
+
+
+@pytest.fixture
+def empty_demo_cloud(tmp_path, monkeypatch):
+    proc, info = start_demo_cloud(tmp_path, monkeypatch, machines=0)
     yield info
     demo.stop_process(proc)
 
@@ -232,6 +243,18 @@ def test_rolling_reboot_dry_run_changes_nothing(demo_cloud, tmp_path):
             assert not any(e["action"] in ("reboot", "create_snapshot") and
                            parse_time(e["time"]) > parse_time(nb.metadata.papermill.start_time)
                            for e in audit)
+
+
+def test_an_account_without_machines(empty_demo_cloud, tmp_path):
+    """A new account: the overview and the hygiene report say so; machine control says why not."""
+    nb = execute("01-fleet-overview.ipynb", tmp_path)
+    assert "0 machines in 3 datacenters (0 running, 0 not running)" in text_of(nb)
+    nb = execute("04-snapshot-hygiene.ipynb", tmp_path)
+    assert "report only): 0 snapshots older than 90 days" in text_of(nb)
+    proc = run_cli(NOTEBOOKS / "02-machine-control.ipynb", "-o", tmp_path / "02.ipynb")
+    assert proc.returncode == 1
+    assert "ValueError: us-east-1 has no running machine to drive: start one, or set machine_name" \
+        in proc.stderr
 
 
 def test_rolling_reboot_of_nothing_is_a_clean_no_op(demo_cloud, tmp_path):

@@ -206,9 +206,22 @@ def start_cloud(d: DemoDir, *, parent_pid: int, machines: int | None = None, see
     return _launch(command, d.emulator_log, "the demo cloud", timeout, serving)
 
 
+def _exit_with_parent() -> None:
+    """In the child, before exec: Linux sends it SIGTERM when this process dies, even by SIGKILL.
+
+    JupyterLab has no option like the emulator's --parent-pid; without this a
+    killed ``smartdc-nb demo`` would leave it serving. (The signal is tied to
+    the thread that started the child: the command's main thread.)
+    """
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def _launch(command: list[str], log_path: Path, what: str, timeout: float,
-            ready: Callable[[subprocess.Popen], Any], env: dict[str, str] | None = None
-            ) -> tuple[subprocess.Popen, Any]:
+            ready: Callable[[subprocess.Popen], Any], env: dict[str, str] | None = None,
+            preexec: Callable[[], None] | None = None) -> tuple[subprocess.Popen, Any]:
     """Start ``command`` (output to ``log_path``); return ``(process, ready(process))`` once that is not None.
 
     ConfigError, with the end of the log, when the process exits first or
@@ -218,7 +231,8 @@ def _launch(command: list[str], log_path: Path, what: str, timeout: float,
         # A session of its own: an interrupt sent to the caller's process group
         # (Ctrl-C, a kernel interrupt) must not reach it.
         proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=subprocess.STDOUT, env=env, start_new_session=True)
+                                stderr=subprocess.STDOUT, env=env, start_new_session=True,
+                                preexec_fn=preexec)
     deadline = time.monotonic() + timeout
     while True:
         result = ready(proc)
@@ -361,7 +375,8 @@ def _start_jupyter(d: DemoDir, notebooks: Path, port: int | None) -> tuple[subpr
             return None
         return f"{server['url'].rstrip('/')}/{page}?token={token}"
 
-    return _launch(command, d.jupyter_log, "JupyterLab", START_TIMEOUT, url, env=env)
+    return _launch(command, d.jupyter_log, "JupyterLab", START_TIMEOUT, url, env=env,
+                   preexec=_exit_with_parent if sys.platform == "linux" else None)
 
 
 def _start_demo_cloud(d: DemoDir, args: argparse.Namespace) -> tuple[subprocess.Popen, dict[str, Any]]:

@@ -214,17 +214,32 @@ def read_until(proc: subprocess.Popen, marker: str, timeout: float = 90) -> list
     raise AssertionError("no " + repr(marker) + " in:\n" + "".join(lines))
 
 
+def start_demo(demo_env, port: int) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "smartdc_nb.cli", "demo", "--no-browser", "--port", str(port),
+         "--machines", "6", "--speed", "10"],
+        env=demo_env, text=True, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE)
+
+
+def stop_demo(proc: subprocess.Popen) -> None:
+    """Stop a demo a test left running as a user would (Ctrl-C), killing it only if that fails."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 @pytest.mark.slow
 def test_demo_command_serves_notebooks_a_demo_profile_and_stops_cleanly(demo_env, tmp_path):
     from jupyter_client import BlockingKernelClient
 
     demo_dir = Path(demo_env["SMARTDC_NB_DEMO_DIR"])
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "smartdc_nb.cli", "demo", "--no-browser", "--port", str(port),
-         "--machines", "6", "--speed", "10"],
-        env=demo_env, text=True, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE)
+    proc = start_demo(demo_env, port)
     try:
         lines = read_until(proc, "Ctrl-C to stop")
         text = "".join(lines)
@@ -272,10 +287,29 @@ def test_demo_command_serves_notebooks_a_demo_profile_and_stops_cleanly(demo_env
         assert proc.wait(60) == 0, proc.stderr.read()
         assert proc.stdout.read().strip().endswith("smartdc-nb demo: stopped")
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        stop_demo(proc)
     for pid, what in ((running["pid"], "emulator"), (server_pid, "JupyterLab"), (kernel_pid, "kernel")):
         assert gone(pid), f"the {what} (pid {pid}) is still running"
     assert all(refuses(url) for url in [*running["urls"].values(), base])
     assert not (demo_dir / "running.json").exists()
     assert not list(Path(demo_env["JUPYTER_RUNTIME_DIR"]).glob("jpserver-*.json"))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform != "linux", reason="JupyterLab follows a killed demo on Linux only")
+def test_a_killed_demo_command_leaves_nothing_running(demo_env):
+    demo_dir = Path(demo_env["SMARTDC_NB_DEMO_DIR"])
+    port = free_port()
+    proc = start_demo(demo_env, port)
+    try:
+        read_until(proc, "Ctrl-C to stop")
+        cloud = json.loads((demo_dir / "running.json").read_text())
+        server = json.loads(next(Path(demo_env["JUPYTER_RUNTIME_DIR"]).glob("jpserver-*.json"))
+                            .read_text())
+        proc.kill()  # no chance to clean up
+        proc.wait()
+        wait_until(lambda: gone(cloud["pid"]) and gone(server["pid"]), 30,
+                   "the cloud and JupyterLab to follow the killed command")
+        assert all(refuses(url) for url in [*cloud["urls"].values(), f"http://127.0.0.1:{port}"])
+    finally:
+        stop_demo(proc)

@@ -26,7 +26,7 @@ from .pieces import describe, plural
 from .sources import list_machines, name_matches, tag_text
 
 #: column widths of the machine rows (MACHINE_COLUMNS of the display package)
-WIDTHS = ["14em", "7.5em", "5.5em", "7em", "5.5em", "11em", "10em", "8.5em", "5em"]
+WIDTHS = ["14em", "7.5em", "5.5em", "7em", "5.5em", "12em", "10em", "9.5em", "6em"]
 #: the bulk buttons: action name -> (label, icon, what the button says while it runs)
 BULK = {"start": ("Start", "play", "Starting"), "stop": ("Stop", "stop", "Stopping"),
         "reboot": ("Reboot", "refresh", "Rebooting"),

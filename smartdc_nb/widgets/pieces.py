@@ -299,8 +299,11 @@ class SelectableTable:
                                   layout=widgets.Layout(width="2em", visibility="hidden"))
         self.heading = widgets.HBox([spacer, widgets.HTML(
             render_row(columns, self.widths, "sdcnb-panel-heading"),
-            layout=widgets.Layout(flex="1 1 auto"))], layout=widgets.Layout(align_items="center"))
-        self.rows = widgets.VBox()
+            layout=widgets.Layout(flex="1 1 auto"))],
+            layout=widgets.Layout(align_items="center", flex="0 0 auto"))
+        # A flex column with a max height shrinks its children to fit: rows would pile up on
+        # each other. Nothing in it may shrink; the box scrolls instead.
+        self.rows = widgets.VBox(layout=widgets.Layout(flex="0 0 auto"))
         self.more = widgets.HTML()
         self.widget = widgets.VBox([
             widgets.HBox([self.select_all_button, self.select_none_button, self.count],
@@ -338,7 +341,7 @@ class SelectableTable:
         checkbox = w.Checkbox(value=False, indent=False, layout=w.Layout(width="2em"))
         html = w.HTML(layout=w.Layout(flex="1 1 auto"))
         checkbox.observe(lambda change, i=index: self._toggled(i, change["new"]), names="value")
-        box = w.HBox([checkbox, html], layout=w.Layout(align_items="center"))
+        box = w.HBox([checkbox, html], layout=w.Layout(align_items="center", flex="0 0 auto"))
         return box, checkbox, html
 
     def _draw(self, index: int) -> None:

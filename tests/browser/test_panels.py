@@ -134,3 +134,23 @@ def test_fleet_panel_selects_by_tag_and_starts_the_selection(emu, triton_keys, d
     assert {m.state for m in started} == {"running"}
     assert notebook.outputs(1).count() == 1  # nothing leaked out of the panel into the cell
     shoot(notebook, 1, "fleet")
+
+
+def test_fleet_panel_rows_keep_their_height_in_a_long_list(emu, triton_keys, lab_notebook):
+    # 40 rows in a scrolled box: a flex column must scroll, not squash its rows on top of
+    # each other
+    notebook = lab_notebook("fleet-panel-long.ipynb", [
+        connect_cell(emu, triton_keys),
+        "fleet = smartdc_nb.Fleet(dc)\np = fleet_panel(fleet)\np.wait()\np",
+    ])
+    output = notebook.outputs(1).first
+    output.locator(".widget-vbox").first.wait_for(timeout=TIMEOUT)
+    output.locator(".sdcnb-panel-row:not(.sdcnb-panel-heading)").first.wait_for(timeout=TIMEOUT)
+    rows = output.locator(".sdcnb-panel-row:not(.sdcnb-panel-heading)").count()
+    assert rows >= 30
+    boxes = [row.bounding_box() for row in output.locator(".widget-checkbox").all()[:rows]]
+    heights = [b["height"] for b in boxes]
+    assert min(heights) >= 16, heights
+    tops = [b["y"] for b in boxes]
+    assert all(b - a >= min(heights) - 1 for a, b in zip(tops, tops[1:])), tops
+    notebook.screenshot(1, SCREENSHOTS / "panel-fleet-long-light.png")

@@ -105,6 +105,9 @@ class Profile:
     key_path: str | None = None
     passphrase: str | None = None
     source: str = ""
+    #: the name of the datacenter ``url`` points at, when the profile knows it (the demo
+    #: cloud does; triton CLI profiles do not say, so it is learnt from dc.datacenters())
+    datacenter: str | None = None
 
     @property
     def acting_account(self) -> str:
@@ -330,6 +333,8 @@ def load_profile(profile: str | Profile | None = None, **overrides: Any) -> Prof
     if _env(ROLE_VAR) and "roles" not in given:
         fields["roles"] = [r for r in _env(ROLE_VAR).split(",") if r]
         sources.append(ROLE_VAR)
+    if "url" in given and given["url"] != fields.get("url"):
+        fields.pop("datacenter", None)  # the profile's datacenter name was for its own url
     fields.update(given)
     if given:
         sources.append("arguments (" + ", ".join(sorted(given)) + ")")

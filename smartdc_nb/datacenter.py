@@ -510,6 +510,7 @@ def connect(profile: str | None = None, **overrides: Any) -> DataCenter:
                   ("name", "timeout", "rate_limit", "retries", "retry_budget", "signer")
                   if k in overrides}
     prof = load_profile(profile, **overrides)
+    dc_options.setdefault("name", prof.datacenter)
     return DataCenter(
         prof.url, prof.account, prof.key_id, key_path=prof.key_path, passphrase=prof.passphrase,
         user=prof.user, act_as=prof.act_as, roles=prof.roles, insecure=prof.insecure,

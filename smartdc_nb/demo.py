@@ -264,7 +264,8 @@ def profile_fields(d: DemoDir, info: dict[str, Any]) -> dict[str, Any]:
     """The ``demo`` profile for the cloud ``info`` describes."""
     from .auth import md5_fingerprint
 
-    return {"url": next(iter(info["urls"].values())), "account": ACCOUNT,
+    name, url = next(iter(info["urls"].items()))
+    return {"url": url, "datacenter": name, "account": ACCOUNT,
             "key_id": md5_fingerprint(d.public_key.read_text()), "key_path": str(d.key)}
 
 

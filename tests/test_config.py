@@ -413,3 +413,13 @@ def test_same_profile_as_the_triton_cli(scenario, home, tmp_path):
     assert ours.user == cli.get("user") and ours.act_as == cli.get("actAsAccount")
     assert ours.roles == tuple(cli.get("roles") or ())
     assert ours.insecure == bool(cli.get("insecure"))
+
+
+def test_a_url_override_drops_the_profiles_datacenter_name():
+    from smartdc_nb.config import Profile, load_profile
+
+    base = Profile(name="p", url="http://127.0.0.1:1", account="demo", key_id="aa:bb",
+                   datacenter="us-east-1")
+    assert load_profile(base).datacenter == "us-east-1"
+    assert load_profile(base, account="other").datacenter == "us-east-1"
+    assert load_profile(base, url="http://127.0.0.1:2").datacenter is None

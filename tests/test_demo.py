@@ -27,7 +27,8 @@ from smartdc_nb.errors import ConfigError
 CONNECT = """\
 import json, sys, smartdc_nb
 dc = smartdc_nb.connect("demo")
-print(json.dumps({"url": dc.url, "datacenters": sorted(dc.datacenters()),
+name = dc.name  # known from the profile, before any request
+print(json.dumps({"url": dc.url, "name": name, "datacenters": sorted(dc.datacenters()),
                   "machines": dc.num_machines(), "profile": dc.profile.name}), flush=True)
 """
 
@@ -113,6 +114,7 @@ def test_connect_starts_an_embedded_cloud_that_ends_with_its_process(demo_env):
     assert 0 < seen["machines"] <= 8  # SMARTDC_NB_DEMO_MACHINES (tombstones are not listed)
     running = json.loads((demo_dir / "running.json").read_text())
     assert list(running["urls"].values())[0] == seen["url"]
+    assert list(running["urls"])[0] == seen["name"]  # the card names its datacenter at once
     assert emulator_pids(demo_dir) == [running["pid"]]
     assert (demo_dir / "id_ed25519").stat().st_mode & 0o777 == 0o600
     assert (demo_dir / "state.sqlite").is_file()

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
+from polling import eventually
 import requests
 
 from smartdc_nb import demo
@@ -82,14 +83,6 @@ def refuses(url: str) -> bool:
     return False
 
 
-def wait_until(condition, timeout: float = 15.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.1)
-
-
 def emulator_pids(demo_dir: Path) -> list[int]:
     """Emulator processes serving ``demo_dir``, found by their command lines."""
     pids = []
@@ -126,7 +119,7 @@ def test_connect_starts_an_embedded_cloud_that_ends_with_its_process(demo_env):
     assert f"a demo cloud (process {running['pid']}) is already serving" in second.stderr
 
     finish(proc)
-    wait_until(lambda: gone(running["pid"]), what="the embedded cloud to exit with its parent")
+    eventually(lambda: gone(running["pid"]), 15, what="the embedded cloud to exit with its parent")
     assert all(refuses(url) for url in running["urls"].values())
     assert not (demo_dir / "running.json").exists()
 
@@ -140,7 +133,7 @@ def test_two_processes_share_one_cloud(demo_env):
     finally:
         finish(first)
         finish(second)
-    wait_until(lambda: not emulator_pids(demo_dir), what="the cloud to exit")
+    eventually(lambda: not emulator_pids(demo_dir), 15, what="the cloud to exit")
 
 
 def test_state_survives_the_process_that_started_the_cloud(demo_env):
@@ -157,7 +150,7 @@ def test_state_survives_the_process_that_started_the_cloud(demo_env):
     mid = proc.stdout.readline().strip()
     finish(proc)
     demo_dir = Path(demo_env["SMARTDC_NB_DEMO_DIR"])
-    wait_until(lambda: not emulator_pids(demo_dir), what="the first cloud to exit")
+    eventually(lambda: not emulator_pids(demo_dir), 15, what="the first cloud to exit")
 
     proc = client(demo_env, CONNECT + f'print(dc.request("GET", "machines", "{mid}", "tags").data)')
     after = first_line(proc)
@@ -265,7 +258,7 @@ def test_demo_command_serves_notebooks_a_demo_profile_and_stops_cleanly(demo_env
         kernel = requests.post(f"{base}/api/kernels", json={"name": "python3"}, headers=auth,
                                timeout=30).json()
         connection = Path(demo_env["JUPYTER_RUNTIME_DIR"]) / f"kernel-{kernel['id']}.json"
-        wait_until(connection.exists, 30, "the kernel's connection file")
+        eventually(connection.exists, 30, "the kernel's connection file")
         kc = BlockingKernelClient(connection_file=str(connection))
         kc.load_connection_file()
         kc.start_channels()
@@ -310,7 +303,7 @@ def test_a_killed_demo_command_leaves_nothing_running(demo_env):
                             .read_text())
         proc.kill()  # no chance to clean up
         proc.wait()
-        wait_until(lambda: gone(cloud["pid"]) and gone(server["pid"]), 30,
+        eventually(lambda: gone(cloud["pid"]) and gone(server["pid"]), 30,
                    "the cloud and JupyterLab to follow the killed command")
         assert all(refuses(url) for url in [*cloud["urls"].values(), f"http://127.0.0.1:{port}"])
     finally:

@@ -9,7 +9,8 @@ import threading
 
 import pytest
 from test_machine_support import fetched, logged
-from test_widgets_support import (FAST, HOSTILE, badges, enabled, eventually, html_values,
+from polling import eventually
+from test_widgets_support import (FAST, HOSTILE, badges, enabled, html_values,
                                   posts, words)
 from test_widgets_support import opened  # noqa: F401 (a fixture, used by name)
 

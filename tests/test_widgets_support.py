@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import html
 import re
-import time
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import pytest
 
@@ -54,17 +53,6 @@ def posts(emu, query: dict | None = None) -> list[dict]:
     """The logged POST/PUT/DELETE requests (optionally only those with ``query``)."""
     return [r for r in emu.requests if r["method"] in ("POST", "PUT", "DELETE")
             and (query is None or r["query"] == query)]
-
-
-def eventually(condition: Callable[[], Any], timeout: float = 10.0, what: str = "") -> Any:
-    """Poll ``condition`` until it is true (for background timers, which have no future)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what or condition}")
 
 
 @pytest.fixture

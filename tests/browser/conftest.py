@@ -32,14 +32,14 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import pytest
 import requests
+from polling import eventually
 
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -160,7 +160,7 @@ def jupyter_lab(tmp_path_factory):
                                    stdin=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_until(lambda: _answers(url + "/api/status") or process.poll() is not None, 90,
+        eventually(lambda: _answers(url + "/api/status") or process.poll() is not None, 90,
                    "JupyterLab to start")
         if process.poll() is not None:
             pytest.fail(f"JupyterLab exited ({process.returncode}):\n{log.read_text()[-3000:]}")
@@ -179,16 +179,6 @@ def _answers(url: str) -> bool:
         return requests.get(url, timeout=2).status_code == 200
     except requests.RequestException:
         return False
-
-
-def wait_until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 class LabNotebook:

@@ -192,16 +192,3 @@ class Client:
 
     def head(self, target: str, **kw: Any) -> Response:
         return self.request("HEAD", target, **kw)
-
-
-def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05):
-    """Poll ``predicate`` until it returns something truthy (then return it)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(interval)
-

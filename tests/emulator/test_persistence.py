@@ -11,7 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-from emu_client import Client, wait_for
+from emu_client import Client
+from polling import eventually
 
 from smartdc_nb.emulator.seed import stable_uuid
 from smartdc_nb.emulator.testing import make_emulator
@@ -26,7 +27,7 @@ def start_process(tmp_path: Path, key, state: Path, *extra: str) -> tuple[subpro
          "--machines", "5", "--datacenters", "east,west", "--state", str(state),
          "--ready-file", str(ready), *extra],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wait_for(lambda: ready.exists() or proc.poll() is not None, timeout=30)
+    eventually(lambda: ready.exists() or proc.poll() is not None, timeout=30)
     if proc.poll() is not None:
         raise AssertionError(proc.communicate()[1])
     return proc, json.loads(ready.read_text())["urls"]
@@ -62,7 +63,7 @@ def test_kill_9_after_an_acknowledged_change(tmp_path, triton_keys):
         again = east.get(f"/my/machines/{machine}").json()
         assert again["name"] == "survivor" and again["tags"] == {"keep": "yes"}
         # the provision job (2 s at speed 4) went on while the process was dead
-        wait_for(lambda: east.get(f"/my/machines/{machine}").json()["state"] == "running", timeout=15)
+        eventually(lambda: east.get(f"/my/machines/{machine}").json()["state"] == "running", timeout=15)
         tags = east.get(f"/my/machines/{seeded[0]['id']}/tags").json()
         assert tags["after"] == "crash"
         assert {m["id"] for m in east.get("/my/machines").json()} == {m["id"] for m in seeded} | {machine}

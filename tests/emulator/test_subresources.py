@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from emu_client import wait_for
+from polling import eventually
 
 from smartdc_nb.emulator.seed import stable_uuid
 
@@ -29,28 +29,28 @@ def test_tags_add_replace_delete(emu, api, machine_id):
     assert added.status == 200 and added.header("x-job-uuid")
     assert added.json() == {"role": "web", "env": "prod", "n": 3, "flag": True}
     assert tags(api, machine_id) == {"role": "web"}  # not before the job has finished
-    wait_for(lambda: tags(api, machine_id).get("env") == "prod")
+    eventually(lambda: tags(api, machine_id).get("env") == "prod")
     assert api.get(f"{path}/n").body == b'""'  # non-string values read as ""
     assert api.get(f"{path}/env").json() == "prod"
     replaced = api.put(path, json={"only": "this"})
     assert replaced.json() == {"only": "this"}
-    wait_for(lambda: tags(api, machine_id) == {"only": "this"})
+    eventually(lambda: tags(api, machine_id) == {"only": "this"})
     assert api.delete(f"{path}/only").status == 204
-    wait_for(lambda: tags(api, machine_id) == {})
+    eventually(lambda: tags(api, machine_id) == {})
     missing = api.get(f"{path}/only")
     assert (missing.status, missing.json()) == (404, {"code": "ResourceNotFound", "message": 'tag "only" not found'})
     assert api.delete(f"{path}/only").json()["message"] == 'tag "only" not found'
     api.post(path, json={"a": "1", "b": "2"})
-    wait_for(lambda: len(tags(api, machine_id)) == 2)
+    eventually(lambda: len(tags(api, machine_id)) == 2)
     assert api.delete(path).status == 204
-    wait_for(lambda: tags(api, machine_id) == {})
+    eventually(lambda: tags(api, machine_id) == {})
     actions = [e["action"] for e in audit(api, machine_id)][:6]
     assert actions == ["remove_tags", "set_tags", "remove_tags", "replace_tags", "set_tags", "provision"]
 
 
 def test_tag_keys_with_odd_characters(emu, api, machine_id):
     api.post(f"/my/machines/{machine_id}/tags", json={"a/b c": "x"})
-    wait_for(lambda: "a/b c" in tags(api, machine_id))
+    eventually(lambda: "a/b c" in tags(api, machine_id))
     assert api.get(f"/my/machines/{machine_id}/tags/a%2Fb%20c").json() == "x"
 
 
@@ -98,14 +98,14 @@ def test_metadata_add_get_delete(emu, api, machine_id):
     added = api.post(path, json={"app": "v2", "secret_pw": "dropped", "credentials": "ignored"})
     assert added.status == 200 and added.header("x-job-uuid")
     assert added.json() == {"foo": "bar", "app": "v2"}
-    wait_for(lambda: api.get(path).json().get("app") == "v2")
+    eventually(lambda: api.get(path).json().get("app") == "v2")
     assert api.get(f"{path}/app").json() == "v2"
     assert api.get(f"{path}/app", headers={"Accept": "text/plain"}).body == b"v2"
     missing = api.get(f"{path}/nope")
     assert (missing.status, missing.json()) == (404, {"code": "ResourceNotFound",
                                                       "message": 'metadatum "nope" not found'})
     assert api.delete(f"{path}/app").status == 204
-    wait_for(lambda: "app" not in api.get(path).json())
+    eventually(lambda: "app" not in api.get(path).json())
     assert audit(api, machine_id)[0]["action"] == "remove_metadata"
 
 
@@ -120,7 +120,7 @@ def test_delete_all_metadata_keeps_the_keys(emu, api):
     machine = emu.datacenter("us-east-1").put_machine(
         metadata={"root_authorized_keys": "ssh-rsa AAA", "administrator_pw": "x", "a": "1", "b": "2"})
     assert api.delete(f"/my/machines/{machine}/metadata").status == 204
-    wait_for(lambda: audit(api, machine)[0]["action"] == "replace_metadata")
+    eventually(lambda: audit(api, machine)[0]["action"] == "replace_metadata")
     assert api.get(f"/my/machines/{machine}/metadata").json() == {
         "root_authorized_keys": "ssh-rsa AAA", "administrator_pw": "x"}
 
@@ -154,7 +154,7 @@ def test_snapshot_life(emu, api, machine_id):
     created = api.post(path, json={"name": "before"})
     assert (created.status, created.json()) == (201, {"name": "before", "state": "queued"})
     assert snapshot(api, machine_id, "before")["state"] == "queued"
-    wait_for(lambda: snapshot(api, machine_id, "before")["state"] == "created")
+    eventually(lambda: snapshot(api, machine_id, "before")["state"] == "created")
     body = snapshot(api, machine_id, "before")
     assert body["created"] == body["updated"] and body["size"] > 0
     assert [s["name"] for s in api.get(path).json()] == ["before"]
@@ -162,7 +162,7 @@ def test_snapshot_life(emu, api, machine_id):
     assert len(auto) == 16 and auto.endswith("Z")
     assert api.post(f"{path}/before").status == 202  # start from it
     assert api.delete(f"{path}/before").status == 204
-    wait_for(lambda: snapshot(api, machine_id, "before").get("state") == "deleted")
+    eventually(lambda: snapshot(api, machine_id, "before").get("state") == "deleted")
     assert snapshot(api, machine_id, "before") == {"name": "before", "state": "deleted"}
     gone = api.delete(f"{path}/before")
     assert (gone.status, gone.json()) == (404, {"code": "ResourceNotFound", "message": "before not found"})
@@ -175,13 +175,13 @@ def test_snapshot_life(emu, api, machine_id):
 def test_snapshot_names_the_compute_node_refuses(emu, api, machine_id):
     path = f"/my/machines/{machine_id}/snapshots"
     assert api.post(path, json={"name": "bad name!"}).status == 201
-    wait_for(lambda: snapshot(api, machine_id, "bad%20name!")["state"] == "failed")
+    eventually(lambda: snapshot(api, machine_id, "bad%20name!")["state"] == "failed")
     latest = audit(api, machine_id)[0]
     assert (latest["action"], latest["success"]) == ("create_snapshot", "no")
     api.post(path, json={"name": "twice"})
-    wait_for(lambda: snapshot(api, machine_id, "twice")["state"] == "created")
+    eventually(lambda: snapshot(api, machine_id, "twice")["state"] == "created")
     assert api.post(path, json={"name": "twice"}).status == 201
-    wait_for(lambda: audit(api, machine_id)[0]["success"] == "no")
+    eventually(lambda: audit(api, machine_id)[0]["success"] == "no")
     assert snapshot(api, machine_id, "twice")["state"] == "created"
 
 

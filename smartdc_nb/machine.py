@@ -908,12 +908,12 @@ class Snapshot:
         return html_repr(self)
 
 
-__all__ = ["Machine", "Snapshot", "Credentials", "PendingAction", "MACHINE_STATES",
-           "SNAPSHOT_STATES", "parse_time", "split_ips", "html_repr"]
-
-
 class SnapshotList(list):
     """A list of :class:`Snapshot` that displays as a table in a notebook."""
 
     def _repr_html_(self) -> str:
         return html_repr(self)
+
+
+__all__ = ["Machine", "Snapshot", "SnapshotList", "Credentials", "PendingAction",
+           "MACHINE_STATES", "SNAPSHOT_STATES", "parse_time", "split_ips", "html_repr"]

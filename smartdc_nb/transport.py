@@ -26,7 +26,7 @@ from urllib.parse import quote
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import MaxRetryError
+from urllib3.exceptions import InvalidHeader, MaxRetryError
 from urllib3.util.retry import Retry
 
 from ._version import __version__
@@ -94,7 +94,10 @@ class CloudAPIRetry(Retry):
         new.started = started
         wait = None
         if response is not None and self.respect_retry_after_header:
-            wait = new.get_retry_after(response)
+            try:
+                wait = new.get_retry_after(response)
+            except InvalidHeader:  # a proxy's unreadable Retry-After: fall back to backoff
+                wait = None
         if wait is None:
             wait = new.get_backoff_time()
         if time.monotonic() - started + wait > self.budget:
@@ -103,6 +106,12 @@ class CloudAPIRetry(Retry):
         what = f"HTTP {response.status}" if response is not None else type(error).__name__
         log.info("retrying %s %s after %s (waiting %.2fs)", method, url, what, wait)
         return new
+
+    def sleep_for_retry(self, response) -> bool:  # type: ignore[override]
+        try:
+            return super().sleep_for_retry(response)
+        except InvalidHeader:
+            return False  # backoff instead, as increment() planned
 
     def sleep(self, response=None) -> None:  # type: ignore[override]
         super().sleep(response)
@@ -211,9 +220,6 @@ class Transport:
                 method, self.url + path, params=query or None,
                 json=json, headers=dict(headers or {}), timeout=self.timeout,
                 allow_redirects=False)  # CloudAPI does not redirect API calls; a signature is per URL
-        except requests.exceptions.RetryError as exc:  # pragma: no cover - raise_on_status=False
-            raise TransportError(f"{method} {path}: retries exhausted ({exc})",
-                                 method=method, path=path) from exc
         except requests.exceptions.RequestException as exc:
             raise TransportError(
                 f"{method} {self.url}{path}: no answer from CloudAPI ({_reason(exc)}). "

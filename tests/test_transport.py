@@ -321,3 +321,10 @@ def test_requests_carry_the_headers_cloudapi_expects(emu, dc):
     assert get["headers"]["date"].endswith(" GMT")
     assert post["headers"]["content-type"] == "application/json"
     assert post["body"] == {"k": "v"}
+
+
+def test_an_unreadable_retry_after_falls_back_to_backoff(emu, dc):
+    # a proxy may send Retry-After in neither form: retry with backoff, don't crash
+    emu.faults.add(path=r"/packages$", status=429, count=1, retry_after="soon, probably")
+    assert dc.packages()
+    assert attempts(emu, "GET", "/packages") == 2

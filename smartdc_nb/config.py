@@ -392,14 +392,20 @@ def _finish(name: str, fields: dict[str, Any], source: str, looked: list[str]) -
         fields["key_path"] = os.fspath(fields["key_path"])
     known = {f.name for f in dataclasses.fields(Profile)}
     result = Profile(name=name, source=source, **{k: v for k, v in fields.items() if k in known})
-    if result.insecure and result.url.lower().startswith("https:"):
+    if result.insecure:
+        warn_insecure(result.url, where)
+    log.debug("profile %r for %s@%s from %s", name, result.account, result.url, where)
+    return result
+
+
+def warn_insecure(url: str, where: str) -> None:
+    """Warn that TLS verification is off for ``url`` (https only: http has none to turn off)."""
+    if url.lower().startswith("https:"):
         _warn(
-            f"TLS certificate verification is off for {result.url} (insecure, from {where}): "
+            f"TLS certificate verification is off for {url} (insecure, from {where}): "
             "anyone between you and the cloud can read and change the traffic",
             InsecureTLSWarning,
         )
-    log.debug("profile %r for %s@%s from %s", name, result.account, result.url, where)
-    return result
 
 
 def _missing_message(name: str, missing: list[str], source: str, looked: list[str]) -> str:

@@ -111,7 +111,7 @@ class DataCenter:
         retry_budget: float = 60.0,
     ):
         from .auth import HTTPSignatureAuth, load_signer
-        from .config import check_url
+        from .config import check_url, warn_insecure
 
         self.url = check_url(url).rstrip("/")
         if not account:
@@ -126,6 +126,8 @@ class DataCenter:
             signer = load_signer(key_id=key_id, key_path=key_path, passphrase=passphrase)
         self.signer = signer
         self.insecure = bool(insecure)
+        if self.insecure and profile is None:  # a profile said so already when it was loaded
+            warn_insecure(self.url, "the insecure argument")
         self._options = dict(timeout=timeout, rate_limit=rate_limit, retries=retries,
                              retry_budget=retry_budget, act_as=act_as, roles=self.roles)
         if rate_limit is True:

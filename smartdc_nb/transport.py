@@ -22,7 +22,7 @@ import warnings
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Iterator, Mapping
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -189,13 +189,12 @@ class Transport:
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         if verify is False:
-            warnings.warn(
-                f"TLS certificate verification is OFF for {self.url} (insecure=True); "
-                "anyone on the network path can read and change this traffic.",
-                stacklevel=3)
-            import urllib3
+            # The caller was warned once (smartdc_nb.config.warn_insecure); urllib3 would
+            # repeat it on every request. Silence that for this host only, not the process.
+            from urllib3.exceptions import InsecureRequestWarning
 
-            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+            host = re.escape(urlsplit(self.url).hostname or "")
+            warnings.filterwarnings("ignore", f".*host '{host}'", InsecureRequestWarning)
 
     def close(self) -> None:
         self.session.close()

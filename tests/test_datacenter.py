@@ -210,3 +210,25 @@ def test_unknown_machine_id_is_named_in_the_error(dc):
     with pytest.raises(NotFoundError) as err:
         dc.machine(missing)
     assert missing in str(err.value)
+
+
+def test_insecure_tls_is_said_once_however_the_connection_is_made(triton_keys):
+    import warnings
+
+    from smartdc_nb.config import InsecureTLSWarning
+
+    key = triton_keys["rsa"]
+    for make in (lambda: DataCenter("https://cloud.example:8443", "demo",
+                                    key_path=str(key.private), insecure=True),
+                 lambda: smartdc_nb.connect(url="https://cloud.example:8443", account="demo",
+                                            key_path=str(key.private), insecure=True)):
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            dc = make()
+        said = [w for w in seen if issubclass(w.category, InsecureTLSWarning)]
+        assert len(said) == 1 and "https://cloud.example:8443" in str(said[0].message)
+        assert dc.transport.session.verify is False
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        DataCenter("http://127.0.0.1:1", "demo", key_path=str(key.private), insecure=True)
+    assert not seen  # plain http has no TLS to turn off

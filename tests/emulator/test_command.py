@@ -10,7 +10,8 @@ import subprocess
 import sys
 
 import pytest
-from emu_client import Client, wait_for
+from emu_client import Client
+from polling import eventually
 
 from smartdc_nb.emulator.cli import add_arguments, run
 
@@ -150,7 +151,7 @@ def test_no_verify_serves_unsigned_requests():
         assert any("no --key given" in line for line in lines)
         url = re.search(r"(http://\S+)", "\n".join(lines)).group(1)
         client = Client(url, None)
-        assert wait_for(lambda: client.get("/my/machines", signed=False).status == 200)
+        assert eventually(lambda: client.get("/my/machines", signed=False).status == 200)
         client.close()
     finally:
         finish(proc)

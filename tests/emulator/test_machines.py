@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from emu_client import wait_for
+from polling import eventually
 
 from smartdc_nb.emulator.seed import stable_uuid
 
@@ -163,7 +163,7 @@ def test_create_returns_201_location_and_provisions(emu, api):
     assert body["firewall_enabled"] is True
     assert body["deletion_protection"] is False  # the string "true" is ignored, as CloudAPI does
     assert audit(api, body["id"])[0]["action"] == "provision"
-    running = wait_for(lambda: (m := api.get(f"/my/machines/{body['id']}").json())["state"] == "running" and m)
+    running = eventually(lambda: (m := api.get(f"/my/machines/{body['id']}").json())["state"] == "running" and m)
     assert running["ips"] and running["primaryIp"] and running["networks"]
 
 
@@ -172,7 +172,7 @@ def test_create_with_networks_and_query_parameters(emu, api):
     fabric = next(n for n in nets if n.get("fabric"))
     body = api.post("/my/machines", json={"image": BASE_IMAGE, "package": "g4-highcpu-1G",
                                           "networks": [{"ipv4_uuid": fabric["id"]}]}).json()
-    done = wait_for(lambda: (m := api.get(f"/my/machines/{body['id']}").json())["state"] == "running" and m)
+    done = eventually(lambda: (m := api.get(f"/my/machines/{body['id']}").json())["state"] == "running" and m)
     assert done["networks"] == [fabric["id"]] and done["ips"][0].startswith("192.168.")
     by_query = api.post(f"/my/machines?image={BASE_IMAGE}&package=g4-highcpu-1G&name=q1")
     assert by_query.status == 201 and by_query.json()["name"] == "q1"
@@ -265,7 +265,7 @@ def test_failed_provision(emu, api):
     emu.datacenter("us-east-1").fail_next("provision")
     body = api.post("/my/machines", json={"image": BASE_IMAGE, "package": "g4-highcpu-1G"}).json()
     assert state_of(api, body["id"]) == "provisioning"
-    wait_for(lambda: api.get(f"/my/machines/{body['id']}").json()["state"] == "failed")
+    eventually(lambda: api.get(f"/my/machines/{body['id']}").json()["state"] == "failed")
     provision = audit(api, body["id"])[-1]
     assert (provision["action"], provision["success"]) == ("provision", "no")
     assert body["id"] not in {m["id"] for m in api.get("/my/machines").json()}
@@ -278,7 +278,7 @@ def test_failed_provision(emu, api):
 def test_delete_then_410(emu, api, machine_id):
     assert api.delete(f"/my/machines/{machine_id}").status == 204
     assert api.delete(f"/my/machines/{machine_id}").status == 204  # destroy already running
-    wait_for(lambda: api.get(f"/my/machines/{machine_id}").status == 410)
+    eventually(lambda: api.get(f"/my/machines/{machine_id}").status == 410)
     assert api.delete(f"/my/machines/{machine_id}").status == 410
     assert audit(api, machine_id)[0]["action"] == "destroy"
 
@@ -290,7 +290,7 @@ def test_deletion_protection(emu, api):
         "code": "CannotDestroyMachineError",
         "message": 'Instance has "deletion_protection" enabled, preventing deletion'})
     assert api.post(f"/my/machines/{machine}", json={"action": "disable_deletion_protection"}).status == 202
-    wait_for(lambda: api.get(f"/my/machines/{machine}").json()["deletion_protection"] is False)
+    eventually(lambda: api.get(f"/my/machines/{machine}").json()["deletion_protection"] is False)
     assert api.delete(f"/my/machines/{machine}").status == 204
 
 
@@ -332,12 +332,12 @@ def test_actions_take_effect_later(emu, api, machine_id):
     path = f"/my/machines/{machine_id}"
     assert api.post(path, json={"action": "stop"}).status == 202
     assert state_of(api, machine_id) == "stopping"
-    wait_for(lambda: state_of(api, machine_id) == "stopped")
+    eventually(lambda: state_of(api, machine_id) == "stopped")
     assert api.post(path, json={"action": "resize", "package": "g4-highcpu-4G"}).status == 202
     assert api.post(path, json={"action": "rename", "name": "renamed"}).status == 202
     assert api.post(path, json={"action": "enable_firewall"}).status == 202
     assert api.post(path, json={"action": "start"}).status == 202
-    done = wait_for(lambda: (m := api.get(path).json())["state"] == "running" and m["name"] == "renamed" and m)
+    done = eventually(lambda: (m := api.get(path).json())["state"] == "running" and m["name"] == "renamed" and m)
     assert (done["package"], done["memory"], done["firewall_enabled"]) == ("g4-highcpu-4G", 4096, True)
     actions = [(e["action"], e["success"]) for e in audit(api, machine_id)]
     assert actions[:5] == [("start", "yes"), ("unknown", "yes"), ("rename", "yes"), ("resize", "yes"),
@@ -347,7 +347,7 @@ def test_actions_take_effect_later(emu, api, machine_id):
 def test_invalid_state_actions_are_accepted_and_fail_in_the_audit(emu, api, machine_id):
     path = f"/my/machines/{machine_id}"
     assert api.post(path, json={"action": "start"}).status == 202  # already running
-    wait_for(lambda: audit(api, machine_id)[0]["action"] == "start")
+    eventually(lambda: audit(api, machine_id)[0]["action"] == "start")
     entry = audit(api, machine_id)[0]
     assert entry["success"] == "no" and entry["caller"]["type"] == "signature"
     assert entry["caller"]["keyId"] == api.key.key_id

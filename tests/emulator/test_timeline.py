@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from emu_client import wait_for
+from polling import eventually
 
 from smartdc_nb.emulator import DEFAULT_DURATIONS
 from smartdc_nb.emulator.timeline import Timing
@@ -42,14 +42,14 @@ def test_durations_and_speed(emu, api, machine_id):
     api.post(f"/my/machines/{machine_id}", json={"action": "stop"})
     time.sleep(0.5)
     assert state_of(api, machine_id) == "stopping"  # nothing visible before its time
-    wait_for(lambda: state_of(api, machine_id) == "stopped")
+    eventually(lambda: state_of(api, machine_id) == "stopped")
     assert 0.9 <= time.monotonic() - started < 2.0
     emu.set_durations(start=None)  # back to the default, divided by the speed
     emu.set_speed(50)
     assert emu.state.timing.seconds("start") == pytest.approx(DEFAULT_DURATIONS["start"] / 50)
     started = time.monotonic()
     api.post(f"/my/machines/{machine_id}", json={"action": "start"})
-    wait_for(lambda: state_of(api, machine_id) == "running")
+    eventually(lambda: state_of(api, machine_id) == "running")
     assert time.monotonic() - started < 1.0
 
 
@@ -69,7 +69,7 @@ def test_jobs_of_a_machine_run_one_after_another(emu, api, machine_id):
     api.post(path, json={"action": "stop"})
     api.post(path, json={"action": "start"})  # valid once the stop has finished
     api.post(f"{path}/tags", json={"after": "both"})
-    wait_for(lambda: api.get(f"{path}/tags").json().get("after") == "both")
+    eventually(lambda: api.get(f"{path}/tags").json().get("after") == "both")
     entries = api.get(f"{path}/audit").json()
     assert [(e["action"], e["success"]) for e in entries[:3]] == [
         ("set_tags", "yes"), ("start", "yes"), ("stop", "yes")]
@@ -81,7 +81,7 @@ def test_audit_time_is_stamped_at_completion(emu, api, machine_id):
     before = time.time()
     emu.set_durations(metadata=0.4)
     api.post(f"/my/machines/{machine_id}/metadata", json={"k": "v"})
-    entry = wait_for(lambda: (e := api.get(f"/my/machines/{machine_id}/audit").json()[0])["action"]
+    entry = eventually(lambda: (e := api.get(f"/my/machines/{machine_id}/audit").json()[0])["action"]
                      == "set_metadata" and e)
     from datetime import datetime
 
@@ -102,7 +102,7 @@ def test_fail_next_and_forced_states(emu, api, machine_id):
     dc = emu.datacenter("us-east-1")
     dc.fail_next("stop")
     api.post(f"/my/machines/{machine_id}", json={"action": "stop"})
-    wait_for(lambda: api.get(f"/my/machines/{machine_id}/audit").json()[0]["action"] == "stop")
+    eventually(lambda: api.get(f"/my/machines/{machine_id}/audit").json()[0]["action"] == "stop")
     assert api.get(f"/my/machines/{machine_id}/audit").json()[0]["success"] == "no"
     assert state_of(api, machine_id) == "running"
     dc.set_state(machine_id, "offline")
@@ -140,6 +140,6 @@ def test_settling_is_safe_under_concurrent_requests(emu, triton_keys, machine_id
         current = reader.get(f"/my/machines/{machine_id}/tags").json()
         return all(current.get(f"k{i}") == 9 for i in range(8)) and current
 
-    assert len(wait_for(finished, timeout=20)) == 9
+    assert len(eventually(finished, timeout=20)) == 9
     entries = reader.get(f"/my/machines/{machine_id}/audit").json()
     assert [e["action"] for e in entries].count("set_tags") == 80

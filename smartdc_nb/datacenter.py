@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
 
+from .catalog import CATALOG_TTL, Catalog
 from .errors import InvalidInputError, NotFoundError
 from .ratelimit import RateLimiter, shared_limiter
 from .transport import DEFAULT_TIMEOUT, Reply, Transport, path_segment
@@ -88,6 +89,7 @@ class DataCenter:
     second, or a :class:`~smartdc_nb.ratelimit.RateLimiter`. ``act_as`` addresses
     another account's resources (the signature stays ``account``'s) and
     ``roles`` selects RBAC roles (``as-role``) on every request.
+    ``catalog_ttl``: seconds ``dc.catalog`` reuses fetched packages and images.
     """
 
     def __init__(
@@ -109,6 +111,7 @@ class DataCenter:
         rate_limit: bool | float | RateLimiter | None = True,
         retries: int | bool = 8,
         retry_budget: float = 60.0,
+        catalog_ttl: float | None = CATALOG_TTL,
     ):
         from .auth import HTTPSignatureAuth, load_signer
         from .config import check_url, warn_insecure
@@ -129,7 +132,8 @@ class DataCenter:
         if self.insecure and profile is None:  # a profile said so already when it was loaded
             warn_insecure(self.url, "the insecure argument")
         self._options = dict(timeout=timeout, rate_limit=rate_limit, retries=retries,
-                             retry_budget=retry_budget, act_as=act_as, roles=self.roles)
+                             retry_budget=retry_budget, act_as=act_as, roles=self.roles,
+                             catalog_ttl=catalog_ttl)
         if rate_limit is True:
             limiter = shared_limiter(self.url, account)  # CloudAPI throttles the signing login
         elif isinstance(rate_limit, RateLimiter):
@@ -146,6 +150,8 @@ class DataCenter:
         self._packages: dict[str, dict] = {}
         self._images: dict[str, dict] = {}
         self._datacenters: dict[str, str] | None = None
+        #: packages and images fetched once and reused while fresh (smartdc_nb.catalog)
+        self.catalog = Catalog(self, ttl=catalog_ttl)
 
     # ----------------------------------------------------------------- helpers
 
@@ -259,6 +265,8 @@ class DataCenter:
         """GET /:login/packages — packages, filtered server-side (name, memory, disk, vcpus, ...)."""
         packages = self._get("packages", **filters) or []
         self._remember(self._packages, packages)
+        if not filters:
+            self.catalog._learn("packages", packages)
         return packages
 
     def package(self, id_or_name: str) -> dict:
@@ -271,6 +279,8 @@ class DataCenter:
         """GET /:login/images — images, filtered server-side (name, os, version, state, type, ...)."""
         images = self._get("images", **filters) or []
         self._remember(self._images, images)
+        if filters == {"state": "all"}:
+            self.catalog._learn("images", images)
         return images
 
     def image(self, id_or_name: str) -> dict:
@@ -504,12 +514,13 @@ def connect(profile: str | None = None, **overrides: Any) -> DataCenter:
     when omitted, TRITON_PROFILE, then the CLI's current profile, then the
     environment are used. Keyword arguments (url, account, key_id, key_path,
     passphrase, user, insecure) override the profile's fields; DataCenter
-    options (name, timeout, rate_limit, retries, retry_budget) pass through.
+    options (name, timeout, rate_limit, retries, retry_budget, catalog_ttl) pass through.
     """
     from .config import load_profile
 
     dc_options = {k: overrides.pop(k) for k in
-                  ("name", "timeout", "rate_limit", "retries", "retry_budget", "signer")
+                  ("name", "timeout", "rate_limit", "retries", "retry_budget", "signer",
+                   "catalog_ttl")
                   if k in overrides}
     prof = load_profile(profile, **overrides)
     dc_options.setdefault("name", prof.datacenter)

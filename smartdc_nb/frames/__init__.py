@@ -22,7 +22,10 @@ Views (methods of ``dc.frames`` / ``fleet.frames``, see :class:`Frames`):
     ``compute_node`` (string); ``tag_count`` (Int64); then ``tags`` (dicts) or,
     with ``tags_as="columns"``, one ``tag.<key>`` column per tag key (sorted;
     typed from its values). A machine whose package or image no longer exists
-    keeps its row with those join columns missing.
+    keeps its row with those join columns missing. Packages and images come
+    from ``dc.catalog`` (smartdc_nb.catalog): fetched once per datacenter and
+    reused for ``catalog_ttl`` seconds (5 minutes); ``dc.catalog.refresh()``
+    fetches them again.
 ``tags()`` / ``metadata()``
     long form: datacenter, machine_id, machine_name, key, value (+ ``size`` in
     bytes for metadata; ``user-script`` shows only its size; credentials are

@@ -128,15 +128,14 @@ class Frames:
             next(iter(self.datacenters.values())).machine_filters(filters)  # refuse early
         calls: dict[str, Callable[[DataCenter], Any]] = {
             "machines": lambda d: d.raw_machines(**filters)}
-        if catalog:
-            calls["packages"] = lambda d: d.packages()
-            calls["images"] = lambda d: d.images(state="all")
+        if catalog:  # each datacenter's catalog is fetched once and reused while fresh
+            calls["packages"] = lambda d: d.catalog.derived("packages", "by name",
+                                                            build.package_index)
+            calls["images"] = lambda d: d.catalog.derived("images", "by id", build.image_index)
         answers, failed, partial, fetched_at = self._fetch(calls, what, "machines")
         if self.fleet is not None:
             self.fleet._note_counts({n: got["machines"] for n, got in answers.items()}, filters)
-        parts = [Part(name, got["machines"],
-                      build.package_index(got.get("packages") or []),
-                      build.image_index(got.get("images") or []))
+        parts = [Part(name, got["machines"], got.get("packages") or {}, got.get("images") or {})
                  for name, got in answers.items()]
         return parts, failed, partial, fetched_at
 
@@ -146,7 +145,9 @@ class Frames:
         """One row per machine, joined to its image and package (see MACHINE_COLUMNS).
 
         The machine listing (all pages), the packages and the images (all
-        states) of each datacenter are fetched at once. ``tags_as="dict"``
+        states) of each datacenter are fetched at once; the packages and
+        images come from ``dc.catalog``, which reuses them while fresh
+        (``dc.catalog.refresh()`` fetches them again). ``tags_as="dict"``
         keeps a ``tags`` column of dicts; ``"columns"`` adds one ``tag.<key>``
         column per tag key instead; None leaves tags out (``tag_count``
         stays). Filters are those of :meth:`DataCenter.machines`, including

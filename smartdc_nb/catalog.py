@@ -1,0 +1,141 @@
+"""One datacenter's packages and images, fetched once and reused while fresh.
+
+Machine frames join every machine to its package and image, and cards name
+them; neither should cost two catalog requests per call. ``dc.catalog`` (a
+:class:`Catalog`) fetches the whole package list and every image (all
+states, as ``triton instance list`` does) on first use and answers from
+memory for ``ttl`` seconds; :meth:`Catalog.refresh` (or ``refresh=True``)
+fetches again. Attribute access and :meth:`Catalog.cached_packages` /
+:meth:`Catalog.cached_images` never make a request.
+
+An unfiltered ``dc.packages()`` or ``dc.images(state="all")`` is the same
+list, so it refreshes the catalog too.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+    from .datacenter import DataCenter
+
+#: Seconds a fetched catalog is reused. Packages and images change rarely (an
+#: operator adds a package, someone creates a custom image); five minutes keeps
+#: a notebook that rebuilds its frames in a loop from asking every time.
+CATALOG_TTL = 300.0
+
+KINDS = ("packages", "images")
+
+
+class _Entry:
+    """One list (packages or images): the records, when they were fetched, derived indexes."""
+
+    def __init__(self) -> None:
+        self.records: list[dict] | None = None
+        self.stamp = 0.0  # time.monotonic() of the fetch
+        self.lock = threading.Lock()  # one fetch at a time; a second caller reuses its answer
+        self.derived: dict[str, Any] = {}
+
+
+class Catalog:
+    """Packages and images of one DataCenter (``dc.catalog``); see the module docstring.
+
+    ``ttl``: seconds a fetched list is reused (0 fetches every time, None
+    keeps it until :meth:`refresh`).
+    """
+
+    def __init__(self, dc: DataCenter, ttl: float | None = CATALOG_TTL,
+                 clock: Callable[[], float] = time.monotonic):
+        self._dc = dc
+        self.ttl = ttl
+        self._clock = clock
+        self._entries = {kind: _Entry() for kind in KINDS}
+
+    def __repr__(self) -> str:
+        known = ", ".join(f"{len(e.records)} {kind}" if e.records is not None else f"no {kind}"
+                          for kind, e in self._entries.items())
+        return f"<Catalog of {self._dc.name or self._dc.url}: {known}>"
+
+    # ---------------------------------------------------------------- reading
+
+    def packages(self, refresh: bool = False) -> list[dict]:
+        """Every package (``GET /:login/packages``), fetched if not fresh."""
+        return self._get("packages", refresh)
+
+    def images(self, refresh: bool = False) -> list[dict]:
+        """Every image in every state (``GET /:login/images?state=all``), fetched if not fresh."""
+        return self._get("images", refresh)
+
+    def refresh(self) -> None:
+        """Fetch packages and images again now."""
+        for kind in KINDS:
+            self._get(kind, True)
+
+    def cached_packages(self) -> list[dict] | None:
+        """The packages last fetched (however old), or None; never a request."""
+        return self._entries["packages"].records
+
+    def cached_images(self) -> list[dict] | None:
+        """The images last fetched (however old), or None; never a request."""
+        return self._entries["images"].records
+
+    def age(self, kind: str) -> float | None:
+        """Seconds since ``kind`` ("packages" or "images") was fetched, or None."""
+        entry = self._entries[kind]
+        return None if entry.records is None else self._clock() - entry.stamp
+
+    def fresh(self, kind: str) -> bool:
+        """Whether ``kind`` would be answered from memory now."""
+        age = self.age(kind)
+        return age is not None and (self.ttl is None or age < self.ttl)
+
+    def derived(self, kind: str, name: str, make: Callable[[list[dict]], Any],
+                refresh: bool = False) -> Any:
+        """``make(records)`` of the current ``kind`` list, computed once per fetch.
+
+        Frames use it for their join indexes (packages by name, images by id),
+        so a rebuilt frame does not re-sort the catalog either.
+        """
+        records = self._get(kind, refresh)
+        entry = self._entries[kind]
+        with entry.lock:
+            if entry.records is records and name in entry.derived:
+                return entry.derived[name]
+        value = make(records)
+        with entry.lock:
+            if entry.records is records:
+                entry.derived[name] = value
+        return value
+
+    # ---------------------------------------------------------------- filling
+
+    def _get(self, kind: str, refresh: bool) -> list[dict]:
+        entry = self._entries[kind]
+        asked = self._clock()
+        with entry.lock:
+            # a fetch that finished after this call began is as fresh as one of our own
+            if entry.records is not None and (
+                    entry.stamp >= asked or (not refresh and self.fresh(kind))):
+                return entry.records
+            if kind == "packages":
+                records = self._dc._get("packages") or []
+            else:
+                records = self._dc._get("images", state="all") or []
+            self._store(entry, records, asked)
+        self._dc._remember(self._dc._packages if kind == "packages" else self._dc._images,
+                           records)
+        return records
+
+    def _store(self, entry: _Entry, records: list[dict], stamp: float) -> None:
+        entry.records = records
+        entry.stamp = stamp
+        entry.derived = {}
+
+    def _learn(self, kind: str, records: list[dict]) -> None:
+        """Take a full list the DataCenter fetched for its caller (``dc.packages()``)."""
+        entry = self._entries[kind]
+        stamp = self._clock()
+        with entry.lock:
+            self._store(entry, records, stamp)

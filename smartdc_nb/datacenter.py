@@ -203,6 +203,13 @@ class DataCenter:
 
         return Frames(self)
 
+    def query(self, **filters: Any) -> Any:
+        """Machines by filters, split between CloudAPI and pandas, with ``.explain()``:
+        see smartdc_nb.frames.query."""
+        from .frames.query import query
+
+        return query(self, **filters)
+
     def close(self) -> None:
         """Close the connection pool (the object stays usable; it reconnects)."""
         self.transport.close()

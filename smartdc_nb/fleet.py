@@ -259,6 +259,13 @@ class Fleet(BulkActions):
 
         return Frames(self)
 
+    def query(self, **filters: Any) -> Any:
+        """Machines of every datacenter by filters (server-side where CloudAPI can, the rest in
+        pandas), as a frame with ``.explain()``: see smartdc_nb.frames.query."""
+        from .frames.query import query
+
+        return query(self, **filters)
+
     def panel(self, **options: Any) -> Any:
         """A control panel for the fleet (ipywidgets; options: see smartdc_nb.widgets.fleet_panel)."""
         from .widgets import fleet_panel

@@ -17,6 +17,7 @@ import json as jsonlib
 import logging
 import platform
 import re
+import threading
 import time
 import warnings
 from dataclasses import dataclass
@@ -141,6 +142,28 @@ class Reply:
             return None
 
 
+class RequestStats:
+    """How many requests a Transport has sent and the seconds they took (thread-safe).
+
+    Read before and after some work to say what it cost (``fleet.query(...).explain()``).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.requests = 0
+        self.seconds = 0.0
+
+    def add(self, seconds: float) -> None:
+        with self._lock:
+            self.requests += 1
+            self.seconds += seconds
+
+    def snapshot(self) -> tuple[int, float]:
+        """``(requests, seconds)`` so far."""
+        with self._lock:
+            return self.requests, self.seconds
+
+
 class Transport:
     """Signed, retried, rate-limited requests to one CloudAPI base URL."""
 
@@ -162,6 +185,7 @@ class Transport:
     ):
         self.url = url.rstrip("/")
         self.params = dict(params or {})  # sent with every request (e.g. RBAC ``as-role``)
+        self.stats = RequestStats()
         self.timeout = timeout
         self.limiter = limiter
         self.session = requests.Session()
@@ -220,11 +244,13 @@ class Transport:
                 json=json, headers=dict(headers or {}), timeout=self.timeout,
                 allow_redirects=False)  # CloudAPI does not redirect API calls; a signature is per URL
         except requests.exceptions.RequestException as exc:
+            self.stats.add(time.perf_counter() - started)
             raise TransportError(
                 f"{method} {self.url}{path}: no answer from CloudAPI ({_reason(exc)}). "
                 "Check the URL and that the datacenter is reachable.",
                 method=method, path=path) from exc
         ms = (time.perf_counter() - started) * 1000
+        self.stats.add(ms / 1000)
         request_id = resp.headers.get("Request-Id") or resp.headers.get("x-request-id")
         log.debug("%s %s -> %s (request id %s, %.0f ms)", method, path, resp.status_code,
                   request_id, ms)

@@ -40,6 +40,10 @@ Views (methods of ``dc.frames`` / ``fleet.frames``, see :class:`Frames`):
     datacenter, machine_id, machine_name, action, success (boolean), time,
     caller_type, caller_ip, caller_key_id; newest first.
 
+``fleet.query(...)`` / ``dc.query(...)`` (:mod:`smartdc_nb.frames.query`) return the
+machines frame filtered on the server where CloudAPI can and in pandas otherwise, with
+``.explain()``.
+
 Each frame's ``attrs`` say what it is and when it was fetched (see
 :mod:`smartdc_nb.frames.views`). Export is plain pandas (``to_csv``,
 ``to_parquet``). Importing this package registers the ``df.triton`` accessor
@@ -59,9 +63,10 @@ from .accessor import TritonAccessor
 from .build import (AUDIT_COLUMNS, MACHINE_COLUMNS, METADATA_COLUMNS, SNAPSHOT_COLUMNS,
                     TAGS_COLUMNS)
 from .columns import MACHINE_STATES, SNAPSHOT_STATES
+from .query import Query, QueryFrame
 from .source import FrameSource
 from .views import Frames, from_machines
 
-__all__ = ["Frames", "from_machines", "TritonAccessor", "FrameSource", "MACHINE_COLUMNS",
-           "TAGS_COLUMNS", "METADATA_COLUMNS", "SNAPSHOT_COLUMNS", "AUDIT_COLUMNS",
+__all__ = ["Frames", "from_machines", "TritonAccessor", "FrameSource", "Query", "QueryFrame",
+           "MACHINE_COLUMNS", "TAGS_COLUMNS", "METADATA_COLUMNS", "SNAPSHOT_COLUMNS", "AUDIT_COLUMNS",
            "MACHINE_STATES", "SNAPSHOT_STATES"]

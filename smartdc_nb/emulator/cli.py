@@ -2,6 +2,11 @@
 
 Prints each datacenter's URL in the order given and a ready-to-use triton
 profile, then serves until Ctrl-C or SIGTERM and stops cleanly (exit 0).
+
+No Python signal handler takes a lock (see :class:`StopSignals`): a handler
+calling ``threading.Event.set()`` deadlocks when a second signal re-enters it
+on the same thread, which a held Ctrl-C or ``timeout`` (it signals the child
+and its group) does.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ import json
 import os
 import signal
 import sys
-import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -118,30 +123,72 @@ def run(args: argparse.Namespace) -> int:
     if isinstance(keys, str):
         return _fail(keys)
     ports = [args.port + i if args.port else 0 for i in range(len(names))]
-    stop = threading.Event()
-    try:
-        emu = Emulator(datacenters=names, accounts={args.account: keys}, machines=args.machines,
-                       seed=args.seed, speed=args.speed, throttle=True if args.throttle else None,
-                       state=args.state, host=args.host, ports=ports,
-                       verify_signatures=not args.no_verify)
-        if args.reset:
-            emu.reset()
-        emu.start()
-    except (ValueError, OSError) as exc:
-        return _fail(str(exc))
-    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        print(_banner(emu, args.account, keys, args), flush=True)
-        if args.ready_file:
-            _write_ready(args.ready_file, emu.urls)
-        while not stop.wait(0.5):
-            if args.parent_pid and not _alive(args.parent_pid):
-                break
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        emu.close()
-        if args.ready_file:
-            Path(args.ready_file).unlink(missing_ok=True)
+    with StopSignals() as stop:  # before the server threads start: they inherit the mask
+        try:
+            emu = Emulator(datacenters=names, accounts={args.account: keys},
+                           machines=args.machines, seed=args.seed, speed=args.speed,
+                           throttle=True if args.throttle else None, state=args.state,
+                           host=args.host, ports=ports, verify_signatures=not args.no_verify)
+            if args.reset:
+                emu.reset()
+            emu.start()
+        except (ValueError, OSError) as exc:
+            return _fail(str(exc))
+        try:
+            print(_banner(emu, args.account, keys, args), flush=True)
+            if args.ready_file:
+                _write_ready(args.ready_file, emu.urls)
+            while not stop.wait(0.5):
+                if args.parent_pid and not _alive(args.parent_pid):
+                    break
+        finally:
+            emu.close()
+            if args.ready_file:
+                Path(args.ready_file).unlink(missing_ok=True)
     print("smartdc_nb emulator: stopped", flush=True)
     return 0
+
+
+class StopSignals:
+    """Waits for SIGTERM or SIGINT without a Python signal handler.
+
+    Where the platform has ``sigtimedwait`` (Linux) both signals are blocked in
+    this thread and in the threads it starts, and :meth:`wait` takes them from
+    the pending set: no handler runs, so nothing can re-enter or deadlock. Once
+    one arrived they stay blocked (the process is ending: the rest of a burst
+    stays pending until exit); otherwise the old mask comes back on exit.
+    Elsewhere (macOS) a handler that only appends to a list is used, polled.
+    """
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self) -> None:
+        self.received: list[int] = []
+        self._masked = hasattr(signal, "sigtimedwait")
+        self._previous: Any = None
+
+    def __enter__(self) -> "StopSignals":
+        if self._masked:
+            self._previous = signal.pthread_sigmask(signal.SIG_BLOCK, self.SIGNALS)
+        else:
+            self._previous = {sig: signal.signal(sig, lambda n, _f: self.received.append(n))
+                              for sig in self.SIGNALS}
+        return self
+
+    def wait(self, seconds: float) -> bool:
+        """True once a stop signal arrived (waits up to ``seconds`` for one)."""
+        if self._masked:
+            info = signal.sigtimedwait(self.SIGNALS, seconds)
+            if info is not None:
+                self.received.append(info.si_signo)
+        elif not self.received:
+            time.sleep(seconds)
+        return bool(self.received)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._masked:
+            if not self.received:
+                signal.pthread_sigmask(signal.SIG_SETMASK, self._previous)
+        else:
+            for sig, handler in self._previous.items():
+                signal.signal(sig, handler)

@@ -27,7 +27,7 @@ Where it knowingly differs from CloudAPI 9.20 (cloudapi.md), and why:
   answers 404 "is not metadata").
 * Sub-users act with their account's full rights (no RBAC). Not emulated:
   users, roles, policies, firewall rules, volumes, disks, NIC add/remove, image
-  creation and updates, migrations, VNC, changefeed, pre-signed URLs and
+  creation and updates, migrations, VNC, pre-signed URLs and
   ``dns_names``. ``affinity``, ``locality``, ``volumes``, ``disks``,
   ``delegate_dataset``, ``encrypted`` and ``allow_shared_images`` are accepted
   at create and ignored.
@@ -46,6 +46,7 @@ import time
 import uuid
 from typing import Any, Iterable
 
+from .changefeed import Feed
 from .faults import Faults
 from .requestlog import RequestLog
 from .seed import (ADMIN_UUID, anchor_time, build_catalog, build_fleet, build_networks, make_nic,
@@ -197,7 +198,7 @@ class Emulator:
                  machines: int = 0, seed: int = 0, speed: float = 1.0,
                  durations: dict[str, float] | None = None, throttle: Any = None,
                  state: str | None = None, host: str = "127.0.0.1", ports: list[int] | None = None,
-                 verify_signatures: bool = True):
+                 verify_signatures: bool = True, changefeed: bool = True):
         names = [datacenters] if isinstance(datacenters, str) else list(datacenters)
         if not names or len(set(names)) != len(names):
             raise ValueError("datacenters must be one or more distinct names")
@@ -218,6 +219,8 @@ class Emulator:
         self.faults = Faults(self._seed)
         self.throttle = Throttle(throttle)
         self._requests = RequestLog()
+        self.changefeed = Feed(self.state, enabled=changefeed)
+        self.state.changes = self.changefeed
         self._servers: list[Any] = []
         self._start_lock = threading.Lock()
         self.state_path = state
@@ -320,6 +323,7 @@ class Emulator:
         kept (the ``emu`` test fixture clears those itself); throttle buckets
         are refilled.
         """
+        self.changefeed.reset()
         with self.state.lock:
             self._seed_all()
             if self.state.persistence is not None:
@@ -358,6 +362,7 @@ class Emulator:
         """Stop every server (idempotent); the state stays and can be served again."""
         with self._start_lock:
             servers, self._servers = self._servers, []
+        self.changefeed.stop()
         for server in servers:
             server.stop()
 

@@ -33,6 +33,11 @@ POST        /__emulator/packages           add a package (fields as in ListPacka
 DELETE      /__emulator/packages/ID        remove a package (machines keep their reference)
 POST        /__emulator/images             add an image
 DELETE      /__emulator/images/ID          remove an image
+GET, PUT    /__emulator/changefeed         feed options ``{"enabled", "delay" (seconds),
+                                           "duplicate" (extra copies of each message)}``;
+                                           GET also lists the open feed sockets
+POST        /__emulator/changefeed/drop    close every feed socket (``{"abrupt": true}``:
+                                           without a close frame) -> ``{"dropped": N}``
 ==========  =============================  ===========================================
 """
 
@@ -124,6 +129,12 @@ def _dispatch(emu: "Emulator", target: str, method: str, parts: list[str], query
         return Reply(200, {"datacenter": target, "fail_next": emu.state.datacenters[target].fail_next})
     if head in ("packages", "images"):
         return _catalog(emu, head, method, parts, body)
+    if key == ("GET", "changefeed", 1):
+        return Reply(200, emu.changefeed.status())
+    if key == ("PUT", "changefeed", 1):
+        return Reply(200, emu.changefeed.configure(**_object(body)))
+    if key == ("POST", "changefeed", 2) and parts[1] == "drop":
+        return Reply(200, {"dropped": emu.changefeed.drop(abrupt=bool(_object(body).get("abrupt")))})
     raise not_found(f"/__emulator/{'/'.join(parts)} does not exist")
 
 

@@ -178,6 +178,8 @@ class CloudAPIApp:
             log.exception("unexpected error serving %s %s", req.method, req.path)
             reply = Reply(500, internal_error().body())
         req.drain()
+        if getattr(reply, "session", None) is not None:  # a WebSocket upgrade (changefeed)
+            environ["smartdc.upgrade"] = reply.session
         status, headers, body = self._finish(req, reply)
         if not is_admin:
             self._log(req, reply.status)
@@ -196,7 +198,7 @@ class CloudAPIApp:
                    "Access-Control-Allow-Headers": _CORS_HEADERS,
                    "Access-Control-Allow-Methods": ", ".join(req.allow) if req.allow else req.method,
                    "Access-Control-Expose-Headers": "Api-Version, Request-Id, Response-Time"}
-        if reply.status == 204:
+        if reply.status in (101, 204):
             data = b""
         else:
             headers["Content-Type"] = "application/json"

@@ -44,6 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="throttle each login like CloudAPI (burst 30, 10 requests/s)")
     parser.add_argument("--no-verify", action="store_true",
                         help="accept requests without checking signatures (never on a shared host)")
+    parser.add_argument("--no-changefeed", action="store_true",
+                        help="serve no changefeed: the WebSocket upgrade is refused, as on a "
+                             "CloudAPI without it")
     parser.add_argument("--ready-file", metavar="PATH",
                         help='write {"urls": {...}, "pid": N} as JSON here once serving')
     parser.add_argument("--parent-pid", type=int, metavar="PID",
@@ -128,7 +131,8 @@ def run(args: argparse.Namespace) -> int:
             emu = Emulator(datacenters=names, accounts={args.account: keys},
                            machines=args.machines, seed=args.seed, speed=args.speed,
                            throttle=True if args.throttle else None, state=args.state,
-                           host=args.host, ports=ports, verify_signatures=not args.no_verify)
+                           host=args.host, ports=ports, verify_signatures=not args.no_verify,
+                           changefeed=not getattr(args, "no_changefeed", False))
             if args.reset:
                 emu.reset()
             emu.start()

@@ -70,7 +70,10 @@ class _Handler(WSGIRequestHandler):
         self.send_response_only(int(code), phrase)
         for name, value in answer["headers"]:
             self.send_header(name, value)
-        if environ.get("smartdc.close") or self.close_connection:
+        upgrade = environ.get("smartdc.upgrade") if code == "101" else None
+        if upgrade is not None:
+            self.close_connection = True  # the socket is the WebSocket's from now on
+        elif environ.get("smartdc.close") or self.close_connection:
             self.send_header("Connection", "close")
         else:
             self.send_header("Connection", "keep-alive")
@@ -80,6 +83,8 @@ class _Handler(WSGIRequestHandler):
         self._headers_buffer = []
         self.wfile.flush()
         self.log_request(int(code), len(body))
+        if upgrade is not None:
+            upgrade(self.connection, self.rfile)
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """http.server's own refusals (bad request line, huge headers) as JSON too."""

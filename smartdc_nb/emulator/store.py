@@ -194,6 +194,7 @@ class State:
         self.datacenters: dict[str, Datacenter] = {
             name: Datacenter(name, i) for i, name in enumerate(datacenters)}
         self.persistence = None  # a persist.SQLiteStore when --state is used
+        self.changes = None  # the changefeed (changefeed.Feed), told of every touched machine
 
     # ----------------------------------------------------------- accounts
 
@@ -265,6 +266,8 @@ class State:
         machine.version += 1
         if self.persistence is not None:
             self.persistence.save_machine(dc.name, machine)
+        if self.changes is not None:
+            self.changes.touched(dc, machine)
 
     def iter_machines(self, dc: Datacenter, now: float) -> Iterator[Machine]:
         dc.settle_all(now, self.timing)

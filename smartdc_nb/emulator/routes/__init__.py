@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import account, audit, catalog, machines, metadata, snapshots, tags
+from . import account, audit, catalog, changefeed, machines, metadata, snapshots, tags
 
 ROUTES = [*account.ROUTES, *catalog.ROUTES, *machines.ROUTES, *tags.ROUTES, *metadata.ROUTES,
-          *snapshots.ROUTES, *audit.ROUTES]
+          *snapshots.ROUTES, *audit.ROUTES, *changefeed.ROUTES]

@@ -1,0 +1,394 @@
+"""CloudAPI's changefeed: machine changes pushed over a WebSocket (changefeed.md).
+
+``GET /:login/changefeed`` upgrades to RFC 6455 (routes/changefeed.py answers
+the handshake); the socket then belongs to a :class:`FeedSocket`, which reads
+the client's registration and control frames in the server's handler thread.
+wsproto does the framing (sans-I/O, so it fits werkzeug's thread-per-connection
+server: we keep the socket and werkzeug's read buffer).
+
+Nothing in the emulator runs in the background, so the feed has its own thread
+(:class:`Feed`), alive while sockets are open. It keeps, per machine, the
+sub-resources it last published (``alias``, ``customer_metadata``,
+``destroyed``, ``nics``, ``owner_uuid``, ``server_uuid``, ``state``, ``tags``)
+and compares the machines that may have changed: those the store touched
+(every API and admin change goes through ``State.touch``) and those with queued
+jobs, woken at each step of their timeline (job start, each phase, job end).
+A message goes to every registered socket of the machine's owner in the
+socket's datacenter whose registration names one of the changed sub-resources
+(and the machine, when ``vms`` was given).
+
+Assumptions where VMAPI's exact behaviour is not documented: a machine that
+appears (provision, injection) is published once with every sub-resource it
+has; ``resourceState`` is VMAPI's name for the state (``destroyed`` for
+``deleted``).
+
+Faults for clients to survive (admin API ``/__emulator/changefeed``): drop
+every socket (as CloudAPI does when its upstream feed ends), delay messages,
+send each message more than once, or refuse new upgrades (no feed).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import json
+import logging
+import socket
+import threading
+import time
+from typing import TYPE_CHECKING, Any, Callable
+
+from wsproto.connection import Connection, ConnectionState, ConnectionType
+from wsproto.events import CloseConnection, Message, Ping, TextMessage
+
+from .views import dumps, machine_dict, shown_state
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .store import Datacenter, Machine, State
+
+log = logging.getLogger("smartdc_nb.emulator")
+
+SUB_RESOURCES = ("alias", "customer_metadata", "destroyed", "nics", "owner_uuid", "server_uuid",
+                 "state", "tags")
+#: seconds a feed socket may be silent before the server pings it (a dead peer is then found)
+PING_INTERVAL = 20.0
+#: seconds a send may block on a peer that does not read
+SEND_TIMEOUT = 10.0
+_UUID_CHARS = set("0123456789abcdef-")
+
+
+def valid_registration(message: Any) -> bool:
+    """True for a registration CloudAPI accepts (anything else is ignored, without a reply)."""
+    if not isinstance(message, dict) or message.get("resource") != "vm":
+        return False
+    subs = message.get("subResources")
+    if not isinstance(subs, list) or any(s not in SUB_RESOURCES for s in subs):
+        return False
+    vms = message.get("vms")
+    if vms:  # CloudAPI only checks a truthy vms
+        if not isinstance(vms, list):
+            return False
+        for vm in vms:
+            if not (isinstance(vm, str) and len(vm) == 36 and set(vm.lower()) <= _UUID_CHARS
+                    and [len(p) for p in vm.split("-")] == [8, 4, 4, 4, 12]):
+                return False
+    return True
+
+
+def _fingerprint(machine: "Machine", now: float) -> dict[str, Any]:
+    state = shown_state(machine, now)
+    return {"alias": machine.name,
+            "customer_metadata": json.dumps(machine.metadata, sort_keys=True, default=str),
+            "destroyed": state == "deleted",
+            "nics": json.dumps(machine.nics, sort_keys=True, default=str),
+            "owner_uuid": machine.owner,
+            "server_uuid": machine.compute_node,
+            "state": state,
+            "tags": json.dumps(machine.tags, sort_keys=True, default=str)}
+
+
+def _vmapi_state(state: str) -> str:
+    return "destroyed" if state == "deleted" else state
+
+
+class FeedSocket:
+    """One client's feed connection, after the 101 (reads in the handler thread)."""
+
+    def __init__(self, feed: "Feed", dc_name: str, account_uuid: str, request_id: str):
+        self.feed = feed
+        self.dc_name = dc_name
+        self.account_uuid = account_uuid
+        self.request_id = request_id
+        self.registration: dict[str, Any] | None = None
+        self.ws = Connection(ConnectionType.SERVER)
+        self.sock: socket.socket | None = None
+        self.lock = threading.Lock()
+        self.closed = False
+        self.sent = 0
+
+    def wants(self, machine_id: str, subs: list[str]) -> bool:
+        reg = self.registration
+        if reg is None or not any(s in reg["subResources"] for s in subs):
+            return False
+        vms = reg.get("vms")
+        return not vms or machine_id.lower() in {v.lower() for v in vms}
+
+    def serve(self, sock: socket.socket, rfile: Any) -> None:
+        """Run the connection until it closes (the server's handler thread calls this)."""
+        self.sock = sock
+        sock.setblocking(False)
+        leftover = rfile.read1(65536) or b""  # what werkzeug's reader already buffered
+        sock.settimeout(PING_INTERVAL)
+        self.feed.add(self)
+        text: list[str] = []
+        try:
+            data = leftover
+            while not self.closed:
+                if data:
+                    with self.lock:
+                        self.ws.receive_data(data)
+                        events = list(self.ws.events())
+                    for event in events:
+                        if isinstance(event, TextMessage):
+                            text.append(event.data)
+                            if event.message_finished:
+                                self._register("".join(text))
+                                text = []
+                        elif isinstance(event, Ping):
+                            self._send(event.response())
+                        elif isinstance(event, CloseConnection):
+                            if self.ws.state is ConnectionState.REMOTE_CLOSING:
+                                self._send(event.response())
+                            return
+                try:
+                    data = sock.recv(65536)
+                except socket.timeout:
+                    data = b""
+                    self._send(Ping(b"smartdc_nb"))
+                    continue
+                if not data:
+                    return
+        except OSError:
+            return
+        finally:
+            self.close(send_frame=False)
+
+    def _register(self, raw: str) -> None:
+        try:
+            message = json.loads(raw)
+        except ValueError:
+            log.info("changefeed %s: unparsable registration ignored", self.request_id)
+            return
+        if valid_registration(message):
+            self.registration = message
+            self.feed.wake()
+        else:
+            log.info("changefeed %s: invalid registration ignored: %.200s", self.request_id, raw)
+
+    def _send(self, event: Any) -> bool:
+        with self.lock:
+            if self.closed or self.sock is None or self.ws.state is not ConnectionState.OPEN \
+                    and not isinstance(event, CloseConnection):
+                return False
+            try:
+                self.sock.sendall(self.ws.send(event))
+            except (OSError, Exception):  # a dead peer or a closed wsproto state: drop the socket
+                self.closed = True
+                return False
+            return True
+
+    def send_text(self, text: str) -> bool:
+        if self._send(Message(data=text)):
+            self.sent += 1
+            return True
+        self.close(send_frame=False)
+        return False
+
+    def close(self, send_frame: bool = True, code: int = 1000, reason: str = "") -> None:
+        """End the connection: a close frame (unless abrupt), then the TCP connection."""
+        if send_frame and not self.closed and self.ws.state is ConnectionState.OPEN:
+            self._send(CloseConnection(code=code, reason=reason))
+        with self.lock:
+            self.closed = True
+            sock = self.sock
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self.feed.remove(self)
+
+
+class Feed:
+    """The emulator's changefeed: its sockets, options, and the publishing thread."""
+
+    def __init__(self, state: "State", enabled: bool = True):
+        self.state = state
+        self.enabled = bool(enabled)
+        self.delay = 0.0
+        self.duplicate = 0
+        self.published = 0
+        self._sockets: list[FeedSocket] = []
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._watch: dict[str, set[str]] = {}   # datacenter -> machine ids that may have changed
+        self._seen: dict[str, dict[str, dict[str, Any]]] = {}  # datacenter -> id -> fingerprint
+        self._outbox: list[tuple[float, int, FeedSocket, str]] = []
+        self._order = itertools.count()
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+
+    # ------------------------------------------------------------ options
+
+    def configure(self, enabled: Any = None, delay: Any = None, duplicate: Any = None) -> dict:
+        """Change the options; returns :meth:`status`. ``enabled=False`` refuses new upgrades."""
+        if enabled is not None:
+            if not isinstance(enabled, bool):
+                raise ValueError(f"enabled must be true or false, not {enabled!r}")
+            self.enabled = enabled
+        if delay is not None:
+            if isinstance(delay, bool) or not isinstance(delay, (int, float)) or not 0 <= delay <= 60:
+                raise ValueError(f"delay must be 0 to 60 seconds, not {delay!r}")
+            self.delay = float(delay)
+        if duplicate is not None:
+            if isinstance(duplicate, bool) or not isinstance(duplicate, int) or not 0 <= duplicate <= 10:
+                raise ValueError(f"duplicate must be a whole number of extra copies 0 to 10, "
+                                 f"not {duplicate!r}")
+            self.duplicate = duplicate
+        return self.status()
+
+    def status(self) -> dict[str, Any]:
+        with self._lock:
+            sockets = [{"datacenter": s.dc_name, "account": s.account_uuid,
+                        "registered": s.registration is not None,
+                        "vms": (s.registration or {}).get("vms"), "sent": s.sent}
+                       for s in self._sockets]
+        return {"enabled": self.enabled, "delay": self.delay, "duplicate": self.duplicate,
+                "published": self.published, "sockets": sockets}
+
+    # ------------------------------------------------------------ sockets
+
+    def session(self, dc_name: str, account_uuid: str, request_id: str) -> Callable:
+        """The callable the server runs with the upgraded socket."""
+        return FeedSocket(self, dc_name, account_uuid, request_id).serve
+
+    def add(self, feed_socket: FeedSocket) -> None:
+        with self.state.lock, self._lock:
+            if not self._sockets:
+                self._baseline()
+            self._sockets.append(feed_socket)
+            self._stopping = False
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="smartdc_nb-changefeed",
+                                                daemon=True)
+                self._thread.start()
+
+    def remove(self, feed_socket: FeedSocket) -> None:
+        with self._lock:
+            if feed_socket in self._sockets:
+                self._sockets.remove(feed_socket)
+
+    def drop(self, abrupt: bool = False) -> int:
+        """Close every socket (a close frame first unless ``abrupt``); how many were open."""
+        with self._lock:
+            sockets = list(self._sockets)
+            self._outbox.clear()
+        for feed_socket in sockets:
+            feed_socket.close(send_frame=not abrupt, code=1001, reason="changefeed ended")
+        return len(sockets)
+
+    def stop(self) -> None:
+        self._stopping = True
+        self.drop()
+        self._wake.set()
+
+    # ------------------------------------------------------------ changes
+
+    def touched(self, dc: "Datacenter", machine: "Machine") -> None:
+        """The store's hook: ``machine`` may have changed (called under the state lock)."""
+        if self._sockets:
+            self._watch.setdefault(dc.name, set()).add(machine.id)
+            self._wake.set()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def reset(self) -> None:
+        """After the emulator's reset: every socket ends (its machines are gone)."""
+        self.drop()
+
+    def _baseline(self) -> None:
+        now = time.time()
+        self._watch = {}
+        self._seen = {}
+        for dc in self.state.datacenters.values():
+            dc.settle_all(now, self.state.timing)
+            self._seen[dc.name] = {m.id: _fingerprint(m, now) for m in dc.machines.values()}
+
+    def _run(self) -> None:
+        while not self._stopping:
+            wait = self._next_wake() - time.time()
+            if wait > 0:
+                self._wake.wait(min(wait, 1.0))
+            self._wake.clear()
+            with self._lock:
+                if not self._sockets and not self._outbox:
+                    self._thread = None
+                    return
+            try:
+                self._scan()
+                self._flush()
+            except Exception:  # the feed must outlive a bad machine; the log keeps it
+                log.exception("changefeed: publishing failed")
+
+    def _next_wake(self) -> float:
+        now = time.time()
+        soon = now + 1.0
+        with self._lock:
+            if self._outbox:
+                soon = min(soon, self._outbox[0][0])
+        with self.state.lock:
+            for dc in self.state.datacenters.values():
+                for machine_id in dc.busy:
+                    machine = dc.machines.get(machine_id)
+                    if machine is None or not machine.jobs:
+                        continue
+                    job = machine.jobs[0]
+                    if job.start is None or job.end is None:
+                        continue
+                    span = job.end - job.start
+                    for moment in [job.start, job.end] + [job.start + until * span
+                                                          for until, _ in job.phases]:
+                        if moment > now:
+                            soon = min(soon, moment)
+        return soon
+
+    def _scan(self) -> None:
+        messages: list[tuple[str, str, str, str]] = []  # (dc, owner, machine id, json)
+        with self.state.lock:
+            now = time.time()
+            for dc in self.state.datacenters.values():
+                seen = self._seen.setdefault(dc.name, {})
+                candidates = self._watch.pop(dc.name, set()) | set(dc.busy)
+                for machine_id in candidates:
+                    machine = self.state.machine(dc, machine_id, now)
+                    if machine is None:
+                        continue
+                    current = _fingerprint(machine, now)
+                    before = seen.get(machine_id)
+                    if before is None:
+                        subs = [s for s in SUB_RESOURCES if current[s] not in (None, False, "{}", "[]")]
+                    else:
+                        subs = [s for s in SUB_RESOURCES if current[s] != before[s]]
+                    seen[machine_id] = current
+                    if not subs:
+                        continue
+                    body = {"published": str(int(now * 1000)),
+                            "changeKind": {"resource": "vm", "subResources": subs},
+                            "changedResourceId": machine.id,
+                            "resourceObject": machine_dict(machine, self.state, now),
+                            "resourceState": _vmapi_state(current["state"])}
+                    messages.append((dc.name, machine.owner, machine.id,
+                                     dumps(body).decode("utf-8")))
+        if not messages:
+            return
+        due = time.time() + self.delay
+        with self._lock:
+            for dc_name, owner, machine_id, text in messages:
+                self.published += 1
+                subs = json.loads(text)["changeKind"]["subResources"]
+                for feed_socket in self._sockets:
+                    if feed_socket.dc_name == dc_name and feed_socket.account_uuid == owner \
+                            and feed_socket.wants(machine_id, subs):
+                        for _ in range(1 + self.duplicate):
+                            heapq.heappush(self._outbox, (due, next(self._order), feed_socket, text))
+
+    def _flush(self) -> None:
+        now = time.time()
+        ready = []
+        with self._lock:
+            while self._outbox and self._outbox[0][0] <= now:
+                ready.append(heapq.heappop(self._outbox))
+        for _, _, feed_socket, text in ready:
+            if not feed_socket.closed:
+                feed_socket.send_text(text)

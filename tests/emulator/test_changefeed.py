@@ -1,0 +1,148 @@
+"""The emulator's changefeed over a real WebSocket (the ``websockets`` client library)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+
+import pytest
+from emu_client import sign
+from polling import eventually
+from test_machines import BASE_IMAGE
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import connect
+
+ALL = ["alias", "customer_metadata", "destroyed", "nics", "owner_uuid", "server_uuid", "state",
+       "tags"]
+
+
+@pytest.fixture
+def open_feed(emu, triton_keys):
+    """``open_feed(registration=None, datacenter=None)`` -> a signed feed socket, closed after."""
+    opened = []
+    stack = contextlib.ExitStack()
+
+    def open_one(registration=None, datacenter=None, signed=True):
+        url = emu.urls[datacenter] if datacenter else emu.url
+        headers = sign(triton_keys["rsa"], "GET", "/demo/changefeed") if signed else {}
+        ws = stack.enter_context(connect(url.replace("http://", "ws://") + "/demo/changefeed",
+                                         additional_headers=headers, open_timeout=10))
+        opened.append(ws)
+        if registration is not None:
+            count = lambda: sum(s["registered"] for s in emu.changefeed.status()["sockets"])  # noqa: E731
+            before = count()
+            ws.send(json.dumps(registration))
+            eventually(lambda: count() > before, 10, "the registration")
+        return ws
+
+    with stack:
+        yield open_one
+
+
+def take(ws, count: int, timeout: float = 5.0) -> list[dict]:
+    return [json.loads(ws.recv(timeout=timeout)) for _ in range(count)]
+
+
+def quiet(ws, seconds: float = 0.6) -> bool:
+    try:
+        ws.recv(timeout=seconds)
+    except TimeoutError:
+        return True
+    return False
+
+
+def test_upgrade_is_signed_and_answers_101(emu, api, open_feed):
+    with pytest.raises(InvalidStatus) as refused:
+        open_feed(signed=False)
+    assert refused.value.response.status_code == 401
+    ws = open_feed()
+    assert ws.response.status_code == 101
+    assert ws.response.headers["Connection"] == "Upgrade"
+    plain = api.get("/demo/changefeed")
+    assert plain.status == 500
+    assert plain.json() == {"code": "InternalError", "message": "Connection Must Upgrade For WebSockets"}
+    codes = [r["status"] for r in emu.requests if r["path"] == "/demo/changefeed"]
+    assert codes == [401, 101, 500]
+
+
+def test_invalid_registrations_are_ignored(emu, api, open_feed, machine_id):
+    ws = open_feed()
+    for bad in ({"resource": "snapshot", "subResources": ["state"]},
+                {"resource": "vm", "subResources": ["state", "cpu"]},
+                {"resource": "vm", "subResources": "state"},
+                {"resource": "vm", "subResources": ["state"], "vms": ["not-a-uuid"]}):
+        ws.send(json.dumps(bad))
+    ws.send("{not json")
+    emu.datacenter("us-east-1").set_state(machine_id, "stopped")
+    assert quiet(ws)
+    assert emu.changefeed.status()["sockets"][0]["registered"] is False
+    ws.send(json.dumps({"resource": "vm", "subResources": ["state"], "vms": [machine_id.upper()]}))
+    eventually(lambda: emu.changefeed.status()["sockets"][0]["registered"], 5)
+    emu.datacenter("us-east-1").set_state(machine_id, "running")
+    assert take(ws, 1)[0]["resourceState"] == "running"
+
+
+def test_every_timeline_step_and_subresource(emu, api, open_feed, machine_id):
+    ws = open_feed({"resource": "vm", "subResources": ALL})
+    assert api.post(f"/my/machines/{machine_id}?action=reboot").status == 202
+    steps = take(ws, 3)
+    assert [m["resourceState"] for m in steps] == ["stopping", "ready", "running"]
+    assert all(m["changeKind"] == {"resource": "vm", "subResources": ["state"]} for m in steps)
+    assert api.post(f"/my/machines/{machine_id}/metadata", json={"colour": "blue"}).status == 200
+    meta = take(ws, 1)[0]
+    assert meta["changeKind"]["subResources"] == ["customer_metadata"]
+    assert meta["resourceObject"]["metadata"]["colour"] == "blue"
+    assert api.post(f"/my/machines/{machine_id}?action=rename&name=new-name").status == 202
+    assert take(ws, 1)[0]["changeKind"]["subResources"] == ["alias"]
+    assert api.delete(f"/my/machines/{machine_id}").status == 204
+    gone = take(ws, 2)
+    assert [m["resourceState"] for m in gone] == ["stopping", "destroyed"]
+    assert gone[1]["changeKind"]["subResources"] == ["destroyed", "state"]
+    assert gone[1]["resourceObject"]["state"] == "deleted"
+
+
+def test_provision_and_filters(emu, api, open_feed, machine_id):
+    tags_only = open_feed({"resource": "vm", "subResources": ["tags"]})
+    west = open_feed({"resource": "vm", "subResources": ALL}, datacenter="us-west-1")
+    everything = open_feed({"resource": "vm", "subResources": ALL})
+    created = api.post("/my/machines", json={"image": BASE_IMAGE, "package": "g4-highcpu-1G",
+                                             "name": "fresh"}).json()
+    first, second = take(everything, 2)
+    assert first["changedResourceId"] == created["id"] and first["resourceState"] == "provisioning"
+    assert {"alias", "state", "owner_uuid"} <= set(first["changeKind"]["subResources"])
+    assert second["resourceState"] == "running" and "nics" in second["changeKind"]["subResources"]
+    assert quiet(west) and quiet(tags_only, 0.1)          # other datacenter; not a tag change
+    assert api.post(f"/my/machines/{machine_id}/tags", json={"env": "dev"}).status == 200
+    assert take(tags_only, 1)[0]["resourceObject"]["tags"]["env"] == "dev"
+
+
+def test_duplicates_delay_and_drops(emu, open_feed, machine_id):
+    dc = emu.datacenter("us-east-1")
+    ws = open_feed({"resource": "vm", "subResources": ["state"]})
+    emu.changefeed.configure(duplicate=1)
+    dc.set_state(machine_id, "stopped")
+    twice = take(ws, 2)
+    assert twice[0] == twice[1]
+    emu.changefeed.configure(duplicate=0, delay=0.5)
+    started = time.monotonic()
+    dc.set_state(machine_id, "running")
+    assert take(ws, 1)[0]["resourceState"] == "running" and time.monotonic() - started >= 0.45
+    assert emu.changefeed.drop() == 1
+    with pytest.raises(ConnectionClosed) as closed:
+        ws.recv(timeout=5)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
+    abrupt = open_feed({"resource": "vm", "subResources": ["state"]})
+    assert emu.changefeed.drop(abrupt=True) == 1
+    with pytest.raises(ConnectionClosed) as cut:
+        abrupt.recv(timeout=5)
+    assert cut.value.rcvd is None                         # no close frame: the TCP connection ended
+
+
+def test_no_feed_refuses_the_upgrade(emu, open_feed):
+    emu.changefeed.configure(enabled=False)
+    with pytest.raises(InvalidStatus) as refused:
+        open_feed()
+    assert refused.value.response.status_code == 404
+    emu.changefeed.configure(enabled=True)
+    assert open_feed().response.status_code == 101

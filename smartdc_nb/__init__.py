@@ -32,6 +32,7 @@ _LAZY = {
     "WaitResult": "smartdc_nb.waiters",
     "load_profile": "smartdc_nb.config",
     "Profile": "smartdc_nb.config",
+    "columns": "smartdc_nb.dictionary",
 }
 
 __all__ = ["__version__", *_LAZY, *_error_names]
@@ -56,6 +57,7 @@ def __dir__():
 
 if TYPE_CHECKING:  # pragma: no cover
     from .config import Profile, load_profile
+    from .dictionary import columns
     from .datacenter import DataCenter, connect
     from .bulk import BulkInterrupted, BulkResult, run_bulk
     from .fleet import DatacenterWarning, Fleet

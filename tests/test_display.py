@@ -14,6 +14,7 @@ from html.parser import HTMLParser
 import pytest
 
 import smartdc_nb
+from smartdc_nb import dictionary
 from smartdc_nb.display import card_for, options, render_html, render_text
 from smartdc_nb.machine import Machine
 
@@ -24,6 +25,9 @@ OUR_ATTRIBUTES = {"class", "title", "tabindex", "datetime", "colspan", "open"}
 OUR_CLASS = re.compile(r"^(sdcnb(-[a-z]+)?|tex2jax_ignore|mathjax_ignore)$")
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 TITLE = re.compile(rf"^({UUID}|\d{{4}}-\d\d-\d\dT[\d:.]+\+00:00)$")
+#: the tooltips a table header may carry: the column dictionary's, for every frame column
+HEADER_TIPS = {dictionary.tip(entry.name, kind) for kind, entries in dictionary.FRAMES.items()
+               for entry in entries}
 
 HOSTILE = ('<script>alert(1)</script><img src=x onerror="alert(2)"></td></details>'
            '"q" \'s\' {{ 7*7 }} {% raw %} $x^2$ \u202eevil\u202c ünï 名前 <!-- x')
@@ -75,7 +79,9 @@ def check_markup(html: str) -> Parsed:
         assert set(attrs) <= OUR_ATTRIBUTES, f"attributes {set(attrs) - OUR_ATTRIBUTES} on <{tag}>"
         for name in (attrs.get("class") or "").split():
             assert OUR_CLASS.match(name), f"class {name!r} came from data"
-        if "title" in attrs:
+        if "title" in attrs and tag == "th":  # our column dictionary, not cloud data
+            assert attrs["title"] in HEADER_TIPS, attrs["title"]
+        elif "title" in attrs:
             assert TITLE.match(attrs["title"]), attrs["title"]
         if "colspan" in attrs:
             assert attrs["colspan"].isdigit()

@@ -29,6 +29,7 @@ class Table:
     more_hint: str = ""
     empty: str = "none"
     kv: bool = False  # a key/value table: the last column wraps
+    frame: str | None = None  # the frame kind whose column dictionary gives header tooltips
     kind = "table"
 
 
@@ -56,11 +57,12 @@ class Card:
 
 
 def capped(columns: list[Any], items: Sequence[Any], row: Callable[[Any], list[Any]], limit: int,
-           hint: str = "", empty: str = "none", total: int | None = None) -> Table:
+           hint: str = "", empty: str = "none", total: int | None = None,
+           frame: str | None = None) -> Table:
     """A table of the first ``limit`` of ``total`` items (only those are formatted)."""
     shown = [row(item) for item in items[:limit]]
     return Table(columns, shown, max(0, (len(items) if total is None else total) - len(shown)),
-                 hint, empty)
+                 hint, empty, frame=frame)
 
 
 def card_text(card: Card, width: int = 22) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
+from .. import dictionary
 from . import views
 from .layout import Card, card_text
 from .values import text
@@ -94,6 +95,7 @@ def environment() -> jinja2.Environment:
         trim_blocks=False,
     )
     env.filters["kind"] = _kind
+    env.filters["column_tip"] = dictionary.tip  # header tooltips from the column dictionary
     return env
 
 

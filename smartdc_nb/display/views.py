@@ -221,7 +221,8 @@ def known_snapshots_section(snapshots: Any) -> Section:
         return Section("Snapshots", None, Note("not fetched yet: m.snapshots() lists them"))
     rows = [snapshot_row(s, with_machine=False) for s in snapshots]
     return Section("Snapshots", len(rows),
-                   Table(["Name", "State", "Created", "Size"], rows, empty="no snapshots"),
+                   Table(["Name", "State", "Created", "Size"], rows, empty="no snapshots",
+                         frame="snapshots"),
                    open=0 < len(rows) <= OPEN_UP_TO)
 
 
@@ -261,7 +262,8 @@ def machines_blocks(machines: list, limit: int) -> list[Any]:
     if not machines:
         return [Note("no machines")]
     return [state_counts(machines),
-            capped(MACHINE_COLUMNS, machines, machine_row, limit, "(.to_frame() has every row)")]
+            capped(MACHINE_COLUMNS, machines, machine_row, limit, "(.to_frame() has every row)",
+                   frame="machines")]
 
 
 def machines_card(machines: Any, limit: int) -> Card:
@@ -308,7 +310,7 @@ def snapshots_card(snapshots: list, limit: int) -> Card:
     return Card("Snapshots", f"{len(snapshots):,} snapshot{'s' * (len(snapshots) != 1)}",
                 header=count_badges(counts),
                 blocks=[capped(["Machine", "Name", "State", "Created", "Size"], snapshots,
-                               snapshot_row, limit, empty="no snapshots")])
+                               snapshot_row, limit, empty="no snapshots", frame="snapshots")])
 
 
 def count_badges(counts: Counter) -> list[Badge]:
@@ -419,7 +421,8 @@ def outcomes_card(result: Any, limit: int) -> Card:
                 header=count_badges(counts), subtitle=subtitle,
                 blocks=[capped(columns, shown.to_dict("records"),
                                lambda r: [cell(c, r.get(c)) for c in columns], limit,
-                               "(.frame has every row)", "no machines", total=len(frame))])
+                               "(.frame has every row)", "no machines", total=len(frame),
+                               frame="bulk" if bulk else "wait")])
 
 
 def cell(column: str, value: Any) -> Any:

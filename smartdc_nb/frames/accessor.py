@@ -51,6 +51,13 @@ class TritonAccessor(BulkActions):
         where = f" from {', '.join(names)}" if names else ""
         return f"<df.triton: {len(self._frame)} rows of a {kind} frame{where}>"
 
+    def columns(self) -> pd.DataFrame:
+        """This frame's columns described by the column dictionary (smartdc_nb.dictionary):
+        dtype, CloudAPI field and endpoint, units, values; ``documented`` False if unknown."""
+        from ..dictionary import describe
+
+        return describe(self._frame)
+
     # ------------------------------------------------------------ selection
 
     def _id_column(self) -> str:

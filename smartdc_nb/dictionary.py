@@ -1,0 +1,361 @@
+"""The column dictionary: every column of every frame the toolkit makes, documented in one place.
+
+    >>> smartdc_nb.columns()                  # every frame's columns, as a DataFrame
+    >>> smartdc_nb.columns("snapshots")       # one frame kind
+    >>> df.triton.columns()                   # the columns of this frame, described
+
+Each entry says the column's dtype, the CloudAPI field it comes from, which
+endpoint returns that field (ListMachines and GetMachine return the same
+machine fields but for ``dns_names``, node-triton#79; ``credentials`` only on
+request), its units, and the vocabulary of a categorical column (machine
+states, with ``deleted`` vs CloudAPI's ``destroyed`` filter word,
+node-triton#178). The card tables' headers carry the descriptions as
+tooltips (:func:`tip`). A test builds every frame and fails on a column this
+module does not know: a new frame or column is documented here.
+
+It lives at the top of the package and is plain data (pandas is imported only to build
+the DataFrames), so the cards can read it without importing pandas.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, NamedTuple
+
+
+class Column(NamedTuple):
+    name: str          # the column; "tag.<key>" and "<other field>" are patterns
+    dtype: str         # pandas dtype of a built frame (text/"str" where pandas infers it)
+    field: str         # CloudAPI field (dotted path), or "" when the toolkit computes it
+    returned_by: str   # endpoint(s), "computed", or where else it comes from
+    units: str
+    description: str
+    values: str = ""   # vocabulary of a categorical/enumerated column
+
+
+_LIST = "ListMachines, GetMachine"
+_MS = ("provisioning (being created), ready (booting during a reboot), running, stopping, "
+       "stopped, offline (compute node unreachable), failed (provisioning failed; listed only "
+       "with tombstone), deleted (destroyed: CloudAPI's filter word is 'destroyed', "
+       "node-triton#178; listed only with tombstone), unknown")
+_SNAP = "queued, running (being taken), created, failed, canceled, deleted"
+_BRANDS = "joyent, joyent-minimal (SmartOS zones), lx (Linux zones; Docker containers too), " \
+          "kvm, bhyve (hardware VMs)"
+_DC = Column("datacenter", "string", "", "ListDatacenters (the name the rows were fetched from)",
+             "", "Datacenter the row came from")
+_MID = Column("machine_id", "string", "id", _LIST, "", "Machine UUID")
+_MNAME = Column("machine_name", "string", "name", _LIST, "", "Machine name (alias)")
+_CREATED = Column("created", "datetime64[ns, UTC]", "created", _LIST, "UTC", "When it was created")
+_UPDATED = Column("updated", "datetime64[ns, UTC]", "updated", _LIST, "UTC",
+                  "When it last changed")
+_AGE = Column("age", "timedelta64[ns]", "", "computed: fetched_at - created", "duration",
+              "Age when the frame was fetched")
+
+
+def _c(name: str, dtype: str, field: str, returned_by: str, units: str, description: str,
+       values: str = "") -> Column:
+    return Column(name, dtype, field, returned_by, units, description, values)
+
+
+MACHINES = [
+    _DC,
+    _c("id", "string", "id", _LIST, "", "Machine UUID"),
+    _c("name", "string", "name", _LIST, "", "Machine name (alias); unique per account among "
+       "active machines"),
+    _c("state", "category", "state", _LIST, "", "Machine state", _MS),
+    _c("type", "string", "type", _LIST, "", "Deprecated kind", "smartmachine, virtualmachine"),
+    _c("brand", "string", "brand", _LIST, "", "Virtualisation brand", _BRANDS),
+    _c("image", "string", "image", _LIST, "", "Image UUID (the boot disk's for kvm/bhyve)"),
+    _c("image_name", "string", "name", "ListImages?state=all (joined by image id)", "",
+       "Image name; missing when the image no longer exists"),
+    _c("image_version", "string", "version", "ListImages?state=all (joined by image id)", "",
+       "Image version"),
+    _c("package", "string", "package", _LIST, "", "Package (billing) name; missing when CloudAPI "
+       "does not know it (it sends \"\")"),
+    _c("package_vcpus", "Int64", "vcpus", "ListPackages (joined by name, highest version)",
+       "vCPUs", "Package vCPUs (0: shares the compute node's)"),
+    _c("package_memory", "Int64", "memory", "ListPackages (joined)", "MiB", "Package memory"),
+    _c("package_disk", "Int64", "disk", "ListPackages (joined)", "MiB", "Package disk"),
+    _c("package_swap", "Int64", "swap", "ListPackages (joined)", "MiB", "Package swap"),
+    _c("memory", "Int64", "memory", _LIST, "MiB", "Memory of the machine"),
+    _c("disk", "Int64", "disk", _LIST, "MiB", "Disk of the machine"),
+    _c("primary_ip", "string", "primaryIp", _LIST, "", "Primary IP address (absent without NICs)"),
+    _c("public_ips", "object", "ips", _LIST, "", "Public addresses (list), as Machine.public_ips"),
+    _c("private_ips", "object", "ips", _LIST, "", "Private addresses (list), as "
+       "Machine.private_ips"),
+    _CREATED, _UPDATED, _AGE,
+    _c("firewall_enabled", "boolean", "firewall_enabled", _LIST, "", "Cloud firewall on"),
+    _c("deletion_protection", "boolean", "deletion_protection", _LIST, "",
+       "Deletion protection on (delete is refused)"),
+    _c("compute_node", "string", "compute_node", _LIST, "", "Server UUID (null right after "
+       "create)"),
+    _c("docker", "boolean", "docker", _LIST, "", "A Docker container (CloudAPI sends only true)"),
+    _c("tag_count", "Int64", "tags", _LIST, "tags", "Number of tags"),
+    _c("tags", "object", "tags", _LIST, "", "Tags as a dict (tags_as='dict')"),
+    _c("tag.<key>", "string, Int64, boolean or object", "tags.<key>", _LIST, "",
+       "One tag's value (tags_as='columns'); typed from its values"),
+    _c("price_per_hour", "Float64", "", "df.triton.with_prices (your price table)",
+       "currency/hour", "The package's price per hour; missing when unpriced"),
+    _c("price_per_month", "Float64", "", "df.triton.with_prices", "currency/month",
+       "price_per_hour x 730 (hours in an average month)"),
+    _c("priced", "boolean", "", "df.triton.with_prices", "",
+       "False when the price table has no price for the machine's package (never dropped)"),
+]
+TAGS = [_DC, _MID, _MNAME, _c("key", "string", "tags.<key>", _LIST, "", "Tag name"),
+        _c("value", "object", "tags.<key>", _LIST, "", "Tag value as CloudAPI sent it "
+           "(text, number or boolean)")]
+METADATA = [_DC, _MID, _MNAME, _c("key", "string", "metadata.<key>", _LIST, "", "Metadata key "
+                                   "(credentials and *_pw keys are never included)"),
+            _c("value", "object", "metadata.<key>", _LIST, "", "Metadata value; user-script shows "
+               "only its size; a saved point keeps no value of a masked key"),
+            _c("size", "Int64", "metadata.<key>", "computed", "bytes", "UTF-8 size of the value")]
+SNAPSHOTS = [_DC, _MID, _MNAME,
+             _c("name", "string", "name", "ListMachineSnapshots (GET /machines/:id/snapshots)",
+                "", "Snapshot name"),
+             _c("state", "category", "state", "ListMachineSnapshots", "", "Snapshot state", _SNAP),
+             _c("size", "Int64", "size", "ListMachineSnapshots", "MiB", "Snapshot size"),
+             _CREATED._replace(returned_by="ListMachineSnapshots"),
+             _UPDATED._replace(returned_by="ListMachineSnapshots"), _AGE]
+_PK = "ListPackages"
+PACKAGES = [_DC, _c("id", "string", "id", _PK, "", "Package UUID"),
+            _c("name", "string", "name", _PK, "", "Package name"),
+            _c("version", "string", "version", _PK, "", "Package version (semver)"),
+            _c("memory", "Int64", "memory", _PK, "MiB", "Memory"),
+            _c("disk", "Int64", "disk", _PK, "MiB", "Disk"),
+            _c("swap", "Int64", "swap", _PK, "MiB", "Swap"),
+            _c("vcpus", "Int64", "vcpus", _PK, "vCPUs", "vCPUs (0: shared)"),
+            _c("lwps", "Int64", "lwps", _PK, "processes", "Lightweight processes allowed"),
+            _c("group", "string", "group", _PK, "", "Package group"),
+            _c("brand", "string", "brand", _PK, "", "Brand the package is for", _BRANDS),
+            _c("default", "boolean", "default", _PK, "", "The default package"),
+            _c("flexible_disk", "boolean", "flexible_disk", _PK, "", "bhyve disks sized freely"),
+            _c("description", "string", "description", _PK, "", "Description")]
+_IM = "ListImages"
+IMAGES = [_DC, _c("id", "string", "id", _IM, "", "Image UUID"),
+          _c("name", "string", "name", _IM, "", "Image name"),
+          _c("version", "string", "version", _IM, "", "Image version"),
+          _c("os", "string", "os", _IM, "", "Operating system", "smartos, linux, windows, bsd, "
+             "illumos, other"),
+          _c("type", "string", "type", _IM, "", "Image type", "zone-dataset, lx-dataset, "
+             "zvol, docker, other"),
+          _c("state", "string", "state", _IM, "", "Image state", "active, unactivated, disabled, "
+             "creating, failed"),
+          _c("public", "boolean", "public", _IM, "", "Public image"),
+          _c("owner", "string", "owner", _IM, "", "Owner account UUID"),
+          _c("published_at", "datetime64[ns, UTC]", "published_at", _IM, "UTC", "When published"),
+          _c("image_size", "Int64", "image_size", _IM, "MiB", "Size of a zvol image"),
+          _c("origin", "string", "origin", _IM, "", "Origin image UUID"),
+          _c("description", "string", "description", _IM, "", "Description"),
+          _c("homepage", "string", "homepage", _IM, "", "Homepage URL"),
+          _c("requirements", "object", "requirements", _IM, "", "Requirements (dict)"),
+          _c("tags", "object", "tags", _IM, "", "Image tags (dict)"),
+          _c("files", "object", "files", _IM, "", "Files (list of dicts)")]
+_NW = "ListNetworks"
+NETWORKS = [_DC, _c("id", "string", "id", _NW, "", "Network or pool UUID"),
+            _c("name", "string", "name", _NW, "", "Network name"),
+            _c("public", "boolean", "public", _NW, "", "Public (internet) network"),
+            _c("fabric", "boolean", "fabric", _NW, "", "A fabric (overlay) network"),
+            _c("description", "string", "description", _NW, "", "Description"),
+            _c("subnet", "string", "subnet", _NW, "CIDR", "Subnet (fabrics)"),
+            _c("gateway", "string", "gateway", _NW, "", "Gateway"),
+            _c("provision_start_ip", "string", "provision_start_ip", _NW, "", "First address"),
+            _c("provision_end_ip", "string", "provision_end_ip", _NW, "", "Last address"),
+            _c("vlan_id", "Int64", "vlan_id", _NW, "", "VLAN id"),
+            _c("internet_nat", "boolean", "internet_nat", _NW, "", "NAT to the internet"),
+            _c("resolvers", "object", "resolvers", _NW, "", "DNS resolvers (list)"),
+            _c("routes", "object", "routes", _NW, "", "Static routes (dict)")]
+_AU = "MachineAudit (GET /machines/:id/audit)"
+AUDIT = [_DC, _MID, _MNAME,
+         _c("action", "string", "action", _AU, "", "What was asked (start, stop, reboot, ...)"),
+         _c("success", "boolean", "success", _AU, "", "Whether it worked ('yes'/'no' in "
+            "CloudAPI)"),
+         _c("time", "datetime64[ns, UTC]", "time", _AU, "UTC", "When"),
+         _c("caller_type", "string", "caller.type", _AU, "", "Who asked", "signature, token, "
+            "operator"),
+         _c("caller_ip", "string", "caller.ip", _AU, "", "From which address"),
+         _c("caller_key_id", "string", "caller.keyId", _AU, "", "With which key")]
+_BK = "the bulk engine (BulkResult.frame)"
+_WT = "the wait engine (WaitResult.frame)"
+_OUTCOMES = "done, failed, skipped, not reached, planned (dry run)"
+BULK = [_DC, _c("id", "string", "id", _BK, "", "Machine UUID"),
+        _c("name", "string", "name", _BK, "", "Machine name"),
+        _c("action", "str", "", _BK, "", "The action (start, stop, ...)"),
+        _c("outcome", "category", "", _BK, "", "What happened to this machine", _OUTCOMES),
+        _c("error", "str", "", _BK, "", "The error, when it failed"),
+        _c("reason", "str", "", _BK, "", "Why it was skipped or not reached"),
+        _c("request", "str", "", _BK, "", "The request sent (or that would be sent)"),
+        _c("seconds", "Float64", "", _BK, "seconds", "Time from request to outcome"),
+        _c("final_state", "str", "state", _BK, "", "The machine's last known state", _MS),
+        _c("batch", "Int64", "", _BK, "", "Batch number of a rolling update"),
+        _c("history", "object", "", _BK, "", "States seen while waiting: [(time, state)]")]
+WAIT = [_DC, BULK[1]._replace(returned_by=_WT), BULK[2]._replace(returned_by=_WT),
+        BULK[9]._replace(returned_by=_WT),
+        _c("reached", "boolean", "", _WT, "", "Reached the wanted state"),
+        _c("outcome", "str", "", _WT, "", "How the wait ended", "reached, failed, timed out, "
+           "interrupted"),
+        BULK[8]._replace(returned_by=_WT, description="Time waited"),
+        BULK[5]._replace(returned_by=_WT, description="Why it did not reach the state"),
+        BULK[11]._replace(returned_by=_WT),
+        _c("audit", "object", "", _WT + " from MachineAudit", "", "Latest audit entries")]
+_Q = "query().explain()"
+QUERY_STEPS = [_c("filter", "str", "", _Q, "", "The query filter"),
+               _c("where", "str", "", _Q, "", "Where it ran", "server, pandas"),
+               _c("what", "str", "", _Q, "", "The ListMachines parameter or pandas test"),
+               _c("rows_removed", "float64", "", _Q, "rows", "Rows the pandas step removed"),
+               _c("recheck", "bool", "", _Q, "", "A pandas re-check of a server filter")]
+QUERY_DATACENTERS = [_DC, _c("requests", "int64", "", _Q, "requests", "Requests sent"),
+                     _c("seconds", "float64", "", _Q, "seconds", "Time spent in requests"),
+                     _c("rows", "int64", "", _Q, "rows", "Machines CloudAPI sent"),
+                     _c("error", "object", "", _Q, "", "Why the datacenter failed")]
+_H = "smartdc_nb.history()"
+HISTORY = [_c("point", "string", "", _H, "", "The point's name (its directory)"),
+           _c("time", "datetime64[ns, UTC]", "", _H, "UTC", "When the point was taken"),
+           _c("account", "string", "", _H, "", "The account (login)"),
+           _c("datacenters", "object", "", _H, "", "Datacenters in the point (list)"),
+           _c("machines", "Int64", "", _H, "machines", "Machines in the point"),
+           _c("snapshots", "Int64", "", _H, "snapshots", "Snapshots in the point"),
+           _c("path", "string", "", _H, "", "Where the point is stored")]
+_D = "smartdc_nb.diff()"
+DIFF = [_DC, _MID._replace(returned_by=_D), _MNAME._replace(returned_by=_D),
+        _c("change", "category", "", _D, "", "What happened to the machine",
+           "appeared, vanished, changed"),
+        _c("column", "string", "", _D, "", "What changed: state, name, package, image, "
+           "primary_ip, public_ips, private_ips, firewall_enabled, deletion_protection, "
+           "tag.<key>, snapshot.<name>"),
+        _c("before", "string", "", _D, "", "The value before (text; missing: absent)"),
+        _c("after", "string", "", _D, "", "The value after (text; missing: absent)")]
+DIFF_COUNTS = [_DC, _c("appeared", "Int64", "", _D, "machines", "Machines that appeared"),
+               _c("vanished", "Int64", "", _D, "machines", "Machines that vanished"),
+               _c("changed", "Int64", "", _D, "machines", "Machines with changes"),
+               _c("changes", "Int64", "", _D, "changes", "Changed values")]
+_CO = "df.triton.cost_by()"
+COST = [_c("<group>", "string", "", _CO, "", "The rollup key: datacenter, the owner tag, a tag's "
+           "value or any column (missing values grouped as <NA>)"),
+        _c("machines", "Int64", "", _CO, "machines", "Machines in the group"),
+        _c("unpriced", "Int64", "", _CO, "machines", "Machines whose package has no price"),
+        _c("price_per_hour", "Float64", "", _CO, "currency/hour", "Sum of the priced machines"),
+        _c("price_per_month", "Float64", "", _CO, "currency/month", "price_per_hour x 730")]
+
+#: every frame kind -> its columns, in frame order
+FRAMES: dict[str, list[Column]] = {
+    "machines": MACHINES, "tags": TAGS, "metadata": METADATA, "snapshots": SNAPSHOTS,
+    "packages": PACKAGES, "images": IMAGES, "networks": NETWORKS, "audit": AUDIT,
+    "bulk": BULK, "wait": WAIT, "query_steps": QUERY_STEPS, "query_datacenters": QUERY_DATACENTERS,
+    "history": HISTORY, "diff": DIFF, "diff_counts": DIFF_COUNTS, "cost": COST,
+}
+#: catalog frames keep any field CloudAPI adds beyond the documented ones (object columns)
+OPEN_KINDS = ("packages", "images", "networks")
+FIELDS = ("frame", "column", "dtype", "cloudapi_field", "returned_by", "units", "values",
+          "description")
+
+
+def register(kind: str, columns: Iterable[Column]) -> None:
+    """Document a new frame kind (a module that makes a frame registers its columns here)."""
+    FRAMES[kind] = list(columns)
+
+
+def lookup(kind: str, column: Any) -> Column | None:
+    """The entry of ``column`` in frame ``kind`` (patterns included), or None."""
+    entries = FRAMES.get(kind, [])
+    name = str(column)
+    for entry in entries:
+        if entry.name == name:
+            return entry
+    if kind == "machines" and name.startswith("tag."):
+        return next(e for e in entries if e.name == "tag.<key>")._replace(name=name)
+    if kind == "cost":
+        return next(e for e in entries if e.name == "<group>")._replace(name=name)
+    return None
+
+
+def undocumented(frame: Any, kind: str) -> list[str]:
+    """Columns of ``frame`` the dictionary does not know for ``kind`` (catalog frames: beyond
+    their documented columns, CloudAPI's extra fields are kept and reported as such)."""
+    if kind not in FRAMES:
+        return [f"<no frame kind {kind!r}>"]
+    if kind == "cost":
+        known = {e.name for e in COST}
+        return [] if frame.columns[0] not in known and all(
+            c in known for c in frame.columns[1:]) else [str(c) for c in frame.columns]
+    return [str(c) for c in frame.columns if lookup(kind, c) is None]
+
+
+def guess_kind(frame: Any) -> str | None:
+    """A frame's kind: ``attrs["kind"]``, else the kind whose columns it matches best."""
+    kind = getattr(frame, "attrs", {}).get("kind")
+    if kind in FRAMES:
+        return kind
+    names = {str(c) for c in frame.columns}
+    best, score = None, 0.0
+    for candidate, entries in FRAMES.items():
+        known = {e.name for e in entries}
+        hit = len(names & known) / max(len(names | known), 1)
+        if hit > score:
+            best, score = candidate, hit
+    return best if score >= 0.5 else None
+
+
+def columns(kind: str | None = None) -> Any:
+    """The column dictionary as a DataFrame: one row per (frame, column).
+
+    ``kind`` picks one frame (machines, tags, metadata, snapshots, packages,
+    images, networks, audit, bulk, wait, query_steps, query_datacenters,
+    history, diff, diff_counts, cost, and any registered later).
+    """
+    import pandas as pd
+
+    from .errors import InvalidInputError
+
+    if kind is not None and kind not in FRAMES:
+        raise InvalidInputError(f"no frame kind {kind!r}; kinds are: {', '.join(FRAMES)}")
+    rows = [_row(k, e) for k, entries in FRAMES.items() if kind in (None, k) for e in entries]
+    return pd.DataFrame(rows, columns=list(FIELDS)).astype("string")
+
+
+def describe(frame: Any, kind: str | None = None) -> Any:
+    """One row per column of ``frame``: its dtype now, and the dictionary's entry (blank and
+    ``documented`` False for a column the dictionary does not know)."""
+    import pandas as pd
+
+    kind = kind or guess_kind(frame)
+    rows = []
+    for name, dtype in frame.dtypes.items():
+        entry = lookup(kind, name) if kind else None
+        row = _row(kind or "", entry) if entry else dict.fromkeys(FIELDS, None)
+        row.update(frame=kind, column=str(name), dtype=str(dtype), documented=entry is not None)
+        if entry is None and kind in OPEN_KINDS:
+            row.update(cloudapi_field=str(name), returned_by=f"{kind} listing",
+                       description="Another field CloudAPI sent (kept as it came)")
+        rows.append(row)
+    out = pd.DataFrame(rows, columns=[*FIELDS, "documented"])
+    return out.astype({f: "string" for f in FIELDS} | {"documented": "boolean"})
+
+
+def _row(kind: str, entry: Column) -> dict[str, Any]:
+    return {"frame": kind, "column": entry.name, "dtype": entry.dtype,
+            "cloudapi_field": entry.field, "returned_by": entry.returned_by,
+            "units": entry.units, "values": entry.values, "description": entry.description}
+
+
+#: card table headers (display words) -> dictionary column names
+_HEADER_WORDS = {"primary ip": "primary_ip", "ip": "primary_ip", "final state": "final_state",
+                 "snapshot": "name", "machine": "machine_name"}
+
+
+def tip(header: Any, kind: str | None) -> str:
+    """The tooltip of a card table header: the column's description, units, source and values."""
+    if not kind or kind not in FRAMES:
+        return ""
+    word = str(header).strip().lower()
+    entry = lookup(kind, _HEADER_WORDS.get(word, word.replace(" ", "_")))
+    if entry is None:
+        return ""
+    parts = [entry.description + (f" ({entry.units})" if entry.units else "")]
+    if entry.field:
+        parts.append(f"CloudAPI: {entry.field} from {entry.returned_by}")
+    if entry.values:
+        parts.append(f"Values: {entry.values}")
+    return ". ".join(parts)
+
+
+__all__ = ["Column", "FRAMES", "columns", "describe", "lookup", "undocumented", "register",
+           "guess_kind", "tip"]

@@ -1,0 +1,101 @@
+"""The column dictionary knows every column of every frame the toolkit makes, with its dtype."""
+
+from __future__ import annotations
+
+import pytest
+
+import smartdc_nb
+from smartdc_nb import Fleet, dictionary
+from smartdc_nb.display import render_html
+from smartdc_nb.errors import InvalidInputError
+
+#: frame kinds built from typed converters: the dictionary's dtype is exactly the frame's
+TYPED = ("machines", "tags", "metadata", "snapshots", "packages", "images", "networks", "audit",
+         "history", "diff", "diff_counts", "cost")
+
+
+def every_frame(emu, dc):
+    """(kind, frame) for every frame kind the toolkit makes, built against the emulator."""
+    fleet = Fleet(dc)
+    frames = fleet.frames
+    machines = frames.machines()
+    running = machines[machines.state == "running"].head(2)
+    query = fleet.query(state="running", name="web-*")
+    yield "machines", machines
+    yield "machines", frames.machines(tags_as="columns")
+    yield "machines", query
+    yield "tags", frames.tags()
+    yield "metadata", frames.metadata()
+    yield "snapshots", frames.snapshots(progress=False)
+    yield "packages", frames.packages()
+    yield "images", frames.images(state="all")
+    yield "networks", frames.networks()
+    yield "audit", frames.audit(dc.machine(machines.name.iloc[0]))
+    yield "bulk", machines.head(4).triton.stop(dry_run=True).frame
+    yield "wait", running.triton.machines().wait_for("running", timeout=10, progress=False).frame
+    yield "query_steps", query.explain().steps
+    yield "query_datacenters", query.explain().datacenters
+    for kind, frame in extra_frames(emu, dc, fleet, machines):
+        yield kind, frame
+
+
+def extra_frames(emu, dc, fleet, machines):
+    """Frames of the later modules (history, diff, cost), when they are there."""
+    return []
+
+
+def test_every_frame_column_is_documented_with_its_dtype(emu, dc):
+    seen = set()
+    for kind, frame in every_frame(emu, dc):
+        seen.add(kind)
+        assert dictionary.undocumented(frame, kind) == [], kind
+        described = frame.triton.columns() if kind != "cost" else dictionary.describe(frame, kind)
+        assert described["documented"].all(), (kind, described[~described.documented].column)
+        if kind in TYPED:
+            for column, dtype in frame.dtypes.items():
+                entry = dictionary.lookup(kind, column)
+                if entry.name.startswith("tag."):
+                    continue  # typed from the tag's values
+                assert str(dtype) == entry.dtype, (kind, column, str(dtype), entry.dtype)
+    assert {"machines", "tags", "metadata", "snapshots", "packages", "images", "networks",
+            "audit", "bulk", "wait"} <= seen
+
+
+def test_an_unknown_column_is_reported(fleet_frame):
+    frame = fleet_frame.assign(bogus=1)
+    assert dictionary.undocumented(frame, "machines") == ["bogus"]
+    described = frame.triton.columns()
+    assert described.set_index("column").loc["bogus", "documented"] == False  # noqa: E712
+    assert described.set_index("column").loc["state", "documented"] == True  # noqa: E712
+
+
+@pytest.fixture
+def fleet_frame(dc):
+    return Fleet(dc).frames.machines()
+
+
+def test_columns_lists_every_frame_with_sources_units_and_vocabularies():
+    table = smartdc_nb.columns()
+    assert list(table.columns) == list(dictionary.FIELDS)
+    assert set(table.frame) >= {"machines", "snapshots", "bulk", "audit", "diff", "history", "cost"}
+    state = table[(table.frame == "machines") & (table.column == "state")].iloc[0]
+    assert "deleted" in state["values"] and "destroyed" in state["values"]
+    assert state.returned_by == "ListMachines, GetMachine" and state.cloudapi_field == "state"
+    memory = table[(table.frame == "machines") & (table.column == "memory")].iloc[0]
+    assert memory.units == "MiB"
+    assert len(smartdc_nb.columns("snapshots")) == len(dictionary.SNAPSHOTS)
+    with pytest.raises(InvalidInputError, match="no frame kind 'machine'; kinds are: machines"):
+        smartdc_nb.columns("machine")
+
+
+def test_card_table_headers_carry_the_dictionary_as_tooltips(dc):
+    machines = dc.machines()
+    html = render_html(machines)
+    assert 'title="Machine state. CloudAPI: state from ListMachines, GetMachine. Values: ' \
+           'provisioning' in html
+    assert 'title="Primary IP address' in html
+    result = machines[:2].stop(dry_run=True)
+    html = render_html(result)
+    assert 'title="What happened to this machine. Values: done, failed' in html
+    # a table not made of frame columns has plain headers
+    assert dictionary.tip("Datacenter", None) == ""

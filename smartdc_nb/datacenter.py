@@ -112,6 +112,7 @@ class DataCenter:
         retries: int | bool = 8,
         retry_budget: float = 60.0,
         catalog_ttl: float | None = CATALOG_TTL,
+        changefeed: bool = True,
     ):
         from .auth import HTTPSignatureAuth, load_signer
         from .config import check_url, warn_insecure
@@ -133,7 +134,8 @@ class DataCenter:
             warn_insecure(self.url, "the insecure argument")
         self._options = dict(timeout=timeout, rate_limit=rate_limit, retries=retries,
                              retry_budget=retry_budget, act_as=act_as, roles=self.roles,
-                             catalog_ttl=catalog_ttl)
+                             catalog_ttl=catalog_ttl, changefeed=bool(changefeed))
+        self.changefeed = bool(changefeed)  # False: waits and live views never open the feed
         if rate_limit is True:
             limiter = shared_limiter(self.url, account)  # CloudAPI throttles the signing login
         elif isinstance(rate_limit, RateLimiter):
@@ -213,6 +215,13 @@ class DataCenter:
     def close(self) -> None:
         """Close the connection pool (the object stays usable; it reconnects)."""
         self.transport.close()
+
+    def changes(self, **options: Any) -> Any:
+        """A :class:`~smartdc_nb.changes.ChangeStream` of this datacenter's machine changes
+        (CloudAPI's changefeed; options: machine_ids, backoff, poll_interval)."""
+        from .changes import ChangeStream
+
+        return ChangeStream({self.name or self.url: self}, **options)
 
     # ----------------------------------------------------------------- account
 
@@ -521,13 +530,14 @@ def connect(profile: str | None = None, **overrides: Any) -> DataCenter:
     when omitted, TRITON_PROFILE, then the CLI's current profile, then the
     environment are used. Keyword arguments (url, account, key_id, key_path,
     passphrase, user, insecure) override the profile's fields; DataCenter
-    options (name, timeout, rate_limit, retries, retry_budget, catalog_ttl) pass through.
+    options (name, timeout, rate_limit, retries, retry_budget, catalog_ttl, changefeed) pass
+    through; ``changefeed=False`` keeps waits and live views on listings (no WebSocket).
     """
     from .config import load_profile
 
     dc_options = {k: overrides.pop(k) for k in
                   ("name", "timeout", "rate_limit", "retries", "retry_budget", "signer",
-                   "catalog_ttl")
+                   "catalog_ttl", "changefeed")
                   if k in overrides}
     prof = load_profile(profile, **overrides)
     dc_options.setdefault("name", prof.datacenter)

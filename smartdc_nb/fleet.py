@@ -250,6 +250,19 @@ class Fleet(BulkActions):
             for name in self._errors:
                 self._counts.pop(name, None)
 
+    def changes(self, **options: Any) -> Any:
+        """A :class:`~smartdc_nb.changes.ChangeStream` of machine changes in every datacenter
+        at once (options: machine_ids, backoff, poll_interval)."""
+        from .changes import ChangeStream
+
+        return ChangeStream(self.datacenters, **options)
+
+    def live(self, **options: Any) -> Any:
+        """A :class:`~smartdc_nb.live.LiveFleet`: the machines frame kept current by the feed."""
+        from .live import LiveFleet
+
+        return LiveFleet(self, **options)
+
     # ------------------------------------------------------------ views
 
     @property

@@ -1,0 +1,110 @@
+"""dc.changes() / fleet.changes(): the changefeed client against the emulator's real feed."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from polling import eventually
+
+import smartdc_nb
+
+FAST = dict(backoff=(0.05, 0.3))
+
+
+@pytest.fixture
+def machine_id(emu):
+    return emu.datacenter("us-east-1").put_machine(name="fixture-vm")
+
+
+def next_change(stream, match=lambda c: True, timeout: float = 5.0):
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        change = stream.get(left)
+        if change is not None and match(change):
+            return change
+    raise AssertionError(f"no matching change within {timeout}s; status {stream.status}")
+
+
+def test_changes_of_one_datacenter(emu, dc, machine_id):
+    with dc.changes(**FAST) as stream:
+        eventually(stream.live, 10, "the feed")
+        dc.machine(machine_id).stop()
+        stopping = next_change(stream)
+        assert (stopping.datacenter, stopping.machine_id, stopping.kinds) == \
+            ("us-east-1", machine_id, ("state",))
+        assert stopping.state == "stopping" and stopping.source == "feed"
+        assert stopping.published.tzinfo is not None and stopping.name == "fixture-vm"
+        assert next_change(stream).state == "stopped"
+        assert stream.known("us-east-1", machine_id)["state"] == "stopped"
+        assert stream.listings == 1
+    assert stream.status == {"us-east-1": "closed"}
+    eventually(lambda: not emu.changefeed.status()["sockets"], 5, "the server to see the close")
+    upgrades = [r for r in emu.requests if r["path"] == "/demo/changefeed"]
+    assert [r["status"] for r in upgrades] == [101]                # signed: 401 otherwise
+
+
+def test_duplicates_are_dropped_and_delays_survived(emu, dc, machine_id):
+    emu.changefeed.configure(duplicate=2, delay=0.3)
+    with dc.changes(**FAST) as stream:
+        eventually(stream.live, 10, "the feed")
+        dc.machine(machine_id).stop()
+        states = [next_change(stream).state, next_change(stream).state]
+        assert states == ["stopping", "stopped"]
+        assert stream.get(0.8) is None                       # the 4 extra copies were dropped
+        assert stream.duplicates == 4
+
+
+def test_dropped_socket_reconnects_and_reconciles(emu, dc, machine_id):
+    handle = emu.datacenter("us-east-1")
+    with dc.changes(**FAST) as stream:
+        eventually(stream.live, 10, "the feed")
+        emu.changefeed.configure(enabled=False)              # the feed goes and stays away
+        emu.changefeed.drop(abrupt=True)
+        eventually(lambda: stream.status["us-east-1"] in ("down", "absent"), 5, "the drop")
+        handle.set_state(machine_id, "stopped")              # lost: nobody is connected
+        assert stream.get(0.5) is None
+        emu.changefeed.configure(enabled=True)               # the feed returns
+        seen = next_change(stream, timeout=10)
+        assert (seen.machine_id, seen.state, seen.source, seen.kinds) == \
+            (machine_id, "stopped", "reconcile", ("state",))
+        assert stream.live() and stream.listings == 2
+        handle.set_state(machine_id, "running")              # and the feed carries on
+        assert next_change(stream).source == "feed"
+
+
+def test_absent_feed_with_polling(emu, dc, machine_id):
+    emu.changefeed.configure(enabled=False)
+    with dc.changes(backoff=(0.05, 30), poll_interval=0.2) as stream:
+        eventually(lambda: stream.status["us-east-1"] == "absent", 5, "the refusal")
+        assert "404" in str(stream.errors["us-east-1"])
+        eventually(lambda: stream.listings >= 1, 5, "the baseline listing")
+        emu.datacenter("us-east-1").set_state(machine_id, "stopped")
+        change = next_change(stream, timeout=5)
+        assert (change.state, change.source) == ("stopped", "reconcile")
+        assert not stream.live()
+
+
+def test_fleet_changes_every_datacenter(emu, dc, dc_west):
+    fleet = smartdc_nb.Fleet([dc, dc_west])
+    east = emu.datacenter("us-east-1").put_machine(name="e1")
+    west = emu.datacenter("us-west-1").put_machine(name="w1")
+    with fleet.changes(**FAST) as stream:
+        eventually(stream.live, 10, "both feeds")
+        assert len(emu.changefeed.status()["sockets"]) == 2
+        emu.datacenter("us-west-1").set_state(west, "stopped")
+        emu.datacenter("us-east-1").set_state(east, "stopped")
+        got = {}
+        for _ in range(2):
+            change = next_change(stream)
+            got[change.datacenter] = change.machine_id
+        assert got == {"us-east-1": east, "us-west-1": west}
+
+
+def test_changefeed_opt_out(connect):
+    dc = connect(changefeed=False)
+    assert dc.changefeed is False and dc.clone().changefeed is False
+    from smartdc_nb.changes import open_stream
+
+    with pytest.raises(smartdc_nb.InvalidInputError, match="changefeed is turned off"):
+        open_stream({"us-east-1": dc})

@@ -257,12 +257,6 @@ class Fleet(BulkActions):
 
         return ChangeStream(self.datacenters, **options)
 
-    def live(self, **options: Any) -> Any:
-        """A :class:`~smartdc_nb.live.LiveFleet`: the machines frame kept current by the feed."""
-        from .live import LiveFleet
-
-        return LiveFleet(self, **options)
-
     # ------------------------------------------------------------ views
 
     @property

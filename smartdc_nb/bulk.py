@@ -8,8 +8,9 @@ gets an outcome:
 
 - ``done``: the request was accepted (and, with ``wait``, the target reached);
 - ``failed``: the request, the wait or the health check failed (with the error);
-- ``skipped``: the action does not apply, with the reason (start on a running
-  machine, delete with deletion protection on, ...): nothing is sent;
+- ``skipped``: the action does not apply, with the reason the rules table
+  (smartdc_nb.rules) gives (start on a running machine, delete with deletion
+  protection on, ...): nothing is sent;
 - ``not reached``: interrupted (Ctrl-C), or a rolling update stopped before it;
 - ``planned``: ``dry_run=True`` lists what would be done, sending nothing.
 
@@ -46,6 +47,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
+from . import rules
 from .datacenter import validate_machine_name
 from .errors import BulkActionError, InvalidInputError, WaitInterrupted
 from .machine import (MACHINE_STATES, SNAPSHOT_STATES, Machine, Snapshot, check_metadata,
@@ -72,39 +74,8 @@ class BulkInterrupted(BulkActionError, KeyboardInterrupt):
 # ------------------------------------------------------------------ actions
 
 
-def _gone(machine: Machine) -> str | None:
-    if machine.state == "deleted":
-        return "the machine is deleted"
-    if machine.state == "failed":
-        return "the machine failed to provision; only delete applies"
-    if machine.state == "provisioning":
-        return "the machine is still provisioning"
-    return None
-
-
-def _needs(state: str, verb: str, already: tuple[str, ...], already_text: str):
-    def skip(machine: Machine, params: dict) -> str | None:
-        if machine.state == state:
-            return None
-        if machine.state in already:
-            return already_text
-        return _gone(machine) or f"{verb} needs a {state} machine; it is {machine.state}"
-    return skip
-
-
 def _tags_of(machine: Machine) -> dict:
     return machine.raw.get("tags") or {}
-
-
-def _meta_of(machine: Machine) -> dict:
-    return machine.raw.get("metadata") or {}
-
-
-def _known_snapshot(machine: Machine, name: str) -> str | None:
-    known = machine.known_snapshots
-    if known is not None and name not in {s.name for s in known}:
-        return f"the machine has no snapshot {name!r} (as of its last snapshots() call)"
-    return None
 
 
 @dataclass(frozen=True)
@@ -112,21 +83,33 @@ class Action:
     """How one bulk action is checked, sent, described and awaited.
 
     ``prepare(*args, **kwargs)`` validates the arguments once and returns the
-    params; ``skip(machine, params)`` says why the action does not apply (or
-    None); ``send`` makes the request(s) and returns the resource to wait on;
+    params; ``wanted(machine, params)`` is the argument the rules table
+    (smartdc_nb.rules) judges the machine against (see :meth:`why_not`); ``send`` makes the request(s) and returns the resource to wait on;
     ``describe`` is the request as the plan shows it; ``target`` is what
     ``wait=True`` waits for; ``done`` names that end in summaries.
     """
 
     name: str
-    destructive: bool
     prepare: Callable[..., dict]
-    skip: Callable[[Machine, dict], str | None]
+    wanted: Callable[[Machine, dict], Any]
     send: Callable[[Machine, dict], Any]
     describe: Callable[[Machine, dict], str]
     target: Callable[[Machine, dict], Target]
     done: str
     snapshot_wait: bool = False
+
+    @property
+    def destructive(self) -> bool:
+        """Whether a run needs ``confirm=True`` (the rules table says)."""
+        return self.name in rules.DESTRUCTIVE
+
+    def verdict(self, machine: Machine, params: dict) -> rules.Verdict:
+        """The rules' verdict on this action for ``machine`` with the run's ``params``."""
+        return rules.verdict(self.name, machine, self.wanted(machine, params))
+
+    def why_not(self, machine: Machine, params: dict) -> str | None:
+        """Why the action does not apply to ``machine`` (it is then skipped), or None."""
+        return self.verdict(machine, params).reason
 
 
 def _no_args(name: str) -> Callable[..., dict]:
@@ -219,48 +202,15 @@ def _check_target(description: Callable[[Machine, dict], str],
 
 
 def _rollback_target(machine: Machine, params: dict) -> Target:
-    before = params["before"].get(machine)
-    return Target.of((before,) if before in ("running", "stopped") else ("running",))
-
-
-def _deleted(machine: Machine) -> str | None:
-    return "the machine is deleted" if machine.state == "deleted" else None
-
-
-def _delete_skip(machine: Machine, params: dict) -> str | None:
-    if machine.state == "deleted":
-        return "already deleted"
-    if machine.deletion_protection:
-        return "deletion protection is on (disable_deletion_protection first)"
-    return None
-
-
-def _resize_skip(machine: Machine, params: dict) -> str | None:
-    if machine.brand == "kvm":
-        return "kvm machines cannot be resized"
-    if machine.package == _package(machine, params)["name"]:
-        return f"already on package {machine.package}"
-    return _gone(machine)
+    return Target.of((rules.after_rollback(params["before"].get(machine)),))
 
 
 def _package(machine: Machine, params: dict) -> dict:
     return params["packages"][machine.datacenter]
 
 
-def _rename_skip(machine: Machine, params: dict) -> str | None:
-    if _new_name(machine, params) == machine.name:
-        return f"already named {machine.name}"
-    return _deleted(machine)
-
-
 def _new_name(machine: Machine, params: dict) -> str:
     return params["names"][machine]
-
-
-def _snapshot_skip(machine: Machine, params: dict) -> str | None:
-    if machine.brand == "kvm":
-        return "kvm machines cannot be snapshotted (BrandNotSupported)"
-    return _gone(machine)
 
 
 def _rollback_send(machine: Machine, params: dict) -> Machine:
@@ -275,15 +225,6 @@ def _delete_tags_send(machine: Machine, params: dict) -> Machine:
     return machine
 
 
-def _items_set(current: Callable[[Machine], dict], already: str):
-    def skip(machine: Machine, params: dict) -> str | None:
-        have = current(machine)
-        if all(k in have and have[k] == v for k, v in params["items"].items()):
-            return already
-        return _deleted(machine)
-    return skip
-
-
 def _items_landed(key: str):
     def landed(raw: dict, machine: Machine, params: dict) -> bool:
         have = raw.get(key) or {}
@@ -295,71 +236,69 @@ def _path(machine: Machine, *rest: str) -> str:
     return "/".join([machine.path, *rest])
 
 
-def _simple(name: str, destructive: bool, skip: Callable, send: Callable, request: str,
-            target: str) -> Action:
-    return Action(name, destructive, _no_args(name), skip, send,
+def _named(machine: Machine, params: dict) -> str | None:
+    """The expanded name, once planned (a panel asks before the run expands them)."""
+    return params.get("names", {}).get(machine)
+
+
+def _nothing(machine: Machine, params: dict) -> None:
+    return None
+
+
+def _simple(name: str, send: Callable, request: str, target: str) -> Action:
+    return Action(name, _no_args(name), _nothing, send,
                   lambda m, p: request.format(path=m.path), _states_target(target), target)
 
 
 ACTIONS: dict[str, Action] = {a.name: a for a in [
-    _simple("start", False, _needs("stopped", "start", ("running", "ready"), "already running"),
-            lambda m, p: m.start(), "POST {path}?action=start", "running"),
-    _simple("stop", True, _needs("running", "stop", ("stopped",), "already stopped"),
-            lambda m, p: m.stop(), "POST {path}?action=stop", "stopped"),
-    _simple("reboot", False, _needs("running", "reboot", (), ""),
-            lambda m, p: m.reboot(), "POST {path}?action=reboot", "running"),
-    _simple("delete", True, _delete_skip, lambda m, p: m.delete(), "DELETE {path}", "deleted"),
-    Action("resize", False, _one_arg("resize", "package"), _resize_skip,
+    _simple("start", lambda m, p: m.start(), "POST {path}?action=start", "running"),
+    _simple("stop", lambda m, p: m.stop(), "POST {path}?action=stop", "stopped"),
+    _simple("reboot", lambda m, p: m.reboot(), "POST {path}?action=reboot", "running"),
+    _simple("delete", lambda m, p: m.delete(), "DELETE {path}", "deleted"),
+    Action("resize", _one_arg("resize", "package"), lambda m, p: _package(m, p)["name"],
            lambda m, p: m.resize(_package(m, p)),
            lambda m, p: f"POST {m.path}?action=resize&package={_package(m, p)['id']}",
            _check_target(lambda m, p: f"package {_package(m, p)['name']}",
                          lambda raw, m, p: raw.get("package") == _package(m, p)["name"]),
            "the new package"),
-    Action("rename", False, _template("pattern"), _rename_skip,
+    Action("rename", _template("pattern"), _named,
            lambda m, p: m.rename(_new_name(m, p)),
            lambda m, p: f"POST {m.path}?action=rename&name={_new_name(m, p)}",
            _check_target(lambda m, p: f"name {_new_name(m, p)}",
                          lambda raw, m, p: raw.get("name") == _new_name(m, p)),
            "the new names"),
-    Action("create_snapshot", False, _template("name"), _snapshot_skip,
+    Action("create_snapshot", _template("name"), _named,
            lambda m, p: m.create_snapshot(_new_name(m, p)),
            lambda m, p: f'POST {_path(m, "snapshots")} {{"name": "{_new_name(m, p)}"}}',
            _states_target("created"), "snapshots created", snapshot_wait=True),
-    Action("start_from_snapshot", True,
-           _one_arg("start_from_snapshot", "name", check_snapshot_name),
-           lambda m, p: _gone(m) or _known_snapshot(m, p["name"]), _rollback_send,
+    Action("start_from_snapshot", _one_arg("start_from_snapshot", "name", check_snapshot_name),
+           lambda m, p: p["name"], _rollback_send,
            lambda m, p: f"POST {_path(m, 'snapshots', p['name'])}", _rollback_target,
            "the rollback done"),
-    Action("delete_snapshot", True, _one_arg("delete_snapshot", "name", check_snapshot_name),
-           lambda m, p: _deleted(m) or _known_snapshot(m, p["name"]),
+    Action("delete_snapshot", _one_arg("delete_snapshot", "name", check_snapshot_name),
+           lambda m, p: p["name"],
            lambda m, p: Snapshot(m, data={"name": p["name"], "state": "created"}).delete(),
            lambda m, p: f"DELETE {_path(m, 'snapshots', p['name'])}",
            _states_target("deleted"), "snapshots deleted", snapshot_wait=True),
-    Action("add_tags", False, _mapping("add_tags", check_tags),
-           _items_set(_tags_of, "the tags are already set"), lambda m, p: m.add_tags(**p["items"]),
+    Action("add_tags", _mapping("add_tags", check_tags), lambda m, p: p["items"],
+           lambda m, p: m.add_tags(**p["items"]),
            lambda m, p: f"POST {_path(m, 'tags')} {p['items']}",
            _check_target(lambda m, p: "the tags set", _items_landed("tags")), "tags set"),
-    Action("replace_tags", False, _mapping("replace_tags", check_tags, allow_empty=True),
-           lambda m, p: ("the tags are already exactly these" if _tags_of(m) == p["items"]
-                         else _deleted(m)),
-           lambda m, p: m.replace_tags(**p["items"]),
+    Action("replace_tags", _mapping("replace_tags", check_tags, allow_empty=True),
+           lambda m, p: p["items"], lambda m, p: m.replace_tags(**p["items"]),
            lambda m, p: f"PUT {_path(m, 'tags')} {p['items']}",
            _check_target(lambda m, p: "the tags replaced",
                          lambda raw, m, p: (raw.get("tags") or {}) == p["items"]),
            "tags replaced"),
-    Action("delete_tags", False, _names,
-           lambda m, p: _deleted(m) or (None if any(n in _tags_of(m) for n in p["names"])
-                                        else "has none of these tags"),
-           _delete_tags_send,
+    Action("delete_tags", _names, lambda m, p: p["names"], _delete_tags_send,
            lambda m, p: "; ".join(f"DELETE {_path(m, 'tags', n)}" for n in p["names"]
                                   if n in _tags_of(m)),
            _check_target(lambda m, p: "the tags deleted",
                          lambda raw, m, p: not any(n in (raw.get("tags") or {})
                                                    for n in p["names"])),
            "tags deleted"),
-    Action("update_metadata", False, _mapping("update_metadata", check_metadata),
-           _items_set(_meta_of, "the metadata is already set"),
-           lambda m, p: m.update_metadata(**p["items"]),
+    Action("update_metadata", _mapping("update_metadata", check_metadata),
+           lambda m, p: p["items"], lambda m, p: m.update_metadata(**p["items"]),
            lambda m, p: f"POST {_path(m, 'metadata')} keys {sorted(p['items'])}",
            _check_target(lambda m, p: "the metadata set", _items_landed("metadata")),
            "metadata set"),
@@ -558,10 +497,9 @@ def run_bulk(machines: Iterable[Machine], action: str, *args: Any, confirm: bool
         wait = _wait_states(spec, wait)
     targets = unique_machines(machines)
     params = spec.prepare(*args, **kwargs)
-    if spec.destructive and not confirm and not dry_run:
-        raise InvalidInputError(
-            f"{action} is destructive and would act on {len(targets)} machine(s); pass "
-            f"confirm=True to do it, or dry_run=True to see the plan first")
+    refusal = rules.confirm_message(action, confirm, dry_run, len(targets))
+    if refusal:
+        raise InvalidInputError(refusal)
     if (batch_size or health_check) and not wait:
         wait = True
     started = time.monotonic()
@@ -577,7 +515,7 @@ def run_bulk(machines: Iterable[Machine], action: str, *args: Any, confirm: bool
         row = outcomes[machine]
         if row.outcome:
             continue
-        reason = spec.skip(machine, params)
+        reason = spec.why_not(machine, params)
         if reason:
             row.end(SKIPPED, reason=reason)
         else:

@@ -34,7 +34,8 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, TypeVar
 
-from .bulk import ACTIONS, BulkActions, run_bulk
+from . import rules
+from .bulk import BulkActions, run_bulk
 from .datacenter import DataCenter
 from .errors import InvalidInputError
 
@@ -330,12 +331,10 @@ class Fleet(BulkActions):
 
     def _bulk(self, action: str, *args: Any, where: Any = None, **options: Any) -> BulkResult:
         """Run ``action`` over ``select(where)``, refusing what needs no request to refuse."""
-        spec = ACTIONS.get(action)
-        if spec is not None and spec.destructive and not options.get("confirm") \
-                and not options.get("dry_run"):
-            raise InvalidInputError(
-                f"{action} is destructive; pass confirm=True to do it, or dry_run=True to see "
-                "the plan first")
+        refusal = rules.confirm_message(action, bool(options.get("confirm")),
+                                        bool(options.get("dry_run")))
+        if refusal:
+            raise InvalidInputError(refusal)
         targets = self.select(where)
         options.setdefault("refresh", False)  # the selection was listed just now
         return run_bulk(targets, action, *args, **options)

@@ -33,19 +33,15 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
+from . import rules
 from .datacenter import is_uuid, read_script, validate_machine_name, validate_values
 from .errors import (BrandNotSupportedError, DeletionProtectedError, InvalidArgumentError,
                      InvalidInputError, MachineDeletedError, NotFoundError)
+from .rules import MACHINE_STATES, SNAPSHOT_STATES
 
 if TYPE_CHECKING:
     from .datacenter import DataCenter
     from .transport import Reply
-
-#: Every state CloudAPI shows for a machine (cloudapi.md §4.2).
-MACHINE_STATES = ("provisioning", "ready", "running", "stopping", "stopped", "offline",
-                  "deleted", "failed", "unknown")
-#: Every state CloudAPI shows for a snapshot (cloudapi.md §5.3).
-SNAPSHOT_STATES = ("queued", "running", "created", "failed", "canceled", "deleted")
 
 #: The ``triton.*`` tags CloudAPI knows, with the type each value must have
 #: (cloudapi.md §5.2); any other ``triton.`` key is refused by VMAPI.
@@ -194,11 +190,31 @@ def action_entry(action: PendingAction, entries: Iterable[Mapping[str, Any]]) ->
     return dict(candidates[action.nth - 1]) if len(candidates) >= action.nth else None
 
 
-def _refused(error_class: type, message: str, machine: Machine, method: str, status: int,
-             code: str | None) -> Exception:
-    """A client-side refusal as the typed error the server's answer would have been."""
-    return error_class(message + " (refused by smartdc_nb; nothing was sent)", status=status,
-                       code=code, method=method, path=machine.path, body=None)
+#: A certain refusal of the rules as the typed error the server would answer with.
+_REFUSALS: dict[str | None, tuple[type, int, str | None]] = {
+    "Gone": (MachineDeletedError, 410, None),
+    "BrandNotSupported": (BrandNotSupportedError, 409, "BrandNotSupported"),
+    "InvalidArgument": (InvalidArgumentError, 409, "InvalidArgument"),
+    "CannotDestroyMachineError": (DeletionProtectedError, 409, "CannotDestroyMachineError"),
+}
+
+
+def _refused(verdict: rules.Verdict, machine: Machine, method: str) -> Exception:
+    """A certain refusal of the rules as the typed error the server's answer would have been."""
+    error_class, status, code = _REFUSALS.get(verdict.code, (InvalidInputError, 409, None))
+    as_of = f"as of {machine.fetched_at:%H:%M:%S} UTC"
+    if verdict.code == "Gone":  # also delete's "already deleted": nothing can change it
+        message = f"machine {machine.label} is deleted ({as_of}); it cannot be changed"
+    elif verdict.kind == rules.PROTECTED:
+        message = (f"machine {machine.label}: {verdict.reason} ({as_of}; refresh() if it was "
+                   "turned off elsewhere)")
+    else:
+        message = f"machine {machine.label}: {verdict.reason}"
+    message += " (refused by smartdc_nb; nothing was sent)"
+    if error_class is InvalidInputError:
+        return InvalidInputError(message)
+    return error_class(message, status=status, code=code, method=method, path=machine.path,
+                       body=None)
 
 
 def check_tags(tags: Mapping[str, Any]) -> dict[str, Any]:
@@ -444,15 +460,32 @@ class Machine:
                              status=exc.status, code=exc.code, request_id=exc.request_id,
                              method=exc.method, path=exc.path, body=exc.body)
 
+    def verdict(self, action: str, wanted: Any = None) -> rules.Verdict:
+        """The rules' verdict on ``action`` for this machine as last fetched (no request).
+
+        ``kind`` is ok, skip (already so), refused or protected; see smartdc_nb.rules.
+        """
+        return rules.verdict(action, self, wanted)
+
+    def why_not(self, action: str, wanted: Any = None) -> str | None:
+        """Why ``action`` (with its argument ``wanted``) does not apply now, or None.
+
+        Decided by the rules table (smartdc_nb.rules) on the last payload; no request.
+        """
+        return rules.why_not(action, self, wanted)
+
     def _change(self, audit_action: str | None, method: str, *segments: Any,
                 params: Mapping[str, Any] | None = None, json: Any = None,
-                deleted_ok: bool = False, subject: str | None = None) -> Reply:
-        """Send a change; refuse it when the machine is known to be deleted; remember it."""
-        if self.state == "deleted" and not deleted_ok:
-            raise _refused(MachineDeletedError,
-                           f"machine {self.label} is deleted (as of "
-                           f"{self.fetched_at:%H:%M:%S} UTC); it cannot be changed",
-                           self, method, 410, None)
+                rule: str, subject: str | None = None) -> Reply:
+        """Send a change the rules do not refuse for certain (``rule``); remember it.
+
+        Only certain refusals (brand, a deleted machine, deletion protection) stop
+        the request: a verdict on the last known state may be old, and the cloud
+        decides (a wait reports its refusal).
+        """
+        verdict = rules.verdict(rule, self)
+        if verdict.certain and not verdict.ok:
+            raise _refused(verdict, self, method)
         from_state = self.state
         reply = self._request(method, *segments, params=params, json=json)
         nth = 1 + sum(1 for a in self._outstanding if a.action == audit_action)
@@ -471,8 +504,7 @@ class Machine:
             field, value = _TOGGLES[action]
             if self.raw.get(field) is value:
                 audit_action = None  # already so: CloudAPI answers 202 and runs no job
-        self._change(audit_action, "POST", params={"action": action, **params},
-                     deleted_ok=action.endswith("deletion_protection"))
+        self._change(audit_action, "POST", params={"action": action, **params}, rule=action)
         return self
 
     # ------------------------------------------------------------ the seed's API
@@ -533,10 +565,9 @@ class Machine:
         request if this DataCenter already fetched it), so an unknown package
         is refused before anything changes.
         """
-        if self.brand == "kvm":
-            raise _refused(InvalidArgumentError, f"machine {self.label} is kvm: resize is not "
-                           "supported for KVM virtual machines", self, "POST", 409,
-                           "InvalidArgument")
+        verdict = self.verdict("resize")
+        if verdict.certain and not verdict.ok:  # before the package lookup
+            raise _refused(verdict, self, "POST")
         pkg = self._package(package)
         self._action("resize", package=pkg["id"])
         return self
@@ -565,13 +596,7 @@ class Machine:
 
         Refused before sending when deletion protection is known to be on.
         """
-        if self.deletion_protection:
-            raise _refused(DeletionProtectedError,
-                           f"machine {self.label} has deletion protection on (as of "
-                           f"{self.fetched_at:%H:%M:%S} UTC); call disable_deletion_protection() "
-                           "first, or refresh() if it was turned off elsewhere",
-                           self, "DELETE", 409, "CannotDestroyMachineError")
-        self._change("destroy", "DELETE")
+        self._change("destroy", "DELETE", rule="delete")
         return self
 
     def enable_firewall(self) -> Machine:
@@ -621,7 +646,8 @@ class Machine:
         body = check_metadata(kwargs)
         if not body:
             raise InvalidInputError("update_metadata needs at least one key=value")
-        reply = self._change("set_metadata", "POST", "metadata", json=body)
+        reply = self._change("set_metadata", "POST", "metadata", json=body,
+                             rule="update_metadata")
         return self._keep_metadata(reply.data or {})
 
     def delete_metadata_at_key(self, key: str) -> dict[str, Any]:
@@ -632,7 +658,7 @@ class Machine:
         """
         if not isinstance(key, str) or not key:
             raise InvalidInputError(f"a metadata key must be a non-empty string, not {key!r}")
-        self._change("remove_metadata", "DELETE", "metadata", key)
+        self._change("remove_metadata", "DELETE", "metadata", key, rule="delete_metadata")
         metadata = self._request("GET", "metadata").data or {}
         metadata.pop(key, None)
         return self._keep_metadata(metadata)
@@ -644,13 +670,15 @@ class Machine:
         after 60 seconds, so it is not the place for long installations.
         """
         script = read_script(filename)
-        reply = self._change("set_metadata", "POST", "metadata", json={"user-script": script})
+        reply = self._change("set_metadata", "POST", "metadata", json={"user-script": script},
+                             rule="update_metadata")
         self._keep_metadata(reply.data or {})
         return self
 
     def delete_boot_script(self) -> Machine:
         """DELETE /:login/machines/:id/metadata/user-script."""
-        self._change("remove_metadata", "DELETE", "metadata", "user-script")
+        self._change("remove_metadata", "DELETE", "metadata", "user-script",
+                     rule="delete_metadata")
         metadata = dict(self.raw.get("metadata") or {})
         metadata.pop("user-script", None)
         self._keep_metadata(metadata)
@@ -662,7 +690,7 @@ class Machine:
         CloudAPI keeps ``root_authorized_keys`` and ``administrator_pw``; the
         returned copy shows only those, as the cloud will once the job is done.
         """
-        self._change("replace_metadata", "DELETE", "metadata")
+        self._change("replace_metadata", "DELETE", "metadata", rule="delete_metadata")
         metadata = self._request("GET", "metadata").data or {}
         preserved = ("root_authorized_keys", "administrator_pw")
         return self._keep_metadata({k: v for k, v in metadata.items() if k in preserved})
@@ -682,13 +710,15 @@ class Machine:
         body = check_tags(kwargs)
         if not body:
             raise InvalidInputError("add_tags needs at least one tag=value")
-        self._keep_tags(self._change("set_tags", "POST", "tags", json=body).data or {})
+        self._keep_tags(self._change("set_tags", "POST", "tags", json=body,
+                                     rule="add_tags").data or {})
         return self
 
     def replace_tags(self, **kwargs: Any) -> Machine:
         """PUT /:login/machines/:id/tags — replace every tag with these."""
         body = check_tags(kwargs)
-        self._keep_tags(self._change("replace_tags", "PUT", "tags", json=body).data or {})
+        self._keep_tags(self._change("replace_tags", "PUT", "tags", json=body,
+                                     rule="replace_tags").data or {})
         return self
 
     def get_tag(self, tag: str) -> Any:
@@ -703,7 +733,7 @@ class Machine:
 
     def delete_tag(self, tag: str) -> Machine:
         """DELETE /:login/machines/:id/tags/:tag."""
-        self._change("remove_tags", "DELETE", "tags", self._tag_name(tag))
+        self._change("remove_tags", "DELETE", "tags", self._tag_name(tag), rule="delete_tags")
         tags = dict(self.raw.get("tags") or {})
         tags.pop(tag, None)
         self._keep_tags(tags)
@@ -711,7 +741,7 @@ class Machine:
 
     def delete_all_tags(self) -> Machine:
         """DELETE /:login/machines/:id/tags."""
-        self._change("remove_tags", "DELETE", "tags")
+        self._change("remove_tags", "DELETE", "tags", rule="delete_tags")
         self._keep_tags({})
         return self
 
@@ -740,12 +770,9 @@ class Machine:
         Without a name CloudAPI names it after the current UTC time. kvm
         machines cannot be snapshotted: refused before sending.
         """
-        if self.brand == "kvm":
-            raise _refused(BrandNotSupportedError,
-                           f'machine {self.label} is kvm: snapshots are not supported for VMs of '
-                           'brand "kvm"', self, "POST", 409, "BrandNotSupported")
         body = {} if name is None else {"name": check_snapshot_name(name)}
-        reply = self._change("create_snapshot", "POST", "snapshots", json=body, subject=name)
+        reply = self._change("create_snapshot", "POST", "snapshots", json=body, subject=name,
+                             rule="create_snapshot")
         snap = Snapshot(self, data=reply.data or {"name": name, "state": "queued"})
         if self.known_snapshots is not None:
             self.known_snapshots = [s for s in self.known_snapshots if s.name != snap.name] + [snap]
@@ -754,7 +781,8 @@ class Machine:
     def start_from_snapshot(self, name: str) -> Machine:
         """POST /:login/machines/:id/snapshots/:name — boot from the snapshot (rollback)."""
         name = check_snapshot_name(name)
-        self._change("rollback_snapshot", "POST", "snapshots", name, subject=name)
+        self._change("rollback_snapshot", "POST", "snapshots", name, subject=name,
+                     rule="start_from_snapshot")
         return self
 
     def snapshot(self, name: str) -> Snapshot:
@@ -867,7 +895,7 @@ class Snapshot:
     def delete(self) -> Snapshot:
         """DELETE /:login/machines/:id/snapshots/:name."""
         self.machine._change("delete_snapshot", "DELETE", "snapshots", self.name,
-                             subject=self.name)
+                             subject=self.name, rule="delete_snapshot")
         if self.machine.known_snapshots is not None:
             self.machine.known_snapshots = [s for s in self.machine.known_snapshots
                                             if s.name != self.name]

@@ -53,9 +53,9 @@ def test_each_button_is_enabled_only_when_its_action_applies(panel_for, fields, 
     for name, button in panel.buttons.items():  # a disabled button says why
         assert bool(button.tooltip) == button.disabled, name
     if fields["state"] == "running" and "brand" not in fields:
-        assert panel.buttons["start"].tooltip == "Start needs a stopped machine; it is running"
+        assert panel.buttons["start"].tooltip == "already running"  # the rules' words
         assert panel.buttons["resize"].tooltip.startswith("already on package")
-        assert panel.buttons["rename"].tooltip == "type a name other than the current one"
+        assert panel.buttons["rename"].tooltip == "already named state-check"
 
 
 def test_choosers_enable_resize_rename_and_snapshot_buttons(panel_for):
@@ -125,14 +125,14 @@ def test_a_click_that_no_longer_applies_is_refused_without_a_request(emu, panel_
     panel.buttons["start"].click()  # ...but a click queued earlier still arrives
     assert posts(emu) == []
     assert panel.log.entries[-1].word == "refused"
-    assert "Start needs a stopped machine; it is running; nothing was sent" in \
+    assert "already running; nothing was sent" in \
         panel.log.entries[-1].message
     # the state changes while a question is open: Yes re-checks before sending
     panel.buttons["stop"].click()
     emu.datacenter("us-east-1").set_state(panel.machine.id, "stopped")
     panel.machine.refresh()
     panel.confirm.yes.click()
-    assert posts(emu) == [] and "Stop needs a running machine" in panel.log.lines[-1]
+    assert posts(emu) == [] and "already stopped; nothing was sent" in panel.log.lines[-1]
 
 
 # ---------------------------------------------------------------- errors

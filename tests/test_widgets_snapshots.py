@@ -119,7 +119,7 @@ def test_boot_needs_one_created_snapshot_on_a_running_or_stopped_machine(emu, dc
     machine.refresh()  # as a background refresh would, after the button was drawn enabled
     panel.buttons["boot"].click()
     assert not panel.confirm.armed and posts(emu) == []
-    assert "busy-1 is stopping" in panel.log.entries[-1].message
+    assert "busy-1: the machine is stopping" in panel.log.entries[-1].message
 
 
 def test_failures_while_listing_are_said_and_the_rest_is_shown(emu, dc, aged, panel_of):

@@ -19,6 +19,7 @@ from typing import Any, Mapping
 
 import pandas as pd
 
+from .. import rules
 from ..bulk import BulkActions
 from ..datacenter import DataCenter
 from ..errors import InvalidInputError, MachineDeletedError, NotFoundError
@@ -144,6 +145,29 @@ class TritonAccessor(BulkActions):
                 f"{'this frame' if source is None else repr(source)} does not reach "
                 f"(it has {', '.join(known) or 'none'}); pass a Fleet with those datacenters")
         return {name: known[name] for name in names}
+
+    # ------------------------------------------------------------ rules
+
+    def verdicts(self, action: str, wanted: Any = None,
+                 source: Fleet | DataCenter | None = None) -> pd.DataFrame:
+        """What the rules table (smartdc_nb.rules) says of ``action`` for each machine.
+
+        One row per distinct machine of the selection (as :meth:`machines`):
+        datacenter, id, name, state, verdict (ok, skip, refused, protected) and
+        reason. ``wanted`` is the action's argument (a package, a name, tags...).
+        Judged on the payloads the frame holds, without a request — a bulk run
+        judges again on fresh states before it sends anything.
+        """
+        rows = []
+        for machine in self.machines(source):
+            verdict = rules.verdict(action, machine, wanted)
+            rows.append({"datacenter": machine.datacenter.name or machine.datacenter.url,
+                         "id": machine.id, "name": machine.name, "state": machine.state,
+                         "verdict": verdict.kind, "reason": verdict.reason})
+        frame = pd.DataFrame(rows, columns=["datacenter", "id", "name", "state", "verdict",
+                                            "reason"])
+        frame["verdict"] = pd.Categorical(frame["verdict"], categories=list(rules.VERDICTS))
+        return frame.astype({"reason": "string"})
 
     # ------------------------------------------------------------ bulk
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 import pandas as pd
 
+from .. import rules
 from ..datacenter import DataCenter, is_uuid
 from ..errors import InvalidInputError, MachineDeletedError, SmartDCError
 from ..fleet import DatacenterWarning, Fleet, gather
@@ -34,8 +35,6 @@ if TYPE_CHECKING:
 FETCH_WORKERS = 16
 #: Default bound on concurrent per-machine snapshot listings.
 SNAPSHOT_CONCURRENCY = 8
-#: Brands CloudAPI cannot snapshot (so they have none, and are not asked).
-NO_SNAPSHOT_BRANDS = ("kvm",)
 
 
 def datacenter_label(dc: DataCenter) -> str:
@@ -200,7 +199,7 @@ class Frames:
         tasks = {(part.datacenter, m["id"]): (lambda d=self._dc(part.datacenter), i=m["id"]:
                                                d.request("GET", "machines", i, "snapshots").data)
                  for part in parts for m in part.records
-                 if m.get("brand") not in NO_SNAPSHOT_BRANDS and m.get("state") != "deleted"}
+                 if rules.has_snapshots(m)}
         bar = CountBar(len(tasks), "listing snapshots", progress) if tasks else None
         results, errors = gather(tasks, concurrency, bar.update if bar else None)
         if bar is not None:

@@ -228,7 +228,7 @@ class FleetPanel(SelectionPanel):
         spec = ACTIONS[action]
         applies, skipped = [], Counter()
         for machine in self.table.chosen:
-            reason = spec.skip(machine, params)
+            reason = spec.why_not(machine, params)
             if reason:
                 skipped[reason] += 1
             else:

@@ -13,6 +13,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 
+from .. import rules
 from ..display.layout import Card, Facts
 from ..display.values import Badge, Note, badge, flag, mebibytes, text, when
 from ..display.views import dc_name, fetched, ident, image_value, ip_facts, package_value, raw_of
@@ -22,10 +23,6 @@ from .base import Panel
 from .html import render_card
 from .pieces import plural
 
-#: states in which a machine takes actions (transitional states mean a job is running)
-LIVE = ("running", "stopped")
-#: snapshot states a rollback accepts
-BOOTABLE = ("created",)
 
 
 def default_snapshot_name(taken: Iterable[str] = ()) -> str:
@@ -212,51 +209,52 @@ class MachinePanel(Panel):
         name = self.snapshot.value
         return next((s for s in self.machine.known_snapshots or [] if s.name == name), None)
 
+    #: the panel's buttons -> the rules table's action names
+    RULE_OF = {"boot_snapshot": "start_from_snapshot"}
+
+    def rule_of(self, name: str) -> str:
+        """The rules-table action a button runs (the firewall button toggles)."""
+        if name == "firewall":
+            return "disable_firewall" if self.machine.firewall_enabled else "enable_firewall"
+        return self.RULE_OF.get(name, name)
+
+    def wanted(self, name: str) -> Any:
+        """What the choosers ask for ``name`` (None when nothing is chosen or typed)."""
+        if name == "resize":
+            return self.package.value or None
+        if name == "rename":
+            return self.new_name.value.strip() or None
+        if name == "create_snapshot":
+            return self.snapshot_name.value.strip() or None
+        if name in ("boot_snapshot", "delete_snapshot"):
+            return self.chosen_snapshot()
+        return None
+
     def why_not(self, name: str) -> str | None:
-        machine = self.machine
-        state, label = machine.state, machine.name
+        """The rules table's reason (smartdc_nb.rules), then what the choosers still need."""
         if name == "refresh":
             return None
-        if state == "deleted":
-            return f"{label} is deleted"
-        if name == "delete":
-            return None  # deletion protection is explained on click, not hidden
-        if name == "start":
-            return None if state == "stopped" else f"Start needs a stopped machine; it is {state}"
-        if name in ("stop", "reboot"):
-            return None if state == "running" else \
-                f"{name.capitalize()} needs a running machine; it is {state}"
-        if state not in LIVE:
-            return f"{label} is {state}: wait until it is running or stopped"
-        if name == "resize":
-            if machine.brand == "kvm":
-                return "kvm machines cannot be resized"
-            if not self.package.options:
-                return "the packages are not loaded yet (Refresh loads them)"
-            if not self.package.value:
-                return "choose a package"
-            if self.package.value == machine.package:
-                return f"already on package {machine.package}"
-        elif name == "rename":
-            if not self.new_name.value.strip():
+        machine = self.machine
+        action = self.rule_of(name)
+        verdict = rules.verdict(action, machine)
+        if verdict.kind == rules.PROTECTED:
+            return None  # clickable, so that the click can say why not (see delete())
+        if not verdict.ok:
+            return verdict.reason
+        wanted = self.wanted(name)
+        if wanted is None:
+            if name == "resize":
+                return "choose a package" if self.package.options else \
+                    "the packages are not loaded yet (Refresh loads them)"
+            if name == "rename":
                 return "type a new name"
-            if self.new_name.value.strip() == machine.name:
-                return "type a name other than the current one"
-        elif name == "create_snapshot":
-            if machine.brand == "kvm":
-                return "kvm machines cannot be snapshotted (CloudAPI: BrandNotSupported)"
-            if not self.snapshot_name.value.strip():
+            if name == "create_snapshot":
                 return "type a snapshot name"
-        elif name in ("boot_snapshot", "delete_snapshot"):
-            if machine.brand == "kvm":
-                return "kvm machines have no snapshots"
-            snapshot = self.chosen_snapshot()
-            if snapshot is None:
+            if name in ("boot_snapshot", "delete_snapshot"):
                 return "choose a snapshot" if machine.known_snapshots else \
                     "this machine has no snapshots (listed by Refresh)"
-            if name == "boot_snapshot" and snapshot.state not in BOOTABLE:
-                return f"snapshot {snapshot.name} is {snapshot.state}, not created"
-        return None
+            return None
+        return rules.why_not(action, machine, wanted)
 
     # ------------------------------------------------------------ actions (on click)
 
@@ -312,11 +310,12 @@ class MachinePanel(Panel):
         what = f"Delete {machine.label}"
         if not self.applies("delete", what):
             return
-        if machine.deletion_protection:
+        verdict = rules.verdict("delete", machine)
+        if verdict.kind == rules.PROTECTED:
             self.confirm.cancel(quiet=True)
-            self.refuse(what, f"deletion protection is on (as of {machine.fetched_at:%H:%M:%S} "
-                              "UTC); it is there to stop exactly this click. If the machine "
-                              "must go, turn it off in code: m.disable_deletion_protection()")
+            self.refuse(what, f"{verdict.reason} (as of {machine.fetched_at:%H:%M:%S} UTC); it "
+                              "is there to stop exactly this click. If the machine must go, "
+                              "turn it off in code: m.disable_deletion_protection()")
             return
         self._confirm("delete", what, f"Delete {machine.name}?",
                       "The machine and its disks are destroyed; this cannot be undone.",
@@ -441,7 +440,7 @@ class MachinePanel(Panel):
     def _rollback_job(self, name: str) -> Callable[[], None]:
         def work() -> None:
             before = self.machine.state
-            target = before if before in LIVE else "running"
+            target = rules.after_rollback(before)
             self.machine.start_from_snapshot(name)
             since = self._sent(f"Boot from snapshot {name}:", target)
             self.machine.wait_for(target, **self._wait_options())
@@ -470,7 +469,7 @@ class MachinePanel(Panel):
         lists: list[tuple[str, Callable[[], list], str]] = []
         if not dc.known_packages():
             lists.append((f"the packages of {dc.name or dc.url}", dc.packages, "package"))
-        if machine.brand != "kvm" and machine.state != "deleted":
+        if rules.has_snapshots(machine):
             lists.append((f"the snapshots of {machine.label}", machine.snapshots, "snapshot"))
         for what, fetch, noun in lists:
             try:

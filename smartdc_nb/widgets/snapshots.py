@@ -16,6 +16,7 @@ from collections import Counter, defaultdict
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
+from .. import rules
 from ..bulk import BulkResult, run_bulk
 from ..datacenter import DataCenter
 from ..display.layout import Card, Facts
@@ -28,13 +29,11 @@ from ..machinelist import MachineList
 from ..waiters import refresh_machines
 from .base import SelectionPanel
 from .html import render_card
-from .machine import BOOTABLE, LIVE
 from .pieces import WidgetBar, describe, plural
 from .sources import list_machines
 
 COLUMNS = ["Machine", "Datacenter", "Snapshot", "State", "Created", "Age", "Size"]
 WIDTHS = ["13em", "7em", "16em", "7em", "10.5em", "5.5em", "5em"]
-NO_SNAPSHOTS = ("kvm",)  # brands CloudAPI refuses snapshots for (BrandNotSupported)
 
 
 def snapshot_key(snapshot: Snapshot) -> tuple:
@@ -166,7 +165,7 @@ class SnapshotPanel(SelectionPanel):
 
     def _list_job(self) -> None:
         machines, errors = self._machines()
-        asked = [m for m in machines if m.brand not in NO_SNAPSHOTS and m.state != "deleted"]
+        asked = [m for m in machines if rules.has_snapshots(m)]
         bar = WidgetBar(self.progress, total=len(asked), desc="listing snapshots",
                         unit="machine")
 
@@ -196,11 +195,8 @@ class SnapshotPanel(SelectionPanel):
             if len(chosen) != 1:
                 return f"select exactly one snapshot to boot from ({len(chosen)} selected)"
             snapshot = chosen[0]
-            machine = snapshot.machine
-            if machine.state not in LIVE:
-                return f"{machine.name} is {machine.state}: wait until it is running or stopped"
-            if snapshot.state not in BOOTABLE:
-                return f"snapshot {snapshot.name} is {snapshot.state}, not created"
+            why = rules.why_not("start_from_snapshot", snapshot.machine, snapshot)
+            return f"{snapshot.machine.name}: {why}" if why else None
         return None
 
     def boot_from(self) -> None:
@@ -221,7 +217,7 @@ class SnapshotPanel(SelectionPanel):
         def job() -> None:
             machine = snapshot.machine
             before = machine.state
-            target = before if before in LIVE else "running"
+            target = rules.after_rollback(before)
             since = time.monotonic()
             machine.start_from_snapshot(snapshot.name)
             self.log.add("started", f"Boot {machine.label} from snapshot {snapshot.name}: "

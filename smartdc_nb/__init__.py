@@ -30,6 +30,10 @@ _LAZY = {
     "BulkResult": "smartdc_nb.bulk",
     "BulkInterrupted": "smartdc_nb.bulk",
     "WaitResult": "smartdc_nb.waiters",
+    "journal": "smartdc_nb.journal_views",
+    "journal_runs": "smartdc_nb.journal_views",
+    "journal_run": "smartdc_nb.journal_views",
+    "JournalError": "smartdc_nb.journaling",
     "load_profile": "smartdc_nb.config",
     "Profile": "smartdc_nb.config",
     "columns": "smartdc_nb.dictionary",
@@ -61,6 +65,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .datacenter import DataCenter, connect
     from .bulk import BulkInterrupted, BulkResult, run_bulk
     from .fleet import DatacenterWarning, Fleet
+    from .journal_views import journal, journal_run, journal_runs
+    from .journaling import JournalError
     from .machine import Machine, Snapshot, SnapshotList
     from .machinelist import MachineList
     from .waiters import WaitResult

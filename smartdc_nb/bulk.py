@@ -536,8 +536,14 @@ def run_bulk(machines: Iterable[Machine], action: str, *args: Any, confirm: bool
                             waited_for=waited_for)
         summary(result.summary(), progress)
         return result
+    from . import journaling  # the run record goes first: an unwritable journal stops us here
+
+    run = journaling.start_bulk_run(action, [r.machine for r in todo], args, kwargs, params, dict(
+        wait=wait, timeout=timeout, concurrency=concurrency, batch_size=batch_size,
+        health_check=health_check, interval=interval, max_interval=max_interval))
     runner = _Runner(spec, params, wait, concurrency, progress, timeout, interval, max_interval,
                      health_check)
+    runner.run = run
     interrupted = False
     try:
         for number, batch in enumerate(batches, 1):
@@ -561,6 +567,7 @@ def run_bulk(machines: Iterable[Machine], action: str, *args: Any, confirm: bool
                 row.end(NOT_REACHED, reason="interrupted (Ctrl-C) before it was sent")
     result = BulkResult(action, list(outcomes.values()), time.monotonic() - started,
                         interrupted=interrupted, waited_for=waited_for)
+    journaling.end_run(run, "interrupted" if interrupted else "ended", result.counts)
     summary(result.summary(), progress)
     if interrupted:
         raise BulkInterrupted(f"{result.summary()}. The full table is this exception's .result",
@@ -581,11 +588,15 @@ class _Runner:
         self.timeout, self.interval, self.max_interval = timeout, interval, max_interval
         self.health = health_check
         self.sent: dict[Outcome, Any] = {}
+        self.run: Any = None  # the journal's run context (smartdc_nb.journaling)
 
     def _send(self, row: Outcome) -> None:
+        from .journaling import inside
+
         row.started = time.monotonic()
         try:
-            self.sent[row] = self.spec.send(row.machine, self.params)
+            with inside(self.run):  # this worker thread's requests belong to the run
+                self.sent[row] = self.spec.send(row.machine, self.params)
         except Exception as exc:  # one machine's failure never stops the others
             row.end(FAILED, error=exc)
         else:

@@ -16,6 +16,7 @@ SUBCOMMANDS = {
     "demo": ("smartdc_nb.demo", "start the embedded demo cloud and JupyterLab on the notebooks"),
     "emulator": ("smartdc_nb.emulator.cli", "run the local CloudAPI emulator"),
     "run": ("smartdc_nb.runbook", "execute a notebook headless with parameters (papermill)"),
+    "journal": ("smartdc_nb.journal_views", "list recent runs of the journal, or one run's machines"),
 }
 
 

@@ -113,6 +113,7 @@ class DataCenter:
         retry_budget: float = 60.0,
         catalog_ttl: float | None = CATALOG_TTL,
         changefeed: bool = True,
+        journal: Any = None,
     ):
         from .auth import HTTPSignatureAuth, load_signer
         from .config import check_url, warn_insecure
@@ -132,9 +133,13 @@ class DataCenter:
         self.insecure = bool(insecure)
         if self.insecure and profile is None:  # a profile said so already when it was loaded
             warn_insecure(self.url, "the insecure argument")
+        #: where mutating requests are journalled: None (SMARTDC_NB_JOURNAL or the user's state
+        #: directory), a path, or False (off); see smartdc_nb.journaling
+        self.journal_setting = journal
         self._options = dict(timeout=timeout, rate_limit=rate_limit, retries=retries,
                              retry_budget=retry_budget, act_as=act_as, roles=self.roles,
-                             catalog_ttl=catalog_ttl, changefeed=bool(changefeed))
+                             catalog_ttl=catalog_ttl, changefeed=bool(changefeed),
+                             journal=journal)
         self.changefeed = bool(changefeed)  # False: waits and live views never open the feed
         if rate_limit is True:
             limiter = shared_limiter(self.url, account)  # CloudAPI throttles the signing login
@@ -163,9 +168,21 @@ class DataCenter:
 
     def request(self, method: str, *segments: Any, params: Mapping[str, Any] | None = None,
                 json: Any = None, headers: Mapping[str, str] | None = None) -> Reply:
-        """A request to ``/<login>/<segments...>``; returns the :class:`~smartdc_nb.transport.Reply`."""
-        return self.transport.request(method, self.path(*segments), params=params, json=json,
-                                      headers=headers)
+        """A request to ``/<login>/<segments...>``; returns the :class:`~smartdc_nb.transport.Reply`.
+
+        Every method but GET and HEAD is journalled (intent before, outcome after).
+        """
+        path = self.path(*segments)
+
+        def send() -> Reply:
+            return self.transport.request(method, path, params=params, json=json,
+                                          headers=headers)
+
+        if method.upper() in ("GET", "HEAD") or self.journal_setting is False:
+            return send()
+        from .journaling import recorded
+
+        return recorded(self, method.upper(), path, params, json, send)
 
     def _get(self, *segments: Any, **params: Any) -> Any:
         return self.request("GET", *segments, params=params).data
@@ -532,12 +549,14 @@ def connect(profile: str | None = None, **overrides: Any) -> DataCenter:
     passphrase, user, insecure) override the profile's fields; DataCenter
     options (name, timeout, rate_limit, retries, retry_budget, catalog_ttl, changefeed) pass
     through; ``changefeed=False`` keeps waits and live views on listings (no WebSocket).
+    ``journal`` is where mutating requests are recorded (a path; False: off;
+    default ``$SMARTDC_NB_JOURNAL`` or the user's state directory).
     """
     from .config import load_profile
 
     dc_options = {k: overrides.pop(k) for k in
                   ("name", "timeout", "rate_limit", "retries", "retry_budget", "signer",
-                   "catalog_ttl", "changefeed")
+                   "catalog_ttl", "changefeed", "journal")
                   if k in overrides}
     prof = load_profile(profile, **overrides)
     dc_options.setdefault("name", prof.datacenter)

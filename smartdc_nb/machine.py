@@ -487,7 +487,10 @@ class Machine:
         if verdict.certain and not verdict.ok:
             raise _refused(verdict, self, method)
         from_state = self.state
-        reply = self._request(method, *segments, params=params, json=json)
+        from .journaling import about_machine
+
+        with about_machine(self, audit_action, from_state):  # names the journal's record
+            reply = self._request(method, *segments, params=params, json=json)
         nth = 1 + sum(1 for a in self._outstanding if a.action == audit_action)
         self.pending_action = PendingAction(audit_action, reply.date or datetime.now(timezone.utc),
                                             from_state, time.monotonic(), subject,

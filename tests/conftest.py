@@ -30,3 +30,14 @@ def connect(emu, triton_keys):
     """``connect(datacenter=None, key="rsa", **options)`` for tests that need their own options."""
     return lambda datacenter=None, key="rsa", **options: connect_to(
         emu, triton_keys, datacenter, key, **options)
+
+
+@pytest.fixture(autouse=True)
+def journal_path(tmp_path_factory, monkeypatch):
+    """Every test journals to its own file (parallel runs never share one, nor the user's)."""
+    path = tmp_path_factory.mktemp("journal") / "journal.sqlite"
+    monkeypatch.setenv("SMARTDC_NB_JOURNAL", str(path))
+    # No fsync per record in tests (records still survive a killed process): the suite sends
+    # thousands of requests on a shared disk. test_journal checks the default is fsync'd.
+    monkeypatch.setenv("SMARTDC_NB_JOURNAL_SYNC", "normal")
+    return path

@@ -1,0 +1,337 @@
+"""Reading the journal: :func:`journal` (a DataFrame), runs with reprs, ``smartdc-nb journal``.
+
+    >>> smartdc_nb.journal()                          # every record, oldest first
+    >>> smartdc_nb.journal(run="20260101T120000-1a2b3c4d", machine="web-01")
+    >>> smartdc_nb.journal_runs()                     # recent runs, one row each (HTML repr)
+    >>> smartdc_nb.journal_run(run_id)                # one run: its machines and requests
+
+A record that cannot be read (its time, kind or JSON is damaged) is skipped
+with a :class:`JournalWarning` naming the file and the record's number; the
+other records are still returned.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import sys
+import warnings
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import InvalidInputError
+from .journaling import COLUMNS, ENV, Journal, JournalError, default_path
+
+if TYPE_CHECKING:
+    import pandas
+
+KINDS = ("run", "resume", "intent", "outcome", "run-end")
+JSON_COLUMNS = ("arguments", "detail")
+
+
+class JournalWarning(UserWarning):
+    """A journal record was damaged and skipped (the message says which, where)."""
+
+
+def _journal(path: str | Path | None) -> Journal:
+    target = Path(path).expanduser() if path is not None else default_path()
+    if target is None:
+        raise InvalidInputError(f"the journal is off (${ENV} says so); give path= to read one")
+    return Journal.at(target)
+
+
+def _parse_time(text: Any) -> datetime:
+    moment = datetime.fromisoformat(str(text))
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def read_records(path: str | Path | None = None, where: str = "",
+                 params: tuple = ()) -> list[dict[str, Any]]:
+    """The journal's records as dicts (JSON columns decoded), damaged ones skipped with a warning."""
+    journal = _journal(path)
+    out = []
+    for row in journal.rows(where, params):
+        record = dict(zip(COLUMNS, row))
+        try:
+            record["time"] = _parse_time(record["time"])
+            if record["kind"] not in KINDS:
+                raise ValueError(f"unknown kind {record['kind']!r}")
+            for name in JSON_COLUMNS:
+                if record[name] is not None:
+                    record[name] = json.loads(record[name])
+        except (TypeError, ValueError) as exc:
+            warnings.warn(f"journal {journal.path}: record {record['seq']} is damaged ({exc}); "
+                          "skipped, the other records are shown", JournalWarning, stacklevel=3)
+            continue
+        out.append(record)
+    return out
+
+
+def journal(run: str | None = None, machine: str | None = None, since: Any = None,
+            until: Any = None, *, path: str | Path | None = None,
+            kinds: tuple[str, ...] | None = None) -> pandas.DataFrame:
+    """The journal as a DataFrame, one row per record, oldest first.
+
+    ``run`` a run id; ``machine`` a machine id or name; ``since``/``until``
+    datetimes or ISO text (UTC when naive); ``path`` another journal file;
+    ``kinds`` e.g. ``("intent", "outcome")``. Columns: see
+    smartdc_nb.journaling.COLUMNS.
+    """
+    import pandas as pd
+
+    where, params = [], []
+    if run is not None:
+        where.append("run_id = ?")
+        params.append(str(run))
+    if machine is not None:
+        where.append("(machine_id = ? OR machine_name = ?)")
+        params += [str(machine), str(machine)]
+    for bound, op in ((since, ">="), (until, "<=")):
+        if bound is not None:
+            where.append(f"time {op} ?")
+            params.append(_as_time(bound).isoformat(timespec="microseconds"))
+    if kinds:
+        where.append(f"kind IN ({', '.join('?' * len(kinds))})")
+        params += list(kinds)
+    records = read_records(path, " AND ".join(where), tuple(params))
+    frame = pd.DataFrame(records, columns=list(COLUMNS))
+    frame["time"] = pd.to_datetime(frame["time"], utc=True)
+    frame["http_status"] = frame["http_status"].astype("Int64")
+    frame["intent"] = frame["intent"].astype("Int64")
+    frame["seconds"] = frame["seconds"].astype("Float64")
+    frame.attrs["kind"] = "journal"
+    return frame
+
+
+def _as_time(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    try:
+        return _parse_time(value)
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"since/until must be a datetime or ISO text like "
+                                f"'2026-01-31T12:00', not {value!r}") from None
+
+
+# ------------------------------------------------------------------ runs
+
+
+@dataclass
+class MachineRecord:
+    """What the journal says about one machine of a run."""
+
+    datacenter: str | None
+    id: str
+    name: str | None
+    state: str | None = None  # at the start of the run
+    intent: dict | None = None  # the last intent without an outcome, if any
+    outcome: dict | None = None  # the last outcome
+
+    @property
+    def status(self) -> str:
+        if self.intent is not None:
+            return "sent, outcome unknown"
+        if self.outcome is None:
+            return "not sent"
+        return "done" if self.outcome["outcome"] == "accepted" else self.outcome["outcome"]
+
+
+@dataclass
+class Run:
+    """One run of the journal: its ``run`` record, its requests, how it ended."""
+
+    run_id: str
+    start: dict
+    records: list[dict] = field(default_factory=list)
+    path: Path | None = None
+
+    @property
+    def detail(self) -> dict:
+        return self.start.get("detail") or {}
+
+    @property
+    def action(self) -> str | None:
+        return self.start.get("action")
+
+    @property
+    def ended(self) -> dict | None:
+        ends = [r for r in self.records if r["kind"] == "run-end"]
+        resumes = [r for r in self.records if r["kind"] == "resume"]
+        if ends and (not resumes or ends[-1]["seq"] > resumes[-1]["seq"]):
+            return ends[-1]
+        return None
+
+    @property
+    def status(self) -> str:
+        """``ended``, ``interrupted`` (Ctrl-C or error) or ``incomplete`` (the process died)."""
+        if self.detail.get("kind") == "single":  # one request: no run records around it
+            pending = any(m.intent is not None for m in self.machines().values())
+            return "incomplete" if pending else "ended"
+        end = self.ended
+        if end is None:
+            return "incomplete"
+        return "ended" if end["outcome"] == "ended" else end["outcome"]
+
+    def machines(self) -> dict[str, MachineRecord]:
+        """``{machine id: MachineRecord}`` in the run's order (requests outside it appended)."""
+        found: dict[str, MachineRecord] = {}
+        for item in self.detail.get("machines") or []:
+            found[item["id"]] = MachineRecord(item.get("datacenter"), item["id"],
+                                              item.get("name"), item.get("state"))
+        intents: dict[int, dict] = {}
+        for record in self.records:
+            machine_id = record.get("machine_id")
+            if not machine_id or record["kind"] not in ("intent", "outcome"):
+                continue
+            row = found.setdefault(machine_id, MachineRecord(
+                record.get("datacenter"), machine_id, record.get("machine_name")))
+            if record["kind"] == "intent":
+                intents[record["seq"]] = record
+                row.intent = record
+            else:
+                intents.pop(record.get("intent"), None)
+                row.outcome = record
+                if row.intent is not None and row.intent["seq"] == record.get("intent"):
+                    row.intent = None
+        return found
+
+    def counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for row in self.machines().values():
+            counts[row.status] = counts.get(row.status, 0) + 1
+        return counts
+
+    def summary(self) -> str:
+        counts = ", ".join(f"{n} {status}" for status, n in self.counts().items())
+        who = self.start.get("account") or "?"
+        if self.start.get("user"):
+            who += "/" + self.start["user"]
+        plan = f" (plan {self.start['plan_id']})" if self.start.get("plan_id") else ""
+        return (f"run {self.run_id}: {self.action} by {who} at "
+                f"{self.start['time']:%Y-%m-%d %H:%M:%S} UTC{plan} — {self.status}; "
+                f"{counts or 'no machines'}")
+
+    @property
+    def frame(self) -> pandas.DataFrame:
+        """One row per machine: datacenter, id, name, state at start, status, HTTP status, error."""
+        import pandas as pd
+
+        rows = [{"datacenter": m.datacenter, "id": m.id, "name": m.name,
+                 "state_before": m.state, "status": m.status,
+                 "http_status": (m.outcome or {}).get("http_status"),
+                 "request_id": (m.outcome or {}).get("request_id"),
+                 "error": (m.outcome or {}).get("error")} for m in self.machines().values()]
+        frame = pd.DataFrame(rows, columns=["datacenter", "id", "name", "state_before", "status",
+                                            "http_status", "request_id", "error"])
+        frame["http_status"] = frame["http_status"].astype("Int64")
+        return frame
+
+    def __repr__(self) -> str:
+        return f"<Run {self.summary()}>"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(repr(self))
+
+    def _repr_html_(self) -> str:
+        esc = html.escape
+        counts = "".join(f"<li>{n} {esc(status)}</li>" for status, n in self.counts().items())
+        rows = "".join(
+            f"<tr><td>{esc(str(m.datacenter or ''))}</td><td>{esc(str(m.name or ''))}</td>"
+            f"<td><code>{esc(m.id[:8])}</code></td><td>{esc(str(m.state or ''))}</td>"
+            f"<td>{esc(m.status)}</td><td>{esc(str((m.outcome or {}).get('error') or ''))}</td>"
+            f"</tr>" for m in list(self.machines().values())[:50])
+        more = len(self.machines()) - 50
+        tail = f"<p>… and {more} more machines (run.frame has them all)</p>" if more > 0 else ""
+        resume = ("<p>Continue it with <code>smartdc_nb.resume(" +
+                  esc(repr(self.run_id)) + ")</code>.</p>") if self.status != "ended" else ""
+        return (f"<div class='smartdc-nb-run'><p><b>{esc(self.summary())}</b></p>"
+                f"<ul>{counts}</ul>{resume}<table><thead><tr><th>datacenter</th><th>name</th>"
+                f"<th>id</th><th>state before</th><th>status</th><th>error</th></tr></thead>"
+                f"<tbody>{rows}</tbody></table>{tail}</div>")
+
+
+class RunList(list):
+    """Runs, newest first; displays as a table."""
+
+    @property
+    def frame(self) -> pandas.DataFrame:
+        import pandas as pd
+
+        return pd.DataFrame([{"run_id": r.run_id, "time": r.start["time"], "action": r.action,
+                              "account": r.start.get("account"),
+                              "datacenter": r.start.get("datacenter"),
+                              "plan_id": r.start.get("plan_id"), "status": r.status,
+                              "machines": len(r.machines()),
+                              "summary": ", ".join(f"{n} {s}" for s, n in r.counts().items())}
+                             for r in self],
+                            columns=["run_id", "time", "action", "account", "datacenter",
+                                     "plan_id", "status", "machines", "summary"])
+
+    def __repr__(self) -> str:
+        return "\n".join(r.summary() for r in self) or "no runs in the journal"
+
+    def _repr_html_(self) -> str:
+        return self.frame.to_html(index=False, escape=True)
+
+
+def journal_runs(limit: int | None = 20, *, path: str | Path | None = None,
+                 since: Any = None) -> RunList:
+    """The most recent runs (newest first): bulk runs and single requests, with their status."""
+    where, params = "", ()
+    if since is not None:
+        where, params = "time >= ?", (_as_time(since).isoformat(timespec="microseconds"),)
+    records = read_records(path, where, params)
+    runs: dict[str, Run] = {}
+    for record in records:
+        run_id = record["run_id"]
+        if run_id not in runs:
+            start = record if record["kind"] in ("run", "resume") else {
+                **record, "detail": {"kind": "single"}}
+            runs[run_id] = Run(run_id, start, path=_journal(path).path)
+        runs[run_id].records.append(record)
+    ordered = sorted(runs.values(), key=lambda r: r.start["seq"], reverse=True)
+    return RunList(ordered[:limit] if limit else ordered)
+
+
+def journal_run(run_id: str, *, path: str | Path | None = None) -> Run:
+    """One run by id (InvalidInputError naming the journal when it is not there)."""
+    records = read_records(path, "run_id = ?", (str(run_id),))
+    if not records:
+        raise InvalidInputError(f"no run {run_id!r} in the journal at {_journal(path).path}; "
+                                "smartdc-nb journal lists the recent runs")
+    start = next((r for r in records if r["kind"] == "run"), None) or {
+        **records[0], "detail": {"kind": "single"}}
+    return Run(str(run_id), start, records, path=_journal(path).path)
+
+
+# ------------------------------------------------------------------ the command
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_id", nargs="?", help="show this run's machines instead of the list")
+    parser.add_argument("-n", "--limit", type=int, default=20, help="how many runs (default 20)")
+    parser.add_argument("--path", help=f"the journal file (default ${ENV} or the state directory)")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        if args.run_id:
+            found = journal_run(args.run_id, path=args.path)
+            print(found.summary())
+            print(found.frame.drop(columns=["request_id"]).to_string(index=False))
+        else:
+            runs = journal_runs(args.limit, path=args.path)
+            where = _journal(args.path).path
+            print(f"journal {where}: {len(runs)} most recent run(s)")
+            print(repr(runs))
+    except (JournalError, InvalidInputError) as exc:
+        print(f"smartdc-nb journal: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+__all__ = ["journal", "journal_runs", "journal_run", "Run", "RunList", "JournalWarning",
+           "read_records"]

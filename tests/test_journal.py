@@ -1,0 +1,237 @@
+"""The journal: every mutating request recorded before and after, readable, damage-tolerant."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import warnings
+
+import pytest
+from test_machine_support import FAST, fetched, logged, mutations
+
+import smartdc_nb
+from smartdc_nb.errors import DeletionProtectedError, NotFoundError
+from smartdc_nb.journal_views import JournalWarning, journal, journal_run, journal_runs
+from smartdc_nb.journaling import Journal, JournalError, default_path
+from smartdc_nb.machinelist import MachineList
+
+
+def records(**filters):
+    return journal(**filters).to_dict("records")
+
+
+def test_a_single_action_is_recorded_before_and_after(emu, dc, journal_path):
+    machine = fetched(dc, emu, name="j-one", state="running")
+    machine.stop()
+    intent, outcome = records()
+    sent = logged(emu, "POST")[-1]
+    assert intent["kind"] == "intent" and outcome["kind"] == "outcome"
+    assert intent["run_id"] == outcome["run_id"] and outcome["intent"] == intent["seq"]
+    for record in (intent, outcome):
+        assert record["machine_id"] == machine.id and record["machine_name"] == "j-one"
+        assert record["action"] == "stop" and record["datacenter"] == "us-east-1"
+        assert record["account"] == "demo" and record["user"] is None
+        assert record["profile"]  # the connection's profile name
+    assert intent["method"] == "POST" and intent["path"] == machine.path
+    assert intent["arguments"] == {"params": {"action": "stop"}}
+    assert intent["state_before"] == "running"
+    assert intent["time"] <= outcome["time"]
+    assert outcome["http_status"] == 202 and outcome["outcome"] == "accepted"
+    assert outcome["request_id"] == sent["request_id"]  # the cloud's own id for the request
+    assert outcome["seconds"] >= 0 and outcome["error"] is None
+    assert journal_path.exists()
+
+
+def test_a_refused_request_is_recorded_with_its_error(emu, dc):
+    machine = fetched(dc, emu, name="j-refused")
+    with emu.state.lock:  # the machine vanishes behind the client's back
+        emu.state.datacenters["us-east-1"].machines.pop(machine.id)
+    with pytest.raises(NotFoundError):
+        machine.reboot()
+    intent, outcome = records()
+    assert outcome["outcome"] == "failed" and outcome["http_status"] == 404
+    assert "NotFoundError" in outcome["error"]
+    assert outcome["request_id"] == logged(emu, "POST")[-1]["request_id"]
+
+
+def test_a_refusal_before_sending_is_not_a_request(emu, dc, journal_path):
+    machine = fetched(dc, emu, name="j-protected", deletion_protection=True)
+    with pytest.raises(DeletionProtectedError):
+        machine.delete()
+    assert mutations(emu) == []
+    assert records() == []
+
+
+def test_a_bulk_run_records_the_run_and_each_request(emu, dc, dc_west):
+    machines = MachineList([fetched(dc, emu, name=f"j-e{i}") for i in range(3)]
+                           + [fetched(dc_west, emu, name="j-w0"),
+                              fetched(dc, emu, name="j-stopped", state="stopped")])
+    result = machines.add_tags({"team": "ops"}, **FAST)
+    assert result.counts["done"] == 5
+    run = journal_runs()[0]
+    assert run.action == "add_tags" and run.status == "ended"
+    kinds = [r["kind"] for r in run.records]
+    assert kinds[0] == "run" and kinds[-1] == "run-end"
+    assert kinds.count("intent") == kinds.count("outcome") == 5
+    detail = run.detail
+    assert detail["arguments"]["args"] == [{"team": "ops"}]
+    assert {m["name"] for m in detail["machines"]} == {"j-e0", "j-e1", "j-e2", "j-w0",
+                                                       "j-stopped"}
+    assert set(detail["connections"]) == {"us-east-1", "us-west-1"}
+    assert "passphrase" not in str(detail)  # what a new process needs, never a secret
+    assert set(run.frame["status"]) == {"done"}
+    by_dc = {r["datacenter"] for r in run.records if r["kind"] == "intent"}
+    assert by_dc == {"us-east-1", "us-west-1"}
+
+
+def test_connect_journal_overrides_the_environment_and_false_turns_it_off(
+        emu, connect, tmp_path, journal_path):
+    mine = tmp_path / "mine.sqlite"
+    dc = connect(journal=str(mine))
+    fetched(dc, emu, name="j-own").stop()
+    assert len(journal(path=mine)) == 2 and not journal_path.exists()
+    off = connect(journal=False)
+    fetched(off, emu, name="j-off").stop()
+    assert len(journal(path=mine)) == 2 and not journal_path.exists()
+
+
+def test_the_environment_can_turn_it_off_and_the_default_is_the_state_directory(
+        emu, connect, monkeypatch, tmp_path):
+    monkeypatch.setenv("SMARTDC_NB_JOURNAL", "off")
+    assert default_path() is None
+    fetched(connect(), emu, name="j-env-off").stop()
+    monkeypatch.delenv("SMARTDC_NB_JOURNAL")
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    assert default_path() == tmp_path / "state" / "smartdc_nb" / "journal.sqlite"
+
+
+@pytest.mark.parametrize("how", ["single", "bulk"])
+def test_an_unwritable_location_fails_before_any_request(emu, connect, tmp_path, how):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    dc = connect(journal=str(blocker / "journal.sqlite"))
+    machine = fetched(dc, emu, name="j-unwritable")
+    emu.clear_requests()
+    with pytest.raises(JournalError, match="cannot write the journal at .*a-file.*nothing was "
+                                           "sent.*journal=False"):
+        if how == "single":
+            machine.stop()
+        else:
+            MachineList([machine]).stop(confirm=True, **FAST)
+    assert mutations(emu) == []
+    assert machine.refresh().state == "running"
+
+
+def test_a_damaged_record_is_skipped_with_a_warning_saying_where(emu, dc, journal_path):
+    for i in range(3):
+        fetched(dc, emu, name=f"j-dmg{i}").stop()
+    db = sqlite3.connect(journal_path)
+    db.execute("UPDATE records SET arguments = '{\"params\": {' WHERE seq = 3")
+    db.execute("UPDATE records SET time = 'not a time' WHERE seq = 5")
+    db.commit()
+    db.close()
+    with pytest.warns(JournalWarning) as caught:
+        frame = journal()
+    messages = [str(w.message) for w in caught]
+    assert any(f"journal {journal_path}: record 3 is damaged" in m for m in messages)
+    assert any("record 5 is damaged" in m for m in messages)
+    assert list(frame["seq"]) == [1, 2, 4, 6]
+
+
+def test_a_file_that_is_not_a_journal_is_said(tmp_path):
+    path = tmp_path / "garbage.sqlite"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(JournalError, match=f"cannot read the journal at {path}"):
+        journal(path=path)
+    with pytest.raises(JournalError, match=f"cannot write the journal at {path}"):
+        Journal(path).open()
+
+
+def test_filters_by_run_machine_and_time(emu, dc):
+    first = fetched(dc, emu, name="j-f1")
+    second = fetched(dc, emu, name="j-f2")
+    first.stop()
+    second.stop()
+    by_name = journal(machine="j-f2")
+    assert set(by_name["machine_id"]) == {second.id}
+    assert len(journal(machine=first.id)) == 2
+    run_id = by_name["run_id"].iloc[0]
+    assert set(journal(run=run_id)["machine_name"]) == {"j-f2"}
+    cut = by_name["time"].iloc[0]
+    assert set(journal(since=cut)["machine_name"]) == {"j-f2"}
+    assert set(journal(until=cut.isoformat())["machine_name"]) <= {"j-f1", "j-f2"}
+    assert journal(since="2999-01-01").empty
+    with pytest.raises(smartdc_nb.InvalidInputError, match="since/until"):
+        journal(since="yesterday")
+
+
+def test_concurrent_writers_never_interleave(tmp_path):
+    """Four processes of four threads append at once: every record whole, none lost."""
+    path = tmp_path / "shared.sqlite"
+    script = textwrap.dedent(f"""
+        import sys, threading
+        from smartdc_nb.journaling import Journal, to_json
+        journal = Journal({str(path)!r})
+        def write(thread):
+            for i in range(50):
+                tag = f"{{sys.argv[1]}}-{{thread}}-{{i}}"
+                journal.write(kind="intent", run_id=tag, machine_id=tag,
+                              arguments=to_json({{"tag": tag, "pad": "x" * 2000}}))
+        threads = [threading.Thread(target=write, args=(t,)) for t in range(4)]
+        [t.start() for t in threads]
+        [t.join() for t in threads]
+    """)
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(p)]) for p in range(4)]
+    assert [p.wait(timeout=120) for p in procs] == [0] * 4
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        frame = journal(path=path)
+    assert len(frame) == 4 * 4 * 50
+    assert frame["run_id"].is_unique and frame["seq"].is_unique
+    assert all(row["arguments"]["tag"] == row["run_id"] for row in frame.to_dict("records"))
+
+
+def test_runs_have_reprs_and_the_command_lists_them(emu, dc, journal_path):
+    fetched(dc, emu, name="j-r<b>1").stop()
+    machines = MachineList([fetched(dc, emu, name=f"j-run{i}") for i in range(2)])
+    machines.reboot(**FAST)
+    runs = journal_runs()
+    assert [r.action for r in runs] == ["reboot", "stop"]
+    assert all(r.status == "ended" for r in runs)
+    run = journal_run(runs[0].run_id)
+    text = repr(run)
+    assert runs[0].run_id in text and "reboot" in text and "2 done" in text
+    page = run._repr_html_()
+    assert "j-run0" in page and "2 done" in page
+    single = journal_run(runs[1].run_id)._repr_html_()
+    assert "j-r&lt;b&gt;1" in single and "j-r<b>1" not in single  # cloud data is escaped
+    out = subprocess.run([sys.executable, "-m", "smartdc_nb.cli", "journal"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert str(journal_path) in out.stdout and runs[0].run_id in out.stdout
+    one = subprocess.run([sys.executable, "-m", "smartdc_nb.cli", "journal", runs[0].run_id],
+                         capture_output=True, text=True, timeout=60)
+    assert one.returncode == 0 and "j-run1" in one.stdout and "done" in one.stdout
+    missing = subprocess.run([sys.executable, "-m", "smartdc_nb.cli", "journal", "nope"],
+                             capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 2 and "no run 'nope'" in missing.stderr
+
+
+def test_reading_an_absent_journal_is_empty_not_an_error(tmp_path):
+    assert journal(path=tmp_path / "none.sqlite").empty
+    assert list(journal_runs(path=tmp_path / "none.sqlite")) == []
+
+
+def test_records_are_fsyncd_by_default_and_the_mode_is_checked(tmp_path, monkeypatch):
+    monkeypatch.delenv("SMARTDC_NB_JOURNAL_SYNC")
+    journal_file = Journal(tmp_path / "default.sqlite").open()
+    assert journal_file.sync == "full"
+    assert journal_file._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    assert journal_file._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert Journal(tmp_path / "n.sqlite", sync="normal").open()._db.execute(
+        "PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+    monkeypatch.setenv("SMARTDC_NB_JOURNAL_SYNC", "sometimes")
+    with pytest.raises(JournalError, match="full, normal.*SMARTDC_NB_JOURNAL_SYNC.*'sometimes'"):
+        Journal(tmp_path / "bad.sqlite")

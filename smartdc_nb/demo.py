@@ -7,13 +7,15 @@ three datacenters, with its state in a per-user data directory::
     $SMARTDC_NB_DEMO_DIR, else $XDG_DATA_HOME/smartdc_nb/demo, else ~/.local/share/smartdc_nb/demo
         id_ed25519, id_ed25519.pub   the demo account's key pair (generated once)
         state.sqlite                 the cloud's state (kept across restarts; --reset re-seeds)
-        running.json                 {"urls": {...}, "pid": N} while a cloud serves
-                                     (the emulator's --ready-file: it removes it when it stops)
+        running.json                 {"urls": {...}, "pid": N, "parent_pid": P} while a cloud
+                                     serves (the emulator's --ready-file: it removes it as
+                                     it begins to stop)
         lock                         held while a cloud is being started
         emulator.log, jupyter.log    what those processes printed
 
-``connect("demo")`` uses the cloud running.json names when it answers, else
-it starts one that lives as long as the calling process (``--parent-pid``):
+``connect("demo")`` uses the cloud running.json names when it answers and the
+process it lives for is still there, else it starts one that lives as long as
+the calling process (``--parent-pid``):
 a notebook then works without the command (Binder, ``jupyter lab`` by hand,
 nbclient). That embedded cloud's size, seed and speed come from
 ``SMARTDC_NB_DEMO_MACHINES``, ``SMARTDC_NB_DEMO_SEED`` and
@@ -136,16 +138,40 @@ def _answers(url: str) -> bool:
         return False
 
 
-def running_cloud(d: DemoDir) -> dict[str, Any] | None:
-    """``{"urls": {...}, "pid": N}`` of the demo cloud serving ``d``, or None."""
+def _read_running(d: DemoDir) -> dict[str, Any] | None:
     try:
         info = json.loads(d.running.read_text())
-        urls, pid = dict(info["urls"]), int(info["pid"])
-    except (OSError, ValueError, KeyError, TypeError):
+        parent = info.get("parent_pid")
+        return {"urls": dict(info["urls"]), "pid": int(info["pid"]),
+                "parent_pid": None if parent is None else int(parent)}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
-    if not urls or not _alive(pid) or not all(_answers(u) for u in urls.values()):
+
+
+def running_cloud(d: DemoDir) -> dict[str, Any] | None:
+    """``{"urls": {...}, "pid": N, "parent_pid": P}`` of the demo cloud serving ``d``, or None.
+
+    A cloud whose parent process is gone is never used: it is about to stop
+    (it polls its parent every half second), and would vanish mid-work.
+    """
+    info = _read_running(d)
+    if info is None or not info["urls"] or not _alive(info["pid"]):
         return None
-    return {"urls": urls, "pid": pid}
+    if info["parent_pid"] is not None and not _alive(info["parent_pid"]):
+        return None
+    if not all(_answers(u) for u in info["urls"].values()):
+        return None
+    return info
+
+
+def _await_orphan(d: DemoDir, timeout: float = 10.0) -> None:
+    """Wait (bounded) for a cloud whose parent is gone to exit, so two never share the state file."""
+    info = _read_running(d)
+    if info is None or info["parent_pid"] is None or _alive(info["parent_pid"]):
+        return
+    deadline = time.monotonic() + timeout
+    while _alive(info["pid"]) and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 @contextlib.contextmanager
@@ -189,6 +215,7 @@ def start_cloud(d: DemoDir, *, parent_pid: int, machines: int | None = None, see
     fleet: they apply when the state is first created or with ``reset``.
     """
     ensure_key(d)
+    _await_orphan(d)
     d.running.unlink(missing_ok=True)  # stale: the caller checked nothing serves
     command = [sys.executable, "-m", "smartdc_nb.emulator", "--port", "0",
                "--datacenters", ",".join(DATACENTERS), "--account", ACCOUNT,

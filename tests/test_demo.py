@@ -171,6 +171,23 @@ def test_a_stale_running_file_is_replaced(demo_env):
     finish(proc)
 
 
+def test_scripts_run_back_to_back_never_reuse_a_cloud_whose_parent_is_gone(demo_env):
+    # Each script's embedded cloud outlives it by up to half a second (it polls its parent);
+    # the next script must start its own cloud instead of using one that is about to vanish.
+    script = CONNECT.replace("name = dc.name", "import time; time.sleep(1); name = dc.name").replace(
+        '"machines": dc.num_machines()', '"machines": len(smartdc_nb.Fleet(dc).machines())')
+    for run in range(5):
+        started = time.monotonic()
+        try:
+            done = subprocess.run([sys.executable, "-c", script], env=demo_env, text=True,
+                                  capture_output=True, timeout=40)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"run {run + 1} of 5 hung (it used the previous run's dying cloud)")
+        assert done.returncode == 0, f"run {run + 1} of 5 failed:\n{done.stderr[-3000:]}"
+        assert json.loads(done.stdout)["machines"] > 0
+        assert time.monotonic() - started < 30, f"run {run + 1} took {time.monotonic() - started:.0f} s"
+
+
 def test_bad_embedded_settings_are_named(demo_env, monkeypatch):
     monkeypatch.setenv("SMARTDC_NB_DEMO_SPEED", "fast")
     with pytest.raises(ConfigError, match=r"SMARTDC_NB_DEMO_SPEED='fast' is not a valid float"):

@@ -48,7 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="serve no changefeed: the WebSocket upgrade is refused, as on a "
                              "CloudAPI without it")
     parser.add_argument("--ready-file", metavar="PATH",
-                        help='write {"urls": {...}, "pid": N} as JSON here once serving')
+                        help='write {"urls": {...}, "pid": N, "parent_pid": P} as JSON here once '
+                             'serving (removed when it begins to stop)')
     parser.add_argument("--parent-pid", type=int, metavar="PID",
                         help="exit when the process PID is gone")
 
@@ -84,10 +85,10 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _write_ready(path: str, urls: dict[str, str]) -> None:
+def _write_ready(path: str, urls: dict[str, str], parent_pid: int | None) -> None:
     target = Path(path)
     partial = target.with_name(target.name + ".partial")
-    partial.write_text(json.dumps({"urls": urls, "pid": os.getpid()}))
+    partial.write_text(json.dumps({"urls": urls, "pid": os.getpid(), "parent_pid": parent_pid}))
     partial.replace(target)
 
 
@@ -141,14 +142,14 @@ def run(args: argparse.Namespace) -> int:
         try:
             print(_banner(emu, args.account, keys, args), flush=True)
             if args.ready_file:
-                _write_ready(args.ready_file, emu.urls)
+                _write_ready(args.ready_file, emu.urls, args.parent_pid)
             while not stop.wait(0.5):
                 if args.parent_pid and not _alive(args.parent_pid):
                     break
         finally:
-            emu.close()
-            if args.ready_file:
+            if args.ready_file:  # first: nobody may start using a cloud that is stopping
                 Path(args.ready_file).unlink(missing_ok=True)
+            emu.close()
     print("smartdc_nb emulator: stopped", flush=True)
     return 0
 

@@ -115,11 +115,15 @@ class FeedSocket:
 
     def serve(self, sock: socket.socket, rfile: Any) -> None:
         """Run the connection until it closes (the server's handler thread calls this)."""
-        self.sock = sock
+        with self.lock:
+            self.sock = sock
+            dropped = self.closed  # dropped between the handshake and now
+        if dropped:
+            self.close(send_frame=False)
+            return
         sock.setblocking(False)
         leftover = rfile.read1(65536) or b""  # what werkzeug's reader already buffered
         sock.settimeout(PING_INTERVAL)
-        self.feed.add(self)
         text: list[str] = []
         try:
             data = leftover
@@ -249,8 +253,11 @@ class Feed:
     # ------------------------------------------------------------ sockets
 
     def session(self, dc_name: str, account_uuid: str, request_id: str) -> Callable:
-        """The callable the server runs with the upgraded socket."""
-        return FeedSocket(self, dc_name, account_uuid, request_id).serve
+        """The callable the server runs with the upgraded socket. The socket counts as open
+        from now on, before the 101 leaves, so a drop right after the handshake reaches it."""
+        feed_socket = FeedSocket(self, dc_name, account_uuid, request_id)
+        self.add(feed_socket)
+        return feed_socket.serve
 
     def add(self, feed_socket: FeedSocket) -> None:
         with self.state.lock, self._lock:

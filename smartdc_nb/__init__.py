@@ -37,6 +37,10 @@ _LAZY = {
     "load_profile": "smartdc_nb.config",
     "Profile": "smartdc_nb.config",
     "columns": "smartdc_nb.dictionary",
+    "history": "smartdc_nb.frames.history",
+    "load": "smartdc_nb.frames.history",
+    "diff": "smartdc_nb.frames.diff",
+    "FleetDiff": "smartdc_nb.frames.diff",
 }
 
 __all__ = ["__version__", *_LAZY, *_error_names]
@@ -62,6 +66,8 @@ def __dir__():
 if TYPE_CHECKING:  # pragma: no cover
     from .config import Profile, load_profile
     from .dictionary import columns
+    from .frames.diff import FleetDiff, diff
+    from .frames.history import history, load
     from .datacenter import DataCenter, connect
     from .bulk import BulkInterrupted, BulkResult, run_bulk
     from .fleet import DatacenterWarning, Fleet

@@ -17,6 +17,8 @@ SUBCOMMANDS = {
     "emulator": ("smartdc_nb.emulator.cli", "run the local CloudAPI emulator"),
     "run": ("smartdc_nb.runbook", "execute a notebook headless with parameters (papermill)"),
     "journal": ("smartdc_nb.journal_views", "list recent runs of the journal, or one run's machines"),
+    "snapshot": ("smartdc_nb.frames.snapshot_cli",
+                 "save the fleet now as a history point (Parquet), e.g. from cron"),
 }
 
 

@@ -274,6 +274,13 @@ class Fleet(BulkActions):
 
         return query(self, **filters)
 
+    def snapshot(self, path: Any = None, **options: Any) -> Any:
+        """Save the fleet now (machines, tags, metadata keys, snapshots) as a history point of
+        Parquet files; returns the Point. See smartdc_nb.frames.history."""
+        from .frames.history import save
+
+        return save(self, path, **options)
+
     def panel(self, **options: Any) -> Any:
         """A control panel for the fleet (ipywidgets; options: see smartdc_nb.widgets.fleet_panel)."""
         from .widgets import fleet_panel

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tempfile
+
 import pytest
 
 import smartdc_nb
@@ -40,8 +42,21 @@ def every_frame(emu, dc):
 
 
 def extra_frames(emu, dc, fleet, machines):
-    """Frames of the later modules (history, diff, cost), when they are there."""
-    return []
+    """Frames of fleet history and diffs (and a loaded point's frames)."""
+    with tempfile.TemporaryDirectory() as directory:
+        before = fleet.snapshot(directory=directory, progress=False)
+        dc.machines(state="running")[0].stop()
+        emu.datacenter("us-west-1").put_machine(name="newcomer")
+        yield "history", smartdc_nb.history(directory)
+        loaded = smartdc_nb.load(-1, directory)
+        for kind in ("machines", "tags", "metadata", "snapshots"):
+            yield kind, getattr(loaded, kind)
+        d = smartdc_nb.diff(before, fleet)
+        assert len(d.changes) and len(d.appeared)
+        yield "diff", d.frame
+        yield "diff", d.changes
+        yield "diff_counts", d.counts
+        yield "machines", d.appeared
 
 
 def test_every_frame_column_is_documented_with_its_dtype(emu, dc):
@@ -58,15 +73,15 @@ def test_every_frame_column_is_documented_with_its_dtype(emu, dc):
                     continue  # typed from the tag's values
                 assert str(dtype) == entry.dtype, (kind, column, str(dtype), entry.dtype)
     assert {"machines", "tags", "metadata", "snapshots", "packages", "images", "networks",
-            "audit", "bulk", "wait"} <= seen
+            "audit", "bulk", "wait", "history", "diff", "diff_counts"} <= seen
 
 
 def test_an_unknown_column_is_reported(fleet_frame):
     frame = fleet_frame.assign(bogus=1)
     assert dictionary.undocumented(frame, "machines") == ["bogus"]
     described = frame.triton.columns()
-    assert described.set_index("column").loc["bogus", "documented"] == False  # noqa: E712
-    assert described.set_index("column").loc["state", "documented"] == True  # noqa: E712
+    assert described.set_index("column").loc["bogus", "documented"] == False
+    assert described.set_index("column").loc["state", "documented"] == True
 
 
 @pytest.fixture

@@ -34,6 +34,9 @@ _LAZY = {
     "journal_runs": "smartdc_nb.journal_views",
     "journal_run": "smartdc_nb.journal_views",
     "JournalError": "smartdc_nb.journaling",
+    "Plan": "smartdc_nb.plans",
+    "PlanError": "smartdc_nb.plans",
+    "make_plan": "smartdc_nb.plans",
     "load_profile": "smartdc_nb.config",
     "Profile": "smartdc_nb.config",
     "columns": "smartdc_nb.dictionary",
@@ -73,6 +76,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .fleet import DatacenterWarning, Fleet
     from .journal_views import journal, journal_run, journal_runs
     from .journaling import JournalError
+    from .plans import Plan, PlanError, make_plan
     from .machine import Machine, Snapshot, SnapshotList
     from .machinelist import MachineList
     from .waiters import WaitResult

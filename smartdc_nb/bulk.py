@@ -689,6 +689,13 @@ class BulkActions:
         # run_bulk's keyword-only options bind by name; the rest are the action's.
         return run_bulk(self._bulk_targets(), action, *args, **kwargs)
 
+    def plan(self, action: str, *args: Any, **kwargs: Any) -> Any:
+        """A :class:`~smartdc_nb.plans.Plan` of ``action`` over these machines (no change is
+        made); ``plan.apply(approve=plan.id)`` runs it. See smartdc_nb.plans."""
+        from .plans import make_plan
+
+        return make_plan(self._bulk_targets(), action, *args, **kwargs)
+
     def start(self, **options: Any) -> BulkResult:
         """Start the stopped machines (running ones are skipped)."""
         return self._bulk("start", **options)

@@ -336,6 +336,13 @@ class Fleet(BulkActions):
     def _bulk_targets(self) -> MachineList:
         return self.select(None)  # a Fleet has no implicit selection: see select()
 
+    def plan(self, action: str, *args: Any, where: Any = None, **kwargs: Any) -> Any:
+        """A Plan of ``action`` over ``select(where)`` (``where=`` required, as for actions)."""
+        from .plans import make_plan
+
+        kwargs.setdefault("refresh", False)  # the selection is listed just now
+        return make_plan(self.select(where), action, *args, **kwargs)
+
     def _bulk(self, action: str, *args: Any, where: Any = None, **options: Any) -> BulkResult:
         """Run ``action`` over ``select(where)``, refusing what needs no request to refuse."""
         refusal = rules.confirm_message(action, bool(options.get("confirm")),

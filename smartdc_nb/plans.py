@@ -1,0 +1,368 @@
+"""Plan, approve, apply: bulk work that does exactly what was reviewed.
+
+    >>> plan = fleet.machines(tags={"env": "dev"}).plan("stop")
+    >>> plan                       # counts per verdict and datacenter, the rows that act, the id
+    >>> plan.apply(approve="3f9c2a1b7d4e")          # the id printed above
+
+:func:`make_plan` (``MachineList.plan``, ``Fleet.plan(where=...)``,
+``df.triton.plan``) re-reads the machines (one listing per datacenter; no
+mutating request) and asks the rules table (smartdc_nb.rules) for each one's
+verdict: ``act``, ``skip`` (already as wanted), ``protected`` (deletion
+protection) or ``refused`` (the action cannot apply in this state or to this
+brand), with the reason in words.
+
+:attr:`Plan.id` is a short hash of what the plan is about: the action and its
+arguments, each machine's id, state and planned request, the account and the
+datacenters. The same selection in the same states gives the same id in any
+process, so a runbook's dry run can print it and a later headless run can be
+told ``-p approve <id>``.
+
+:meth:`Plan.apply` needs ``approve=`` equal to the id. It reads the machines
+again first: a machine whose state or verdict changed since the plan is
+skipped with the reason "changed since the plan" (``strict=True`` refuses the
+whole plan instead, sending nothing). The result is a BulkResult with a row
+for every machine of the plan.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Iterable
+
+from . import rules
+from .bulk import (ACTIONS, FAILED, SKIPPED, BulkActionError, BulkInterrupted, BulkResult,
+                   Outcome, _plan_params, run_bulk)
+from .errors import InvalidInputError
+from .waiters import refresh_machines, unique_machines
+
+if TYPE_CHECKING:
+    import pandas
+
+    from .machine import Machine
+
+ACT, SKIP, PROTECTED, REFUSED = "act", "skip", "protected", "refused"
+VERDICTS = (ACT, SKIP, PROTECTED, REFUSED)
+_FROM_RULES = {rules.OK: ACT, rules.SKIP: SKIP, rules.PROTECTED: PROTECTED,
+               rules.REFUSED: REFUSED}
+#: run_bulk's options: given to plan() they become apply()'s defaults and shape the estimate.
+RUN_OPTIONS = ("wait", "timeout", "concurrency", "batch_size", "health_check",
+               "raise_on_failure", "progress", "interval", "max_interval")
+CHANGED = "changed since the plan"
+
+
+class PlanError(InvalidInputError):
+    """A plan cannot be applied as asked (not approved, or changed with strict=True)."""
+
+
+@dataclass
+class PlanRow:
+    """One machine of a plan."""
+
+    machine: Machine
+    state: str | None
+    verdict: str
+    reason: str | None = None
+    request: str | None = None
+    batch: int | None = None
+
+    def row(self) -> dict[str, Any]:
+        machine = self.machine
+        return {"datacenter": machine.datacenter.name or machine.datacenter.url,
+                "id": machine.id, "name": machine.name, "state": self.state,
+                "verdict": self.verdict, "reason": self.reason, "request": self.request,
+                "batch": self.batch}
+
+
+def _canonical(value: Any) -> Any:
+    """Arguments as stable JSON-able data (a callable by its qualified name, never its address)."""
+    if callable(value):
+        return f"<callable {getattr(value, '__module__', '?')}."\
+               f"{getattr(value, '__qualname__', type(value).__name__)}>"
+    if isinstance(value, dict):
+        return {str(k): _canonical(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return repr(value)
+
+
+class Plan:
+    """What a bulk action would do to each machine, and the id that approves it (see module)."""
+
+    def __init__(self, action: str, args: tuple, kwargs: dict, options: dict,
+                 rows: list[PlanRow], params: dict):
+        self.action = action
+        self.args, self.kwargs, self.options = args, kwargs, options
+        self.rows = rows
+        self._params = params
+        self.created = time.time()
+        machines = [r.machine for r in rows]
+        self.account = machines[0].datacenter.login if machines else None
+        self.datacenters = sorted({m.datacenter.name or m.datacenter.url for m in machines})
+        self.id = self._hash()
+
+    def _hash(self) -> str:
+        content = {
+            "action": self.action,
+            # the arguments as the action read them (a dict or key=value give the same plan);
+            # per-machine expansions (names, packages) are in each machine's request
+            "arguments": _canonical({k: v for k, v in self._params.items()
+                                     if k not in ("now", "names", "packages", "before")}),
+            "machines": sorted([r.machine.datacenter.name or r.machine.datacenter.url,
+                                r.machine.id, r.state, r.verdict, r.request or ""]
+                               for r in self.rows),
+            "account": self.account, "datacenters": self.datacenters,
+        }
+        text = json.dumps(content, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    # ------------------------------------------------------------ views
+
+    def machines(self, verdict: str | None = ACT) -> Any:
+        """The machines with ``verdict`` (default: those the plan acts on) as a MachineList."""
+        from .machinelist import MachineList
+
+        return MachineList(r.machine for r in self.rows if verdict is None or r.verdict == verdict)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Machines per verdict (act, skip, protected, refused)."""
+        counts = dict.fromkeys(VERDICTS, 0)
+        for row in self.rows:
+            counts[row.verdict] += 1
+        return counts
+
+    @property
+    def frame(self) -> pandas.DataFrame:
+        """One row per machine: datacenter, id, name, state, verdict, reason, request, batch."""
+        import pandas as pd
+
+        frame = pd.DataFrame([r.row() for r in self.rows],
+                             columns=["datacenter", "id", "name", "state", "verdict", "reason",
+                                      "request", "batch"])
+        frame["verdict"] = pd.Categorical(frame["verdict"], categories=list(VERDICTS))
+        frame["batch"] = frame["batch"].astype("Int64")
+        return frame
+
+    @property
+    def estimate(self) -> dict[str, Any]:
+        """Requests it will send, the seconds they take under the client's rate limit, and the
+        wait: ``{"requests", "send_seconds", "batches", "wait", "wait_bound_seconds"}``."""
+        per_dc: dict[Any, int] = {}
+        for row in self.rows:
+            if row.verdict == ACT:
+                count = row.request.count("; ") + 1 if row.request else 1
+                per_dc[row.machine.datacenter] = per_dc.get(row.machine.datacenter, 0) + count
+        seconds = 0.0
+        for datacenter, count in per_dc.items():
+            limiter = getattr(datacenter.transport, "limiter", None)
+            rate, burst = getattr(limiter, "rate", None), getattr(limiter, "burst", 0)
+            if rate:
+                seconds = max(seconds, max(0, count - burst) / rate)
+        batch_size = self.options.get("batch_size")
+        acting = self.counts[ACT]
+        batches = -(-acting // batch_size) if batch_size and acting else (1 if acting else 0)
+        wait = self.options.get("wait") or bool(batch_size or self.options.get("health_check"))
+        timeout = self.options.get("timeout", 600.0)
+        return {"requests": sum(per_dc.values()), "send_seconds": round(seconds, 1),
+                "batches": batches, "wait": bool(wait),
+                "wait_bound_seconds": (timeout * batches if wait and timeout else None)}
+
+    def _estimate_text(self) -> str:
+        est = self.estimate
+        text = f"{est['requests']} request(s)"
+        if est["send_seconds"]:
+            text += f", about {est['send_seconds']:g}s under the rate limit"
+        if est["wait"] and est["batches"]:
+            bound = est["wait_bound_seconds"]
+            text += f"; then waits in {est['batches']} batch(es)" + \
+                    (f", at most {bound:g}s in all" if bound else "")
+        return text
+
+    def summary(self) -> str:
+        counts = ", ".join(f"{n} {verdict}" for verdict, n in self.counts.items() if n)
+        return (f"plan {self.id}: {self.action} on {len(self.rows)} machine(s): "
+                f"{counts or 'nothing'}; {self._estimate_text()}")
+
+    def __repr__(self) -> str:
+        lines = [self.summary()]
+        for row in sorted(self.rows, key=lambda r: VERDICTS.index(r.verdict))[:20]:
+            lines.append(f"  {row.verdict:<9} {row.machine.label:<40} {row.state or '':<12} "
+                         f"{row.reason or row.request or ''}")
+        if len(self.rows) > 20:
+            lines.append(f"  … {len(self.rows) - 20} more (plan.frame has them all)")
+        lines.append(f"apply with plan.apply(approve={self.id!r})")
+        return "\n".join(lines)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(repr(self))
+
+    def _repr_html_(self) -> str:
+        esc = html.escape
+        by_dc: dict[str, dict[str, int]] = {}
+        for row in self.rows:
+            name = row.machine.datacenter.name or row.machine.datacenter.url
+            by_dc.setdefault(name, dict.fromkeys(VERDICTS, 0))[row.verdict] += 1
+        head = "".join(f"<th>{v}</th>" for v in VERDICTS)
+        counts = "".join(f"<tr><th>{esc(str(dc))}</th>" +
+                         "".join(f"<td>{n}</td>" for n in c.values()) + "</tr>"
+                         for dc, c in by_dc.items())
+        ordered = sorted(self.rows, key=lambda r: VERDICTS.index(r.verdict))
+        rows = "".join(
+            f"<tr><td>{esc(r.verdict)}</td><td>{esc(str(r.machine.datacenter.name or ''))}</td>"
+            f"<td>{esc(str(r.machine.name or ''))}</td><td><code>{esc((r.machine.id or '')[:8])}"
+            f"</code></td><td>{esc(str(r.state or ''))}</td>"
+            f"<td>{esc(r.reason or r.request or '')}</td></tr>" for r in ordered[:50])
+        more = (f"<p>… {len(self.rows) - 50} more rows: <code>plan.frame</code> has them all</p>"
+                if len(self.rows) > 50 else "")
+        return (f"<div class='smartdc-nb-plan'><p><b>Plan <code>{esc(self.id)}</code></b>: "
+                f"{esc(self.action)} on {len(self.rows)} machine(s) — "
+                f"{esc(self._estimate_text())}</p>"
+                f"<table><thead><tr><th>datacenter</th>{head}</tr></thead><tbody>{counts}"
+                f"</tbody></table><table><thead><tr><th>verdict</th><th>datacenter</th>"
+                f"<th>name</th><th>id</th><th>state</th><th>reason / request</th></tr></thead>"
+                f"<tbody>{rows}</tbody></table>{more}<p>Apply it with "
+                f"<code>plan.apply(approve={esc(repr(self.id))})</code>.</p></div>")
+
+    # ------------------------------------------------------------ apply
+
+    def apply(self, approve: str | None = None, *, strict: bool = False,
+              **run_options: Any) -> BulkResult:
+        """Run the plan; ``approve`` must be :attr:`id`. See the module docstring.
+
+        ``run_options`` are run_bulk's (wait, timeout, concurrency, batch_size,
+        health_check, raise_on_failure, progress, interval, max_interval); they
+        override those given to plan().
+        """
+        if approve != self.id:
+            said = "no approve=" if approve is None else f"approve={approve!r}"
+            raise PlanError(f"{said} does not approve this plan; its id is {self.id!r}: "
+                            f"plan.apply(approve={self.id!r}) after reviewing it")
+        unknown = sorted(set(run_options) - set(RUN_OPTIONS))
+        if unknown:
+            raise InvalidInputError(f"apply() takes run options ({', '.join(RUN_OPTIONS)}), "
+                                    f"not {', '.join(unknown)}")
+        options = {**self.options, **run_options}
+        raise_on_failure = options.pop("raise_on_failure", False)
+        started = time.monotonic()
+        spec = ACTIONS[self.action]
+        acting = [r for r in self.rows if r.verdict == ACT]
+        missing = set(refresh_machines([r.machine for r in acting])) if acting else set()
+        outcomes: dict[Machine, Outcome] = {}
+        changed = []
+        for row in self.rows:
+            outcome = outcomes[row.machine] = Outcome(row.machine, self.action)
+            if row.verdict != ACT:
+                outcome.end(SKIPPED, reason=f"{row.verdict} in the plan: {row.reason}")
+                continue
+            now = "gone (404)" if row.machine in missing else row.machine.state
+            verdict = None if row.machine in missing else spec.verdict(row.machine, self._params)
+            if now != row.state or verdict is None or not verdict.ok:
+                why = f"{CHANGED} (was {row.state}, now {now}" + \
+                      (f": {verdict.reason})" if verdict is not None and verdict.reason else ")")
+                outcome.end(SKIPPED, reason=why)
+                changed.append(f"{row.machine.label}: {why}")
+        if strict and changed:
+            raise PlanError(f"{len(changed)} machine(s) changed since plan {self.id}, so "
+                            f"nothing was sent (strict=True): {'; '.join(changed[:5])}"
+                            f"{' …' if len(changed) > 5 else ''}. Plan again to review them")
+        todo = [r.machine for r in acting if outcomes[r.machine].outcome is None]
+        args, kwargs = self._run_arguments()
+        from .journaling import under_plan
+
+        interrupted = None
+        with under_plan(self.id):
+            try:
+                ran = run_bulk(todo, self.action, *args, confirm=True, refresh=False,
+                               **options, **kwargs) if todo else None
+            except BulkInterrupted as exc:
+                ran, interrupted = exc.result, exc
+        if ran is not None:
+            for outcome in ran.outcomes:
+                outcomes[outcome.machine] = outcome
+        result = BulkResult(self.action, list(outcomes.values()), time.monotonic() - started,
+                            interrupted=interrupted is not None,
+                            waited_for=ran.waited_for if ran is not None else None)
+        result.plan_id = self.id  # type: ignore[attr-defined]
+        if interrupted is not None:
+            raise BulkInterrupted(f"{result.summary()}. The full table is this exception's "
+                                  ".result", result) from interrupted
+        if raise_on_failure and not result.ok:
+            raise BulkActionError(result.summary(), outcomes=result)
+        return result
+
+    def _run_arguments(self) -> tuple[tuple, dict]:
+        """The arguments run_bulk gets: planned names stay the planned ones (templates with
+        a time in them would otherwise be expanded again, to other names)."""
+        names = self._params.get("names")
+        if names is not None:
+            planned = {m.id: n for m, n in names.items()}
+            return (_Planned(planned),), {}
+        return self.args, self.kwargs
+
+
+class _Planned:
+    """``callable(machine) -> name`` giving the name the plan expanded for each machine."""
+
+    def __init__(self, names: dict[str, str]):
+        self.names = names
+
+    def __call__(self, machine: Machine) -> str:
+        return self.names[machine.id]
+
+
+def make_plan(machines: Iterable[Machine], action: str, *args: Any, refresh: bool = True,
+              **kwargs: Any) -> Plan:
+    """Plan ``action`` over ``machines`` (reads only; see the module docstring).
+
+    ``args``/``kwargs`` are the action's arguments, as for the bulk method of
+    the same name; keywords named like run options (wait, batch_size,
+    health_check, timeout, ...) become apply()'s defaults. ``refresh=False``
+    judges the states already known instead of listing again.
+    """
+    spec = ACTIONS.get(action) if isinstance(action, str) else None
+    if spec is None:
+        raise InvalidInputError(f"unknown bulk action {action!r}; one of {', '.join(ACTIONS)}")
+    options = {k: kwargs.pop(k) for k in RUN_OPTIONS if k in kwargs}
+    for name in ("confirm", "dry_run"):
+        if name in kwargs:
+            raise InvalidInputError(f"plan() takes no {name}=: a plan never acts; approve it with "
+                                    "plan.apply(approve=plan.id)")
+    if "batch_size" in options or "concurrency" in options or "health_check" in options:
+        from .bulk import _check_options
+
+        _check_options(options.get("concurrency", 8), options.get("batch_size"),
+                       options.get("health_check"))
+    targets = unique_machines(machines)
+    params = spec.prepare(*args, **kwargs)
+    missing = set(refresh_machines(targets)) if refresh and targets else set()
+    outcomes = {m: Outcome(m, action) for m in targets}
+    for machine in missing:
+        outcomes[machine].end(SKIPPED, reason="the machine no longer exists (404)")
+    _plan_params(spec, [m for m in targets if m not in missing], params, outcomes)
+    rows = []
+    for machine in targets:
+        outcome = outcomes[machine]
+        if machine in missing:
+            rows.append(PlanRow(machine, "gone", REFUSED, outcome.reason))
+        elif outcome.outcome == FAILED:  # a bad expanded name, an unknown package
+            rows.append(PlanRow(machine, machine.state, REFUSED, str(outcome.error)))
+        else:
+            verdict = spec.verdict(machine, params)
+            rows.append(PlanRow(machine, machine.state, _FROM_RULES[verdict.kind],
+                                verdict.reason,
+                                spec.describe(machine, params) if verdict.ok else None))
+    batch_size = options.get("batch_size")
+    if batch_size:
+        for number, row in enumerate((r for r in rows if r.verdict == ACT)):
+            row.batch = number // batch_size + 1
+    return Plan(action, args, kwargs, options, rows, params)
+
+
+__all__ = ["Plan", "PlanRow", "PlanError", "make_plan", "VERDICTS", "ACT", "SKIP", "PROTECTED",
+           "REFUSED", "CHANGED"]

@@ -1,0 +1,193 @@
+"""Plan -> approve -> apply: verdicts from the rules table, a stable id, re-checks at apply time."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+from test_machine_support import FAST, fetched, mutations
+
+import smartdc_nb
+from smartdc_nb.errors import InvalidInputError
+from smartdc_nb.fleet import Fleet
+from smartdc_nb.journal_views import journal_runs
+from smartdc_nb.machinelist import MachineList
+from smartdc_nb.plans import CHANGED, PlanError
+
+
+@pytest.fixture
+def mixed(emu, dc, dc_west):
+    machines = MachineList(
+        [fetched(dc, emu, name=f"p-run{i}") for i in range(2)]
+        + [fetched(dc_west, emu, name="p-west"),
+           fetched(dc, emu, name="p-stopped", state="stopped"),
+           fetched(dc, emu, name="p-protected", deletion_protection=True),
+           fetched(dc, emu, name="p-kvm", brand="kvm"),
+           fetched(dc, emu, name="p-provisioning", state="provisioning")])
+    emu.clear_requests()
+    return machines
+
+
+def by_name(plan):
+    return {row["name"]: row for row in plan.frame.to_dict("records")}
+
+
+def test_a_plan_sorts_machines_by_the_rules_and_sends_nothing(emu, mixed):
+    stop = mixed.plan("stop")
+    delete = mixed.plan("delete")
+    snapshot = mixed.plan("create_snapshot", "pre-{date}")
+    assert mutations(emu) == []
+    rows = by_name(stop)
+    assert rows["p-run0"]["verdict"] == "act" and rows["p-west"]["verdict"] == "act"
+    assert rows["p-run0"]["request"] == f"POST /demo/machines/{rows['p-run0']['id']}?action=stop"
+    assert (rows["p-stopped"]["verdict"], rows["p-stopped"]["reason"]) == ("skip",
+                                                                           "already stopped")
+    assert rows["p-provisioning"]["verdict"] == "refused"
+    assert rows["p-provisioning"]["reason"] == "the machine is still provisioning"
+    assert by_name(delete)["p-protected"]["verdict"] == "protected"
+    assert "deletion protection is on" in by_name(delete)["p-protected"]["reason"]
+    assert by_name(snapshot)["p-kvm"]["verdict"] == "refused"
+    assert "BrandNotSupported" in by_name(snapshot)["p-kvm"]["reason"]
+    assert stop.counts == {"act": 5, "skip": 1, "protected": 0, "refused": 1}
+    assert set(stop.frame.columns) >= {"datacenter", "id", "name", "state", "verdict", "reason"}
+    assert [m.name for m in stop.machines("skip")] == ["p-stopped"]
+
+
+def test_apply_needs_the_plans_id(emu, mixed):
+    plan = mixed.plan("stop")
+    for wrong in (None, "0123456789ab", plan.id.upper()):
+        with pytest.raises(PlanError, match=f"its id is '{plan.id}'.*approve='{plan.id}'"):
+            plan.apply(approve=wrong)
+    with pytest.raises(PlanError):
+        plan.apply()
+    assert mutations(emu) == []
+    result = plan.apply(approve=plan.id, **FAST)
+    assert result.plan_id == plan.id
+    outcome = {row["name"]: row for row in result}
+    assert all(outcome[n]["outcome"] == "done" for n in ("p-run0", "p-run1", "p-west"))
+    assert outcome["p-stopped"]["outcome"] == "skipped"
+    assert outcome["p-stopped"]["reason"] == "skip in the plan: already stopped"
+    stops = [r for r in mutations(emu) if r["query"].get("action") == "stop"]
+    assert len(stops) == plan.counts["act"]
+
+
+def test_the_id_is_the_same_for_the_same_selection_in_another_process(
+        emu, mixed, triton_keys):
+    plan = mixed.plan("add_tags", {"team": "ops"})
+    assert mixed.plan("add_tags", team="ops").id == plan.id
+    key = triton_keys["rsa"]
+    script = textwrap.dedent(f"""
+        import smartdc_nb
+        dc = smartdc_nb.connect(url={emu.urls['us-east-1']!r}, account="demo",
+                                key_id={key.md5!r}, key_path={str(key.private)!r},
+                                name="us-east-1")
+        west = dc.datacenter("us-west-1")
+        ids = {[m.id for m in mixed]!r}
+        machines = smartdc_nb.MachineList(
+            [m for d in (dc, west) for m in d.machines() if m.id in ids])
+        print(machines.plan("add_tags", {{"team": "ops"}}).id)
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == plan.id
+    assert mixed.plan("add_tags", team="dev").id != plan.id  # other arguments
+    assert mixed.plan("delete_tags", "team").id != plan.id  # another action
+    assert mixed[:3].plan("add_tags", team="ops").id != plan.id  # another selection
+    emu.datacenter("us-east-1").set_state(mixed[0].id, "stopped")
+    assert mixed.plan("add_tags", team="ops").id != plan.id  # a state changed
+
+
+def test_a_machine_that_changed_since_the_plan_is_not_acted_on(emu, mixed):
+    plan = mixed.plan("reboot")
+    emu.datacenter("us-east-1").set_state(mixed[0].id, "stopped")  # someone stopped it since
+    result = plan.apply(approve=plan.id, **FAST)
+    rows = {row["name"]: row for row in result}
+    assert rows["p-run0"]["outcome"] == "skipped"
+    assert rows["p-run0"]["reason"].startswith(f"{CHANGED} (was running, now stopped")
+    assert rows["p-run1"]["outcome"] == "done" and rows["p-west"]["outcome"] == "done"
+    reboots = {r["path"].rsplit("/", 1)[1] for r in mutations(emu)}
+    assert mixed[0].id not in reboots and mixed[1].id in reboots
+
+
+def test_strict_refuses_the_whole_plan_when_anything_changed(emu, mixed):
+    plan = mixed.plan("reboot")
+    emu.datacenter("us-west-1").set_state(mixed[2].id, "stopped")
+    with pytest.raises(PlanError, match=r"1 machine\(s\) changed since plan .*nothing was sent"
+                                        r".*p-west.*was running, now stopped"):
+        plan.apply(approve=plan.id, strict=True, **FAST)
+    assert mutations(emu) == []
+
+
+def test_planned_names_are_the_names_applied(emu, mixed):
+    machines = MachineList(m for m in mixed if m.name.startswith("p-run"))
+    plan = machines.plan("rename", "{name}-{time}")
+    planned = dict(zip(plan.frame["id"], plan.frame["request"]))
+    time.sleep(1.1)  # a template expanded again now would give other names
+    plan.apply(approve=plan.id, wait=True, **FAST)
+    for machine in machines.refresh():
+        assert planned[machine.id].endswith(f"name={machine.name}")
+
+
+def test_fleet_plans_need_where_and_frames_plan_too(emu, dc, mixed):
+    fleet = Fleet(dc)
+    with pytest.raises(InvalidInputError, match="say which machines"):
+        fleet.plan("stop")
+    plan = fleet.plan("stop", where={"tags": {"nope": "none"}})
+    assert plan.rows == [] and plan.counts["act"] == 0
+    assert plan.apply(approve=plan.id).outcomes == []
+    frame = fleet.frames.machines()
+    selected = frame[frame["name"].isin(["p-run0", "p-stopped"])]
+    framed = selected.triton.plan("start")
+    assert {r["name"]: r["verdict"] for r in framed.frame.to_dict("records")} == \
+        {"p-run0": "skip", "p-stopped": "act"}
+    assert mutations(emu) == []
+
+
+def test_bad_input_is_refused_before_anything(emu, mixed):
+    with pytest.raises(InvalidInputError, match="unknown bulk action 'halt'"):
+        mixed.plan("halt")
+    with pytest.raises(InvalidInputError, match="plan\\(\\) takes no confirm="):
+        mixed.plan("stop", confirm=True)
+    with pytest.raises(InvalidInputError, match="batch_size"):
+        mixed.plan("reboot", batch_size=0)
+    plan = mixed.plan("stop")
+    with pytest.raises(InvalidInputError, match="apply\\(\\) takes run options.*colour"):
+        plan.apply(approve=plan.id, colour="red")
+    assert mutations(emu) == []
+
+
+def test_the_estimate_counts_requests_under_the_rate_limit(emu, connect):
+    dc = connect(rate_limit=2.0)
+    machines = MachineList(fetched(dc, emu, name=f"p-est{i}") for i in range(8))
+    plan = machines.plan("reboot", batch_size=3, timeout=60)
+    est = plan.estimate
+    burst = dc.transport.limiter.burst
+    assert est["requests"] == 8 and est["batches"] == 3 and est["wait"]
+    assert est["send_seconds"] == round(max(0, 8 - burst) / 2.0, 1)
+    assert est["wait_bound_seconds"] == 180
+    assert list(plan.frame["batch"]) == [1, 1, 1, 2, 2, 2, 3, 3]
+    tags = machines.plan("delete_tags", "a", "b")
+    assert tags.estimate["requests"] == 0 and tags.counts["skip"] == 8
+
+
+def test_reprs_show_counts_id_and_escape_cloud_text(emu, dc):
+    machines = MachineList([fetched(dc, emu, name="p-<img src=x>"),
+                            fetched(dc, emu, name="p-ok", state="stopped")])
+    plan = machines.plan("start")
+    text = repr(plan)
+    assert plan.id in text and "1 act, 1 skip" in text and f"approve='{plan.id}'" in text
+    page = plan._repr_html_()
+    assert plan.id in page and "<img src=x>" not in page and "&lt;img src=x&gt;" in page
+    assert "<th>us-east-1</th><td>1</td><td>1</td><td>0</td><td>0</td>" in page
+
+
+def test_the_journal_ties_the_run_to_its_plan(emu, mixed):
+    plan = mixed.plan("add_tags", team="ops")
+    plan.apply(approve=plan.id, **FAST)
+    run = journal_runs()[0]
+    assert run.start["plan_id"] == plan.id
+    assert {r["plan_id"] for r in run.records} == {plan.id}

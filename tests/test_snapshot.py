@@ -99,3 +99,12 @@ def test_a_machines_snapshot_list_displays_as_a_table(emu, m):
     assert "nightly" in page and "<table" in page
     assert emu.requests == []  # displaying it asks nothing
     assert list(snapshots) == m.known_snapshots
+
+
+def test_booting_a_stopped_machine_from_a_snapshot_starts_it(emu, m):
+    # CloudAPI's rollback job skips the stop, rolls back and starts the machine
+    m.stop().wait_for("stopped", **FAST)
+    snap = Snapshot(m, "nightly")
+    assert snap.start() is snap
+    m.wait_for("running", timeout=10, **FAST)
+    assert m.state == "running" and m.audit()[0]["action"] == "rollback_snapshot"

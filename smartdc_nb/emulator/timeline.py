@@ -27,7 +27,7 @@ deletion_protection    1        enable/disable_deletion_protection
 tags                   1        set/replace/remove tags
 metadata               1        set/replace/remove metadata
 create_snapshot        3        snapshot queued -> running -> created
-rollback_snapshot      5        start from a snapshot (running machines stop and start)
+rollback_snapshot      5        boot from a snapshot: stop (if running), roll back, start
 delete_snapshot        3        snapshot disappears
 failed_job             1        how long a job that fails its precondition takes
 =====================  =======  ===============================================
@@ -264,7 +264,11 @@ def _rollback_check(machine: "Machine", params: dict) -> str | None:
 
 
 def _rollback_phases(machine: "Machine") -> list[tuple[float, str]]:
-    return [(0.5, "stopping"), (1.0, "ready")] if machine.state == "running" else []
+    # VMAPI's rollback job stops a running machine (a stopped one skips that), rolls the
+    # dataset back, and starts it: the job expects "running" either way.
+    if machine.state == "running":
+        return [(0.5, "stopping"), (1.0, "ready")]
+    return [(0.5, "stopped"), (1.0, "ready")]
 
 
 def _snapshot_deleted(machine: "Machine", params: dict, _t: float) -> None:
@@ -309,7 +313,7 @@ KINDS: dict[str, Kind] = {
     "create_snapshot": Kind("create_snapshot", "create_snapshot", check=_snapshot_check,
                             effect=_snapshot_created, failure=_snapshot_failed),
     "rollback_snapshot": Kind("rollback_snapshot", "rollback_snapshot", phases=_rollback_phases,
-                              check=_rollback_check),
+                              check=_rollback_check, effect=_set_state("running")),
     "delete_snapshot": Kind("delete_snapshot", "delete_snapshot", check=_delete_snapshot_check,
                             effect=_snapshot_deleted),
 }

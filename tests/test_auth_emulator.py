@@ -19,7 +19,8 @@ Emulator = pytest.importorskip("smartdc_nb.emulator").Emulator
 def signing_cloud(keyset):
     """An emulator whose account "demo" holds every plain test key, and a sub-user "ops" one of them."""
     lines = [keyset[k].line for k in PLAIN_KINDS]
-    accounts = {"demo": {"keys": lines, "users": {"ops": [keyset["ed25519-openssh"].line]}}}
+    accounts = {"demo": {"keys": lines, "users": {"ops": {"keys": [keyset["ed25519-openssh"].line],
+                                                          "can": ["listmachines"]}}}}
     with Emulator(accounts=accounts, machines=3, seed=1) as emu:
         yield emu
 

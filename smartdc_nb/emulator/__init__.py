@@ -25,12 +25,15 @@ Where it knowingly differs from CloudAPI 9.20 (cloudapi.md), and why:
   the machine, as the machine actions do.
 * Metadata values that are not strings are returned as JSON values (CloudAPI
   answers 404 "is not metadata").
-* Sub-users act with their account's full rights (no RBAC). Not emulated:
-  users, roles, policies, firewall rules, volumes, disks, NIC add/remove, image
-  creation and updates, migrations, VNC, pre-signed URLs and
-  ``dns_names``. ``affinity``, ``locality``, ``volumes``, ``disks``,
-  ``delegate_dataset``, ``encrypted`` and ``allow_shared_images`` are accepted
-  at create and ignored.
+* Sub-users have no rights unless the account's configuration grants them
+  actions (``{"users": {"ops": {"keys": [...], "can": ["listmachines"]}}}``,
+  CloudAPI's RBAC route names, standing in for roles and policies); anything
+  else is 403 ``NotAuthorized``, as CloudAPI answers a sub-user without roles.
+  Not emulated: the users, roles and policies endpoints, firewall rules,
+  volumes, disks, NIC add/remove, image creation and updates, migrations, VNC,
+  pre-signed URLs and ``dns_names``. ``affinity``, ``locality``,
+  ``volumes``, ``disks``, ``delegate_dataset``, ``encrypted`` and
+  ``allow_shared_images`` are accepted at create and ignored.
 * The throttle is checked before the machine is looked up (CloudAPI: after),
   per datacenter, login and endpoint group.
 * ``Server`` says ``cloudapi/9.20.0 (smartdc_nb emulator)``; an unknown
@@ -63,7 +66,7 @@ _STATES = ("provisioning", "running", "stopping", "stopped", "ready", "offline",
 
 
 def _account_config(accounts: Any) -> dict[str, dict[str, Any]]:
-    """Normalise ``accounts`` to ``{login: {"keys": [...], "users": {login: [...]}}}``."""
+    """Normalise ``accounts`` to ``{login: {"keys": [...], "users": {login: {"keys", "can"}}}}``."""
     if accounts is None:
         return {"demo": {"keys": [], "users": {}}}
     if not isinstance(accounts, dict) or not accounts:
@@ -78,7 +81,16 @@ def _account_config(accounts: Any) -> dict[str, dict[str, Any]]:
         if not isinstance(spec, dict) or set(spec) - {"keys", "users"}:
             raise ValueError(f"account {login!r}: give a list of public keys or "
                              "{'keys': [...], 'users': {...}}")
-        users = {name: list(keys) for name, keys in (spec.get("users") or {}).items()}
+        users = {}
+        for name, user in (spec.get("users") or {}).items():
+            if isinstance(user, (list, tuple)):
+                user = {"keys": user}
+            if not isinstance(user, dict) or set(user) - {"keys", "can"} or \
+                    isinstance(user.get("can"), str):
+                raise ValueError(f"sub-user {login}/{name}: give a list of public keys or "
+                                 "{'keys': [...], 'can': ['listmachines', ...]}")
+            users[name] = {"keys": list(user.get("keys") or []),
+                           "can": frozenset(str(a).lower() for a in user.get("can") or ())}
         out[login] = {"keys": list(spec.get("keys") or []), "users": users}
     return out
 
@@ -244,9 +256,10 @@ class Emulator:
                               created, created, {"firstName": login.capitalize(), "lastName": "User",
                                                  "companyName": "Example Corp"})
             self._add_keys(account, spec["keys"], account.keys, login)
-            for sub, keys in spec["users"].items():
-                user = account.users[sub] = SubUser(stable_uuid("user", login, sub), sub)
-                self._add_keys(account, keys, user.keys, f"{login}/{sub}")
+            for sub, user_spec in spec["users"].items():
+                user = account.users[sub] = SubUser(stable_uuid("user", login, sub), sub,
+                                                    can=user_spec["can"])
+                self._add_keys(account, user_spec["keys"], user.keys, f"{login}/{sub}")
             accounts[login] = account
         return accounts
 
@@ -307,7 +320,7 @@ class Emulator:
                 for fp, key in account.keys.items():
                     stored.keys.setdefault(fp, key)
                 for sub, user in account.users.items():
-                    stored.users.setdefault(sub, user)
+                    stored.users.setdefault(sub, user).can = user.can  # rights as configured now
                 state.save_account(stored)
             missing = [dc for name, dc in state.datacenters.items() if name not in meta["datacenters"]]
             owner = next(iter(state.accounts.values()), None)

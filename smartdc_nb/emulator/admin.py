@@ -81,7 +81,7 @@ def handle(emu: "Emulator", dc: "Datacenter", method: str, path: str, query: dic
         return _dispatch(emu, target, method, parts, query, body)
     except CloudAPIError:
         raise
-    except (ValueError, TypeError, KeyError) as exc:
+    except (ValueError, TypeError, KeyError, OverflowError) as exc:
         raise _bad(str(exc.args[0]) if exc.args else repr(exc)) from None
 
 

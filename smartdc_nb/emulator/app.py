@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 import logging
 import math
 import time
@@ -31,8 +30,9 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.http import parse_accept_header
 from werkzeug.routing import Map, Rule
 
-from . import admin
+from . import admin, strictjson
 from .auth import SignatureHeaderError, js_date, parse_signature, verify
+from .chunked import MalformedBody
 from .errors import (CloudAPIError, DropConnection, Gone, internal_error, invalid_credentials,
                      invalid_header, not_authorized, not_found)
 from .routes import ROUTES
@@ -120,7 +120,12 @@ class _Request:
         stream = self.environ["wsgi.input"]
         length = self.environ.get("CONTENT_LENGTH")
         if self.environ.get("wsgi.input_terminated"):
-            data = stream.read(MAX_BODY + 1)
+            try:
+                data = stream.read(MAX_BODY + 1)
+            except (MalformedBody, OSError) as exc:
+                # what follows a broken chunk is not a request: close, never resync
+                self.environ["smartdc.close"] = True
+                raise CloudAPIError(400, "BadRequestError", f"Invalid chunked body: {exc}") from None
         else:
             try:
                 size = int(length) if length else 0
@@ -132,11 +137,19 @@ class _Request:
             if size > MAX_BODY:
                 self.environ["smartdc.close"] = True
                 raise _too_large()
-            data = stream.read(size) if size else b""
+            try:
+                data = stream.read(size) if size else b""
+            except OSError as exc:  # the client stalled past the idle timeout
+                self.environ["smartdc.close"] = True
+                raise CloudAPIError(400, "BadRequestError", f"The body could not be read: {exc}") from None
         if len(data) > MAX_BODY:
             self.environ["smartdc.close"] = True
             raise _too_large()
         return data
+
+
+def _content_type(req: _Request) -> str:
+    return (req.headers.get("content-type") or "").split(";")[0].strip().lower()
 
 
 def _too_large() -> CloudAPIError:
@@ -175,7 +188,8 @@ class CloudAPIApp:
             self._log(req, None)
             raise
         except Exception:  # never a traceback on the wire; the log keeps it
-            log.exception("unexpected error serving %s %s", req.method, req.path)
+            log.exception("unexpected error serving %s %s (request id %s)", req.method, req.path,
+                          req.request_id)
             reply = Reply(500, internal_error().body())
         req.drain()
         if getattr(reply, "session", None) is not None:  # a WebSocket upgrade (changefeed)
@@ -194,10 +208,12 @@ class CloudAPIApp:
             data = body
         else:
             data = dumps(body)
-        headers = {"Access-Control-Allow-Origin": "*",
-                   "Access-Control-Allow-Headers": _CORS_HEADERS,
-                   "Access-Control-Allow-Methods": ", ".join(req.allow) if req.allow else req.method,
-                   "Access-Control-Expose-Headers": "Api-Version, Request-Id, Response-Time"}
+        headers = {}
+        if not req.path.startswith(ADMIN_PREFIX):  # no web page may read or drive the admin API
+            headers = {"Access-Control-Allow-Origin": "*",
+                       "Access-Control-Allow-Headers": _CORS_HEADERS,
+                       "Access-Control-Allow-Methods": ", ".join(req.allow) if req.allow else req.method,
+                       "Access-Control-Expose-Headers": "Api-Version, Request-Id, Response-Time"}
         if reply.status in (101, 204):
             data = b""
         else:
@@ -234,11 +250,16 @@ class CloudAPIApp:
     def _admin(self, req: _Request) -> Reply:
         if not (req.remote.startswith("127.") or req.remote in ("::1", "localhost", "<local>")):
             raise not_authorized("The emulator's admin API only answers loopback clients")
+        if req.method in ("POST", "PUT") and _content_type(req) != "application/json":
+            # A web page may send a text/plain or form POST anywhere without asking
+            # first; a JSON one needs a CORS preflight, which this API never grants.
+            raise CloudAPIError(415, "UnsupportedMediaTypeError",
+                                "The admin API takes Content-Type: application/json bodies")
         raw = req.read_body()
         body = None
         if raw.strip():
             try:
-                body = json.loads(raw)
+                body = strictjson.loads(raw)
             except ValueError as exc:
                 raise CloudAPIError(400, "InvalidContent", f"Invalid JSON: {exc}") from None
         return admin.handle(self.emulator, self.dc, req.method, req.path[len(ADMIN_PREFIX):],
@@ -284,7 +305,7 @@ class CloudAPIApp:
         body, params = self._parse_body(req)
         account, key_id, subuser = self._authenticate(req, signature, version, url)
         req.account = account.login
-        self._check_account(req, account, url, handler)
+        self._check_account(req, account, subuser, url, handler)
         self.emulator.throttle.check(self.dc.name, account.login, group)
         ctx = Ctx(app=self, state=self.emulator.state, dc=self.dc, method=req.method,
                   target=req.target, path=req.path, url=url, query=req.query, body=body,
@@ -362,11 +383,11 @@ class CloudAPIApp:
         params = dict(req.query)
         if not raw:
             return None, params
-        content_type = (req.headers.get("content-type") or "").split(";")[0].strip().lower()
+        content_type = _content_type(req)
         body: Any = None
         if content_type == "application/json" or content_type.endswith("+json"):
             try:
-                body = json.loads(raw.decode("utf-8"))
+                body = strictjson.loads(raw.decode("utf-8"))
             except UnicodeDecodeError:
                 raise CloudAPIError(400, "InvalidContent", "Invalid JSON: body is not UTF-8") from None
             except ValueError as exc:
@@ -412,12 +433,14 @@ class CloudAPIApp:
             raise invalid_credentials(_INVALID_CREDS)
         return account, signature.key_id, subuser
 
-    def _check_account(self, req: _Request, account, url: dict[str, str], handler) -> None:
+    def _check_account(self, req: _Request, account, subuser, url: dict[str, str], handler) -> None:
         login = url.get("login")
+        action = handler.__name__.replace("_", "")  # CloudAPI's route name, as RBAC names it
         if login is None or login == "my" or login in (account.login, account.uuid):
-            return
-        if self.emulator.state.account(login) is None:
+            # CloudAPI's authorize(): a sub-user may do what its roles allow, no more
+            if subuser is None or action in subuser.can:
+                return
+        elif self.emulator.state.account(login) is None:
             raise not_found(f"{login} does not exist")
-        action = handler.__name__.replace("_", "")
         raise not_authorized(f"You do not have permission to access {req.path} ({action})")
 

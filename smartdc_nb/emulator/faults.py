@@ -11,6 +11,7 @@ of the matching requests, chosen by a seeded generator so runs repeat.
 from __future__ import annotations
 
 import itertools
+import math
 import random
 import re
 import threading
@@ -90,9 +91,10 @@ class Faults:
             raise ValueError(f"share must be in (0, 1], not {share!r}")
         if count is not None and int(count) < 1:
             raise ValueError(f"count must be >= 1, not {count!r}")
-        if latency is not None and float(latency) < 0:
-            raise ValueError(f"latency must be >= 0 seconds, not {latency!r}")
-        if retry_after is not None and not isinstance(retry_after, (int, float, str)):
+        if latency is not None and not 0 <= float(latency) <= 3600:  # NaN fails too
+            raise ValueError(f"latency must be 0 to 3600 seconds, not {latency!r}")
+        if retry_after is not None and not isinstance(retry_after, (int, float, str)) or \
+                isinstance(retry_after, float) and not math.isfinite(retry_after):
             raise ValueError(f"retry_after must be seconds or an HTTP date, not {retry_after!r}")
         if status is None and latency is None and not drop:
             raise ValueError("a fault needs a status, a latency or drop=True")

@@ -3,13 +3,38 @@
 Admin requests (``/__emulator/...``) are not logged. The log keeps the newest
 ``limit`` entries (100,000 by default) so a long demo does not grow without
 bound; the counters count everything since the last clear.
+
+Secrets a request carries (create-time passwords such as ``root_pw`` or
+``password``, ``metadata.credentials``, tokens) are masked before an entry is
+kept: the log is readable by anyone who can reach the admin API.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import Counter, deque
 from typing import Any
+
+_SECRET = re.compile(r"(_pw|passw(or)?d|secret|token|credentials|private_?key)$", re.IGNORECASE)
+MASK = "********"
+
+
+def redact(value: Any) -> Any:
+    """``value`` (a query or body) with the values of secret-named keys masked."""
+    if isinstance(value, dict):
+        return {k: _masked(k, v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    return value
+
+
+def _masked(key: Any, value: Any) -> Any:
+    # ``?credentials=true`` asks for them and is no secret; a value under such a key is
+    if isinstance(key, str) and _SECRET.search(key) and not isinstance(value, bool) \
+            and value not in ("true", "false"):
+        return MASK
+    return redact(value)
 
 
 class RequestLog:
@@ -22,6 +47,7 @@ class RequestLog:
         self._total = 0
 
     def record(self, entry: dict[str, Any], route: str | None) -> None:
+        entry["query"], entry["body"] = redact(entry.get("query")), redact(entry.get("body"))
         with self._lock:
             self._entries.append(entry)
             self._total += 1

@@ -13,23 +13,27 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import socket
 import threading
 from email.utils import formatdate
 from http import HTTPStatus
 from typing import Any
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import BaseWSGIServer, DechunkedInput, WSGIRequestHandler, make_server
 
 from .app import SERVER
+from .chunked import ChunkedBody
 from .errors import DropConnection
 
 log = logging.getLogger("smartdc_nb.emulator")
 
-IDLE_TIMEOUT = 75
+IDLE_TIMEOUT = 75  # seconds a keep-alive connection may sit idle (node's agent uses 5 s)
 _ERROR_CODES = {400: "BadRequestError", 408: "RequestTimeoutError", 414: "UriTooLongError",
                 431: "RequestHeaderFieldsTooLargeError", 501: "NotImplementedError",
-                505: "HttpVersionNotSupportedError"}  # seconds a keep-alive connection may sit idle (node's agent uses 5 s)
+                505: "HttpVersionNotSupportedError"}
+#: Node's parser knows methods in capitals only; "get" is refused there, not served as GET
+_METHOD = re.compile(r"[A-Z]+")
 
 
 class _Handler(WSGIRequestHandler):
@@ -48,8 +52,28 @@ class _Handler(WSGIRequestHandler):
         finally:
             self.server.owner.track(self.connection, False)  # type: ignore[attr-defined]
 
+    def parse_request(self) -> bool:
+        """http.server's parsing, minus what Node's parser refuses: a request
+        line without an HTTP version (HTTP/0.9, which http.server would serve
+        with no status line) and a method not in capitals. Both get a 400 and
+        the connection closes."""
+        words = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n").split()
+        problem = None
+        if len(words) == 2:
+            problem = "Request line has no HTTP version (HTTP/0.9 is not served)"
+        elif len(words) == 3 and not _METHOD.fullmatch(words[0]):
+            problem = f"Invalid method {words[0][:20]!r}: methods are upper case"
+        if problem is None:
+            return super().parse_request()
+        self.command, self.request_version = "", "HTTP/1.1"
+        self.requestline = " ".join(words)[:200]
+        self.send_error(400, problem)
+        return False
+
     def run_wsgi(self) -> None:
         environ = self.environ = self.make_environ()
+        if isinstance(environ["wsgi.input"], DechunkedInput):
+            environ["wsgi.input"] = ChunkedBody(self.rfile)
         answer: dict[str, Any] = {}
 
         def start_response(status: str, headers: list[tuple[str, str]], exc_info=None):
@@ -128,6 +152,8 @@ class DatacenterServer:
         finally:
             listener.close()
         self.server.owner = self  # type: ignore[attr-defined]  (how handlers find track())
+        # socketserver prints a handler's exception to stderr; log it instead
+        self.server.handle_error = self._handle_error  # type: ignore[method-assign]
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.2},
                                        name=f"smartdc_nb-emulator:{self.port}", daemon=True)
 
@@ -138,6 +164,10 @@ class DatacenterServer:
                 self._connections.add(conn)
             else:
                 self._connections.discard(conn)
+
+    @staticmethod
+    def _handle_error(request: Any, client_address: Any) -> None:
+        log.exception("unexpected error on the connection from %s", client_address)
 
     @property
     def port(self) -> int:

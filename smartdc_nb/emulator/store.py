@@ -32,9 +32,13 @@ class Key:
 
 @dataclass
 class SubUser:
+    """An account's user. ``can`` lists the CloudAPI actions (RBAC route names such
+    as ``listmachines``) its roles allow; without roles a sub-user may do nothing."""
+
     uuid: str
     login: str
     keys: dict[str, Key] = field(default_factory=dict)
+    can: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -71,7 +75,8 @@ class Account:
             "uuid": self.uuid, "login": self.login, "email": self.email, "created": self.created,
             "updated": self.updated, "profile": self.profile, "cns": self.triton_cns_enabled,
             "keys": [k.to_dict() for k in self.keys.values()],
-            "users": {u.login: {"uuid": u.uuid, "keys": [k.to_dict() for k in u.keys.values()]}
+            "users": {u.login: {"uuid": u.uuid, "keys": [k.to_dict() for k in u.keys.values()],
+                                "can": sorted(u.can)}
                       for u in self.users.values()},
         }
 
@@ -82,7 +87,7 @@ class Account:
         for key in data["keys"]:
             account.add_key(key["key"], key["name"])
         for login, user in data["users"].items():
-            sub = account.users[login] = SubUser(user["uuid"], login)
+            sub = account.users[login] = SubUser(user["uuid"], login, can=frozenset(user.get("can", ())))
             for key in user["keys"]:
                 account.add_key(key["key"], key["name"], sub.keys)
         return account

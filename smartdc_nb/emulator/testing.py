@@ -123,12 +123,17 @@ def make_keys(directory: Path) -> dict[str, TestKey]:
 ACCOUNT_KEYS = ("rsa", "rsa_openssh", "ecdsa_p256", "ecdsa_p521", "ed25519", "rsa_encrypted")
 
 
+#: what the sub-user "ops" may do (its RBAC roles): read the account and its machines
+OPS_CAN = ["getaccount", "listmachines", "getmachine"]
+
+
 def make_emulator(keys: dict[str, TestKey], **overrides) -> Emulator:
     """The emulator the fixtures use (not started)."""
     options = dict(
         datacenters=DATACENTERS,
         accounts={"demo": {"keys": [keys[k].public_line for k in ACCOUNT_KEYS],
-                           "users": {"ops": [keys["ops_ed25519"].public_line]}}},
+                           "users": {"ops": {"keys": [keys["ops_ed25519"].public_line],
+                                             "can": OPS_CAN}}}},
         machines=SEEDED_MACHINES, seed=0, durations=FAST_DURATIONS,
     )
     options.update(overrides)

@@ -7,20 +7,20 @@ so listing a large fleet does not re-serialise what has not changed.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from . import strictjson
 from .store import Account, Datacenter, Key, Machine, State
 from .timeline import iso, snapshot_state
 
 
 def dumps(obj: Any) -> bytes:
-    """Compact JSON like JSON.stringify; lone surrogates fall back to \\u escapes."""
-    text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    """Compact strict JSON like JSON.stringify; lone surrogates fall back to \\u escapes."""
+    text = strictjson.dumps(obj, separators=(",", ":"), ensure_ascii=False)
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError:
-        return json.dumps(obj, separators=(",", ":")).encode("ascii")
+        return strictjson.dumps(obj, separators=(",", ":")).encode("ascii")
 
 
 def shown_state(machine: Machine, now: float) -> str:

@@ -253,7 +253,7 @@ def test_create_needs_a_key(triton_keys):
     from smartdc_nb.emulator.testing import make_emulator
 
     ops = triton_keys["ops_ed25519"]
-    accounts = {"demo": {"keys": [], "users": {"ops": [ops.public_line]}}}
+    accounts = {"demo": {"keys": [], "users": {"ops": {"keys": [ops.public_line], "can": ["createmachine"]}}}}
     with make_emulator(triton_keys, accounts=accounts, machines=0, datacenters=["dc1"]) as emu:
         client = Client(emu.url, ops, key_id=f"/demo/users/ops/keys/{ops.md5}")
         response = client.post("/my/machines", json={"image": BASE_IMAGE, "package": "g4-highcpu-1G"})

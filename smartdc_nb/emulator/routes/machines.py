@@ -3,12 +3,12 @@ actions (cloudapi.md §4)."""
 
 from __future__ import annotations
 
-import json
 import random
 import re
 import uuid
 from typing import Any
 
+from .. import strictjson
 from ..errors import (invalid_argument, invalid_field, missing_parameter,
                       validation_failed)
 from ..seed import make_nic
@@ -223,7 +223,7 @@ def _networks(ctx: Ctx) -> list[dict[str, Any]]:
 def _credentials(value: Any) -> dict[str, str]:
     if isinstance(value, str):
         try:
-            value = json.loads(value)
+            value = strictjson.loads(value)
         except ValueError:
             raise validation_failed("Invalid Parameters", [
                 invalid_field("internal_metadata", "Malformed JSON")]) from None

@@ -10,6 +10,7 @@ import smartdc_nb
 from smartdc_nb import Fleet, dictionary
 from smartdc_nb.display import render_html
 from smartdc_nb.errors import InvalidInputError
+from smartdc_nb.frames.cost import DEMO_PRICES
 
 #: frame kinds built from typed converters: the dictionary's dtype is exactly the frame's
 TYPED = ("machines", "tags", "metadata", "snapshots", "packages", "images", "networks", "audit",
@@ -57,6 +58,11 @@ def extra_frames(emu, dc, fleet, machines):
         yield "diff", d.changes
         yield "diff_counts", d.counts
         yield "machines", d.appeared
+    priced = machines.triton.with_prices(DEMO_PRICES)
+    yield "machines", priced
+    yield "cost", priced.triton.cost_by("datacenter")
+    yield "cost", priced.triton.cost_by("owner")
+    yield "cost", priced.triton.cost_by(tag="team")
 
 
 def test_every_frame_column_is_documented_with_its_dtype(emu, dc):
@@ -73,7 +79,7 @@ def test_every_frame_column_is_documented_with_its_dtype(emu, dc):
                     continue  # typed from the tag's values
                 assert str(dtype) == entry.dtype, (kind, column, str(dtype), entry.dtype)
     assert {"machines", "tags", "metadata", "snapshots", "packages", "images", "networks",
-            "audit", "bulk", "wait", "history", "diff", "diff_counts"} <= seen
+            "audit", "bulk", "wait", "history", "diff", "diff_counts", "cost"} <= seen
 
 
 def test_an_unknown_column_is_reported(fleet_frame):

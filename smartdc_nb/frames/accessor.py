@@ -59,6 +59,19 @@ class TritonAccessor(BulkActions):
 
         return describe(self._frame)
 
+    def with_prices(self, prices: Any, per: str = "hour") -> pd.DataFrame:
+        """This machines frame with ``price_per_hour``, ``price_per_month`` and ``priced``, from
+        your price table (CSV path or DataFrame): see smartdc_nb.frames.cost."""
+        from .cost import with_prices
+
+        return with_prices(self._frame, prices, per)
+
+    def cost_by(self, by: str | None = None, *, tag: str | None = None) -> pd.DataFrame:
+        """Cost per datacenter, owner, tag value or column of a priced frame (with_prices)."""
+        from .cost import cost_by
+
+        return cost_by(self._frame, by, tag=tag)
+
     # ------------------------------------------------------------ selection
 
     def _id_column(self) -> str:

@@ -1,4 +1,4 @@
-"""The ``smartdc-nb`` command: ``demo``, ``emulator`` and ``run``.
+"""The ``smartdc-nb`` command: ``demo``, ``emulator``, ``run`` and ``notebooks``.
 
 Each subcommand lives in the module that owns it and exposes
 ``add_arguments(parser)`` and ``run(args) -> int``; this module only wires them
@@ -15,10 +15,11 @@ import sys
 SUBCOMMANDS = {
     "demo": ("smartdc_nb.demo", "start the embedded demo cloud and JupyterLab on the notebooks"),
     "emulator": ("smartdc_nb.emulator.cli", "run the local CloudAPI emulator"),
-    "run": ("smartdc_nb.runbook", "execute a notebook headless with parameters (papermill)"),
     "journal": ("smartdc_nb.journal_views", "list recent runs of the journal, or one run's machines"),
     "snapshot": ("smartdc_nb.frames.snapshot_cli",
                  "save the fleet now as a history point (Parquet), e.g. from cron"),
+    "run": ("smartdc_nb.runbook.command", "execute a runbook headless with parameters (papermill)"),
+    "notebooks": ("smartdc_nb.runbook.library", "copy the packaged runbooks into a folder"),
 }
 
 

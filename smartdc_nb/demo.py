@@ -31,6 +31,7 @@ import importlib.util
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -62,7 +63,10 @@ EMBEDDED_ENV = {
 START_TIMEOUT = 60.0  # seconds for a cloud or JupyterLab to come up
 STOP_TIMEOUT = 30.0
 FIRST_NOTEBOOK = "01-fleet-overview.ipynb"
-_REPO_NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+# JupyterLab settings for the demo, as defaults the user's own settings still override:
+# no "get notified about Jupyter news?" pop-up over every page, no update check.
+LAB_OVERRIDES = {"@jupyterlab/apputils-extension:notification":
+                 {"fetchNews": "false", "checkForUpdates": False}}
 
 
 class DemoDir:
@@ -344,7 +348,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--speed", type=float, default=1.0,
                         help="run every transition X times faster (default 1: a few seconds each)")
     parser.add_argument("--notebooks", metavar="DIR", default=None,
-                        help="the folder JupyterLab opens (default: the project's notebooks/)")
+                        help="the folder JupyterLab opens (default: in a checkout its notebooks/, "
+                             "else a working copy of the packaged runbooks, see `smartdc-nb notebooks`)")
 
 
 def _fail(message: str) -> int:
@@ -366,13 +371,20 @@ def _check_arguments(args: argparse.Namespace) -> str | None:
 
 
 def _notebooks_dir(args: argparse.Namespace) -> Path | None:
+    """The folder JupyterLab opens; outside a checkout, a working copy of the runbooks (made once)."""
+    from .runbook import library
+
     if args.notebooks:
         path = Path(args.notebooks).expanduser().resolve()
-    elif _REPO_NOTEBOOKS.is_dir():
-        path = _REPO_NOTEBOOKS
-    else:
-        path = Path.cwd()
-    return path if path.is_dir() else None
+        return path if path.is_dir() else None
+    if library.in_checkout():
+        return library.PACKAGED.parent.parent / "notebooks"
+    path = library.default_copy_dir()
+    fresh = not path.exists()
+    library.copy_out(path, say=lambda text: print(f"smartdc-nb demo: {text}", file=sys.stderr))
+    print(f"{'Copied the runbooks to' if fresh else 'Runbooks in'} {path} "
+          f"(set {library.COPY_ENV} or --notebooks DIR for another folder)", flush=True)
+    return path
 
 
 def _has_gui() -> bool:
@@ -388,8 +400,18 @@ def _start_jupyter(d: DemoDir, notebooks: Path, port: int | None) -> tuple[subpr
 
     token = secrets.token_hex(24)
     env = dict(os.environ, JUPYTER_TOKEN=token, **{DIR_ENV: str(d.root)})  # token kept off `ps`
+    # A workspace and settings defaults of the demo's own: no news pop-up, and no tabs or
+    # kernels of an earlier session coming back.
+    lab = d.root / "lab"
+    shutil.rmtree(lab, ignore_errors=True)
+    (lab / "config" / "labconfig").mkdir(parents=True)
+    (lab / "config" / "labconfig" / "default_setting_overrides.json").write_text(
+        json.dumps(LAB_OVERRIDES))
+    env["JUPYTER_CONFIG_PATH"] = os.pathsep.join(
+        filter(None, [str(lab / "config"), os.environ.get("JUPYTER_CONFIG_PATH")]))
     command = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
-               f"--ServerApp.port={port or 8888}", f"--ServerApp.root_dir={notebooks}"]
+               f"--ServerApp.port={port or 8888}", f"--ServerApp.root_dir={notebooks}",
+               f"--LabApp.workspaces_dir={lab / 'workspaces'}", "--LabApp.news_url=None"]
     if port:
         command.append("--ServerApp.port_retries=0")  # the port asked for, or a clear failure
     if hasattr(os, "geteuid") and os.geteuid() == 0:

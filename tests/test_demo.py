@@ -270,6 +270,15 @@ def test_demo_command_serves_notebooks_a_demo_profile_and_stops_cleanly(demo_env
         auth = {"Authorization": f"token {token}"}
         listing = requests.get(f"{base}/api/contents", headers=auth, timeout=10).json()
         assert "01-fleet-overview.ipynb" in {item["name"] for item in listing["content"]}
+        # no "Jupyter news?" pop-up over the demo, no update check (defaults the user may override)
+        notification = requests.get(
+            f"{base}/lab/api/settings/@jupyterlab/apputils-extension:notification",
+            headers=auth, timeout=10).json()
+        defaults = {name: spec["default"] for name, spec in notification["schema"]["properties"].items()}
+        assert defaults["fetchNews"] == "false" and defaults["checkForUpdates"] is False
+        # a workspace of this run only: no tabs of an earlier session come back
+        workspaces = requests.get(f"{base}/lab/api/workspaces", headers=auth, timeout=10).json()
+        assert workspaces["workspaces"]["ids"] == []
 
         # a kernel of that server gets a working demo profile: the command's cloud
         kernel = requests.post(f"{base}/api/kernels", json={"name": "python3"}, headers=auth,

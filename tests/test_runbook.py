@@ -200,3 +200,79 @@ def test_the_html_report_shows_widgets_in_their_static_form(tmp_path):
     page = (tmp_path / "r.html").read_text()
     assert "IntSlider(value=7" in page  # the report, its text form: no script from a CDN
     assert "widget-view+json" not in page and "unpkg.com" not in page
+
+
+def test_progress_is_streamed_a_line_per_cell_while_the_run_goes_on(tmp_path):
+    gate = tmp_path / "gate"
+    nb = write_notebook(tmp_path / "book.ipynb", 'print("first")',
+                        "# wait for the test\nimport pathlib, time\n"
+                        f"while not pathlib.Path({str(gate)!r}).exists():\n    time.sleep(0.05)",
+                        'print("done")')
+    proc = subprocess.Popen([sys.executable, "-m", "smartdc_nb.cli", "run", str(nb)], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            stdin=subprocess.DEVNULL)
+    try:
+        lines = []
+        # the line of the waiting cell arrives while that cell still runs: streamed, not at the end
+        while not any("# wait for the test" in line for line in lines):
+            line = proc.stderr.readline()
+            assert line, f"the run ended before the waiting cell was announced: {lines}"
+            lines.append(line)
+        assert proc.poll() is None
+        gate.touch()
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    lines += err.splitlines(keepends=True)
+    cells = [line.strip() for line in lines if line.startswith("[")]
+    # no -p, so nothing injected: the parameters cell, then the three cells, in order
+    assert [c.split(" ", 1)[0] for c in cells] == ["[1/4", "[2/4", "[3/4", "[4/4"]
+    assert [c.split("] ", 1)[1] for c in cells] == [
+        "count = 2            # how many", 'print("first")', "# wait for the test", 'print("done")']
+    assert out.strip() == "done"
+    assert "ran to the end in" in err
+
+
+def test_quiet_runs_print_only_the_summary(tmp_path):
+    nb = write_notebook(tmp_path / "book.ipynb", 'print("hello")')
+    proc = smartdc_nb_run(nb, "-q", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "hello"
+    assert not [line for line in proc.stderr.splitlines() if line.startswith("[")]
+
+
+def test_a_failing_cell_names_the_line_that_raised(tmp_path):
+    nb = write_notebook(tmp_path / "book.ipynb",
+                        '# check the batch\nok = [1, 2]\nbad = ok[5]\nprint("never")')
+    proc = smartdc_nb_run(nb, cwd=tmp_path)
+    assert proc.returncode == 1
+    assert "failed: # check the batch" in proc.stderr
+    assert "at line 3: bad = ok[5]" in proc.stderr
+    assert "IndexError: list index out of range" in proc.stderr
+
+
+def test_the_html_report_loads_nothing_from_the_network(tmp_path):
+    nb = write_notebook(tmp_path / "book.ipynb", "print(1)")
+    markdown = nbformat.read(str(nb), as_version=4)
+    markdown.cells.append(nbformat.v4.new_markdown_cell("Throughput $x^2$ and a [link](https://example.org)"))
+    nbformat.write(markdown, str(nb))
+    proc = smartdc_nb_run(nb, "--html", tmp_path / "r.html", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    page = (tmp_path / "r.html").read_text()
+    import re
+    loaded = re.findall(r"<(?:script|link|img|iframe)\b[^>]*\b(?:src|href)=[\"']?(?:https?:)?//[^\"' >]+",
+                        page)
+    assert loaded == []
+    assert "cdnjs" not in page and "require.js" not in page and "mathjax" not in page.lower()
+    assert 'href="https://example.org"' in page  # the notebook's own links stay links
+
+
+def test_a_packaged_runbook_runs_by_its_short_name(tmp_path):
+    proc = smartdc_nb_run("rolling-reboot", "--list-parameters", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert any(line.startswith("dry_run: bool") for line in proc.stdout.splitlines())
+    proc = smartdc_nb_run("no-such-runbook", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert ("no-such-runbook: no such notebook file, nor a packaged runbook of that name "
+            "(runbooks: fleet-overview, machine-control, rolling-reboot, snapshot-hygiene") in proc.stderr

@@ -1,0 +1,192 @@
+"""``smartdc-nb run``: execute a runbook notebook headless, with parameters (papermill).
+
+    smartdc-nb run rolling-reboot -p dry_run False -p batch_size 3 \\
+        -o reboot-$(date +%F).ipynb --html reboot-$(date +%F).html
+
+NOTEBOOK is a path or the short name of a packaged runbook (``smartdc-nb
+notebooks --list``). Parameters must be ones the notebook's ``parameters``
+cell declares (a typo in ``-p dry_rum False`` must not run a runbook with its
+defaults); a value is read as the type of the parameter's default (see
+:mod:`smartdc_nb.runbook.parameters`). ``-r NAME VALUE`` passes the text as given.
+
+While it runs, a line per code cell goes to stderr (``[3/12 +0:04] first line``;
+``-q`` turns it off). Progress bars are off in the kernel (``TQDM_DISABLE=1``,
+``SMARTDC_NB_PROGRESS=0``). The summary printed on stdout at the end is the
+text output of the cells tagged ``summary``, else of the last cell that
+printed something. Exit status: 0 on success (a cell may end the run early
+with ``sys.exit(0)``), 1 when a cell fails (the cell and the line that raised
+are named, the executed notebook keeps the traceback), 2 for bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator, TextIO
+
+from .parameters import ParameterError, declared_parameters, resolve_parameters
+from .report import describe_failure, summary_text, write_html
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("notebook", metavar="NOTEBOOK",
+                        help="the .ipynb file to run, or a packaged runbook's name (e.g. fleet-overview)")
+    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
+                        metavar=("NAME", "VALUE"), dest="parameters",
+                        help="set a parameter; the value is read as the type of its default")
+    parser.add_argument("-r", "--raw", nargs=2, action="append", default=[],
+                        metavar=("NAME", "VALUE"), dest="raw_parameters",
+                        help="set a parameter to VALUE as a string, unparsed")
+    parser.add_argument("-o", "--output", metavar="OUT.ipynb",
+                        help="where to write the executed notebook (default: NOTEBOOK.out.ipynb "
+                             "next to the input; for a packaged runbook, in this directory)")
+    parser.add_argument("--html", metavar="OUT.html", help="also write an HTML report of the run")
+    parser.add_argument("--kernel", help="the Jupyter kernel to use (default: the notebook's)")
+    parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                        help="fail a cell that runs longer than this (default: no limit)")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="no line per cell while it runs; only the summary and any failure")
+    parser.add_argument("--list-parameters", action="store_true",
+                        help="print the parameters the notebook takes, and exit")
+
+
+def _fail(message: str, code: int = 2) -> int:
+    print(f"smartdc-nb run: {message}", file=sys.stderr)
+    return code
+
+
+@contextlib.contextmanager
+def _captured_stderr() -> Iterator[tuple[list[str], TextIO]]:
+    """Send file descriptor 2 (ours and the kernel's, which inherits it) to a temporary file.
+
+    The kernel writes start-up and shut-down chatter there on every run; it is
+    shown only when a run stops abnormally (e.g. the kernel died). Yields the
+    captured text (filled in at the end) and a stream to the real stderr, for
+    the progress lines.
+    """
+    text: list[str] = []
+    sys.stderr.flush()
+    saved = os.dup(2)
+    real = os.fdopen(os.dup(saved), "w", encoding="utf-8", errors="replace", buffering=1)
+    with real, tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as log:
+        os.dup2(log.fileno(), 2)
+        try:
+            yield text, real
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            log.seek(0)
+            text.append(log.read())
+
+
+def _locate(name: str) -> Path | str:
+    """The notebook to run, or a message saying why there is none."""
+    from .library import packaged, resolve
+
+    path = resolve(name)
+    if path is not None:
+        return path
+    names = ", ".join(packaged()) or "none"
+    return f"{name}: no such notebook file, nor a packaged runbook of that name (runbooks: {names})"
+
+
+def _default_output(notebook: Path) -> Path:
+    # a packaged runbook's output goes here, never into site-packages
+    return _working_dir(notebook) / (notebook.stem + ".out.ipynb")
+
+
+def _working_dir(notebook: Path) -> Path:
+    """The kernel's working directory: the notebook's folder, or here for a packaged runbook."""
+    from .library import PACKAGED
+
+    folder = notebook.resolve().parent
+    return Path.cwd() if folder == PACKAGED else folder
+
+
+def _list_parameters(declared: dict[str, dict[str, Any]]) -> int:
+    for name, info in declared.items():
+        kind = info["type"].__name__ if info["type"] else "any"
+        note = f"  # {info['help']}" if info["help"] else ""
+        print(f"{name}: {kind} = {info['default']}{note}")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """Execute the notebook; 0 on success, 1 when a cell fails, 2 on bad arguments."""
+    located = _locate(args.notebook)
+    if isinstance(located, str):
+        return _fail(located)
+    notebook = located
+    if notebook.suffix != ".ipynb":
+        return _fail(f"{args.notebook} is not a notebook (.ipynb)")
+    try:
+        import nbformat
+        import papermill
+        from papermill.exceptions import PapermillExecutionError
+
+        from .progress import ENGINE, CellPrinter
+    except ImportError as exc:
+        return _fail(f"{exc.name} is not installed: pip install 'smartdc_nb[notebook]'")
+    try:
+        declared = declared_parameters(notebook)
+    except Exception as exc:  # noqa: BLE001 - an unreadable notebook: say why, do not trace back
+        return _fail(f"cannot read {notebook}: {exc}")
+    if args.list_parameters:
+        return _list_parameters(declared)
+    try:
+        parameters = resolve_parameters(declared, args.parameters, args.raw_parameters)
+    except ParameterError as exc:
+        return _fail(str(exc))
+    output = Path(args.output).expanduser() if args.output else _default_output(notebook)
+    html = Path(args.html).expanduser() if args.html else None
+    if output.resolve() == notebook.resolve():
+        return _fail("the output would overwrite the input notebook; give another -o")
+
+    # The kernel inherits this environment: no progress bars in a headless run.
+    os.environ["TQDM_DISABLE"] = "1"
+    os.environ["SMARTDC_NB_PROGRESS"] = "0"
+    failure = None
+    with _captured_stderr() as (captured, stderr):
+        printer = CellPrinter(stderr)
+        if not args.quiet:
+            print(f"running {notebook.name} ...", file=stderr, flush=True)
+        try:
+            papermill.execute_notebook(
+                str(notebook), str(output), parameters=parameters, kernel_name=args.kernel,
+                engine_name=ENGINE, on_cell=None if args.quiet else printer,
+                progress_bar=False, cwd=str(_working_dir(notebook)),
+                execution_timeout=args.timeout)
+        except KeyboardInterrupt:
+            failure = KeyboardInterrupt("interrupted (Ctrl-C)")
+        except Exception as exc:  # noqa: BLE001 - a cell failed, the kernel died, ...: report it
+            failure = exc
+    if isinstance(failure, KeyboardInterrupt):
+        return _fail(f"{notebook}: interrupted; the cells run so far are in {output}", 130)
+    if failure is not None and not isinstance(failure, PapermillExecutionError):
+        log = "".join(captured).strip()
+        return _fail(f"the run of {notebook} stopped: {type(failure).__name__}: {failure}"
+                     + (f"\nthe kernel said:\n{log[-3000:]}" if log else ""), 1)
+
+    nb = nbformat.read(str(output), as_version=4)
+    if html is not None:
+        write_html(nb, html)
+    seconds = f"{printer.elapsed():.0f} s"
+    if failure is not None:
+        summary = summary_text(nb, tagged_only=True)  # a runbook may report, then fail
+        if summary:
+            print(summary, flush=True)
+        print(f"smartdc-nb run: {notebook}: {describe_failure(failure, nb)}", file=sys.stderr)
+        print(f"The executed notebook, with the traceback, is {output}"
+              + (f" (HTML: {html})" if html else ""), file=sys.stderr)
+        return 1
+    summary = summary_text(nb)
+    if summary:
+        print(summary)
+    print(f"smartdc-nb run: {notebook} ran to the end in {seconds}; executed notebook: {output}"
+          + (f", HTML report: {html}" if html else ""), file=sys.stderr)
+    return 0

@@ -1,0 +1,98 @@
+"""What a headless run reports: the summary, the failing cell and line, and an offline HTML report."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from .parameters import cell_tags
+
+SUMMARY_TAG = "summary"
+INJECTED_TAG = "injected-parameters"
+ERROR_TAG = "papermill-error-cell-tag"
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+# IPython >= 8 names the frame of the running cell "Cell In[7], line 3"
+_CELL_FRAME = re.compile(r"^Cell In\[\d*\], line (\d+)")
+
+
+def output_text(cell: Any) -> str:
+    """The text a code cell printed or returned (plain-text forms); errors and warnings left out."""
+    parts = []
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "stream" and output.get("name") == "stdout":
+            parts.append(output.get("text", ""))
+        elif output.get("output_type") in ("execute_result", "display_data"):
+            text = output.get("data", {}).get("text/plain")
+            if text:
+                parts.append(text if text.endswith("\n") else text + "\n")
+    return "".join(parts).rstrip()
+
+
+def summary_text(nb: Any, tagged_only: bool = False) -> str:
+    """The summary of an executed notebook: its ``summary``-tagged cells, else the last output."""
+    cells = [c for c in nb.cells if c.cell_type == "code"]
+    tagged = [c for c in cells if SUMMARY_TAG in cell_tags(c)]
+    if tagged or tagged_only:
+        return "\n".join(filter(None, map(output_text, tagged)))
+    for cell in reversed(cells):
+        text = output_text(cell)
+        if text:
+            return text
+    return ""
+
+
+def failed_cell_position(nb: Any, index: int) -> int:
+    """The 1-based position in the input notebook of the cell papermill reports as ``index``.
+
+    papermill counts cells after injecting the parameters cell and before
+    adding its error banner and anchor to the written notebook.
+    """
+    executed = [c for c in nb.cells if ERROR_TAG not in cell_tags(c)]
+    inserted = sum(1 for c in executed[:index] if INJECTED_TAG in cell_tags(c))
+    return index - inserted + 1
+
+
+def raising_line(source: str, traceback: list[str]) -> tuple[int, str] | None:
+    """(line number, text) of the cell's own line that raised, read from the kernel's traceback."""
+    lines = source.splitlines()
+    for entry in traceback or []:
+        for text in _ANSI.sub("", entry).splitlines():
+            match = _CELL_FRAME.match(text.strip())
+            if match and 0 < int(match.group(1)) <= len(lines):
+                number = int(match.group(1))
+                return number, lines[number - 1].strip()
+    return None
+
+
+def first_line(source: str) -> str:
+    """The first non-blank line of a cell's source."""
+    return next((line.strip() for line in str(source).splitlines() if line.strip()), "")
+
+
+def describe_failure(error: Any, nb: Any) -> str:
+    """A papermill execution error in words: the cell (position and first line) and the line that raised."""
+    position = failed_cell_position(nb, error.cell_index)
+    text = f"cell {position} (In [{error.exec_count}]) failed: {first_line(error.source)}"
+    raised = raising_line(str(error.source), getattr(error, "traceback", []))
+    if raised is not None and (raised[0] != 1 or raised[1] != first_line(error.source)):
+        text += f"\n  at line {raised[0]}: {raised[1]}"
+    return text + f"\n  {error.ename}: {error.evalue}"
+
+
+def write_html(nb: Any, path: Path) -> None:
+    """An HTML report of ``nb`` that reads the same offline, e.g. attached to a mail.
+
+    Without the saved widget state, nbconvert renders each widget output from
+    its static forms (a panel's card, a bar's text); the template leaves out
+    every script nbconvert would load from a CDN.
+    """
+    import copy
+
+    from nbconvert import HTMLExporter
+
+    static = copy.deepcopy(nb)
+    static.metadata.pop("widgets", None)
+    exporter = HTMLExporter(template_file=str(Path(__file__).with_name("offline.html.j2")))
+    body, _ = exporter.from_notebook_node(static)
+    path.write_text(body, encoding="utf-8")

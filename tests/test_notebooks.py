@@ -26,6 +26,7 @@ import requests
 import smartdc_nb
 from smartdc_nb import demo
 from smartdc_nb.emulator.testing import cli_home
+from smartdc_nb.frames.cost import DEMO_PRICES
 from smartdc_nb.machine import parse_time
 
 REPO = Path(__file__).resolve().parents[1]
@@ -151,7 +152,7 @@ def test_fleet_overview(demo_cloud, tmp_path):
                   timeout=10).raise_for_status()
     requests.delete(f"{admin}/requests", timeout=10).raise_for_status()
 
-    nb = execute("01-fleet-overview.ipynb", tmp_path)
+    nb = execute("01-fleet-overview.ipynb", tmp_path, price_table="demo")
 
     # read-only: the notebook only read the cloud
     log = requests.get(f"{admin}/requests", timeout=10).json()
@@ -168,6 +169,12 @@ def test_fleet_overview(demo_cloud, tmp_path):
     summary = [c for c in nb.cells if "summary" in c.metadata.get("tags", [])][0]
     first_line = summary.outputs[0]["text"].splitlines()[0]
     assert first_line.startswith(f"{total} machines in {len(demo.DATACENTERS)} datacenters")
+    # the cost section, from the demo's example price table; unpriced machines are counted
+    priced = fleet.frames.machines().triton.with_prices(DEMO_PRICES)
+    monthly = f"{priced['price_per_month'].sum():,.2f} USD a month"
+    unpriced = int((~priced["priced"]).sum())
+    assert f"cost: {monthly}, {unpriced} machines unpriced" in summary.outputs[0]["text"]
+    assert unpriced > 0 and f"{monthly} for {int(priced['priced'].sum())} priced machines" in text
 
 
 @pytest.fixture

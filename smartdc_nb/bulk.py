@@ -218,6 +218,16 @@ def _rollback_send(machine: Machine, params: dict) -> Machine:
     return machine.start_from_snapshot(params["name"])
 
 
+def _add_tags_send(machine: Machine, params: dict) -> Machine:
+    machine.add_tags(**params["items"])  # returns the tags (the seed's API); wait on the machine
+    return machine
+
+
+def _replace_tags_send(machine: Machine, params: dict) -> Machine:
+    machine.replace_tags(**params["items"])
+    return machine
+
+
 def _delete_tags_send(machine: Machine, params: dict) -> Machine:
     for name in params["names"]:
         if name in _tags_of(machine):
@@ -281,11 +291,11 @@ ACTIONS: dict[str, Action] = {a.name: a for a in [
            lambda m, p: f"DELETE {_path(m, 'snapshots', p['name'])}",
            _states_target("deleted"), "snapshots deleted", snapshot_wait=True),
     Action("add_tags", _mapping("add_tags", check_tags), lambda m, p: p["items"],
-           lambda m, p: m.add_tags(**p["items"]),
+           _add_tags_send,
            lambda m, p: f"POST {_path(m, 'tags')} {p['items']}",
            _check_target(lambda m, p: "the tags set", _items_landed("tags")), "tags set"),
     Action("replace_tags", _mapping("replace_tags", check_tags, allow_empty=True),
-           lambda m, p: p["items"], lambda m, p: m.replace_tags(**p["items"]),
+           lambda m, p: p["items"], _replace_tags_send,
            lambda m, p: f"PUT {_path(m, 'tags')} {p['items']}",
            _check_target(lambda m, p: "the tags replaced",
                          lambda raw, m, p: (raw.get("tags") or {}) == p["items"]),

@@ -7,7 +7,10 @@ methods do, and say which in their docstrings. The one exception, kept from
 py-smartdc, is :attr:`Machine.public_ips` / :attr:`Machine.private_ips`: when
 no IP is known yet they re-fetch the machine, at most once per object.
 
-Actions return the Machine (``m.stop().wait_for("stopped")``) and remember
+Method names and return values are py-smartdc's: where the seed returned a
+value (``add_tags`` all tags, ``update_metadata`` all metadata, ``status`` the
+state, ``credentials`` the passwords) it is returned; where it returned None,
+the Machine is (``m.stop().wait_for("stopped")``). Actions remember
 what was asked (:attr:`Machine.pending_action`: the audit action name, the
 server's ``Date`` and the state before), so a wait can tell a refused action
 (CloudAPI answers 202 and records ``success: "no"`` in the machine's audit
@@ -288,7 +291,7 @@ class Machine:
 
     Read-only attributes come from the last payload (``raw``: the payload as
     CloudAPI sent it, except ``metadata.credentials``, which only
-    :meth:`get_credentials` returns); a field the payload lacks is None.
+    :meth:`credentials` returns); a field the payload lacks is None.
     ``created``/``updated`` are aware datetimes.
     """
 
@@ -323,7 +326,7 @@ class Machine:
         raw = copy.deepcopy(dict(data))
         metadata = raw.get("metadata")
         if isinstance(metadata, dict) and "credentials" in metadata:
-            # Passwords live in get_credentials() (masked), not in a dict anyone may print.
+            # Passwords live in credentials() (masked), not in a dict anyone may print.
             self._credentials = credentials_of(metadata.pop("credentials"))
         if "dns_names" not in raw and getattr(self, "raw", None) and "dns_names" in self.raw:
             raw["dns_names"] = self.raw["dns_names"]  # ListMachines omits them; keep GET's
@@ -362,7 +365,7 @@ class Machine:
     def metadata(self) -> dict[str, Any] | None:
         """Metadata as of the last payload or metadata call (a copy).
 
-        Passwords are not here: see :meth:`get_credentials`.
+        Passwords are not here: see :meth:`credentials`.
         """
         value = self.raw.get("metadata")
         return dict(value) if isinstance(value, dict) else None
@@ -531,14 +534,18 @@ class Machine:
         self._save(data)
         return self
 
-    def get_credentials(self) -> Credentials:
-        """GET /:login/machines/:id?credentials=true — the machine's ``{login: password}`` pairs.
+    def credentials(self, refresh: bool = False) -> Credentials:
+        """The machine's ``{login: password}`` pairs (the seed's name and behaviour).
 
-        Returned as :class:`Credentials`, a dict whose every display is masked.
+        GET /:login/machines/:id?credentials=true only when none are cached (or
+        ``refresh=True``). Returned as :class:`Credentials`, a dict whose every
+        display is masked.
         """
-        self._credentials = None
-        self.refresh(credentials=True)
+        if refresh or not self._credentials:
+            self.refresh(credentials=True)
         return Credentials(self._credentials or {})
+
+    get_credentials = credentials  # the name earlier smartdc_nb releases used
 
     def status(self) -> str | None:
         """GET /:login/machines/:id — refresh, then return the state."""
@@ -708,21 +715,22 @@ class Machine:
         """GET /:login/machines/:id/tags — all tags (also kept as ``tags``)."""
         return self._keep_tags(self._request("GET", "tags").data or {})
 
-    def add_tags(self, **kwargs: Any) -> Machine:
-        """POST /:login/machines/:id/tags — add or overwrite tags (string, number or boolean)."""
+    def add_tags(self, **kwargs: Any) -> dict[str, Any]:
+        """POST /:login/machines/:id/tags — add or overwrite tags (string, number or boolean).
+
+        Returns every tag of the machine as the cloud answered (the seed's return value).
+        """
         body = check_tags(kwargs)
         if not body:
             raise InvalidInputError("add_tags needs at least one tag=value")
-        self._keep_tags(self._change("set_tags", "POST", "tags", json=body,
-                                     rule="add_tags").data or {})
-        return self
+        return self._keep_tags(self._change("set_tags", "POST", "tags", json=body,
+                                            rule="add_tags").data or {})
 
-    def replace_tags(self, **kwargs: Any) -> Machine:
-        """PUT /:login/machines/:id/tags — replace every tag with these."""
+    def replace_tags(self, **kwargs: Any) -> dict[str, Any]:
+        """PUT /:login/machines/:id/tags — replace every tag with these; returns the tags."""
         body = check_tags(kwargs)
-        self._keep_tags(self._change("replace_tags", "PUT", "tags", json=body,
-                                     rule="replace_tags").data or {})
-        return self
+        return self._keep_tags(self._change("replace_tags", "PUT", "tags", json=body,
+                                            rule="replace_tags").data or {})
 
     def get_tag(self, tag: str) -> Any:
         """GET /:login/machines/:id/tags/:tag — one tag's value (NotFoundError if absent)."""

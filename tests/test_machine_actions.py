@@ -146,13 +146,14 @@ def test_tag_methods(emu, m):
     assert sent(emu) == [("GET", "/tags", {}, None), ("GET", "/tags/role", {}, None)]
     emu.clear_requests()
 
-    assert m.add_tags(team="ops", weight=3) is m
+    assert m.add_tags(team="ops", weight=3) == {"role": "web", "env": "dev", "team": "ops",
+                                                 "weight": 3}  # every tag, as the seed returns
     assert sent(emu) == [("POST", "/tags", {}, {"team": "ops", "weight": 3})]
     assert m.tags == {"role": "web", "env": "dev", "team": "ops", "weight": 3}
     m.wait_until(lambda x: x.get_tags().get("team") == "ops", "tag team", **FAST)
     emu.clear_requests()
 
-    assert m.replace_tags(only="this") is m
+    assert m.replace_tags(only="this") == {"only": "this"}
     assert sent(emu) == [("PUT", "/tags", {}, {"only": "this"})]
     assert m.tags == {"only": "this"}
     m.wait_until(lambda x: x.get_tags() == {"only": "this"}, "tags replaced", **FAST)

@@ -34,6 +34,7 @@ _LAZY = {
     "journal_runs": "smartdc_nb.journal_views",
     "journal_run": "smartdc_nb.journal_views",
     "JournalError": "smartdc_nb.journaling",
+    "resume": "smartdc_nb.resuming",
     "Plan": "smartdc_nb.plans",
     "PlanError": "smartdc_nb.plans",
     "make_plan": "smartdc_nb.plans",
@@ -77,6 +78,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .journal_views import journal, journal_run, journal_runs
     from .journaling import JournalError
     from .plans import Plan, PlanError, make_plan
+    from .resuming import resume
     from .machine import Machine, Snapshot, SnapshotList
     from .machinelist import MachineList
     from .waiters import WaitResult

@@ -191,6 +191,10 @@ class Journal:
                                   params).fetchall()
             finally:
                 db.close()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):  # a writer made the file and not yet its table
+                return []
+            raise JournalError(f"cannot read the journal at {self.path} ({exc})") from exc
         except sqlite3.Error as exc:
             raise JournalError(f"cannot read the journal at {self.path} ({exc}); if the file "
                                f"is damaged, `sqlite3 {self.path} .recover` saves what it can"
@@ -280,7 +284,15 @@ def connection_of(datacenter: Any) -> dict[str, Any]:
             "roles": list(datacenter.roles), "insecure": datacenter.insecure,
             "profile": getattr(profile, "name", None),
             "key_id": getattr(profile, "key_id", None),
-            "key_path": getattr(profile, "key_path", None)}
+            "key_path": getattr(profile, "key_path", None),
+            "rate_limit": _plain_rate(getattr(datacenter, "_options", {}).get("rate_limit", True))}
+
+
+def _plain_rate(value: Any) -> Any:
+    """A rate_limit setting as JSON (a RateLimiter object becomes its rate)."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    return getattr(value, "rate", True)
 
 
 _RESUMING: contextvars.ContextVar[str | None] = contextvars.ContextVar("smartdc_nb_resuming",

@@ -1,0 +1,220 @@
+"""Resume a bulk run that was interrupted: ``smartdc_nb.resume(run_id)``, ``smartdc-nb resume``.
+
+A bulk run writes its action, arguments, options and machines to the journal
+(smartdc_nb.journaling) before it sends anything, and an intent and an outcome
+around every request. After Ctrl-C, an exception, a dead kernel or ``kill -9``,
+:func:`resume` continues it under the same run id:
+
+- a machine whose request has a recorded outcome is not touched again;
+- a machine with an intent but no outcome (the process died with the request
+  in flight) is read first — the machine and its audit log — and is only sent
+  again when the cloud shows the action did not happen (no audit entry of it
+  since the intent, and the machine still in the state it was in);
+- the rest run as planned, with the run's options (wait, batch size,
+  concurrency, timeout); every machine is judged again by the rules table on
+  fresh states before anything is sent, as in any bulk run.
+
+The connections are made again from what the run recorded (URL, account, key
+fingerprint or file, user, roles; never a secret: an encrypted key needs
+``passphrase=`` or SMARTDC_NB_KEY_PASSPHRASE), unless ``datacenters=`` gives
+them. A run that used a ``health_check`` needs it again (``health_check=``):
+code cannot be stored in a journal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from .bulk import ACTIONS, SKIPPED, BulkInterrupted, BulkResult, Outcome, run_bulk
+from .errors import InvalidInputError, NotFoundError
+from .journal_views import MachineRecord, Run, journal_run
+from .machine import Machine, PendingAction, action_entry
+
+#: Audit entries this much older than an intent's (local) time still count as its
+#: action: the client's and the cloud's clocks are not the same clock.
+CLOCK_SKEW = timedelta(seconds=5)
+
+
+class _Planned:
+    """``callable(machine) -> name`` for names expanded when the run began."""
+
+    def __init__(self, names: Mapping[str, str]):
+        self.names = dict(names)
+
+    def __call__(self, machine: Machine) -> str:
+        return self.names[machine.id]
+
+
+def _connections(run: Run, datacenters: Any, passphrase: str | None) -> dict[str, Any]:
+    """``{datacenter name: DataCenter}`` for the run's datacenters."""
+    from .datacenter import DataCenter, connect
+    from .fleet import Fleet
+
+    given: dict[str, Any] = {}
+    if isinstance(datacenters, Fleet):
+        given = datacenters.datacenters
+    elif isinstance(datacenters, DataCenter):
+        given = {datacenters.name or datacenters.url: datacenters}
+    elif isinstance(datacenters, Mapping):
+        given = dict(datacenters)
+    elif datacenters is not None:
+        raise InvalidInputError("datacenters= takes a Fleet, a DataCenter or {name: DataCenter}")
+    out = {}
+    for name, conn in (run.detail.get("connections") or {}).items():
+        if name in given:
+            out[name] = given[name]
+            continue
+        by_url = next((d for d in given.values() if d.url == conn.get("url")), None)
+        if by_url is not None:
+            out[name] = by_url
+            continue
+        out[name] = connect(url=conn["url"], account=conn["account"], key_id=conn.get("key_id"),
+                            key_path=conn.get("key_path"), user=conn.get("user"),
+                            act_as=conn.get("act_as"), roles=conn.get("roles") or None,
+                            insecure=conn.get("insecure") or None, passphrase=passphrase,
+                            name=conn.get("name") or name, journal=str(run.path),
+                            rate_limit=conn.get("rate_limit", True))
+    return out
+
+
+def _arguments(run: Run) -> tuple[tuple, dict]:
+    detail = run.detail
+    arguments = detail.get("arguments") or {}
+    if detail.get("names"):
+        return (_Planned(detail["names"]),), {}
+    if arguments.get("callable"):
+        raise InvalidInputError(
+            f"run {run.run_id} was given a callable argument, which a journal cannot keep; "
+            "it cannot be resumed as it was")
+    return tuple(arguments.get("args") or ()), dict(arguments.get("kwargs") or {})
+
+
+def _happened(machine: Machine, record: MachineRecord) -> str | None:
+    """How the cloud shows an in-flight request took effect, in words; None when it does not."""
+    intent = record.intent or {}
+    try:
+        machine.refresh()
+    except NotFoundError:
+        return "the machine no longer exists"
+    before = intent.get("state_before")
+    if before and machine.state != before:
+        return f"the machine is {machine.state} now (it was {before} when the request was sent)"
+    since = intent["time"] - CLOCK_SKEW
+    pending = PendingAction(intent.get("action"), since, before, time.monotonic())
+    entry = action_entry(pending, machine.audit())
+    if entry is not None:
+        return f"its audit log shows {entry.get('action')} at {entry.get('time')}"
+    return None
+
+
+def resume(run_id: str, *, path: str | Path | None = None, datacenters: Any = None,
+           health_check: Callable[[Machine], Any] | None = None,
+           passphrase: str | None = None, progress: Any = None) -> BulkResult:
+    """Continue the interrupted bulk run ``run_id`` (see the module docstring).
+
+    ``path`` is the journal (default as for connect()); ``datacenters`` a Fleet,
+    DataCenter or ``{name: DataCenter}`` to use instead of reconnecting;
+    ``health_check`` the run's health check, when it had one. Returns a
+    BulkResult with a row for every machine of the run.
+    """
+    run = journal_run(run_id, path=path)
+    detail = run.detail
+    if detail.get("kind") != "bulk":
+        raise InvalidInputError(f"run {run_id} is a single request, not a bulk run: there is "
+                                "nothing to resume (smartdc_nb.journal(run=...) shows it)")
+    action = run.action
+    spec = ACTIONS.get(action or "")
+    if spec is None:
+        raise InvalidInputError(f"run {run_id} is a {action!r} run, which this version cannot run")
+    options = dict(detail.get("options") or {})
+    if detail.get("health_check") and health_check is None:
+        raise InvalidInputError(f"run {run_id} checked each batch with a health check; give it "
+                                "again: resume(run_id, health_check=...)")
+    if health_check is not None:
+        options["health_check"] = health_check
+    args, kwargs = _arguments(run)
+    connections = _connections(run, datacenters, passphrase)
+    started = time.monotonic()
+    outcomes: dict[str, Outcome] = {}
+    todo: list[Machine] = []
+    for record in run.machines().values():
+        dc = connections.get(record.datacenter or "")
+        if dc is None:
+            raise InvalidInputError(f"run {run_id} has machines in {record.datacenter!r}, which "
+                                    "it has no connection for")
+        machine = Machine(dc, data={"id": record.id, "name": record.name, "state": record.state})
+        row = outcomes[record.id] = Outcome(machine, action or "")
+        if record.intent is None and record.outcome is not None:
+            sent = record.outcome
+            how = f"HTTP {sent.get('http_status')}" if sent.get("http_status") else \
+                sent.get("error") or sent.get("outcome")
+            row.end(SKIPPED, reason=f"already sent in this run at {sent['time']:%H:%M:%S} UTC "
+                                    f"({sent.get('outcome')}: {how}); not sent again")
+            continue
+        if record.intent is not None:
+            shown = _happened(machine, record)
+            if shown:
+                row.end(SKIPPED, reason=f"sent before the interruption and {shown}; not sent "
+                                        "again")
+                continue
+        todo.append(machine)
+    from .journaling import resuming, under_plan
+
+    interrupted = None
+    ran = None
+    with under_plan(run.start.get("plan_id")), resuming(run.run_id):
+        if todo:
+            try:
+                ran = run_bulk(todo, action, *args, confirm=True, refresh=True,
+                               progress=progress, **options, **kwargs)
+            except BulkInterrupted as exc:
+                ran, interrupted = exc.result, exc
+    if ran is not None:
+        for outcome in ran.outcomes:
+            outcomes[outcome.machine.id] = outcome
+    result = BulkResult(action or "", list(outcomes.values()), time.monotonic() - started,
+                        interrupted=interrupted is not None,
+                        waited_for=ran.waited_for if ran is not None else None)
+    result.run_id = run.run_id  # type: ignore[attr-defined]
+    if interrupted is not None:
+        raise BulkInterrupted(f"{result.summary()}. The full table is this exception's .result",
+                              result) from interrupted
+    return result
+
+
+# ------------------------------------------------------------------ the command
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_id", help="the run to continue (smartdc-nb journal lists them)")
+    parser.add_argument("--path", help="the journal file (default $SMARTDC_NB_JOURNAL or the "
+                                       "state directory)")
+    parser.add_argument("--without-health-check", action="store_true",
+                        help="resume a run that had a health check without one")
+
+
+def run(args: argparse.Namespace) -> int:
+    from .errors import SmartDCError
+
+    try:
+        run_record = journal_run(args.run_id, path=args.path)
+        check = (lambda machine: True) if args.without_health_check and \
+            run_record.detail.get("health_check") else None
+        result = resume(args.run_id, path=args.path, health_check=check, progress=False)
+    except SmartDCError as exc:
+        print(f"smartdc-nb resume: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    print(f"run {args.run_id}: {result.summary()}")
+    print(result.frame[["datacenter", "name", "id", "outcome", "reason", "error"]]
+          .to_string(index=False))
+    return 0 if result.ok else 1
+
+
+__all__ = ["resume"]

@@ -1,0 +1,170 @@
+"""Resume: an interrupted bulk run continues from the journal, never sending anything twice."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from collections import Counter
+
+import pytest
+from test_machine_support import FAST, ctrl_c_after, fetched, mutations
+
+import smartdc_nb
+from smartdc_nb.bulk import BulkInterrupted
+from smartdc_nb.errors import InvalidInputError
+from smartdc_nb.journal_views import journal_run, journal_runs
+from smartdc_nb.machinelist import MachineList
+from smartdc_nb.resuming import resume
+
+
+def accepted_stops(emu) -> Counter:
+    """How many stop requests the cloud accepted, per machine id."""
+    return Counter(r["path"].rsplit("/", 1)[1] for r in emu.requests
+                   if r["method"] == "POST" and r["query"].get("action") == "stop"
+                   and r["status"] == 202)
+
+
+def test_resume_after_ctrl_c_sends_only_what_was_not_sent(emu, dc):
+    machines = MachineList(fetched(dc, emu, name=f"r-c{i}") for i in range(8))
+    emu.faults.add(r"action=stop", method="POST", latency=0.25)
+    emu.clear_requests()
+    with pytest.raises(BulkInterrupted) as caught, ctrl_c_after(0.8):
+        machines.stop(confirm=True, concurrency=1, **FAST)
+    sent_before = accepted_stops(emu)
+    assert 0 < len(sent_before) < 8
+    run = journal_runs()[0]
+    assert run.status == "interrupted"
+    assert run.counts()["not sent"] == 8 - len(sent_before)
+    emu.faults.clear()
+    result = resume(run.run_id, progress=False)
+    assert accepted_stops(emu) == Counter({m.id: 1 for m in machines})
+    rows = {row["id"]: row for row in result}
+    for machine_id in sent_before:
+        assert rows[machine_id]["outcome"] == "skipped"
+        assert "already sent in this run" in rows[machine_id]["reason"]
+    assert sum(r["outcome"] == "done" for r in rows.values()) == 8 - len(sent_before)
+    assert caught.value.result.counts["not reached"] == 8 - len(sent_before)
+    assert journal_run(run.run_id).status == "ended"
+    assert result.run_id == run.run_id
+    # resuming again finds everything done: nothing is sent
+    emu.clear_requests()
+    again = resume(run.run_id, progress=False)
+    assert mutations(emu) == [] and again.counts["skipped"] == 8
+
+
+def _forget(journal_path, **where) -> None:
+    """Delete journal records, as if the process had died before writing them."""
+    db = sqlite3.connect(journal_path)
+    clause = " AND ".join(f"{k} = ?" for k in where)
+    db.execute(f"DELETE FROM records WHERE {clause}", tuple(where.values()))
+    db.commit()
+    db.close()
+
+
+def test_a_request_in_flight_is_checked_with_the_cloud_first(emu, dc, journal_path):
+    a, b, c, d = (fetched(dc, emu, name=f"r-f{i}") for i in range(4))
+    emu.faults.add(d.id, method="POST", drop=True)  # d's request never reaches the cloud
+    result = MachineList([a, b, c, d]).stop(confirm=True, **FAST)
+    assert result.counts == {**result.counts, "done": 3, "failed": 1}
+    emu.faults.clear()
+    run_id = journal_runs()[0].run_id
+    _forget(journal_path, run_id=run_id, kind="run-end")
+    _forget(journal_path, machine_id=b.id, kind="outcome")  # b: sent, outcome never written
+    _forget(journal_path, machine_id=d.id, kind="outcome")  # d: intent only, and never arrived
+    _forget(journal_path, machine_id=c.id)                  # c: died before its intent
+    emu.datacenter("us-east-1").set_state(c.id, "running")
+    assert journal_run(run_id).status == "incomplete"
+    emu.clear_requests()
+    rows = {row["name"]: row for row in resume(run_id, progress=False)}
+    assert rows["r-f0"]["reason"].startswith("already sent in this run")
+    assert "sent before the interruption and the machine is stopp" in rows["r-f1"]["reason"]
+    assert rows["r-f2"]["outcome"] == "done" and rows["r-f3"]["outcome"] == "done"
+    assert accepted_stops(emu) == Counter({c.id: 1, d.id: 1})
+
+
+def test_an_in_flight_request_that_landed_is_found_in_the_audit_log(emu, dc, journal_path):
+    machine = fetched(dc, emu, name="r-audit")
+    MachineList([machine]).reboot(confirm=True, wait=True, **FAST)  # back to running, audited
+    run_id = journal_runs()[0].run_id
+    _forget(journal_path, run_id=run_id, kind="outcome")
+    _forget(journal_path, run_id=run_id, kind="run-end")
+    emu.clear_requests()
+    (row,) = resume(run_id, progress=False)
+    assert "its audit log shows reboot at" in row["reason"]
+    assert mutations(emu) == []
+
+
+def test_resume_refuses_what_it_cannot_resume(emu, dc):
+    fetched(dc, emu, name="r-single").stop()
+    single = journal_runs()[0].run_id
+    with pytest.raises(InvalidInputError, match="single request, not a bulk run"):
+        resume(single)
+    with pytest.raises(InvalidInputError, match="no run 'nope' in the journal at"):
+        resume("nope")
+    machines = MachineList(fetched(dc, emu, name=f"r-h{i}") for i in range(2))
+    emu.faults.add(r"action=reboot", method="POST", status=500)
+    machines.reboot(batch_size=1, health_check=lambda m: True, **FAST)
+    with pytest.raises(InvalidInputError, match="health check; give it again"):
+        resume(journal_runs()[0].run_id)
+
+
+@pytest.mark.slow
+def test_kill_9_mid_bulk_stop_then_resume_in_a_new_process(emu, triton_keys, journal_path):
+    """A few hundred machines, the cloud's throttle on: every machine gets one stop, no more."""
+    count = 300
+    east = emu.datacenter("us-east-1")
+    ids = [east.put_machine(name=f"kill9-{i:03d}", tags={"drill": "kill9"}) for i in range(count)]
+    emu.set_throttle({"burst": 30, "rate": 60})  # CloudAPI's throttle, at a test's speed
+    emu.clear_requests()
+    key = triton_keys["rsa"]
+    script = textwrap.dedent(f"""
+        import smartdc_nb
+        dc = smartdc_nb.connect(url={emu.urls['us-east-1']!r}, account="demo",
+                                key_id={key.md5!r}, key_path={str(key.private)!r},
+                                name="us-east-1", rate_limit=30)
+        machines = dc.machines(tags={{"drill": "kill9"}})
+        print(len(machines), flush=True)
+        machines.stop(confirm=True, concurrency=8, progress=False)
+        print("finished", flush=True)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    outcomes = 0
+    while outcomes < count // 4:
+        assert proc.poll() is None and time.monotonic() < deadline, "the run ended too early"
+        time.sleep(0.05)
+        if journal_path.exists():
+            db = sqlite3.connect(f"file:{journal_path}?mode=ro", uri=True)
+            try:
+                outcomes = db.execute("SELECT count(*) FROM records WHERE kind = 'outcome'"
+                                      ).fetchone()[0]
+            except sqlite3.OperationalError:  # the writer has made the file, not the table yet
+                pass
+            db.close()
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    run = journal_runs()[0]
+    assert run.status == "incomplete" and len(run.machines()) == count
+    before = accepted_stops(emu)
+    assert count // 4 <= len(before) < count
+    out = subprocess.run([sys.executable, "-m", "smartdc_nb.cli", "resume", run.run_id],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    assert f"run {run.run_id}: stop on {count} machines" in out.stdout
+    stops = accepted_stops(emu)
+    assert stops == Counter({machine_id: 1 for machine_id in ids})  # one each, no more
+    # the client's limiter kept under the throttle: no request was refused, none sent twice
+    assert [r for r in emu.requests if r["status"] not in (200, 202)] == []
+    print(f"kill -9 after {len(before)} of {count} stops; resumed: {out.stdout.splitlines()[0]}")
+    emu.set_throttle(None)
+    dc = smartdc_nb.connect(url=emu.urls["us-east-1"], account="demo", key_id=key.md5,
+                            key_path=str(key.private), name="us-east-1", rate_limit=False)
+    waited = dc.machines(tags={"drill": "kill9"}).wait_for("stopped", timeout=60, **FAST)
+    assert waited.ok and len(waited.rows) == count
+    assert journal_run(run.run_id).status == "ended"

@@ -20,7 +20,9 @@ often instead, so its changes keep coming (late) while the feed is away.
 
 :attr:`ChangeStream.known` holds the latest payload of every machine, and
 :meth:`ChangeStream.live` says whether a datacenter's feed is up and
-reconciled: waits and live views read them instead of polling.
+reconciled: waits and live views read them instead of polling. A stream
+limited to one or two machines (``machine_ids``) reconciles by GETting them
+instead of listing the whole datacenter.
 """
 
 from __future__ import annotations
@@ -33,9 +35,11 @@ import ssl
 import threading
 import time
 from collections import deque
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
 
 from .errors import APIError, InvalidInputError, TransportError
 
@@ -51,6 +55,8 @@ _FIELDS = {"name": "alias", "metadata": "customer_metadata", "nics": "nics", "ip
            "compute_node": "server_uuid", "state": "state", "tags": "tags"}
 CONNECTING, LIVE, DOWN, ABSENT, CLOSED = "connecting", "live", "down", "absent", "closed"
 _REMEMBERED = 4096  # message keys kept to drop duplicates
+#: a stream limited to at most this many machines reconciles by GETting each, not listing
+GET_EACH = 2
 
 
 @dataclass(frozen=True)
@@ -100,7 +106,7 @@ def _diff(before: dict, after: dict) -> tuple[str, ...]:
     return tuple(s for s in SUB_RESOURCES if s in kinds)
 
 
-def _ssl_context(dc: "DataCenter") -> ssl.SSLContext | None:
+def _ssl_context(dc: DataCenter) -> ssl.SSLContext | None:
     """TLS as the DataCenter's requests use it: its CA bundle, or nothing checked if insecure."""
     if not dc.url.startswith("https://"):
         return None
@@ -121,13 +127,14 @@ def _ssl_context(dc: "DataCenter") -> ssl.SSLContext | None:
 class _Datacenter:
     """The feed thread of one datacenter."""
 
-    def __init__(self, stream: "ChangeStream", name: str, dc: "DataCenter"):
+    def __init__(self, stream: ChangeStream, name: str, dc: DataCenter):
         self.stream = stream
         self.name = name
         self.dc = dc
         self.status = CONNECTING
         self.error: BaseException | None = None
         self.known: dict[str, dict] = {}
+        self.stamps: dict[str, int] = {}         # machine id -> update counter of ``known``
         # machine id -> newest ``published`` applied (only the server's clock is compared)
         self.newest: dict[str, int] = {}
         self.seen: deque = deque(maxlen=_REMEMBERED)
@@ -220,10 +227,12 @@ class _Datacenter:
     # ------------------------------------------------------------ changes
 
     def _reconcile(self) -> None:
-        listing = []
-        for page in self.dc.iter_machine_pages(tombstone=True):
-            listing.extend(page)
-        self.stream.listings += 1
+        ids = self.stream.machine_ids
+        if ids and len(ids) <= GET_EACH:
+            listing = self._fetch_each(ids)
+        else:
+            listing = [m for page in self.dc.iter_machine_pages(tombstone=True) for m in page]
+            self.stream.listings += 1
         changes = []
         with self.stream._lock:
             for raw in listing:
@@ -233,6 +242,8 @@ class _Datacenter:
                     continue
                 before = self.known.get(machine_id)
                 self.known[machine_id] = raw
+                if before != raw:
+                    self.stamps[machine_id] = self.stamps.get(machine_id, 0) + 1
                 if not self.baseline:
                     continue
                 kinds = SUB_RESOURCES if before is None else _diff(before, raw)
@@ -243,6 +254,23 @@ class _Datacenter:
             self.baseline = True
         for change in changes:
             self.stream._emit(change)
+
+    def _fetch_each(self, ids: set[str]) -> list[dict]:
+        """GET each awaited machine (cheaper than a listing of a large fleet for a few)."""
+        from .errors import MachineDeletedError, NotFoundError
+
+        found = []
+        for machine_id in sorted(ids):
+            try:
+                found.append(self.dc.raw_machine_data(machine_id))
+            except MachineDeletedError as exc:
+                if isinstance(exc.body, dict):
+                    found.append(exc.body)
+            except NotFoundError:
+                with self.stream._lock:
+                    self.known.pop(machine_id, None)
+            self.stream.gets += 1
+        return found
 
     def _message(self, text: Any) -> None:
         try:
@@ -270,6 +298,7 @@ class _Datacenter:
                 return
             self.newest[machine_id] = max(self.newest.get(machine_id, 0), published or 0)
             self.known[machine_id] = machine
+            self.stamps[machine_id] = self.stamps.get(machine_id, 0) + 1
         when = datetime.fromtimestamp(published / 1000, timezone.utc) if published else None
         self.stream._emit(Change(self.name, machine_id, kinds, machine, machine.get("state"),
                                  message.get("resourceState"), when, "feed"))
@@ -283,10 +312,10 @@ class ChangeStream:
     those machines (CloudAPI's ``vms`` filter).
     """
 
-    def __init__(self, datacenters: dict[str, "DataCenter"], *,
+    def __init__(self, datacenters: dict[str, DataCenter], *,
                  machine_ids: Iterable[str] | None = None, backoff: tuple[float, float] = (0.5, 30.0),
                  poll_interval: float | None = None, open_timeout: float = 10.0,
-                 queue_size: int = 100_000):
+                 queue_size: int = 100_000, notify: threading.Event | None = None):
         if not datacenters:
             raise InvalidInputError("a change stream needs at least one datacenter")
         low, high = backoff
@@ -301,6 +330,8 @@ class ChangeStream:
         self.open_timeout = open_timeout
         self.closed = False
         self.listings = 0       # reconcile listings made
+        self.gets = 0           # reconcile GETs made (see GET_EACH)
+        self._notify_event = notify  # also set on every change (one event for many streams)
         self.duplicates = 0     # messages dropped as already seen
         self.stale = 0          # messages dropped as older than what was known
         self._lock = threading.Lock()
@@ -334,6 +365,12 @@ class ChangeStream:
         """The latest payload of a machine (from the feed or a listing), or None."""
         return self._feeds[datacenter].known.get(machine_id)
 
+    def known_stamped(self, datacenter: str, machine_id: str) -> tuple[dict | None, int]:
+        """The latest payload of a machine and how many times it was updated (0: never)."""
+        feed = self._feeds[datacenter]
+        with self._lock:
+            return feed.known.get(machine_id), feed.stamps.get(machine_id, 0)
+
     def known_machines(self, datacenter: str) -> dict[str, dict]:
         with self._lock:
             return dict(self._feeds[datacenter].known)
@@ -353,6 +390,8 @@ class ChangeStream:
         with self._changed:
             self._version += 1
             self._changed.notify_all()
+        if self._notify_event is not None:
+            self._notify_event.set()
 
     def _emit(self, change: Change) -> None:
         try:
@@ -412,7 +451,7 @@ class ChangeStream:
     def __enter__(self) -> "ChangeStream":
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def __repr__(self) -> str:
@@ -420,7 +459,7 @@ class ChangeStream:
         return f"<ChangeStream {status}>"
 
 
-def open_stream(datacenters: dict[str, "DataCenter"], **options: Any) -> ChangeStream:
+def open_stream(datacenters: dict[str, DataCenter], **options: Any) -> ChangeStream:
     """A ChangeStream over the datacenters whose feed is not turned off (``changefeed=False``)."""
     enabled = {n: d for n, d in datacenters.items() if getattr(d, "changefeed", True)}
     if not enabled:

@@ -32,6 +32,11 @@ datacenter than a listing has pages, they are fetched one by one instead
 (whichever costs fewer requests). Audit reads for stalled machines are capped
 per poll (:data:`AUDIT_BUDGET`).
 
+Where the datacenter has a changefeed (and the DataCenter was not connected
+with ``changefeed=False``), machines are observed from the feed instead of
+polled while it is live, and the wait wakes on their changes
+(smartdc_nb.feedwait); polling takes over while the feed is away.
+
 Errors and results carry, per resource, the states seen with their times and
 the latest audit entries (action, success, time).
 """
@@ -418,6 +423,8 @@ def run(trackers: Sequence[Tracker], *, timeout: float | None = DEFAULT_TIMEOUT,
     delay = interval
     interrupted = False
     note: str | None = None
+    feed = _open_feed(trackers)  # listen where the changefeed is up (smartdc_nb.feedwait)
+    timed, next_round = True, started
 
     def show() -> None:
         if single:
@@ -429,9 +436,18 @@ def run(trackers: Sequence[Tracker], *, timeout: float | None = DEFAULT_TIMEOUT,
         while pending:
             for tracker in pending:
                 tracker.changed = False
-            poller.observe(pending)
+            if feed is None:
+                poller.observe(pending)
+                observed = None
+            else:
+                polled, observed = feed.observe(pending, timed)
+                if timed:  # a round woken by a change polls nothing
+                    poller.observe(polled)
+                    observed.update(polled)
             for tracker in pending:
                 tracker.evaluate()
+                if observed is not None and tracker not in observed:
+                    tracker.wants_audit = None  # nothing new seen: no audit read this round
             _read_audits(pending, None if single else AUDIT_BUDGET)
             changed = [t for t in pending if t.changed]
             if changed:
@@ -446,8 +462,13 @@ def run(trackers: Sequence[Tracker], *, timeout: float | None = DEFAULT_TIMEOUT,
                 for tracker in pending:
                     tracker.stop(TIMED_OUT)
                 break
-            delay = interval if changed else min(delay * BACKOFF, max_interval)
-            wake = now + delay if deadline is None else min(now + delay, deadline)
+            if timed:
+                delay = interval if changed else min(delay * BACKOFF, max_interval)
+                next_round = now + delay
+            wake = next_round if deadline is None else min(next_round, deadline)
+            if feed is not None:
+                timed = not feed.sleep(wake, show)
+                continue
             while (left := wake - time.monotonic()) > 0:
                 time.sleep(min(left, 0.5))
                 show()
@@ -455,6 +476,9 @@ def run(trackers: Sequence[Tracker], *, timeout: float | None = DEFAULT_TIMEOUT,
         interrupted = True
         for tracker in trackers:
             tracker.stop(INTERRUPTED)
+    finally:
+        if feed is not None:
+            feed.close()
     if not interrupted:
         _explain(trackers, EXPLAIN_CAP if not single else 1)
     for tracker in trackers:
@@ -469,6 +493,13 @@ def run(trackers: Sequence[Tracker], *, timeout: float | None = DEFAULT_TIMEOUT,
         text = _summary_line(trackers, title, elapsed)
     summary(text, progress, bar)
     return interrupted
+
+
+def _open_feed(trackers: Sequence[Tracker]) -> Any:
+    """The changefeed watch of a wait, or None (no machine awaited where a feed may be)."""
+    from .feedwait import FeedWatch
+
+    return FeedWatch.open(trackers)
 
 
 def _explain(trackers: Sequence[Tracker], cap: int) -> None:
@@ -685,8 +716,23 @@ class WaitResult(ResultTable):
         return _summary_line(self.trackers, self.title, self.elapsed)
 
 
-__all__ = ["Target", "Tracker", "Poller", "ResultTable", "WaitResult", "run", "wait_one",
-           "wait_machines",
-           "wait_trackers", "refresh_machines", "DEFAULT_TIMEOUT", "DEFAULT_INTERVAL",
-           "DEFAULT_MAX_INTERVAL", "AUDIT_BUDGET", "REACHED", "FAILED", "TIMED_OUT",
-           "INTERRUPTED"]
+__all__ = [
+    "AUDIT_BUDGET",
+    "DEFAULT_INTERVAL",
+    "DEFAULT_MAX_INTERVAL",
+    "DEFAULT_TIMEOUT",
+    "FAILED",
+    "INTERRUPTED",
+    "REACHED",
+    "TIMED_OUT",
+    "Poller",
+    "ResultTable",
+    "Target",
+    "Tracker",
+    "WaitResult",
+    "refresh_machines",
+    "run",
+    "wait_machines",
+    "wait_one",
+    "wait_trackers",
+]

@@ -9,6 +9,9 @@ def connect_to(emu, triton_keys, datacenter=None, key="rsa", **options):
     """A DataCenter connected to one of ``emu``'s datacenters as account demo."""
     key = triton_keys[key]
     options.setdefault("rate_limit", False)  # tests that exercise the limiter turn it on
+    # Waits poll unless a test turns the changefeed on (tests/test_feed_waits.py and the
+    # live-view tests do): the polling tests count their requests exactly.
+    options.setdefault("changefeed", False)
     name = datacenter or next(iter(emu.urls))
     options.setdefault("name", name)
     return smartdc_nb.connect(url=emu.urls[name], account="demo", key_id=key.md5,

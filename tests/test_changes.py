@@ -9,7 +9,7 @@ from polling import eventually
 
 import smartdc_nb
 
-FAST = dict(backoff=(0.05, 0.3))
+FAST = {"backoff": (0.05, 0.3)}
 
 
 @pytest.fixture

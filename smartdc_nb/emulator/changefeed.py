@@ -36,7 +36,8 @@ import logging
 import socket
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from wsproto.connection import Connection, ConnectionState, ConnectionType
 from wsproto.events import CloseConnection, Message, Ping, TextMessage
@@ -75,7 +76,7 @@ def valid_registration(message: Any) -> bool:
     return True
 
 
-def _fingerprint(machine: "Machine", now: float) -> dict[str, Any]:
+def _fingerprint(machine: Machine, now: float) -> dict[str, Any]:
     state = shown_state(machine, now)
     return {"alias": machine.name,
             "customer_metadata": json.dumps(machine.metadata, sort_keys=True, default=str),
@@ -94,7 +95,7 @@ def _vmapi_state(state: str) -> str:
 class FeedSocket:
     """One client's feed connection, after the 101 (reads in the handler thread)."""
 
-    def __init__(self, feed: "Feed", dc_name: str, account_uuid: str, request_id: str):
+    def __init__(self, feed: Feed, dc_name: str, account_uuid: str, request_id: str):
         self.feed = feed
         self.dc_name = dc_name
         self.account_uuid = account_uuid
@@ -146,7 +147,7 @@ class FeedSocket:
                             return
                 try:
                     data = sock.recv(65536)
-                except socket.timeout:
+                except TimeoutError:
                     data = b""
                     self._send(Ping(b"smartdc_nb"))
                     continue
@@ -206,7 +207,7 @@ class FeedSocket:
 class Feed:
     """The emulator's changefeed: its sockets, options, and the publishing thread."""
 
-    def __init__(self, state: "State", enabled: bool = True):
+    def __init__(self, state: State, enabled: bool = True):
         self.state = state
         self.enabled = bool(enabled)
         self.delay = 0.0
@@ -291,7 +292,7 @@ class Feed:
 
     # ------------------------------------------------------------ changes
 
-    def touched(self, dc: "Datacenter", machine: "Machine") -> None:
+    def touched(self, dc: Datacenter, machine: Machine) -> None:
         """The store's hook: ``machine`` may have changed (called under the state lock)."""
         if self._sockets:
             self._watch.setdefault(dc.name, set()).add(machine.id)

@@ -30,7 +30,7 @@ def open_feed(emu, triton_keys):
                                          additional_headers=headers, open_timeout=10))
         opened.append(ws)
         if registration is not None:
-            count = lambda: sum(s["registered"] for s in emu.changefeed.status()["sockets"])  # noqa: E731
+            count = lambda: sum(s["registered"] for s in emu.changefeed.status()["sockets"])
             before = count()
             ws.send(json.dumps(registration))
             eventually(lambda: count() > before, 10, "the registration")

@@ -1,0 +1,128 @@
+"""Waits that listen instead of poll: the changefeed as the waits' source of states.
+
+A wait (smartdc_nb.waiters.run) opens a :class:`FeedWatch` over the
+datacenters of the machines it awaits (those connected with
+``changefeed=True``, the default): one :class:`~smartdc_nb.changes.ChangeStream`
+per datacenter, limited to the awaited machines (CloudAPI's ``vms`` filter).
+While a datacenter's feed is live, its machines are observed from the pushed
+payloads — no request — and the wait wakes when a change arrives instead of
+at the next poll. Where the feed is absent (the upgrade is refused), not yet
+up, or dropped, those machines are polled exactly as without a feed; when it
+comes back (reconnect, one reconciling listing) the wait listens again.
+
+Rounds woken by a change observe only the machines whose payload changed, so
+a stalled machine's "no progress" count (and its audit reads) still advances
+at the poll interval, not at the rate other machines change. A machine that
+stayed quiet on a live feed for :data:`QUIET_CHECK` seconds is polled once,
+in case its change fell between the socket's registration and the listing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .changes import ChangeStream
+    from .waiters import Tracker
+
+#: seconds a wait gives the feeds to come up before its first poll
+READY_TIMEOUT = 3.0
+#: seconds a machine may stay silent on a live feed before it is polled once anyway
+QUIET_CHECK = 60.0
+#: reconnect backoff of a wait's feeds (first, longest), seconds
+BACKOFF = (0.5, 10.0)
+
+
+class FeedWatch:
+    """The feeds of one wait (see the module docstring)."""
+
+    def __init__(self, trackers: Iterable[Tracker], ready_timeout: float = READY_TIMEOUT):
+        from .changes import ChangeStream
+
+        self.event = threading.Event()
+        self.streams: dict[Any, ChangeStream] = {}
+        groups: dict[Any, set[str]] = defaultdict(set)
+        for tracker in trackers:
+            dc = tracker.machine.datacenter
+            if tracker.kind == "machine" and getattr(dc, "changefeed", False):
+                groups[dc].add(tracker.machine.id)
+        for dc, ids in groups.items():
+            self.streams[dc] = ChangeStream({dc.name or dc.url: dc}, machine_ids=ids,
+                                            backoff=BACKOFF, notify=self.event)
+        self._last: dict[int, tuple[int, float]] = {}  # tracker -> (id of payload seen, when)
+        deadline = time.monotonic() + ready_timeout
+        while any(s.status[next(iter(s.status))] == "connecting" for s in self.streams.values()):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            self.event.wait(min(left, 0.1))
+            self.event.clear()
+
+    @classmethod
+    def open(cls, trackers: Sequence[Tracker]) -> FeedWatch | None:
+        """A FeedWatch when some awaited machine's datacenter may have a feed, else None."""
+        if not any(t.kind == "machine" and getattr(t.machine.datacenter, "changefeed", False)
+                   for t in trackers):
+            return None
+        return cls(trackers)
+
+    def live(self, dc: Any) -> bool:
+        stream = self.streams.get(dc)
+        return stream is not None and stream.live()
+
+    @property
+    def requests(self) -> int:
+        """Listings and GETs the feeds made to reconcile."""
+        return sum(s.listings + s.gets for s in self.streams.values())
+
+    def observe(self, trackers: Sequence[Tracker], timed: bool) -> tuple[list, set]:
+        """Observe the trackers whose feed is live; returns ``(to poll, observed)``.
+
+        On a round woken by a change (``timed`` False) only machines whose payload
+        changed are observed.
+        """
+        poll, observed = [], set()
+        now = time.monotonic()
+        for tracker in trackers:
+            stream = self.streams.get(tracker.machine.datacenter)
+            if stream is None or tracker.kind != "machine" or not stream.live():
+                poll.append(tracker)
+                continue
+            payload, stamp = stream.known_stamped(next(iter(stream.status)), tracker.machine.id)
+            seen, since = self._last.get(id(tracker), (-1, now))
+            if stamp == seen:
+                if not timed:
+                    continue
+                if now - since >= QUIET_CHECK:
+                    self._last[id(tracker)] = (seen, now)
+                    poll.append(tracker)  # silent too long: make sure nothing was missed
+                    continue
+            else:
+                self._last[id(tracker)] = (stamp, now)
+            if payload is None:
+                tracker.observe(None, missing=True)
+            else:
+                if stamp != seen:
+                    tracker.machine._save(payload)
+                tracker.observe(payload.get("state"), tracker.machine.raw)
+            observed.add(tracker)
+        return poll, observed
+
+    def sleep(self, until: float, tick: Callable[[], None]) -> bool:
+        """Sleep until ``until`` (monotonic) or a change; True when a change woke it."""
+        while (left := until - time.monotonic()) > 0:
+            if self.event.wait(min(left, 0.5)):
+                self.event.clear()
+                return True
+            tick()
+        return False
+
+    def close(self) -> None:
+        for stream in self.streams.values():
+            with contextlib.suppress(Exception):
+                stream.close()

@@ -32,7 +32,7 @@ from smartdc_nb.machine import parse_time
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
 EXPECTED = ["01-fleet-overview.ipynb", "02-machine-control.ipynb", "03-rolling-reboot.ipynb",
-            "04-snapshot-hygiene.ipynb"]
+            "04-snapshot-hygiene.ipynb", "05-what-changed.ipynb"]
 SPEED = 20
 
 
@@ -40,7 +40,7 @@ def notebook_paths() -> list[Path]:
     return sorted(NOTEBOOKS.glob("*.ipynb"))
 
 
-def test_the_notebooks_are_the_four_runbooks():
+def test_the_notebooks_are_the_five_runbooks():
     assert [p.name for p in notebook_paths()] == EXPECTED
 
 
@@ -332,3 +332,52 @@ def test_snapshot_hygiene_reports_then_deletes(demo_cloud, tmp_path):
     gone = set(zip(expected["machine_id"], expected["name"]))
     assert not gone & set(zip(after["machine_id"], after["name"]))
     assert len(after) == len(before) - len(expected)
+
+
+def test_what_changed_on_the_demo_takes_a_point_changes_the_fleet_and_diffs(demo_cloud, tmp_path):
+    nb = execute("05-what-changed.ipynb", tmp_path)
+    text = text_of(nb)
+    summary = [c for c in nb.cells if "summary" in c.metadata.get("tags", [])][0]
+    first = summary.outputs[0]["text"].splitlines()[0]
+    # one machine created (the first run deletes none), at least stop/start, tag and snapshot
+    assert first.startswith("what changed since ") and ": 1 appeared, 0 vanished, " in first
+    dc = smartdc_nb.connect("demo")
+    created = [m for m in dc.machines() if m.name.startswith("what-changed-")]
+    assert len(created) == 1 and created[0].state == "running"
+    assert f"created machine {created[0].name}" in text
+    stamp = created[0].name.removeprefix("what-changed-")
+    tagged = dc.machines(tags={"last_reviewed": stamp})
+    assert len(tagged) == 1
+    html = "\n".join(o["data"]["text/html"] for o in outputs(nb, "text/html"))
+    assert "Fleet diff" in html and f"what-changed-{stamp}" in html and "tag.last_reviewed" in html
+    assert len(outputs(nb, "image/png")) >= 1
+    # a second run replaces the first run's machine: one vanished, one appeared
+    nb = execute("05-what-changed.ipynb", tmp_path)
+    summary = [c for c in nb.cells if "summary" in c.metadata.get("tags", [])][0]
+    assert ": 1 appeared, 1 vanished, " in summary.outputs[0]["text"]
+    assert created[0].name not in {m.name for m in dc.machines()}
+
+
+def test_what_changed_against_a_saved_point_only_reads(emu, lab_env, tmp_path):
+    """On a real cloud: the latest point saved by `smartdc-nb snapshot`, compared, nothing changed."""
+    history = tmp_path / "history"
+    env = dict(lab_env, SMARTDC_NB_HISTORY_DIR=str(history))
+    saved = subprocess.run([sys.executable, "-m", "smartdc_nb.cli", "snapshot", "--profile", "lab",
+                            "--no-snapshots"], capture_output=True, text=True, timeout=300,
+                           env=env, stdin=subprocess.DEVNULL)
+    assert saved.returncode == 0, saved.stderr
+    west = emu.datacenter("us-west-1")
+    west.put_machine(name="arrived-later")
+    victim = west.machine_ids()[0]
+    west.set_state(victim, "offline")
+    emu.clear_requests()
+    proc = run_cli(NOTEBOOKS / "05-what-changed.ipynb", "-p", "profile", "lab",
+                   "-o", tmp_path / "out.ipynb", env=env)
+    assert proc.returncode == 0, proc.stderr
+    first = proc.stdout.splitlines()[0]
+    assert first.startswith("what changed since ") and ": 1 appeared, 0 vanished, 1 changed" in first
+    assert "us-west-1: 1 appeared, 0 vanished, 1 changed" in proc.stdout
+    assert {r["method"] for r in emu.requests} <= {"GET", "HEAD"}
+    proc = run_cli(NOTEBOOKS / "05-what-changed.ipynb", "-p", "profile", "lab", "-p", "since",
+                   "30d", "-o", tmp_path / "old.ipynb", env=env)
+    assert proc.returncode == 1 and "no saved point in" in proc.stderr and "30d old" in proc.stderr

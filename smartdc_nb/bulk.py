@@ -84,7 +84,8 @@ class Action:
 
     ``prepare(*args, **kwargs)`` validates the arguments once and returns the
     params; ``wanted(machine, params)`` is the argument the rules table
-    (smartdc_nb.rules) judges the machine against (see :meth:`why_not`); ``send`` makes the request(s) and returns the resource to wait on;
+    (smartdc_nb.rules) judges the machine against (see :meth:`why_not`); ``send``
+    makes the request(s) and returns the resource to wait on;
     ``describe`` is the request as the plan shows it; ``target`` is what
     ``wait=True`` waits for; ``done`` names that end in summaries.
     """

@@ -90,6 +90,8 @@ class DataCenter:
     another account's resources (the signature stays ``account``'s) and
     ``roles`` selects RBAC roles (``as-role``) on every request.
     ``catalog_ttl``: seconds ``dc.catalog`` reuses fetched packages and images.
+    ``retries``, ``retry_budget`` and ``backoff`` (the first retry's wait, in
+    seconds, doubling after) go to the transport (smartdc_nb.transport).
     """
 
     def __init__(
@@ -111,6 +113,7 @@ class DataCenter:
         rate_limit: bool | float | RateLimiter | None = True,
         retries: int | bool = 8,
         retry_budget: float = 60.0,
+        backoff: float = 0.5,
         catalog_ttl: float | None = CATALOG_TTL,
         changefeed: bool = True,
         journal: Any = None,
@@ -137,7 +140,8 @@ class DataCenter:
         #: directory), a path, or False (off); see smartdc_nb.journaling
         self.journal_setting = journal
         self._options = dict(timeout=timeout, rate_limit=rate_limit, retries=retries,
-                             retry_budget=retry_budget, act_as=act_as, roles=self.roles,
+                             retry_budget=retry_budget, backoff=backoff, act_as=act_as,
+                             roles=self.roles,
                              catalog_ttl=catalog_ttl, changefeed=bool(changefeed),
                              journal=journal)
         self.changefeed = bool(changefeed)  # False: waits and live views never open the feed
@@ -152,6 +156,7 @@ class DataCenter:
         self.transport = Transport(
             self.url, HTTPSignatureAuth(signer, account, user=user), verify=not insecure,
             timeout=timeout, limiter=limiter, retries=retries, retry_budget=retry_budget,
+            backoff=backoff,
             params={"as-role": ",".join(self.roles)} if self.roles else None)
         self._lock = threading.Lock()
         self._packages: dict[str, dict] = {}
@@ -547,15 +552,15 @@ def connect(profile: str | None = None, **overrides: Any) -> DataCenter:
     when omitted, TRITON_PROFILE, then the CLI's current profile, then the
     environment are used. Keyword arguments (url, account, key_id, key_path,
     passphrase, user, insecure) override the profile's fields; DataCenter
-    options (name, timeout, rate_limit, retries, retry_budget, catalog_ttl, changefeed) pass
-    through; ``changefeed=False`` keeps waits and live views on listings (no WebSocket).
+    options (name, timeout, rate_limit, retries, retry_budget, backoff, catalog_ttl,
+    changefeed) pass through; ``changefeed=False`` keeps waits and live views on listings (no WebSocket).
     ``journal`` is where mutating requests are recorded (a path; False: off;
     default ``$SMARTDC_NB_JOURNAL`` or the user's state directory).
     """
     from .config import load_profile
 
     dc_options = {k: overrides.pop(k) for k in
-                  ("name", "timeout", "rate_limit", "retries", "retry_budget", "signer",
+                  ("name", "timeout", "rate_limit", "retries", "retry_budget", "backoff", "signer",
                    "catalog_ttl", "changefeed", "journal")
                   if k in overrides}
     prof = load_profile(profile, **overrides)

@@ -136,7 +136,7 @@ class Facts:
         return self.raw.get("metadata") or {}
 
     @property
-    def snapshots(self) -> dict[str, str | None] | None:
+    def snapshots(self) -> dict[Any, str | None] | None:
         """``{name: state}`` of the snapshots last listed (None when never listed)."""
         known = None if isinstance(self.machine, Mapping) else \
             getattr(self.machine, "known_snapshots", None)
@@ -282,9 +282,9 @@ def verdict(action: str, machine: Any, wanted: Any = None) -> Verdict:
         if "deleted" in row.already:
             return Verdict(action, SKIP, row.already_text, certain=True, code="Gone")
         return Verdict(action, REFUSED, state_reason(row, state), certain=True, code="Gone")
-    if brand in row.brands:
-        text, code = row.brands[brand]
-        return Verdict(action, REFUSED, text, certain=True, code=code)
+    if brand is not None and brand in row.brands:
+        why, code = row.brands[brand]
+        return Verdict(action, REFUSED, why, certain=True, code=code)
     if state in row.already:
         return Verdict(action, SKIP, row.already_text)
     if state not in row.needs:
@@ -298,18 +298,16 @@ def verdict(action: str, machine: Any, wanted: Any = None) -> Verdict:
                        "deletion protection is on (disable_deletion_protection first)",
                        certain=True, code="CannotDestroyMachineError")
     if wanted is not None:
-        if row.check is not None:
-            text = row.check(facts, wanted)
-            if text:
-                return Verdict(action, REFUSED, text)
-        if row.done is not None:
-            text = row.done(facts, wanted)
-            if text:
-                return Verdict(action, SKIP, text)
+        refused = row.check(facts, wanted) if row.check is not None else None
+        if refused:
+            return Verdict(action, REFUSED, refused)
+        done = row.done(facts, wanted) if row.done is not None else None
+        if done:
+            return Verdict(action, SKIP, done)
     elif row.done is not None and action.endswith(("_firewall", "_deletion_protection")):
-        text = row.done(facts, None)  # the toggles' wanted value is in their name
-        if text:
-            return Verdict(action, SKIP, text)
+        done = row.done(facts, None)  # the toggles' wanted value is in their name
+        if done:
+            return Verdict(action, SKIP, done)
     return Verdict(action)
 
 

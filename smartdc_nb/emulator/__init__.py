@@ -7,7 +7,10 @@
 One process serves several datacenters, each on its own port with its own
 fleet, sharing accounts, keys, packages and images. State changes take time
 (see timeline.py for the durations and their names), computed from
-timestamps; the state is in memory, optionally written through to SQLite.
+timestamps on the emulator's clock (clock.py: the wall clock, or a manual one
+that ``emu.step()`` / ``emu.clock.advance(s)`` move, for tests that walk a
+transition without sleeping); the state is in memory, optionally written
+through to SQLite.
 The same controls as the Python API exist over HTTP under ``/__emulator/``
 (see admin.py). This package never imports the client side of smartdc_nb.
 
@@ -50,6 +53,7 @@ import uuid
 from typing import Any, Iterable
 
 from .changefeed import Feed
+from .clock import Clock
 from .faults import Faults
 from .requestlog import RequestLog
 from .seed import (ADMIN_UUID, anchor_time, build_catalog, build_fleet, build_networks, make_nic,
@@ -131,7 +135,7 @@ class DatacenterHandle:
         emu = self._emu
         state = emu.state
         with state.lock:
-            now = time.time()
+            now = state.clock.now()
             owner_login = fields.pop("owner", None)
             owner = state.account(owner_login) if owner_login else next(iter(state.accounts.values()))
             if owner is None:
@@ -185,7 +189,7 @@ class DatacenterHandle:
             machine.jobs.clear()
             self._dc.busy.discard(machine.id)
             machine.state = state
-            machine.updated = time.time()
+            machine.updated = emu.state.clock.now()
             emu.state.touch(self._dc, machine)
 
     def fail_next(self, action: str, count: int = 1) -> None:
@@ -233,6 +237,7 @@ class Emulator:
         self._requests = RequestLog()
         self.changefeed = Feed(self.state, enabled=changefeed)
         self.state.changes = self.changefeed
+        self.state.clock.on_change(self.changefeed.wake)  # a jump may finish transitions
         self._servers: list[Any] = []
         self._start_lock = threading.Lock()
         self.state_path = state
@@ -408,6 +413,23 @@ class Emulator:
         return DatacenterHandle(self, dc)
 
     # ----------------------------------------------------------- controls
+
+    @property
+    def clock(self) -> Clock:
+        """When transitions happen: the wall clock, or a manual one (smartdc_nb.emulator.clock)."""
+        return self.state.clock
+
+    def step(self) -> float | None:
+        """Move the clock to the end of the earliest pending job, which then settles.
+
+        Returns the new reading, or None when no job is pending (the clock stays).
+        Meant for a manual clock (``emu.clock.set_manual(True)``): each step is one
+        finished transition, with no sleeping.
+        """
+        moment = self.state.next_event()
+        if moment is None:
+            return None
+        return self.clock.advance_to(moment)
 
     def set_speed(self, speed: float) -> None:
         with self.state.lock:

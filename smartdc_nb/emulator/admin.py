@@ -17,6 +17,8 @@ POST        /__emulator/faults             add one: ``{"path": regex, "method", 
 DELETE      /__emulator/faults             remove all faults
 DELETE      /__emulator/faults/ID          remove one fault (404 if unknown)
 GET, PUT    /__emulator/speed              ``{"speed": X}``: every default duration / X
+GET, PUT    /__emulator/clock              ``{"manual": bool}``; PUT also takes ``"advance"``
+                                           (seconds) or ``"step": true`` (to the next job's end)
 GET, PUT    /__emulator/durations          ``{"stop": 0.2, ...}`` seconds (``null`` restores
                                            the default); GET shows the effective values
 GET, PUT    /__emulator/throttle           ``null``/``false`` off, ``true`` CloudAPI's default
@@ -71,6 +73,10 @@ def _status(emu: "Emulator") -> dict[str, Any]:
             "machines": {name: len(dc.machines) for name, dc in emu.state.datacenters.items()},
             "verify_signatures": emu.verify_signatures, "state": emu.state_path}
 
+def _clock(emu: "Emulator") -> dict[str, Any]:
+    return {"manual": emu.clock.is_manual, "now": emu.clock.now(),
+            "next_event": emu.state.next_event()}
+
 
 def handle(emu: "Emulator", dc: "Datacenter", method: str, path: str, query: dict[str, Any],
            body: Any) -> Reply:
@@ -101,6 +107,17 @@ def _dispatch(emu: "Emulator", target: str, method: str, parts: list[str], query
     if key == ("PUT", "speed", 1):
         emu.set_speed(_object(body)["speed"])
         return Reply(200, {"speed": emu.state.timing.speed})
+    if key == ("GET", "clock", 1):
+        return Reply(200, _clock(emu))
+    if key == ("PUT", "clock", 1):
+        options = _object(body)
+        if "manual" in options:
+            emu.clock.set_manual(bool(options["manual"]))
+        if options.get("advance") is not None:
+            emu.clock.advance(options["advance"])
+        if options.get("step"):
+            emu.step()
+        return Reply(200, _clock(emu))
     if key == ("GET", "durations", 1):
         return Reply(200, emu.state.timing.as_dict())
     if key == ("PUT", "durations", 1):

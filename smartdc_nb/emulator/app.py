@@ -223,7 +223,7 @@ class CloudAPIApp:
                 headers["Content-MD5"] = base64.b64encode(hashlib.md5(data).digest()).decode()
         for name, value in reply.headers.items():
             headers[name] = value
-        headers["Date"] = formatdate(req.now, usegmt=True)
+        headers["Date"] = formatdate(self.emulator.state.clock.now(), usegmt=True)
         headers["Server"] = SERVER
         headers["Api-Version"] = CURRENT
         headers["Request-Id"] = req.request_id
@@ -314,7 +314,7 @@ class CloudAPIApp:
                   text_plain=best == "text/plain", now=req.now, request_id=req.request_id,
                   remote=req.remote, account=account, key_id=key_id, subuser=subuser)
         with self.emulator.state.lock:
-            ctx.now = time.time()
+            ctx.now = self.emulator.state.clock.now()
             return handler(ctx)
 
     def _route(self, req: _Request) -> tuple[int, dict[str, str]]:

@@ -306,7 +306,7 @@ class Feed:
         self.drop()
 
     def _baseline(self) -> None:
-        now = time.time()
+        now = self.state.clock.now()
         self._watch = {}
         self._seen = {}
         for dc in self.state.datacenters.values():
@@ -315,7 +315,7 @@ class Feed:
 
     def _run(self) -> None:
         while not self._stopping:
-            wait = self._next_wake() - time.time()
+            wait = self._next_wake() - self.state.clock.now()
             if wait > 0:
                 self._wake.wait(min(wait, 1.0))
             self._wake.clear()
@@ -330,11 +330,12 @@ class Feed:
                 log.exception("changefeed: publishing failed")
 
     def _next_wake(self) -> float:
-        now = time.time()
+        """The next moment (on the emulator's clock) something may be due."""
+        now = self.state.clock.now()
         soon = now + 1.0
         with self._lock:
-            if self._outbox:
-                soon = min(soon, self._outbox[0][0])
+            if self._outbox:  # delivery times are on the wall clock
+                soon = min(soon, now + self._outbox[0][0] - time.time())
         with self.state.lock:
             for dc in self.state.datacenters.values():
                 for machine_id in dc.busy:
@@ -354,7 +355,7 @@ class Feed:
     def _scan(self) -> None:
         messages: list[tuple[str, str, str, str]] = []  # (dc, owner, machine id, json)
         with self.state.lock:
-            now = time.time()
+            now = self.state.clock.now()
             for dc in self.state.datacenters.values():
                 seen = self._seen.setdefault(dc.name, {})
                 candidates = self._watch.pop(dc.name, set()) | set(dc.busy)

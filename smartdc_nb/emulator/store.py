@@ -11,11 +11,11 @@ When a SQLite file is configured every acknowledged change is written through
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
 
 from .auth import PublicKey, load_public_key
+from .clock import Clock
 from .timeline import Job, Timing, new_queue, settle, start_head
 
 
@@ -200,6 +200,8 @@ class State:
             name: Datacenter(name, i) for i, name in enumerate(datacenters)}
         self.persistence = None  # a persist.SQLiteStore when --state is used
         self.changes = None  # the changefeed (changefeed.Feed), told of every touched machine
+        #: when transitions happen (smartdc_nb.emulator.clock): the wall clock, or a manual one
+        self.clock = Clock()
 
     # ----------------------------------------------------------- accounts
 
@@ -245,7 +247,7 @@ class State:
         """A machine with its finished jobs applied."""
         machine = dc.machines.get(machine_id)
         if machine is not None and machine.jobs:
-            settle(machine, time.time() if now is None else now, self.timing)
+            settle(machine, self.clock.now() if now is None else now, self.timing)
             if not machine.jobs:
                 dc.busy.discard(machine.id)
         return machine
@@ -273,6 +275,17 @@ class State:
             self.persistence.save_machine(dc.name, machine)
         if self.changes is not None:
             self.changes.touched(dc, machine)
+
+    def next_event(self) -> float | None:
+        """When the earliest pending job of any machine ends (None when none is pending)."""
+        ends = []
+        with self.lock:
+            now = self.clock.now()
+            for dc in self.datacenters.values():
+                dc.settle_all(now, self.timing)  # what has ended by now is not pending
+                for machine_id in dc.busy:
+                    ends.append(start_head(dc.machines[machine_id], self.timing).end)
+        return min(ends) if ends else None
 
     def iter_machines(self, dc: Datacenter, now: float) -> Iterator[Machine]:
         dc.settle_all(now, self.timing)

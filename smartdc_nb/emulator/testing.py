@@ -161,6 +161,7 @@ def emu(emulator):
     emulator.set_speed(1.0)
     emulator.set_durations(**FAST_DURATIONS)
     emulator.changefeed.configure(enabled=True, delay=0, duplicate=0)
+    emulator.clock.set_manual(False)
     return emulator
 
 

@@ -1,5 +1,6 @@
 """The panels in a real JupyterLab page: clicks in headless Chromium reach the kernel, the
-worker thread's updates reach the page. Screenshots (light and dark) go to tests/screenshots/.
+worker thread's updates reach the page. Screenshots (light and dark) go to tests/screenshots/
+when SMARTDC_NB_SCREENSHOTS=1 (see shots.py).
 
 - machine panel: Stop, confirm, and the header's badge turns "stopped";
 - fleet panel: filter by tag, select all, Start, confirm, and the outcome table says done.
@@ -8,16 +9,15 @@ worker thread's updates reach the page. Screenshots (light and dark) go to tests
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
+from shots import SCREENSHOTS
 from test_machine_support import put
 
 import smartdc_nb
 
 pytestmark = pytest.mark.browser
 
-SCREENSHOTS = Path(__file__).resolve().parents[1] / "screenshots"
 TIMEOUT = 30_000  # ms: an action's wait polls every 0.2-0.5 s; emulator transitions take < 1 s
 
 

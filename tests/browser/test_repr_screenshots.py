@@ -3,21 +3,21 @@
 One notebook, run once by a kernel that talks to the emulator, displays a
 Machine, a snapshot list, a Fleet and its machines, and a machine full of
 hostile strings. The screenshots are written to tests/screenshots/ (committed,
-so a reviewer can look at them); the assertions check what pixels cannot:
-contrast in each theme, that dollar signs are not typeset, that long values do
-not overflow the output, and that sections open and close.
+so a reviewer can look at them) when SMARTDC_NB_SCREENSHOTS=1 (see shots.py); the
+assertions check what pixels cannot: contrast in each theme, that dollar signs are
+not typeset, that long values do not overflow the output, and that sections open
+and close.
 """
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
+from shots import SCREENSHOTS
 
 pytestmark = pytest.mark.browser
 
-SCREENSHOTS = Path(__file__).resolve().parents[1] / "screenshots"
 LONG = "a-very-long-unbroken-value-" * 12
 
 

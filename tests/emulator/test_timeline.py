@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import time
+from datetime import datetime
+from email.utils import parsedate_to_datetime
 
 import pytest
 from polling import eventually
@@ -15,42 +16,78 @@ def state_of(api, machine_id):
     return api.get(f"/my/machines/{machine_id}").json()["state"]
 
 
-def timed_states(api, machine_id, until, timeout=10.0):
-    """(seconds since start, state) each time the state changes, until ``until``."""
-    start = time.monotonic()
-    seen = [(0.0, state_of(api, machine_id))]
-    while seen[-1][1] != until:
-        assert time.monotonic() - start < timeout, seen
-        time.sleep(0.01)
-        current = state_of(api, machine_id)
-        if current != seen[-1][1]:
-            seen.append((time.monotonic() - start, current))
-    return seen
+@pytest.fixture
+def manual(emu):
+    """The emulator's clock stopped: it moves only when the test says (no sleeping)."""
+    emu.clock.set_manual(True)
+    return emu.clock
 
 
-def test_reboot_passes_through_stopping_and_ready(emu, api, machine_id):
+def test_reboot_passes_through_stopping_and_ready(emu, api, machine_id, manual):
     emu.set_durations(reboot=0.6)
     api.post(f"/my/machines/{machine_id}", json={"action": "reboot"})
-    seen = timed_states(api, machine_id, "running")
-    assert [s for _, s in seen] == ["stopping", "ready", "running"]
-    assert 0.5 <= seen[-1][0] < 1.5
+    seen = [state_of(api, machine_id)]
+    for seconds in (0.25, 0.1, 0.2, 0.1):  # to 0.25, 0.35, 0.55 and 0.65 s after the request
+        manual.advance(seconds)
+        seen.append(state_of(api, machine_id))
+    # phases: stopping for the first half, ready until the end, then running
+    assert seen == ["stopping", "stopping", "ready", "ready", "running"]
 
 
-def test_durations_and_speed(emu, api, machine_id):
+def test_durations_and_speed(emu, api, machine_id, manual):
     emu.set_durations(stop=1.0)
-    started = time.monotonic()
     api.post(f"/my/machines/{machine_id}", json={"action": "stop"})
-    time.sleep(0.5)
+    manual.advance(0.999)
     assert state_of(api, machine_id) == "stopping"  # nothing visible before its time
-    eventually(lambda: state_of(api, machine_id) == "stopped")
-    assert 0.9 <= time.monotonic() - started < 2.0
+    manual.advance(0.001)
+    assert state_of(api, machine_id) == "stopped"
     emu.set_durations(start=None)  # back to the default, divided by the speed
     emu.set_speed(50)
     assert emu.state.timing.seconds("start") == pytest.approx(DEFAULT_DURATIONS["start"] / 50)
-    started = time.monotonic()
     api.post(f"/my/machines/{machine_id}", json={"action": "start"})
-    eventually(lambda: state_of(api, machine_id) == "running")
-    assert time.monotonic() - started < 1.0
+    manual.advance(DEFAULT_DURATIONS["start"] / 50 - 0.01)
+    assert state_of(api, machine_id) == "ready"
+    manual.advance(0.01)
+    assert state_of(api, machine_id) == "running"
+
+
+def test_step_finishes_one_job_at_a_time_and_dates_follow_the_clock(emu, api, machine_id,
+                                                                    manual):
+    path = f"/my/machines/{machine_id}"
+    api.post(path, json={"action": "stop"})
+    api.post(path, json={"action": "start"})
+    assert state_of(api, machine_id) == "stopping"
+    stopped_at = emu.step()
+    assert [e["action"] for e in api.get(f"{path}/audit").json()][:1] == ["stop"]
+    assert state_of(api, machine_id) == "ready"  # the start began as the stop ended
+    assert emu.step() > stopped_at and state_of(api, machine_id) == "running"
+    assert emu.step() is None  # nothing pending: the clock stays
+    reply = api.get(path)
+    assert parsedate_to_datetime(reply.header("Date")).timestamp() == int(manual.now())
+    entry = api.get(f"{path}/audit").json()[0]
+    stamped = datetime.fromisoformat(entry["time"].replace("Z", "+00:00")).timestamp()
+    assert (entry["action"], round(stamped, 3)) == ("start", round(manual.now(), 3))
+    with pytest.raises(ValueError, match="only moves forward"):
+        manual.advance(-1)
+
+
+def test_the_clock_over_the_admin_api(emu, api, machine_id, manual):
+    import json
+    import urllib.request
+
+    api.post(f"/my/machines/{machine_id}", json={"action": "stop"})
+
+    def put(body):
+        request = urllib.request.Request(emu.url + "/__emulator/clock", method="PUT",
+                                         data=json.dumps(body).encode(),
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return json.load(answer)
+
+    status = put({"step": True})
+    assert status["manual"] is True and status["next_event"] is None
+    assert state_of(api, machine_id) == "stopped"
+    assert put({"manual": False})["manual"] is False and not emu.clock.is_manual
 
 
 def test_timing_validation():
@@ -77,16 +114,14 @@ def test_jobs_of_a_machine_run_one_after_another(emu, api, machine_id):
     assert state_of(api, machine_id) == "running"
 
 
-def test_audit_time_is_stamped_at_completion(emu, api, machine_id):
-    before = time.time()
+def test_audit_time_is_stamped_at_completion(emu, api, machine_id, manual):
     emu.set_durations(metadata=0.4)
     api.post(f"/my/machines/{machine_id}/metadata", json={"k": "v"})
-    entry = eventually(lambda: (e := api.get(f"/my/machines/{machine_id}/audit").json()[0])["action"]
-                     == "set_metadata" and e)
-    from datetime import datetime
-
+    sent = manual.now()
+    manual.advance(0.5)
+    entry = api.get(f"/my/machines/{machine_id}/audit").json()[0]
     stamped = datetime.fromisoformat(entry["time"].replace("Z", "+00:00")).timestamp()
-    assert stamped >= before + 0.35
+    assert entry["action"] == "set_metadata" and stamped == pytest.approx(sent + 0.4, abs=0.002)
 
 
 def test_idle_machines_cost_nothing(emu):

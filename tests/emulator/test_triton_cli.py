@@ -22,7 +22,7 @@ def ok(result) -> str:
 
 def no_errors(emu) -> None:
     bad = [(r["method"], r["path"], r["status"]) for r in emu.requests if r["status"] != 200
-           and not (r["status"] in (201, 202, 204))]
+           and r["status"] not in (201, 202, 204)]
     assert not bad, bad
 
 

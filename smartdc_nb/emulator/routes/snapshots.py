@@ -3,9 +3,10 @@
 A snapshot is ``queued`` then ``running`` while its job runs, then ``created``
 (or ``failed``: the compute node refuses names that are not
 ``[A-Za-z0-9][A-Za-z0-9_.:-]*`` of at most 64 characters). A name already
-taken makes the job fail and leaves the existing snapshot alone. After a delete job GetMachineSnapshot answers ``{"name", "state":
-"deleted"}``. kvm machines cannot be snapshotted (BrandNotSupported), nor bhyve
-ones (CloudAPI's experimental bhyve snapshots are off).
+taken makes the job fail and leaves the existing snapshot alone. After a delete job
+GetMachineSnapshot answers ``{"name", "state": "deleted"}``. kvm machines cannot be
+snapshotted (BrandNotSupported), nor bhyve ones (CloudAPI's experimental bhyve snapshots
+are off).
 """
 
 from __future__ import annotations

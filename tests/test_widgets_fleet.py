@@ -257,3 +257,24 @@ def test_cloud_strings_in_rows_are_escaped(emu, fleet, panel_of):
     for value in html_values(panel):
         assert "<img" not in value
     assert HOSTILE in words(panel.counts.value)
+
+
+def test_the_question_shows_the_plan_and_yes_applies_exactly_it(emu, fleet, batch, panel_of):
+    panel = panel_of(fleet)
+    list_with(panel, tag_key="role", tag_value="batch")
+    panel.table.select_all()
+    emu.clear_requests()
+    panel.buttons["start"].click()
+    plan = panel.plan
+    question = words(panel.confirm.message.value)
+    assert f"plan {plan.id}" in question and f"Plan {plan.id}: 4 act, 1 skip." in question
+    assert posts(emu) == [] and [r for r in emu.requests if r["method"] == "GET"] == []
+    changed = batch["west-stopped"][0]
+    emu.datacenter("us-west-1").set_state(changed, "running")  # started elsewhere meanwhile
+    panel.confirm.yes.click()
+    panel.wait()
+    started = {r["path"].rsplit("/", 1)[1] for r in posts(emu, {"action": "start"})}
+    assert changed not in started and len(started) == 3
+    row = next(r for r in panel.result if r["id"] == changed)
+    assert row["outcome"] == "skipped" and row["reason"].startswith("changed since the plan")
+    assert panel.result.plan_id == plan.id

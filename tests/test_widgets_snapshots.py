@@ -86,6 +86,10 @@ def test_delete_selected_asks_then_deletes_through_the_bulk_engine(emu, dc, aged
     question = words(panel.confirm.message.value)
     assert "Delete 2 snapshots of 1 machine in us-east-1 (2)?" in question
     assert "Names: nightly-1, nightly-2" in question
+    plans = panel.plans
+    assert sorted(plans) == ["nightly-1", "nightly-2"]
+    for name, plan in plans.items():  # the question shows each name's plan, Yes applies it
+        assert f"{name}: plan {plan.id} (1 act)" in question
     panel.confirm.yes.click()
     panel.wait()
     deleted = sorted(r["path"].rsplit("/", 1)[1] for r in posts(emu))

@@ -1,10 +1,12 @@
 """The fleet panel: filter machines, select rows, act on the selection in bulk.
 
-Listing and bulk actions run on the panel's worker thread. Bulk actions go
-through :func:`smartdc_nb.bulk.run_bulk` (its concurrency, rate limiting,
-skips and outcome rows) with ``wait=True`` and the panel's one progress bar;
-its outcome table is shown when it is done. Every bulk action asks first,
-saying how many machines in which datacenters.
+Listing and bulk actions run on the panel's worker thread. Every bulk action
+asks first, saying how many machines in which datacenters, and shows its plan
+(smartdc_nb.plans: the counts per verdict and the plan's id, made from the
+states as listed, without a request); Yes applies exactly that plan through
+the bulk engine (its concurrency, rate limiting, skips and outcome rows) with
+``wait=True`` and the panel's one progress bar, and its outcome table is shown
+when it is done.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Callable
 
-from ..bulk import ACTIONS, run_bulk
+from ..bulk import ACTIONS
 from ..datacenter import LIST_STATE_FILTERS
 from ..display.layout import Card, Facts
 from ..display.values import Badge, Note, text
@@ -20,6 +22,7 @@ from ..display.views import MACHINE_COLUMNS, machine_row, state_counts
 from ..errors import InvalidInputError
 from ..machine import TRITON_TAGS, Machine
 from ..machinelist import MachineList
+from ..plans import Plan, make_plan
 from .base import SelectionPanel
 from .html import render_card
 from .pieces import describe, plural
@@ -56,13 +59,15 @@ class FleetPanel(SelectionPanel):
     the List button); ``panel.table`` the selectable rows (``select_all()``,
     ``toggle(key)``, ``chosen``); ``panel.buttons`` the actions (list, start,
     stop, reboot, create_snapshot, add_tags); ``panel.result`` the last
-    BulkResult; ``panel.listing`` the machines listed last.
+    BulkResult; ``panel.plan`` the plan the last confirmation showed (its id and counts are in
+    the question; Yes applies exactly it); ``panel.listing`` the machines listed last.
     """
 
     kind = "fleet"
 
     def __init__(self, fleet: Any, **options: Any):
         self.listing: MachineList | None = None
+        self.plan: Plan | None = None  # the plan the last confirmation showed
         self.listed_with = ""
         self._last_lister: Callable[[], None] = lambda: None
         super().__init__(fleet, **options)
@@ -262,8 +267,11 @@ class FleetPanel(SelectionPanel):
         if not self.applies(action, label):
             return
         selected = self.table.chosen
-        applies, skipped = self.applicable(action)
         args, _params = self.params(action)
+        # the plan of the known states (no request); the Yes button applies exactly it
+        plan = self.plan = make_plan(selected, action, *args, refresh=False)
+        applies = plan.machines("act")
+        skipped = Counter(r.reason for r in plan.rows if r.verdict != "act")
         count = plural(len(selected), "machine")
         what = f"{label} on {count} in {where(selected)}"
         notes: list[Any] = [Note(CONSEQUENCE[action])]
@@ -271,22 +279,28 @@ class FleetPanel(SelectionPanel):
             notes.append(Note("As last listed, " + "; ".join(
                 f"{n} will be skipped ({reason})" for reason, n in skipped.items()) +
                 ". States are checked again before anything is sent."))
+        counts = ", ".join(f"{n} {verdict}" for verdict, n in plan.counts.items() if n)
+        notes.append(Note(f"Plan {plan.id}: {counts}. Yes applies this plan: a machine that "
+                          "changed since it was listed is skipped, not acted on."))
         if action == "create_snapshot":
             notes.append(Note(f"Snapshot names: {args[0]}"))
         elif action == "add_tags":
             notes.append(Note("Tag: " + ", ".join(f"{k}={tag_text(v)}"
                                                   for k, v in args[0].items())))
         card = Card("Confirm", text(f"{label}: {count} in {where(selected)}?"),
-                    subtitle=[f"{len(applies)} to act on as last listed"], blocks=notes)
+                    subtitle=[f"{len(applies)} to act on as last listed", f"plan {plan.id}"],
+                    blocks=notes)
         self.confirm.ask(what, card, f"Yes, {label.lower()} {count}",
-                         lambda: self.act(action, what, self._bulk_job(action, args, selected),
-                                          BULK[action][2]))
+                         lambda: self.act(action, what, self._bulk_job(plan), BULK[action][2]))
 
-    def _bulk_job(self, action: str, args: tuple, machines: list[Machine]) -> Callable[[], None]:
+    def _bulk_job(self, plan: Plan) -> Callable[[], None]:
         def job() -> None:
-            self.log.add("started", f"{BULK[action][0]} on {plural(len(machines), 'machine')} in "
-                                    f"{where(machines)}")
-            self.show_result(run_bulk(machines, action, *args, **self.bulk_options()))
+            machines = [r.machine for r in plan.rows]
+            self.log.add("started", f"{BULK[plan.action][0]} on "
+                                    f"{plural(len(machines), 'machine')} in {where(machines)} "
+                                    f"(plan {plan.id})")
+            options = {k: v for k, v in self.bulk_options().items() if k != "confirm"}
+            self.show_result(plan.apply(approve=plan.id, **options))
             self._last_lister()  # states changed: list again, with the same filters
         return job
 

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 from .. import rules
-from ..bulk import BulkResult, run_bulk
+from ..bulk import BulkResult
 from ..datacenter import DataCenter
 from ..display.layout import Card, Facts
 from ..display.values import Badge, Note, badge, duration, mebibytes, text
@@ -26,6 +26,7 @@ from ..errors import InvalidInputError
 from ..fleet import Fleet, gather
 from ..machine import Machine, Snapshot
 from ..machinelist import MachineList
+from ..plans import Plan, make_plan
 from ..waiters import refresh_machines
 from .base import SelectionPanel
 from .html import render_card
@@ -69,6 +70,7 @@ class SnapshotPanel(SelectionPanel):
             raise InvalidInputError("snapshot_panel needs a Machine, a Fleet, a DataCenter or a "
                                     f"list of Machines, not {type(subject).__name__}")
         self.snapshots: list[Snapshot] | None = None
+        self.plans: dict[str, Plan] = {}  # the plans the last delete question showed, by name
         super().__init__(subject, **options)
 
     # ------------------------------------------------------------ widgets
@@ -238,17 +240,37 @@ class SnapshotPanel(SelectionPanel):
         where = ", ".join(f"{name} ({n})" for name, n in sorted(places.items()))
         count = plural(len(chosen), "snapshot")
         what = f"Delete {count} of {plural(len(machines), 'machine')} in {where}"
+        by_name: dict[str, list[Machine]] = defaultdict(list)
+        for snapshot in chosen:
+            by_name[snapshot.name].append(snapshot.machine)
+        # one plan per name (the bulk engine takes one name per run), from the known states
+        # without a request; Yes applies exactly these plans
+        plans: dict[str, Plan] = {}
+        unplanned: dict[str, InvalidInputError] = {}
+        for name, found in by_name.items():
+            try:
+                plans[name] = make_plan(found, "delete_snapshot", name, refresh=False)
+            except InvalidInputError as exc:  # a name the API cannot address (cloud data)
+                unplanned[name] = exc
+        self.plans = plans
+        shown = "; ".join([f"{name}: plan {plan.id} (" + ", ".join(
+            f"{n} {v}" for v, n in plan.counts.items() if n) + ")"
+            for name, plan in sorted(plans.items())] +
+            [f"{name}: cannot be planned ({exc})" for name, exc in sorted(unplanned.items())])
         card = Card("Confirm", text(f"{what}?"),
                     blocks=[Note("Deleted snapshots cannot be booted from or restored."),
-                            Note("Names: " + ", ".join(sorted({s.name for s in chosen})))])
+                            Note("Names: " + ", ".join(sorted({s.name for s in chosen}))),
+                            Note(f"Plans: {shown}. Yes applies them as shown: a machine that "
+                                 "changed since is skipped.")])
         self.confirm.ask(what, card, f"Yes, delete {count}",
-                         lambda: self.act("delete", what, self._delete_job(chosen), "Deleting"))
+                         lambda: self.act("delete", what,
+                                          self._delete_job(chosen, plans, unplanned),
+                                          "Deleting"))
 
-    def _delete_job(self, chosen: list[Snapshot]) -> Callable[[], None]:
+    def _delete_job(self, chosen: list[Snapshot], plans: dict[str, Plan],
+                    unplanned: dict[str, InvalidInputError]) -> Callable[[], None]:
         def job() -> None:
-            by_name: dict[str, list[Machine]] = defaultdict(list)
-            for snapshot in chosen:
-                by_name[snapshot.name].append(snapshot.machine)
+            by_name = {name: [r.machine for r in plan.rows] for name, plan in plans.items()}
             self.log.add("started", f"Delete {len(chosen)} snapshots "
                                     f"({len(by_name)} distinct names)")
             started = time.monotonic()
@@ -257,12 +279,13 @@ class SnapshotPanel(SelectionPanel):
             lock = threading.Lock()
             # The bulk engine takes one snapshot name per run: the runs go side by side (a
             # month of nightly snapshots is 30 names), counted on one bar by snapshots done.
-            workers = min(len(by_name), self.concurrency)
+            workers = max(1, min(len(by_name), self.concurrency))
             options = {**self.bulk_options(), "progress": False,
                        "concurrency": max(1, self.concurrency // workers)}
+            options.pop("confirm")  # approving the plan is the confirmation
 
             def run(name: str, machines: list[Machine]) -> BulkResult:
-                result = run_bulk(machines, "delete_snapshot", name, **options)
+                result = plans[name].apply(approve=plans[name].id, **options)
                 with lock:
                     bar.n += len(machines)
                     bar.refresh()
@@ -270,6 +293,7 @@ class SnapshotPanel(SelectionPanel):
 
             results, errors = gather({name: (lambda n=name, m=machines: run(n, m))
                                       for name, machines in by_name.items()}, workers)
+            errors.update(unplanned)
             bar.close()
             for name, error in errors.items():
                 self.log.error(f"Delete snapshot {name}", error)

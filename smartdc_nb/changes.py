@@ -53,7 +53,8 @@ SUB_RESOURCES = ("alias", "customer_metadata", "destroyed", "nics", "owner_uuid"
 #: machine field -> the changefeed sub-resource it belongs to (for reconcile diffs)
 _FIELDS = {"name": "alias", "metadata": "customer_metadata", "nics": "nics", "ips": "nics",
            "compute_node": "server_uuid", "state": "state", "tags": "tags"}
-CONNECTING, LIVE, DOWN, ABSENT, CLOSED = "connecting", "live", "down", "absent", "closed"
+CONNECTING, LIVE, DOWN, ABSENT, OFF, CLOSED = ("connecting", "live", "down", "absent", "off",
+                                               "closed")
 _REMEMBERED = 4096  # message keys kept to drop duplicates
 #: a stream limited to at most this many machines reconciles by GETting each, not listing
 GET_EACH = 2
@@ -169,6 +170,10 @@ class _Datacenter:
 
         stream = self.stream
         delay = stream.backoff[0]
+        if not getattr(self.dc, "changefeed", True):  # connect(changefeed=False): never a socket
+            self._set(OFF, None)
+            while not stream.closed:
+                self._pause(3600.0)
         while not stream.closed:
             try:
                 self.ws = self._open()
@@ -209,6 +214,9 @@ class _Datacenter:
         """Wait before reconnecting; list the datacenter meanwhile when polling is asked for."""
         end = time.monotonic() + seconds
         interval = self.stream.poll_interval
+        if interval is not None and not self.baseline and not self.stream.closed:
+            with contextlib.suppress(APIError, TransportError):  # know the fleet from the start
+                self._reconcile()
         while not self.stream.closed and (left := end - time.monotonic()) > 0:
             if interval is None:
                 self.stream._stopped.wait(left)
@@ -352,7 +360,8 @@ class ChangeStream:
 
     @property
     def status(self) -> dict[str, str]:
-        """``{datacenter: connecting | live | down | absent | closed}``."""
+        """``{datacenter: connecting | live | down | absent | off | closed}`` (``off``: the
+        DataCenter was connected with ``changefeed=False``; only polling, if asked for)."""
         return {name: f.status for name, f in self._feeds.items()}
 
     @property
@@ -457,12 +466,3 @@ class ChangeStream:
     def __repr__(self) -> str:
         status = ", ".join(f"{n}: {s}" for n, s in self.status.items())
         return f"<ChangeStream {status}>"
-
-
-def open_stream(datacenters: dict[str, DataCenter], **options: Any) -> ChangeStream:
-    """A ChangeStream over the datacenters whose feed is not turned off (``changefeed=False``)."""
-    enabled = {n: d for n, d in datacenters.items() if getattr(d, "changefeed", True)}
-    if not enabled:
-        raise InvalidInputError("the changefeed is turned off for these datacenters "
-                                "(connect(changefeed=False)); use listings instead")
-    return ChangeStream(enabled, **options)

@@ -258,6 +258,13 @@ class Fleet(BulkActions):
 
         return ChangeStream(self.datacenters, **options)
 
+    def live(self, **options: Any) -> Any:
+        """A :class:`~smartdc_nb.live.LiveFleet`: the machines frame kept current by the
+        changefeed, a change log, and a widget (options: poll_interval, backoff)."""
+        from .live import LiveFleet
+
+        return LiveFleet(self, **options)
+
     # ------------------------------------------------------------ views
 
     @property

@@ -13,6 +13,17 @@ FAST = {"backoff": (0.05, 0.3)}
 
 
 @pytest.fixture
+def dc(connect):
+    """us-east-1 with the changefeed on (the suite's connections have it off)."""
+    return connect(changefeed=True)
+
+
+@pytest.fixture
+def dc_west(connect):
+    return connect("us-west-1", changefeed=True)
+
+
+@pytest.fixture
 def machine_id(emu):
     return emu.datacenter("us-east-1").put_machine(name="fixture-vm")
 
@@ -101,10 +112,12 @@ def test_fleet_changes_every_datacenter(emu, dc, dc_west):
         assert got == {"us-east-1": east, "us-west-1": west}
 
 
-def test_changefeed_opt_out(connect):
+def test_changefeed_opt_out_only_polls(emu, connect, machine_id):
     dc = connect(changefeed=False)
     assert dc.changefeed is False and dc.clone().changefeed is False
-    from smartdc_nb.changes import open_stream
-
-    with pytest.raises(smartdc_nb.InvalidInputError, match="changefeed is turned off"):
-        open_stream({"us-east-1": dc})
+    with dc.changes(poll_interval=0.2) as stream:
+        eventually(lambda: stream.listings >= 1, 5, "the first listing")
+        assert stream.status == {"us-east-1": "off"}
+        emu.datacenter("us-east-1").set_state(machine_id, "stopped")
+        assert (next_change(stream).state, stream.live()) == ("stopped", False)
+    assert not [r for r in emu.requests if r["path"].endswith("/changefeed")]  # never a socket

@@ -1,0 +1,75 @@
+"""fleet.live(): the frame, the change log, the reprs and the widget, kept current by the feed."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from polling import eventually
+
+import smartdc_nb
+
+
+@pytest.fixture
+def fleet(connect):
+    return smartdc_nb.Fleet([connect(changefeed=True), connect("us-west-1", changefeed=True)])
+
+
+def listings(emu) -> int:
+    return sum(r["path"].endswith("/machines") for r in emu.requests)
+
+
+def test_live_fleet_follows_changes_without_polling(emu, fleet):
+    east = emu.datacenter("us-east-1").put_machine(name="live-e1")
+    with fleet.live(poll_interval=0.2, backoff=(0.05, 0.5)) as live:
+        eventually(lambda: live.healthy, 10, "both feeds")
+        frame = live.frame
+        owned = {m.id for dc in emu.state.datacenters.values() for m in dc.machines.values()}
+        assert set(frame["id"]) == owned and set(frame["datacenter"]) == {"us-east-1", "us-west-1"}
+        assert listings(emu) == 2                             # one per datacenter
+        fleet["us-east-1"].machine(east).stop()
+        eventually(lambda: live.frame.set_index("id").loc[east, "state"] == "stopped", 10,
+                   "the frame to show the stop")
+        log = live.changes
+        assert list(log.columns) == ["time", "datacenter", "id", "name", "kinds", "state", "source"]
+        mine = log[log["id"] == east]
+        assert list(mine["state"]) == ["stopping", "stopped"] and set(mine["source"]) == {"feed"}
+        assert str(log["time"].dtype).startswith("datetime64") and log["time"].dt.tz is not None
+        time.sleep(0.8)                                       # several poll intervals
+        assert listings(emu) == 2                             # healthy feed: no polling at all
+        assert live.counts()["us-east-1"]["stopped"] >= 1
+        assert "stopped" in repr(live) and "us-east-1: live" in repr(live)
+    assert live.closed and live.status == {"us-east-1": "closed", "us-west-1": "closed"}
+    eventually(lambda: not emu.changefeed.status()["sockets"], 5, "the sockets to close")
+
+
+def test_live_html_and_widget_update_in_place(emu, fleet):
+    hostile = emu.datacenter("us-west-1").put_machine(name="x<script>alert(1)</script>")
+    with fleet.live(poll_interval=0.2, backoff=(0.05, 0.5)) as live:
+        eventually(lambda: live.healthy, 10, "both feeds")
+        widget = live.widget()
+        before = widget.card.value
+        emu.datacenter("us-west-1").set_state(hostile, "failed")
+        eventually(lambda: "failed" in widget.card.value and widget.card.value != before, 10,
+                   "the widget to update")
+        html = live._repr_html_()
+        assert "<script>alert" not in html and "&lt;script&gt;" in html
+        assert "Live fleet" in html and "Recent changes" in html
+        bundle = live._repr_mimebundle_()
+        assert "application/vnd.jupyter.widget-view+json" in bundle and "text/html" in bundle
+        requests_before = len(emu.requests)
+        live._repr_html_(), repr(live), live.frame, live.changes  # none of these asks the cloud
+        assert len(emu.requests) == requests_before
+
+
+def test_live_without_feed_polls(emu, fleet):
+    emu.changefeed.configure(enabled=False)
+    machine = emu.datacenter("us-east-1").put_machine(name="polled")
+    with fleet.live(poll_interval=0.2, backoff=(0.05, 30)) as live:
+        eventually(lambda: set(live.status.values()) == {"absent"}, 10, "the refusals")
+        eventually(lambda: machine in set(live.frame["id"]), 5, "the first listings")
+        assert not live.healthy
+        emu.datacenter("us-east-1").set_state(machine, "stopped")
+        eventually(lambda: live.frame.set_index("id").loc[machine, "state"] == "stopped", 5,
+                   "a poll to see the change")
+        assert "no feed (polling)" in live._repr_html_()

@@ -235,12 +235,75 @@ COST = [_c("<group>", "string", "", _CO, "", "The rollup key: datacenter, the ow
         _c("price_per_hour", "Float64", "", _CO, "currency/hour", "Sum of the priced machines"),
         _c("price_per_month", "Float64", "", _CO, "currency/month", "price_per_hour x 730")]
 
+_PL = "Plan.frame (machines.plan(...), fleet.plan(...), df.triton.plan(...))"
+_VERDICT = "the rules table's verdict"
+PLAN = [_DC, BULK[1]._replace(returned_by=_PL), BULK[2]._replace(returned_by=_PL),
+        _c("state", "str", "state", _PL, "", "The machine's state when planned", _MS),
+        _c("verdict", "category", "", _PL, "", "What the plan does with it", "act, skip (already "
+           "so), protected (deletion protection), refused (the action cannot apply)"),
+        _c("reason", "str", "", _PL, "", f"Why ({_VERDICT})"),
+        _c("request", "str", "", _PL, "", "The request that will be sent"),
+        _c("batch", "Int64", "", _PL, "", "Batch number of a rolling plan")]
+_VD = "df.triton.verdicts(action)"
+VERDICTS = [_DC, BULK[1]._replace(returned_by=_VD), BULK[2]._replace(returned_by=_VD),
+            PLAN[3]._replace(returned_by=_VD),
+            _c("verdict", "category", "", _VD, "", _VERDICT, "ok, skip, refused, protected"),
+            _c("reason", "string", "", _VD, "", "Why")]
+_JR = "smartdc_nb.journal() (the journal of mutating requests)"
+JOURNAL = [_c(name, dtype, "", _JR, units, text, values) for name, dtype, units, text, values in (
+    ("seq", "int64", "", "Record number, in write order", ""),
+    ("time", "datetime64[ns, UTC]", "UTC", "When the record was written", ""),
+    ("kind", "str", "", "What the record is", "run, resume, intent, outcome, run-end"),
+    ("run_id", "str", "", "The bulk run it belongs to", ""),
+    ("plan_id", "str", "", "The approved plan the run applies", ""),
+    ("profile", "str", "", "The connection's profile", ""),
+    ("account", "str", "", "The account acted on", ""),
+    ("user", "str", "", "The sub-user who signed", ""),
+    ("datacenter", "str", "", "Datacenter of the request", ""),
+    ("machine_id", "str", "", "Machine UUID", ""), ("machine_name", "str", "", "Machine name", ""),
+    ("action", "str", "", "The action (stop, create_snapshot, ...)", ""),
+    ("arguments", "object", "", "The action's arguments (decoded JSON)", ""),
+    ("method", "str", "", "HTTP method", ""), ("path", "str", "", "Request path", ""),
+    ("request_id", "str", "", "CloudAPI's request id", ""),
+    ("state_before", "str", "", "Machine state before the request", _MS),
+    ("http_status", "Int64", "", "HTTP status of the answer", ""),
+    ("outcome", "str", "", "What came of the request", ""),
+    ("error", "str", "", "The error, when it failed", ""),
+    ("seconds", "Float64", "seconds", "Time the request took", ""),
+    ("intent", "Int64", "", "The intent record an outcome answers (its seq)", ""),
+    ("detail", "object", "", "Anything else recorded (decoded JSON)", ""))]
+_RN = "smartdc_nb.journal_run(run_id).frame"
+RUN = [_DC, BULK[1]._replace(returned_by=_RN), BULK[2]._replace(returned_by=_RN),
+       JOURNAL[16]._replace(returned_by=_RN),
+       _c("status", "str", "", _RN, "", "Where the machine got to in the run"),
+       JOURNAL[17]._replace(returned_by=_RN), JOURNAL[15]._replace(returned_by=_RN),
+       JOURNAL[19]._replace(returned_by=_RN)]
+_RS = "smartdc_nb.journal_runs().frame"
+RUNS = [JOURNAL[3]._replace(returned_by=_RS),
+        _c("time", "str", "", _RS, "UTC", "When the run started (ISO text)"),
+        *(JOURNAL[i]._replace(returned_by=_RS) for i in (11, 6, 8, 4)),
+        _c("status", "str", "", _RS, "", "Whether the run ended", "ended, interrupted, ..."),
+        _c("machines", "int64", "", _RS, "machines", "Machines in the run"),
+        _c("summary", "str", "", _RS, "", "Machines per status")]
+_LV = "fleet.live().changes (the changefeed)"
+LIVE_CHANGES = [_c("time", "datetime64[ns, UTC]", "published", _LV, "UTC", "When CloudAPI "
+                   "published the change"), _DC,
+                BULK[1]._replace(returned_by=_LV), BULK[2]._replace(returned_by=_LV),
+                _c("kinds", "str", "changedResourceSubresources", _LV, "", "What changed "
+                   "(comma-separated changefeed sub-resources)", "alias, customer_metadata, "
+                   "destroyed, nics, owner_uuid, server_uuid, state, tags, ..."),
+                _c("state", "str", "state", _LV, "", "The machine's state after the change", _MS),
+                _c("source", "str", "", _LV, "", "How it was seen", "feed, reconcile (a listing "
+                   "after a gap)")]
+
 #: every frame kind -> its columns, in frame order
 FRAMES: dict[str, list[Column]] = {
     "machines": MACHINES, "tags": TAGS, "metadata": METADATA, "snapshots": SNAPSHOTS,
     "packages": PACKAGES, "images": IMAGES, "networks": NETWORKS, "audit": AUDIT,
     "bulk": BULK, "wait": WAIT, "query_steps": QUERY_STEPS, "query_datacenters": QUERY_DATACENTERS,
     "history": HISTORY, "diff": DIFF, "diff_counts": DIFF_COUNTS, "cost": COST,
+    "plan": PLAN, "verdicts": VERDICTS, "journal": JOURNAL, "run": RUN, "runs": RUNS,
+    "live_changes": LIVE_CHANGES,
 }
 #: catalog frames keep any field CloudAPI adds beyond the documented ones (object columns)
 OPEN_KINDS = ("packages", "images", "networks")
@@ -299,7 +362,8 @@ def columns(kind: str | None = None) -> Any:
 
     ``kind`` picks one frame (machines, tags, metadata, snapshots, packages,
     images, networks, audit, bulk, wait, query_steps, query_datacenters,
-    history, diff, diff_counts, cost, and any registered later).
+    history, diff, diff_counts, cost, plan, verdicts, journal, run, runs,
+    live_changes, and any registered later).
     """
     import pandas as pd
 

@@ -38,8 +38,7 @@ def every_frame(emu, dc):
     yield "wait", running.triton.machines().wait_for("running", timeout=10, progress=False).frame
     yield "query_steps", query.explain().steps
     yield "query_datacenters", query.explain().datacenters
-    for kind, frame in extra_frames(emu, dc, fleet, machines):
-        yield kind, frame
+    yield from extra_frames(emu, dc, fleet, machines)
 
 
 def extra_frames(emu, dc, fleet, machines):
@@ -58,11 +57,29 @@ def extra_frames(emu, dc, fleet, machines):
         yield "diff", d.changes
         yield "diff_counts", d.counts
         yield "machines", d.appeared
+    yield from operations_frames(emu, dc, fleet, machines)
     priced = machines.triton.with_prices(DEMO_PRICES)
     yield "machines", priced
     yield "cost", priced.triton.cost_by("datacenter")
     yield "cost", priced.triton.cost_by("owner")
     yield "cost", priced.triton.cost_by(tag="team")
+
+
+def operations_frames(emu, dc, fleet, machines):
+    """Frames of plans, verdicts, the journal and its runs, and the live change log."""
+    stopped = machines[machines.state == "stopped"].head(2)
+    plan = fleet.plan("start", where={"state": "stopped"})
+    yield "plan", plan.frame
+    yield "verdicts", machines.head(5).triton.verdicts("stop")
+    stopped.triton.start(confirm=True, wait=False)
+    yield "journal", smartdc_nb.journal()
+    runs = smartdc_nb.journal_runs()
+    assert len(runs)
+    yield "runs", runs.frame
+    yield "run", smartdc_nb.journal_run(runs[0].run_id).frame
+    with fleet.live() as live:
+        dc.machines(state="running")[0].add_tags(touched="yes")
+        yield "live_changes", live.changes
 
 
 def test_every_frame_column_is_documented_with_its_dtype(emu, dc):
@@ -79,7 +96,8 @@ def test_every_frame_column_is_documented_with_its_dtype(emu, dc):
                     continue  # typed from the tag's values
                 assert str(dtype) == entry.dtype, (kind, column, str(dtype), entry.dtype)
     assert {"machines", "tags", "metadata", "snapshots", "packages", "images", "networks",
-            "audit", "bulk", "wait", "history", "diff", "diff_counts", "cost"} <= seen
+            "audit", "bulk", "wait", "history", "diff", "diff_counts", "cost", "plan", "verdicts",
+            "journal", "runs", "run", "live_changes"} <= seen
 
 
 def test_an_unknown_column_is_reported(fleet_frame):

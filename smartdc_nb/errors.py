@@ -229,6 +229,10 @@ class WaitInterrupted(WaitError, KeyboardInterrupt):
     """The wait was interrupted (Ctrl-C); ``last_state`` says where it stood."""
 
 
+class ReadYourWritesWarning(UserWarning):
+    """A read shows a write of the same Machine merged in: the cloud did not show it in time."""
+
+
 class BulkActionError(SmartDCError):
     """A bulk action finished with failures; ``outcomes`` is the full outcome table."""
 

@@ -36,11 +36,12 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
-from . import rules
+from . import rules, writes
 from .datacenter import is_uuid, read_script, validate_machine_name, validate_values
 from .errors import (BrandNotSupportedError, DeletionProtectedError, InvalidArgumentError,
                      InvalidInputError, MachineDeletedError, NotFoundError)
 from .rules import MACHINE_STATES, SNAPSHOT_STATES
+from .writes import PendingWrites, Write
 
 if TYPE_CHECKING:
     from .datacenter import DataCenter
@@ -305,6 +306,7 @@ class Machine:
         self.pending_action: PendingAction | None = None
         self._audit_seen: set[tuple] = set()
         self._outstanding: list[PendingAction] = []  # sent, audit entry not seen yet
+        self._writes = PendingWrites()  # tag/metadata writes no read has shown yet
         if data is None:
             if machine_id is None:
                 raise InvalidInputError("Machine needs a machine id or a payload (data=...)")
@@ -330,6 +332,9 @@ class Machine:
             self._credentials = credentials_of(metadata.pop("credentials"))
         if "dns_names" not in raw and getattr(self, "raw", None) and "dns_names" in self.raw:
             raw["dns_names"] = self.raw["dns_names"]  # ListMachines omits them; keep GET's
+        for kind in ("tags", "metadata"):  # a write of this Machine the payload predates
+            if isinstance(raw.get(kind), dict) and self._writes.of(kind):
+                raw[kind] = self._writes.merged(kind, raw[kind])
         self.raw: dict[str, Any] = raw
         self.fetched_at: datetime = fetched_at or datetime.now(timezone.utc)
 
@@ -636,6 +641,21 @@ class Machine:
         self._audit_seen.update(audit_key(e) for e in entries)
         return entries
 
+    # read-your-writes (smartdc_nb.writes) -------------------------------
+
+    @property
+    def pending_writes(self) -> list[Write]:
+        """Tag and metadata writes of this Machine that no read has shown yet (see writes)."""
+        return list(self._writes.writes)
+
+    def _wrote(self, write: Write) -> None:
+        self._writes.add(write)
+
+    def _read(self, kind: str) -> dict[str, Any]:
+        """GET tags or metadata, waiting (bounded) until this Machine's writes show."""
+        return self._writes.settle(kind, lambda: self._request("GET", kind).data or {},
+                                   f"machine {self.label}")
+
     # metadata --------------------------------------------------------
 
     def _keep_metadata(self, metadata: Mapping[str, Any]) -> dict[str, Any]:
@@ -644,34 +664,41 @@ class Machine:
         return dict(kept)
 
     def get_metadata(self) -> dict[str, Any]:
-        """GET /:login/machines/:id/metadata — all metadata (also kept as ``metadata``)."""
-        return self._keep_metadata(self._request("GET", "metadata").data or {})
+        """GET /:login/machines/:id/metadata — all metadata (also kept as ``metadata``).
+
+        Writes of this Machine are visible: the read waits for them (see smartdc_nb.writes).
+        """
+        return self._keep_metadata(self._read("metadata"))
 
     def update_metadata(self, **kwargs: str) -> dict[str, Any]:
         """POST /:login/machines/:id/metadata — add or overwrite keys; returns all metadata.
 
-        Values must be strings. CloudAPI applies the change asynchronously
-        (its answer already shows the merged result).
+        Values must be strings. CloudAPI applies the change through a job (its
+        answer already shows the merged result); later reads of this Machine show it.
         """
         body = check_metadata(kwargs)
         if not body:
             raise InvalidInputError("update_metadata needs at least one key=value")
         reply = self._change("set_metadata", "POST", "metadata", json=body,
                              rule="update_metadata")
+        self._wrote(writes.set_items("metadata", body))
         return self._keep_metadata(reply.data or {})
 
     def delete_metadata_at_key(self, key: str) -> dict[str, Any]:
         """DELETE /:login/machines/:id/metadata/:key, then GET the metadata; returns it.
 
-        The delete is applied asynchronously, so the key is dropped from the
-        returned copy even if the GET right after still lists it.
+        The delete is applied through a job: the GET waits (bounded) until it shows.
         """
         if not isinstance(key, str) or not key:
             raise InvalidInputError(f"a metadata key must be a non-empty string, not {key!r}")
+        self._delete_metadata(key)
+        return self.get_metadata()
+
+    def _delete_metadata(self, key: str) -> None:
+        if self._writes.of("metadata"):
+            self._read("metadata")  # a key this Machine just set must exist before its delete
         self._change("remove_metadata", "DELETE", "metadata", key, rule="delete_metadata")
-        metadata = self._request("GET", "metadata").data or {}
-        metadata.pop(key, None)
-        return self._keep_metadata(metadata)
+        self._wrote(writes.removed("metadata", key))
 
     def set_boot_script(self, filename: str | Path) -> Machine:
         """POST /:login/machines/:id/metadata with ``{"user-script": <the file's text>}``.
@@ -682,28 +709,26 @@ class Machine:
         script = read_script(filename)
         reply = self._change("set_metadata", "POST", "metadata", json={"user-script": script},
                              rule="update_metadata")
+        self._wrote(writes.set_items("metadata", {"user-script": script}))
         self._keep_metadata(reply.data or {})
         return self
 
     def delete_boot_script(self) -> Machine:
         """DELETE /:login/machines/:id/metadata/user-script."""
-        self._change("remove_metadata", "DELETE", "metadata", "user-script",
-                     rule="delete_metadata")
-        metadata = dict(self.raw.get("metadata") or {})
-        metadata.pop("user-script", None)
-        self._keep_metadata(metadata)
+        self._delete_metadata("user-script")
+        self._keep_metadata(self._writes.merged("metadata", self.raw.get("metadata") or {}))
         return self
 
     def delete_all_metadata(self) -> dict[str, Any]:
         """DELETE /:login/machines/:id/metadata, then GET the metadata; returns it.
 
-        CloudAPI keeps ``root_authorized_keys`` and ``administrator_pw``; the
-        returned copy shows only those, as the cloud will once the job is done.
+        CloudAPI keeps ``root_authorized_keys`` and ``administrator_pw``; the GET
+        waits (bounded) until the job has run, so only those are left.
         """
         self._change("replace_metadata", "DELETE", "metadata", rule="delete_metadata")
-        metadata = self._request("GET", "metadata").data or {}
-        preserved = ("root_authorized_keys", "administrator_pw")
-        return self._keep_metadata({k: v for k, v in metadata.items() if k in preserved})
+        self._wrote(writes.replaced("metadata", {}, keep=("root_authorized_keys",
+                                                          "administrator_pw")))
+        return self.get_metadata()
 
     # tags ------------------------------------------------------------
 
@@ -712,8 +737,11 @@ class Machine:
         return dict(tags)
 
     def get_tags(self) -> dict[str, Any]:
-        """GET /:login/machines/:id/tags — all tags (also kept as ``tags``)."""
-        return self._keep_tags(self._request("GET", "tags").data or {})
+        """GET /:login/machines/:id/tags — all tags (also kept as ``tags``).
+
+        Writes of this Machine are visible: the read waits for them (see smartdc_nb.writes).
+        """
+        return self._keep_tags(self._read("tags"))
 
     def add_tags(self, **kwargs: Any) -> dict[str, Any]:
         """POST /:login/machines/:id/tags — add or overwrite tags (string, number or boolean).
@@ -723,18 +751,26 @@ class Machine:
         body = check_tags(kwargs)
         if not body:
             raise InvalidInputError("add_tags needs at least one tag=value")
-        return self._keep_tags(self._change("set_tags", "POST", "tags", json=body,
-                                            rule="add_tags").data or {})
+        reply = self._change("set_tags", "POST", "tags", json=body, rule="add_tags")
+        self._wrote(writes.set_items("tags", body))
+        return self._keep_tags(reply.data or {})
 
     def replace_tags(self, **kwargs: Any) -> dict[str, Any]:
         """PUT /:login/machines/:id/tags — replace every tag with these; returns the tags."""
         body = check_tags(kwargs)
-        return self._keep_tags(self._change("replace_tags", "PUT", "tags", json=body,
-                                            rule="replace_tags").data or {})
+        reply = self._change("replace_tags", "PUT", "tags", json=body, rule="replace_tags")
+        self._wrote(writes.replaced("tags", body))
+        return self._keep_tags(reply.data or {})
 
     def get_tag(self, tag: str) -> Any:
-        """GET /:login/machines/:id/tags/:tag — one tag's value (NotFoundError if absent)."""
-        return self._request("GET", "tags", self._tag_name(tag)).data
+        """GET /:login/machines/:id/tags/:tag — one tag's value (NotFoundError if absent).
+
+        After a tag write of this Machine, the tags are read first until it shows.
+        """
+        name = self._tag_name(tag)
+        if self._writes.of("tags"):
+            self.get_tags()
+        return self._request("GET", "tags", name).data
 
     @staticmethod
     def _tag_name(tag: Any) -> str:
@@ -743,16 +779,19 @@ class Machine:
         return tag
 
     def delete_tag(self, tag: str) -> Machine:
-        """DELETE /:login/machines/:id/tags/:tag."""
-        self._change("remove_tags", "DELETE", "tags", self._tag_name(tag), rule="delete_tags")
-        tags = dict(self.raw.get("tags") or {})
-        tags.pop(tag, None)
-        self._keep_tags(tags)
+        """DELETE /:login/machines/:id/tags/:tag (after a tag this Machine just set shows)."""
+        name = self._tag_name(tag)
+        if self._writes.of("tags"):
+            self._read("tags")  # a tag this Machine just set must exist before its delete
+        self._change("remove_tags", "DELETE", "tags", name, rule="delete_tags")
+        self._wrote(writes.removed("tags", name))
+        self._keep_tags(self._writes.merged("tags", self.raw.get("tags") or {}))
         return self
 
     def delete_all_tags(self) -> Machine:
         """DELETE /:login/machines/:id/tags."""
         self._change("remove_tags", "DELETE", "tags", rule="delete_tags")
+        self._wrote(writes.replaced("tags", {}))
         self._keep_tags({})
         return self
 

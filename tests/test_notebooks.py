@@ -224,6 +224,9 @@ def test_machine_control(demo_cloud, tmp_path):
     assert " failed: " not in text and ", 0 failed (panel.log.lines" in text
     dev = dc.machines(tags={"env": "dev"})
     assert dev and all(m.tags.get("last_drill") for m in dev)
+    # the tag just added is in the get_tags() printed right after (read-your-writes)
+    printed = next(line for line in text.splitlines() if line.startswith("{") and "env" in line)
+    assert f"'last_drill': '{machine.tags['last_drill']}'" in printed, printed
     assert "refused: invalid machine name 'web server #1'" in text
     # the report shows each panel in its static form (card and note), needing no widget code
     page = (tmp_path / "report.html").read_text()

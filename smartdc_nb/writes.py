@@ -1,0 +1,128 @@
+"""Read-your-writes for a Machine's tags, metadata and boot script.
+
+CloudAPI applies tag and metadata changes through a job: the write's answer
+already shows the merged result, but a GET right after can still show the old
+value (and a DELETE of a key just set can answer 404). A Machine remembers
+each such write as a :class:`Write` (what it changes, how to tell it has
+landed, how to apply it to a copy) in its :class:`PendingWrites`, and:
+
+- reads through the same Machine (``get_tags``, ``get_tag``, ``get_metadata``,
+  and the reads behind ``delete_metadata_at_key``/``delete_all_metadata``)
+  poll until every pending write of that kind is visible, for at most
+  :data:`VISIBLE_WITHIN` seconds; a write still not visible then is merged into
+  the returned copy and said once with a :class:`ReadYourWritesWarning`;
+- deletes of a tag or metadata key first wait the same way, so a delete right
+  after a set finds the key;
+- ``refresh()`` (and any payload the Machine keeps) shows pending writes merged
+  over the payload, without waiting; :attr:`Machine.pending_writes` lists them.
+
+A write is forgotten once a read shows it, or once it has been said not visible.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from .errors import ReadYourWritesWarning
+
+#: seconds a read waits for this Machine's earlier writes to become visible
+VISIBLE_WITHIN = 15.0
+#: first and longest pause between the reads of that wait
+FIRST_PAUSE, LONGEST_PAUSE = 0.05, 1.0
+
+
+@dataclass
+class Write:
+    """One tag or metadata change sent by a Machine, not yet seen by a read."""
+
+    kind: str  # "tags" or "metadata"
+    what: str  # e.g. "tags last_drill set", for messages
+    landed: Callable[[Mapping[str, Any]], bool]
+    apply: Callable[[dict], None]
+    sent_at: float = field(default_factory=time.monotonic)
+
+
+def set_items(kind: str, items: Mapping[str, Any]) -> Write:
+    """``items`` added or overwritten."""
+    items = dict(items)
+    return Write(kind, f"{kind} {', '.join(sorted(items))} set",
+                 lambda d: all(k in d and d[k] == v for k, v in items.items()),
+                 lambda d: d.update(items))
+
+
+def replaced(kind: str, items: Mapping[str, Any], keep: tuple[str, ...] = ()) -> Write:
+    """Every item replaced by ``items`` (the keys in ``keep`` stay, as CloudAPI keeps them)."""
+    items = dict(items)
+
+    def apply(d: dict) -> None:
+        kept = {k: d[k] for k in keep if k in d}
+        d.clear()
+        d.update(items, **kept)
+
+    return Write(kind, f"{kind} replaced" if items else f"all {kind} deleted",
+                 lambda d: {k: v for k, v in d.items() if k not in keep} == items, apply)
+
+
+def removed(kind: str, key: str) -> Write:
+    """One key deleted."""
+    return Write(kind, f"{kind} {key} deleted", lambda d: key not in d,
+                 lambda d: d.pop(key, None))
+
+
+class PendingWrites:
+    """The writes of one Machine that no read has shown yet."""
+
+    def __init__(self) -> None:
+        self.writes: list[Write] = []
+
+    def add(self, write: Write) -> None:
+        self.writes.append(write)
+
+    def of(self, kind: str) -> list[Write]:
+        return [w for w in self.writes if w.kind == kind]
+
+    def merged(self, kind: str, current: Mapping[str, Any]) -> dict[str, Any]:
+        """``current`` with the writes not visible in it applied; the visible ones are forgotten."""
+        result = dict(current)
+        for write in self.of(kind):
+            if write.landed(result):
+                self.writes.remove(write)
+            else:
+                write.apply(result)
+        return result
+
+    def settle(self, kind: str, fetch: Callable[[], Mapping[str, Any]],
+               label: str) -> dict[str, Any]:
+        """``fetch()`` until every pending write of ``kind`` shows (bounded); returns the result.
+
+        Writes still not visible after :data:`VISIBLE_WITHIN` seconds are merged
+        into the result, said with a ReadYourWritesWarning, and forgotten.
+        """
+        current = dict(fetch())
+        pending = [w for w in self.of(kind) if not w.landed(current)]
+        deadline = time.monotonic() + VISIBLE_WITHIN
+        pause = FIRST_PAUSE
+        while pending and time.monotonic() < deadline:
+            time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+            pause = min(pause * 2, LONGEST_PAUSE)
+            current = dict(fetch())
+            pending = [w for w in pending if not w.landed(current)]
+        for write in self.of(kind):
+            self.writes.remove(write)
+        if not pending:
+            return current
+        for write in pending:
+            write.apply(current)
+        waited = ", ".join(w.what for w in pending)
+        warnings.warn(f"{label}: {waited} is not visible in the cloud after {VISIBLE_WITHIN:g}s "
+                      "(CloudAPI applies it through a job); shown merged into what the cloud "
+                      "answered. machine.audit() says whether the job ran.",
+                      ReadYourWritesWarning, stacklevel=4)
+        return current
+
+
+__all__ = ["PendingWrites", "Write", "ReadYourWritesWarning", "VISIBLE_WITHIN", "set_items",
+           "replaced", "removed"]

@@ -1,0 +1,73 @@
+"""Read-your-writes: a tag, metadata or boot-script write is visible to the next read of the
+same Machine, although CloudAPI applies it through a job (a GET right after shows the old value).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+from test_machine_support import fetched, logged
+
+from smartdc_nb import writes
+from smartdc_nb.errors import ReadYourWritesWarning
+
+
+@pytest.fixture
+def m(emu, dc):
+    emu.set_durations(tags=0.6, metadata=0.6)  # jobs slower than a request: reads see old values
+    machine = fetched(dc, emu, tags={"role": "web"}, metadata={"note": "hi"})
+    emu.clear_requests()
+    return machine
+
+
+def test_a_tag_just_added_is_in_the_next_get_tags(emu, m):
+    m.add_tags(last_drill="2026-11-30")
+    assert m.get_tags() == {"role": "web", "last_drill": "2026-11-30"}
+    assert m.tags == {"role": "web", "last_drill": "2026-11-30"}
+    assert m.get_tag("last_drill") == "2026-11-30"
+
+
+def test_tag_replace_and_delete_are_visible_to_the_next_read(emu, m):
+    m.replace_tags(only="this")
+    assert m.get_tags() == {"only": "this"}
+    m.add_tags(extra="1")
+    m.delete_tag("extra")  # the add's job has not run yet: the delete waits for it, no 404
+    assert m.get_tags() == {"only": "this"}
+    m.delete_all_tags()
+    assert m.get_tags() == {}
+
+
+def test_metadata_and_the_boot_script_are_visible_to_the_next_read(emu, m, tmp_path):
+    m.update_metadata(colour="blue")
+    assert m.get_metadata()["colour"] == "blue"
+    script = tmp_path / "boot.sh"
+    script.write_text("echo new\n")
+    m.set_boot_script(script)
+    assert m.get_metadata()["user-script"] == "echo new\n" and m.boot_script == "echo new\n"
+    m.delete_boot_script()  # right after the set: no 404 from a key not there yet
+    assert "user-script" not in m.get_metadata() and m.boot_script is None
+    m.update_metadata(gone="soon")
+    assert "gone" not in m.delete_metadata_at_key("gone")
+    assert "gone" not in m.get_metadata()
+
+
+def test_refresh_keeps_a_pending_write_instead_of_the_old_value(emu, m):
+    m.add_tags(fresh="yes")
+    m.refresh()  # GetMachine still shows the old tags
+    assert m.tags == {"role": "web", "fresh": "yes"}
+    assert [w.what for w in m.pending_writes] == ["tags fresh set"]
+
+
+def test_a_write_that_never_shows_is_merged_and_said(emu, m, monkeypatch):
+    monkeypatch.setattr(writes, "VISIBLE_WITHIN", 0.3)
+    emu.set_durations(tags=30)
+    m.add_tags(slow="1")
+    with pytest.warns(ReadYourWritesWarning, match="tags slow set.*not visible.*0.3"):
+        tags = m.get_tags()
+    assert tags == {"role": "web", "slow": "1"}  # merged, as the cloud will show it
+    emu.clear_requests()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert m.get_tags() == {"role": "web"}  # said once; then the cloud's own answer
+    assert len(logged(emu)) == 1

@@ -231,6 +231,13 @@ class Plan:
 
     # ------------------------------------------------------------ apply
 
+    def check_approval(self, approve: Any) -> None:
+        """PlanError (showing this plan's id) unless ``approve`` is this plan's id."""
+        if approve != self.id:
+            said = "no approve=" if approve is None else f"approve={approve!r}"
+            raise PlanError(f"{said} does not approve this plan; its id is {self.id!r}: "
+                            f"plan.apply(approve={self.id!r}) after reviewing it")
+
     def apply(self, approve: str | None = None, *, strict: bool = False,
               **run_options: Any) -> BulkResult:
         """Run the plan; ``approve`` must be :attr:`id`. See the module docstring.
@@ -239,10 +246,7 @@ class Plan:
         health_check, raise_on_failure, progress, interval, max_interval); they
         override those given to plan().
         """
-        if approve != self.id:
-            said = "no approve=" if approve is None else f"approve={approve!r}"
-            raise PlanError(f"{said} does not approve this plan; its id is {self.id!r}: "
-                            f"plan.apply(approve={self.id!r}) after reviewing it")
+        self.check_approval(approve)
         unknown = sorted(set(run_options) - set(RUN_OPTIONS))
         if unknown:
             raise InvalidInputError(f"apply() takes run options ({', '.join(RUN_OPTIONS)}), "

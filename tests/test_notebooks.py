@@ -4,7 +4,7 @@ Execution goes through papermill (the engine ``smartdc-nb run`` uses) with a
 real kernel. The kernel's ``connect("demo")`` finds the demo cloud this test
 started (a fresh state per test, transitions 20 times faster than the demo's),
 so the test can read the cloud afterwards and check what a runbook changed.
-The runbooks' acting variants (``dry_run=False``, ``delete=True``) run through
+The runbooks' acting variants (``dry_run=False``, ``delete=True``, ``approve=<plan id>``) run through
 ``smartdc-nb run`` itself, as cron would; the fleet overview also runs against
 a named triton profile to show one parameter points it at another cloud.
 """
@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -78,6 +79,8 @@ def test_opens_with_a_parameters_cell_defaulting_to_the_demo_cloud(path):
         assert declared["dry_run"]["default"] == "True"
     if "delete" in declared:
         assert declared["delete"]["default"] == "False"
+    if "approve" in declared:  # acts only on the id of a plan it printed
+        assert declared["approve"]["default"] == '""'
 
 
 # ------------------------------------------------------------ running them
@@ -267,19 +270,54 @@ def test_an_account_without_machines(empty_demo_cloud, tmp_path):
         in proc.stderr
 
 
+def plan_id_of(text: str) -> str:
+    """The plan id a rolling-reboot dry run printed."""
+    match = re.search(r"plan ([0-9a-f]{12}) \(apply it with -p approve \1\)", text)
+    assert match, text[-3000:]
+    return match.group(1)
+
+
 def test_rolling_reboot_of_nothing_is_a_clean_no_op(demo_cloud, tmp_path):
-    nb = execute("03-rolling-reboot.ipynb", tmp_path, tag_selector="role=nothing", dry_run=False)
+    nb = execute("03-rolling-reboot.ipynb", tmp_path, tag_selector="role=nothing")
     assert "0 machines carry {'role': 'nothing'}" in text_of(nb)
-    assert "reboot on 0 machines (waited for running): nothing to do" in text_of(nb)
+    approved = execute("03-rolling-reboot.ipynb", tmp_path, tag_selector="role=nothing",
+                       approve=plan_id_of(text_of(nb)))
+    assert "reboot on 0 machines: nothing to do" in text_of(approved)
+
+
+def test_rolling_reboot_applies_only_the_approved_plan(demo_cloud, tmp_path):
+    """A wrong or stale id changes nothing, and says the plan's id."""
+    dry = run_cli(NOTEBOOKS / "03-rolling-reboot.ipynb", "-p", "tag_selector", "role=web",
+                  "-o", tmp_path / "dry.ipynb")
+    assert dry.returncode == 0, dry.stderr
+    plan_id = plan_id_of(dry.stdout)
+    dc = smartdc_nb.connect("demo")
+    web = smartdc_nb.Fleet(dc).machines(tags={"role": "web"})
+    running = [m for m in web if m.state == "running" and m.brand != "kvm"]
+    running[0].stop().wait_for("stopped", timeout=60, interval=0.1)  # the fleet changed since
+    stale = run_cli(NOTEBOOKS / "03-rolling-reboot.ipynb", "-p", "tag_selector", "role=web",
+                    "-p", "approve", plan_id, "-o", tmp_path / "stale.ipynb")
+    assert stale.returncode == 1
+    assert f"approve='{plan_id}' does not approve this plan; its id is" in stale.stderr
+    for machine in web:
+        audit = machine.audit()
+        assert not any(e["action"] in ("reboot", "create_snapshot") for e in audit
+                       if parse_time(e["time"]) > parse_time(
+                           nbformat.read(str(tmp_path / "dry.ipynb"), as_version=4)
+                           .metadata.papermill.start_time)), machine.name
 
 
 def test_rolling_reboot_runs_headless(demo_cloud, tmp_path):
-    proc = run_cli(NOTEBOOKS / "03-rolling-reboot.ipynb", "-p", "tag_selector", "role=web,env=staging",
-                   "-p", "dry_run", "False", "-p", "batch_size", "2", "-o", tmp_path / "out.ipynb",
+    args = [NOTEBOOKS / "03-rolling-reboot.ipynb", "-p", "tag_selector", "role=web,env=staging",
+            "-p", "batch_size", "2"]
+    dry = run_cli(*args, "-o", tmp_path / "dry.ipynb")
+    assert dry.returncode == 0, dry.stderr
+    proc = run_cli(*args, "-p", "approve", plan_id_of(dry.stdout), "-o", tmp_path / "out.ipynb",
                    "--html", tmp_path / "report.html")
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
-    assert lines[0].startswith("rolling reboot of role=web,env=staging: reboot on ")
+    assert lines[0].startswith(f"rolling reboot of role=web,env=staging (plan "
+                               f"{plan_id_of(dry.stdout)}): reboot on ")
     dc = smartdc_nb.connect("demo")
     fleet = smartdc_nb.Fleet(dc)
     staging = [m for m in fleet.machines(tags={"role": "web", "env": "staging"})
@@ -303,9 +341,11 @@ def test_rolling_reboot_stops_at_a_failed_batch_and_fails_loudly(demo_cloud, tmp
     # the cloud fails the next reboot job in us-east-1, whose machines make up the first batch
     requests.post(demo_cloud["urls"]["us-east-1"] + "/__emulator/fail-next",
                   json={"action": "reboot", "count": 1}, timeout=10).raise_for_status()
-    proc = run_cli(NOTEBOOKS / "03-rolling-reboot.ipynb", "-p", "tag_selector", "role=web,env=staging",
-                   "-p", "dry_run", "False", "-p", "snapshot_first", "False",
-                   "-o", tmp_path / "out.ipynb")
+    args = [NOTEBOOKS / "03-rolling-reboot.ipynb", "-p", "tag_selector", "role=web,env=staging",
+            "-p", "snapshot_first", "False"]
+    dry = run_cli(*args, "-o", tmp_path / "dry.ipynb")
+    assert dry.returncode == 0, dry.stderr
+    proc = run_cli(*args, "-p", "approve", plan_id_of(dry.stdout), "-o", tmp_path / "out.ipynb")
     assert proc.returncode == 1
     assert "RuntimeError: the rolling reboot did not complete" in proc.stderr
     # the report still came out: one failed, the later batches not reached

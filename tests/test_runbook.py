@@ -271,7 +271,7 @@ def test_the_html_report_loads_nothing_from_the_network(tmp_path):
 def test_a_packaged_runbook_runs_by_its_short_name(tmp_path):
     proc = smartdc_nb_run("rolling-reboot", "--list-parameters", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert any(line.startswith("dry_run: bool") for line in proc.stdout.splitlines())
+    assert any(line.startswith("approve: str") for line in proc.stdout.splitlines())
     proc = smartdc_nb_run("no-such-runbook", cwd=tmp_path)
     assert proc.returncode == 2
     assert ("no-such-runbook: no such notebook file, nor a packaged runbook of that name "

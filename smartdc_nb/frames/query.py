@@ -114,10 +114,11 @@ class Explanation:
         printer.text(str(self))
 
     def _repr_html_(self) -> str:
-        lines = self.lines()
-        items = "".join(f"<li>{html.escape(line.strip())}</li>" for line in lines[1:])
-        return (f"<div class='sdcnb-explain'><strong>{html.escape(lines[0])}</strong>"
-                f"<ul>{items}</ul></div>")
+        try:
+            from .query_view import render
+        except ImportError:  # the display package is optional here: fall back to escaped text
+            return f"<pre>{html.escape(str(self))}</pre>"
+        return render(self)
 
 
 class Query:

@@ -183,3 +183,19 @@ def test_smartdc_nb_snapshot_from_the_command_line(emu, triton_keys, tmp_path):
     proc = run("--profile", "nosuch", "--dir", str(tmp_path / "h"))
     assert proc.returncode == 1 and proc.stderr.startswith("smartdc-nb snapshot: ")
     assert "nosuch" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_no_points_yet(store):
+    listed = smartdc_nb.history()
+    assert listed.empty and list(listed.columns) == ["point", "time", "account", "datacenters",
+                                                     "machines", "snapshots", "path"]
+    with pytest.raises(InvalidInputError, match="there are 0 saved points"):
+        smartdc_nb.load()
+
+
+def test_a_datacenter_can_be_saved_and_diffed_too(emu, dc, store):
+    point = smartdc_nb.Fleet([dc]).snapshot(snapshots=False)
+    emu.datacenter("us-east-1").put_machine(name="later")
+    d = smartdc_nb.diff(point, dc)
+    assert d.appeared["name"].tolist() == ["later"] and d.counts["datacenter"].tolist() == [
+        "us-east-1"]

@@ -192,3 +192,16 @@ def test_explaining_a_frame_not_made_by_a_query(fleet):
     frame = fleet.frames.machines()
     with pytest.raises(InvalidInputError, match="not made by a query"):
         QueryFrame(frame).explain()
+
+
+def test_a_failing_datacenter_is_said_by_explain(emu, fleet):
+    from smartdc_nb.fleet import DatacenterWarning
+
+    emu.faults.add(path=r"/machines", datacenter="us-west-1", status=500)
+    with pytest.warns(DatacenterWarning, match="us-west-1"):
+        result = fleet.query(state="running")
+    assert set(result.datacenter) == {"us-east-1"} and len(result)
+    west = result.attrs["query"]["datacenters"]["us-west-1"]
+    assert west["rows"] == 0 and "ServerError" in west["error"]
+    assert west["requests"] >= 1  # the failed listing is counted (urllib3's retries inside it once)
+    assert "us-west-1: FAILED (ServerError" in str(result.explain())

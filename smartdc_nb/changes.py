@@ -155,6 +155,8 @@ class _Datacenter:
         path = dc.path("changefeed")
         if dc.roles:
             path += "?as-role=" + ",".join(dc.roles)
+        if dc.transport.limiter is not None:  # the upgrade counts against the login's rate
+            dc.transport.limiter.acquire()
         auth = dc.transport.session.auth
         date = datetime.now(timezone.utc).strftime("%a, %d %b %Y %H:%M:%S GMT")
         headers = {"Date": date, "Authorization": auth.authorization("GET", path, date),

@@ -146,3 +146,24 @@ def test_no_feed_refuses_the_upgrade(emu, open_feed):
     assert refused.value.response.status_code == 404
     emu.changefeed.configure(enabled=True)
     assert open_feed().response.status_code == 101
+
+
+@pytest.mark.parametrize("flag, status", [("--no-changefeed", 404), (None, 101)])
+def test_command_line_without_a_feed(flag, status):
+    import re
+
+    from test_command import finish, first_lines, spawn
+
+    proc = spawn(*["--no-verify", "--machines", "1", *([flag] if flag else [])])
+    try:
+        url = re.search(r"(http://\S+)", "\n".join(first_lines(proc, "Ctrl-C"))).group(1)
+        ws_url = url.replace("http://", "ws://") + "/demo/changefeed"
+        if status == 101:
+            with connect(ws_url, open_timeout=10) as ws:
+                assert ws.response.status_code == 101
+        else:
+            with pytest.raises(InvalidStatus) as refused:
+                connect(ws_url, open_timeout=10)
+            assert refused.value.response.status_code == 404
+    finally:
+        assert finish(proc)[0] == 0

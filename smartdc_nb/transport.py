@@ -61,7 +61,9 @@ class CloudAPIRetry(Retry):
     - 429 is retried for any method: a throttled request was not applied.
     - 502/503/504 and read errors (a reset connection after the request went
       out) only for GET/HEAD, which cannot do anything twice. Connect errors
-      are retried for any method because nothing was sent (urllib3's rule).
+      are retried for any method because nothing was sent (urllib3's rule),
+      except a refused connection: nothing listens at the address, so it is
+      tried once more only.
     - ``Retry-After`` is honoured in both forms (seconds or HTTP date); CloudAPI
       itself sends none on 429, so then exponential backoff with jitter applies.
     - ``budget`` bounds the total seconds spent retrying one request: a retry
@@ -93,6 +95,9 @@ class CloudAPIRetry(Retry):
         started = self.started if self.started is not None else time.monotonic()
         new = super().increment(method, url, response, error, _pool, _stacktrace)
         new.started = started
+        if _refused(error) and sum(_refused(h.error) for h in new.history) > 1:
+            # Refused twice: nothing listens there. That is not transient; say so at once.
+            raise MaxRetryError(_pool, url, error)  # type: ignore[arg-type]
         wait = None
         if response is not None and self.respect_retry_after_header:
             try:
@@ -245,10 +250,19 @@ class Transport:
                 allow_redirects=False)  # CloudAPI does not redirect API calls; a signature is per URL
         except requests.exceptions.RequestException as exc:
             self.stats.add(time.perf_counter() - started)
-            raise TransportError(
-                f"{method} {self.url}{path}: no answer from CloudAPI ({_reason(exc)}). "
-                "Check the URL and that the datacenter is reachable.",
-                method=method, path=path) from exc
+            cause = _root(exc)
+            if isinstance(cause, ConnectionRefusedError):
+                text = (f"cannot connect to CloudAPI at {self.url} ({method} {path}): the "
+                        "connection was refused, so nothing listens at that address and port. "
+                        "Check the URL (the profile's url, TRITON_URL) and that the datacenter "
+                        "or the emulator is running.")
+            else:
+                text = (f"{method} {self.url}{path}: no answer from CloudAPI ({_reason(exc)}). "
+                        "Check the URL and that the datacenter is reachable.")
+            # The message stands alone; the chained cause is the root one, without the
+            # dozen library frames between it and here (they are in the DEBUG log).
+            log.debug("%s %s failed", method, path, exc_info=exc)
+            raise TransportError(text, method=method, path=path) from cause.with_traceback(None)
         ms = (time.perf_counter() - started) * 1000
         self.stats.add(ms / 1000)
         request_id = resp.headers.get("Request-Id") or resp.headers.get("x-request-id")
@@ -256,7 +270,10 @@ class Transport:
                   request_id, ms)
         data = self._decode(resp, method, path)
         if resp.status_code >= 400:
-            raise self._error(resp, data, method, path, request_id)
+            error = self._error(resp, data, method, path, request_id)
+            if resp.status_code == 401:
+                error = _with_key_hint(error, self.session.auth, self.url)
+            raise error
         return Reply(resp.status_code, resp.headers, data, request_id, ms)
 
     def get(self, path: str, **params: Any) -> Any:
@@ -324,6 +341,23 @@ class Transport:
         return api_error_class(status, None)(message, **extra)
 
 
+def _with_key_hint(error: APIError, auth: Any, url: str) -> APIError:
+    """A 401 that says which key and account were used, and where the key was found."""
+    key_id = getattr(auth, "key_id", None)
+    signer = getattr(auth, "signer", None)
+    if key_id is None or signer is None:
+        return error
+    who = f"account {auth.account}" + (f" (user {auth.user})" if auth.user else "")
+    hint = (f"CloudAPI at {url} did not accept key {signer.md5_fingerprint} "
+            f"({signer.sha256_fingerprint}) for {who}; the key was found in {signer.source}. "
+            "Check that this key is on the account (`triton key list`, or add its .pub to the "
+            "account), that the account and user names are right, and that the URL is that "
+            "account's cloud.")
+    return type(error)(f"{error.message}. {hint}", status=error.status, code=error.code,
+                       errors=error.errors, request_id=error.request_id, method=error.method,
+                       path=error.path, body=error.body, retry_after=error.retry_after)
+
+
 def _excerpt(body: bytes, size: int = 160) -> str:
     """A short, single-line, tag-free excerpt of a non-JSON body (e.g. a proxy's HTML page)."""
     text = body[:4096].decode("utf-8", "replace")
@@ -333,15 +367,25 @@ def _excerpt(body: bytes, size: int = 160) -> str:
     return text if len(text) <= size else text[: size - 1] + "…"
 
 
-def _reason(exc: Exception) -> str:
-    """The innermost readable cause of a requests exception."""
-    inner: BaseException = exc
+def _root(exc: BaseException) -> BaseException:
+    """The innermost cause of a requests exception (urllib3's reason, the OSError, ...)."""
+    inner = exc
     while True:
-        nxt = inner.__context__ or inner.__cause__
+        nxt = inner.__cause__ or inner.__context__
         if isinstance(inner, MaxRetryError) and inner.reason is not None:
             nxt = inner.reason
         if nxt is None or nxt is inner:
-            break
+            return inner
         inner = nxt
+
+
+def _refused(error: BaseException | None) -> bool:
+    """Whether a connect error is a refused connection."""
+    return error is not None and isinstance(_root(error), ConnectionRefusedError)
+
+
+def _reason(exc: Exception) -> str:
+    """The innermost readable cause of a requests exception."""
+    inner = _root(exc)
     text = str(inner) or type(inner).__name__
     return text if len(text) < 200 else text[:199] + "…"

@@ -112,13 +112,32 @@ def test_retries_can_be_turned_off(emu, connect):
     assert attempts(emu, "GET", "/packages") == 1
 
 
-def test_connection_refused_is_a_clear_transport_error(connect, emu):
-    dc = connect(retries=1, retry_budget=1)
-    dc.transport.url = "http://127.0.0.1:9"  # nothing listens on the discard port
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:  # bound, never listening: connecting is refused
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_connection_refused_fails_at_once_in_one_readable_paragraph(emu, triton_keys, caplog):
+    import traceback
+
+    key = triton_keys["rsa"]
+    url = f"http://127.0.0.1:{_closed_port()}"
+    dc = smartdc_nb.connect(url=url, account="demo", key_id=key.md5, key_path=str(key.private),
+                            rate_limit=False, changefeed=False)
+    caplog.set_level(logging.INFO, logger="smartdc_nb")
     with pytest.raises(TransportError) as err:
-        dc.packages()
-    assert "no answer from CloudAPI" in str(err.value)
-    assert "127.0.0.1:9" in str(err.value)
+        dc.machines()  # the default retries and budget (8 retries in 60 s)
+    retries = [r for r in caplog.records if r.getMessage().startswith("retrying")]
+    assert len(retries) <= 1, [r.getMessage() for r in retries]  # refused is not transient
+    text = str(err.value)
+    assert url in text and "refused" in text and "\n" not in text
+    assert isinstance(err.value.__cause__, ConnectionRefusedError)  # the cause, chained
+    shown = "".join(traceback.format_exception(err.value))
+    # not a chain of four library exceptions through dozens of urllib3/requests frames
+    assert shown.count("The above exception") == 1 and "site-packages" not in shown, shown
 
 
 # --------------------------------------------------------------------------- rate limit
@@ -235,6 +254,12 @@ def test_unregistered_key_is_invalid_credentials(emu, tmp_path):
         dc.account()
     assert err.value.status == 401
     assert err.value.code == "InvalidCredentials"
+    # which key, which account, where the key came from, and what to check
+    signer = dc.transport.session.auth.signer
+    text = str(err.value)
+    assert f"key {signer.md5_fingerprint}" in text and signer.sha256_fingerprint in text
+    assert "account demo" in text and f"found in {key}" in text
+    assert emu.url in text and "triton key list" in text
 
 
 def test_deleted_machine_is_a_machine_deleted_error_with_its_tombstone(emu, dc):

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
 
 from .catalog import CATALOG_TTL, Catalog
-from .errors import InvalidInputError, NotFoundError
+from .errors import InvalidInputError, NotFoundError, PagingError
+from .paging import MAX_PAGES, PAGE_CONCURRENCY
 from .ratelimit import RateLimiter, shared_limiter
 from .transport import DEFAULT_TIMEOUT, Reply, Transport, path_segment
 
@@ -92,6 +93,9 @@ class DataCenter:
     ``catalog_ttl``: seconds ``dc.catalog`` reuses fetched packages and images.
     ``retries``, ``retry_budget`` and ``backoff`` (the first retry's wait, in
     seconds, doubling after) go to the transport (smartdc_nb.transport).
+    ``page_concurrency``: ListMachines pages asked at once (1 asks them one
+    after another, for servers that object); ``max_pages``: pages before a
+    listing is refused as endless (smartdc_nb.paging).
     """
 
     def __init__(
@@ -117,6 +121,8 @@ class DataCenter:
         catalog_ttl: float | None = CATALOG_TTL,
         changefeed: bool = True,
         journal: Any = None,
+        page_concurrency: int = PAGE_CONCURRENCY,
+        max_pages: int = MAX_PAGES,
     ):
         from .auth import HTTPSignatureAuth, load_signer
         from .config import check_url, warn_insecure
@@ -143,8 +149,12 @@ class DataCenter:
                              retry_budget=retry_budget, backoff=backoff, act_as=act_as,
                              roles=self.roles,
                              catalog_ttl=catalog_ttl, changefeed=bool(changefeed),
-                             journal=journal)
+                             journal=journal, page_concurrency=page_concurrency,
+                             max_pages=max_pages)
         self.changefeed = bool(changefeed)  # False: waits and live views never open the feed
+        for option, value in (("page_concurrency", page_concurrency), ("max_pages", max_pages)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise InvalidInputError(f"{option} must be a whole number >= 1, not {value!r}")
         if rate_limit is True:
             limiter = shared_limiter(self.url, account)  # CloudAPI throttles the signing login
         elif isinstance(rate_limit, RateLimiter):
@@ -157,7 +167,8 @@ class DataCenter:
             self.url, HTTPSignatureAuth(signer, account, user=user), verify=not insecure,
             timeout=timeout, limiter=limiter, retries=retries, retry_budget=retry_budget,
             backoff=backoff,
-            params={"as-role": ",".join(self.roles)} if self.roles else None)
+            params={"as-role": ",".join(self.roles)} if self.roles else None,
+            page_concurrency=page_concurrency, max_pages=max_pages)
         self._lock = threading.Lock()
         self._packages: dict[str, dict] = {}
         self._images: dict[str, dict] = {}
@@ -415,9 +426,17 @@ class DataCenter:
                     "or tags={'key': 'value'}")
         return params
 
-    def iter_machine_pages(self, **filters: Any) -> Iterator[list[dict]]:
-        """Yield ListMachines pages (raw dicts), paging until the fleet is whole."""
-        return self.transport.paginate(self.path("machines"), self.machine_filters(filters))
+    def iter_machine_pages(self, *, page_concurrency: int | None = None,
+                           **filters: Any) -> Iterator[list[dict]]:
+        """Yield ListMachines pages (raw dicts), paging until the fleet is whole.
+
+        Several pages are asked at once (``page_concurrency``, default the
+        DataCenter's) and each machine comes once, even when the fleet changes
+        during the listing (see smartdc_nb.paging). A caller that may stop
+        early to save requests asks with ``page_concurrency=1``.
+        """
+        return self.transport.paginate(self.path("machines"), self.machine_filters(filters),
+                                       concurrency=page_concurrency)
 
     def raw_machines(self, **filters: Any) -> list[dict]:
         """Every machine matching ``filters`` as CloudAPI's dicts (all pages)."""
@@ -438,14 +457,21 @@ class DataCenter:
         """How many machines match ``filters`` (HEAD requests: no bodies are transferred)."""
         params = self.machine_filters(filters)
         total, offset, limit = 0, 0, 1000
-        while True:
+        for _ in range(self.transport.max_pages):
             reply = self.request("HEAD", "machines",
                                  params={**params, "limit": limit, "offset": offset})
-            count = int(reply.headers.get("x-resource-count", 0))
-            total += count
-            if count < limit:
+            count = reply.headers.get("x-resource-count", "")
+            if not count.isdigit():
+                raise PagingError(f"counting machines: CloudAPI's answer has no usable "
+                                  f"x-resource-count ({count!r}); use len(dc.raw_machines())")
+            total += int(count)
+            if int(count) < limit:
                 return total
-            offset += count
+            offset += limit
+        raise PagingError(
+            f"counting machines did not end after {self.transport.max_pages:,} pages: the "
+            "server says every page is full. Raise DataCenter(max_pages=...) if the fleet "
+            "really is that big.")
 
     def raw_machine_data(self, machine_id: str, credentials: bool = False) -> dict:
         """GET /:login/machines/:id — the machine's payload (410 tombstones raise MachineDeletedError)."""
@@ -553,7 +579,8 @@ def connect(profile: str | None = None, **overrides: Any) -> DataCenter:
     environment are used. Keyword arguments (url, account, key_id, key_path,
     passphrase, user, insecure) override the profile's fields; DataCenter
     options (name, timeout, rate_limit, retries, retry_budget, backoff, catalog_ttl,
-    changefeed) pass through; ``changefeed=False`` keeps waits and live views on listings (no WebSocket).
+    changefeed, page_concurrency, max_pages) pass through; ``changefeed=False`` keeps waits
+    and live views on listings (no WebSocket).
     ``journal`` is where mutating requests are recorded (a path; False: off;
     default ``$SMARTDC_NB_JOURNAL`` or the user's state directory).
     """
@@ -561,7 +588,7 @@ def connect(profile: str | None = None, **overrides: Any) -> DataCenter:
 
     dc_options = {k: overrides.pop(k) for k in
                   ("name", "timeout", "rate_limit", "retries", "retry_budget", "backoff", "signer",
-                   "catalog_ttl", "changefeed", "journal")
+                   "catalog_ttl", "changefeed", "journal", "page_concurrency", "max_pages")
                   if k in overrides}
     prof = load_profile(profile, **overrides)
     dc_options.setdefault("name", prof.datacenter)

@@ -37,6 +37,10 @@ class TransportError(SmartDCError):
         self.path = path
 
 
+class PagingError(SmartDCError):
+    """A paged list did not end within its page cap (the server keeps sending new full pages)."""
+
+
 # --------------------------------------------------------------------------- API
 
 

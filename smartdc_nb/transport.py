@@ -30,6 +30,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import InvalidHeader, MaxRetryError
 from urllib3.util.retry import Retry
 
+from . import paging
 from ._version import __version__
 from .errors import APIError, MachineDeletedError, TransportError, api_error_class
 from .ratelimit import RateLimiter
@@ -37,7 +38,7 @@ from .ratelimit import RateLimiter
 log = logging.getLogger("smartdc_nb")
 
 ACCEPT_VERSION = "~9||~8"
-PAGE_LIMIT = 1000  # CloudAPI's maximum page size for ListMachines
+PAGE_LIMIT = paging.PAGE_LIMIT  # CloudAPI's maximum page size for ListMachines
 DEFAULT_TIMEOUT = (10.0, 60.0)  # (connect, read) seconds
 USER_AGENT = (f"smartdc_nb/{__version__} (python/{platform.python_version()}; "
               f"requests/{requests.__version__})")
@@ -187,8 +188,13 @@ class Transport:
         accept_version: str = ACCEPT_VERSION,
         user_agent: str = USER_AGENT,
         params: Mapping[str, Any] | None = None,
+        page_concurrency: int = paging.PAGE_CONCURRENCY,
+        max_pages: int = paging.MAX_PAGES,
     ):
         self.url = url.rstrip("/")
+        self.page_concurrency = page_concurrency
+        self.max_pages = max_pages
+        self.page_hints = paging.PageHints()  # pages each list took last time
         self.params = dict(params or {})  # sent with every request (e.g. RBAC ``as-role``)
         self.stats = RequestStats()
         self.timeout = timeout
@@ -281,23 +287,27 @@ class Transport:
         return self.request("GET", path, params=params).data
 
     def paginate(self, path: str, params: Mapping[str, Any] | None = None,
-                 limit: int = PAGE_LIMIT) -> Iterator[list[Any]]:
-        """Yield the pages of a ``limit``/``offset`` list endpoint until a short page.
+                 limit: int = PAGE_LIMIT, concurrency: int | None = None
+                 ) -> Iterator[list[Any]]:
+        """Yield the rows of a ``limit``/``offset`` list endpoint, page by page, each row once.
 
-        CloudAPI's ``x-resource-count`` is the size of *this* page, not a total,
-        so the only end signal is a page shorter than ``limit``.
+        Up to ``concurrency`` (default ``page_concurrency``) pages are asked at once; the listing ends at a
+        page shorter than ``limit``, at a full page with nothing new, or with
+        :class:`~smartdc_nb.errors.PagingError` after ``max_pages`` (see
+        smartdc_nb.paging).
         """
-        offset = 0
-        while True:
-            reply = self.request("GET", path, params={**(params or {}),
-                                                      "limit": limit, "offset": offset})
-            page = reply.data or []
-            yield page
-            count = reply.headers.get("x-resource-count")
-            size = int(count) if count is not None and count.isdigit() else len(page)
-            if size < limit or not page:
-                return
-            offset += len(page)
+        params = dict(params or {})
+        list_key = (path, tuple(sorted((k, str(v)) for k, v in params.items())))
+
+        def fetch(offset: int, size: int) -> Any:
+            return self.request("GET", path, params={**params, "limit": size,
+                                                     "offset": offset}).data
+
+        return paging.pages(fetch, what=f"listing {path}", limit=limit,
+                            concurrency=concurrency or self.page_concurrency,
+                            max_pages=self.max_pages,
+                            expected=self.page_hints.get(list_key),
+                            on_end=lambda count: self.page_hints.put(list_key, count))
 
     # ------------------------------------------------------------------ decoding
 

@@ -318,7 +318,9 @@ class Poller:
         wanted = {t.machine.id: t for t in group}
         seen: set[str] = set()
         pages = 0
-        listing = dc.iter_machine_pages(tombstone=True)
+        # one page after another: the listing stops as soon as every awaited machine was
+        # seen, and a poll's requests count more here than its latency
+        listing = dc.iter_machine_pages(tombstone=True, page_concurrency=1)
         try:
             for page in listing:
                 pages += 1

@@ -187,18 +187,31 @@ def test_rate_limit_is_shared_per_datacenter_and_login(emu, connect):
 # --------------------------------------------------------------------------- paging
 
 
-def test_paging_returns_a_fleet_of_any_size_whole(emu, dc):
+def test_paging_returns_a_fleet_of_any_size_whole(emu, dc, connect):
     handle = emu.datacenter("us-east-1")
     seeded = len(dc.raw_machines())
     for i in range(2150 - seeded):
         handle.put_machine(name=f"bulk-{i:04d}", state="running")
     emu.clear_requests()
-    machines = dc.raw_machines()
-    assert len(machines) == 2150
-    assert len({m["id"] for m in machines}) == 2150
+    sequential = connect(page_concurrency=1).raw_machines()  # as node-triton pages
+    assert len(sequential) == 2150
+    assert len({m["id"] for m in sequential}) == 2150
     pages = [r for r in emu.requests if r["path"] == "/demo/machines"]
     assert [(p["query"]["limit"], p["query"]["offset"]) for p in pages] == [
         ("1000", "0"), ("1000", "1000"), ("1000", "2000")]
+    # in parallel: the first page alone (the list may be small), then 4 at once, each
+    # repeating the last 25 rows of the one before; the result is the same
+    emu.clear_requests()
+    assert dc.raw_machines() == sequential
+    offsets = [int(r["query"]["offset"]) for r in emu.requests if r["path"] == "/demo/machines"]
+    # (pages past the end are asked speculatively: those not started when the end is known
+    # are not sent)
+    assert offsets[0] == 0 and {975, 1950} <= set(offsets[1:]) <= {975, 1950, 2925, 3900}
+    # the next listing of the same list asks as many pages at once as it took last time
+    emu.clear_requests()
+    assert dc.raw_machines() == sequential
+    offsets = [int(r["query"]["offset"]) for r in emu.requests if r["path"] == "/demo/machines"]
+    assert sorted(offsets) == [0, 975, 1950]
     # counting uses HEAD: no bodies, filters honoured (py-smartdc's num_machines ignored them)
     emu.clear_requests()
     assert dc.num_machines() == 2150
@@ -206,7 +219,8 @@ def test_paging_returns_a_fleet_of_any_size_whole(emu, dc):
     assert dc.num_machines(name="bulk-0001") == 1
 
 
-def test_a_page_of_exactly_the_limit_asks_once_more(emu, dc):
+def test_a_page_of_exactly_the_limit_asks_once_more(emu, connect):
+    dc = connect(page_concurrency=1)
     for page in dc.transport.paginate(dc.path("machines"), limit=5):
         assert len(page) <= 5
     pages = [r for r in emu.requests if r["path"] == "/demo/machines"]

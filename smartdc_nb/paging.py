@@ -128,7 +128,9 @@ def pages(fetch: Fetch, *, what: str, limit: int = PAGE_LIMIT,
             for later in range(index, ahead):
                 ask(later)
     finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+        # pages not yet sent are dropped; those on the wire are waited for, so that no
+        # request of this listing is still running once it has returned
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _sequential(fetch: Fetch, what: str, limit: int, max_pages: int,

@@ -1,0 +1,127 @@
+"""A pip user's toolkit: the wheel, installed in a fresh venv outside the repository, has the runbooks.
+
+The slow test builds the wheel from this checkout, installs it with its
+``notebook`` extra in a new virtual environment (no system site-packages) in a
+folder outside the repository, and then, from an empty working directory:
+``smartdc-nb notebooks --list`` names the runbooks, ``smartdc-nb run
+fleet-overview`` runs the packaged runbook against the embedded demo cloud, and
+``smartdc-nb demo`` serves a working copy of the runbooks (JupyterLab's
+contents API lists them).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+import requests
+
+REPO = Path(__file__).resolve().parents[1]
+RUNBOOKS = sorted(p.name for p in (REPO / "smartdc_nb" / "notebooks").glob("[0-9]*.ipynb")
+                  if not p.name.endswith(".out.ipynb"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    """(python, env, workdir): the wheel installed in a fresh venv, and a clean environment for it."""
+    base = tmp_path_factory.mktemp("wheel")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTHONPATH", "VIRTUAL_ENV")
+           and not k.startswith(("TRITON_", "SDC_", "JUPYTER_", "SMARTDC_NB_"))}
+    dist = base / "dist"
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet",
+                            "--disable-pip-version-check", "-w", str(dist), str(REPO)],
+                           env=env, capture_output=True, text=True, timeout=600)
+    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
+    wheel = next(dist.glob("smartdc_nb-*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    assert sorted(n.rsplit("/", 1)[1] for n in names if n.startswith("smartdc_nb/notebooks/")
+                  and n.endswith(".ipynb")) == RUNBOOKS
+    assert not [n for n in names if n.endswith(".out.ipynb")]
+
+    venv = base / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    python = venv / "bin" / "python"
+    install = subprocess.run([str(python), "-m", "pip", "install", "--quiet",
+                              "--disable-pip-version-check", f"{wheel}[notebook]"],
+                             env=env, capture_output=True, text=True, timeout=1500, cwd=base)
+    assert install.returncode == 0, install.stdout[-3000:] + install.stderr[-3000:]
+    work = base / "work"
+    work.mkdir()
+    env.update(SMARTDC_NB_DEMO_DIR=str(base / "demo"), SMARTDC_NB_DEMO_MACHINES="8",
+               SMARTDC_NB_DEMO_SPEED="20", SMARTDC_NB_NOTEBOOKS=str(base / "my-runbooks"),
+               JUPYTER_RUNTIME_DIR=str(base / "jupyter-runtime"),
+               JUPYTER_CONFIG_DIR=str(base / "jupyter-config"),
+               JUPYTER_DATA_DIR=str(base / "jupyter-data"), PYTHONUNBUFFERED="1")
+    where = subprocess.run([str(python), "-c", "import smartdc_nb; print(smartdc_nb.__file__)"],
+                           cwd=work, env=env, capture_output=True, text=True, check=True)
+    assert Path(where.stdout.strip()).is_relative_to(venv), where.stdout  # not this checkout
+    return venv / "bin", env, work
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+def test_the_wheel_lists_and_runs_a_packaged_runbook_by_name(installed):
+    bin_dir, env, work = installed
+    listed = subprocess.run([str(bin_dir / "smartdc-nb"), "notebooks", "--list"], cwd=work, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert listed.returncode == 0, listed.stderr
+    assert [line.split()[1] for line in listed.stdout.splitlines()] == RUNBOOKS
+
+    run = subprocess.run([str(bin_dir / "smartdc-nb"), "run", "fleet-overview",
+                          "--html", "overview.html"],
+                         cwd=work, env=env, capture_output=True, text=True, timeout=900,
+                         stdin=subprocess.DEVNULL)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "[1/" in run.stderr  # the run told what it was doing as it went
+    assert (work / "01-fleet-overview.out.ipynb").is_file()  # written here, not in site-packages
+    assert (work / "overview.html").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_the_wheels_demo_serves_a_working_copy_of_the_runbooks(installed):
+    bin_dir, env, work = installed
+    port = free_port()
+    proc = subprocess.Popen([str(bin_dir / "smartdc-nb"), "demo", "--no-browser", "--port", str(port)],
+                            cwd=work, env=env, text=True, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        lines = []
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and not any("Ctrl-C to stop" in line for line in lines):
+            line = proc.stdout.readline()
+            assert line, "the demo exited early:\n" + "".join(lines) + proc.stderr.read()
+            lines.append(line)
+        text = "".join(lines)
+        copies = Path(env["SMARTDC_NB_NOTEBOOKS"])
+        assert f"Copied the runbooks to {copies}" in text
+        assert sorted(p.name for p in copies.glob("*.ipynb")) == RUNBOOKS
+        url = next(line.strip() for line in lines if "?token=" in line)
+        token = url.rsplit("=", 1)[1]
+        listing = requests.get(f"http://127.0.0.1:{port}/api/contents",
+                               headers={"Authorization": f"token {token}"}, timeout=10).json()
+        assert RUNBOOKS == sorted(item["name"] for item in listing["content"]
+                                  if item["name"].endswith(".ipynb"))
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0  # Ctrl-C stops the demo cleanly
+    assert not (Path(env["SMARTDC_NB_DEMO_DIR"]) / "running.json").exists()

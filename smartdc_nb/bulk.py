@@ -396,15 +396,20 @@ class Outcome:
 class BulkResult(ResultTable):
     """The outcome table of a bulk action: one row per machine.
 
-    Columns of :attr:`frame`: datacenter, id, name, action, outcome (done,
-    failed, skipped, not reached, planned), error, reason (why skipped or not
-    reached), request (what was or would be sent), seconds, final_state,
-    batch (rolling mode) and history (states seen while waiting).
+    Columns of :attr:`frame` (typed: text columns are pandas strings with
+    ``<NA>`` for nothing): datacenter, name, id, action, outcome (done, failed,
+    skipped, not reached, planned), final_state, reason (why skipped or not
+    reached), error, seconds, batch (rolling mode), request (what was or
+    would be sent) and history (the states seen while waiting, e.g.
+    ``stopping → stopped``; with their times in ``outcomes[i].history``).
     """
 
-    COLUMNS = ("datacenter", "id", "name", "action", "outcome", "error", "reason", "request",
-               "seconds", "final_state", "batch", "history")
-    DTYPES = {"seconds": "Float64", "batch": "Int64"}
+    # what a person reads first, first; the request line and the timed history last
+    COLUMNS = ("datacenter", "name", "id", "action", "outcome", "final_state", "reason", "error",
+               "seconds", "batch", "request", "history")
+    DTYPES = {"datacenter": "string", "name": "string", "id": "string", "action": "string",
+              "final_state": "string", "reason": "string", "error": "string", "seconds": "Float64",
+              "batch": "Int64", "request": "string", "history": "string"}
 
     def __init__(self, action: str, outcomes: Sequence[Outcome], elapsed: float, *,
                  dry_run: bool = False, interrupted: bool = False, waited_for: str | None = None):
@@ -434,7 +439,9 @@ class BulkResult(ResultTable):
     def frame(self) -> pandas.DataFrame:
         import pandas as pd
 
-        frame = super().frame
+        rows = [dict(row, history=" → ".join(state for _when, state in row["history"]) or None)
+                for row in self.rows]  # the timed history stays on result.outcomes[i].history
+        frame = pd.DataFrame(rows, columns=list(self.COLUMNS)).astype(self.DTYPES)
         frame["outcome"] = pd.Categorical(frame["outcome"], categories=list(OUTCOMES))
         return frame
 

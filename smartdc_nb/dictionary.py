@@ -176,25 +176,27 @@ AUDIT = [_DC, _MID, _MNAME,
 _BK = "the bulk engine (BulkResult.frame)"
 _WT = "the wait engine (WaitResult.frame)"
 _OUTCOMES = "done, failed, skipped, not reached, planned (dry run)"
-BULK = [_DC, _c("id", "string", "id", _BK, "", "Machine UUID"),
-        _c("name", "string", "name", _BK, "", "Machine name"),
-        _c("action", "str", "", _BK, "", "The action (start, stop, ...)"),
+BULK = [_DC, _c("name", "string", "name", _BK, "", "Machine name"),
+        _c("id", "string", "id", _BK, "", "Machine UUID"),
+        _c("action", "string", "", _BK, "", "The action (start, stop, ...)"),
         _c("outcome", "category", "", _BK, "", "What happened to this machine", _OUTCOMES),
-        _c("error", "str", "", _BK, "", "The error, when it failed"),
-        _c("reason", "str", "", _BK, "", "Why it was skipped or not reached"),
-        _c("request", "str", "", _BK, "", "The request sent (or that would be sent)"),
+        _c("final_state", "string", "state", _BK, "", "The machine's last known state", _MS),
+        _c("reason", "string", "", _BK, "", "Why it was skipped or not reached"),
+        _c("error", "string", "", _BK, "", "The error, when it failed"),
         _c("seconds", "Float64", "", _BK, "seconds", "Time from request to outcome"),
-        _c("final_state", "str", "state", _BK, "", "The machine's last known state", _MS),
         _c("batch", "Int64", "", _BK, "", "Batch number of a rolling update"),
-        _c("history", "object", "", _BK, "", "States seen while waiting: [(time, state)]")]
-WAIT = [_DC, BULK[1]._replace(returned_by=_WT), BULK[2]._replace(returned_by=_WT),
-        BULK[9]._replace(returned_by=_WT),
+        _c("request", "string", "", _BK, "", "The request sent (or that would be sent)"),
+        _c("history", "string", "", _BK, "", "States seen while waiting, in order "
+           "(stopping → stopped); with times in result.outcomes[i].history")]
+_BULK = {entry.name: entry for entry in BULK}
+WAIT = [_DC, _BULK["id"]._replace(returned_by=_WT), _BULK["name"]._replace(returned_by=_WT),
+        _c("final_state", "str", "state", _WT, "", "The machine's last known state", _MS),
         _c("reached", "boolean", "", _WT, "", "Reached the wanted state"),
         _c("outcome", "str", "", _WT, "", "How the wait ended", "reached, failed, timed out, "
            "interrupted"),
-        BULK[8]._replace(returned_by=_WT, description="Time waited"),
-        BULK[5]._replace(returned_by=_WT, description="Why it did not reach the state"),
-        BULK[11]._replace(returned_by=_WT),
+        _BULK["seconds"]._replace(returned_by=_WT, description="Time waited"),
+        _c("error", "str", "", _WT, "", "Why it did not reach the state"),
+        _c("history", "object", "", _WT, "", "States seen while waiting: [(time, state)]"),
         _c("audit", "object", "", _WT + " from MachineAudit", "", "Latest audit entries")]
 _Q = "query().explain()"
 QUERY_STEPS = [_c("filter", "str", "", _Q, "", "The query filter"),
@@ -237,7 +239,7 @@ COST = [_c("<group>", "string", "", _CO, "", "The rollup key: datacenter, the ow
 
 _PL = "Plan.frame (machines.plan(...), fleet.plan(...), df.triton.plan(...))"
 _VERDICT = "the rules table's verdict"
-PLAN = [_DC, BULK[1]._replace(returned_by=_PL), BULK[2]._replace(returned_by=_PL),
+PLAN = [_DC, _BULK["id"]._replace(returned_by=_PL), _BULK["name"]._replace(returned_by=_PL),
         _c("state", "str", "state", _PL, "", "The machine's state when planned", _MS),
         _c("verdict", "category", "", _PL, "", "What the plan does with it", "act, skip (already "
            "so), protected (deletion protection), refused (the action cannot apply)"),
@@ -245,7 +247,7 @@ PLAN = [_DC, BULK[1]._replace(returned_by=_PL), BULK[2]._replace(returned_by=_PL
         _c("request", "str", "", _PL, "", "The request that will be sent"),
         _c("batch", "Int64", "", _PL, "", "Batch number of a rolling plan")]
 _VD = "df.triton.verdicts(action)"
-VERDICTS = [_DC, BULK[1]._replace(returned_by=_VD), BULK[2]._replace(returned_by=_VD),
+VERDICTS = [_DC, _BULK["id"]._replace(returned_by=_VD), _BULK["name"]._replace(returned_by=_VD),
             PLAN[3]._replace(returned_by=_VD),
             _c("verdict", "category", "", _VD, "", _VERDICT, "ok, skip, refused, protected"),
             _c("reason", "string", "", _VD, "", "Why")]
@@ -273,7 +275,7 @@ JOURNAL = [_c(name, dtype, "", _JR, units, text, values) for name, dtype, units,
     ("intent", "Int64", "", "The intent record an outcome answers (its seq)", ""),
     ("detail", "object", "", "Anything else recorded (decoded JSON)", ""))]
 _RN = "smartdc_nb.journal_run(run_id).frame"
-RUN = [_DC, BULK[1]._replace(returned_by=_RN), BULK[2]._replace(returned_by=_RN),
+RUN = [_DC, _BULK["id"]._replace(returned_by=_RN), _BULK["name"]._replace(returned_by=_RN),
        JOURNAL[16]._replace(returned_by=_RN),
        _c("status", "str", "", _RN, "", "Where the machine got to in the run"),
        JOURNAL[17]._replace(returned_by=_RN), JOURNAL[15]._replace(returned_by=_RN),
@@ -288,7 +290,7 @@ RUNS = [JOURNAL[3]._replace(returned_by=_RS),
 _LV = "fleet.live().changes (the changefeed)"
 LIVE_CHANGES = [_c("time", "datetime64[ns, UTC]", "published", _LV, "UTC", "When CloudAPI "
                    "published the change"), _DC,
-                BULK[1]._replace(returned_by=_LV), BULK[2]._replace(returned_by=_LV),
+                _BULK["id"]._replace(returned_by=_LV), _BULK["name"]._replace(returned_by=_LV),
                 _c("kinds", "str", "changedResourceSubresources", _LV, "", "What changed "
                    "(comma-separated changefeed sub-resources)", "alias, customer_metadata, "
                    "destroyed, nics, owner_uuid, server_uuid, state, tags, ..."),

@@ -364,7 +364,9 @@ def start_bulk_run(action: str, machines: list, args: tuple, kwargs: Mapping[str
         "arguments": {"args": list(args), "kwargs": dict(kwargs),
                       "callable": any(callable(a) for a in (*args, *kwargs.values()))},
         "now": params["now"].isoformat() if "now" in params else None,
-        "names": {m.id: n for m, n in (params.get("names") or {}).items()},
+        # per-machine names of a rename or snapshot; delete_tags' tag names are in its arguments
+        "names": ({m.id: n for m, n in params["names"].items()}
+                  if isinstance(params.get("names"), dict) else {}),
         "options": {k: v for k, v in options.items() if k != "health_check"},
         "health_check": options.get("health_check") is not None,
         "machines": [{"datacenter": m.datacenter.name or m.datacenter.url, "id": m.id,

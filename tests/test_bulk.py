@@ -222,9 +222,16 @@ def test_raise_on_failure(emu, dc):
 def test_the_result_table(emu, mixed):
     result = mixed.stop(confirm=True, wait="stopped", **WAIT)
     frame = result.frame
-    assert list(frame.columns) == ["datacenter", "id", "name", "action", "outcome", "error",
-                                   "reason", "request", "seconds", "final_state", "batch",
-                                   "history"]
+    # what a person reads first, first; typed, so nothing shows as 'None' or a tuple
+    assert list(frame.columns) == ["datacenter", "name", "id", "action", "outcome", "final_state",
+                                   "reason", "error", "seconds", "batch", "request", "history"]
+    assert {str(frame[c].dtype) for c in ("datacenter", "name", "id", "action", "final_state",
+                                          "reason", "error", "request", "history")} == {"string"}
+    assert frame["error"].isna().all()
+    done = frame[frame.outcome == "done"]
+    assert done["history"].str.endswith("stopped").all()
+    assert all(" → " in h for h in done["history"] if h.count("→"))
+    assert result.outcomes[0].history and isinstance(result.outcomes[0].history[0], tuple)
     assert str(frame["outcome"].dtype) == "category"
     assert list(frame["outcome"].cat.categories) == ["done", "failed", "skipped", "not reached",
                                                      "planned"]
@@ -238,6 +245,8 @@ def test_the_result_table(emu, mixed):
     assert result.machines("done") == mixed[:5]
     page = result._repr_html_()
     assert "stopped-1" in page and "<script" not in page
+    # the card leaves the request line to .frame and the journal: short ids fit a notebook
+    assert "?action=stop" not in page and mixed[0].id[:8] in page
 
 
 def test_bad_calls(emu, mixed):

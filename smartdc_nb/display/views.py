@@ -392,8 +392,13 @@ def outcomes_card(result: Any, limit: int) -> Card:
     if not hasattr(frame, "columns"):
         return Card(type(result).__name__, "", blocks=[Note("no outcome table")])
     shown = frame.head(limit)
-    # columns with nothing in them (e.g. batch outside a rolling update) only take room
-    columns = [str(c) for c in frame.columns if not shown[c].map(_blank).all()]
+    bulk = "Bulk" in type(result).__name__
+    # columns with nothing in them (e.g. batch outside a rolling update) only take room, and
+    # so do the request line and the action of a bulk run (both in .frame and the journal; the
+    # action is in the title): the card fits a notebook's width
+    hidden = {"request", "action"} if bulk else set()
+    columns = [str(c) for c in frame.columns
+               if str(c) not in hidden and not shown[c].map(_blank).all()]
     counts = attr(result, "counts")
     if isinstance(counts, Mapping):
         counts = Counter({str(k): int(v) for k, v in counts.items() if v})
@@ -401,7 +406,6 @@ def outcomes_card(result: Any, limit: int) -> Card:
         counts = Counter({str(k): int(v) for k, v in frame["outcome"].value_counts().items() if v})
     else:
         counts = Counter()
-    bulk = "Bulk" in type(result).__name__
     action = attr(result, "action") if bulk else None
     title = f"{action}: " if isinstance(action, str) else ""
     title += f"{len(frame):,} machine{'s' * (len(frame) != 1)}"

@@ -29,7 +29,9 @@ from .pieces import describe, plural
 from .sources import list_machines, name_matches, tag_text
 
 #: column widths of the machine rows (MACHINE_COLUMNS of the display package)
-WIDTHS = ["14em", "7.5em", "5.5em", "7em", "5.5em", "12em", "10em", "9.5em", "6em"]
+#: (about 75em with the gaps and the checkbox: the whole row fits a 1280 px wide notebook;
+#: in a narrower one the list scrolls sideways inside its box)
+WIDTHS = ["12em", "6.5em", "5em", "6.5em", "4em", "10.5em", "9em", "9em", "5.5em"]
 #: the bulk buttons: action name -> (label, icon, what the button says while it runs)
 BULK = {"start": ("Start", "play", "Starting"), "stop": ("Stop", "stop", "Stopping"),
         "reboot": ("Reboot", "refresh", "Rebooting"),

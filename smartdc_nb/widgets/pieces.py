@@ -267,6 +267,11 @@ class WidgetBar:
         self.refresh()
 
 
+def _row_layout(widgets: Any) -> Any:
+    # a widget box scrolls (overflow: auto) by default: every row would get a scroll bar
+    return widgets.Layout(align_items="center", flex="0 0 auto", overflow="visible")
+
+
 class SelectableTable:
     """Rows of display values, each with a checkbox; select all or none; a count line.
 
@@ -299,11 +304,11 @@ class SelectableTable:
                                   layout=widgets.Layout(width="2em", visibility="hidden"))
         self.heading = widgets.HBox([spacer, widgets.HTML(
             render_row(columns, self.widths, "sdcnb-panel-heading"),
-            layout=widgets.Layout(flex="1 1 auto"))],
-            layout=widgets.Layout(align_items="center", flex="0 0 auto"))
+            layout=widgets.Layout(flex="0 0 auto"))], layout=_row_layout(widgets))
         # A flex column with a max height shrinks its children to fit: rows would pile up on
-        # each other. Nothing in it may shrink; the box scrolls instead.
-        self.rows = widgets.VBox(layout=widgets.Layout(flex="0 0 auto"))
+        # each other. Nothing in it may shrink, nor clip a row narrower than its columns:
+        # the one box around heading and rows scrolls instead, both ways.
+        self.rows = widgets.VBox(layout=widgets.Layout(flex="0 0 auto", overflow="visible"))
         self.more = widgets.HTML()
         self.widget = widgets.VBox([
             widgets.HBox([self.select_all_button, self.select_none_button, self.count],
@@ -339,9 +344,9 @@ class SelectableTable:
     def _new_row(self, index: int) -> tuple[Any, Any, Any]:
         w = self.w
         checkbox = w.Checkbox(value=False, indent=False, layout=w.Layout(width="2em"))
-        html = w.HTML(layout=w.Layout(flex="1 1 auto"))
+        html = w.HTML(layout=w.Layout(flex="0 0 auto"))
         checkbox.observe(lambda change, i=index: self._toggled(i, change["new"]), names="value")
-        box = w.HBox([checkbox, html], layout=w.Layout(align_items="center", flex="0 0 auto"))
+        box = w.HBox([checkbox, html], layout=_row_layout(w))
         return box, checkbox, html
 
     def _draw(self, index: int) -> None:

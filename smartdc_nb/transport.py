@@ -253,6 +253,8 @@ class Transport:
             resp = self.session.request(
                 method, self.url + path, params=query or None,
                 json=json, headers=dict(headers or {}), timeout=self.timeout,
+                # per request: requests lets REQUESTS_CA_BUNDLE override Session.verify=False
+                verify=self.session.verify,
                 allow_redirects=False)  # CloudAPI does not redirect API calls; a signature is per URL
         except requests.exceptions.RequestException as exc:
             self.stats.add(time.perf_counter() - started)

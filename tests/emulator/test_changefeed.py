@@ -167,3 +167,29 @@ def test_command_line_without_a_feed(flag, status):
             assert refused.value.response.status_code == 404
     finally:
         assert finish(proc)[0] == 0
+
+
+def test_a_socket_only_sees_its_own_accounts_machines(triton_keys):
+    from smartdc_nb.emulator.testing import make_emulator
+
+    keys = triton_keys
+    emu = make_emulator(keys, datacenters=("solo-1",), machines=0,
+                        accounts={"demo": [keys["rsa"].public_line],
+                                  "other": [keys["ed25519"].public_line]}).start()
+    try:
+        handle = emu.datacenter("solo-1")
+        mine = handle.put_machine(name="mine", owner="other")
+        theirs = handle.put_machine(name="theirs", owner="demo")
+        base = emu.url.replace("http://", "ws://")
+        headers = sign(keys["ed25519"], "GET", "/other/changefeed",
+                       key_id=f"/other/keys/{keys['ed25519'].md5}")
+        with connect(base + "/other/changefeed", additional_headers=headers,
+                     open_timeout=10) as ws:
+            ws.send(json.dumps({"resource": "vm", "subResources": ALL}))
+            eventually(lambda: emu.changefeed.status()["sockets"][0]["registered"], 5)
+            handle.set_state(theirs, "stopped")
+            handle.set_state(mine, "stopped")
+            got = take(ws, 1)[0]
+            assert got["changedResourceId"] == mine and quiet(ws, 0.4)
+    finally:
+        emu.close()

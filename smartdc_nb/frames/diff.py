@@ -48,8 +48,9 @@ class FleetDiff:
         self._datacenters = sorted(datacenters)
         ma, mb = _machines(a), _machines(b)
         ka, kb = _keys(ma), _keys(mb)
-        self.appeared = _frame_rows(mb, [k not in ka for k in kb])
-        self.vanished = _frame_rows(ma, [k not in kb for k in ka])
+        in_a, in_b = set(ka), set(kb)
+        self.appeared = _frame_rows(mb, [k not in in_a for k in kb])
+        self.vanished = _frame_rows(ma, [k not in in_b for k in ka])
         self.compared_snapshots = _snaps(a) is not None and _snaps(b) is not None
         self.changes = _changes(ma, mb, ka, kb, _snaps(a) if self.compared_snapshots else None,
                                 _snaps(b) if self.compared_snapshots else None)

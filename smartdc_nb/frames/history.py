@@ -268,12 +268,12 @@ def load(point: Any = -1, directory: Any = None) -> Point:
             raise InvalidInputError(f"{path} is an incomplete history point: {file.name} is "
                                     "missing")
         try:
-            raw = pq.read_table(file).to_pandas()
+            raw = pq.read_table(file)
         except (ValueError, OSError) as exc:
             raise InvalidInputError(f"{file} is not a readable history point "
                                     f"({type(exc).__name__}: {exc}); it may be damaged: remove "
                                     "it, or load another point") from None
-        frames[table] = _typed(raw, table, "machines" if table == "machines" else table)
+        frames[table] = _typed(raw, table)
     when = datetime.fromisoformat(info["time"])
     machines = frames["machines"]
     machines.attrs.update(kind="machines", fetched_at=info["time"],
@@ -287,16 +287,23 @@ def load(point: Any = -1, directory: Any = None) -> Point:
 _STATES = {"machines": conv.MACHINE_STATES, "snapshots": conv.SNAPSHOT_STATES}
 
 
-def _typed(raw: pd.DataFrame, table: str, kind: str) -> pd.DataFrame:
-    """Each column converted to its live dtype (from the column dictionary)."""
+def _typed(table: Any, name: str) -> pd.DataFrame:
+    """Each Parquet column converted to its live dtype (from the column dictionary), with the
+    converters live frames are built with (``to_pylist`` gives None for a missing value)."""
     out: dict[str, Any] = {}
-    for column in raw.columns:
-        values = raw[column].tolist()
-        if column in JSON_COLUMNS.get(table, ()):
-            values = [json.loads(v) if isinstance(v, str) else None for v in values]
-        entry = lookup(kind, column)
+    for column in table.column_names:
+        data = table.column(column)
+        entry = lookup(name, column)
         dtype = entry.dtype if entry is not None else "object"
-        values = [None if _missing(v) else v for v in values]
+        if dtype.startswith("datetime64"):
+            out[column] = data.to_pandas().astype(conv.TIME_DTYPE).array
+            continue
+        if dtype.startswith("timedelta64"):
+            out[column] = data.to_pandas().astype(conv.AGE_DTYPE).array
+            continue
+        values = data.to_pylist()
+        if column in JSON_COLUMNS.get(name, ()):
+            values = [json.loads(v) if isinstance(v, str) else None for v in values]
         if dtype == "string":
             out[column] = conv.strings(values)
         elif dtype == "Int64":
@@ -304,24 +311,10 @@ def _typed(raw: pd.DataFrame, table: str, kind: str) -> pd.DataFrame:
         elif dtype == "boolean":
             out[column] = conv.bools(values)
         elif dtype == "category":
-            out[column] = conv.categories(values, _STATES.get(kind, ()))
-        elif dtype.startswith("datetime64"):
-            out[column] = pd.array(pd.to_datetime(pd.Series(values, dtype=object), utc=True),
-                                   dtype=conv.TIME_DTYPE)
-        elif dtype.startswith("timedelta64"):
-            out[column] = pd.array(pd.to_timedelta(pd.Series(values, dtype=object)),
-                                   dtype=conv.AGE_DTYPE)
+            out[column] = conv.categories(values, _STATES.get(name, ()))
         else:
-            out[column] = conv.objects(v.tolist() if hasattr(v, "tolist") and not isinstance(v, str)
-                                       else v for v in values)
-    return pd.DataFrame(out, columns=list(raw.columns))
-
-
-def _missing(value: Any) -> bool:
-    try:
-        return value is None or bool(pd.isna(value))
-    except (TypeError, ValueError):  # lists and arrays are values, not missing
-        return False
+            out[column] = conv.objects(values)
+    return pd.DataFrame(out, columns=list(table.column_names))
 
 
 __all__ = ["Point", "capture", "history", "history_dir", "load", "resolve", "save"]

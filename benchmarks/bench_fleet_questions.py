@@ -8,7 +8,8 @@ same run and taking turns with the others, is ``fleet.frames.machines()``
 (every machine listed and built). Then, each as a ratio to it:
 
 1. a query the server narrows (``state="running", brand="lx"``);
-2. a query that runs in pandas (a name glob and a tag regex over every machine);
+2. a query that runs in pandas (a name glob and a tag regex over every machine), and
+   its pandas steps alone on the listed frame;
 3. ``fleet.snapshot(snapshots=False)`` (listing, metadata listing, Parquet write);
 4. ``smartdc_nb.load()`` of that point; 5. ``diff`` of two points; 6. ``with_prices``
    and a rollup by owner on the listed frame.
@@ -31,6 +32,15 @@ import smartdc_nb  # noqa: E402
 from bench_frames import DATACENTERS, emulator_process  # noqa: E402
 from smartdc_nb.emulator.testing import make_keys  # noqa: E402
 from smartdc_nb.frames.cost import DEMO_PRICES  # noqa: E402
+from smartdc_nb.frames.query_plan import plan  # noqa: E402
+
+
+def pandas_steps(frame, filters: dict):
+    """Only the pandas side of a query, on a frame already listed (no request)."""
+    for step in plan(filters).steps:
+        if step.test is not None:
+            frame = frame[step.test(frame).to_numpy()]
+    return frame
 
 
 def timed(contenders: dict, runs: int) -> dict[str, float]:
@@ -71,6 +81,8 @@ def main() -> int:
                                                                          brand="lx"),
                 "query, pandas-side (glob, tag regex)": lambda: fleet.query(
                     name="web-*", tags={"env": "/prod|staging/"}),
+                "  its pandas steps alone (no request)": lambda: pandas_steps(
+                    frame, {"name": "web-*", "tags": {"env": "/prod|staging/"}}),
                 "fleet.snapshot(snapshots=False)": lambda: fleet.snapshot(
                     tmp_path / f"p{time.monotonic_ns()}", snapshots=False),
                 "smartdc_nb.load(point)": lambda: smartdc_nb.load(str(first.path)),

@@ -9,13 +9,14 @@ a request), it keeps no state about the cloud.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
 
 from .catalog import CATALOG_TTL, Catalog
-from .errors import InvalidInputError, NotFoundError, PagingError
+from .errors import InvalidInputError, NotFoundError, PagingError, SmartDCError
 from .paging import MAX_PAGES, PAGE_CONCURRENCY
 from .ratelimit import RateLimiter, shared_limiter
 from .transport import DEFAULT_TIMEOUT, Reply, Transport, path_segment
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
     from .config import Profile
     from .machine import Machine
     from .machinelist import MachineList
+
+log = logging.getLogger(__name__)
 
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 MACHINE_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
@@ -366,6 +369,21 @@ class DataCenter:
                     if item.get("name"):
                         cache.setdefault("name:" + item["name"], item)
 
+    def images_for_cards(self) -> None:
+        """Fetch the image list once (``dc.catalog``, cached) so machine cards name their images.
+
+        Called when machines are listed or fetched, so what a card shows never
+        depends on whether the notebook called :meth:`images` first. One request
+        per datacenter, only when no image list was fetched yet; a failure is left
+        for the card to say ("name not known"), never raised into the listing.
+        """
+        if self.catalog.cached_images() is not None:
+            return
+        try:
+            self.catalog.images()
+        except SmartDCError as exc:
+            log.debug("image names for the cards of %s: %s", self.name or self.url, exc)
+
     def known_package(self, id_or_name: str | None) -> dict | None:
         """A package already fetched by this DataCenter, by id or name; never a request."""
         if not id_or_name:
@@ -451,7 +469,9 @@ class DataCenter:
         from .machine import Machine
         from .machinelist import MachineList
 
-        return MachineList(Machine(self, data=m) for m in self.raw_machines(**filters))
+        machines = MachineList(Machine(self, data=m) for m in self.raw_machines(**filters))
+        self.images_for_cards()
+        return machines
 
     def num_machines(self, **filters: Any) -> int:
         """How many machines match ``filters`` (HEAD requests: no bodies are transferred)."""
@@ -485,7 +505,9 @@ class DataCenter:
         from .machine import Machine
 
         if is_uuid(id_or_name):
-            return Machine(self, id_or_name)
+            machine = Machine(self, id_or_name)
+            self.images_for_cards()
+            return machine
         found = [m for m in self.raw_machines(name=id_or_name) if m.get("name") == id_or_name]
         if not found:
             raise NotFoundError(f"no machine named {id_or_name!r} in {self.name or self.url}",
@@ -494,6 +516,7 @@ class DataCenter:
             ids = ", ".join(m["id"] for m in found)
             raise InvalidInputError(f"{len(found)} machines are named {id_or_name!r} ({ids}); "
                                     "use the id")
+        self.images_for_cards()
         return Machine(self, data=found[0])
 
     def create_machine(

@@ -213,6 +213,12 @@ class Fleet(BulkActions):
         from .machinelist import MachineList
 
         found = self.raw_machines(**filters)
+        # image names for the cards, in parallel; images_for_cards never raises, and a
+        # listing's errors stay what fleet.errors reports
+        lacking = {name: (lambda d=d: d.images_for_cards()) for name, d in self._datacenters.items()
+                   if name in found and d.catalog.cached_images() is None}
+        if lacking:
+            gather(lacking, self.max_workers)
         machines = MachineList(Machine(self._datacenters[name], data=payload)
                                for name, payloads in found.items() for payload in payloads)
         if not filters:

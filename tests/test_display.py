@@ -143,7 +143,25 @@ def test_machine_repr_shows_every_fact_from_the_payload_and_catalog(emu, catalog
     assert "fetched " + machine.fetched_at.strftime("%Y-%m-%d %H:%M UTC") in text
 
 
+def test_a_listed_machines_card_names_its_image_without_an_earlier_images_call(emu, dc):
+    # the card never depends on what the notebook called before: listing fetched the names
+    emu.clear_requests()
+    machine = dc.machines(state="running")[0]
+    text = check_markup(render_html(machine)).text
+    assert "name not known" not in text
+
+    def image_lists():
+        return [r for r in emu.requests if r["method"] == "GET" and r["path"].endswith("/images")]
+
+    assert len(image_lists()) == 1  # one image list per datacenter...
+    dc.machines()
+    dc.machine(machine.id)
+    assert len(image_lists()) == 1  # ...fetched once, then cached
+    assert dc.image(machine.raw["image"])["name"] in text
+
+
 def test_machine_repr_without_catalog_says_what_is_not_known(emu, dc):
+    emu.faults.add(path="/images", method="GET", status=500, count=10)
     machine = seeded(dc, state="running")
     html = render_html(machine)
     text = check_markup(html).text

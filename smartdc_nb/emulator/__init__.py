@@ -307,7 +307,7 @@ class Emulator:
     def _open_state(self, path: str) -> None:
         from .persist import SQLiteStore
 
-        store = SQLiteStore(path)
+        store = SQLiteStore(path)  # StateFileError (a ValueError) when the file is unusable
         meta = store.meta()
         if not meta:
             self._seed_all()
@@ -316,7 +316,11 @@ class Emulator:
             return
         state = self.state
         with state.lock:
-            store.load_into(state)
+            try:
+                store.load_into(state)
+            except ValueError:
+                store.close()
+                raise
             for dc in state.datacenters.values():
                 build_networks(dc)
             state.persistence = store

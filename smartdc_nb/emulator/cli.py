@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import signal
 import sys
@@ -113,7 +114,23 @@ def _banner(emu: Any, account: str, keys: list[str], args: argparse.Namespace) -
 
 
 def run(args: argparse.Namespace) -> int:
-    """Serve until interrupted; 0 on a clean stop, 2 on bad arguments."""
+    """Serve until interrupted; 0 on a clean stop, 2 on bad arguments.
+
+    Unexpected errors go to stderr with their request id: the package's
+    NullHandler would swallow them, and an operator must see them.
+    """
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(logging.Formatter("smartdc-nb emulator: %(levelname)s: %(message)s"))
+    logger = logging.getLogger("smartdc_nb.emulator")
+    logger.addHandler(handler)
+    try:
+        return _serve(args)
+    finally:
+        logger.removeHandler(handler)
+
+
+def _serve(args: argparse.Namespace) -> int:
     from . import Emulator
 
     names = [n.strip() for n in str(args.datacenters).split(",") if n.strip()]

@@ -6,6 +6,11 @@ what was written). Pending jobs are stored with their absolute timestamps, so
 transitions carry on across a restart as if the emulator had never stopped.
 Rows are JSON documents (ASCII-escaped, so any string a client sent, even a
 lone surrogate, is stored safely).
+
+A file that is not such a database (random bytes, truncated, another
+program's, a directory, a table missing) is refused with StateFileError, whose
+one line names the file and what is wrong: the emulator never starts on a
+half-valid file, nor writes over one.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from pathlib import Path
 from typing import Any, Iterable
 
 from .store import Account, Machine, State
@@ -31,6 +37,19 @@ CREATE TABLE IF NOT EXISTS config (dc TEXT NOT NULL, login TEXT NOT NULL, doc TE
 """
 
 
+#: each table and its columns, as _SCHEMA creates them
+_TABLES = {"meta": ["key", "value"], "accounts": ["login", "doc"], "catalog": ["kind", "id", "doc"],
+           "machines": ["dc", "id", "doc"], "config": ["dc", "login", "doc"]}
+
+
+class StateFileError(ValueError):
+    """The state file cannot be used; the message names it and says what is wrong."""
+
+
+def _unusable(path: str, what: str) -> StateFileError:
+    return StateFileError(f"state file {path} {what}; move it away or give another --state file")
+
+
 def _doc(obj: Any) -> str:
     return json.dumps(obj, separators=(",", ":"))
 
@@ -41,10 +60,55 @@ class SQLiteStore:
     def __init__(self, path: str):
         self.path = path
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        if Path(path).is_dir():
+            raise _unusable(path, "is a directory")
+        try:
+            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise _unusable(path, f"cannot be opened ({exc})") from None
+        try:
+            if self._check():
+                self._db.executescript(_SCHEMA)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+        except sqlite3.Error as exc:
+            self._db.close()
+            raise _unusable(path, f"is not a usable SQLite database ({exc})") from None
+        except StateFileError:
+            self._db.close()
+            raise
+
+    def _check(self) -> bool:
+        """Validate an existing file; True when it is new (empty) and needs the schema."""
+        db = self._db
+        damage = [row[0] for row in db.execute("PRAGMA quick_check")]
+        if damage != ["ok"]:
+            raise _unusable(self.path, f"is damaged ({'; '.join(map(str, damage[:3]))})")
+        names = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        if not names:
+            return True
+        for table, columns in _TABLES.items():
+            if table not in names:
+                raise _unusable(self.path, f"has no table {table!r} (it has {', '.join(sorted(names))}), "
+                                           "so it is not an emulator state file or lost part of it")
+            found = [row[1] for row in db.execute(f"PRAGMA table_info({table})")]
+            if found != columns:
+                raise _unusable(self.path, f"has table {table!r} with columns {found}, not {columns}")
+        try:
+            meta = {k: json.loads(v) for k, v in db.execute("SELECT key, value FROM meta")}
+        except (ValueError, TypeError) as exc:
+            raise _unusable(self.path, f"has an unreadable meta table ({exc})") from None
+        if not meta:
+            if any(db.execute(f"SELECT 1 FROM {t} LIMIT 1").fetchone() for t in _TABLES):
+                raise _unusable(self.path, "holds data but no meta table rows (a half-written file)")
+            return False
+        if meta.get("schema") != SCHEMA_VERSION:
+            raise _unusable(self.path, f"has schema version {meta.get('schema')!r}; "
+                                       f"this emulator reads version {SCHEMA_VERSION}")
+        if not isinstance(meta.get("datacenters"), list) or not all(
+                isinstance(d, str) for d in meta["datacenters"]):
+            raise _unusable(self.path, "has no list of datacenters in its meta table")
+        return False
 
     def close(self) -> None:
         with self._lock:
@@ -104,7 +168,17 @@ class SQLiteStore:
         return {k: json.loads(v) for k, v in rows}
 
     def load_into(self, state: State) -> None:
-        """Replace ``state``'s accounts, catalog and fleets with the stored ones."""
+        """Replace ``state``'s accounts, catalog and fleets with the stored ones
+        (StateFileError when a row cannot be read back)."""
+        try:
+            self._load_into(state)
+        except (ValueError, TypeError, KeyError, AttributeError, sqlite3.Error) as exc:
+            if isinstance(exc, StateFileError):
+                raise
+            raise _unusable(self.path, f"holds a row that cannot be read back ({type(exc).__name__}: "
+                                       f"{exc})") from None
+
+    def _load_into(self, state: State) -> None:
         with self._lock:
             db = self._db
             accounts = db.execute("SELECT doc FROM accounts").fetchall()

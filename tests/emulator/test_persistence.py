@@ -116,3 +116,103 @@ def test_parent_pid_ends_the_emulator(tmp_path, triton_keys):
     parent.wait()
     proc.wait(10)
     assert finish(proc)[0] == 0
+
+
+# ------------------------------------------------- a damaged state file (issue 13 item 11)
+
+
+def valid_state(path: Path, triton_keys) -> Path:
+    from smartdc_nb.emulator import Emulator
+
+    Emulator(accounts={"demo": [triton_keys["rsa"].public_line]}, machines=3, state=str(path)).close()
+    return path
+
+
+def damage(kind: str, path: Path, triton_keys) -> None:
+    import sqlite3
+
+    if kind == "directory":
+        path.mkdir()
+    elif kind == "random bytes":
+        path.write_bytes(os.urandom(8192))
+    elif kind == "another program's database":
+        with sqlite3.connect(path) as db:
+            db.execute("CREATE TABLE notes (id INTEGER, text TEXT)")
+            db.execute("INSERT INTO notes VALUES (1, 'x')")
+        db.close()
+    else:
+        valid_state(path, triton_keys)
+        if kind == "truncated":
+            data = path.read_bytes()
+            path.write_bytes(data[:len(data) // 2])
+            return
+        db = sqlite3.connect(path)
+        with db:
+            db.execute({"missing table": "DROP TABLE machines",
+                        "damaged row": "UPDATE machines SET doc = '{\"id\": 1' WHERE rowid = 1",
+                        "other schema version": "UPDATE meta SET value = '7' WHERE key = 'schema'",
+                        "no meta": "DELETE FROM meta"}[kind])
+        db.close()
+
+
+@pytest.mark.parametrize("kind, says", [
+    ("directory", "is a directory"),
+    ("random bytes", "is not a usable SQLite database (file is not a database)"),
+    ("truncated", "is not a usable SQLite database (database disk image is malformed)"),
+    ("another program's database", "has no table 'meta'"),
+    ("missing table", "has no table 'machines'"),
+    ("damaged row", "holds a row that cannot be read back"),
+    ("other schema version", "has schema version 7"),
+    ("no meta", "holds data but no meta table rows"),
+])
+def test_a_damaged_state_file_is_one_line_and_exit_2(tmp_path, triton_keys, capsys, kind, says):
+    import argparse
+
+    from smartdc_nb.emulator.cli import add_arguments, run
+
+    state = tmp_path / "state.db"
+    damage(kind, state, triton_keys)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    gone = subprocess.Popen([sys.executable, "-c", ""])
+    gone.wait()  # a parent that is gone: should the file be accepted, the emulator stops at once
+    args = ["--state", str(state), "--key", str(triton_keys["rsa"].public), "--parent-pid", str(gone.pid)]
+    assert run(parser.parse_args(args)) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert err.startswith(f"smartdc-nb emulator: state file {state} ") and says in err, err
+    assert "move it away or give another --state file" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # refused, and nothing written
+
+
+def test_an_empty_state_file_is_seeded(tmp_path, triton_keys):
+    state = tmp_path / "state.db"
+    state.touch()
+    with make_emulator(triton_keys, machines=2, datacenters=["dc1"], state=str(state)) as emu:
+        assert len(emu.datacenter("dc1").machine_ids()) == 2
+
+
+def test_unexpected_errors_reach_stderr_with_the_request_id(tmp_path, triton_keys):
+    import sqlite3
+
+    state = tmp_path / "state.db"
+    proc, urls = start_process(tmp_path, triton_keys["rsa"], state)
+    try:
+        client = Client(urls["east"], triton_keys["rsa"])
+        machine = client.get("/my/machines?limit=1").json()[0]["id"]
+        locker = sqlite3.connect(state, timeout=1)
+        locker.execute("BEGIN EXCLUSIVE")  # the disk stops taking writes (SQLite waits 5 s, then fails)
+        try:
+            response = client.post(f"/my/machines/{machine}/tags", json={"a": "1"},
+                                   headers={"Request-Id": "req-13-12"})
+        finally:
+            locker.rollback()
+            locker.close()
+        assert (response.status, response.json()) == (500, {"code": "InternalError", "message": "Internal Error"})
+        assert client.get("/my/machines?limit=1").status == 200
+    finally:
+        code, err = finish(proc)
+    assert code == 0
+    assert "smartdc-nb emulator: ERROR: unexpected error serving POST" in err
+    assert "(request id req-13-12)" in err and "database is locked" in err

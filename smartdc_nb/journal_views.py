@@ -13,7 +13,6 @@ other records are still returned.
 from __future__ import annotations
 
 import argparse
-import html
 import json
 import sys
 import warnings
@@ -136,7 +135,7 @@ class MachineRecord:
             return "sent, outcome unknown"
         if self.outcome is None:
             return "not sent"
-        return "done" if self.outcome["outcome"] == "accepted" else self.outcome["outcome"]
+        return "accepted" if self.outcome["outcome"] == "accepted" else self.outcome["outcome"]
 
 
 @dataclass
@@ -236,21 +235,9 @@ class Run:
         printer.text(repr(self))
 
     def _repr_html_(self) -> str:
-        esc = html.escape
-        counts = "".join(f"<li>{n} {esc(status)}</li>" for status, n in self.counts().items())
-        rows = "".join(
-            f"<tr><td>{esc(str(m.datacenter or ''))}</td><td>{esc(str(m.name or ''))}</td>"
-            f"<td><code>{esc(m.id[:8])}</code></td><td>{esc(str(m.state or ''))}</td>"
-            f"<td>{esc(m.status)}</td><td>{esc(str((m.outcome or {}).get('error') or ''))}</td>"
-            f"</tr>" for m in list(self.machines().values())[:50])
-        more = len(self.machines()) - 50
-        tail = f"<p>… and {more} more machines (run.frame has them all)</p>" if more > 0 else ""
-        resume = ("<p>Continue it with <code>smartdc_nb.resume(" +
-                  esc(repr(self.run_id)) + ")</code>.</p>") if self.status != "ended" else ""
-        return (f"<div class='smartdc-nb-run'><p><b>{esc(self.summary())}</b></p>"
-                f"<ul>{counts}</ul>{resume}<table><thead><tr><th>datacenter</th><th>name</th>"
-                f"<th>id</th><th>state before</th><th>status</th><th>error</th></tr></thead>"
-                f"<tbody>{rows}</tbody></table>{tail}</div>")
+        from .display.operations import render, run_card
+
+        return render(run_card(self))
 
 
 class RunList(list):

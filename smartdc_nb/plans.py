@@ -27,7 +27,6 @@ for every machine of the plan.
 from __future__ import annotations
 
 import hashlib
-import html
 import json
 import time
 from dataclasses import dataclass
@@ -203,31 +202,9 @@ class Plan:
         printer.text(repr(self))
 
     def _repr_html_(self) -> str:
-        esc = html.escape
-        by_dc: dict[str, dict[str, int]] = {}
-        for row in self.rows:
-            name = row.machine.datacenter.name or row.machine.datacenter.url
-            by_dc.setdefault(name, dict.fromkeys(VERDICTS, 0))[row.verdict] += 1
-        head = "".join(f"<th>{v}</th>" for v in VERDICTS)
-        counts = "".join(f"<tr><th>{esc(str(dc))}</th>" +
-                         "".join(f"<td>{n}</td>" for n in c.values()) + "</tr>"
-                         for dc, c in by_dc.items())
-        ordered = sorted(self.rows, key=lambda r: VERDICTS.index(r.verdict))
-        rows = "".join(
-            f"<tr><td>{esc(r.verdict)}</td><td>{esc(str(r.machine.datacenter.name or ''))}</td>"
-            f"<td>{esc(str(r.machine.name or ''))}</td><td><code>{esc((r.machine.id or '')[:8])}"
-            f"</code></td><td>{esc(str(r.state or ''))}</td>"
-            f"<td>{esc(r.reason or r.request or '')}</td></tr>" for r in ordered[:50])
-        more = (f"<p>… {len(self.rows) - 50} more rows: <code>plan.frame</code> has them all</p>"
-                if len(self.rows) > 50 else "")
-        return (f"<div class='smartdc-nb-plan'><p><b>Plan <code>{esc(self.id)}</code></b>: "
-                f"{esc(self.action)} on {len(self.rows)} machine(s) — "
-                f"{esc(self._estimate_text())}</p>"
-                f"<table><thead><tr><th>datacenter</th>{head}</tr></thead><tbody>{counts}"
-                f"</tbody></table><table><thead><tr><th>verdict</th><th>datacenter</th>"
-                f"<th>name</th><th>id</th><th>state</th><th>reason / request</th></tr></thead>"
-                f"<tbody>{rows}</tbody></table>{more}<p>Apply it with "
-                f"<code>plan.apply(approve={esc(repr(self.id))})</code>.</p></div>")
+        from .display.operations import plan_card, render
+
+        return render(plan_card(self))
 
     # ------------------------------------------------------------ apply
 

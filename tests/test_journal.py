@@ -10,6 +10,7 @@ import warnings
 
 import pytest
 from test_machine_support import FAST, fetched, logged, mutations
+from test_widgets_support import words
 
 import smartdc_nb
 from smartdc_nb.errors import DeletionProtectedError, NotFoundError
@@ -81,7 +82,7 @@ def test_a_bulk_run_records_the_run_and_each_request(emu, dc, dc_west):
                                                        "j-stopped"}
     assert set(detail["connections"]) == {"us-east-1", "us-west-1"}
     assert "passphrase" not in str(detail)  # what a new process needs, never a secret
-    assert set(run.frame["status"]) == {"done"}
+    assert set(run.frame["status"]) == {"accepted"}
     by_dc = {r["datacenter"] for r in run.records if r["kind"] == "intent"}
     assert by_dc == {"us-east-1", "us-west-1"}
 
@@ -202,9 +203,10 @@ def test_runs_have_reprs_and_the_command_lists_them(emu, dc, journal_path):
     assert all(r.status == "ended" for r in runs)
     run = journal_run(runs[0].run_id)
     text = repr(run)
-    assert runs[0].run_id in text and "reboot" in text and "2 done" in text
+    assert runs[0].run_id in text and "reboot" in text and "2 accepted" in text
     page = run._repr_html_()
-    assert "j-run0" in page and "2 done" in page
+    seen = words(page.split("</style>", 1)[1])
+    assert "j-run0" in seen and "2 accepted" in seen and f"Run id {run.run_id}" in seen
     single = journal_run(runs[1].run_id)._repr_html_()
     assert "j-r&lt;b&gt;1" in single and "j-r<b>1" not in single  # cloud data is escaped
     out = subprocess.run([sys.executable, "-m", "smartdc_nb.cli", "journal"],
@@ -213,7 +215,7 @@ def test_runs_have_reprs_and_the_command_lists_them(emu, dc, journal_path):
     assert str(journal_path) in out.stdout and runs[0].run_id in out.stdout
     one = subprocess.run([sys.executable, "-m", "smartdc_nb.cli", "journal", runs[0].run_id],
                          capture_output=True, text=True, timeout=60)
-    assert one.returncode == 0 and "j-run1" in one.stdout and "done" in one.stdout
+    assert one.returncode == 0 and "j-run1" in one.stdout and "accepted" in one.stdout
     missing = subprocess.run([sys.executable, "-m", "smartdc_nb.cli", "journal", "nope"],
                              capture_output=True, text=True, timeout=60)
     assert missing.returncode == 2 and "no run 'nope'" in missing.stderr
@@ -235,3 +237,12 @@ def test_records_are_fsyncd_by_default_and_the_mode_is_checked(tmp_path, monkeyp
     monkeypatch.setenv("SMARTDC_NB_JOURNAL_SYNC", "sometimes")
     with pytest.raises(JournalError, match="full, normal.*SMARTDC_NB_JOURNAL_SYNC.*'sometimes'"):
         Journal(tmp_path / "bad.sqlite")
+
+
+def test_creating_a_machine_is_journalled_by_its_name(emu, dc):
+    created = dc.create_machine(name="j-new", package="g4-highcpu-1G", image="base-64-lts")
+    intent, outcome = records()
+    assert intent["action"] == outcome["action"] == "create_machine"
+    assert intent["arguments"]["body"]["name"] == "j-new"
+    assert outcome["http_status"] == 201 and outcome["outcome"] == "accepted"
+    assert created.name == "j-new"

@@ -9,8 +9,8 @@ import time
 
 import pytest
 from test_machine_support import FAST, fetched, mutations
+from test_widgets_support import words
 
-import smartdc_nb
 from smartdc_nb.errors import InvalidInputError
 from smartdc_nb.fleet import Fleet
 from smartdc_nb.journal_views import journal_runs
@@ -182,7 +182,10 @@ def test_reprs_show_counts_id_and_escape_cloud_text(emu, dc):
     assert plan.id in text and "1 act, 1 skip" in text and f"approve='{plan.id}'" in text
     page = plan._repr_html_()
     assert plan.id in page and "<img src=x>" not in page and "&lt;img src=x&gt;" in page
-    assert "<th>us-east-1</th><td>1</td><td>1</td><td>0</td><td>0</td>" in page
+    seen = words(page.split("</style>", 1)[1])
+    assert "Datacenter act skip Total us-east-1 1 1 2" in seen  # counts per datacenter
+    assert seen.index("p-ok") < seen.index("p-<img src=x>")  # the machines that act first
+    assert f"Apply with plan.apply(approve='{plan.id}')" in seen and "nothing was sent" in seen
 
 
 def test_the_journal_ties_the_run_to_its_plan(emu, mixed):

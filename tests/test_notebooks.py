@@ -318,6 +318,10 @@ def test_rolling_reboot_runs_headless(demo_cloud, tmp_path):
     lines = proc.stdout.splitlines()
     assert lines[0].startswith(f"rolling reboot of role=web,env=staging (plan "
                                f"{plan_id_of(dry.stdout)}): reboot on ")
+    # the runbook's requests are in the journal, the reboots under the approved plan's id
+    runs = {run.action: run for run in smartdc_nb.journal_runs()}
+    assert runs["reboot"].start["plan_id"] == plan_id_of(dry.stdout)
+    assert runs["reboot"].status == "ended" and "create_snapshot" in runs
     dc = smartdc_nb.connect("demo")
     fleet = smartdc_nb.Fleet(dc)
     staging = [m for m in fleet.machines(tags={"role": "web", "env": "staging"})

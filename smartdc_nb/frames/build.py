@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
 from ..errors import InvalidInputError
-from .columns import (AGE_DTYPE, MACHINE_STATES, SNAPSHOT_STATES, bools, categories, gc_paused, ints,
-                      objects, split_ips, strings, times, version_key)
+from .columns import (AGE_DTYPE, MACHINE_STATES, SNAPSHOT_STATES, bools, categories, fields,
+                      gc_paused, ints, objects, split_ips, strings, times, version_key)
 
 #: The machines frame's columns, in order (tag columns, if expanded, follow ``tag_count``).
 MACHINE_COLUMNS = (
@@ -61,7 +62,8 @@ class Part:
 
 
 def _frame(columns: dict[str, Any], order: Sequence[str]) -> pd.DataFrame:
-    return pd.DataFrame({name: columns[name] for name in order}, columns=list(order))
+    # copy=False: every column is a new array made for this frame; pandas would copy each again
+    return pd.DataFrame({name: columns[name] for name in order}, columns=list(order), copy=False)
 
 
 def _get(records: Sequence[dict], key: str) -> list[Any]:
@@ -70,7 +72,8 @@ def _get(records: Sequence[dict], key: str) -> list[Any]:
 
 def _dcs(parts: Sequence[Part], counts: Sequence[int] | None = None) -> Any:
     counts = counts if counts is not None else [len(p.records) for p in parts]
-    return strings([p.datacenter for p, n in zip(parts, counts) for _ in range(n)])
+    names = np.array([p.datacenter for p in parts], dtype=object)
+    return strings(np.repeat(names, counts))
 
 
 def package_index(packages: Sequence[dict]) -> dict[str, dict]:
@@ -88,7 +91,6 @@ def image_index(images: Sequence[dict]) -> dict[str, dict]:
     return {i["id"]: i for i in images if isinstance(i, dict) and i.get("id")}
 
 
-@gc_paused()
 def check_tags_as(tags_as: Any) -> None:
     """Refuse a ``tags_as`` that is not one of :data:`TAG_MODES`."""
     if tags_as not in TAG_MODES:
@@ -97,56 +99,99 @@ def check_tags_as(tags_as: Any) -> None:
             f"per key) or None (no tags), not {tags_as!r}")
 
 
+#: What the machines frame reads of each CloudAPI machine dict: scalars, then the two
+#: fields whose cells are new lists and dicts (read second, once the scalars' table is gone).
+MACHINE_FIELDS = ("id", "name", "state", "type", "brand", "image", "package", "memory", "disk",
+                  "primaryIp", "created", "updated", "firewall_enabled",
+                  "deletion_protection", "compute_node", "docker")
+MACHINE_NESTED_FIELDS = ("ips", "tags")
+
+
+@gc_paused()
 def machines(parts: Sequence[Part], fetched_at: datetime, tags_as: str | None = "dict"
              ) -> pd.DataFrame:
-    """One row per machine: see :data:`MACHINE_COLUMNS` (and the package docstring)."""
+    """One row per machine: see :data:`MACHINE_COLUMNS` (and the package docstring).
+
+    The machine dicts are read a field at a time in C (:func:`fields`, two
+    passes); columns are converted whole, the package and image joins are
+    looked up once per distinct package and image of each datacenter, and
+    addresses are classified once each. Only the ``tags`` and address lists
+    are new per-row objects (copies, so editing a cell never edits the payload).
+    """
     check_tags_as(tags_as)
     records = [m for p in parts for m in p.records]
-    pkgs: list[dict | None] = []
-    imgs: list[dict | None] = []
-    for part in parts:
-        pkgs += [part.packages.get(m.get("package")) for m in part.records]
-        imgs += [part.images.get(m.get("image")) for m in part.records]
-    tag_dicts = [t if isinstance(t, dict) else None for t in _get(records, "tags")]
-    created = times(_get(records, "created"))
-    public_ips, private_ips = split_ips(_get(records, "ips"))
+    got = fields(records, MACHINE_FIELDS)
+    pkg = _joined(parts, got["package"], "packages", ("vcpus", "memory", "disk", "swap"))
+    img = _joined(parts, got["image"], "images", ("name", "version"))
+    created = times(got["created"])
     cols: dict[str, Any] = {
         "datacenter": _dcs(parts),
-        "id": strings(_get(records, "id")),
-        "name": strings(_get(records, "name")),
-        "state": categories(_get(records, "state"), MACHINE_STATES),
-        "type": strings(_get(records, "type")),
-        "brand": strings(_get(records, "brand")),
-        "image": strings(_get(records, "image")),
-        "image_name": strings([i and i.get("name") for i in imgs]),
-        "image_version": strings([i and i.get("version") for i in imgs]),
+        "id": strings(got["id"]),
+        "name": strings(got["name"]),
+        "state": categories(got["state"], MACHINE_STATES),
+        "type": strings(got["type"]),
+        "brand": strings(got["brand"]),
+        "image": strings(got["image"]),
+        "image_name": strings(img.pop("name")),
+        "image_version": strings(img.pop("version")),
         # CloudAPI sends "" for a package it does not know: that is a missing value
-        "package": strings([m.get("package") or None for m in records]),
-        "package_vcpus": ints([p and p.get("vcpus") for p in pkgs]),
-        "package_memory": ints([p and p.get("memory") for p in pkgs]),
-        "package_disk": ints([p and p.get("disk") for p in pkgs]),
-        "package_swap": ints([p and p.get("swap") for p in pkgs]),
-        "memory": ints(_get(records, "memory")),
-        "disk": ints(_get(records, "disk")),
-        "primary_ip": strings(_get(records, "primaryIp")),
-        "public_ips": objects(public_ips),
-        "private_ips": objects(private_ips),
+        "package": strings([v or None for v in got["package"]]),
+        "package_vcpus": ints(pkg.pop("vcpus")),
+        "package_memory": ints(pkg.pop("memory")),
+        "package_disk": ints(pkg.pop("disk")),
+        "package_swap": ints(pkg.pop("swap")),
+        "memory": ints(got["memory"]),
+        "disk": ints(got["disk"]),
+        "primary_ip": strings(got["primaryIp"]),
         "created": created.array,
-        "updated": times(_get(records, "updated")).array,
+        "updated": times(got["updated"]).array,
         "age": (pd.Timestamp(fetched_at) - created).astype(AGE_DTYPE).array,
-        "firewall_enabled": bools(_get(records, "firewall_enabled")),
-        "deletion_protection": bools(_get(records, "deletion_protection")),
-        "compute_node": strings(_get(records, "compute_node")),
+        "firewall_enabled": bools(got["firewall_enabled"]),
+        "deletion_protection": bools(got["deletion_protection"]),
+        "compute_node": strings(got["compute_node"]),
         # CloudAPI sends docker only as true, for Docker containers: absent means not one
-        "docker": bools([m.get("docker") is True for m in records]),
-        "tag_count": ints([len(t) if t is not None else None for t in tag_dicts]),
+        "docker": bools([v is True for v in got["docker"]]),
     }
+    del got, created
+    got = fields(records, MACHINE_NESTED_FIELDS)
+    public_ips, private_ips = split_ips(got["ips"])
+    cols["public_ips"], cols["private_ips"] = objects(public_ips), objects(private_ips)
+    del public_ips, private_ips
+    tag_dicts = [t if t.__class__ is dict else None for t in got["tags"]]
+    del got
+    cols["tag_count"] = ints([len(t) if t is not None else None for t in tag_dicts])
     frame = _frame(cols, MACHINE_COLUMNS)
+    del cols
     if tags_as == "dict":
-        frame["tags"] = objects([dict(t) if t is not None else None for t in tag_dicts])
+        frame["tags"] = objects([t.copy() if t is not None else None for t in tag_dicts])
     elif tags_as == "columns":
         frame = pd.concat([frame, _tag_columns(tag_dicts)], axis=1)
     return frame
+
+
+def _joined(parts: Sequence[Part], keys: Any, catalog: str, wanted: Sequence[str]
+            ) -> dict[str, Any]:
+    """``{field: object array}``: each row's catalog entry's fields (None where it has none),
+    looked up once per distinct key of each datacenter (``catalog``: "packages" or "images")."""
+    out: dict[str, list] = {name: [] for name in wanted}
+    start = 0
+    for part in parts:
+        index: Mapping[str, dict] = getattr(part, catalog)
+        stop = start + len(part.records)
+        try:
+            codes, distinct = pd.factorize(keys[start:stop])
+        except TypeError:  # an unhashable key (not CloudAPI's): no entry for that row
+            column = [k if isinstance(k, str) else None for k in keys[start:stop]]
+            codes, distinct = pd.factorize(np.array(column, dtype=object))
+        entries = [index.get(k) if isinstance(k, str) else None for k in distinct]
+        for name in wanted:
+            # one slot per distinct key, and a last one (None) for code -1: no key
+            table = np.empty(len(entries) + 1, dtype=object)
+            table[:] = [e.get(name) if isinstance(e, dict) else None for e in entries] + [None]
+            out[name].append(table[codes])
+        start = stop
+    return {name: np.concatenate(arrays) if arrays else np.empty(0, dtype=object)
+            for name, arrays in out.items()}
 
 
 def _tag_columns(tag_dicts: list[dict | None]) -> pd.DataFrame:

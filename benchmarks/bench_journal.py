@@ -3,7 +3,8 @@
     python benchmarks/bench_journal.py [--requests 300] [--rounds 5] [--dir PATH]
                                        [--latency 0.05]
 
-One emulator datacenter (signatures verified, as a cloud does). Clients with
+One emulator datacenter, in its own process as a cloud would be (signatures
+verified; ``smartdc-nb emulator``). Clients with
 the same key send the same mutating request, ``Machine.add_tags`` (a signed
 POST with a JSON body and a 200 answer): the baseline with the journal off,
 then journalling to a file in ``--dir`` (default: a temporary directory; give
@@ -12,7 +13,8 @@ mostly the fsyncs) with each sync mode: ``full`` (the default: every record
 fsync'd) and ``normal`` (no fsync; survives kill -9, not a power loss). The
 rounds alternate the contenders so that drift in the machine's load hits all
 alike. A last pass repeats baseline and ``full`` with ``--latency`` seconds
-added to each answer by the emulator, as a WAN round trip to a real cloud.
+added to each answer by the emulator (its admin API), as a WAN round trip to a
+real cloud.
 
 Printed: the median milliseconds per request of each, and each journal's
 extra time per request as a ratio of the baseline round trip measured in the
@@ -22,13 +24,17 @@ same run (the goal is under 5%).
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
+import requests
+
 import smartdc_nb
-from smartdc_nb.emulator import Emulator
 from smartdc_nb.emulator.testing import make_keys
 from smartdc_nb.journaling import Journal
 
@@ -77,12 +83,20 @@ def main() -> None:
     where = Path(args.dir) if args.dir else work
     keys = make_keys(work / "keys")
     key = keys["ed25519"]
-    with Emulator(accounts={"demo": [key.public_line]}, machines=20,
-                  durations={"tags": 0.0}) as emu:
-        emu.start()
+    ready = work / "ready.json"
+    server = subprocess.Popen([sys.executable, "-m", "smartdc_nb.emulator", "--key",
+                               str(key.public), "--machines", "20", "--ready-file", str(ready)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not ready.exists() or not ready.read_text().strip():
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("the emulator did not start")
+            time.sleep(0.1)
+        url = next(iter(json.loads(ready.read_text())["urls"].values()))
 
         def machines(journal):
-            return smartdc_nb.connect(url=emu.url, account="demo", key_id=key.md5,
+            return smartdc_nb.connect(url=url, account="demo", key_id=key.md5,
                                       key_path=str(key.private), rate_limit=False,
                                       journal=journal).machines()
 
@@ -90,9 +104,14 @@ def main() -> None:
         for sync in ("full", "normal"):
             contenders[sync] = machines(Journal(where / f"bench-{sync}.sqlite", sync=sync))
         local = compare(contenders, args.requests, args.rounds)
-        emu.faults.add(r"/tags", method="POST", latency=args.latency)
+        requests.post(f"{url}/__emulator/faults", json={
+            "path": "/tags", "method": "POST", "latency": args.latency}, timeout=10
+        ).raise_for_status()
         far = compare({"off": contenders["off"], "full": contenders["full"]},
                       max(20, args.requests // 10), args.rounds)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
     print(f"journal files in {where}; {args.rounds} rounds of {args.requests} requests")
     report("local emulator", local)
     report(f"with {args.latency * 1000:.0f} ms of latency per answer", far)

@@ -20,9 +20,9 @@ from .errors import __all__ as _error_names
 _LAZY = {
     "connect": "smartdc_nb.datacenter",
     "DataCenter": "smartdc_nb.datacenter",
-    "Machine": "smartdc_nb.machine",
-    "Snapshot": "smartdc_nb.machine",
-    "SnapshotList": "smartdc_nb.machine",
+    "Machine": "smartdc_nb.resources.machine",
+    "Snapshot": "smartdc_nb.resources.snapshot",
+    "SnapshotList": "smartdc_nb.resources.snapshot",
     "MachineList": "smartdc_nb.machinelist",
     "Fleet": "smartdc_nb.fleet",
     "DatacenterWarning": "smartdc_nb.fleet",
@@ -79,6 +79,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .journaling import JournalError
     from .plans import Plan, PlanError, make_plan
     from .resuming import resume
-    from .machine import Machine, Snapshot, SnapshotList
+    from .resources.machine import Machine
+    from .resources.snapshot import Snapshot, SnapshotList
     from .machinelist import MachineList
     from .waiters import WaitResult

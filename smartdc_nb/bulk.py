@@ -50,8 +50,10 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 from . import rules
 from .datacenter import validate_machine_name
 from .errors import BulkActionError, InvalidInputError, WaitInterrupted
-from .machine import (MACHINE_STATES, SNAPSHOT_STATES, Machine, Snapshot, check_metadata,
-                      check_tags, check_snapshot_name, check_states)
+from .resources.machine import Machine
+from .resources.snapshot import Snapshot
+from .resources.validate import check_metadata, check_tags, check_snapshot_name, check_states
+from .rules import MACHINE_STATES, SNAPSHOT_STATES
 from .progress import CountBar, summary
 from .waiters import (ResultTable, Target, Tracker, refresh_machines, unique_machines,
                       wait_trackers)
@@ -326,7 +328,7 @@ def _plan_params(action: Action, machines: Sequence[Machine], params: dict,
             if dc in params["packages"] or outcomes[machine].outcome:
                 continue
             try:
-                params["packages"][dc] = machine._package(params["package"])
+                params["packages"][dc] = machine.resolve_package(params["package"])
             except InvalidInputError as exc:
                 params["packages"][dc] = None
                 for other in machines:

@@ -10,7 +10,6 @@ a request), it keeps no state about the cloud.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
@@ -19,18 +18,16 @@ from .catalog import CATALOG_TTL, Catalog
 from .errors import InvalidInputError, NotFoundError, PagingError, SmartDCError
 from .paging import MAX_PAGES, PAGE_CONCURRENCY
 from .ratelimit import RateLimiter, shared_limiter
+from .resources.machine import Machine
+from .resources.validate import (MACHINE_NAME_MAX, MACHINE_NAME_RE, UUID_RE,  # noqa: F401
+                                 is_uuid, read_script, validate_machine_name, validate_values)
 from .transport import DEFAULT_TIMEOUT, Reply, Transport, path_segment
 
 if TYPE_CHECKING:
     from .config import Profile
-    from .machine import Machine
     from .machinelist import MachineList
 
 log = logging.getLogger(__name__)
-
-UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
-MACHINE_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
-MACHINE_NAME_MAX = 189
 
 #: ``state`` values ListMachines accepts as a filter (cloudapi.md §4.3).
 LIST_STATE_FILTERS = ("provisioning", "stopping", "active", "running", "stopped", "unknown",
@@ -38,38 +35,6 @@ LIST_STATE_FILTERS = ("provisioning", "stopping", "active", "running", "stopped"
 #: Query parameters ListMachines understands, besides ``tag.KEY``.
 MACHINE_FILTERS = ("name", "image", "state", "memory", "brand", "type", "docker", "tombstone",
                    "credentials")
-
-
-def is_uuid(value: Any) -> bool:
-    return isinstance(value, str) and bool(UUID_RE.match(value))
-
-
-def validate_machine_name(name: Any) -> str:
-    """Refuse a machine name CloudAPI would refuse, before sending it."""
-    if not isinstance(name, str) or not name:
-        raise InvalidInputError(f"a machine name must be a non-empty string, not {name!r}")
-    if len(name) > MACHINE_NAME_MAX:
-        raise InvalidInputError(
-            f"machine name is {len(name)} characters long; CloudAPI allows at most {MACHINE_NAME_MAX}")
-    if not MACHINE_NAME_RE.match(name):
-        raise InvalidInputError(
-            f"invalid machine name {name!r}: use letters, digits, '_', '.' and '-', "
-            "starting with a letter or digit")
-    return name
-
-
-def validate_values(kind: str, values: Mapping[str, Any]) -> dict[str, Any]:
-    """Check tag or metadata values are what CloudAPI stores (string, number, boolean)."""
-    out = {}
-    for key, value in values.items():
-        if not isinstance(key, str) or not key:
-            raise InvalidInputError(f"{kind} keys must be non-empty strings, not {key!r}")
-        if not isinstance(value, (str, int, float, bool)) or value is None:
-            raise InvalidInputError(
-                f"{kind} {key!r} has a {type(value).__name__} value; CloudAPI only stores strings, "
-                f"numbers and booleans (use json.dumps() to store structured data as a string)")
-        out[key] = value
-    return out
 
 
 def _ref(value: Any, what: str) -> str:
@@ -466,7 +431,6 @@ class DataCenter:
         Filters: name, image, state, memory, brand, type, docker, tombstone,
         credentials, and ``tags={"key": "value", ...}``.
         """
-        from .machine import Machine
         from .machinelist import MachineList
 
         machines = MachineList(Machine(self, data=m) for m in self.raw_machines(**filters))
@@ -502,8 +466,6 @@ class DataCenter:
 
     def machine(self, id_or_name: str) -> Machine:
         """One machine by UUID or by exact name (fetched now)."""
-        from .machine import Machine
-
         if is_uuid(id_or_name):
             machine = Machine(self, id_or_name)
             self.images_for_cards()
@@ -544,8 +506,6 @@ class DataCenter:
         ``boot_script`` a file whose text becomes the ``user-script`` metadata
         (or give the text as ``user_script``).
         """
-        from .machine import Machine
-
         if package is None:
             raise InvalidInputError("create_machine needs a package (id, name or package dict)")
         if image is None:
@@ -582,15 +542,6 @@ class DataCenter:
         body.update(extra)
         reply = self.request("POST", "machines", json=body)
         return Machine(self, data=reply.data)
-
-
-def read_script(filename: str | Path) -> str:
-    """The text of a boot script file, with a clear error when it cannot be read."""
-    path = Path(filename).expanduser()
-    try:
-        return path.read_text()
-    except OSError as exc:
-        raise InvalidInputError(f"cannot read boot script {str(path)!r}: {exc.strerror}") from exc
 
 
 def connect(profile: str | None = None, **overrides: Any) -> DataCenter:

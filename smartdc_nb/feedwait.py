@@ -108,7 +108,7 @@ class FeedWatch:
                 tracker.observe(None, missing=True)
             else:
                 if stamp != seen:
-                    tracker.machine._save(payload)
+                    tracker.machine.update_from(payload)
                 tracker.observe(payload.get("state"), tracker.machine.raw)
             observed.add(tracker)
         return poll, observed

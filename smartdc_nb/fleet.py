@@ -209,7 +209,7 @@ class Fleet(BulkActions):
         :meth:`DataCenter.machines` (name, image, state, memory, brand, type,
         docker, tombstone, ``tags={...}``).
         """
-        from .machine import Machine
+        from .resources.machine import Machine
         from .machinelist import MachineList
 
         found = self.raw_machines(**filters)

@@ -19,7 +19,8 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from .bulk import BulkActions
-from .machine import Machine, html_repr
+from .resources.machine import Machine
+from .seam import render_html as html_repr
 
 if TYPE_CHECKING:
     import pandas

@@ -41,7 +41,7 @@ from .waiters import refresh_machines, unique_machines
 if TYPE_CHECKING:
     import pandas
 
-    from .machine import Machine
+    from .resources.machine import Machine
 
 ACT, SKIP, PROTECTED, REFUSED = "act", "skip", "protected", "refused"
 VERDICTS = (ACT, SKIP, PROTECTED, REFUSED)

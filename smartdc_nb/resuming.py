@@ -33,7 +33,8 @@ from typing import Any, Callable, Mapping
 from .bulk import ACTIONS, SKIPPED, BulkInterrupted, BulkResult, Outcome, run_bulk
 from .errors import InvalidInputError, NotFoundError
 from .journal_views import MachineRecord, Run, journal_run
-from .machine import Machine, PendingAction, action_entry
+from .resources.audit import PendingAction, action_entry
+from .resources.machine import Machine
 
 #: Audit entries this much older than an intent's (local) time still count as its
 #: action: the client's and the cloud's clocks are not the same clock.

@@ -50,7 +50,10 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 from .errors import (APIError, GoneError, NotFoundError, ServerError, TooManyRequestsError,
                      TransportError, WaitError, WaitFailed, WaitInterrupted, WaitTimeout)
-from .machine import Machine, PendingAction, Snapshot, action_entry, html_repr
+from .resources.audit import PendingAction, action_entry
+from .resources.machine import Machine
+from .resources.snapshot import Snapshot
+from .seam import render_html as html_repr
 from .progress import CountBar, StateBar, summary
 
 if TYPE_CHECKING:
@@ -185,8 +188,8 @@ class Tracker:
         if self.outcome is None:
             self.outcome, self.reason, self.cause = outcome, reason, cause
             self.finished = time.monotonic()
-            if outcome in (REACHED, FAILED) and self.machine.pending_action is self.action:
-                self.machine.pending_action = None
+            if outcome in (REACHED, FAILED) and self.action is not None:
+                self.machine.finish_action(self.action)
 
     def fail(self, reason: str, cause: BaseException | None = None) -> None:
         self._end(FAILED, reason, cause)
@@ -328,7 +331,7 @@ class Poller:
                     tracker = wanted.get(raw.get("id"))
                     if tracker is not None and raw["id"] not in seen:
                         seen.add(raw["id"])
-                        tracker.machine._save(raw)
+                        tracker.machine.update_from(raw)
                         tracker.observe(raw.get("state"), tracker.machine.raw)
                 if len(seen) == len(wanted):
                     break
@@ -570,7 +573,8 @@ def wait_machines(machines: Iterable[Machine], states: str | Iterable[str], *,
     not reach the target raises its WaitError (``.result`` holds the table).
     Ctrl-C raises WaitInterrupted with ``.result``.
     """
-    from .machine import MACHINE_STATES, check_states
+    from .resources.validate import check_states
+    from .rules import MACHINE_STATES
 
     target = Target.of(check_states(states, MACHINE_STATES, "machine"))
     trackers = [Tracker(m, target, fail_on=fail_on, action=m.pending_action)

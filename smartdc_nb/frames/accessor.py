@@ -24,7 +24,7 @@ from ..bulk import BulkActions
 from ..datacenter import DataCenter
 from ..errors import InvalidInputError, MachineDeletedError, NotFoundError
 from ..fleet import Fleet, gather
-from ..machine import Machine
+from ..resources.machine import Machine
 from ..machinelist import MachineList
 from .source import FrameSource
 

@@ -17,7 +17,7 @@ from typing import Any, Iterable, Iterator, Sequence
 import numpy as np
 import pandas as pd
 
-from ..machine import split_ips as classify
+from ..resources.values import split_ips as classify
 
 try:  # pandas' own C reader of a list of dicts, the one DataFrame.from_records uses
     from pandas._libs.lib import dicts_to_array as _dicts_to_array

@@ -28,7 +28,7 @@ from .build import Part
 from .source import FrameSource
 
 if TYPE_CHECKING:
-    from ..machine import Machine
+    from ..resources.machine import Machine
 
 #: How many requests a frame has in flight at once across datacenters (each
 #: DataCenter's rate limiter still paces its own login).

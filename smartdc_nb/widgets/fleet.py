@@ -20,7 +20,8 @@ from ..display.layout import Card, Facts
 from ..display.values import Badge, Note, text
 from ..display.views import MACHINE_COLUMNS, machine_row, state_counts
 from ..errors import InvalidInputError
-from ..machine import TRITON_TAGS, Machine
+from ..resources.machine import Machine
+from ..resources.validate import TRITON_TAGS
 from ..machinelist import MachineList
 from ..plans import Plan, make_plan
 from .base import SelectionPanel

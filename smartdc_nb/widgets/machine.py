@@ -18,7 +18,8 @@ from ..display.layout import Card, Facts
 from ..display.values import Badge, Note, badge, flag, mebibytes, text, when
 from ..display.views import dc_name, fetched, ident, image_value, ip_facts, package_value, raw_of
 from ..errors import InvalidInputError
-from ..machine import Machine, Snapshot
+from ..resources.machine import Machine
+from ..resources.snapshot import Snapshot
 from .base import Panel
 from .html import render_card
 from .pieces import plural

@@ -24,7 +24,8 @@ from ..display.values import Badge, Note, badge, duration, mebibytes, text
 from ..display.views import count_badges, dc_name
 from ..errors import InvalidInputError
 from ..fleet import Fleet, gather
-from ..machine import Machine, Snapshot
+from ..resources.machine import Machine
+from ..resources.snapshot import Snapshot
 from ..machinelist import MachineList
 from ..plans import Plan, make_plan
 from ..waiters import refresh_machines

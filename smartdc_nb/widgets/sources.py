@@ -15,7 +15,7 @@ from typing import Any, Mapping
 from ..datacenter import DataCenter
 from ..errors import InvalidInputError
 from ..fleet import Fleet, gather
-from ..machine import Machine
+from ..resources.machine import Machine
 from ..machinelist import MachineList
 
 

@@ -1,0 +1,127 @@
+"""Checks of what a user gives a Machine or a Snapshot, before anything is sent.
+
+Each returns the value to send or raises :class:`~smartdc_nb.errors.InvalidInputError`
+saying what was wrong and what to do.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from ..errors import InvalidInputError
+
+UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
+MACHINE_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+MACHINE_NAME_MAX = 189
+
+
+def is_uuid(value: Any) -> bool:
+    return isinstance(value, str) and bool(UUID_RE.match(value))
+
+
+def validate_machine_name(name: Any) -> str:
+    """Refuse a machine name CloudAPI would refuse, before sending it."""
+    if not isinstance(name, str) or not name:
+        raise InvalidInputError(f"a machine name must be a non-empty string, not {name!r}")
+    if len(name) > MACHINE_NAME_MAX:
+        raise InvalidInputError(
+            f"machine name is {len(name)} characters long; CloudAPI allows at most {MACHINE_NAME_MAX}")
+    if not MACHINE_NAME_RE.match(name):
+        raise InvalidInputError(
+            f"invalid machine name {name!r}: use letters, digits, '_', '.' and '-', "
+            "starting with a letter or digit")
+    return name
+
+
+def validate_values(kind: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Check tag or metadata values are what CloudAPI stores (string, number, boolean)."""
+    out = {}
+    for key, value in values.items():
+        if not isinstance(key, str) or not key:
+            raise InvalidInputError(f"{kind} keys must be non-empty strings, not {key!r}")
+        if not isinstance(value, (str, int, float, bool)) or value is None:
+            raise InvalidInputError(
+                f"{kind} {key!r} has a {type(value).__name__} value; CloudAPI only stores strings, "
+                f"numbers and booleans (use json.dumps() to store structured data as a string)")
+        out[key] = value
+    return out
+
+
+def read_script(filename: str | Path) -> str:
+    """The text of a boot script file, with a clear error when it cannot be read."""
+    path = Path(filename).expanduser()
+    try:
+        return path.read_text()
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read boot script {str(path)!r}: {exc.strerror}") from exc
+
+
+#: The ``triton.*`` tags CloudAPI knows, with the type each value must have
+#: (cloudapi.md §5.2); any other ``triton.`` key is refused by VMAPI.
+TRITON_TAGS: dict[str, type] = {
+    "triton.cmon.groups": str,
+    "triton.cns.services": str,
+    "triton.cns.disable": bool,
+    "triton.cns.reverse_ptr": str,
+    "triton.network.public": str,
+}
+#: Snapshot names a compute node accepts (a ZFS snapshot name component).
+SNAPSHOT_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+
+
+def check_tags(tags: Mapping[str, Any]) -> dict[str, Any]:
+    values = validate_values("tag", tags)
+    for key, value in values.items():
+        if key.startswith("triton."):
+            wanted = TRITON_TAGS.get(key)
+            if wanted is None:
+                raise InvalidInputError(
+                    f"unknown special tag {key!r}: CloudAPI only knows {', '.join(TRITON_TAGS)}")
+            if type(value) is not wanted:
+                raise InvalidInputError(
+                    f"tag {key!r} must be a {wanted.__name__}, not "
+                    f"{type(value).__name__} {value!r}")
+    return values
+
+
+def check_metadata(values: Mapping[str, Any]) -> dict[str, Any]:
+    out = {}
+    for key, value in values.items():
+        if not isinstance(key, str) or not key:
+            raise InvalidInputError(f"metadata keys must be non-empty strings, not {key!r}")
+        if not isinstance(value, str):
+            raise InvalidInputError(
+                f"metadata {key!r} has a {type(value).__name__} value; metadata values are text: "
+                f"pass a string (str(value), or json.dumps(value) for structured data)")
+        if key == "credentials" or key.endswith("_pw"):
+            raise InvalidInputError(
+                f"metadata key {key!r} is reserved for passwords; CloudAPI silently drops it")
+        out[key] = value
+    return out
+
+
+def check_states(states: str | Iterable[str], known: tuple[str, ...], what: str) -> tuple[str, ...]:
+    """Awaited states as a tuple, refusing names CloudAPI never shows (a typo waits forever)."""
+    values = (states,) if isinstance(states, str) else tuple(states)
+    if not values:
+        raise InvalidInputError(f"give at least one {what} state to wait for")
+    for value in values:
+        if value not in known:
+            raise InvalidInputError(f"{value!r} is not a {what} state; {what} states are: "
+                                    f"{', '.join(known)}")
+    return values
+
+
+def check_snapshot_name(name: Any) -> str:
+    if not isinstance(name, str) or not SNAPSHOT_NAME_RE.match(name):
+        raise InvalidInputError(
+            f"invalid snapshot name {name!r}: 1-64 characters, letters, digits, '_', '.', ':' "
+            "and '-', starting with a letter or digit")
+    return name
+
+
+__all__ = ["UUID_RE", "MACHINE_NAME_RE", "MACHINE_NAME_MAX", "is_uuid", "validate_machine_name",
+           "validate_values", "read_script", "TRITON_TAGS", "SNAPSHOT_NAME_RE", "check_tags",
+           "check_metadata", "check_states", "check_snapshot_name"]

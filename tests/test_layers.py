@@ -1,0 +1,133 @@
+"""The package's shape: no module-level import circle, lower layers never import higher ones,
+and the emulator and the client never import each other. Read from the source (ast), so a
+lazy import inside a function is not a module-level import."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "smartdc_nb"
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {module_name(p): p for p in PACKAGE.rglob("*.py")}
+
+
+def imported(name: str, node: ast.Import | ast.ImportFrom) -> set[str]:
+    """The package's modules one import statement of module ``name`` loads."""
+    if isinstance(node, ast.Import):
+        targets = [alias.name for alias in node.names]
+    else:
+        base = node.module or ""
+        if node.level:
+            here = name.split(".") if MODULES[name].name == "__init__.py" else \
+                name.split(".")[:-1]
+            here = here[:len(here) - (node.level - 1)]
+            base = ".".join(here + ([node.module] if node.module else []))
+        targets = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in MODULES else base
+                   for alias in node.names]
+    found = set()
+    for target in targets:
+        while target and target not in MODULES and "." in target:
+            target = target.rsplit(".", 1)[0]
+        if target in MODULES and target != name:
+            found.add(target)
+    return found
+
+
+def module_level_imports(name: str) -> set[str]:
+    """What ``name`` imports when it is loaded (TYPE_CHECKING blocks and functions aside)."""
+    tree = ast.parse(MODULES[name].read_text())
+    found: set[str] = set()
+
+    def visit(statements: list[ast.stmt]) -> None:
+        for node in statements:
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                found.update(imported(name, node))
+            elif isinstance(node, ast.If):
+                if "TYPE_CHECKING" not in ast.unparse(node.test):
+                    visit(node.body)
+                visit(node.orelse)
+            elif isinstance(node, ast.Try):
+                visit(node.body)
+                for handler in node.handlers:
+                    visit(handler.body)
+                visit(node.orelse)
+                visit(node.finalbody)
+    visit(tree.body)
+    return found
+
+
+GRAPH = {name: module_level_imports(name) for name in MODULES}
+
+
+def circles() -> list[list[str]]:
+    """Every strongly connected group of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    groups: list[list[str]] = []
+
+    def connect(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(GRAPH[v]):
+            if w not in index:
+                connect(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                group.append(w)
+                if w == v:
+                    break
+            if len(group) > 1:
+                groups.append(sorted(group))
+
+    for v in sorted(GRAPH):
+        if v not in index:
+            connect(v)
+    return groups
+
+
+def test_no_module_level_import_circle():
+    assert circles() == []
+
+
+def test_the_checker_sees_a_circle_and_a_lazy_import():
+    # a relative import, an import under TYPE_CHECKING and one inside a function
+    assert "smartdc_nb.errors" in GRAPH["smartdc_nb.rules"]
+    assert "smartdc_nb.transport" not in GRAPH["smartdc_nb.machine"]  # TYPE_CHECKING only
+    assert "smartdc_nb.widgets" not in GRAPH["smartdc_nb.machine"]  # inside panel()
+    saved = dict(GRAPH)
+    try:
+        GRAPH["smartdc_nb.errors"] = GRAPH["smartdc_nb.errors"] | {"smartdc_nb.rules"}
+        assert ["smartdc_nb.errors", "smartdc_nb.rules"] in circles()
+    finally:
+        GRAPH.clear()
+        GRAPH.update(saved)
+
+
+def test_the_emulator_and_the_client_never_import_each_other():
+    emulator = {n for n in MODULES if n.startswith("smartdc_nb.emulator")}
+    for name in MODULES:
+        tree = ast.parse(MODULES[name].read_text())
+        every = set()
+        for node in ast.walk(tree):  # lazy imports count here too
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                every |= imported(name, node)
+        if name in emulator:
+            assert every <= emulator | {"smartdc_nb"}, (name, every - emulator)
+        else:
+            assert not every & emulator, (name, every & emulator)

@@ -53,22 +53,40 @@ class _Handler(WSGIRequestHandler):
             self.server.owner.track(self.connection, False)  # type: ignore[attr-defined]
 
     def parse_request(self) -> bool:
-        """http.server's parsing, minus what Node's parser refuses: a request
-        line without an HTTP version (HTTP/0.9, which http.server would serve
-        with no status line) and a method not in capitals. Both get a 400 and
-        the connection closes."""
+        """http.server's parsing, minus what Node's parser refuses: HTTP/0.9
+        (which http.server would serve with no status line), a method not in
+        capitals, and a body framing two parties could read differently
+        (request smuggling). Each gets a 400 and the connection closes."""
         words = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n").split()
         problem = None
         if len(words) == 2:
             problem = "Request line has no HTTP version (HTTP/0.9 is not served)"
         elif len(words) == 3 and not _METHOD.fullmatch(words[0]):
             problem = f"Invalid method {words[0][:20]!r}: methods are upper case"
-        if problem is None:
-            return super().parse_request()
+        elif not super().parse_request():
+            return False
+        elif self.request_version < "HTTP/1.0":
+            problem = f"{self.request_version} is not served"
+        else:
+            problem = self._framing_problem()
+            if problem is None:
+                return True
         self.command, self.request_version = "", "HTTP/1.1"
         self.requestline = " ".join(words)[:200]
         self.send_error(400, problem)
         return False
+
+    def _framing_problem(self) -> str | None:
+        codings = [c.strip().lower() for value in self.headers.get_all("Transfer-Encoding") or ()
+                   for c in value.split(",") if c.strip()]
+        lengths = {value.strip() for value in self.headers.get_all("Content-Length") or ()}
+        if codings and codings != ["chunked"]:
+            return f"Transfer-Encoding {', '.join(codings)[:60]} is not served (chunked only)"
+        if codings and lengths:
+            return "Content-Length and Transfer-Encoding: chunked cannot come together"
+        if len(lengths) > 1:
+            return "Content-Length is given twice with different values"
+        return None
 
     def run_wsgi(self) -> None:
         environ = self.environ = self.make_environ()
@@ -111,7 +129,10 @@ class _Handler(WSGIRequestHandler):
             upgrade(self.connection, self.rfile)
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
-        """http.server's own refusals (bad request line, huge headers) as JSON too."""
+        """http.server's own refusals (bad request line, huge headers) as JSON too,
+        always with a status line (http.server leaves it out for what it took for HTTP/0.9)."""
+        if self.request_version == "HTTP/0.9":
+            self.request_version = "HTTP/1.1"
         body = json.dumps({"code": _ERROR_CODES.get(code, "BadRequestError"),
                            "message": message or HTTPStatus(code).phrase},
                           separators=(",", ":")).encode()

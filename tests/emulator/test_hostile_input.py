@@ -113,10 +113,24 @@ def test_a_bad_chunk_is_400_and_the_connection_closes(emu, triton_keys, chunks):
     assert b"Connection: close" in data and closed
 
 
+@pytest.mark.parametrize("framing", [b"Transfer-Encoding: gzip, chunked\r\n", b"Transfer-Encoding: bogus\r\n",
+                                     b"Transfer-Encoding: chunked\r\nContent-Length: 7\r\n",
+                                     b"Content-Length: 7\r\nContent-Length: 17\r\n"])
+def test_a_body_framing_two_parties_could_read_differently_is_400_and_closes(emu, framing):
+    # what a proxy and the server could split differently: the start of request smuggling
+    raw = (b"POST /my/machines HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" + framing
+           + b"\r\n2\r\n{}\r\n0\r\n\r\n" + PING)
+    data, closed = exchange(emu, raw)
+    replies = answers(data)
+    assert [status for status, _ in replies] == [400] and closed, data[:300]
+    assert replies[0][1]["code"] == "BadRequestError"
+
+
 # ------------------------------------------------- 8 and 13: request lines
 
 
 @pytest.mark.parametrize("line", [b"GET /x\r\n\r\n", b"GET /--ping\r\n\r\n", b"POST /my\r\n\r\n",
+                                  b"GET /--ping HTTP/0.9\r\n\r\n", b"GET /--ping HTTP/1.1 x\r\n\r\n",
                                   b"get /--ping HTTP/1.1\r\nHost: x\r\n\r\n",
                                   b"Delete /my/keys/x HTTP/1.1\r\nHost: x\r\n\r\n"])
 def test_http_0_9_and_lower_case_methods_get_400_and_a_close(emu, line, capfd):

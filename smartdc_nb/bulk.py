@@ -454,8 +454,12 @@ class BulkResult(ResultTable):
         waited = (f" ({'would wait' if self.dry_run else 'waited'} for {self.waited_for})"
                   if self.waited_for else "")
         head = f"{verb} {self.action}".strip()
-        text = f"{head} on {len(self.outcomes)} machines{waited}: {counts or 'nothing to do'}"
-        if not self.dry_run:
+        acted = any(o.outcome in (DONE, FAILED, NOT_REACHED, PLANNED) for o in self.outcomes)
+        if not acted:
+            waited = ""
+            counts = "nothing to do" + (f" ({counts})" if counts else "")
+        text = f"{head} on {len(self.outcomes)} machines{waited}: {counts}"
+        if not self.dry_run and acted:
             text += f" in {self.elapsed:.1f}s"
         if self.interrupted:
             text += " — interrupted"
@@ -549,6 +553,11 @@ def run_bulk(machines: Iterable[Machine], action: str, *args: Any, confirm: bool
     for number, batch in enumerate(batches, 1):
         for row in batch:
             row.batch = number if batch_size else None
+    if not todo and not dry_run:  # said in words, with no empty 0/0 bar and no run journaled
+        result = BulkResult(action, list(outcomes.values()), time.monotonic() - started,
+                            waited_for=waited_for)
+        summary(result.summary(), progress)
+        return result
     if dry_run:
         for row in todo:
             row.end(PLANNED)

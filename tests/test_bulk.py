@@ -272,7 +272,28 @@ def test_an_empty_selection(emu):
     assert len(result) == 0 and result.ok and emu.requests == []
 
 
+def test_nothing_to_do_is_said_in_words_without_an_empty_bar(emu, dc, capsys):
+    import io
+
+    stopped = MachineList([fetched(dc, emu, state="stopped") for _ in range(3)])
+    emu.clear_requests()
+    shown = io.StringIO()
+    result = stopped.stop(confirm=True, wait=True, progress={"file": shown}, interval=0.1)
+    assert result.summary() == "stop on 3 machines: nothing to do (3 skipped)"
+    assert result.counts["skipped"] == 3 and result.ok
+    assert mutations(emu) == []
+    printed = shown.getvalue() + capsys.readouterr().out
+    assert "nothing to do" in printed and "0/0" not in printed and "sending" not in printed
+
+
 def test_run_bulk_takes_any_iterable_and_dedupes(emu, dc):
     m = fetched(dc, emu)
     result = run_bulk(iter([m, m]), "reboot", wait=True, **WAIT)
     assert len(result) == 1 and result.counts["done"] == 1
+
+
+def test_an_empty_result_displays(emu):
+    result = MachineList().stop(confirm=True, **WAIT)
+    page = result._repr_html_()
+    assert "0 machines" in page and "no machines" in page
+    assert result.frame.empty and list(result.frame.columns) == list(BulkResult.COLUMNS)

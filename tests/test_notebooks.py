@@ -368,6 +368,7 @@ def test_snapshot_hygiene_reports_then_deletes(demo_cloud, tmp_path):
 
     nb = execute("04-snapshot-hygiene.ipynb", tmp_path, older_than_days=200)
     assert f"report only): {len(expected)} snapshots older than 200 days" in text_of(nb)
+    assert "Series([]" not in text_of(nb)  # an empty count is said in words, not printed raw
     assert len(fleet.frames.snapshots(progress=False)) == len(before)  # nothing deleted
 
     proc = run_cli(NOTEBOOKS / "04-snapshot-hygiene.ipynb", "-p", "older_than_days", "200",
@@ -379,6 +380,8 @@ def test_snapshot_hygiene_reports_then_deletes(demo_cloud, tmp_path):
     gone = set(zip(expected["machine_id"], expected["name"]))
     assert not gone & set(zip(after["machine_id"], after["name"]))
     assert len(after) == len(before) - len(expected)
+    executed = nbformat.read(str(tmp_path / "deleted.ipynb"), as_version=4)
+    assert f"{len(expected)} deleted" in text_of(executed)
 
 
 def test_what_changed_on_the_demo_takes_a_point_changes_the_fleet_and_diffs(demo_cloud, tmp_path):

@@ -398,7 +398,7 @@ def outcomes_card(result: Any, limit: int) -> Card:
     # action is in the title): the card fits a notebook's width
     hidden = {"request", "action"} if bulk else set()
     columns = [str(c) for c in frame.columns
-               if str(c) not in hidden and not shown[c].map(_blank).all()]
+               if str(c) not in hidden and not all(map(_blank, shown[c]))]
     counts = attr(result, "counts")
     if isinstance(counts, Mapping):
         counts = Counter({str(k): int(v) for k, v in counts.items() if v})

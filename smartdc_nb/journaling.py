@@ -124,14 +124,15 @@ def _plain_rate(value: Any) -> Any:
     return getattr(value, "rate", True)
 
 
-_RESUMING: contextvars.ContextVar[str | None] = contextvars.ContextVar("smartdc_nb_resuming",
-                                                                      default=None)
+_RESUMING: contextvars.ContextVar[tuple[str, Journal | None] | None] = contextvars.ContextVar(
+    "smartdc_nb_resuming", default=None)
 
 
 @contextlib.contextmanager
-def resuming(run_id: str) -> Iterator[None]:
-    """The run started inside continues run ``run_id`` (same id) instead of starting one."""
-    token = _RESUMING.set(run_id)
+def resuming(run_id: str, journal: Journal | None = None) -> Iterator[None]:
+    """The run started inside continues run ``run_id`` (same id, in ``journal``, the one the
+    run is in, whatever journal the connections would write to) instead of starting one."""
+    token = _RESUMING.set((run_id, journal))
     try:
         yield
     finally:
@@ -145,11 +146,14 @@ def start_run(journal: Journal | None, *, kind: str, action: str, datacenter: An
     The journal is opened first: a location that cannot be written raises
     JournalError here, before any request.
     """
+    resumed = _RESUMING.get()
+    if resumed is not None and resumed[1] is not None:
+        journal = resumed[1]
     if journal is None:
         return None
     journal.open()
-    resumed = _RESUMING.get()
-    context = RunContext(journal, resumed or new_run_id(), _PLAN.get(), action, datacenter)
+    context = RunContext(journal, resumed[0] if resumed else new_run_id(), _PLAN.get(), action,
+                         datacenter)
     journal.write(kind="resume" if resumed else "run", run_id=context.run_id,
                   plan_id=context.plan_id, action=action,
                   detail=to_json({"kind": kind, **detail}), **who(datacenter))

@@ -164,11 +164,11 @@ def resume(run_id: str, *, path: str | Path | None = None, datacenters: Any = No
                                         "again")
                 continue
         todo.append(machine)
-    from .journaling import resuming, under_plan
+    from .journaling import Journal, resuming, under_plan
 
     interrupted = None
     ran = None
-    with under_plan(run.start.get("plan_id")), resuming(run.run_id):
+    with under_plan(run.start.get("plan_id")), resuming(run.run_id, Journal.at(run.path)):
         if todo:
             try:
                 ran = run_bulk(todo, action, *args, confirm=True, refresh=True,

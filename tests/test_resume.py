@@ -80,7 +80,12 @@ def test_a_request_in_flight_is_checked_with_the_cloud_first(emu, dc, journal_pa
     emu.datacenter("us-east-1").set_state(c.id, "running")
     assert journal_run(run_id).status == "incomplete"
     emu.clear_requests()
-    rows = {row["name"]: row for row in resume(run_id, progress=False)}
+    other = journal_path.parent / "elsewhere.sqlite"  # the caller's connections, not new ones
+    given = smartdc_nb.Fleet({"us-east-1": dc.clone(journal=str(other))})
+    result = resume(run_id, datacenters=given, progress=False)
+    assert all(o.machine.datacenter is given["us-east-1"] for o in result.outcomes)
+    assert not other.exists()  # the resumed run is written where the run is
+    rows = {row["name"]: row for row in result}
     assert rows["r-f0"]["reason"].startswith("already sent in this run")
     assert "sent before the interruption and the machine is stopp" in rows["r-f1"]["reason"]
     assert rows["r-f2"]["outcome"] == "done" and rows["r-f3"]["outcome"] == "done"

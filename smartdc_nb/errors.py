@@ -233,6 +233,10 @@ class WaitInterrupted(WaitError, KeyboardInterrupt):
     """The wait was interrupted (Ctrl-C); ``last_state`` says where it stood."""
 
 
+class ActionSkippedWarning(UserWarning):
+    """An action was not sent: the machine is already as it asks (stop of a stopped machine)."""
+
+
 class ReadYourWritesWarning(UserWarning):
     """A read shows a write of the same Machine merged in: the cloud did not show it in time."""
 

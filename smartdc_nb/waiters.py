@@ -74,8 +74,10 @@ TRANSIENT = (TransportError, ServerError, TooManyRequestsError)
 #: states shown while a job runs (a refused action never shows them)
 TRANSITIONAL = {"machine": ("provisioning", "stopping", "ready"), "snapshot": ("queued", "running")}
 #: actions whose end is known only from the audit log: the machine comes back
-#: to the state it had (reboot, rollback), so the state alone proves nothing
-ALWAYS_CONFIRM = ("reboot", "rollback_snapshot")
+#: to the state it had (reboot, rollback) or keeps it (resize, rename), and a
+#: snapshot under a name already taken shows the old one "created", so the
+#: state alone proves nothing
+ALWAYS_CONFIRM = ("reboot", "rollback_snapshot", "resize", "rename", "create_snapshot")
 #: the state an action needs, to explain a refusal
 NEEDS = {"start": "stopped", "stop": "running", "reboot": "running"}
 
@@ -233,6 +235,7 @@ class Tracker:
             needs = NEEDS.get(self.action.action)
             why = (f"; {self.action.action} needs a {needs} machine and it was {self.state}"
                    if needs and self.state != needs else "")
+            why += self._existed()
             self.fail(f"the cloud refused {self.action.action!r} on {self.label}: the audit log "
                       f"records it with success \"no\" at {entry.get('time')}{why}. CloudAPI "
                       "accepts actions with 202 and checks them later")
@@ -240,6 +243,17 @@ class Tracker:
         self.confirmed = True
         if self.target.met(self.state, self.raw):
             self._end(REACHED)
+
+    def _existed(self) -> str:
+        """Why a create_snapshot was refused, when the snapshot seen predates the request."""
+        if self.kind != "snapshot" or self.action is None or \
+                self.action.action != "create_snapshot":
+            return ""
+        created = self.resource.created
+        if created is None or self.action.date is None or created >= self.action.date:
+            return ""
+        return (f"; a snapshot named {self.resource.name} already existed (created "
+                f"{created:%Y-%m-%d %H:%M:%S} UTC) and CloudAPI never replaces one")
 
     def stop(self, outcome: str) -> None:
         """End a tracker still waiting at the deadline or on Ctrl-C."""

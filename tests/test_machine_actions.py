@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from test_machine_support import FAST, fetched, logged, mutations
 
-from smartdc_nb.errors import NotFoundError
+from smartdc_nb.errors import ActionSkippedWarning, NotFoundError
 from smartdc_nb.machine import Machine, Snapshot
 
 
@@ -181,7 +181,8 @@ def test_tag_methods(emu, m):
 
 def test_snapshot_methods(emu, m):
     snap = m.create_snapshot("before-upgrade")
-    assert sent(emu) == [("POST", "/snapshots", {}, {"name": "before-upgrade"})]
+    assert sent(emu) == [("GET", "/snapshots/before-upgrade", {}, None),  # is the name free?
+                         ("POST", "/snapshots", {}, {"name": "before-upgrade"})]
     assert isinstance(snap, Snapshot) and snap.name == "before-upgrade"
     assert snap.state == "queued" and snap.machine is m
     snap.wait_for("created", **FAST)
@@ -217,8 +218,10 @@ def test_reads_send_nothing_that_changes(emu, m):
 
 def test_a_flag_already_set_expects_no_audit_entry(emu, dc):
     m = fetched(dc, emu, deletion_protection=True)
-    m.enable_deletion_protection()
-    assert m.pending_action.action is None  # CloudAPI answers 202 and runs no job
+    emu.clear_requests()
+    with pytest.warns(ActionSkippedWarning, match="deletion protection is already on"):
+        m.enable_deletion_protection()  # CloudAPI would answer 202 and run no job
+    assert m.pending_action is None and mutations(emu) == []
     m.disable_deletion_protection()
     assert m.pending_action.action == "disable_deletion_protection"
     assert m.pending_action.nth == 1  # the no-op before it is not awaited in the audit log

@@ -139,7 +139,7 @@ def test_acting_on_a_deleted_machine(emu, dc):
 def test_unknown_snapshot_tag_and_metadata_key(emu, m):
     with pytest.raises(NotFoundError, match="input-01 .* has no snapshot 'nope'"):
         m.raw_snapshot_data("nope")
-    with pytest.raises(NotFoundError, match="nope not found"):
+    with pytest.raises(NotFoundError, match="has no snapshot .nope."):
         m.start_from_snapshot("nope")
     with pytest.raises(NotFoundError, match='tag "nope" not found'):
         m.get_tag("nope")

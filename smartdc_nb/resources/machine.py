@@ -19,8 +19,13 @@ log) or a reboot that has not happened yet from the target state.
 What the client can know is refused before sending: a bad name, tag or
 metadata value, a package the datacenter does not have, a snapshot of a kvm
 machine, deleting a machine with deletion protection on, any change to a
-machine known to be deleted. Those refusals raise the same error classes the
-server's answers map to (with ``request_id`` None, since nothing was sent).
+machine known to be deleted, a snapshot name the machine already has, booting
+from a snapshot it does not have, a reboot of a stopped machine. Those
+refusals raise the same error classes the server's answers map to (with
+``request_id`` None, since nothing was sent). An action the machine is already
+as (stop of a stopped machine, start of a running one) is not sent and an
+:class:`~smartdc_nb.errors.ActionSkippedWarning` says so. Verdicts that rest on
+the state are checked on a fresh payload first (see resources.prechecks).
 """
 
 from __future__ import annotations
@@ -31,11 +36,12 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from .. import rules, seam
-from ..errors import InvalidInputError, MachineDeletedError, NotFoundError
+from ..errors import InvalidArgumentError, InvalidInputError, MachineDeletedError, NotFoundError
 from ..rules import MACHINE_STATES
 from ..writes import PendingWrites
 from .audit import PendingAction, action_entry, audit_key
 from .fields import MachineFields
+from . import prechecks
 from .machine_data import MachineData
 from .refusal import refused
 from .snapshot import MachineSnapshots, Snapshot
@@ -206,7 +212,14 @@ class Machine(MachineFields, MachineData, MachineSnapshots):
             self._outstanding.append(self.pending_action)
         return reply
 
-    def _action(self, action: str, **params: Any) -> Machine:
+    def _action(self, action: str, wanted: Any = None, **params: Any) -> Machine:
+        """Send ``?action=...`` unless it is already done or sure to be refused (prechecks)."""
+        stop = prechecks.judge(self, action, wanted)
+        if stop is not None:
+            if stop.kind == rules.SKIP:
+                prechecks.say_skipped(self, action, stop)
+                return self
+            raise refused(stop, self, "POST")
         audit_action: str | None = action
         if action.endswith("_firewall"):
             audit_action = None  # CloudAPI's audit log names firewall changes "unknown"
@@ -283,7 +296,7 @@ class Machine(MachineFields, MachineData, MachineSnapshots):
         if verdict.certain and not verdict.ok:  # before the package lookup
             raise refused(verdict, self, "POST")
         pkg = self._package(package)
-        self._action("resize", package=pkg["id"])
+        self._action("resize", pkg, package=pkg["id"])
         return self
 
     def resolve_package(self, package: Any) -> dict[str, Any]:
@@ -307,8 +320,23 @@ class Machine(MachineFields, MachineData, MachineSnapshots):
                                     "ones this account can use") from None
 
     def rename(self, name: str) -> Machine:
-        """POST /:login/machines/:id?action=rename&name=<name>."""
-        return self._action("rename", name=validate_machine_name(name))
+        """POST /:login/machines/:id?action=rename&name=<name>.
+
+        A name another machine of the account has is refused by CloudAPI at
+        once; the error then says so.
+        """
+        name = validate_machine_name(name)
+        try:
+            return self._action("rename", name, name=name)
+        except InvalidArgumentError as exc:
+            if not any(e.get("field") == "alias" and e.get("code") == "Duplicate"
+                       for e in exc.errors):
+                raise
+            raise InvalidArgumentError(
+                f"machine {self.label} cannot be renamed to {name!r}: another machine of "
+                f"account {self.datacenter.login} is already named {name!r} ({exc.message})",
+                status=exc.status, code=exc.code, errors=exc.errors, request_id=exc.request_id,
+                method=exc.method, path=exc.path, body=exc.body) from exc
 
     def delete(self) -> Machine:
         """DELETE /:login/machines/:id — begin deleting the machine.

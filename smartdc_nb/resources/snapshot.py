@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping
 from .. import seam
 from ..errors import InvalidInputError, NotFoundError
 from ..rules import SNAPSHOT_STATES
+from . import prechecks
 from .fields import _field, _time
+from .refusal import refused
 from .validate import check_snapshot_name, check_states
 
 if TYPE_CHECKING:
@@ -45,9 +47,17 @@ class MachineSnapshots:
         """POST /:login/machines/:id/snapshots ``{"name": name}`` — the new Snapshot (queued).
 
         Without a name CloudAPI names it after the current UTC time. kvm
-        machines cannot be snapshotted: refused before sending.
+        machines cannot be snapshotted, and a name the machine already has (as
+        last listed by :meth:`snapshots`, else asked with one GET) would be
+        refused by CloudAPI's job: both are refused before sending.
         """
         body = {} if name is None else {"name": check_snapshot_name(name)}
+        verdict = self.verdict("create_snapshot")
+        if verdict.certain and not verdict.ok:
+            raise refused(verdict, self, "POST")
+        taken = prechecks.snapshot_taken(self, name) if name is not None else None
+        if taken is not None:
+            raise taken
         reply = self._change("create_snapshot", "POST", "snapshots", json=body, subject=name,
                              rule="create_snapshot")
         snap = Snapshot(self, data=reply.data or {"name": name, "state": "queued"})
@@ -56,10 +66,22 @@ class MachineSnapshots:
         return snap
 
     def start_from_snapshot(self, name: str) -> Machine:
-        """POST /:login/machines/:id/snapshots/:name — boot from the snapshot (rollback)."""
+        """POST /:login/machines/:id/snapshots/:name — boot from the snapshot (rollback).
+
+        The machine is stopped if running, rolled back, and started. A snapshot
+        the machine does not have (as last listed) is refused before sending.
+        """
         name = check_snapshot_name(name)
-        self._change("rollback_snapshot", "POST", "snapshots", name, subject=name,
-                     rule="start_from_snapshot")
+        stop = prechecks.judge(self, "start_from_snapshot", name)
+        if stop is not None:
+            raise refused(stop, self, "POST")
+        try:
+            self._change("rollback_snapshot", "POST", "snapshots", name, subject=name,
+                         rule="start_from_snapshot")
+        except NotFoundError as exc:
+            raise NotFoundError(f"machine {self.label} has no snapshot {name!r}",
+                                status=exc.status, code=exc.code, request_id=exc.request_id,
+                                method=exc.method, path=exc.path, body=exc.body) from exc
         return self
 
     def snapshot(self, name: str) -> Snapshot:

@@ -16,6 +16,7 @@ import logging
 import re
 import socket
 import threading
+from email import errors
 from email.utils import formatdate
 from http import HTTPStatus
 from typing import Any
@@ -34,6 +35,10 @@ _ERROR_CODES = {400: "BadRequestError", 408: "RequestTimeoutError", 414: "UriToo
                 505: "HttpVersionNotSupportedError"}
 #: Node's parser knows methods in capitals only; "get" is refused there, not served as GET
 _METHOD = re.compile(r"[A-Z]+")
+#: header names are tokens and values carry no control characters but tab (RFC 9110 §5), as Node checks
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_HEADER_DEFECTS = (errors.MissingHeaderBodySeparatorDefect, errors.FirstHeaderLineIsContinuationDefect)
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 class _Handler(WSGIRequestHandler):
@@ -77,6 +82,11 @@ class _Handler(WSGIRequestHandler):
         return False
 
     def _framing_problem(self) -> str | None:
+        if any(isinstance(d, _HEADER_DEFECTS) for d in self.headers.defects):
+            return "Malformed header section"  # e.g. a line without a colon ended it early
+        for name, value in self.headers.items():
+            if not _TOKEN.fullmatch(name) or _CONTROL.search(value):
+                return f"Invalid header {name[:40]!r}"
         codings = [c.strip().lower() for value in self.headers.get_all("Transfer-Encoding") or ()
                    for c in value.split(",") if c.strip()]
         lengths = {value.strip() for value in self.headers.get_all("Content-Length") or ()}

@@ -115,7 +115,9 @@ def test_a_bad_chunk_is_400_and_the_connection_closes(emu, triton_keys, chunks):
 
 @pytest.mark.parametrize("framing", [b"Transfer-Encoding: gzip, chunked\r\n", b"Transfer-Encoding: bogus\r\n",
                                      b"Transfer-Encoding: chunked\r\nContent-Length: 7\r\n",
-                                     b"Content-Length: 7\r\nContent-Length: 17\r\n"])
+                                     b"Content-Length: 7\r\nContent-Length: 17\r\n",
+                                     b"Transfer-Encoding : chunked\r\n", b"No colon here\r\n",
+                                     b"X-Control: a\x00b\r\n"])
 def test_a_body_framing_two_parties_could_read_differently_is_400_and_closes(emu, framing):
     # what a proxy and the server could split differently: the start of request smuggling
     raw = (b"POST /my/machines HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" + framing

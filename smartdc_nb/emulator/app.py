@@ -19,11 +19,10 @@ import hashlib
 import logging
 import math
 import time
-import uuid
 from email.utils import formatdate
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import unquote
 
 from werkzeug.datastructures import MIMEAccept
 from werkzeug.exceptions import MethodNotAllowed, NotFound
@@ -32,9 +31,12 @@ from werkzeug.routing import Map, Rule
 
 from . import admin, strictjson
 from .auth import SignatureHeaderError, js_date, parse_signature, verify
-from .chunked import MalformedBody
 from .errors import (CloudAPIError, DropConnection, Gone, internal_error, invalid_credentials,
                      invalid_header, not_authorized, not_found)
+from .request import LOGGED_HEADERS as _LOGGED_HEADERS
+from .request import Request as _Request
+from .request import content_type as _content_type
+from .request import parse_query as _parse_query
 from .routes import ROUTES
 from .routes.common import Ctx, Reply
 from .versions import API_VERSIONS, CURRENT, admits_subusers, negotiate
@@ -47,7 +49,6 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger("smartdc_nb.emulator")
 
 SERVER = "cloudapi/9.20.0 (smartdc_nb emulator)"
-MAX_BODY = 100_000
 ADMIN_PREFIX = "/__emulator/"
 DOCS_URL = "https://apidocs.tritondatacenter.com/cloudapi/"
 _ACCEPTABLE = ["application/json", "text/plain", "application/octet-stream", "application/javascript"]
@@ -71,99 +72,6 @@ _ADAPTER = _MAP.bind("cloudapi", "/")
 def route_label(path: str) -> str:
     """``/<login>/machines/<machine>`` -> ``/:login/machines/:machine``."""
     return path.replace("<", ":").replace(">", "")
-
-
-#: request headers the request log keeps (what a client announces; never Authorization)
-_LOGGED_HEADERS = ("accept", "accept-version", "user-agent", "content-type", "date")
-
-class _Request:
-    """What the pipeline learns about the request as it goes (for the log too)."""
-
-    def __init__(self, environ: dict[str, Any], dc: "Datacenter"):
-        self.environ = environ
-        self.dc = dc
-        self.started = time.perf_counter()
-        self.now = time.time()
-        self.method = environ.get("REQUEST_METHOD", "GET").upper()
-        self.target = environ.get("REQUEST_URI") or environ.get("PATH_INFO", "/")
-        if "://" in self.target.split("?", 1)[0]:  # absolute-form request target
-            self.target = "/" + self.target.split("://", 1)[1].partition("/")[2]
-        self.path, _, self.query_string = self.target.partition("?")
-        self.headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items()
-                        if k.startswith("HTTP_")}
-        if environ.get("CONTENT_TYPE"):
-            self.headers["content-type"] = environ["CONTENT_TYPE"]
-        if environ.get("CONTENT_LENGTH"):
-            self.headers["content-length"] = environ["CONTENT_LENGTH"]
-        self.request_id = self.headers.get("request-id") or self.headers.get("x-request-id") \
-            or str(uuid.uuid4())
-        self.remote = environ.get("REMOTE_ADDR", "")
-        self.route: str | None = None
-        self.query: dict[str, Any] = _parse_query(self.query_string)
-        self.body: Any = None
-        self.account: str | None = None
-        self.allow: list[str] = []
-        self.body_read = False
-
-    def drain(self) -> None:
-        """Consume a body no step read, so the next request on the connection parses."""
-        if not self.body_read:
-            try:
-                self.read_body()
-            except CloudAPIError:
-                pass
-
-    def read_body(self) -> bytes:
-        """The request body, at most MAX_BODY bytes (413 beyond, and the
-        connection is closed because the rest is not read)."""
-        self.body_read = True
-        stream = self.environ["wsgi.input"]
-        length = self.environ.get("CONTENT_LENGTH")
-        if self.environ.get("wsgi.input_terminated"):
-            try:
-                data = stream.read(MAX_BODY + 1)
-            except (MalformedBody, OSError) as exc:
-                # what follows a broken chunk is not a request: close, never resync
-                self.environ["smartdc.close"] = True
-                raise CloudAPIError(400, "BadRequestError", f"Invalid chunked body: {exc}") from None
-        else:
-            try:
-                size = int(length) if length else 0
-            except ValueError:
-                size = -1
-            if size < 0:
-                self.environ["smartdc.close"] = True
-                raise CloudAPIError(400, "BadRequestError", "Content-Length is invalid")
-            if size > MAX_BODY:
-                self.environ["smartdc.close"] = True
-                raise _too_large()
-            try:
-                data = stream.read(size) if size else b""
-            except OSError as exc:  # the client stalled past the idle timeout
-                self.environ["smartdc.close"] = True
-                raise CloudAPIError(400, "BadRequestError", f"The body could not be read: {exc}") from None
-        if len(data) > MAX_BODY:
-            self.environ["smartdc.close"] = True
-            raise _too_large()
-        return data
-
-
-def _content_type(req: _Request) -> str:
-    return (req.headers.get("content-type") or "").split(";")[0].strip().lower()
-
-
-def _too_large() -> CloudAPIError:
-    return CloudAPIError(413, "PayloadTooLargeError", f"Request body size exceeds {MAX_BODY}")
-
-
-def _parse_query(text: str) -> dict[str, Any]:
-    query: dict[str, Any] = {}
-    for key, value in parse_qsl(text, keep_blank_values=True):
-        if key in query:
-            query[key] = (query[key] if isinstance(query[key], list) else [query[key]]) + [value]
-        else:
-            query[key] = value
-    return query
 
 
 class CloudAPIApp:

@@ -110,4 +110,5 @@ def test_the_emulator_accepts_exactly_what_http_signature_accepts(emu, judge, tr
     verdict = status(judge.url, authorization, date) == 200
     answer = status(emu.url, authorization, date)
     assert answer in (200, 400, 401), answer
-    assert (answer == 200) == verdict, f"http-signature {'accepts' if verdict else 'refuses'}, the emulator answered {answer}"
+    said = "accepts" if verdict else "refuses"
+    assert (answer == 200) == verdict, f"http-signature {said}, the emulator answered {answer}"

@@ -4,14 +4,15 @@ Every action is sent and then awaited (with the panel's progress bar) on the
 panel's worker thread; the header is redrawn from the machine's payload after
 each one, and every few seconds while auto-refresh is on. Stop, Delete
 machine, Boot from snapshot and Delete snapshot ask first, in the panel.
+
+The jobs the buttons run are in :mod:`.machine_jobs`, the auto-refresh in
+:mod:`.refresher`.
 """
 
 from __future__ import annotations
 
 import threading
-import time
-from datetime import datetime, timezone
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 from .. import rules
 from ..display.layout import Card, Facts
@@ -22,16 +23,9 @@ from ..resources.machine import Machine
 from ..resources.snapshot import Snapshot
 from .base import Panel
 from .html import render_card
-from .pieces import plural
+from .machine_jobs import MachineJobs, default_snapshot_name
+from .refresher import AutoRefresh
 
-
-
-def default_snapshot_name(taken: Iterable[str] = ()) -> str:
-    """``snap-YYYYmmdd-HHMMSS`` (UTC), valid for CloudAPI, sorted by time, not one of ``taken``."""
-    name = datetime.now(timezone.utc).strftime("snap-%Y%m%d-%H%M%S")
-    taken = set(taken)
-    return next(n for n in (name, *(f"{name}-{i}" for i in range(2, len(taken) + 3)))
-                if n not in taken)
 
 
 def package_label(package: dict) -> str:
@@ -48,7 +42,7 @@ def snapshot_label(snapshot: Snapshot) -> str:
     return f"{snapshot.name} ({snapshot.state}{age})"
 
 
-class MachinePanel(Panel):
+class MachinePanel(MachineJobs, AutoRefresh, Panel):
     """A control panel for one :class:`~smartdc_nb.machine.Machine` (see the module docstring).
 
     ``panel.buttons`` maps action names (start, stop, reboot, resize, rename,
@@ -370,173 +364,6 @@ class MachinePanel(Panel):
         card = Card("Confirm", text(question), subtitle=[dc_name(self.machine.datacenter)],
                     blocks=[Note(consequence)])
         self.confirm.ask(what, card, yes, then)
-
-    # ------------------------------------------------------------ jobs (worker thread)
-
-    def _wait_options(self) -> dict[str, Any]:
-        return {"timeout": self.timeout, "interval": self.interval,
-                "max_interval": self.max_interval, "progress": self.progress.factory()}
-
-    def _sent(self, verb: str, waiting_for: str) -> float:
-        self.log.add("started", f"{verb} {self.machine.label}: accepted by CloudAPI; "
-                                f"waiting for {waiting_for}")
-        return time.monotonic()
-
-    def _done(self, verb: str, since: float, result: str) -> None:
-        self.log.add("done", f"{verb} {self.machine.label}: {result} after "
-                             f"{time.monotonic() - since:.1f} s")
-
-    def _guarded(self, work: Callable[[], None]) -> Callable[[], None]:
-        def job() -> None:
-            try:
-                work()
-            except Exception:
-                # After a failure the header must show the machine as it is now; if even
-                # this GET fails, the header's "fetched at" time says how old it is.
-                try:
-                    self.machine.refresh()
-                except Exception:  # noqa: BLE001 - the action's error is the one logged
-                    pass
-                raise
-        return job
-
-    def _state_job(self, verb: str, send: Callable[[], Any], target: str) -> Callable[[], None]:
-        def work() -> None:
-            send()
-            since = self._sent(verb, target)
-            self.machine.wait_for(target, **self._wait_options())
-            self._done(verb, since, f"{self.machine.state}")
-        return self._guarded(work)
-
-    def _change_job(self, verb: str, send: Callable[[Machine], Any],
-                    landed: Callable[[Machine], bool], description: str) -> Callable[[], None]:
-        def work() -> None:
-            send(self.machine)
-            since = self._sent(verb, description)
-            self.machine.wait_until(landed, description, **self._wait_options())
-            self._done(verb, since, description)
-        return self._guarded(work)
-
-    def _delete_job(self) -> Callable[[], None]:
-        def work() -> None:
-            self.machine.delete()
-            since = self._sent("Delete", "deleted")
-            self.machine.wait_for("deleted", **self._wait_options())
-            self._done("Delete", since, "deleted")
-        return self._guarded(work)
-
-    def _create_snapshot_job(self, name: str) -> Callable[[], None]:
-        def work() -> None:
-            snapshot = self.machine.create_snapshot(name)
-            since = self._sent(f"Create snapshot {name} of", "the snapshot to be created")
-            snapshot.wait_for("created", **self._wait_options())
-            self.machine.snapshots()
-            self.snapshot.value = None  # refresh_view picks the newest, this one
-            if self.snapshot_name.value.strip() == name:
-                self.snapshot_name.value = default_snapshot_name(
-                    s.name for s in self.machine.known_snapshots or [])
-            self._done(f"Create snapshot {name} of", since, "snapshot created")
-        return self._guarded(work)
-
-    def _rollback_job(self, name: str) -> Callable[[], None]:
-        def work() -> None:
-            before = self.machine.state
-            target = rules.after_rollback(before)
-            self.machine.start_from_snapshot(name)
-            since = self._sent(f"Boot from snapshot {name}:", target)
-            self.machine.wait_for(target, **self._wait_options())
-            self._done(f"Boot from snapshot {name}:", since, f"{self.machine.state}")
-        return self._guarded(work)
-
-    def _delete_snapshot_job(self, snapshot: Snapshot) -> Callable[[], None]:
-        def work() -> None:
-            snapshot.delete()
-            since = self._sent(f"Delete snapshot {snapshot.name} of", "it to be gone")
-            snapshot.wait_for("deleted", **self._wait_options())
-            self.machine.snapshots()
-            self._done(f"Delete snapshot {snapshot.name} of", since, "snapshot deleted")
-        return self._guarded(work)
-
-    def _load(self, verb: str = "Loaded") -> None:
-        """Fetch the machine, then its snapshots and the packages of its datacenter.
-
-        The machine's own GET failing fails the job; a failed list only leaves its
-        chooser empty, and is said in the log.
-        """
-        machine = self.machine
-        machine.refresh()
-        found = [machine.state or "unknown"]
-        dc = machine.datacenter
-        lists: list[tuple[str, Callable[[], list], str]] = []
-        if not dc.known_packages():
-            lists.append((f"the packages of {dc.name or dc.url}", dc.packages, "package"))
-        if rules.has_snapshots(machine):
-            lists.append((f"the snapshots of {machine.label}", machine.snapshots, "snapshot"))
-        for what, fetch, noun in lists:
-            try:
-                found.append(plural(len(fetch()), noun))
-            except Exception as exc:  # noqa: BLE001 - said in the log; the rest still loads
-                self.log.error(f"Listing {what}", exc)
-        self.log.add("done", f"{verb} {machine.label}: {', '.join(found)}")
-
-    # ------------------------------------------------------------ auto-refresh
-
-    @property
-    def _ticking(self) -> bool:
-        return self._ticker is not None and self._ticker.is_alive() \
-            and not self._stop_ticking.is_set()
-
-    def _auto_refresh_changed(self, change: dict) -> None:
-        if change["new"]:
-            self._start_ticking()
-        else:
-            self._stop_background()
-        self.draw_header()
-
-    def _start_ticking(self) -> None:
-        if self._ticking or self.closed:
-            return
-        self._stop_ticking = stop = threading.Event()
-        self._ticker = threading.Thread(target=self._tick, args=(stop,), daemon=True,
-                                        name="smartdc_nb-machine-panel-refresh")
-        self._ticker.start()
-        self.log.add("info", f"Auto-refresh on: every {self.refresh_every:g} s")
-
-    def _tick(self, stop: threading.Event) -> None:
-        while not stop.wait(self.refresh_every):
-            if self.closed:
-                return
-            if self.busy is None and not self._refresh_queued:
-                self._refresh_queued = True
-                if self.submit("Auto-refresh", self._quiet_refresh, quiet=True) is None:
-                    self._refresh_queued = False
-
-    def _quiet_refresh(self) -> None:
-        """One background GET; an error is logged once, not every few seconds."""
-        self._refresh_queued = False
-        try:
-            self.machine.refresh()
-        except Exception as exc:  # noqa: BLE001 - logged (once per kind of error)
-            # the same failure again (only its request id differs) is not news
-            kind = repr((type(exc), getattr(exc, "status", None), getattr(exc, "code", None)))
-            if kind != self._refresh_error:
-                self._refresh_error = kind
-                self.log.error("Auto-refresh", exc)
-            return
-        if self._refresh_error is not None:
-            self._refresh_error = None
-            self.log.add("info", "Auto-refresh works again")
-
-    def _stop_background(self) -> None:
-        ticker, self._ticker = self._ticker, None
-        self._stop_ticking.set()
-        if ticker is not None:
-            if ticker is not threading.current_thread():
-                ticker.join(timeout=5)
-            if not self.closed:
-                self.log.add("info", "Auto-refresh off")
-        if self.widget is not None and self.auto_refresh.value and self.closed:
-            self.auto_refresh.value = False
 
 
 __all__ = ["MachinePanel", "default_snapshot_name"]

@@ -1,0 +1,138 @@
+"""The machine panel's jobs: what each button does on the panel's worker thread.
+
+Each job sends its request, logs that CloudAPI accepted it, waits (with the
+panel's progress bar and wait options) for the change to show, and logs the
+result; a failure refreshes the machine so the header shows it as it is now.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterable
+
+from .. import rules
+from ..resources.machine import Machine
+from ..resources.snapshot import Snapshot
+from .pieces import plural
+
+
+def default_snapshot_name(taken: Iterable[str] = ()) -> str:
+    """``snap-YYYYmmdd-HHMMSS`` (UTC), valid for CloudAPI, sorted by time, not one of ``taken``."""
+    name = datetime.now(timezone.utc).strftime("snap-%Y%m%d-%H%M%S")
+    taken = set(taken)
+    return next(n for n in (name, *(f"{name}-{i}" for i in range(2, len(taken) + 3)))
+                if n not in taken)
+
+
+class MachineJobs:
+    """The worker-thread jobs of a MachinePanel (see the module docstring)."""
+
+    def _wait_options(self) -> dict[str, Any]:
+        return {"timeout": self.timeout, "interval": self.interval,
+                "max_interval": self.max_interval, "progress": self.progress.factory()}
+
+    def _sent(self, verb: str, waiting_for: str) -> float:
+        self.log.add("started", f"{verb} {self.machine.label}: accepted by CloudAPI; "
+                                f"waiting for {waiting_for}")
+        return time.monotonic()
+
+    def _done(self, verb: str, since: float, result: str) -> None:
+        self.log.add("done", f"{verb} {self.machine.label}: {result} after "
+                             f"{time.monotonic() - since:.1f} s")
+
+    def _guarded(self, work: Callable[[], None]) -> Callable[[], None]:
+        def job() -> None:
+            try:
+                work()
+            except Exception:
+                # After a failure the header must show the machine as it is now; if even
+                # this GET fails, the header's "fetched at" time says how old it is.
+                try:
+                    self.machine.refresh()
+                except Exception:  # noqa: BLE001 - the action's error is the one logged
+                    pass
+                raise
+        return job
+
+    def _state_job(self, verb: str, send: Callable[[], Any], target: str) -> Callable[[], None]:
+        def work() -> None:
+            send()
+            since = self._sent(verb, target)
+            self.machine.wait_for(target, **self._wait_options())
+            self._done(verb, since, f"{self.machine.state}")
+        return self._guarded(work)
+
+    def _change_job(self, verb: str, send: Callable[[Machine], Any],
+                    landed: Callable[[Machine], bool], description: str) -> Callable[[], None]:
+        def work() -> None:
+            send(self.machine)
+            since = self._sent(verb, description)
+            self.machine.wait_until(landed, description, **self._wait_options())
+            self._done(verb, since, description)
+        return self._guarded(work)
+
+    def _delete_job(self) -> Callable[[], None]:
+        def work() -> None:
+            self.machine.delete()
+            since = self._sent("Delete", "deleted")
+            self.machine.wait_for("deleted", **self._wait_options())
+            self._done("Delete", since, "deleted")
+        return self._guarded(work)
+
+    def _create_snapshot_job(self, name: str) -> Callable[[], None]:
+        def work() -> None:
+            snapshot = self.machine.create_snapshot(name)
+            since = self._sent(f"Create snapshot {name} of", "the snapshot to be created")
+            snapshot.wait_for("created", **self._wait_options())
+            self.machine.snapshots()
+            self.snapshot.value = None  # refresh_view picks the newest, this one
+            if self.snapshot_name.value.strip() == name:
+                self.snapshot_name.value = default_snapshot_name(
+                    s.name for s in self.machine.known_snapshots or [])
+            self._done(f"Create snapshot {name} of", since, "snapshot created")
+        return self._guarded(work)
+
+    def _rollback_job(self, name: str) -> Callable[[], None]:
+        def work() -> None:
+            before = self.machine.state
+            target = rules.after_rollback(before)
+            self.machine.start_from_snapshot(name)
+            since = self._sent(f"Boot from snapshot {name}:", target)
+            self.machine.wait_for(target, **self._wait_options())
+            self._done(f"Boot from snapshot {name}:", since, f"{self.machine.state}")
+        return self._guarded(work)
+
+    def _delete_snapshot_job(self, snapshot: Snapshot) -> Callable[[], None]:
+        def work() -> None:
+            snapshot.delete()
+            since = self._sent(f"Delete snapshot {snapshot.name} of", "it to be gone")
+            snapshot.wait_for("deleted", **self._wait_options())
+            self.machine.snapshots()
+            self._done(f"Delete snapshot {snapshot.name} of", since, "snapshot deleted")
+        return self._guarded(work)
+
+    def _load(self, verb: str = "Loaded") -> None:
+        """Fetch the machine, then its snapshots and the packages of its datacenter.
+
+        The machine's own GET failing fails the job; a failed list only leaves its
+        chooser empty, and is said in the log.
+        """
+        machine = self.machine
+        machine.refresh()
+        found = [machine.state or "unknown"]
+        dc = machine.datacenter
+        lists: list[tuple[str, Callable[[], list], str]] = []
+        if not dc.known_packages():
+            lists.append((f"the packages of {dc.name or dc.url}", dc.packages, "package"))
+        if rules.has_snapshots(machine):
+            lists.append((f"the snapshots of {machine.label}", machine.snapshots, "snapshot"))
+        for what, fetch, noun in lists:
+            try:
+                found.append(plural(len(fetch()), noun))
+            except Exception as exc:  # noqa: BLE001 - said in the log; the rest still loads
+                self.log.error(f"Listing {what}", exc)
+        self.log.add("done", f"{verb} {machine.label}: {', '.join(found)}")
+
+
+__all__ = ["MachineJobs", "default_snapshot_name"]

@@ -1,77 +1,76 @@
-"""How fast the fleet becomes a DataFrame, beside the official CLI and a raw baseline.
+"""The machines frame at fleet scale: every figure of issue 16 as a ratio measured in one run.
 
-    python benchmarks/bench_frames.py [--machines 10000] [--runs 3] [--big 100000]
+    python benchmarks/bench_frames.py [--machines 5000] [--runs 5] [--latency 0.3] [--big 100000]
 
-One run starts the emulator in its own process (so that it does not share the
-client's interpreter lock; the official CLI runs in its own process too) with
-``--machines`` machines split over two datacenters and measures, taking turns,
-the median and best of ``--runs`` runs of:
+The emulator runs in its own process (as the official CLI does) with two
+datacenters of ``--machines`` machines each. Contenders take turns each round
+(a shared machine's load drifts; turns spread it over all of them); the
+figure is the ratio of medians of ``--runs`` warm runs:
 
-1. **raw baseline**: the signed requests a machines frame needs (every
-   ListMachines page, the packages and the images of both datacenters, the
-   datacenters in parallel) through smartdc_nb's transport, JSON decoded and
-   nothing else built;
-2. **smartdc_nb**: ``fleet.frames.machines()``, the same requests plus the
-   typed, joined DataFrame;
-3. **official CLI**: ``triton instance list -j`` for each datacenter (the
-   two processes run at once, each with an isolated HOME like the test
-   suite's ``triton_cli`` fixture), skipped if the CLI is not installed;
+1. ``fleet.frames.machines()`` / ``triton instance list -j`` once per
+   datacenter (both CLI processes at once, isolated HOME);
+2. ``dc.frames.machines()`` / the **raw floor** for one datacenter: a
+   ``requests`` session signing its own requests, paging ListMachines one page
+   after another (limit 1000), decoding JSON and calling
+   ``pd.DataFrame.from_records`` on the rows;
+3. ``fleet.frames.machines()`` / the raw floor over both datacenters in turn;
+4. the same with ``--latency`` seconds added to every ListMachines page (the
+   emulator's ``latency`` fault; a real CloudAPI answers a page in hundreds of
+   milliseconds or more);
+5. parsed JSON -> the typed, joined machines frame for ``--big`` machines (the
+   listing repeated with fresh ids) / ``from_records`` on the same dicts, and
+   the peak memory of each by tracemalloc in a separate pass (tracemalloc
+   slows what it watches); the 10,000-machine figure is printed beside it.
 
-then the ratios to the raw baseline. Then the client-side share: the time
-from parsed JSON to DataFrame for the listed machines and for ``--big``
-machines (the listing repeated with fresh ids), with peak memory of that step
-measured by tracemalloc in a separate pass (tracemalloc slows the code it
-watches). Nothing is asserted; everything is printed.
+smartdc_nb runs as a notebook would: default options (parallel paging, the
+login's rate limiter, the catalog reused while fresh). Nothing is asserted;
+the table is printed with each goal.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
+import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import tracemalloc
+import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pandas as pd
+import requests
+
 import smartdc_nb
+from smartdc_nb.auth import HTTPSignatureAuth, load_signer
 from smartdc_nb.emulator.testing import ACCOUNT_KEYS, TRITON, cli_home, make_keys, triton_available
-from smartdc_nb.fleet import Fleet, gather
+from smartdc_nb.fleet import Fleet
 from smartdc_nb.frames import build
 
 DATACENTERS = ("us-east-1", "us-west-1")
+GOALS = {"cli": 0.3, "one": 1.2, "fleet": 1.0, "latency": 0.25, "build": 1.5, "memory": 2.0}
 
 
-def median_s(fn, runs: int) -> tuple[float, object]:
-    """Median wall time of ``fn()`` in seconds over ``runs`` calls, and the last result."""
-    samples, result = [], None
-    for _ in range(runs):
-        start = time.perf_counter()
-        result = fn()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples), result
-
-
-def interleaved(contenders: dict[str, object], runs: int
-                ) -> tuple[dict[str, tuple[float, float]], dict]:
-    """(median, best) seconds of each contender, run in turn each round (a shared machine's
-    load drifts; taking turns spreads the drift over all of them); each one's last result."""
+def interleaved(contenders: dict, runs: int) -> tuple[dict[str, float], dict]:
+    """Median seconds of each contender, taking turns each round; each one's last result."""
     samples: dict[str, list[float]] = {name: [] for name in contenders}
-    results: dict[str, object] = {}
+    results: dict = {}
     for _ in range(runs):
         for name, fn in contenders.items():
             results.pop(name, None)
             start = time.perf_counter()
             results[name] = fn()
             samples[name].append(time.perf_counter() - start)
-    return {name: (statistics.median(s), min(s)) for name, s in samples.items()}, results
+    return {name: statistics.median(s) for name, s in samples.items()}, results
 
 
 @contextmanager
@@ -85,7 +84,7 @@ def emulator_process(keys, per_dc: int, tmp: Path):
         command += ["--key", str(keys[name].public)]
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 300
+        deadline = time.monotonic() + 600
         while not ready.exists():
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the emulator did not start: {proc.stderr.read()[-500:]}")
@@ -96,25 +95,41 @@ def emulator_process(keys, per_dc: int, tmp: Path):
         proc.wait(timeout=30)
 
 
-def raw_fetch(fleet: Fleet) -> dict[str, dict[str, list]]:
-    """The machines frame's requests with no model building (JSON decoded by the transport)."""
-    tasks = {}
-    for name, dc in fleet.datacenters.items():
-        tasks[name, "machines"] = lambda d=dc: [m for page in d.transport.paginate(
-            d.path("machines")) for m in page]
-        tasks[name, "packages"] = lambda d=dc: d.transport.get(d.path("packages"))
-        tasks[name, "images"] = lambda d=dc: d.transport.get(d.path("images"), state="all")
-    results, errors = gather(tasks, 16)
-    if errors:
-        raise next(iter(errors.values()))
-    out: dict[str, dict[str, list]] = {name: {} for name in fleet.datacenters}
-    for (name, what), value in results.items():
-        out[name][what] = value
-    return out
+def admin(url: str, method: str, path: str, body=None) -> None:
+    """A call to the emulator's admin API (loopback, unsigned)."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(f"{url}/__emulator/{path}", data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(request, timeout=30).read()
+
+
+class RawFloor:
+    """What a hand-written client does: sign, page one page after another, decode, from_records."""
+
+    def __init__(self, key):
+        self.session = requests.Session()
+        self.session.auth = HTTPSignatureAuth(load_signer(key_id=key.md5,
+                                                          key_path=str(key.private)), "demo")
+        self.session.headers.update({"Accept": "application/json", "Accept-Version": "~9||~8"})
+
+    def rows(self, url: str) -> list[dict]:
+        rows, offset = [], 0
+        while True:
+            reply = self.session.get(f"{url}/demo/machines",
+                                     params={"limit": 1000, "offset": offset}, timeout=60)
+            reply.raise_for_status()
+            page = reply.json()
+            rows += page
+            if len(page) < 1000:
+                return rows
+            offset += 1000
+
+    def frame(self, *urls: str) -> pd.DataFrame:
+        return pd.DataFrame.from_records([m for url in urls for m in self.rows(url)])
 
 
 def cli_list(urls: dict[str, str], keys, home: Path) -> int:
-    """``triton instance list -j`` against both datacenters at once; the instances listed."""
+    """``triton instance list -j`` against every datacenter at once; the instances listed."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("TRITON_", "SDC_")) and k != "SSH_AUTH_SOCK"}
     env.update(HOME=str(home), TRITON_ACCOUNT="demo", TRITON_KEY_ID=keys["rsa"].md5)
@@ -125,98 +140,143 @@ def cli_list(urls: dict[str, str], keys, home: Path) -> int:
 
     with ThreadPoolExecutor(len(urls)) as pool:
         procs = list(pool.map(run, urls.values()))
-    count = 0
     for proc in procs:
         if proc.returncode != 0:
             raise RuntimeError(f"triton instance list failed: {proc.stderr.strip()[:300]}")
-        count += sum(1 for line in proc.stdout.splitlines() if line.strip())
-    return count
+    return sum(1 for proc in procs for line in proc.stdout.splitlines() if line.strip())
 
 
-def parts_of(raw: dict[str, dict[str, list]], copies: int = 1) -> list[build.Part]:
-    """Builder input from raw answers; ``copies`` > 1 repeats each machine with fresh ids."""
+def listing(fleet: Fleet) -> dict[str, tuple[list[dict], dict, dict]]:
+    """Each datacenter's machine dicts and join indexes, for the client-side figure."""
+    return {name: (dc.raw_machines(), build.package_index(dc.catalog.packages()),
+                   build.image_index(dc.catalog.images()))
+            for name, dc in fleet.datacenters.items()}
+
+
+def copied(listed: dict[str, tuple[list[dict], dict, dict]], size: int) -> list[build.Part]:
+    """Builder input of about ``size`` machines: the listing repeated with fresh ids."""
     parts = []
-    for name, got in raw.items():
-        records = got["machines"]
-        if copies > 1:
-            records = [dict(m, id=str(uuid.uuid4())) for _ in range(copies) for m in records]
-        parts.append(build.Part(name, records, build.package_index(got["packages"]),
-                                build.image_index(got["images"])))
+    for name, (records, packages, images) in listed.items():
+        copies = max(1, round(size / len(listed) / max(len(records), 1)))
+        records = [dict(m, id=str(uuid.uuid4())) for _ in range(copies) for m in records]
+        parts.append(build.Part(name, records, packages, images))
     return parts
 
 
-def client_side(parts: list[build.Part], runs: int) -> tuple[float, float, int]:
-    """(median seconds, peak MiB by tracemalloc, rows) of building the machines frame."""
+def client_side(parts: list[build.Part], runs: int) -> dict[str, float]:
+    """Seconds (median) and peak MiB of the typed frame vs ``from_records`` on the same dicts."""
     now = datetime.now(timezone.utc)
-    seconds, frame = median_s(lambda: build.machines(parts, now), runs)
-    rows = len(frame)
-    del frame
-    tracemalloc.start()
-    build.machines(parts, now)
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    return seconds, peak / 2**20, rows
+    records = [m for p in parts for m in p.records]
+    contenders = {"build": lambda: build.machines(parts, now),
+                  "records": lambda: pd.DataFrame.from_records(records)}
+    # the frame pauses the cyclic GC while it builds; from_records gets the same conditions
+    gc.collect()
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        times, _ = interleaved(contenders, runs)
+    finally:
+        if was:
+            gc.enable()
+    out = {"rows": len(records), "build_s": times["build"], "records_s": times["records"]}
+    for name, fn in contenders.items():
+        gc.collect()
+        tracemalloc.start()
+        fn()
+        out[f"{name}_mib"] = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+    return out
+
+
+def row(label: str, ratio: float, goal: float, detail: str) -> str:
+    mark = "yes" if ratio <= goal else "**no**"
+    return f"| {label} | {ratio:.2f}x | <= {goal:g}x | {mark} | {detail} |"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--machines", type=int, default=10_000,
-                        help="machines in the fleet, split over two datacenters (default 10000)")
-    parser.add_argument("--runs", type=int, default=3, help="runs per measurement (median)")
+    parser.add_argument("--machines", type=int, default=5000, help="machines per datacenter")
+    parser.add_argument("--runs", type=int, default=5, help="runs per measurement (median)")
+    parser.add_argument("--latency", type=float, default=0.3,
+                        help="seconds added to every ListMachines page in figure 4")
     parser.add_argument("--big", type=int, default=100_000,
-                        help="machines for the larger client-side measurement (default 100000)")
+                        help="machines of the client-side figure (default 100000)")
     args = parser.parse_args()
-    per_dc = args.machines // len(DATACENTERS)
-
+    lines = []
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         keys = make_keys(tmp / "keys")
-        started = time.perf_counter()
-        with emulator_process(keys, per_dc, tmp) as urls:
-            print(f"emulator (own process): {per_dc * len(DATACENTERS):,} machines in "
-                  f"{len(DATACENTERS)} datacenters, seeded and serving in "
-                  f"{time.perf_counter() - started:.1f} s")
-            key = keys["rsa"]
+        key = keys["rsa"]
+        with emulator_process(keys, args.machines, tmp) as urls:
             dc = smartdc_nb.connect(url=urls[DATACENTERS[0]], account="demo", key_id=key.md5,
                                     key_path=str(key.private))
             fleet = Fleet(dc)
-            contenders = {"raw": lambda: raw_fetch(fleet), "lib": lambda: fleet.frames.machines()}
+            one = fleet[DATACENTERS[0]]
+            raw = RawFloor(key)
+            contenders = {
+                "raw one": lambda: raw.frame(urls[DATACENTERS[0]]),
+                "lib one": lambda: one.frames.machines(),
+                "raw both": lambda: raw.frame(*urls.values()),
+                "lib both": lambda: fleet.frames.machines(),
+            }
             cli = triton_available()
             if cli:
                 home = cli_home(keys, tmp)
                 contenders["cli"] = lambda: cli_list(urls, keys, home)
-            for fn in contenders.values():  # warm up: connections, caches, node's file cache
+            for fn in contenders.values():  # warm: connections, catalogs, page counts, node
                 fn()
             times, results = interleaved(contenders, args.runs)
-            raw_s, raw, frame = times["raw"][0], results["raw"], results["lib"]
-            listed = sum(len(got["machines"]) for got in raw.values())
-            print(f"\nfetch {listed:,} machines + packages + images of both datacenters "
-                  f"({args.runs} runs taking turns; median, best):")
-            labels = {"raw": "raw baseline (signed pages, JSON only)",
-                      "lib": "smartdc_nb fleet.frames.machines()",
-                      "cli": "triton instance list -j (2 at once)"}
-            notes = {"lib": f"{len(frame):,} rows x {len(frame.columns)} columns",
-                     "cli": f"{results.get('cli', 0):,} instances"}
-            for name, (median, best) in times.items():
-                print(f"  {labels[name]:40s} {median * 1000:6.0f} ms {best * 1000:6.0f} ms  "
-                      f"{median / raw_s:5.2f}x  {notes.get(name, '')}")
+            listed = len(results["lib both"])
+            assert len(results["raw both"]) == listed, "the raw floor listed another fleet"
             if cli:
-                lib_s, cli_s = times["lib"][0], times["cli"][0]
-                print(f"  smartdc_nb takes {lib_s / cli_s:.0%} of the official CLI's time "
-                      f"({cli_s / lib_s:.1f}x faster)")
+                lines.append(row("`fleet.frames.machines()` / `triton instance list -j` per DC",
+                                 times["lib both"] / times["cli"], GOALS["cli"],
+                                 f"{times['lib both'] * 1000:.0f} ms vs {times['cli'] * 1000:.0f}"
+                                 f" ms, {results['cli']:,} instances"))
             else:
-                print(f"  triton instance list -j: skipped ({TRITON} or node is missing)")
+                lines.append(f"| `fleet.frames.machines()` / CLI | skipped | <= 0.3x | | "
+                             f"{TRITON} or node missing |")
+            lines.append(row("`dc.frames.machines()` / raw floor, one DC, loopback",
+                             times["lib one"] / times["raw one"], GOALS["one"],
+                             f"{times['lib one'] * 1000:.0f} ms vs "
+                             f"{times['raw one'] * 1000:.0f} ms, {len(results['lib one']):,} rows"))
+            lines.append(row("`fleet.frames.machines()` / raw floor, both DCs in turn, loopback",
+                             times["lib both"] / times["raw both"], GOALS["fleet"],
+                             f"{times['lib both'] * 1000:.0f} ms vs "
+                             f"{times['raw both'] * 1000:.0f} ms, {listed:,} rows"))
 
-        print("\nclient side: parsed JSON -> machines DataFrame (median; peak memory by "
-              "tracemalloc in a separate run):")
-        copies = max(1, round(args.big / max(listed, 1)))
-        for label, count in (("listed", 1), ("big", copies)):
-            parts = parts_of(raw, count)  # made in turn: the big copy is not alive while timing
-            seconds, peak, rows = client_side(parts, args.runs)
+            admin(urls[DATACENTERS[0]], "POST", "faults",
+                  {"path": r"^/demo/machines\?", "method": "GET", "latency": args.latency})
+            slow = {"raw both": contenders["raw both"], "lib both": contenders["lib both"]}
+            times, _ = interleaved(slow, args.runs)
+            admin(urls[DATACENTERS[0]], "DELETE", "faults")
+            lines.append(row(f"same, {args.latency * 1000:.0f} ms added to every ListMachines page",
+                             times["lib both"] / times["raw both"], GOALS["latency"],
+                             f"{times['lib both'] * 1000:.0f} ms vs "
+                             f"{times['raw both'] * 1000:.0f} ms"))
+            listed_dicts = listing(fleet)
+        # the emulator is gone; each size is made only after the one before is dropped
+        figures = []
+        for size in (args.big, 10_000):
+            parts = copied(listed_dicts, size)
+            figures.append(client_side(parts, args.runs))
             del parts
-            share = f"   {seconds / raw_s:.1%} of the raw fetch" if label == "listed" else ""
-            print(f"  {rows:>9,} machines  {seconds * 1000:8.0f} ms  "
-                  f"({seconds / rows * 1e6:.1f} us/machine)  peak {peak:7.1f} MiB{share}")
+        for fig in figures:
+            rows = fig["rows"]
+            lines.append(row(f"JSON -> typed frame, {rows:,} machines / `from_records`",
+                             fig["build_s"] / fig["records_s"], GOALS["build"],
+                             f"{fig['build_s'] * 1000:.0f} ms vs {fig['records_s'] * 1000:.0f} ms"
+                             f" ({fig['build_s'] / rows * 1e6:.1f} us/machine)"))
+            lines.append(row(f"peak memory of the same, {rows:,} machines (tracemalloc)",
+                             fig["build_mib"] / fig["records_mib"], GOALS["memory"],
+                             f"{fig['build_mib']:.1f} MiB vs {fig['records_mib']:.1f} MiB"))
+    print(f"\n{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.node() or 'this machine'}: "
+          f"{os.cpu_count()} CPUs, {platform.python_implementation()} "
+          f"{platform.python_version()}, pandas {pd.__version__}; {len(DATACENTERS)} x "
+          f"{args.machines:,} machines, medians of {args.runs} warm runs taking turns; "
+          f"load average {os.getloadavg()[0]:.1f}\n")
+    print("| figure | measured | goal | met | detail |\n|---|---|---|---|---|")
+    print("\n".join(lines))
     return 0
 
 

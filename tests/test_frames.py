@@ -523,3 +523,21 @@ def test_frames_namespace_makes_no_request(emu, dc, fleet):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         fleet.frames.machines()
+
+
+def test_values_of_the_wrong_type_are_missing_not_errors(emu, dc):
+    """A payload CloudAPI would not send (a proxy's, another version's) still gives its row:
+    each value of the wrong type is missing in its typed column."""
+    handle = emu.datacenter("us-east-1")
+    odd = handle.put_machine(name="odd", memory="lots", disk=1.5, ips="10.0.0.1", primaryIp=7,
+                             state={"not": "a state"}, type=None)
+    raw = next(m for m in dc.raw_machines() if m["id"] == odd)
+    assert (raw["memory"], raw["state"], raw["ips"]) == ("lots", {"not": "a state"}, "10.0.0.1")
+    df = dc.frames.machines()
+    row = row_of(df, odd)
+    assert pd.isna(row.memory) and pd.isna(row.disk) and pd.isna(row.state)
+    assert row.public_ips == [] and row.private_ips == [] and pd.isna(row.type)
+    assert row.primary_ip == "7"  # text columns keep a value's text
+    assert dtypes(df) == MACHINE_DTYPES
+    others = df[df.id != odd]
+    assert others.memory.notna().all() and others.state.notna().all()

@@ -20,6 +20,7 @@ from .errors import __all__ as _error_names
 _LAZY = {
     "connect": "smartdc_nb.datacenter",
     "DataCenter": "smartdc_nb.datacenter",
+    "Catalog": "smartdc_nb.catalog",
     "Machine": "smartdc_nb.resources.machine",
     "Snapshot": "smartdc_nb.resources.snapshot",
     "SnapshotList": "smartdc_nb.resources.snapshot",
@@ -72,6 +73,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .dictionary import columns
     from .frames.diff import FleetDiff, diff
     from .frames.history import history, load
+    from .catalog import Catalog
     from .datacenter import DataCenter, connect
     from .bulk import BulkInterrupted, BulkResult, run_bulk
     from .fleet import DatacenterWarning, Fleet

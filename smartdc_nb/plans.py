@@ -6,7 +6,9 @@
 
 :func:`make_plan` (``MachineList.plan``, ``Fleet.plan(where=...)``,
 ``df.triton.plan``) re-reads the machines (one listing per datacenter; no
-mutating request) and asks the rules table (smartdc_nb.rules) for each one's
+mutating request; for a snapshot action, the snapshots of each machine whose
+snapshots were never listed) and asks
+the rules table (smartdc_nb.rules) for each one's
 verdict: ``act``, ``skip`` (already as wanted), ``protected`` (deletion
 protection) or ``refused`` (the action cannot apply in this state or to this
 brand), with the reason in words.
@@ -51,6 +53,8 @@ _FROM_RULES = {rules.OK: ACT, rules.SKIP: SKIP, rules.PROTECTED: PROTECTED,
 RUN_OPTIONS = ("wait", "timeout", "concurrency", "batch_size", "health_check",
                "raise_on_failure", "progress", "interval", "max_interval")
 CHANGED = "changed since the plan"
+#: actions judged on the machine's snapshots, which planning lists (a read)
+SNAPSHOT_ACTIONS = ("start_from_snapshot", "delete_snapshot")
 
 
 class PlanError(InvalidInputError):
@@ -297,6 +301,15 @@ class _Planned:
         return self.names[machine.id]
 
 
+def _list_snapshots(machines: list[Machine]) -> None:
+    """List each machine's snapshots (reads, a few at a time), so the rules judge a snapshot
+    action on the snapshots the machine has; a machine whose listing fails is judged as
+    before (its snapshots unknown), and the run finds out."""
+    from .fleet import gather
+
+    gather({m: m.snapshots for m in machines}, max_workers=8)
+
+
 def make_plan(machines: Iterable[Machine], action: str, *args: Any, refresh: bool = True,
               **kwargs: Any) -> Plan:
     """Plan ``action`` over ``machines`` (reads only; see the module docstring).
@@ -322,6 +335,9 @@ def make_plan(machines: Iterable[Machine], action: str, *args: Any, refresh: boo
     targets = unique_machines(machines)
     params = spec.prepare(*args, **kwargs)
     missing = set(refresh_machines(targets)) if refresh and targets else set()
+    if action in SNAPSHOT_ACTIONS:  # machines whose snapshots were never listed
+        _list_snapshots([m for m in targets if m not in missing and rules.has_snapshots(m)
+                         and m.known_snapshots is None])
     outcomes = {m: Outcome(m, action) for m in targets}
     for machine in missing:
         outcomes[machine].end(SKIPPED, reason="the machine no longer exists (404)")

@@ -194,3 +194,22 @@ def test_the_journal_ties_the_run_to_its_plan(emu, mixed):
     run = journal_runs()[0]
     assert run.start["plan_id"] == plan.id
     assert {r["plan_id"] for r in run.records} == {plan.id}
+
+
+def test_a_snapshot_plan_reads_the_machines_snapshots(emu, dc):
+    has = fetched(dc, emu, name="p-snap", snapshots=["before"])
+    lacks = fetched(dc, emu, name="p-nosnap")
+    kvm = fetched(dc, emu, name="p-kvm-snap", brand="kvm")
+    emu.clear_requests()
+    plan = MachineList([has, lacks, kvm]).plan("delete_snapshot", "before")
+    rows = by_name(plan)
+    assert rows["p-snap"]["verdict"] == "act"
+    assert rows["p-nosnap"]["verdict"] == "refused"
+    assert "has no snapshot 'before'" in rows["p-nosnap"]["reason"]
+    assert rows["p-kvm-snap"]["verdict"] == "refused"
+    listed = {r["path"].split("/")[3] for r in emu.requests if r["path"].endswith("/snapshots")}
+    assert listed == {has.id, lacks.id}  # a kvm machine has none to list
+    assert mutations(emu) == []
+    emu.clear_requests()
+    again = MachineList([has, lacks]).plan("delete_snapshot", "before", refresh=False)
+    assert by_name(again)["p-nosnap"]["verdict"] == "refused" and emu.requests == []  # known

@@ -72,8 +72,8 @@ def pages(fetch: Fetch, *, what: str, limit: int = PAGE_LIMIT,
     ``fetch(offset, limit)`` returns one page's body; ``what`` names the list
     in errors; ``expected`` is how many pages the last listing of this list
     took: that many (up to ``concurrency``) are asked before the first answer,
-    and no page past them until one of them proves the list grew, so a small
-    list costs one request and a big one does not wait for its first page;
+    and at most :data:`PAGE_SPECULATION` past them once one of them proves the
+    list grew, so a small list costs one request and a big one one round trip;
     ``key(row)`` is a row's id (default: a dict's ``"id"``); ``on_end(pages)``
     is called when the list ended (not when the caller stopped early).
     """
@@ -89,6 +89,7 @@ def pages(fetch: Fetch, *, what: str, limit: int = PAGE_LIMIT,
         return
     pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="smartdc_nb-page")
     asked: dict[int, Future] = {}
+    interrupted = False
 
     def ask(index: int) -> None:
         if index < max_pages and index not in asked:
@@ -132,10 +133,13 @@ def pages(fetch: Fetch, *, what: str, limit: int = PAGE_LIMIT,
                      else index + min(concurrency, PAGE_SPECULATION))
             for later in range(index, ahead):
                 ask(later)
+    except KeyboardInterrupt:
+        interrupted = True  # Ctrl-C returns now, not when a hung request times out
+        raise
     finally:
         # pages not yet sent are dropped; those on the wire are waited for, so that no
         # request of this listing is still running once it has returned
-        pool.shutdown(wait=True, cancel_futures=True)
+        pool.shutdown(wait=not interrupted, cancel_futures=True)
 
 
 def _sequential(fetch: Fetch, what: str, limit: int, max_pages: int,

@@ -300,7 +300,7 @@ class Fleet(BulkActions):
 
         return fleet_panel(self, **options)
 
-    def summary(self) -> list[dict[str, Any]]:
+    def status(self) -> list[dict[str, Any]]:
         """What is known without a request: per datacenter its URL, the machine count of the
         last unfiltered listing (None if none yet) and the last listing's error (or None)."""
         with self._lock:
@@ -308,9 +308,15 @@ class Fleet(BulkActions):
         return [{"datacenter": name, "url": datacenter.url, "machines": counts.get(name),
                  "error": errors.get(name)} for name, datacenter in self._datacenters.items()]
 
+    def summary(self) -> list[dict[str, Any]]:
+        """Deprecated name of :meth:`status` (every other ``summary()`` is one line of text)."""
+        warnings.warn("Fleet.summary() is now Fleet.status(); summary() will become one line of "
+                      "text, as on results and plans", DeprecationWarning, stacklevel=2)
+        return self.status()
+
     def __repr__(self) -> str:
         parts = []
-        for row in self.summary():
+        for row in self.status():
             text = row["datacenter"]
             if row["error"] is not None:
                 text += f" (failed: {type(row['error']).__name__})"

@@ -125,7 +125,8 @@ class CountBar:
         self.bar.close()
 
 
-def summary(text: str, progress: Any = None, bar: StateBar | CountBar | None = None) -> None:
+def print_summary(text: str, progress: Any = None,
+                  bar: StateBar | CountBar | None = None) -> None:
     """Log ``text`` and, when progress is on, print it where the bar was shown.
 
     A text bar's summary goes to the bar's file (so ``file=`` redirects both);
@@ -144,4 +145,7 @@ def summary(text: str, progress: Any = None, bar: StateBar | CountBar | None = N
     print(text, file=target or sys.stdout, flush=True)
 
 
-__all__ = ["enabled", "StateBar", "CountBar", "summary", "ENV_SWITCH"]
+#: the former name of print_summary (``summary()`` elsewhere returns one line of text)
+summary = print_summary
+
+__all__ = ["enabled", "StateBar", "CountBar", "print_summary", "ENV_SWITCH"]

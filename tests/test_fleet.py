@@ -167,7 +167,7 @@ def test_repr_and_html_make_no_request(emu, fleet):
     # a filtered listing says nothing about the size of the fleet
     fleet.raw_machines(state="running")
     assert repr(fleet) == text
-    assert [row["machines"] for row in fleet.summary()] == [counts["us-east-1"],
+    assert [row["machines"] for row in fleet.status()] == [counts["us-east-1"],
                                                              counts["us-west-1"]]
 
 

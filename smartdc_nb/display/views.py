@@ -20,7 +20,7 @@ What each card reads (a missing attribute shows as unknown):
 - DataCenter: ``name``, ``url``, ``account_name``, ``login``, ``user``,
   ``roles``, ``insecure``, ``profile.name``, and its catalog memory
   ``known_packages()``, ``known_images()``, ``known_datacenters()``.
-- Fleet: ``summary()`` (datacenter, url, machines, error per datacenter),
+- Fleet: ``status()`` (datacenter, url, machines, error per datacenter),
   ``known_machines``, ``datacenters`` (for the account's ``login``).
 - Wait and bulk results: ``frame``, ``counts``, ``action`` (bulk), ``title``
   (wait), ``dry_run``, ``interrupted``, ``waited_for``, ``elapsed``.
@@ -354,10 +354,10 @@ def datacenter_card(dc: Any) -> Card:
 
 def fleet_card(fleet: Any, limit: int) -> Card:
     """Per datacenter: URL, machines counted by the last listing, its error; then the machines."""
-    summary = _call(fleet, "summary") or []
+    status = _call(fleet, "status") or []
     machines = attr(fleet, "known_machines")
     rows = []
-    for row in summary if isinstance(summary, list) else []:
+    for row in status if isinstance(status, list) else []:
         error = row.get("error")
         status = (Series((Badge("failed", "bad"), text(_error_text(error), 400)), " ") if error
                   else Note("not listed yet") if row.get("machines") is None else Badge("ok", "ok"))

@@ -222,8 +222,11 @@ class Panel:
         if self.applies(name, what):
             self.submit(what, job, button=name, busy_text=busy_text)
 
-    def wait(self, timeout: float | None = 120.0) -> None:
-        """Block until every job submitted so far has finished (for scripts and tests)."""
+    def wait(self, timeout: float | None = 600.0) -> None:
+        """Block until every job submitted so far has finished (for scripts and tests).
+
+        ``timeout`` is in seconds as for every other wait (600 by default, None: no limit).
+        """
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             with self._lock:

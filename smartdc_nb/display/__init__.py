@@ -1,10 +1,13 @@
 """Rich HTML reprs (and their plain-text twins) for smartdc_nb objects.
 
-Owners of displayable objects define::
+Owners of displayable objects define (through the one seam, so the display loads
+only when something is displayed)::
 
     def _repr_html_(self):
-        from smartdc_nb.display import render_html
-        return render_html(self)
+        return smartdc_nb.seam.render_html(self)
+
+A card per kind of object is in :mod:`.cards`, the pieces cards are made of in
+:mod:`.parts`, their layout in :mod:`.layout` and :mod:`.values`.
 
 Rendering reads only what an object already holds (never a request), escapes
 everything that came from the cloud (jinja2 autoescape), masks credentials,

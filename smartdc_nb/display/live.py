@@ -10,7 +10,7 @@ from markupsafe import Markup
 
 from .layout import Card, Facts, Section, Table
 from .values import Badge, Note, badge, text, when
-from .views import count_badges, ident, state_counts
+from .parts import count_badges, ident, state_counts
 
 #: tone of each feed status
 FEED_TONES = {"live": "ok", "connecting": "busy", "down": "warn", "absent": "idle", "off": "idle",

@@ -13,7 +13,7 @@ from markupsafe import Markup
 
 from .layout import Card, Facts, Table, capped
 from .values import Badge, badge, text, when
-from .views import ident
+from .parts import ident
 
 #: tone of each verdict of a plan, and of each status of a journal run's machine
 TONES = {"act": "ok", "skip": "idle", "protected": "warn", "refused": "bad",

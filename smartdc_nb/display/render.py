@@ -11,7 +11,7 @@ import jinja2
 from markupsafe import Markup
 
 from .. import dictionary
-from . import views
+from . import cards
 from .layout import Card, card_text
 from .values import text
 
@@ -32,22 +32,22 @@ def card_for(obj: Any, max_rows: int | None = None) -> Card:
     limit = options.max_rows if max_rows is None else max(0, int(max_rows))
     names = {cls.__name__ for cls in type(obj).__mro__}
     if "Machine" in names:
-        return views.machine_card(obj)
+        return cards.machine_card(obj)
     if "Snapshot" in names:
-        return views.snapshot_card(obj)
+        return cards.snapshot_card(obj)
     if "DataCenter" in names:
-        return views.datacenter_card(obj)
+        return cards.datacenter_card(obj)
     if "Fleet" in names:
-        return views.fleet_card(obj, limit)
+        return cards.fleet_card(obj, limit)
     if isinstance(obj, (list, tuple)) and not isinstance(obj, str):
         kinds = {cls for item in obj for cls in ("Machine", "Snapshot")
                  if cls in {c.__name__ for c in type(item).__mro__}}
         if kinds == {"Snapshot"}:
-            return views.snapshots_card(list(obj), limit)
+            return cards.snapshots_card(list(obj), limit)
         if kinds <= {"Machine"}:  # MachineList, or a plain list of machines (or empty)
-            return views.machines_card(obj, limit)
+            return cards.machines_card(obj, limit)
     if hasattr(type(obj), "frame") or "frame" in getattr(obj, "__dict__", {}):
-        return views.outcomes_card(obj, limit)
+        return cards.outcomes_card(obj, limit)
     return Card(type(obj).__name__, "", blocks=[text(_safe_repr(obj), limit=2000)])
 
 

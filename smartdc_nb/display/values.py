@@ -1,6 +1,6 @@
 """The small value types a view is made of, and how each reads as text.
 
-A view (see :mod:`.views`) is built from plain strings and these values; the
+A card (see :mod:`.cards`) is built from plain strings and these values; the
 templates render each kind as HTML (``value`` in ``macros.html.j2``) and
 :func:`str` gives its plain-text form, so the HTML and text reprs say the same.
 Nothing here holds markup: every string is data, escaped when rendered.

@@ -40,7 +40,7 @@ from .request import parse_query as _parse_query
 from .routes import ROUTES
 from .routes.common import Ctx, Reply
 from .versions import API_VERSIONS, CURRENT, admits_subusers, negotiate
-from .views import dumps
+from .payloads import dumps
 
 if TYPE_CHECKING:  # pragma: no cover
     from . import Emulator

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 from wsproto.connection import Connection, ConnectionState, ConnectionType
 from wsproto.events import CloseConnection, Message, Ping, TextMessage
 
-from .views import dumps, machine_dict, shown_state
+from .payloads import dumps, machine_dict, shown_state
 
 if TYPE_CHECKING:  # pragma: no cover
     from .store import Datacenter, Machine, State

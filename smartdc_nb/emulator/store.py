@@ -94,7 +94,7 @@ class Account:
 
 
 class Machine:
-    """One instance, in the emulator's own terms (views.py renders the wire form).
+    """One instance, in the emulator's own terms (payloads.py renders the wire form).
 
     ``state`` is the state the last finished job left; ``jobs`` are the queued
     changes. ``extra`` holds fields injected verbatim by tests (``put_machine``)

@@ -45,7 +45,7 @@ machines frame filtered on the server where CloudAPI can and in pandas otherwise
 ``.explain()``.
 
 Each frame's ``attrs`` say what it is and when it was fetched (see
-:mod:`smartdc_nb.frames.views`). Export is plain pandas (``to_csv``,
+:mod:`smartdc_nb.frames.tables`). Export is plain pandas (``to_csv``,
 ``to_parquet``). Importing this package registers the ``df.triton`` accessor
 (:mod:`smartdc_nb.frames.accessor`); a frame read back from a file needs
 ``import smartdc_nb.frames`` before ``df.triton`` works.
@@ -65,7 +65,7 @@ from .build import (AUDIT_COLUMNS, MACHINE_COLUMNS, METADATA_COLUMNS, SNAPSHOT_C
 from .columns import MACHINE_STATES, SNAPSHOT_STATES
 from .query import Query, QueryFrame
 from .source import FrameSource
-from .views import Frames, from_machines
+from .tables import Frames, from_machines
 
 __all__ = ["Frames", "from_machines", "TritonAccessor", "FrameSource", "Query", "QueryFrame",
            "MACHINE_COLUMNS", "TAGS_COLUMNS", "METADATA_COLUMNS", "SNAPSHOT_COLUMNS", "AUDIT_COLUMNS",

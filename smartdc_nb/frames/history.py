@@ -78,7 +78,7 @@ class Point:
 
 def capture(fleet: Any, *, snapshots: bool = True, progress: Any = None) -> Point:
     """The fleet now, in memory (nothing written): what :func:`save` writes."""
-    from ..display.views import SCRIPT_KEYS, SECRET_KEY
+    from ..display.parts import SCRIPT_KEYS, SECRET_KEY
 
     frames = fleet.frames
     machines = frames.machines()

@@ -18,7 +18,7 @@ from ..bulk import ACTIONS
 from ..datacenter import LIST_STATE_FILTERS
 from ..display.layout import Card, Facts
 from ..display.values import Badge, Note, text
-from ..display.views import MACHINE_COLUMNS, machine_row, state_counts
+from ..display.parts import MACHINE_COLUMNS, machine_row, state_counts
 from ..errors import InvalidInputError
 from ..resources.machine import Machine
 from ..resources.validate import TRITON_TAGS

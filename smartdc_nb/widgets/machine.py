@@ -17,7 +17,8 @@ from typing import Any, Callable
 from .. import rules
 from ..display.layout import Card, Facts
 from ..display.values import Badge, Note, badge, flag, mebibytes, text, when
-from ..display.views import dc_name, fetched, ident, image_value, ip_facts, package_value, raw_of
+from ..display.parts import (dc_name, fetched, ident, image_value, ip_facts, package_value,
+                             raw_of)
 from ..errors import InvalidInputError
 from ..resources.machine import Machine
 from ..resources.snapshot import Snapshot

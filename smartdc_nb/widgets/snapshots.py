@@ -21,7 +21,7 @@ from ..bulk import BulkResult
 from ..datacenter import DataCenter
 from ..display.layout import Card, Facts
 from ..display.values import Badge, Note, badge, duration, mebibytes, text
-from ..display.views import count_badges, dc_name
+from ..display.parts import count_badges, dc_name
 from ..errors import InvalidInputError
 from ..fleet import Fleet, gather
 from ..resources.machine import Machine

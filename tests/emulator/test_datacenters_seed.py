@@ -8,7 +8,7 @@ import pytest
 from emu_client import Client
 
 from smartdc_nb.emulator import Emulator
-from smartdc_nb.emulator.views import machine_dict
+from smartdc_nb.emulator.payloads import machine_dict
 
 
 def test_datacenters_have_their_own_fleets_and_share_the_rest(emu, api, triton_keys):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from ..errors import invalid_argument, missing_parameter, not_found
-from ..views import account_dict, datacenters_dict, key_dict
+from ..payloads import account_dict, datacenters_dict, key_dict
 from .common import Ctx, Reply, json_reply
 
 _PROFILE_FIELDS = ("companyName", "firstName", "lastName", "address", "postalCode", "city",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from ..errors import invalid_argument, not_found
-from ..views import format_nic, shown_state
+from ..payloads import format_nic, shown_state
 from .common import Ctx, Reply, json_reply, machine_or_404
 
 _MAC_RE = re.compile(r"^[0-9a-fA-F]{12}$")

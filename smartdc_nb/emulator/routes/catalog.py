@@ -6,7 +6,7 @@ import fnmatch
 from typing import Any
 
 from ..errors import not_found
-from ..views import image_dict, network_dict, package_dict
+from ..payloads import image_dict, network_dict, package_dict
 from .common import Ctx, Reply, json_reply, param_true
 
 _PACKAGE_FILTERS = ("name", "memory", "disk", "swap", "lwps", "version", "vcpus", "group",

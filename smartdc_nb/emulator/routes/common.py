@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import CloudAPIError, Gone, invalid_field, not_found, validation_failed
 from ..store import Account, Datacenter, Machine, State, SubUser
-from ..views import dumps, machine_bytes
+from ..payloads import dumps, machine_bytes
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..app import CloudAPIApp

@@ -15,7 +15,7 @@ from ..seed import make_nic
 from ..store import Machine
 from ..timeline import audit_entry
 from ..versions import omits_networks
-from ..views import dumps, machine_bytes, machine_dict, shown_state
+from ..payloads import dumps, machine_bytes, machine_dict, shown_state
 from .common import Ctx, Reply, conflict, gone, json_reply, machine_or_404, param_true
 from .validate import alias_errors, metadata_errors, tag_errors
 

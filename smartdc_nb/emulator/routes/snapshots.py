@@ -15,7 +15,7 @@ import re
 from datetime import datetime, timezone
 
 from ..errors import CloudAPIError, invalid_argument, not_found
-from ..views import snapshot_dict
+from ..payloads import snapshot_dict
 from .common import Ctx, Reply, changing_machine, json_reply, machine_or_404
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}$")

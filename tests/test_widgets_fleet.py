@@ -278,3 +278,5 @@ def test_the_question_shows_the_plan_and_yes_applies_exactly_it(emu, fleet, batc
     row = next(r for r in panel.result if r["id"] == changed)
     assert row["outcome"] == "skipped" and row["reason"].startswith("changed since the plan")
     assert panel.result.plan_id == plan.id
+    run = smartdc_nb.journal_runs()[0]  # journalled under the plan: resume(run_id) can go on
+    assert run.action == "start" and run.start["plan_id"] == plan.id

@@ -287,12 +287,13 @@ class Plan:
         names = self._params.get("names")
         if names is not None:
             planned = {m.id: n for m, n in names.items()}
-            return (_Planned(planned),), {}
+            return (PlannedNames(planned),), {}
         return self.args, self.kwargs
 
 
-class _Planned:
-    """``callable(machine) -> name`` giving the name the plan expanded for each machine."""
+class PlannedNames:
+    """``callable(machine) -> name`` giving the name expanded for each machine when the plan
+    (or the run) began, so a template with a time in it names the machines as planned."""
 
     def __init__(self, names: dict[str, str]):
         self.names = names
@@ -361,5 +362,5 @@ def make_plan(machines: Iterable[Machine], action: str, *args: Any, refresh: boo
     return Plan(action, args, kwargs, options, rows, params)
 
 
-__all__ = ["Plan", "PlanRow", "PlanError", "make_plan", "VERDICTS", "ACT", "SKIP", "PROTECTED",
-           "REFUSED", "CHANGED"]
+__all__ = ["Plan", "PlanRow", "PlanError", "PlannedNames", "make_plan", "VERDICTS", "ACT", "SKIP",
+           "PROTECTED", "REFUSED", "CHANGED"]

@@ -34,21 +34,12 @@ from .bulk import ACTIONS, SKIPPED, BulkInterrupted, BulkResult, Outcome, run_bu
 from .errors import InvalidInputError, NotFoundError
 from .journal_views import MachineRecord, Run, journal_run
 from .resources.audit import PendingAction, action_entry
+from .plans import PlannedNames
 from .resources.machine import Machine
 
 #: Audit entries this much older than an intent's (local) time still count as its
 #: action: the client's and the cloud's clocks are not the same clock.
 CLOCK_SKEW = timedelta(seconds=5)
-
-
-class _Planned:
-    """``callable(machine) -> name`` for names expanded when the run began."""
-
-    def __init__(self, names: Mapping[str, str]):
-        self.names = dict(names)
-
-    def __call__(self, machine: Machine) -> str:
-        return self.names[machine.id]
 
 
 def _connections(run: Run, datacenters: Any, passphrase: str | None) -> dict[str, Any]:
@@ -87,7 +78,7 @@ def _arguments(run: Run) -> tuple[tuple, dict]:
     detail = run.detail
     arguments = detail.get("arguments") or {}
     if detail.get("names"):
-        return (_Planned(detail["names"]),), {}
+        return (PlannedNames(detail["names"]),), {}
     if arguments.get("callable"):
         raise InvalidInputError(
             f"run {run.run_id} was given a callable argument, which a journal cannot keep; "

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 if TYPE_CHECKING:
     from .datacenter import DataCenter
@@ -35,6 +35,7 @@ class _Entry:
     def __init__(self) -> None:
         self.records: list[dict] | None = None
         self.stamp = 0.0  # time.monotonic() of the fetch
+        self.wall = ""  # and its UTC time as CloudAPI writes a machine's "created"
         self.lock = threading.Lock()  # one fetch at a time; a second caller reuses its answer
         self.derived: dict[str, Any] = {}
 
@@ -113,7 +114,7 @@ class Catalog:
 
     def _get(self, kind: str, refresh: bool) -> list[dict]:
         entry = self._entries[kind]
-        asked = self._clock()
+        asked, wall = self._clock(), _utc_text()
         with entry.lock:
             # a fetch that finished after this call began is as fresh as one of our own
             if entry.records is not None and (
@@ -123,19 +124,38 @@ class Catalog:
                 records = self._dc._get("packages") or []
             else:
                 records = self._dc._get("images", state="all") or []
-            self._store(entry, records, asked)
+            self._store(entry, records, asked, wall)
         self._dc._remember(self._dc._packages if kind == "packages" else self._dc._images,
                            records)
         return records
 
-    def _store(self, entry: _Entry, records: list[dict], stamp: float) -> None:
+    def _store(self, entry: _Entry, records: list[dict], stamp: float, wall: str) -> None:
         entry.records = records
         entry.stamp = stamp
+        entry.wall = wall
         entry.derived = {}
 
     def _learn(self, kind: str, records: list[dict]) -> None:
         """Take a full list the DataCenter fetched for its caller (``dc.packages()``)."""
         entry = self._entries[kind]
-        stamp = self._clock()
+        stamp, wall = self._clock(), _utc_text()
         with entry.lock:
-            self._store(entry, records, stamp)
+            self._store(entry, records, stamp, wall)
+
+    def stale_for(self, kind: str, machines: Iterable[dict], index: Mapping[str, Any]) -> bool:
+        """Whether a machine created after ``kind`` was fetched names an entry ``index``
+        (the list's join index) lacks: the list predates a new image or package, so it is
+        worth fetching again. A machine older than the list whose entry is missing names a
+        deleted one, and fetching again would not find it."""
+        since = self._entries[kind].wall
+        if not since:
+            return False
+        field = "image" if kind == "images" else "package"
+        return any(m.get(field) and m.get(field) not in index
+                   and str(m.get("created") or "") > since for m in machines)
+
+
+def _utc_text() -> str:
+    """Now in UTC as ``YYYY-MM-DDTHH:MM:SS.sssZ`` (compares as text with CloudAPI's times)."""
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pandas as pd
 
@@ -28,7 +29,9 @@ def test_refresh_fetches_again_and_sees_a_new_image(emu, dc):
     handle = emu.datacenter("us-east-1")
     dc.frames.machines()
     image = emu.add_image(name="custom-web", version="2.0.0")
-    machine_id = handle.put_machine(name="from-custom", image=image["id"])
+    # created before the catalog was fetched, so nothing says the catalog is stale
+    machine_id = handle.put_machine(name="from-custom", image=image["id"],
+                                    created=time.time() - 3600)
     stale = dc.frames.machines()
     assert stale.set_index("id").loc[machine_id, "image_name"] is pd.NA
     emu.clear_requests()
@@ -103,3 +106,20 @@ def test_a_fleet_fetches_each_datacenter_catalog_once(emu, dc):
     assert {name: sorted(paths) for name, paths in by_dc.items()} == {
         "us-east-1": ["/demo/images", "/demo/packages"],
         "us-west-1": ["/demo/images", "/demo/packages"]}
+
+
+def test_a_machine_newer_than_the_catalog_that_names_a_new_image_refreshes_it(emu, dc):
+    handle = emu.datacenter("us-east-1")
+    dc.frames.machines()
+    image = emu.add_image(name="made-after", version="1.0.0")
+    fresh = handle.put_machine(name="from-new-image", image=image["id"])
+    emu.clear_requests()
+    df = dc.frames.machines()
+    assert df.set_index("id").loc[fresh, "image_name"] == "made-after"
+    assert catalog_requests(emu) == [("GET", "/demo/images")]  # that list only, once
+    # a machine older than the list whose image is gone does not make it fetch again
+    emu.delete_image(image["id"])
+    dc.catalog.refresh()
+    emu.clear_requests()
+    again = dc.frames.machines()
+    assert catalog_requests(emu) == [] and pd.isna(again.set_index("id").loc[fresh, "image_name"])

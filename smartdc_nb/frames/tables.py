@@ -134,9 +134,25 @@ class Frames:
         answers, failed, partial, fetched_at = self._fetch(calls, what, "machines")
         if self.fleet is not None:
             self.fleet._note_counts({n: got["machines"] for n, got in answers.items()}, filters)
+        if catalog:
+            for name, got in answers.items():
+                self._refresh_stale(self.datacenters[name], got)
         parts = [Part(name, got["machines"], got.get("packages") or {}, got.get("images") or {})
                  for name, got in answers.items()]
         return parts, failed, partial, fetched_at
+
+    @staticmethod
+    def _refresh_stale(dc: DataCenter, got: dict[str, Any]) -> None:
+        """Fetch a datacenter's image or package list again when a machine newer than it
+        names one it does not hold (once; a failure keeps the join columns it had)."""
+        for kind, name in (("images", "by id"), ("packages", "by name")):
+            index = got.get(kind)
+            if index is not None and dc.catalog.stale_for(kind, got["machines"], index):
+                make = build.image_index if kind == "images" else build.package_index
+                try:
+                    got[kind] = dc.catalog.derived(kind, name, make, refresh=True)
+                except SmartDCError:
+                    pass
 
     # ------------------------------------------------------------ machines
 

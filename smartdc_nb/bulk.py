@@ -17,7 +17,10 @@ gets an outcome:
 How it runs:
 
 - The machines are re-fetched first (one listing per datacenter) so skips are
-  decided on current states (``refresh=False`` uses the known payloads).
+  decided on current states (``refresh=False`` uses the known payloads). A
+  machine that cannot be re-fetched (the cloud keeps failing or throttling
+  after the transport's retries) is ``not reached``, with the error: the call
+  never raises its table away.
 - Destructive actions (stop, delete, delete_snapshot, start_from_snapshot)
   need ``confirm=True``.
 - Requests go out from ``concurrency`` threads, through each datacenter's
@@ -49,7 +52,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 from . import rules
 from .datacenter import validate_machine_name
-from .errors import BulkActionError, InvalidInputError, WaitInterrupted
+from .errors import (BulkActionError, InvalidInputError, SmartDCError, TooManyRequestsError,
+                     WaitInterrupted)
 from .resources.machine import Machine
 from .resources.snapshot import Snapshot
 from .resources.validate import check_metadata, check_tags, check_snapshot_name, check_states
@@ -329,11 +333,15 @@ def _plan_params(action: Action, machines: Sequence[Machine], params: dict,
                 continue
             try:
                 params["packages"][dc] = machine.resolve_package(params["package"])
-            except InvalidInputError as exc:
+            except SmartDCError as exc:
                 params["packages"][dc] = None
                 for other in machines:
-                    if other.datacenter == dc:
+                    if other.datacenter == dc and isinstance(exc, InvalidInputError):
                         outcomes[other].end(FAILED, error=exc)
+                    elif other.datacenter == dc:
+                        outcomes[other].end(NOT_REACHED, error=exc,
+                                            reason="could not look the package up; nothing was "
+                                                   "sent")
     if action.name in ("rename", "create_snapshot"):
         check = validate_machine_name if action.name == "rename" else check_snapshot_name
         params["names"] = names = {}
@@ -528,12 +536,26 @@ def run_bulk(machines: Iterable[Machine], action: str, *args: Any, confirm: bool
         wait = True
     started = time.monotonic()
     missing = set()
-    if refresh and targets:
-        missing = set(refresh_machines(targets))
+    unread: dict[Machine, BaseException] = {}
     outcomes = {m: Outcome(m, action) for m in targets}
+    if refresh and targets:
+        try:
+            missing = set(refresh_machines(targets, errors=unread))
+        except KeyboardInterrupt:
+            for row in outcomes.values():
+                row.end(NOT_REACHED, reason="interrupted (Ctrl-C) before it was sent")
+            result = BulkResult(action, list(outcomes.values()), time.monotonic() - started,
+                                interrupted=True)
+            summary(result.summary(), progress)
+            raise BulkInterrupted(f"{result.summary()}. The full table is this exception's "
+                                  ".result", result) from None
     for machine in targets:
         if machine in missing:
             outcomes[machine].end(SKIPPED, reason="the machine no longer exists (404)")
+        elif machine in unread:
+            outcomes[machine].end(NOT_REACHED, error=unread[machine],
+                                  reason="could not re-fetch the machine before acting; "
+                                         "nothing was sent")
     _plan_params(spec, [m for m in targets if not outcomes[m].outcome], params, outcomes)
     for machine in targets:
         row = outcomes[machine]
@@ -626,6 +648,9 @@ class _Runner:
         try:
             with inside(self.run):  # this worker thread's requests belong to the run
                 self.sent[row] = self.spec.send(row.machine, self.params)
+        except TooManyRequestsError as exc:  # a throttled request was not applied
+            row.end(NOT_REACHED, error=exc, reason="throttled (429) beyond the retry budget: "
+                                                   "the cloud did not apply that request")
         except Exception as exc:  # one machine's failure never stops the others
             row.end(FAILED, error=exc)
         else:

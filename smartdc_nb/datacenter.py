@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
 
 from .catalog import CATALOG_TTL, Catalog
 from .errors import InvalidInputError, NotFoundError, PagingError, SmartDCError
+from .limits import DEFAULT_MAX_ANSWER_BYTES, DEFAULT_REQUEST_TIMEOUT
 from .paging import MAX_PAGES, PAGE_CONCURRENCY
 from .ratelimit import RateLimiter, shared_limiter
 from .resources.machine import Machine
@@ -64,6 +65,9 @@ class DataCenter:
     ``page_concurrency``: ListMachines pages asked at once (1 asks them one
     after another, for servers that object); ``max_pages``: pages before a
     listing is refused as endless (smartdc_nb.paging).
+    ``request_timeout`` bounds one call in all (connect, reads, retries; None: no
+    bound) and ``max_answer_bytes`` the size of one decoded answer (see
+    :mod:`smartdc_nb.limits`).
     """
 
     def __init__(
@@ -91,6 +95,8 @@ class DataCenter:
         journal: Any = None,
         page_concurrency: int = PAGE_CONCURRENCY,
         max_pages: int = MAX_PAGES,
+        request_timeout: float | None = DEFAULT_REQUEST_TIMEOUT,
+        max_answer_bytes: int | None = DEFAULT_MAX_ANSWER_BYTES,
     ):
         from .auth import HTTPSignatureAuth, load_signer
         from .config import check_url, warn_insecure
@@ -118,7 +124,8 @@ class DataCenter:
                              roles=self.roles,
                              catalog_ttl=catalog_ttl, changefeed=bool(changefeed),
                              journal=journal, page_concurrency=page_concurrency,
-                             max_pages=max_pages)
+                             max_pages=max_pages, request_timeout=request_timeout,
+                             max_answer_bytes=max_answer_bytes)
         self.changefeed = bool(changefeed)  # False: waits and live views never open the feed
         for option, value in (("page_concurrency", page_concurrency), ("max_pages", max_pages)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -134,7 +141,7 @@ class DataCenter:
         self.transport = Transport(
             self.url, HTTPSignatureAuth(signer, account, user=user), verify=not insecure,
             timeout=timeout, limiter=limiter, retries=retries, retry_budget=retry_budget,
-            backoff=backoff,
+            backoff=backoff, request_timeout=request_timeout, max_answer_bytes=max_answer_bytes,
             params={"as-role": ",".join(self.roles)} if self.roles else None,
             page_concurrency=page_concurrency, max_pages=max_pages)
         self._lock = threading.Lock()
@@ -553,8 +560,8 @@ def connect(profile: str | None = None, **overrides: Any) -> DataCenter:
     environment are used. Keyword arguments (url, account, key_id, key_path,
     passphrase, user, insecure) override the profile's fields; DataCenter
     options (name, timeout, rate_limit, retries, retry_budget, backoff, catalog_ttl,
-    changefeed, page_concurrency, max_pages) pass through; ``changefeed=False`` keeps waits
-    and live views on listings (no WebSocket).
+    changefeed, page_concurrency, max_pages, request_timeout, max_answer_bytes) pass
+    through; ``changefeed=False`` keeps waits and live views on listings (no WebSocket).
     ``journal`` is where mutating requests are recorded (a path; False: off;
     default ``$SMARTDC_NB_JOURNAL`` or the user's state directory).
     """
@@ -562,7 +569,8 @@ def connect(profile: str | None = None, **overrides: Any) -> DataCenter:
 
     dc_options = {k: overrides.pop(k) for k in
                   ("name", "timeout", "rate_limit", "retries", "retry_budget", "backoff", "signer",
-                   "catalog_ttl", "changefeed", "journal", "page_concurrency", "max_pages")
+                   "catalog_ttl", "changefeed", "journal", "page_concurrency", "max_pages",
+                   "request_timeout", "max_answer_bytes")
                   if k in overrides}
     prof = load_profile(profile, **overrides)
     dc_options.setdefault("name", prof.datacenter)

@@ -41,6 +41,25 @@ class PagingError(SmartDCError):
     """A paged list did not end within its page cap (the server keeps sending new full pages)."""
 
 
+class RequestTimeoutError(TransportError, TimeoutError):
+    """No complete answer within the request's total deadline; ``limit`` names the bound
+    (``request_timeout=...`` or the deadline of the wait that made the request)."""
+
+    def __init__(self, message: str, *, limit: str = "", method: str | None = None,
+                 path: str | None = None):
+        super().__init__(message, method=method, path=path)
+        self.limit = limit
+
+
+class AnswerTooLargeError(TransportError):
+    """The decoded answer passed ``max_answer_bytes`` (``limit``); the rest was not read."""
+
+    def __init__(self, message: str, *, limit: int = 0, method: str | None = None,
+                 path: str | None = None):
+        super().__init__(message, method=method, path=path)
+        self.limit = limit
+
+
 # --------------------------------------------------------------------------- API
 
 
@@ -87,6 +106,15 @@ class APIError(SmartDCError):
         if self.request_id:
             text += f" (request id {self.request_id})"
         return text
+
+
+class RedirectError(APIError):
+    """3xx: CloudAPI does not redirect API calls, so a redirect (from a proxy, a load
+    balancer or a wrong URL) is refused, never followed; ``location`` is where it pointed."""
+
+    def __init__(self, message: str, *, location: str | None = None, **kwargs: Any):
+        self.location = location
+        super().__init__(message, **kwargs)
 
 
 class BadRequestError(APIError):
@@ -223,6 +251,10 @@ class WaitError(SmartDCError):
 
 class WaitTimeout(WaitError, TimeoutError):
     """The deadline passed before the target state was reached."""
+
+
+class WaitUnanswered(WaitTimeout):
+    """The deadline passed while the cloud was not answering (its last polls got no answer)."""
 
 
 class WaitFailed(WaitError):

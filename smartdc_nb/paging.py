@@ -30,6 +30,7 @@ instead of looping for ever.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 from collections import OrderedDict
@@ -90,10 +91,15 @@ def pages(fetch: Fetch, *, what: str, limit: int = PAGE_LIMIT,
     pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="smartdc_nb-page")
     asked: dict[int, Future] = {}
     interrupted = False
+    context = contextvars.copy_context()
+
+    def in_context(offset: int, size: int) -> Any:
+        # the caller's context, so a wait's deadline (smartdc_nb.limits) holds in the workers
+        return context.copy().run(fetch, offset, size)
 
     def ask(index: int) -> None:
         if index < max_pages and index not in asked:
-            asked[index] = pool.submit(fetch, index * stride, limit)
+            asked[index] = pool.submit(in_context, index * stride, limit)
 
     try:
         expected = max(1, expected)
@@ -111,7 +117,7 @@ def pages(fetch: Fetch, *, what: str, limit: int = PAGE_LIMIT,
                 # before it has been answered (what sequential paging would get)
                 log.info("%s: page at offset %d shares no row with the one before; asking again",
                          what, index * stride)
-                asked[index] = pool.submit(fetch, index * stride, limit)
+                asked[index] = pool.submit(in_context, index * stride, limit)
                 retried = True
                 continue
             new = [row for row in page if _first(key(row), seen)]

@@ -26,13 +26,15 @@ from typing import Any, Iterator, Mapping
 from urllib.parse import quote, urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
+from urllib3.exceptions import HTTPError as URLLib3Error
 from urllib3.exceptions import InvalidHeader, MaxRetryError
 from urllib3.util.retry import Retry
 
-from . import paging
+from . import limits, paging
 from ._version import __version__
-from .errors import APIError, MachineDeletedError, TransportError, api_error_class
+from .errors import (AnswerTooLargeError, APIError, MachineDeletedError, RedirectError,
+                     RequestTimeoutError, TransportError, api_error_class)
+from .limits import DEFAULT_MAX_ANSWER_BYTES, DEFAULT_REQUEST_TIMEOUT
 from .ratelimit import RateLimiter
 
 log = logging.getLogger("smartdc_nb")
@@ -60,16 +62,17 @@ class CloudAPIRetry(Retry):
     """urllib3 ``Retry`` with CloudAPI's rules.
 
     - 429 is retried for any method: a throttled request was not applied.
-    - 502/503/504 and read errors (a reset connection after the request went
-      out) only for GET/HEAD, which cannot do anything twice. Connect errors
-      are retried for any method because nothing was sent (urllib3's rule),
-      except a refused connection: nothing listens at the address, so it is
-      tried once more only.
+    - 500/502/503/504 and read errors (a reset connection after the request
+      went out) only for GET/HEAD, which cannot do anything twice. Connect
+      errors are retried for any method because nothing was sent (urllib3's
+      rule), except a refused connection: nothing listens at the address, so
+      it is tried once more only.
     - ``Retry-After`` is honoured in both forms (seconds or HTTP date); CloudAPI
       itself sends none on 429, so then exponential backoff with jitter applies.
-    - ``budget`` bounds the total seconds spent retrying one request: a retry
-      whose wait would overrun it is not attempted, and the last answer is
-      returned (and becomes a typed error).
+    - ``budget`` bounds the seconds from the start of the request to the last
+      retry: a retry whose wait would overrun it, or the request's total
+      deadline (:mod:`smartdc_nb.limits`), is not attempted, and the last
+      answer is returned (and becomes a typed error).
     - Each retry takes a token from the rate limiter, like a first attempt.
     """
 
@@ -93,7 +96,9 @@ class CloudAPIRetry(Retry):
 
     def increment(self, method=None, url=None, response=None, error=None, _pool=None,
                   _stacktrace=None):  # type: ignore[override]
-        started = self.started if self.started is not None else time.monotonic()
+        current = limits.current_call()
+        started = current.started if current is not None else (
+            self.started if self.started is not None else time.monotonic())
         new = super().increment(method, url, response, error, _pool, _stacktrace)
         new.started = started
         if _refused(error) and sum(_refused(h.error) for h in new.history) > 1:
@@ -109,6 +114,9 @@ class CloudAPIRetry(Retry):
             wait = new.get_backoff_time()
         if time.monotonic() - started + wait > self.budget:
             reason = error or Exception(f"retry budget of {self.budget:g}s exhausted")
+            raise MaxRetryError(_pool, url, reason)  # type: ignore[arg-type]
+        if current is not None and current.left() < wait:
+            reason = error or Exception(f"no time left for a retry before {current.limit}")
             raise MaxRetryError(_pool, url, reason)  # type: ignore[arg-type]
         what = f"HTTP {response.status}" if response is not None else type(error).__name__
         log.info("retrying %s %s after %s (waiting %.2fs)", method, url, what, wait)
@@ -190,6 +198,8 @@ class Transport:
         params: Mapping[str, Any] | None = None,
         page_concurrency: int = paging.PAGE_CONCURRENCY,
         max_pages: int = paging.MAX_PAGES,
+        request_timeout: float | None = DEFAULT_REQUEST_TIMEOUT,
+        max_answer_bytes: int | None = DEFAULT_MAX_ANSWER_BYTES,
     ):
         self.url = url.rstrip("/")
         self.page_concurrency = page_concurrency
@@ -198,6 +208,8 @@ class Transport:
         self.params = dict(params or {})  # sent with every request (e.g. RBAC ``as-role``)
         self.stats = RequestStats()
         self.timeout = timeout
+        self.request_timeout = request_timeout
+        self.max_answer_bytes = max_answer_bytes
         self.limiter = limiter
         self.session = requests.Session()
         self.session.auth = auth
@@ -215,12 +227,12 @@ class Transport:
                 total=int(retries), connect=int(retries), read=int(retries),
                 status=int(retries), redirect=0,
                 allowed_methods=frozenset({"GET", "HEAD"}),
-                status_forcelist=frozenset({502, 503, 504}),
+                status_forcelist=frozenset({500, 502, 503, 504}),
                 backoff_factor=backoff, backoff_max=15.0, backoff_jitter=backoff,
                 respect_retry_after_header=True, raise_on_status=False, raise_on_redirect=False,
                 budget=retry_budget, limiter=limiter,
             )
-        adapter = HTTPAdapter(max_retries=retry, pool_connections=1, pool_maxsize=pool_size)
+        adapter = limits.BoundedAdapter(max_retries=retry, pool_connections=1, pool_maxsize=pool_size)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         if verify is False:
@@ -249,34 +261,46 @@ class Transport:
         if self.limiter is not None:
             self.limiter.acquire()
         started = time.perf_counter()
-        try:
-            resp = self.session.request(
-                method, self.url + path, params=query or None,
-                json=json, headers=dict(headers or {}), timeout=self.timeout,
-                # per request: requests lets REQUESTS_CA_BUNDLE override Session.verify=False
-                verify=self.session.verify,
-                allow_redirects=False)  # CloudAPI does not redirect API calls; a signature is per URL
-        except requests.exceptions.RequestException as exc:
-            self.stats.add(time.perf_counter() - started)
-            cause = _root(exc)
-            if isinstance(cause, ConnectionRefusedError):
-                text = (f"cannot connect to CloudAPI at {self.url} ({method} {path}): the "
-                        "connection was refused, so nothing listens at that address and port. "
-                        "Check the URL (the profile's url, TRITON_URL) and that the datacenter "
-                        "or the emulator is running.")
-            else:
-                text = (f"{method} {self.url}{path}: no answer from CloudAPI ({_reason(exc)}). "
-                        "Check the URL and that the datacenter is reachable.")
-            # The message stands alone; the chained cause is the root one, without the
-            # dozen library frames between it and here (they are in the DEBUG log).
-            log.debug("%s %s failed", method, path, exc_info=exc)
-            raise TransportError(text, method=method, path=path) from cause.with_traceback(None)
+        with limits.call(self.request_timeout) as current:
+            left = current.left()
+            if left <= 0:
+                raise self._timeout(current, method, path)
+            try:
+                resp = self.session.request(
+                    method, self.url + path, params=query or None,
+                    json=json, headers=dict(headers or {}), timeout=_shrink(self.timeout, left),
+                    # per request: requests lets REQUESTS_CA_BUNDLE override Session.verify=False
+                    verify=self.session.verify,
+                    stream=True,  # read by _read, within the size limit and the deadline
+                    allow_redirects=False)  # CloudAPI does not redirect API calls; a signature is per URL
+            except requests.exceptions.RequestException as exc:
+                self.stats.add(time.perf_counter() - started)
+                if current.expired:
+                    raise self._timeout(current, method, path) from exc
+                cause = _root(exc)
+                if isinstance(cause, ConnectionRefusedError):
+                    text = (f"cannot connect to CloudAPI at {self.url} ({method} {path}): the "
+                            "connection was refused, so nothing listens at that address and "
+                            "port. Check the URL (the profile's url, TRITON_URL) and that the "
+                            "datacenter or the emulator is running.")
+                else:
+                    text = (f"{method} {self.url}{path}: no answer from CloudAPI "
+                            f"({_reason(exc)}). Check the URL and that the datacenter is "
+                            "reachable.")
+                # The message stands alone; the chained cause is the root one, without the
+                # dozen library frames between it and here (they are in the DEBUG log).
+                log.debug("%s %s failed", method, path, exc_info=exc)
+                raise TransportError(text, method=method, path=path) \
+                    from cause.with_traceback(None)
+            body = self._read(resp, current, method, path)
         ms = (time.perf_counter() - started) * 1000
         self.stats.add(ms / 1000)
         request_id = resp.headers.get("Request-Id") or resp.headers.get("x-request-id")
         log.debug("%s %s -> %s (request id %s, %.0f ms)", method, path, resp.status_code,
                   request_id, ms)
-        data = self._decode(resp, method, path)
+        if 300 <= resp.status_code < 400:
+            raise self._redirect(resp, body, method, path, request_id)
+        data = self._decode(resp, body, method, path)
         if resp.status_code >= 400:
             error = self._error(resp, data, method, path, request_id)
             if resp.status_code == 401:
@@ -313,9 +337,65 @@ class Transport:
 
     # ------------------------------------------------------------------ decoding
 
+    def _read(self, resp: requests.Response, current: limits.Call, method: str,
+              path: str) -> bytes:
+        """The decoded body, read in chunks within ``max_answer_bytes`` and the call's deadline."""
+        limit = self.max_answer_bytes
+        length = resp.headers.get("Content-Length", "")
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            if limit is not None and length.isdigit() and int(length) > limit:
+                raise self._too_large(limit, f"it announces {int(length):,} bytes", method, path)
+            # decode_content=True: urllib3 inflates gzip/deflate a bounded step at a time
+            for chunk in resp.raw.stream(limits.CHUNK, decode_content=True):
+                size += len(chunk)
+                if limit is not None and size > limit:
+                    raise self._too_large(limit, "it is larger", method, path)
+                chunks.append(chunk)
+            if current.cut:  # a read-until-close body ends "cleanly" when the watchdog cuts it
+                raise self._timeout(current, method, path)
+        except (URLLib3Error, OSError) as exc:
+            resp.close()
+            if current.expired:
+                raise self._timeout(current, method, path) from exc
+            raise TransportError(f"{method} {self.url}{path}: the answer broke off "
+                                 f"({_reason(exc)})", method=method, path=path) from exc
+        except (AnswerTooLargeError, RequestTimeoutError):
+            resp.close()  # the rest is not read: drop the connection
+            raise
+        return b"".join(chunks)
+
+    def _timeout(self, current: limits.Call, method: str, path: str) -> RequestTimeoutError:
+        if current.limit.startswith("request_timeout"):
+            hint = ("CloudAPI is not answering, or answering too slowly; if it is only slow, "
+                    "raise the limit: connect(..., request_timeout=SECONDS)")
+        else:
+            hint = f"the request was cut off at {current.limit}"
+        return RequestTimeoutError(
+            f"{method} {self.url}{path}: no complete answer within {current.limit} "
+            f"({time.monotonic() - current.started:.1f}s spent); {hint}.",
+            limit=current.limit, method=method, path=path)
+
+    def _too_large(self, limit: int, what: str, method: str, path: str) -> AnswerTooLargeError:
+        return AnswerTooLargeError(
+            f"{method} {self.url}{path}: the answer is larger than max_answer_bytes={limit:,} "
+            f"({what}); it was not read. If such answers are expected, raise the limit: "
+            "connect(..., max_answer_bytes=BYTES).", limit=limit, method=method, path=path)
+
+    def _redirect(self, resp: requests.Response, body: bytes, method: str, path: str,
+                  request_id: str | None) -> RedirectError:
+        location = resp.headers.get("Location")
+        where = f"to {location}" if location else "without a Location"
+        return RedirectError(
+            f"{resp.reason or 'redirect'} {where}. CloudAPI never redirects API calls, so this "
+            "came from something in between (a proxy, a load balancer) or a wrong URL (http:// "
+            "for https://?); it was not followed. Check the datacenter URL",
+            status=resp.status_code, request_id=request_id, method=method, path=path,
+            body=_excerpt(body) if body.strip() else None, location=location)
+
     @staticmethod
-    def _decode(resp: requests.Response, method: str, path: str) -> Any:
-        body = resp.content
+    def _decode(resp: requests.Response, body: bytes, method: str, path: str) -> Any:
         md5 = resp.headers.get("Content-MD5")
         if md5 and body and base64.b64encode(hashlib.md5(body).digest()).decode() != md5:
             raise TransportError(f"{method} {path}: the answer's Content-MD5 does not match its "
@@ -368,6 +448,15 @@ def _with_key_hint(error: APIError, auth: Any, url: str) -> APIError:
     return type(error)(f"{error.message}. {hint}", status=error.status, code=error.code,
                        errors=error.errors, request_id=error.request_id, method=error.method,
                        path=error.path, body=error.body, retry_after=error.retry_after)
+
+
+def _shrink(timeout: Any, left: float) -> Any:
+    """``timeout`` (seconds or (connect, read)) with each part at most ``left``."""
+    if left == float("inf"):
+        return timeout
+    if isinstance(timeout, tuple):
+        return tuple(left if t is None else min(t, left) for t in timeout)
+    return left if timeout is None else min(timeout, left)
 
 
 def _excerpt(body: bytes, size: int = 160) -> str:

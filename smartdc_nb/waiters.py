@@ -19,7 +19,11 @@ or the deadline passes:
   reboots), so ``m.reboot().wait_for("running")`` cannot return before the
   reboot happened;
 - **transient errors** (no answer, 5xx, 429 after the transport's retries) are
-  noted and the poll is repeated, within the deadline;
+  noted and the poll is repeated, within the deadline; a wait that ends while
+  the cloud gives no answer raises WaitUnanswered (a WaitTimeout) saying so;
+- **the deadline is passed down**: every request of a wait ends by the
+  deadline plus one ``interval`` (:func:`smartdc_nb.limits.cutoff`), so a dead
+  or hung cloud cannot hold a wait past it;
 - the **interval** starts at ``interval`` and grows by half each quiet poll,
   up to ``max_interval``; a change resets it. Ctrl-C ends the wait at once with
   WaitInterrupted carrying what was seen.
@@ -48,8 +52,10 @@ from collections import defaultdict
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
+from . import limits
 from .errors import (APIError, GoneError, NotFoundError, ServerError, TooManyRequestsError,
-                     TransportError, WaitError, WaitFailed, WaitInterrupted, WaitTimeout)
+                     TransportError, WaitError, WaitFailed, WaitInterrupted, WaitTimeout,
+                     WaitUnanswered)
 from .resources.audit import PendingAction, action_entry
 from .resources.machine import Machine
 from .resources.snapshot import Snapshot
@@ -155,6 +161,7 @@ class Tracker:
         self.reason = ""
         self.cause: BaseException | None = None
         self.started = time.monotonic()
+        self.answered_at: float | None = None  # the last poll the cloud answered
         self.finished: float | None = None
         self.error: WaitError | None = None
 
@@ -170,6 +177,7 @@ class Tracker:
 
     def observe(self, state: str | None, raw: dict | None = None, missing: bool = False) -> None:
         self.last_error = None
+        self.answered_at = time.monotonic()
         self.missing = missing
         if raw is not None:
             self.raw = raw
@@ -279,6 +287,13 @@ class Tracker:
         wanted = self.target.description
         if self.outcome == FAILED:
             cls, text = WaitFailed, f"{self.reason} (waiting for {wanted})."
+        elif self.outcome == TIMED_OUT and isinstance(self.last_error, TransportError):
+            cls = WaitUnanswered
+            since = (f"for the last {time.monotonic() - self.answered_at:.1f}s"
+                     if self.answered_at is not None else "since the wait began")
+            text = (f"{self.label} did not reach {wanted} within {timeout:g}s: the cloud stopped "
+                    f"answering (no answer {since}; last error: {self.last_error}). It was "
+                    f"{self.state} when last seen.")
         elif self.outcome == TIMED_OUT:
             cls = WaitTimeout
             text = (f"{self.label} did not reach {wanted} within {timeout:g}s; it is "
@@ -384,7 +399,7 @@ def _observe_one(tracker: Tracker) -> None:
 def _read_audit(tracker: Tracker) -> None:
     try:
         entries = tracker.machine.audit()
-    except (TRANSIENT, NotFoundError, GoneError):
+    except (*TRANSIENT, NotFoundError, GoneError):
         tracker.audit_at = time.monotonic()  # try again in a later round
         return
     tracker.apply_audit(entries)
@@ -425,8 +440,17 @@ def run(trackers: Sequence[Tracker], *, timeout: float | None = DEFAULT_TIMEOUT,
 
     ``single`` shows one state bar (else one bar counting reached resources).
     Every tracker ends with ``outcome`` and, unless reached, ``error``.
+    Every request of the wait ends by the deadline plus one ``interval``.
     """
     _check_timing(timeout, interval, max_interval)
+    ends = time.monotonic() + timeout + interval if timeout is not None else None
+    with limits.cutoff(ends):
+        return _run(trackers, timeout=timeout, interval=interval, max_interval=max_interval,
+                    progress=progress, single=single, title=title)
+
+
+def _run(trackers: Sequence[Tracker], *, timeout: float | None, interval: float,
+         max_interval: float, progress: Any, single: bool, title: str) -> bool:
     max_interval = max(max_interval, interval)
     started = time.monotonic()
     deadline = started + timeout if timeout is not None else None
@@ -632,20 +656,23 @@ def unique_machines(machines: Iterable[Machine]) -> list[Machine]:
     return out
 
 
-def refresh_machines(machines: Iterable[Machine]) -> list[Machine]:
+def refresh_machines(machines: Iterable[Machine],
+                     errors: dict[Machine, BaseException] | None = None) -> list[Machine]:
     """Re-fetch many machines with the cheapest requests (one listing per datacenter).
 
     Returns the machines that no longer exist (404: not even a tombstone).
-    Transient and API errors are raised.
+    Transient and API errors are raised, or, when an ``errors`` dict is given,
+    put there for each machine that could not be fetched.
     """
     everything = Target.check(lambda raw: True, "refresh")
     trackers = [Tracker(m, everything) for m in unique_machines(machines)]
     Poller().observe(trackers)
     for tracker in trackers:
-        if tracker.last_error is not None:
-            raise tracker.last_error
-        if tracker.cause is not None:
-            raise tracker.cause
+        error = tracker.last_error or tracker.cause
+        if error is not None:
+            if errors is None:
+                raise error
+            errors[tracker.machine] = error
     return [t.machine for t in trackers if t.missing]
 
 

@@ -62,15 +62,21 @@ def test_503_is_retried_for_get_but_not_for_post(emu, dc):
     assert err.value.request_id
 
 
-def test_500_is_not_retried_and_says_what_failed(emu, dc):
-    emu.faults.add(path=r"/packages$", status=500, count=1)
+def test_500_is_retried_for_an_idempotent_read_like_502_to_504(emu, dc):
+    emu.faults.add(path=r"/packages$", status=500, count=2)
+    assert dc.packages()
+    assert attempts(emu, "GET", "/packages") == 3
+
+
+def test_500_on_a_post_is_not_retried_and_says_what_failed(emu, dc):
+    emu.faults.add(path=r"/machines$", method="POST", status=500, count=1)
     with pytest.raises(ServerError) as err:
-        dc.packages()
-    assert attempts(emu, "GET", "/packages") == 1
+        dc.request("POST", "machines", json={"name": "z"})
+    assert attempts(emu, "POST", "/machines") == 1
     exc = err.value
-    assert (exc.status, exc.code, exc.method) == (500, "InternalError", "GET")
-    assert exc.path == "/demo/packages"
-    assert "GET /demo/packages: [500 InternalError]" in str(exc)
+    assert (exc.status, exc.code, exc.method) == (500, "InternalError", "POST")
+    assert exc.path == "/demo/machines"
+    assert "POST /demo/machines: [500 InternalError]" in str(exc)
     assert exc.request_id and exc.request_id in str(exc)
 
 

@@ -1,0 +1,226 @@
+"""Bounds on one request: a total deadline and a largest decoded answer.
+
+urllib3's timeouts are per socket operation: a server that trickles its
+headers or body one byte at a time never trips them, and a retry budget that
+starts at the first failure lets one request run far past what its caller
+can wait. So every :class:`~smartdc_nb.transport.Transport` request runs as a
+:class:`Call` with an absolute deadline (its ``request_timeout``, or earlier
+when a wait passed its own deadline down with :func:`cutoff`):
+
+- the connect and read timeouts of each attempt shrink to the time left;
+- retries that would end after the deadline are not attempted;
+- a :class:`Watchdog` thread shuts the connection's socket down when the
+  deadline passes, which ends a blocked read in any phase (headers, body,
+  chunked body) - the one thing no per-read timeout can do;
+- the body is streamed and decoded in chunks (urllib3's ``decode_content``,
+  which bounds each decompression step) and counted against ``max_answer_bytes``,
+  so a huge body or a gzip bomb stops at the limit instead of filling memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import heapq
+import itertools
+import socket
+import threading
+import time
+from typing import Any, Iterator
+
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+#: seconds one call may take in all: connecting, every read and every retry
+DEFAULT_REQUEST_TIMEOUT = 180.0
+#: bytes of one decoded answer (a full page of 1,000 machines is ~2 MB)
+DEFAULT_MAX_ANSWER_BYTES = 64 * 2**20
+CHUNK = 64 * 1024
+
+_cutoff: contextvars.ContextVar[tuple[float, str] | None] = contextvars.ContextVar(
+    "smartdc_nb_cutoff", default=None)
+_current: contextvars.ContextVar[Call | None] = contextvars.ContextVar(
+    "smartdc_nb_call", default=None)
+
+
+@contextlib.contextmanager
+def cutoff(at: float | None, why: str = "the wait's deadline") -> Iterator[None]:
+    """Requests made inside end by ``time.monotonic()`` value ``at`` (None: no cutoff).
+
+    A wait passes its deadline down this way, so one slow poll cannot carry it
+    past its end. Nested cutoffs keep the earliest.
+    """
+    outer = _cutoff.get()
+    if at is None or (outer is not None and outer[0] <= at):
+        yield
+        return
+    token = _cutoff.set((at, why))
+    try:
+        yield
+    finally:
+        _cutoff.reset(token)
+
+
+class Call:
+    """One request in progress: when it started, when it must end, and why then."""
+
+    def __init__(self, request_timeout: float | None):
+        self.started = time.monotonic()
+        self.deadline = float("inf")
+        self.limit = ""
+        if request_timeout is not None:
+            self.deadline = self.started + request_timeout
+            self.limit = f"request_timeout={request_timeout:g}s"
+        outer = _cutoff.get()
+        if outer is not None and outer[0] < self.deadline:
+            self.deadline, self.limit = outer
+        self._lock = threading.Lock()
+        self._connections: list[HTTPConnection] = []
+        self.active = True
+        self.cut = False  # the watchdog shut a connection down
+
+    def left(self) -> float:
+        """Seconds until the deadline (may be negative; inf without one)."""
+        return self.deadline - time.monotonic()
+
+    @property
+    def expired(self) -> bool:
+        return self.cut or self.left() <= 0
+
+    def attach(self, connection: HTTPConnection) -> None:
+        with self._lock:
+            if self.active:
+                self._connections.append(connection)
+
+    def shut(self) -> None:
+        """Shut down the sockets of this call (the watchdog's job at the deadline)."""
+        with self._lock:
+            if not self.active:
+                return
+            for connection in self._connections:
+                sock = getattr(connection, "sock", None)
+                if sock is None:
+                    continue
+                self.cut = True
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+    def finish(self) -> None:
+        with self._lock:
+            self.active = False
+            self._connections.clear()
+
+
+@contextlib.contextmanager
+def call(request_timeout: float | None) -> Iterator[Call]:
+    """Run one request as a :class:`Call` watched by the :class:`Watchdog`."""
+    current = Call(request_timeout)
+    token = _current.set(current)
+    WATCHDOG.watch(current)
+    try:
+        yield current
+    finally:
+        current.finish()
+        _current.reset(token)
+
+
+def current_call() -> Call | None:
+    """The call in progress in this thread (context), if any."""
+    return _current.get()
+
+
+class Watchdog:
+    """One daemon thread that shuts down the sockets of calls past their deadline.
+
+    A thread rather than a timeout because a socket timeout bounds one read,
+    and a trickling server makes each read short.
+    """
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, Call]] = []
+        self._order = itertools.count()
+        self._wake = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, current: Call) -> None:
+        if current.deadline == float("inf"):
+            return
+        with self._wake:
+            heapq.heappush(self._heap, (current.deadline, next(self._order), current))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="smartdc_nb-watchdog",
+                                                daemon=True)
+                self._thread.start()
+            if self._heap[0][2] is current:
+                self._wake.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while self._heap and not self._heap[0][2].active:
+                    heapq.heappop(self._heap)  # finished in time
+                if not self._heap:
+                    self._wake.wait(30)
+                    if not self._heap:
+                        self._thread = None
+                        return
+                    continue
+                when, _, due = self._heap[0]
+                wait = when - time.monotonic()
+                if wait > 0:
+                    self._wake.wait(wait)
+                    continue
+                heapq.heappop(self._heap)
+            due.shut()
+
+
+WATCHDOG = Watchdog()
+
+
+# ------------------------------------------------------------- urllib3 wiring
+
+
+class _Watched:
+    """Mixin of a urllib3 connection: each request on it joins the current Call."""
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        current = _current.get()
+        if current is not None:
+            current.attach(self)  # type: ignore[arg-type]
+        super().request(*args, **kwargs)  # type: ignore[misc]
+
+
+class WatchedHTTPConnection(_Watched, HTTPConnection):
+    pass
+
+
+class WatchedHTTPSConnection(_Watched, HTTPSConnection):
+    pass
+
+
+class _HTTPPool(HTTPConnectionPool):
+    ConnectionCls = WatchedHTTPConnection
+
+
+class _HTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = WatchedHTTPSConnection
+
+
+class BoundedAdapter(HTTPAdapter):
+    """requests' adapter whose connections the watchdog can cut at a call's deadline."""
+
+    _POOLS = {"http": _HTTPPool, "https": _HTTPSPool}
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = dict(self._POOLS)
+
+    def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **kwargs)
+        manager.pool_classes_by_scheme = dict(self._POOLS)
+        return manager
+
+
+__all__ = ["DEFAULT_REQUEST_TIMEOUT", "DEFAULT_MAX_ANSWER_BYTES", "Call", "call", "cutoff",
+           "current_call", "BoundedAdapter", "Watchdog", "WATCHDOG"]

@@ -1,0 +1,106 @@
+"""Every wait ends: against a cloud that dies, hangs, or fails its audit reads.
+
+The dead cloud is an emulator in its own process, killed with SIGKILL mid-wait; the
+hung one is a local server that accepts and never answers (tests/hostile.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+from hostile import HostileServer, silent
+from polling import eventually
+from test_machine_support import FAST, fetched, logged
+
+import smartdc_nb
+from smartdc_nb.errors import WaitTimeout, WaitUnanswered
+from smartdc_nb.machine import Machine
+
+#: a slower poll than FAST, so "deadline plus one poll" is a visible bound
+POLL = {"interval": 0.5, "max_interval": 0.5, "progress": False}
+
+
+def test_an_unreadable_audit_log_is_polled_through_not_a_crash(emu, connect):
+    # the stop is refused (fail-next), so the wait reads the audit log, which answers 500:
+    # before, catching (TRANSIENT, ...) - a tuple inside a tuple - raised TypeError
+    dc = connect(retries=False)
+    m = fetched(dc, emu, name="audit-500")
+    emu.datacenter("us-east-1").fail_next("stop")
+    emu.faults.add(path=r"/audit", method="GET", status=500)
+    with pytest.raises(WaitTimeout) as info:
+        m.stop().wait_for("stopped", timeout=1, **FAST)
+    assert info.value.last_state == "running"
+    assert [r["status"] for r in logged(emu, "GET", "/audit")][:1] == [500]
+
+
+@pytest.fixture
+def own_cloud(triton_keys, tmp_path):
+    """An emulator in its own process, so a test can kill it: ``(process, DataCenter)``."""
+    ready = tmp_path / "ready.json"
+    key = triton_keys["rsa"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "smartdc_nb.emulator", "--key", str(key.public), "--machines", "2",
+         "--ready-file", str(ready), "--parent-pid", str(os.getpid())],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        eventually(ready.exists, timeout=30, what="the emulator process to serve")
+        url = next(iter(json.loads(ready.read_text())["urls"].values()))
+        dc = smartdc_nb.connect(url=url, account="demo", key_id=key.md5,
+                                key_path=str(key.private), rate_limit=False)
+        yield process, dc
+    finally:
+        process.kill()
+        process.wait(10)
+
+
+def test_a_wait_whose_cloud_is_killed_ends_at_its_deadline_saying_so(own_cloud):
+    process, dc = own_cloud
+    m = dc.machines(state="running")[0]
+    m.stop()  # 4 s at the emulator's default speed: longer than the wait
+    threading.Timer(0.5, process.send_signal, (signal.SIGKILL,)).start()
+    started = time.monotonic()
+    with pytest.raises(WaitUnanswered) as info:
+        m.wait_for("stopped", timeout=2, **POLL)
+    elapsed = time.monotonic() - started
+    assert elapsed < 2 + 0.5 + 0.5  # the deadline, one poll, and a little slack
+    error = info.value
+    assert isinstance(error, WaitTimeout) and isinstance(error, TimeoutError)
+    assert "the cloud stopped answering" in str(error)
+    assert "no answer from CloudAPI" in str(error.cause)
+    assert error.last_state in ("running", "stopping")
+
+
+def test_a_wait_on_a_hung_cloud_ends_at_its_deadline_saying_so(dc, emu):
+    payload = dc.raw_machines(state="running")[0]
+    with HostileServer(silent) as server:
+        dc.transport.url = server.url  # the cloud now accepts connections and never answers
+        m = Machine(dc, data=payload)
+        started = time.monotonic()
+        with pytest.raises(WaitUnanswered) as info:
+            m.wait_for("stopped", timeout=1.5, **POLL)
+        elapsed = time.monotonic() - started
+    assert elapsed < 1.5 + 0.5 + 0.5
+    error = info.value
+    assert "the cloud stopped answering" in str(error)
+    assert "the wait's deadline" in str(error.cause)
+    assert error.last_state == "running"
+
+
+def test_many_machines_on_a_hung_cloud_end_at_the_deadline_with_their_table(dc, emu):
+    payloads = dc.raw_machines(state="running")[:3]
+    with HostileServer(silent) as server:
+        dc.transport.url = server.url
+        machines = smartdc_nb.MachineList(Machine(dc, data=p) for p in payloads)
+        started = time.monotonic()
+        result = machines.wait_for("stopped", timeout=1.5, **POLL)
+        elapsed = time.monotonic() - started
+    assert elapsed < 1.5 + 0.5 + 0.5
+    assert result.counts["timed out"] == 3
+    assert all("the cloud stopped answering" in row["error"] for row in result)

@@ -309,8 +309,10 @@ def test_auto_refresh_is_off_by_default_follows_the_cloud_when_on_and_stops_on_c
     assert len(emu.requests) == count
 
 
-def test_auto_refresh_errors_are_logged_once_and_recovery_is_said(emu, panel_for):
-    panel = panel_for(name="wobbly", options={"refresh_every": 0.05})
+def test_auto_refresh_errors_are_logged_once_and_recovery_is_said(emu, connect, opened):
+    # no transport retries (a 500 on a read is retried): each tick is one failed refresh
+    machine = fetched(connect(retries=False), emu, name="wobbly")
+    panel = opened(machine_panel(machine, **{**FAST, "refresh_every": 0.05}))
     fault = emu.faults.add(path=panel.machine.id, method="GET", status=500)
     panel.auto_refresh.value = True
     eventually(lambda: len(logged(emu, "GET")) >= 4, what="several failed refreshes")

@@ -204,6 +204,10 @@ class _Datacenter:
                     delay = stream.backoff[0]
                     for text in ws:
                         self._message(text)
+                # the server closed the socket cleanly (CloudAPI does when its own feed ends)
+                if not stream.closed:
+                    self._set(DOWN, ConnectionError(f"the server closed the changefeed ("
+                                                    f"{ws.close_code} {ws.close_reason})"))
             except Exception as exc:  # noqa: BLE001 - the socket ended or the listing failed
                 if not stream.closed:
                     self._set(DOWN, exc)

@@ -121,3 +121,11 @@ def test_changefeed_opt_out_only_polls(emu, connect, machine_id):
         emu.datacenter("us-east-1").set_state(machine_id, "stopped")
         assert (next_change(stream).state, stream.live()) == ("stopped", False)
     assert not [r for r in emu.requests if r["path"].endswith("/changefeed")]  # never a socket
+
+
+def test_a_clean_close_by_the_server_is_not_live(emu, dc):
+    with dc.changes(backoff=(3.0, 3.0)) as stream:
+        eventually(stream.live, 10, "the feed")
+        assert emu.changefeed.drop() == 1                # a close frame, then the end
+        eventually(lambda: not stream.live(), 1.5, "the stream to notice")
+        assert "1001" in str(stream.errors["us-east-1"])

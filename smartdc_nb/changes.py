@@ -47,6 +47,8 @@ if TYPE_CHECKING:
     from .datacenter import DataCenter
 
 log = logging.getLogger("smartdc_nb")
+#: seconds close() waits for the server's side of the closing handshake
+CLOSE_TIMEOUT = 1.0
 
 SUB_RESOURCES = ("alias", "customer_metadata", "destroyed", "nics", "owner_uuid", "server_uuid",
                  "state", "tags")
@@ -164,6 +166,9 @@ class _Datacenter:
         url = ("wss://" if dc.url.startswith("https://") else "ws://") + dc.url.split("://", 1)[1]
         return connect(url + path, additional_headers=headers, ssl=_ssl_context(dc),
                        open_timeout=self.stream.open_timeout,
+                       # a hung server must not hold close() - and so the end of a wait -
+                       # for websockets' default 10 s closing handshake
+                       close_timeout=CLOSE_TIMEOUT,
                        user_agent_header=dc.transport.session.headers.get("User-Agent"),
                        max_size=2 ** 24)
 

@@ -122,7 +122,14 @@ class FeedWatch:
             tick()
         return False
 
-    def close(self) -> None:
-        for stream in self.streams.values():
-            with contextlib.suppress(Exception):
-                stream.close()
+    def close(self, wait: float = 0.25) -> None:
+        """Close the feeds, waiting at most ``wait`` seconds: a hung server's closing
+        handshake finishes in the background instead of holding up the wait's end."""
+        def close_all() -> None:
+            for stream in self.streams.values():
+                with contextlib.suppress(Exception):
+                    stream.close()
+
+        closer = threading.Thread(target=close_all, name="smartdc_nb-feed-close", daemon=True)
+        closer.start()
+        closer.join(wait)

@@ -161,7 +161,6 @@ class Tracker:
         self.reason = ""
         self.cause: BaseException | None = None
         self.started = time.monotonic()
-        self.answered_at: float | None = None  # the last poll the cloud answered
         self.finished: float | None = None
         self.error: WaitError | None = None
 
@@ -177,7 +176,6 @@ class Tracker:
 
     def observe(self, state: str | None, raw: dict | None = None, missing: bool = False) -> None:
         self.last_error = None
-        self.answered_at = time.monotonic()
         self.missing = missing
         if raw is not None:
             self.raw = raw
@@ -289,10 +287,8 @@ class Tracker:
             cls, text = WaitFailed, f"{self.reason} (waiting for {wanted})."
         elif self.outcome == TIMED_OUT and isinstance(self.last_error, TransportError):
             cls = WaitUnanswered
-            since = (f"for the last {time.monotonic() - self.answered_at:.1f}s"
-                     if self.answered_at is not None else "since the wait began")
             text = (f"{self.label} did not reach {wanted} within {timeout:g}s: the cloud stopped "
-                    f"answering (no answer {since}; last error: {self.last_error}). It was "
+                    f"answering (its last request got no answer: {self.last_error}). It was "
                     f"{self.state} when last seen.")
         elif self.outcome == TIMED_OUT:
             cls = WaitTimeout
@@ -399,8 +395,10 @@ def _observe_one(tracker: Tracker) -> None:
 def _read_audit(tracker: Tracker) -> None:
     try:
         entries = tracker.machine.audit()
-    except (*TRANSIENT, NotFoundError, GoneError):
+    except (*TRANSIENT, NotFoundError, GoneError) as exc:
         tracker.audit_at = time.monotonic()  # try again in a later round
+        if isinstance(exc, TransportError):
+            tracker.note_error(exc)  # no answer at all: a wait ending now says so
         return
     tracker.apply_audit(entries)
 

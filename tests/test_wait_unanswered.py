@@ -75,6 +75,23 @@ def test_a_wait_whose_cloud_is_killed_ends_at_its_deadline_saying_so(own_cloud):
     assert "the cloud stopped answering" in str(error)
     assert "the connection was refused" in str(error.cause)
     assert error.last_state in ("running", "stopping")
+    assert "its last request got no answer" in str(error)
+
+
+def test_a_wait_listening_to_a_frozen_clouds_feed_ends_at_its_deadline(own_cloud):
+    # SIGSTOP: the feed's socket stays open and silent, requests get no answer; closing the
+    # feed (a closing handshake nobody answers) must not hold the wait's end either
+    process, dc = own_cloud
+    m = dc.machines(state="running")[0]
+    m.stop()
+    threading.Timer(0.5, process.send_signal, (signal.SIGSTOP,)).start()
+    started = time.monotonic()
+    with pytest.raises(WaitTimeout) as info:
+        m.wait_for("stopped", timeout=2, **POLL)
+    elapsed = time.monotonic() - started
+    assert elapsed < 2 + 0.5 + 0.5
+    assert isinstance(info.value, WaitUnanswered)  # the explaining audit read got no answer
+    assert "the cloud stopped answering" in str(info.value)
 
 
 def test_a_wait_on_a_hung_cloud_ends_at_its_deadline_saying_so(dc, emu):

@@ -35,8 +35,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable
 
 from . import rules
-from .bulk import (ACTIONS, FAILED, SKIPPED, BulkActionError, BulkInterrupted, BulkResult,
-                   Outcome, _plan_params, run_bulk)
+from .bulk import (ACTIONS, FAILED, NOT_REACHED, SKIPPED, BulkActionError, BulkInterrupted,
+                   BulkResult, Outcome, _plan_params, run_bulk)
 from .errors import InvalidInputError
 from .waiters import refresh_machines, unique_machines
 
@@ -237,13 +237,20 @@ class Plan:
         started = time.monotonic()
         spec = ACTIONS[self.action]
         acting = [r for r in self.rows if r.verdict == ACT]
-        missing = set(refresh_machines([r.machine for r in acting])) if acting else set()
+        unread: dict[Machine, BaseException] = {}  # the cloud failed even after retries
+        missing = set(refresh_machines([r.machine for r in acting], errors=unread)) \
+            if acting else set()
         outcomes: dict[Machine, Outcome] = {}
         changed = []
         for row in self.rows:
             outcome = outcomes[row.machine] = Outcome(row.machine, self.action)
             if row.verdict != ACT:
                 outcome.end(SKIPPED, reason=f"{row.verdict} in the plan: {row.reason}")
+                continue
+            if row.machine in unread:
+                outcome.end(NOT_REACHED, error=unread[row.machine],
+                            reason="could not re-fetch the machine before acting; nothing was "
+                                   "sent")
                 continue
             now = "gone (404)" if row.machine in missing else row.machine.state
             verdict = None if row.machine in missing else spec.verdict(row.machine, self._params)

@@ -76,3 +76,13 @@ def test_ctrl_c_while_re_fetching_still_reports_every_machine(emu, trio):
     assert result.interrupted and result.counts["not reached"] == 3
     assert all(r["reason"] == "interrupted (Ctrl-C) before it was sent" for r in result)
     assert mutations(emu) == []
+
+
+def test_applying_a_plan_when_the_listing_keeps_failing_keeps_the_table(emu, trio):
+    plan = trio.plan("stop")
+    emu.faults.add(path=r"/machines\?", method="GET", status=500)
+    result = plan.apply(plan.id, **WAIT)
+    assert result.counts["not reached"] == 3
+    assert all(r["reason"] == "could not re-fetch the machine before acting; nothing was sent"
+               for r in result)
+    assert mutations(emu) == []

@@ -11,7 +11,9 @@ gets an outcome:
 - ``skipped``: the action does not apply, with the reason the rules table
   (smartdc_nb.rules) gives (start on a running machine, delete with deletion
   protection on, ...): nothing is sent;
-- ``not reached``: interrupted (Ctrl-C), or a rolling update stopped before it;
+- ``not reached``: interrupted (Ctrl-C), a rolling update stopped before it, or
+  the cloud could not be asked (the re-fetch failed, or the request was
+  throttled beyond the retry budget), with the error and the reason;
 - ``planned``: ``dry_run=True`` lists what would be done, sending nothing.
 
 How it runs:

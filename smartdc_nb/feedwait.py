@@ -15,6 +15,8 @@ a stalled machine's "no progress" count (and its audit reads) still advances
 at the poll interval, not at the rate other machines change. A machine that
 stayed quiet on a live feed for :data:`QUIET_CHECK` seconds is polled once,
 in case its change fell between the socket's registration and the listing.
+A DataCenter whose upgrade was refused (a CloudAPI without the feed) is not
+asked again by its next waits for :data:`ABSENT_MEMORY` seconds.
 """
 
 from __future__ import annotations
@@ -36,6 +38,10 @@ READY_TIMEOUT = 3.0
 QUIET_CHECK = 60.0
 #: reconnect backoff of a wait's feeds (first, longest), seconds
 BACKOFF = (0.5, 10.0)
+#: seconds a datacenter that refused the upgrade (no feed) is polled without asking again
+ABSENT_MEMORY = 300.0
+#: the attribute where a DataCenter object keeps when its upgrade was last refused
+_REFUSED_AT = "_changefeed_refused_at"
 
 
 class FeedWatch:
@@ -49,7 +55,7 @@ class FeedWatch:
         groups: dict[Any, set[str]] = defaultdict(set)
         for tracker in trackers:
             dc = tracker.machine.datacenter
-            if tracker.kind == "machine" and getattr(dc, "changefeed", False):
+            if tracker.kind == "machine" and _may_have_feed(dc):
                 groups[dc].add(tracker.machine.id)
         for dc, ids in groups.items():
             self.streams[dc] = ChangeStream({dc.name or dc.url: dc}, machine_ids=ids,
@@ -66,7 +72,7 @@ class FeedWatch:
     @classmethod
     def open(cls, trackers: Sequence[Tracker]) -> FeedWatch | None:
         """A FeedWatch when some awaited machine's datacenter may have a feed, else None."""
-        if not any(t.kind == "machine" and getattr(t.machine.datacenter, "changefeed", False)
+        if not any(t.kind == "machine" and _may_have_feed(t.machine.datacenter)
                    for t in trackers):
             return None
         return cls(trackers)
@@ -125,6 +131,11 @@ class FeedWatch:
     def close(self, wait: float = 0.25) -> None:
         """Close the feeds, waiting at most ``wait`` seconds: a hung server's closing
         handshake finishes in the background instead of holding up the wait's end."""
+        for dc, stream in self.streams.items():
+            if "absent" in stream.status.values():
+                with contextlib.suppress(AttributeError):  # an object that takes no attributes
+                    setattr(dc, _REFUSED_AT, time.monotonic())
+
         def close_all() -> None:
             for stream in self.streams.values():
                 with contextlib.suppress(Exception):
@@ -133,3 +144,11 @@ class FeedWatch:
         closer = threading.Thread(target=close_all, name="smartdc_nb-feed-close", daemon=True)
         closer.start()
         closer.join(wait)
+
+
+def _may_have_feed(dc: Any) -> bool:
+    """The DataCenter allows the feed and did not refuse it in the last ABSENT_MEMORY seconds."""
+    if not getattr(dc, "changefeed", False):
+        return False
+    refused = getattr(dc, _REFUSED_AT, None)
+    return refused is None or time.monotonic() - refused > ABSENT_MEMORY

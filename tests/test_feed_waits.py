@@ -59,6 +59,8 @@ def test_absent_feed_falls_back_to_polling(emu, fdc):
     m.stop().wait_for("stopped", timeout=30, **FAST)
     assert [r["status"] for r in logged(emu, "GET", "/changefeed")] == [404]
     assert polls(emu) and set(polls(emu)) == {m.path}
+    m.start().wait_for("running", timeout=30, **FAST)      # the refusal is remembered
+    assert [r["status"] for r in logged(emu, "GET", "/changefeed")] == [404]
 
 
 def test_feed_dropped_mid_wait_then_back(emu, fdc, monkeypatch):

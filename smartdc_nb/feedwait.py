@@ -115,7 +115,7 @@ class FeedWatch:
             else:
                 if stamp != seen:
                     tracker.machine.update_from(payload)
-                tracker.observe(payload.get("state"), tracker.machine.raw)
+                tracker.observe(payload.get("state"), tracker.machine.raw_as_served)
             observed.add(tracker)
         return poll, observed
 

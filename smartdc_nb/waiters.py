@@ -147,7 +147,7 @@ class Tracker:
         self.label = label or resource.label
         self.needs_confirmation = bool(self.action and self.action.action in ALWAYS_CONFIRM)
         self.state: str | None = resource.state
-        self.raw: dict = resource.raw
+        self.raw: dict = getattr(resource, "raw_as_served", resource.raw)
         self.history: list[tuple[datetime, str | None]] = []
         self.missing = False
         self.confirmed = False  # the audit log shows the tracked action done
@@ -357,7 +357,7 @@ class Poller:
                     if tracker is not None and raw["id"] not in seen:
                         seen.add(raw["id"])
                         tracker.machine.update_from(raw)
-                        tracker.observe(raw.get("state"), tracker.machine.raw)
+                        tracker.observe(raw.get("state"), tracker.machine.raw_as_served)
                 if len(seen) == len(wanted):
                     break
             else:
@@ -389,7 +389,7 @@ def _observe_one(tracker: Tracker) -> None:
     except APIError as exc:
         tracker.fail(f"fetching {tracker.label} failed: {exc}", exc)
     else:
-        tracker.observe(resource.state, resource.raw)
+        tracker.observe(resource.state, getattr(resource, "raw_as_served", resource.raw))
 
 
 def _read_audit(tracker: Tracker) -> None:

@@ -104,6 +104,13 @@ class Machine(MachineFields, MachineData, MachineSnapshots):
         machine's last known state (no request; the caller's dict is copied)."""
         self._save(data, fetched_at)
 
+    @property
+    def raw_as_served(self) -> dict[str, Any]:
+        """The last payload as the cloud sent it: :attr:`raw` without this Machine's writes
+        that no read has shown yet. Waits judge this, so a write counts only once the
+        cloud shows it (no request)."""
+        return {**self.raw, **self._served} if getattr(self, "_served", None) else self.raw
+
     def finish_action(self, action: PendingAction) -> None:
         """A wait saw ``action`` end (reached or refused): it is no longer pending."""
         if self.pending_action is action:
@@ -117,10 +124,13 @@ class Machine(MachineFields, MachineData, MachineSnapshots):
             self._credentials = credentials_of(metadata.pop("credentials"))
         if "dns_names" not in raw and getattr(self, "raw", None) and "dns_names" in self.raw:
             raw["dns_names"] = self.raw["dns_names"]  # ListMachines omits them; keep GET's
+        served = {}
         for kind in ("tags", "metadata"):  # a write of this Machine the payload predates
             if isinstance(raw.get(kind), dict) and self._writes.of(kind):
+                served[kind] = raw[kind]
                 raw[kind] = self._writes.merged(kind, raw[kind])
         self.raw: dict[str, Any] = raw
+        self._served = served
         self.fetched_at: datetime = fetched_at or datetime.now(timezone.utc)
 
     # ------------------------------------------------------------ identity

@@ -7,6 +7,9 @@ import time
 
 import pytest
 from test_machine_support import FAST, logged, put
+from test_widgets_support import FAST as PANEL_FAST
+from test_widgets_support import badges
+from test_widgets_support import opened  # noqa: F401 (a fixture, used by name)
 
 from smartdc_nb.errors import WaitFailed
 from smartdc_nb.machine import Machine
@@ -117,3 +120,18 @@ def test_bulk_wait_uses_the_feed(emu, fdc):
     last_action = max(i for i, (method, _) in enumerate(order) if method == "POST")
     assert order[:1] == [("GET", "machines")]            # the bulk run's own refresh
     assert order[last_action + 1:] == [("GET", "changefeed"), ("GET", "machines")]  # reconcile
+
+
+def test_a_panel_action_waits_on_the_feed(emu, fdc, opened):
+    from smartdc_nb.widgets import machine_panel
+
+    emu.set_durations(stop=0.6)
+    panel = opened(machine_panel(Machine(fdc, put(emu, name="panel-feed")), **PANEL_FAST))
+    panel.buttons["stop"].click()
+    panel.confirm.yes.click()
+    panel.wait()
+    assert badges(panel.header.value)[0] == "stopped"
+    assert [r["status"] for r in logged(emu, "GET", "/changefeed")] == [101]
+    machine_gets = [r for r in logged(emu, "GET") if "/machines" in r["path"]
+                    and not r["path"].endswith(("/audit", "/snapshots"))]
+    assert len(machine_gets) == 1  # the reconcile GET of the machine; no polling

@@ -60,13 +60,15 @@ DATACENTERS = ("us-east-1", "us-west-1")
 GOALS = {"cli": 0.3, "one": 1.2, "fleet": 1.0, "latency": 0.25, "build": 1.5, "memory": 2.0}
 
 
-def interleaved(contenders: dict, runs: int) -> tuple[dict[str, float], dict]:
+def interleaved(contenders: dict, runs: int, settle: float = 0.0
+                ) -> tuple[dict[str, float], dict]:
     """Median seconds of each contender, taking turns each round; each one's last result."""
     samples: dict[str, list[float]] = {name: [] for name in contenders}
     results: dict = {}
     for _ in range(runs):
         for name, fn in contenders.items():
             results.pop(name, None)
+            time.sleep(settle)  # the last contender's processes and sockets wind down first
             start = time.perf_counter()
             results[name] = fn()
             samples[name].append(time.perf_counter() - start)
@@ -225,7 +227,7 @@ def main() -> int:
                 contenders["cli"] = lambda: cli_list(urls, keys, home)
             for fn in contenders.values():  # warm: connections, catalogs, page counts, node
                 fn()
-            times, results = interleaved(contenders, args.runs)
+            times, results = interleaved(contenders, args.runs, settle=0.5)
             listed = len(results["lib both"])
             assert len(results["raw both"]) == listed, "the raw floor listed another fleet"
             if cli:
@@ -248,7 +250,7 @@ def main() -> int:
             admin(urls[DATACENTERS[0]], "POST", "faults",
                   {"path": r"^/demo/machines\?", "method": "GET", "latency": args.latency})
             slow = {"raw both": contenders["raw both"], "lib both": contenders["lib both"]}
-            times, _ = interleaved(slow, args.runs)
+            times, _ = interleaved(slow, args.runs, settle=0.5)
             admin(urls[DATACENTERS[0]], "DELETE", "faults")
             lines.append(row(f"same, {args.latency * 1000:.0f} ms added to every ListMachines page",
                              times["lib both"] / times["raw both"], GOALS["latency"],

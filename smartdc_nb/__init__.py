@@ -31,6 +31,9 @@ _LAZY = {
     "BulkResult": "smartdc_nb.bulk",
     "BulkInterrupted": "smartdc_nb.bulk",
     "WaitResult": "smartdc_nb.waiters",
+    "Change": "smartdc_nb.changes",
+    "ChangeStream": "smartdc_nb.changes",
+    "LiveFleet": "smartdc_nb.live",
     "journal": "smartdc_nb.journal_views",
     "journal_runs": "smartdc_nb.journal_views",
     "journal_run": "smartdc_nb.journal_views",
@@ -85,3 +88,5 @@ if TYPE_CHECKING:  # pragma: no cover
     from .resources.snapshot import Snapshot, SnapshotList
     from .machinelist import MachineList
     from .waiters import WaitResult
+    from .changes import Change, ChangeStream
+    from .live import LiveFleet

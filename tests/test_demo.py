@@ -27,6 +27,9 @@ from smartdc_nb.errors import ConfigError
 
 CONNECT = """\
 import json, sys, smartdc_nb
+
+# real processes: the demo cloud, JupyterLab, clients started as scripts
+pytestmark = pytest.mark.slow
 dc = smartdc_nb.connect("demo")
 name = dc.name  # known from the profile, before any request
 print(json.dumps({"url": dc.url, "name": name, "datacenters": sorted(dc.datacenters()),

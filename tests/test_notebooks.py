@@ -147,6 +147,7 @@ HOSTILE = "<script>alert(1)</script>"
 GONE_IMAGE = "00000000-0000-4000-8000-0000000000ad"
 
 
+@pytest.mark.slow
 def test_fleet_overview(demo_cloud, tmp_path):
     admin = demo_cloud["urls"]["us-east-1"] + "/__emulator"
     # a machine with a hostile name, no tags and an image the catalog no longer has
@@ -194,6 +195,7 @@ def lab_env(emu, triton_keys, tmp_path):
     return env
 
 
+@pytest.mark.slow
 def test_fleet_overview_against_a_named_profile(emu, lab_env, tmp_path):
     """One parameter points a notebook at another cloud: here a triton profile for the emulator."""
     proc = run_cli(NOTEBOOKS / "01-fleet-overview.ipynb", "-p", "profile", "lab",
@@ -206,6 +208,7 @@ def test_fleet_overview_against_a_named_profile(emu, lab_env, tmp_path):
     assert not (tmp_path / "no-demo" / "running.json").exists()  # the demo cloud was not used
 
 
+@pytest.mark.slow
 def test_machine_control(demo_cloud, tmp_path):
     proc = run_cli(NOTEBOOKS / "02-machine-control.ipynb", "-o", tmp_path / "out.ipynb",
                    "--html", tmp_path / "report.html")
@@ -236,6 +239,7 @@ def test_machine_control(demo_cloud, tmp_path):
     assert page.count("Live panel: needs a front-end") == 3 and "widget-view+json" not in page
 
 
+@pytest.mark.slow
 def test_machine_control_needs_a_machine_name_on_a_real_cloud(emu, lab_env, tmp_path):
     proc = run_cli(NOTEBOOKS / "02-machine-control.ipynb", "-p", "profile", "lab",
                    "-o", tmp_path / "out.ipynb", env=lab_env)
@@ -244,6 +248,7 @@ def test_machine_control_needs_a_machine_name_on_a_real_cloud(emu, lab_env, tmp_
     assert {r["method"] for r in emu.requests} <= {"GET", "HEAD"}
 
 
+@pytest.mark.slow
 def test_rolling_reboot_dry_run_changes_nothing(demo_cloud, tmp_path):
     dc = smartdc_nb.connect("demo")
     nb = execute("03-rolling-reboot.ipynb", tmp_path, tag_selector="role=web")
@@ -258,6 +263,7 @@ def test_rolling_reboot_dry_run_changes_nothing(demo_cloud, tmp_path):
                            for e in audit)
 
 
+@pytest.mark.slow
 def test_an_account_without_machines(empty_demo_cloud, tmp_path):
     """A new account: the overview and the hygiene report say so; machine control says why not."""
     nb = execute("01-fleet-overview.ipynb", tmp_path)
@@ -277,6 +283,7 @@ def plan_id_of(text: str) -> str:
     return match.group(1)
 
 
+@pytest.mark.slow
 def test_rolling_reboot_of_nothing_is_a_clean_no_op(demo_cloud, tmp_path):
     nb = execute("03-rolling-reboot.ipynb", tmp_path, tag_selector="role=nothing")
     assert "0 machines carry {'role': 'nothing'}" in text_of(nb)
@@ -285,6 +292,7 @@ def test_rolling_reboot_of_nothing_is_a_clean_no_op(demo_cloud, tmp_path):
     assert "reboot on 0 machines: nothing to do" in text_of(approved)
 
 
+@pytest.mark.slow
 def test_rolling_reboot_applies_only_the_approved_plan(demo_cloud, tmp_path):
     """A wrong or stale id changes nothing, and says the plan's id."""
     dry = run_cli(NOTEBOOKS / "03-rolling-reboot.ipynb", "-p", "tag_selector", "role=web",
@@ -307,6 +315,7 @@ def test_rolling_reboot_applies_only_the_approved_plan(demo_cloud, tmp_path):
                            .metadata.papermill.start_time)), machine.name
 
 
+@pytest.mark.slow
 def test_rolling_reboot_runs_headless(demo_cloud, tmp_path):
     args = [NOTEBOOKS / "03-rolling-reboot.ipynb", "-p", "tag_selector", "role=web,env=staging",
             "-p", "batch_size", "2"]
@@ -347,6 +356,7 @@ def test_rolling_reboot_runs_headless(demo_cloud, tmp_path):
     assert "before-reboot-" in (tmp_path / "report.html").read_text()
 
 
+@pytest.mark.slow
 def test_rolling_reboot_stops_at_a_failed_batch_and_fails_loudly(demo_cloud, tmp_path):
     # the cloud fails the next reboot job in us-east-1, whose machines make up the first batch
     requests.post(demo_cloud["urls"]["us-east-1"] + "/__emulator/fail-next",
@@ -363,6 +373,7 @@ def test_rolling_reboot_stops_at_a_failed_batch_and_fails_loudly(demo_cloud, tmp
     assert "the roll stopped after batch 1" in proc.stdout
 
 
+@pytest.mark.slow
 def test_snapshot_hygiene_reports_then_deletes(demo_cloud, tmp_path):
     dc = smartdc_nb.connect("demo")
     fleet = smartdc_nb.Fleet(dc)
@@ -390,6 +401,7 @@ def test_snapshot_hygiene_reports_then_deletes(demo_cloud, tmp_path):
     assert f"{len(expected)} deleted" in text_of(executed)
 
 
+@pytest.mark.slow
 def test_what_changed_on_the_demo_takes_a_point_changes_the_fleet_and_diffs(demo_cloud, tmp_path):
     nb = execute("05-what-changed.ipynb", tmp_path)
     text = text_of(nb)
@@ -414,6 +426,7 @@ def test_what_changed_on_the_demo_takes_a_point_changes_the_fleet_and_diffs(demo
     assert created[0].name not in {m.name for m in dc.machines()}
 
 
+@pytest.mark.slow
 def test_what_changed_against_a_saved_point_only_reads(emu, lab_env, tmp_path):
     """On a real cloud: the latest point saved by `smartdc-nb snapshot`, compared, nothing changed."""
     history = tmp_path / "history"

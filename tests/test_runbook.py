@@ -17,6 +17,9 @@ import pytest
 
 from smartdc_nb.runbook import parse_value, resolve_parameters, ParameterError
 
+# each test runs `smartdc-nb run` or a kernel: seconds of real processes
+pytestmark = pytest.mark.slow
+
 PARAMETERS = '''\
 count = 2            # how many
 label = "x"          # a name

@@ -91,6 +91,7 @@ def model_states(notebook) -> dict[str, dict]:
     return widgets.get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
 
 
+@pytest.mark.slow
 def test_in_a_kernel_updates_from_the_worker_reach_the_frontend_and_nbconvert_shows_html(
         emu, triton_keys, tmp_path):
     from nbclient import NotebookClient

@@ -16,7 +16,8 @@ import re
 import pytest
 from shots import SCREENSHOTS
 
-pytestmark = pytest.mark.browser
+# one JupyterLab and one Chromium for every browser test: they stay on one xdist worker
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.xdist_group("browser")]
 
 LONG = "a-very-long-unbroken-value-" * 12
 

@@ -14,7 +14,7 @@ from polling import eventually
 
 from smartdc_nb.emulator.testing import TRITON, cli_home
 
-pytestmark = pytest.mark.triton_cli
+pytestmark = [pytest.mark.triton_cli, pytest.mark.slow]  # Node starts for every command
 
 
 class Feed:

@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-pytestmark = pytest.mark.triton_cli
+pytestmark = [pytest.mark.triton_cli, pytest.mark.slow]  # Node starts for every command
 
 
 def ok(result) -> str:

@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
 
+from . import seam
 from .catalog import CATALOG_TTL, Catalog
 from .errors import InvalidInputError, NotFoundError, PagingError, SmartDCError
 from .limits import DEFAULT_MAX_ANSWER_BYTES, DEFAULT_REQUEST_TIMEOUT
@@ -171,9 +172,7 @@ class DataCenter:
 
         if method.upper() in ("GET", "HEAD") or self.journal_setting is False:
             return send()
-        from .journaling import recorded
-
-        return recorded(self, method.upper(), path, params, json, send)
+        return seam.journal_request(self, method.upper(), path, params, json, send)
 
     def _get(self, *segments: Any, **params: Any) -> Any:
         return self.request("GET", *segments, params=params).data
@@ -199,9 +198,7 @@ class DataCenter:
         return (self.url, self.account_name, self.user, self.login, self.roles)
 
     def _repr_html_(self) -> str:
-        from .display import render_html
-
-        return render_html(self)
+        return seam.render_html(self)
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         printer.text(repr(self))
@@ -209,16 +206,12 @@ class DataCenter:
     @property
     def frames(self):
         """DataFrame views of this datacenter (machines, tags, snapshots, ...): see smartdc_nb.frames."""
-        from .frames import Frames
-
-        return Frames(self)
+        return seam.frames(self)
 
     def query(self, **filters: Any) -> Any:
         """Machines by filters, split between CloudAPI and pandas, with ``.explain()``:
         see smartdc_nb.frames.query."""
-        from .frames.query import query
-
-        return query(self, **filters)
+        return seam.query(self, **filters)
 
     def close(self) -> None:
         """Close the connection pool (the object stays usable; it reconnects)."""

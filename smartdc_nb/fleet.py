@@ -34,7 +34,7 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, TypeVar
 
-from . import rules
+from . import rules, seam
 from .bulk import BulkActions, run_bulk
 from .datacenter import DataCenter
 from .errors import InvalidInputError
@@ -267,38 +267,28 @@ class Fleet(BulkActions):
     def live(self, **options: Any) -> Any:
         """A :class:`~smartdc_nb.live.LiveFleet`: the machines frame kept current by the
         changefeed, a change log, and a widget (options: poll_interval, backoff)."""
-        from .live import LiveFleet
-
-        return LiveFleet(self, **options)
+        return seam.live_fleet(self, **options)
 
     # ------------------------------------------------------------ views
 
     @property
     def frames(self) -> Frames:
         """DataFrame views across the fleet (machines, tags, snapshots, ...): smartdc_nb.frames."""
-        from .frames import Frames
-
-        return Frames(self)
+        return seam.frames(self)
 
     def query(self, **filters: Any) -> Any:
         """Machines of every datacenter by filters (server-side where CloudAPI can, the rest in
         pandas), as a frame with ``.explain()``: see smartdc_nb.frames.query."""
-        from .frames.query import query
-
-        return query(self, **filters)
+        return seam.query(self, **filters)
 
     def snapshot(self, path: Any = None, **options: Any) -> Any:
         """Save the fleet now (machines, tags, metadata keys, snapshots) as a history point of
         Parquet files; returns the Point. See smartdc_nb.frames.history."""
-        from .frames.history import save
-
-        return save(self, path, **options)
+        return seam.save_history(self, path, **options)
 
     def panel(self, **options: Any) -> Any:
         """A control panel for the fleet (ipywidgets; options: see smartdc_nb.widgets.fleet_panel)."""
-        from .widgets import fleet_panel
-
-        return fleet_panel(self, **options)
+        return seam.panel("fleet", self, **options)
 
     def status(self) -> list[dict[str, Any]]:
         """What is known without a request: per datacenter its URL, the machine count of the
@@ -331,10 +321,9 @@ class Fleet(BulkActions):
 
     def _repr_html_(self) -> str:
         try:
-            from .display import render_html
+            return seam.render_html(self)
         except ImportError:  # the display package is optional here: fall back to escaped text
             return f"<pre>{html.escape(repr(self))}</pre>"
-        return render_html(self)
 
     # ------------------------------------------------------------ bulk
 
@@ -357,10 +346,8 @@ class Fleet(BulkActions):
 
     def plan(self, action: str, *args: Any, where: Any = None, **kwargs: Any) -> Any:
         """A Plan of ``action`` over ``select(where)`` (``where=`` required, as for actions)."""
-        from .plans import make_plan
-
         kwargs.setdefault("refresh", False)  # the selection is listed just now
-        return make_plan(self.select(where), action, *args, **kwargs)
+        return seam.make_plan(self.select(where), action, *args, **kwargs)
 
     def _bulk(self, action: str, *args: Any, where: Any = None, **options: Any) -> BulkResult:
         """Run ``action`` over ``select(where)``, refusing what needs no request to refuse."""

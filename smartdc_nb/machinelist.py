@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from .bulk import BulkActions
 from .resources.machine import Machine
+from . import seam
 from .seam import render_html as html_repr
 
 if TYPE_CHECKING:
@@ -82,9 +83,7 @@ class MachineList(list, BulkActions):
 
     def refresh(self) -> MachineList:
         """Re-fetch every machine: one ListMachines listing per datacenter (not one GET each)."""
-        from .waiters import refresh_machines
-
-        refresh_machines(self)
+        seam.refresh_machines(self)
         return self
 
     def wait_for(self, states: str | Iterable[str], timeout: float | None = 600.0, *,
@@ -100,9 +99,7 @@ class MachineList(list, BulkActions):
         instead (its ``.result`` is the table). Ctrl-C raises WaitInterrupted
         with ``.result``.
         """
-        from .waiters import wait_machines
-
-        return wait_machines(self, states, timeout=timeout, interval=interval,
+        return seam.wait_machines(self, states, timeout=timeout, interval=interval,
                              max_interval=max_interval, fail_on=fail_on, progress=progress,
                              raise_on_failure=raise_on_failure)
 
@@ -110,9 +107,7 @@ class MachineList(list, BulkActions):
 
     def to_frame(self, tags_as: str | None = "dict") -> pandas.DataFrame:
         """These machines as smartdc_nb.frames' machines frame (known payloads, no request)."""
-        from .frames import from_machines
-
-        return from_machines(self, tags_as=tags_as)
+        return seam.frame_of_machines(self, tags_as=tags_as)
 
     def __repr__(self) -> str:
         if not self:

@@ -41,6 +41,34 @@ def frames(source: Any) -> Any:
     return Frames(source)
 
 
+def frame_of_machines(machines: Any, **options: Any) -> Any:
+    """The machines frame of Machines already held (smartdc_nb.frames.from_machines)."""
+    from .frames import from_machines
+
+    return from_machines(machines, **options)
+
+
+def query(source: Any, **filters: Any) -> Any:
+    """Machines by filters, with ``.explain()`` (smartdc_nb.frames.query)."""
+    from .frames.query import query as run_query
+
+    return run_query(source, **filters)
+
+
+def save_history(fleet: Any, path: Any = None, **options: Any) -> Any:
+    """Save the fleet now as a history point (smartdc_nb.frames.history.save)."""
+    from .frames.history import save
+
+    return save(fleet, path, **options)
+
+
+def live_fleet(fleet: Any, **options: Any) -> Any:
+    """The fleet kept current by the changefeed (smartdc_nb.live.LiveFleet)."""
+    from .live import LiveFleet
+
+    return LiveFleet(fleet, **options)
+
+
 # ---------------------------------------------------------------- operations
 
 
@@ -60,6 +88,35 @@ def wait_for(resource: Any, states: Iterable[str] | None = None, *,
     return wait_one(resource, target, **options)
 
 
+def wait_machines(machines: Any, states: Any, **options: Any) -> Any:
+    """Wait on many machines with one listing per datacenter (smartdc_nb.waiters)."""
+    from .waiters import wait_machines as wait
+
+    return wait(machines, states, **options)
+
+
+def refresh_machines(machines: Any) -> Any:
+    """Re-fetch many machines, one listing per datacenter (smartdc_nb.waiters)."""
+    from .waiters import refresh_machines as refresh
+
+    return refresh(machines)
+
+
+def make_plan(machines: Any, action: str, *args: Any, **kwargs: Any) -> Any:
+    """A plan of ``action`` over ``machines``, approved before it runs (smartdc_nb.plans)."""
+    from .plans import make_plan as plan
+
+    return plan(machines, action, *args, **kwargs)
+
+
+def journal_request(datacenter: Any, method: str, path: str, params: Any, json: Any,
+                    send: Callable[[], Any]) -> Any:
+    """Send a mutating request, journalled (smartdc_nb.journaling.recorded)."""
+    from .journaling import recorded
+
+    return recorded(datacenter, method, path, params, json, send)
+
+
 def journal_change(machine: Any, action: str | None, from_state: str | None) -> ContextManager:
     """The journal's context naming the change a Machine is about to send (smartdc_nb.journaling)."""
     from .journaling import about_machine
@@ -67,4 +124,6 @@ def journal_change(machine: Any, action: str | None, from_state: str | None) -> 
     return about_machine(machine, action, from_state)
 
 
-__all__ = ["render_html", "panel", "frames", "wait_for", "journal_change"]
+__all__ = ["render_html", "panel", "frames", "frame_of_machines", "query", "save_history",
+           "live_fleet", "wait_for", "wait_machines", "refresh_machines", "make_plan",
+           "journal_request", "journal_change"]

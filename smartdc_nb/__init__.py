@@ -27,10 +27,10 @@ _LAZY = {
     "MachineList": "smartdc_nb.machinelist",
     "Fleet": "smartdc_nb.fleet",
     "DatacenterWarning": "smartdc_nb.fleet",
-    "run_bulk": "smartdc_nb.bulk",
-    "BulkResult": "smartdc_nb.bulk",
-    "BulkInterrupted": "smartdc_nb.bulk",
-    "WaitResult": "smartdc_nb.waiters",
+    "run_bulk": "smartdc_nb.operations.bulk",
+    "BulkResult": "smartdc_nb.operations.outcomes",
+    "BulkInterrupted": "smartdc_nb.operations.outcomes",
+    "WaitResult": "smartdc_nb.operations.results",
     "Change": "smartdc_nb.changes",
     "ChangeStream": "smartdc_nb.changes",
     "LiveFleet": "smartdc_nb.live",
@@ -78,7 +78,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .frames.history import history, load
     from .catalog import Catalog
     from .datacenter import DataCenter, connect
-    from .bulk import BulkInterrupted, BulkResult, run_bulk
+    from .operations.bulk import run_bulk
+    from .operations.outcomes import BulkInterrupted, BulkResult
     from .fleet import DatacenterWarning, Fleet
     from .journal_views import journal, journal_run, journal_runs
     from .journaling import JournalError
@@ -87,6 +88,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from .resources.machine import Machine
     from .resources.snapshot import Snapshot, SnapshotList
     from .machinelist import MachineList
-    from .waiters import WaitResult
+    from .operations.results import WaitResult
     from .changes import Change, ChangeStream
     from .live import LiveFleet

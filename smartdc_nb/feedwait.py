@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .changes import ChangeStream
-    from .waiters import Tracker
+    from .operations.targets import Tracker
 
 #: seconds a wait gives the feeds to come up before its first poll
 READY_TIMEOUT = 3.0

@@ -35,12 +35,12 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, TypeVar
 
 from . import rules, seam
-from .bulk import BulkActions, run_bulk
+from .resources.bulk_methods import BulkActions
 from .datacenter import DataCenter
 from .errors import InvalidInputError
 
 if TYPE_CHECKING:
-    from .bulk import BulkResult
+    from .operations.outcomes import BulkResult
     from .frames import Frames
     from .machinelist import MachineList
 
@@ -357,7 +357,7 @@ class Fleet(BulkActions):
             raise InvalidInputError(refusal)
         targets = self.select(where)
         options.setdefault("refresh", False)  # the selection was listed just now
-        return run_bulk(targets, action, *args, **options)
+        return seam.run_bulk(targets, action, *args, **options)
 
 
 def _given_datacenters(datacenters: Any) -> dict[str, DataCenter] | None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
-from .bulk import BulkActions
+from .resources.bulk_methods import BulkActions
 from .resources.machine import Machine
 from . import seam
 from .seam import render_html as html_repr
@@ -26,7 +26,7 @@ from .seam import render_html as html_repr
 if TYPE_CHECKING:
     import pandas
 
-    from .waiters import WaitResult
+    from .operations.results import WaitResult
 
 
 class MachineList(list, BulkActions):

@@ -75,9 +75,10 @@ def live_fleet(fleet: Any, **options: Any) -> Any:
 def wait_for(resource: Any, states: Iterable[str] | None = None, *,
              leaving: str | None = None, check: Callable[[dict], bool] | None = None,
              description: str = "", **options: Any) -> Any:
-    """Wait (smartdc_nb.waiters) until ``resource`` is in one of ``states``, has left
+    """Wait (smartdc_nb.operations.waits) until ``resource`` is in one of ``states``, has left
     ``leaving``, or ``check(raw)`` holds; returns the resource."""
-    from .waiters import Target, wait_one
+    from .operations.targets import Target
+    from .operations.waits import wait_one
 
     if check is not None:
         target = Target.check(check, description)
@@ -89,17 +90,24 @@ def wait_for(resource: Any, states: Iterable[str] | None = None, *,
 
 
 def wait_machines(machines: Any, states: Any, **options: Any) -> Any:
-    """Wait on many machines with one listing per datacenter (smartdc_nb.waiters)."""
-    from .waiters import wait_machines as wait
+    """Wait on many machines with one listing per datacenter (smartdc_nb.operations.waits)."""
+    from .operations.waits import wait_machines as wait
 
     return wait(machines, states, **options)
 
 
 def refresh_machines(machines: Any) -> Any:
-    """Re-fetch many machines, one listing per datacenter (smartdc_nb.waiters)."""
-    from .waiters import refresh_machines as refresh
+    """Re-fetch many machines, one listing per datacenter (smartdc_nb.operations.waits)."""
+    from .operations.polling import refresh_machines as refresh
 
     return refresh(machines)
+
+
+def run_bulk(machines: Any, action: str, *args: Any, **kwargs: Any) -> Any:
+    """Run a bulk action over ``machines`` (smartdc_nb.operations.bulk.run_bulk)."""
+    from .operations.bulk import run_bulk as run
+
+    return run(machines, action, *args, **kwargs)
 
 
 def make_plan(machines: Any, action: str, *args: Any, **kwargs: Any) -> Any:
@@ -125,5 +133,5 @@ def journal_change(machine: Any, action: str | None, from_state: str | None) -> 
 
 
 __all__ = ["render_html", "panel", "frames", "frame_of_machines", "query", "save_history",
-           "live_fleet", "wait_for", "wait_machines", "refresh_machines", "make_plan",
+           "live_fleet", "wait_for", "wait_machines", "refresh_machines", "run_bulk", "make_plan",
            "journal_request", "journal_change"]

@@ -20,7 +20,7 @@ from typing import Any, Mapping
 import pandas as pd
 
 from .. import rules
-from ..bulk import BulkActions
+from ..resources.bulk_methods import BulkActions
 from ..datacenter import DataCenter
 from ..errors import InvalidInputError, MachineDeletedError, NotFoundError
 from ..fleet import Fleet, gather

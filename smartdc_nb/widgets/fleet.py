@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Callable
 
-from ..bulk import ACTIONS
+from ..operations.actions import ACTIONS
 from ..datacenter import LIST_STATE_FILTERS
 from ..display.layout import Card, Facts
 from ..display.values import Badge, Note, text

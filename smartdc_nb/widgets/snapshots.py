@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 from .. import rules
-from ..bulk import BulkResult
+from ..operations.outcomes import BulkResult
 from ..datacenter import DataCenter
 from ..display.layout import Card, Facts
 from ..display.values import Badge, Note, badge, duration, mebibytes, text
@@ -28,7 +28,7 @@ from ..resources.machine import Machine
 from ..resources.snapshot import Snapshot
 from ..machinelist import MachineList
 from ..plans import Plan, make_plan
-from ..waiters import refresh_machines
+from ..operations.polling import refresh_machines
 from .base import SelectionPanel
 from .html import render_card
 from .pieces import WidgetBar, describe, plural

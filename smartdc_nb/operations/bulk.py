@@ -1,0 +1,324 @@
+"""Bulk actions over many machines: safe, bounded, and accountable.
+
+:func:`run_bulk` applies one action (start, stop, reboot, resize, rename,
+create_snapshot, start_from_snapshot, delete_snapshot, add_tags, replace_tags,
+delete_tags, update_metadata, delete) to many machines, in any datacenters,
+and returns a :class:`BulkResult` with one row per machine. Every machine
+gets an outcome:
+
+- ``done``: the request was accepted (and, with ``wait``, the target reached);
+- ``failed``: the request, the wait or the health check failed (with the error);
+- ``skipped``: the action does not apply, with the reason the rules table
+  (smartdc_nb.rules) gives (start on a running machine, delete with deletion
+  protection on, ...): nothing is sent;
+- ``not reached``: interrupted (Ctrl-C), a rolling update stopped before it, or
+  the cloud could not be asked (the re-fetch failed, or the request was
+  throttled beyond the retry budget), with the error and the reason;
+- ``planned``: ``dry_run=True`` lists what would be done, sending nothing.
+
+How it runs:
+
+- The machines are re-fetched first (one listing per datacenter) so skips are
+  decided on current states (``refresh=False`` uses the known payloads). A
+  machine that cannot be re-fetched (the cloud keeps failing or throttling
+  after the transport's retries) is ``not reached``, with the error: the call
+  never raises its table away.
+- Destructive actions (stop, delete, delete_snapshot, start_from_snapshot)
+  need ``confirm=True``.
+- Requests go out from ``concurrency`` threads, through each datacenter's
+  shared rate limiter; a 429 is retried by the transport as the server says.
+  One machine's failure never stops the others.
+- ``wait=True`` waits for each action's natural end (see
+  :data:`ACTIONS`: e.g. ``stopped`` after stop, the new name after rename, the
+  snapshot ``created`` after create_snapshot) with the multi-machine waiter
+  (smartdc_nb.waiters); ``wait="running"`` (or a list of states) names the
+  states instead.
+- Rolling mode, ``batch_size=N``: act on N machines, wait for them, call
+  ``health_check(machine)`` for each (truthy means healthy; an exception
+  means unhealthy), and stop at the first batch with a failure — the rest are
+  ``not reached`` with the reason.
+- Ctrl-C stops new work, lets the requests in flight finish, and raises
+  :class:`BulkInterrupted` whose ``result`` is the full table.
+
+:class:`BulkActions` gives a class (MachineList, Fleet, the DataFrame
+accessor) these actions as methods over its ``_bulk_targets()``.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import time
+from typing import TYPE_CHECKING, Any, Callable, Iterable
+
+from .. import rules
+from ..errors import (
+    BulkActionError,
+    InvalidInputError,
+    TooManyRequestsError,
+    WaitInterrupted,
+)
+from ..progress import CountBar, print_summary
+from ..resources.machine import Machine
+from ..resources.snapshot import Snapshot
+from ..resources.validate import check_states
+from ..rules import MACHINE_STATES, SNAPSHOT_STATES
+from .actions import ACTIONS, Action, _plan_params
+from .outcomes import (
+    DONE,
+    FAILED,
+    NOT_REACHED,
+    PLANNED,
+    SKIPPED,
+    BulkInterrupted,
+    BulkResult,
+    Outcome,
+)
+from .polling import refresh_machines, unique_machines
+from .targets import Target, Tracker
+from .waits import wait_trackers
+
+if TYPE_CHECKING:
+    pass
+
+# ------------------------------------------------------------------ running
+
+
+def _check_options(concurrency: Any, batch_size: Any, health_check: Any) -> None:
+    if not (isinstance(concurrency, int) and concurrency >= 1):
+        raise InvalidInputError(f"concurrency must be a whole number >= 1, not {concurrency!r}")
+    if batch_size is not None and not (isinstance(batch_size, int) and batch_size >= 1):
+        raise InvalidInputError(
+            f"batch_size must be a whole number >= 1 or None, not {batch_size!r}")
+    if health_check is not None and not callable(health_check):
+        raise InvalidInputError("health_check must be a callable taking a Machine")
+
+
+def _wait_states(action: Action, wait: Any) -> tuple[str, ...]:
+    """``wait=`` states, checked: snapshot states for snapshot actions, else machine states."""
+    if action.snapshot_wait:
+        return check_states(wait, SNAPSHOT_STATES, "snapshot")
+    return check_states(wait, MACHINE_STATES, "machine")
+
+
+def _wait_target(action: Action, wait: Any, machine: Machine, params: dict) -> Target:
+    return action.target(machine, params) if wait is True else Target.of(wait)
+
+
+def run_bulk(machines: Iterable[Machine], action: str, *args: Any, confirm: bool = False,
+             dry_run: bool = False, wait: bool | str | Iterable[str] = False,
+             timeout: float | None = 600.0, concurrency: int = 8, batch_size: int | None = None,
+             health_check: Callable[[Machine], Any] | None = None, raise_on_failure: bool = False,
+             progress: Any = None, refresh: bool = True, interval: float = 2.0,
+             max_interval: float = 10.0, **kwargs: Any) -> BulkResult:
+    """Apply ``action`` (with ``args``/``kwargs``) to every machine; see the module docstring.
+
+    ``wait``: False, True (the action's natural end) or states; ``timeout``
+    bounds each wait (per batch in rolling mode). ``batch_size`` and
+    ``health_check`` make it a rolling update (they imply ``wait=True``).
+    ``raise_on_failure=True`` raises BulkActionError (``outcomes`` is the
+    result) when any machine failed or was not reached.
+    """
+    spec = ACTIONS.get(action) if isinstance(action, str) else None
+    if spec is None:
+        raise InvalidInputError(f"unknown bulk action {action!r}; one of {', '.join(ACTIONS)}")
+    _check_options(concurrency, batch_size, health_check)
+    if wait is not True and wait is not False:
+        wait = _wait_states(spec, wait)
+    targets = unique_machines(machines)
+    params = spec.prepare(*args, **kwargs)
+    refusal = rules.confirm_message(action, confirm, dry_run, len(targets))
+    if refusal:
+        raise InvalidInputError(refusal)
+    if (batch_size or health_check) and not wait:
+        wait = True
+    started = time.monotonic()
+    missing = set()
+    unread: dict[Machine, BaseException] = {}
+    outcomes = {m: Outcome(m, action) for m in targets}
+    if refresh and targets:
+        try:
+            missing = set(refresh_machines(targets, errors=unread))
+        except KeyboardInterrupt:
+            for row in outcomes.values():
+                row.end(NOT_REACHED, reason="interrupted (Ctrl-C) before it was sent")
+            result = BulkResult(action, list(outcomes.values()), time.monotonic() - started,
+                                interrupted=True)
+            print_summary(result.summary(), progress)
+            raise BulkInterrupted(f"{result.summary()}. The full table is this exception's "
+                                  ".result", result) from None
+    for machine in targets:
+        if machine in missing:
+            outcomes[machine].end(SKIPPED, reason="the machine no longer exists (404)")
+        elif machine in unread:
+            outcomes[machine].end(NOT_REACHED, error=unread[machine],
+                                  reason="could not re-fetch the machine before acting; "
+                                         "nothing was sent")
+    _plan_params(spec, [m for m in targets if not outcomes[m].outcome], params, outcomes)
+    for machine in targets:
+        row = outcomes[machine]
+        if row.outcome:
+            continue
+        reason = spec.why_not(machine, params)
+        if reason:
+            row.end(SKIPPED, reason=reason)
+        else:
+            row.request = spec.describe(machine, params)
+    todo = [outcomes[m] for m in targets if outcomes[m].outcome is None]
+    waited_for = None
+    if wait:
+        waited_for = spec.done if wait is True else " or ".join(wait)
+    batches = [todo[i:i + batch_size] for i in range(0, len(todo), batch_size)] if batch_size \
+        else [todo]
+    for number, batch in enumerate(batches, 1):
+        for row in batch:
+            row.batch = number if batch_size else None
+    if not todo and not dry_run:  # said in words, with no empty 0/0 bar and no run journaled
+        result = BulkResult(action, list(outcomes.values()), time.monotonic() - started,
+                            waited_for=waited_for)
+        print_summary(result.summary(), progress)
+        return result
+    if dry_run:
+        for row in todo:
+            row.end(PLANNED)
+        result = BulkResult(action, list(outcomes.values()), 0.0, dry_run=True,
+                            waited_for=waited_for)
+        print_summary(result.summary(), progress)
+        return result
+    from .. import journaling  # the run record goes first: an unwritable journal stops us here
+
+    run = journaling.start_bulk_run(action, [r.machine for r in todo], args, kwargs, params, dict(
+        wait=wait, timeout=timeout, concurrency=concurrency, batch_size=batch_size,
+        health_check=health_check, interval=interval, max_interval=max_interval))
+    runner = _Runner(spec, params, wait, concurrency, progress, timeout, interval, max_interval,
+                     health_check)
+    runner.run = run
+    interrupted = False
+    try:
+        for number, batch in enumerate(batches, 1):
+            runner.act(batch)
+            if wait:
+                runner.wait(batch)
+            if health_check:
+                runner.check_health(batch)
+            failed = [r for r in batch if r.outcome == FAILED]
+            if batch_size and failed and number < len(batches):
+                why = (f"the roll stopped after batch {number}: {len(failed)} machine(s) failed "
+                       f"(first: {failed[0].machine.label})")
+                for later in batches[number:]:
+                    for row in later:
+                        row.end(NOT_REACHED, reason=why)
+                break
+    except KeyboardInterrupt:
+        interrupted = True
+        for row in outcomes.values():
+            if row.outcome is None:
+                row.end(NOT_REACHED, reason="interrupted (Ctrl-C) before it was sent")
+    result = BulkResult(action, list(outcomes.values()), time.monotonic() - started,
+                        interrupted=interrupted, waited_for=waited_for)
+    journaling.end_run(run, "interrupted" if interrupted else "ended", result.counts)
+    print_summary(result.summary(), progress)
+    if interrupted:
+        raise BulkInterrupted(f"{result.summary()}. The full table is this exception's .result",
+                              result)
+    if raise_on_failure and not result.ok:
+        raise BulkActionError(result.summary(), outcomes=result)
+    return result
+
+
+class _Runner:
+    """Sends one batch's requests from a thread pool, then waits and checks health."""
+
+    def __init__(self, spec: Action, params: dict, wait: Any, concurrency: int, progress: Any,
+                 timeout: float | None, interval: float, max_interval: float,
+                 health_check: Callable[[Machine], Any] | None):
+        self.spec, self.params, self.wait_for = spec, params, wait
+        self.concurrency, self.progress = concurrency, progress
+        self.timeout, self.interval, self.max_interval = timeout, interval, max_interval
+        self.health = health_check
+        self.sent: dict[Outcome, Any] = {}
+        self.run: Any = None  # the journal's run context (smartdc_nb.journaling)
+
+    def _send(self, row: Outcome) -> None:
+        from ..journaling import inside
+
+        row.started = time.monotonic()
+        try:
+            with inside(self.run):  # this worker thread's requests belong to the run
+                self.sent[row] = self.spec.send(row.machine, self.params)
+        except TooManyRequestsError as exc:  # a throttled request was not applied
+            row.end(NOT_REACHED, error=exc, reason="throttled (429) beyond the retry budget: "
+                                                   "the cloud did not apply that request")
+        except Exception as exc:  # one machine's failure never stops the others
+            row.end(FAILED, error=exc)
+        else:
+            row.end(DONE)
+
+    def act(self, batch: list[Outcome]) -> None:
+        bar = CountBar(len(batch), f"{self.spec.name}: sending", self.progress)
+        pool = concurrent.futures.ThreadPoolExecutor(max_workers=self.concurrency,
+                                                     thread_name_prefix="smartdc_nb-bulk")
+        futures: list[concurrent.futures.Future] = []
+        try:
+            for row in batch:
+                futures.append(pool.submit(self._send, row))
+            pending = set(futures)
+            while pending:
+                # a short timeout keeps the main thread where Ctrl-C can reach it
+                _, pending = concurrent.futures.wait(
+                    pending, timeout=0.25, return_when=concurrent.futures.FIRST_COMPLETED)
+                bar.update(len(futures) - len(pending))
+        except KeyboardInterrupt:
+            bar.close(False)
+            pool.shutdown(wait=True, cancel_futures=True)  # in-flight requests finish
+            raise
+        pool.shutdown(wait=True)
+        bar.close(all(r.outcome == DONE for r in batch))
+
+    def wait(self, batch: list[Outcome]) -> None:
+        trackers: dict[Any, Outcome] = {}
+        for row in batch:
+            if row.outcome != DONE:
+                continue
+            resource = self.sent.get(row)
+            resource = resource if self.spec.snapshot_wait else row.machine
+            target = _wait_target(self.spec, self.wait_for, row.machine, self.params)
+            action = row.machine.pending_action
+            if isinstance(resource, Snapshot):
+                action = action if action and action.subject == resource.name else None
+            trackers[Tracker(resource, target, action=action, label=row.machine.label)] = row
+        if not trackers:
+            return
+        title = self.spec.done if self.wait_for is True else \
+            next(iter(trackers)).target.description
+        try:
+            wait_trackers(list(trackers), title, timeout=self.timeout, interval=self.interval,
+                          max_interval=self.max_interval, progress=self.progress)
+        except WaitInterrupted:
+            for tracker, row in trackers.items():
+                row.history = list(tracker.history)
+                if tracker.outcome != "reached":
+                    row.end(NOT_REACHED, reason="interrupted (Ctrl-C) while waiting; the "
+                                                "request was sent")
+            raise KeyboardInterrupt from None
+        for tracker, row in trackers.items():
+            row.history = list(tracker.history)
+            row.finished = tracker.finished or row.finished
+            if tracker.error is not None:
+                row.end(FAILED, error=tracker.error)
+
+    def check_health(self, batch: list[Outcome]) -> None:
+        for row in batch:
+            if row.outcome != DONE:
+                continue
+            try:
+                healthy = self.health(row.machine)
+            except Exception as exc:
+                row.end(FAILED, error=exc, reason="the health check raised an exception")
+                continue
+            if not healthy:
+                row.end(FAILED, error=BulkActionError(
+                    f"health check of {row.machine.label} returned {healthy!r}"),
+                    reason="unhealthy after the action")
+
+
+__all__ = ["run_bulk"]

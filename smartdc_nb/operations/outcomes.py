@@ -1,0 +1,152 @@
+"""What became of each machine of a bulk run: :class:`Outcome` rows and the :class:`BulkResult`."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Sequence
+
+from ..errors import (
+    BulkActionError,
+)
+from ..resources.machine import Machine
+from .results import ResultTable
+
+if TYPE_CHECKING:
+    import pandas
+
+DONE, FAILED, SKIPPED, NOT_REACHED, PLANNED = "done", "failed", "skipped", "not reached", "planned"
+OUTCOMES = (DONE, FAILED, SKIPPED, NOT_REACHED, PLANNED)
+
+
+class BulkInterrupted(BulkActionError, KeyboardInterrupt):
+    """Ctrl-C during a bulk action; ``result`` (also ``outcomes``) is the full BulkResult."""
+
+    def __init__(self, message: str, result: BulkResult):
+        super().__init__(message, outcomes=result)
+        self.result = result
+
+
+# ------------------------------------------------------------------ outcomes
+
+
+@dataclass(eq=False)
+class Outcome:
+    """One machine's row of a bulk action."""
+
+    machine: Machine
+    action: str
+    outcome: str | None = None
+    error: BaseException | None = None
+    reason: str = ""
+    request: str = ""
+    batch: int | None = None
+    started: float | None = None
+    finished: float | None = None
+    history: list = field(default_factory=list)
+
+    def end(self, outcome: str, *, error: BaseException | None = None, reason: str = "") -> None:
+        self.outcome, self.error, self.reason = outcome, error, reason
+        self.finished = time.monotonic()
+
+    def row(self) -> dict[str, Any]:
+        machine = self.machine
+        seconds = (self.finished - self.started) if self.started and self.finished else None
+        return {
+            "datacenter": machine.datacenter.name or machine.datacenter.url,
+            "id": machine.id,
+            "name": machine.name,
+            "action": self.action,
+            "outcome": self.outcome,
+            "error": str(self.error) if self.error is not None else None,
+            "reason": self.reason or None,
+            "request": self.request or None,
+            "seconds": round(seconds, 3) if seconds is not None else None,
+            "final_state": machine.state,
+            "batch": self.batch,
+            "history": [(when.isoformat(), state) for when, state in self.history],
+        }
+
+
+class BulkResult(ResultTable):
+    """The outcome table of a bulk action: one row per machine.
+
+    Columns of :attr:`frame` (typed: text columns are pandas strings with
+    ``<NA>`` for nothing): datacenter, name, id, action, outcome (done, failed,
+    skipped, not reached, planned), final_state, reason (why skipped or not
+    reached), error, seconds, batch (rolling mode), request (what was or
+    would be sent) and history (the states seen while waiting, e.g.
+    ``stopping → stopped``; with their times in ``outcomes[i].history``).
+    """
+
+    # what a person reads first, first; the request line and the timed history last
+    COLUMNS = ("datacenter", "name", "id", "action", "outcome", "final_state", "reason", "error",
+               "seconds", "batch", "request", "history")
+    DTYPES = {"datacenter": "string", "name": "string", "id": "string", "action": "string",
+              "final_state": "string", "reason": "string", "error": "string", "seconds": "Float64",
+              "batch": "Int64", "request": "string", "history": "string"}
+
+    def __init__(self, action: str, outcomes: Sequence[Outcome], elapsed: float, *,
+                 dry_run: bool = False, interrupted: bool = False, waited_for: str | None = None):
+        self.action = action
+        self.items = self.outcomes = list(outcomes)
+        self.elapsed = elapsed
+        self.dry_run = dry_run
+        self.interrupted = interrupted
+        self.waited_for = waited_for
+        self.rows = [o.row() for o in self.outcomes]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Machines per outcome."""
+        counts = dict.fromkeys(OUTCOMES, 0)
+        for outcome in self.outcomes:
+            counts[outcome.outcome] = counts.get(outcome.outcome, 0) + 1
+        return counts
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing failed and nothing was left unreached."""
+        counts = self.counts
+        return not counts[FAILED] and not counts[NOT_REACHED]
+
+    @property
+    def frame(self) -> pandas.DataFrame:
+        import pandas as pd
+
+        rows = [dict(row, history=" → ".join(state for _when, state in row["history"]) or None)
+                for row in self.rows]  # the timed history stays on result.outcomes[i].history
+        frame = pd.DataFrame(rows, columns=list(self.COLUMNS)).astype(self.DTYPES)
+        frame["outcome"] = pd.Categorical(frame["outcome"], categories=list(OUTCOMES))
+        return frame
+
+    def summary(self) -> str:
+        """One line: the action, how many machines, the counts by outcome, the time."""
+        verb = "plan for" if self.dry_run else ""
+        counts = ", ".join(f"{n} {outcome}" for outcome, n in self.counts.items() if n)
+        waited = (f" ({'would wait' if self.dry_run else 'waited'} for {self.waited_for})"
+                  if self.waited_for else "")
+        head = f"{verb} {self.action}".strip()
+        acted = any(o.outcome in (DONE, FAILED, NOT_REACHED, PLANNED) for o in self.outcomes)
+        if not acted:
+            waited = ""
+            counts = "nothing to do" + (f" ({counts})" if counts else "")
+        text = f"{head} on {len(self.outcomes)} machines{waited}: {counts}"
+        if not self.dry_run and acted:
+            text += f" in {self.elapsed:.1f}s"
+        if self.interrupted:
+            text += " — interrupted"
+        failed = [o for o in self.outcomes if o.outcome == FAILED][:3]
+        if failed:
+            text += "; failed: " + "; ".join(f"{o.machine.label}: {_first_line(o.error)}"
+                                             for o in failed)
+        return text
+
+
+def _first_line(error: BaseException | None) -> str:
+    text = str(error) if error is not None else ""
+    return text if len(text) <= 120 else text[:119] + "…"
+
+
+__all__ = ["Outcome", "BulkResult", "BulkInterrupted", "DONE", "FAILED", "SKIPPED", "NOT_REACHED",
+           "PLANNED", "OUTCOMES"]

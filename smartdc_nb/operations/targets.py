@@ -1,0 +1,285 @@
+"""What a wait waits for (:class:`Target`) and how it follows one resource (:class:`Tracker`).
+
+A Tracker records the states seen and the audit entries read, and decides when its
+resource reached its target, failed, or was refused (see :mod:`.waits`).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Callable, Iterable
+
+from ..errors import (
+    ServerError,
+    TooManyRequestsError,
+    TransportError,
+    WaitError,
+    WaitFailed,
+    WaitInterrupted,
+    WaitTimeout,
+    WaitUnanswered,
+)
+from ..resources.audit import PendingAction, action_entry
+from ..resources.machine import Machine
+from ..resources.snapshot import Snapshot
+
+if TYPE_CHECKING:
+    pass
+
+DEFAULT_TIMEOUT = 600.0
+DEFAULT_INTERVAL = 2.0  # the seed's poll interval
+DEFAULT_MAX_INTERVAL = 10.0
+BACKOFF = 1.5
+#: audit reads per poll round of a multi-machine wait (each is one request)
+AUDIT_BUDGET = 5
+#: audit reads after a multi-machine wait to explain the machines that failed
+EXPLAIN_CAP = 25
+#: audit entries kept on an error or result row
+AUDIT_SHOWN = 5
+#: errors worth polling through: the answer may be different next time
+TRANSIENT = (TransportError, ServerError, TooManyRequestsError)
+#: states shown while a job runs (a refused action never shows them)
+TRANSITIONAL = {"machine": ("provisioning", "stopping", "ready"), "snapshot": ("queued", "running")}
+#: actions whose end is known only from the audit log: the machine comes back
+#: to the state it had (reboot, rollback) or keeps it (resize, rename), and a
+#: snapshot under a name already taken shows the old one "created", so the
+#: state alone proves nothing
+ALWAYS_CONFIRM = ("reboot", "rollback_snapshot", "resize", "rename", "create_snapshot")
+#: the state an action needs, to explain a refusal
+NEEDS = {"start": "stopped", "stop": "running", "reboot": "running"}
+
+REACHED, FAILED, TIMED_OUT, INTERRUPTED = "reached", "failed", "timed out", "interrupted"
+
+
+class Target:
+    """What a tracker waits for: one of ``states``, or ``predicate(raw)`` true."""
+
+    def __init__(self, states: tuple[str, ...] = (),
+                 predicate: Callable[[dict], bool] | None = None, description: str = ""):
+        self.states = tuple(states)
+        self.predicate = predicate
+        self.description = description or " or ".join(self.states)
+
+    @classmethod
+    def of(cls, states: Iterable[str]) -> Target:
+        """One of ``states``."""
+        return cls(tuple(states))
+
+    @classmethod
+    def leaving(cls, state: str) -> Target:
+        """Any state but ``state`` (the seed's poll_while)."""
+        return cls((), lambda raw: raw.get("state") != state, f"a state other than {state}")
+
+    @classmethod
+    def check(cls, predicate: Callable[[dict], bool], description: str) -> Target:
+        return cls((), predicate, description)
+
+    @property
+    def awaits_deleted(self) -> bool:
+        return "deleted" in self.states
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self.states or (self.description,)
+
+    def met(self, state: str | None, raw: dict) -> bool:
+        if self.predicate is not None:
+            return bool(self.predicate(raw))
+        return state in self.states
+
+
+def _compact(entry: dict) -> dict:
+    return {"action": entry.get("action"), "success": entry.get("success"),
+            "time": entry.get("time")}
+
+
+class Tracker:
+    """The wait of one resource (a Machine or a Snapshot) towards its Target."""
+
+    def __init__(self, resource: Machine | Snapshot, target: Target, *,
+                 fail_on: Iterable[str] = ("failed",), action: PendingAction | None = None,
+                 label: str | None = None):
+        self.resource = resource
+        self.kind = "snapshot" if isinstance(resource, Snapshot) else "machine"
+        self.machine: Machine = resource.machine if isinstance(resource, Snapshot) else resource
+        self.target = target
+        self.fail_on = tuple(fail_on)
+        self.action = action if action is not None and action.action else None
+        self.label = label or resource.label
+        self.needs_confirmation = bool(self.action and self.action.action in ALWAYS_CONFIRM)
+        self.state: str | None = resource.state
+        self.raw: dict = getattr(resource, "raw_as_served", resource.raw)
+        self.history: list[tuple[datetime, str | None]] = []
+        self.missing = False
+        self.confirmed = False  # the audit log shows the tracked action done
+        self.same_polls = 0  # consecutive polls that saw the same state
+        self.changed = False
+        self.wants_audit: str | None = None  # "confirm" or "stall"
+        self.audit: list[dict] | None = None
+        self.audit_at = 0.0
+        self.last_error: BaseException | None = None
+        self.outcome: str | None = None
+        self.reason = ""
+        self.cause: BaseException | None = None
+        self.started = time.monotonic()
+        self.finished: float | None = None
+        self.error: WaitError | None = None
+
+    # ---------------------------------------------------------------- facts
+
+    @property
+    def gone(self) -> bool:
+        return self.missing or self.state == "deleted"
+
+    @property
+    def seconds(self) -> float:
+        return (self.finished or time.monotonic()) - self.started
+
+    def observe(self, state: str | None, raw: dict | None = None, missing: bool = False) -> None:
+        self.last_error = None
+        self.missing = missing
+        if raw is not None:
+            self.raw = raw
+        if not self.history or self.history[-1][1] != state:
+            self.history.append((datetime.now(timezone.utc), state))
+            self.changed = True
+            self.same_polls = 1
+        else:
+            self.same_polls += 1
+        self.state = state
+
+    def note_error(self, error: BaseException) -> None:
+        self.last_error = error
+
+    # ------------------------------------------------------------ decisions
+
+    def _end(self, outcome: str, reason: str = "", cause: BaseException | None = None) -> None:
+        if self.outcome is None:
+            self.outcome, self.reason, self.cause = outcome, reason, cause
+            self.finished = time.monotonic()
+            if outcome in (REACHED, FAILED) and self.action is not None:
+                self.machine.finish_action(self.action)
+
+    def fail(self, reason: str, cause: BaseException | None = None) -> None:
+        self._end(FAILED, reason, cause)
+
+    def evaluate(self) -> None:
+        """Decide after an observation: reached, failed, or keep waiting (maybe read the audit)."""
+        self.wants_audit = None
+        if self.outcome is not None or self.last_error is not None:
+            return
+        if self.gone:
+            if self.target.awaits_deleted:
+                self._end(REACHED)
+            elif self.missing:
+                self.fail(f"{self.label} no longer exists (404)")
+            else:
+                self.fail(f"{self.label} was deleted")
+            return
+        if self.state in self.fail_on and self.state not in self.target.states:
+            self.fail(f"{self.label} is {self.state}")
+        elif self.target.met(self.state, self.raw):
+            if self.needs_confirmation and not self.confirmed:
+                # The target state is the one the machine had before the action
+                # (reboot): only the audit log can say the action happened.
+                self.wants_audit = "confirm"
+            else:
+                self._end(REACHED)
+        elif self.action and self.same_polls >= 2 and self.state not in TRANSITIONAL[self.kind]:
+            # Resting in a state that is not the target: maybe the cloud refused the action.
+            self.wants_audit = "stall"
+
+    def apply_audit(self, entries: list[dict]) -> None:
+        """Use the machine's audit log: a refusal of the tracked action ends the wait."""
+        self.audit = [_compact(e) for e in entries[:AUDIT_SHOWN]]
+        self.audit_at = time.monotonic()
+        if self.action is None or self.outcome is not None:
+            return
+        entry = action_entry(self.action, entries)
+        if entry is None:
+            return
+        if entry.get("success") != "yes":
+            needs = NEEDS.get(self.action.action)
+            why = (f"; {self.action.action} needs a {needs} machine and it was {self.state}"
+                   if needs and self.state != needs else "")
+            why += self._existed()
+            self.fail(f"the cloud refused {self.action.action!r} on {self.label}: the audit log "
+                      f"records it with success \"no\" at {entry.get('time')}{why}. CloudAPI "
+                      "accepts actions with 202 and checks them later")
+            return
+        self.confirmed = True
+        if self.target.met(self.state, self.raw):
+            self._end(REACHED)
+
+    def _existed(self) -> str:
+        """Why a create_snapshot was refused, when the snapshot seen predates the request."""
+        if self.kind != "snapshot" or self.action is None or \
+                self.action.action != "create_snapshot":
+            return ""
+        created = self.resource.created
+        if created is None or self.action.date is None or created >= self.action.date:
+            return ""
+        return (f"; a snapshot named {self.resource.name} already existed (created "
+                f"{created:%Y-%m-%d %H:%M:%S} UTC) and CloudAPI never replaces one")
+
+    def stop(self, outcome: str) -> None:
+        """End a tracker still waiting at the deadline or on Ctrl-C."""
+        if self.outcome is None:
+            note = f"; last error: {self.last_error}" if self.last_error is not None else ""
+            self._end(outcome, note)
+
+    # --------------------------------------------------------------- report
+
+    def history_text(self) -> str:
+        return " → ".join(str(state) for _, state in self.history) or "nothing"
+
+    def audit_text(self) -> str:
+        if not self.audit:
+            return ""
+        latest = ", ".join(f"{e['action']} {'ok' if e['success'] == 'yes' else 'FAILED'} at "
+                           f"{e['time']}" for e in self.audit[:3])
+        return f" Latest audit entries: {latest}."
+
+    def make_error(self, timeout: float | None) -> WaitError | None:
+        if self.outcome in (None, REACHED):
+            return None
+        wanted = self.target.description
+        if self.outcome == FAILED:
+            cls, text = WaitFailed, f"{self.reason} (waiting for {wanted})."
+        elif self.outcome == TIMED_OUT and isinstance(self.last_error, TransportError):
+            cls = WaitUnanswered
+            text = (f"{self.label} did not reach {wanted} within {timeout:g}s: the cloud stopped "
+                    f"answering (its last request got no answer: {self.last_error}). It was "
+                    f"{self.state} when last seen.")
+        elif self.outcome == TIMED_OUT:
+            cls = WaitTimeout
+            text = (f"{self.label} did not reach {wanted} within {timeout:g}s; it is "
+                    f"{self.state}{self.reason}.")
+        else:
+            cls = WaitInterrupted
+            text = f"interrupted after {self.seconds:.1f}s waiting for {self.label} to reach " \
+                   f"{wanted}; it was {self.state}."
+        text += f" States seen: {self.history_text()}.{self.audit_text()}"
+        return cls(text, resource=self.resource, targets=self.target.names, last_state=self.state,
+                   elapsed=self.seconds, history=list(self.history), audit=list(self.audit or []),
+                   cause=self.cause or self.last_error)
+
+    def row(self) -> dict[str, Any]:
+        machine = self.machine
+        return {
+            "datacenter": machine.datacenter.name or machine.datacenter.url,
+            "id": machine.id,
+            "name": self.resource.name if isinstance(self.resource, Snapshot) else machine.name,
+            "final_state": self.state,
+            "reached": self.outcome == REACHED,
+            "outcome": self.outcome,
+            "seconds": round(self.seconds, 3),
+            "error": str(self.error) if self.error is not None else None,
+            "history": [(when.isoformat(), state) for when, state in self.history],
+            "audit": list(self.audit or []),
+        }
+
+
+__all__ = ["Target", "Tracker", "REACHED", "FAILED", "TIMED_OUT", "INTERRUPTED", "DEFAULT_TIMEOUT",
+           "DEFAULT_INTERVAL", "DEFAULT_MAX_INTERVAL", "TRANSIENT"]

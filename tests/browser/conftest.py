@@ -41,6 +41,17 @@ import pytest
 import requests
 from polling import eventually
 
+HERE = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every browser test is slow (it drives a real JupyterLab), and they all stay on one
+    xdist worker (``--dist loadgroup``): they share one JupyterLab and one Chromium."""
+    for item in items:
+        if HERE in Path(str(item.path)).resolve().parents:
+            item.add_marker(pytest.mark.slow)
+            item.add_marker(pytest.mark.xdist_group("browser"))
+
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 THEMES = {"light": "JupyterLab Light", "dark": "JupyterLab Dark"}

@@ -16,8 +16,7 @@ from test_machine_support import put
 
 import smartdc_nb
 
-# one JupyterLab and one Chromium for every browser test: they stay on one xdist worker
-pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.xdist_group("browser")]
+pytestmark = pytest.mark.browser  # also slow, on one xdist worker: see conftest.py
 
 TIMEOUT = 30_000  # ms: an action's wait polls every 0.2-0.5 s; emulator transitions take < 1 s
 

@@ -16,8 +16,7 @@ import re
 import pytest
 from shots import SCREENSHOTS
 
-# one JupyterLab and one Chromium for every browser test: they stay on one xdist worker
-pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.xdist_group("browser")]
+pytestmark = pytest.mark.browser  # also slow, on one xdist worker: see conftest.py
 
 LONG = "a-very-long-unbroken-value-" * 12
 

@@ -1,6 +1,6 @@
 """Waits that listen instead of poll: the changefeed as the waits' source of states.
 
-A wait (smartdc_nb.waiters.run) opens a :class:`FeedWatch` over the
+A wait (smartdc_nb.operations.waits.run) opens a :class:`FeedWatch` over the
 datacenters of the machines it awaits (those connected with
 ``changefeed=True``, the default): one :class:`~smartdc_nb.changes.ChangeStream`
 per datacenter, limited to the awaited machines (CloudAPI's ``vms`` filter).

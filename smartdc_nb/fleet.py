@@ -17,7 +17,7 @@ Catalog listings (``packages``, ``images``, ``networks``) return
 where it is, and CloudAPI's dicts are never changed. ``fleet.frames`` has the
 flat views with a ``datacenter`` column.
 
-Bulk actions (smartdc_nb.bulk) act only on an explicit selection. Select with
+Bulk actions (smartdc_nb.operations.bulk) act only on an explicit selection. Select with
 ``fleet.machines(**filters)`` and act on the MachineList
 (``fleet.machines(tags={"env": "dev"}).stop(confirm=True)``), or give the
 same filters to the action as ``where`` (``fleet.stop(confirm=True,

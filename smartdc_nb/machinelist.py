@@ -5,11 +5,11 @@
 
 - :meth:`MachineList.wait_for` — one multi-machine wait (one listing per
   datacenter per poll, one progress bar), returning a
-  :class:`~smartdc_nb.waiters.WaitResult` table;
+  :class:`~smartdc_nb.operations.results.WaitResult` table;
 - :meth:`MachineList.refresh` — re-fetch every machine the same cheap way;
-- the bulk actions of :class:`~smartdc_nb.bulk.BulkActions` (start, stop,
+- the bulk actions of :class:`~smartdc_nb.resources.bulk_methods.BulkActions` (start, stop,
   reboot, resize, rename, create_snapshot, ..., each returning a
-  :class:`~smartdc_nb.bulk.BulkResult`);
+  :class:`~smartdc_nb.operations.outcomes.BulkResult`);
 - ``to_frame()`` (a DataFrame, see smartdc_nb.frames) and an HTML repr.
 """
 
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 
 class MachineList(list, BulkActions):
-    """A list of :class:`~smartdc_nb.machine.Machine` (from any datacenters)."""
+    """A list of :class:`~smartdc_nb.resources.machine.Machine` (from any datacenters)."""
 
     def __init__(self, machines: Iterable[Machine] = ()):
         super().__init__(machines)
@@ -92,7 +92,7 @@ class MachineList(list, BulkActions):
                  raise_on_failure: bool = False) -> WaitResult:
         """Wait until every machine is in one of ``states``; returns the per-machine table.
 
-        Polls one listing per datacenter (see smartdc_nb.waiters), shows one
+        Polls one listing per datacenter (see smartdc_nb.operations.waits), shows one
         bar counting machines that arrived, prints a summary line at the end.
         Failures (``failed``, deleted, a refused action, the deadline) are
         rows of the result; ``raise_on_failure=True`` raises the first one

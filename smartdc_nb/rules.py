@@ -3,7 +3,7 @@
 One declarative table (:data:`RULES`: actions × states × brands) decides every
 precondition of an action on a machine, and everything that acts asks it:
 
-- :class:`~smartdc_nb.machine.Machine` methods refuse before sending what is
+- :class:`~smartdc_nb.resources.machine.Machine` methods refuse before sending what is
   *certain* (a kvm machine cannot be snapshotted, a deleted machine cannot be
   changed, deletion protection is on); what depends on the last known state is
   left to the cloud, which may have moved on since (its refusal is then reported

@@ -101,8 +101,66 @@ def circles() -> list[list[str]]:
     return groups
 
 
+#: The layers, lowest first (CONTRIBUTING.md): a module may import its own layer and lower ones
+#: when it loads; only smartdc_nb.seam imports upward, inside its functions.
+LAYERS = {
+    "wire": ("_version", "errors", "config", "auth", "transport", "ratelimit", "paging", "limits",
+             "writes"),
+    "rules": ("rules", "seam"),
+    "resources": ("resources", "datacenter", "machine", "machinelist", "fleet", "catalog",
+                  "changes"),
+    "operations": ("operations", "bulk", "waiters", "plans", "journaling", "journal_store",
+                   "journal_views", "resuming", "feedwait", "progress"),
+    "views": ("frames", "dictionary", "display", "widgets", "live"),
+    "entry points": ("cli", "demo", "runbook", "notebooks", "docs"),
+}
+RANK = {top: rank for rank, tops in enumerate(LAYERS.values()) for top in tops}
+
+
+def rank(name: str) -> int:
+    """The layer of module ``name`` (the package itself sits above everything it names)."""
+    parts = name.split(".")
+    return len(LAYERS) if len(parts) == 1 else RANK[parts[1]]
+
+
+CLIENT = sorted(n for n in MODULES if not n.startswith("smartdc_nb.emulator") and n != "smartdc_nb")
+
+
+def every_import(name: str) -> set[str]:
+    """What ``name`` imports anywhere: at load time, in functions (TYPE_CHECKING aside)."""
+    tree = ast.parse(MODULES[name].read_text())
+    typing_only = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If)
+                   and "TYPE_CHECKING" in ast.unparse(node.test) for n in ast.walk(node)}
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)) and id(node) not in typing_only:
+            found |= imported(name, node)
+    return found
+
+
 def test_no_module_level_import_circle():
     assert circles() == []
+
+
+def test_every_client_module_has_a_layer():
+    unknown = [n for n in CLIENT if n.split(".")[1] not in RANK]
+    assert unknown == [], "give these a layer in LAYERS (and CONTRIBUTING.md)"
+
+
+def test_no_module_imports_a_higher_layer_when_it_loads():
+    upward = [(n, d) for n in CLIENT for d in GRAPH[n]
+              if not d.startswith("smartdc_nb.emulator") and rank(d) > rank(n)]
+    assert upward == []
+
+
+def test_resources_reach_up_only_through_the_seam():
+    """A lazy import in a function is still a dependency: below the operations, only the
+    seam may have one on a higher layer."""
+    assert "smartdc_nb.operations.waits" in every_import("smartdc_nb.seam")  # lazy ones count
+    low = [n for n in CLIENT if rank(n) <= RANK["resources"] and n != "smartdc_nb.seam"]
+    upward = [(n, d) for n in low for d in every_import(n)
+              if not d.startswith("smartdc_nb.emulator") and rank(d) > RANK["resources"]]
+    assert upward == []
 
 
 def test_the_checker_sees_a_circle_and_a_lazy_import():

@@ -186,7 +186,7 @@ class TritonAccessor(BulkActions):
 
     def _bulk_targets(self) -> MachineList:
         """The bulk actions (start, stop, reboot, create_snapshot, add_tags, ...) act on
-        exactly the machines of the selected rows (smartdc_nb.bulk)."""
+        exactly the machines of the selected rows (smartdc_nb.operations.bulk)."""
         return self.machines()
 
 

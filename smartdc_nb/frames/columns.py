@@ -150,7 +150,7 @@ _MIXED_NET = "192.0.0"
 
 def split_ips(ip_lists: Sequence[Any]) -> tuple[list[list[str]], list[list[str]]]:
     """``(public, private)`` address lists per row, by the rule of ``Machine.public_ips``
-    (:func:`smartdc_nb.machine.split_ips`).
+    (:func:`smartdc_nb.resources.values.split_ips`).
 
     That rule parses each address with ipaddress, which would be the most
     expensive step of a frame. Here each distinct address is classified once

@@ -31,7 +31,7 @@ How it runs:
 - ``wait=True`` waits for each action's natural end (see
   :data:`ACTIONS`: e.g. ``stopped`` after stop, the new name after rename, the
   snapshot ``created`` after create_snapshot) with the multi-machine waiter
-  (smartdc_nb.waiters); ``wait="running"`` (or a list of states) names the
+  (smartdc_nb.operations.waits); ``wait="running"`` (or a list of states) names the
   states instead.
 - Rolling mode, ``batch_size=N``: act on N machines, wait for them, call
   ``health_check(machine)`` for each (truthy means healthy; an exception

@@ -247,7 +247,7 @@ def wait_machines(machines: Iterable[Machine], states: str | Iterable[str], *,
                   progress: Any = None, raise_on_failure: bool = False) -> WaitResult:
     """Wait for many machines (any datacenters) to reach ``states``; returns a :class:`WaitResult`.
 
-    Each machine's :attr:`~smartdc_nb.machine.Machine.pending_action` is
+    Each machine's :attr:`~smartdc_nb.resources.machine.Machine.pending_action` is
     watched as in a single wait. With ``raise_on_failure`` a machine that did
     not reach the target raises its WaitError (``.result`` holds the table).
     Ctrl-C raises WaitInterrupted with ``.result``.

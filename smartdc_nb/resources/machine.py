@@ -398,7 +398,7 @@ class Machine(MachineFields, MachineData, MachineSnapshots):
         the cloud refused the last action (audit ``success: "no"``);
         :class:`~smartdc_nb.errors.WaitTimeout` after ``timeout`` seconds (None: no
         deadline); WaitInterrupted on Ctrl-C. The interval starts at ``interval`` and
-        grows to ``max_interval`` while nothing changes. See smartdc_nb.waiters.
+        grows to ``max_interval`` while nothing changes. See smartdc_nb.operations.waits.
         """
         options = dict(timeout=timeout, interval=interval, max_interval=max_interval,
                        fail_on=tuple(fail_on), progress=progress)

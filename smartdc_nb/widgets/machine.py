@@ -44,7 +44,7 @@ def snapshot_label(snapshot: Snapshot) -> str:
 
 
 class MachinePanel(MachineJobs, AutoRefresh, Panel):
-    """A control panel for one :class:`~smartdc_nb.machine.Machine` (see the module docstring).
+    """A control panel for one :class:`~smartdc_nb.resources.machine.Machine` (see the module docstring).
 
     ``panel.buttons`` maps action names (start, stop, reboot, resize, rename,
     create_snapshot, boot_snapshot, delete_snapshot, firewall, delete,

@@ -68,6 +68,11 @@ class ResultTable:
         frame = pd.DataFrame(self.rows, columns=list(self.COLUMNS))
         return frame.astype(self.DTYPES) if self.DTYPES else frame
 
+    def to_frame(self) -> pandas.DataFrame:
+        """The rows as a DataFrame: ``to_frame()`` builds a frame everywhere (MachineList,
+        results); ``.frame`` is the same table as a property."""
+        return self.frame
+
     def __len__(self) -> int:
         return len(self.rows)
 

@@ -75,9 +75,11 @@ def now_text() -> str:
 
 
 def _short(value: Any) -> Any:
-    if isinstance(value, str) and len(value) > MAX_VALUE:
-        return value[:MAX_VALUE] + f"… ({len(value)} characters)"
-    if isinstance(value, Mapping):
+    if isinstance(value, str):
+        return value if len(value) <= MAX_VALUE else \
+            value[:MAX_VALUE] + f"… ({len(value)} characters)"
+    if isinstance(value, dict) or (not isinstance(value, (int, float, list, tuple))
+                                   and isinstance(value, Mapping)):  # the ABC check is slow
         return {str(k): _short(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_short(v) for v in value]

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import os
 import time
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -63,7 +63,7 @@ _PLAN: contextvars.ContextVar[str | None] = contextvars.ContextVar("smartdc_nb_p
 
 def new_run_id() -> str:
     """A short, sortable run id: UTC time, then randomness."""
-    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + os.urandom(4).hex()
 
 
 def journal_of(datacenter: Any) -> Journal | None:

@@ -131,6 +131,10 @@ class Journal:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None,
                                  check_same_thread=False)
+            # Small pages: a record is a few hundred bytes, and every commit writes (and with
+            # FULL syncs) whole pages; 1 KiB pages measured 2-3x cheaper per record than 4 KiB.
+            # Takes effect when the file is new (before WAL mode and the first table).
+            db.execute("PRAGMA page_size=1024")
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(f"PRAGMA synchronous={self.sync.upper()}")  # FULL: fsync per record
             db.executescript(SCHEMA)

@@ -246,3 +246,8 @@ def test_creating_a_machine_is_journalled_by_its_name(emu, dc):
     assert intent["arguments"]["body"]["name"] == "j-new"
     assert outcome["http_status"] == 201 and outcome["outcome"] == "accepted"
     assert created.name == "j-new"
+
+
+def test_a_new_journal_uses_small_pages(tmp_path):
+    journal_file = Journal(tmp_path / "pages.sqlite").open()
+    assert journal_file._db.execute("PRAGMA page_size").fetchone()[0] == 1024

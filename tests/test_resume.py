@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections import Counter
 
 import pytest
-from test_machine_support import FAST, ctrl_c_after, fetched, mutations
+from test_machine_support import FAST, fetched, mutations
 
 import smartdc_nb
 from smartdc_nb.bulk import BulkInterrupted
@@ -29,11 +31,33 @@ def accepted_stops(emu) -> Counter:
                    and r["status"] == 202)
 
 
+@contextlib.contextmanager
+def ctrl_c_once(emu, stops: int, deadline: float = 60.0):
+    """A real SIGINT (Ctrl-C) to this process once the cloud has accepted ``stops`` stops."""
+    done = threading.Event()
+
+    def watch() -> None:
+        ends = time.monotonic() + deadline
+        while not done.is_set() and time.monotonic() < ends:
+            if sum(accepted_stops(emu).values()) >= stops:
+                os.kill(os.getpid(), signal.SIGINT)
+                return
+            time.sleep(0.02)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        done.set()
+        watcher.join(timeout=5)
+
+
 def test_resume_after_ctrl_c_sends_only_what_was_not_sent(emu, dc):
     machines = MachineList(fetched(dc, emu, name=f"r-c{i}") for i in range(8))
     emu.faults.add(r"action=stop", method="POST", latency=0.25)
     emu.clear_requests()
-    with pytest.raises(BulkInterrupted) as caught, ctrl_c_after(0.8):
+    with pytest.raises(BulkInterrupted) as caught, ctrl_c_once(emu, stops=2):
         machines.stop(confirm=True, concurrency=1, **FAST)
     sent_before = accepted_stops(emu)
     assert 0 < len(sent_before) < 8

@@ -133,3 +133,10 @@ def test_credentials_fetch_only_when_none_are_cached(emu, dc):
     assert m.credentials() == {"root": "s3cret"} and len(logged(emu)) == 1  # cached: no request
     assert m.get_credentials() == {"root": "s3cret"} and len(logged(emu)) == 1  # the alias
     assert m.credentials(refresh=True) == {"root": "s3cret"} and len(logged(emu)) == 2
+
+
+def test_str_is_the_id_and_a_payload_with_the_id_is_equal(emu, dc):
+    m = fetched(dc, emu, name="seed-str")
+    assert str(m) == m.id and f"{m}" == m.id and "seed-str" in repr(m)
+    assert m == dc.raw_machine_data(m.id) and m != {"id": "someone-else"}
+    assert m != "not a machine"

@@ -136,12 +136,20 @@ class Machine(MachineFields, MachineData, MachineSnapshots):
     # ------------------------------------------------------------ identity
 
     def __eq__(self, other: object) -> bool:
+        """Equal to a Machine of the same datacenter and id, or (as in the seed) to a
+        payload dict with the same id."""
+        if isinstance(other, Mapping):
+            return other.get("id") == self.id
         if not isinstance(other, Machine):
             return NotImplemented
         return (self.datacenter, self.id) == (other.datacenter, other.id)
 
     def __hash__(self) -> int:
         return hash((self.datacenter, self.id))
+
+    def __str__(self) -> str:
+        """The machine's id, as the seed's ``str()`` gives (``repr()`` describes it)."""
+        return str(self.id)
 
     def __repr__(self) -> str:
         where = self.datacenter.name or self.datacenter.url

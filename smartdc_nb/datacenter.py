@@ -12,45 +12,26 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from . import seam
 from .catalog import CATALOG_TTL, Catalog
-from .errors import InvalidInputError, NotFoundError, PagingError, SmartDCError
+from .errors import InvalidInputError
 from .limits import DEFAULT_MAX_ANSWER_BYTES, DEFAULT_REQUEST_TIMEOUT
 from .paging import MAX_PAGES, PAGE_CONCURRENCY
 from .ratelimit import RateLimiter, shared_limiter
-from .resources.machine import Machine
+from .resources.dc_catalog import CatalogCalls
+from .resources.dc_machines import LIST_STATE_FILTERS, MACHINE_FILTERS, MachineCalls  # noqa: F401
 from .resources.validate import (MACHINE_NAME_MAX, MACHINE_NAME_RE, UUID_RE,  # noqa: F401
                                  is_uuid, read_script, validate_machine_name, validate_values)
 from .transport import DEFAULT_TIMEOUT, Reply, Transport, path_segment
 
 if TYPE_CHECKING:
     from .config import Profile
-    from .machinelist import MachineList
 
 log = logging.getLogger(__name__)
 
-#: ``state`` values ListMachines accepts as a filter (cloudapi.md §4.3).
-LIST_STATE_FILTERS = ("provisioning", "stopping", "active", "running", "stopped", "unknown",
-                      "destroyed")
-#: Query parameters ListMachines understands, besides ``tag.KEY``.
-MACHINE_FILTERS = ("name", "image", "state", "memory", "brand", "type", "docker", "tombstone",
-                   "credentials")
-
-
-def _ref(value: Any, what: str) -> str:
-    """The id (or name) of a package/image/network given as a dict, object or string."""
-    if isinstance(value, Mapping):
-        ref = value.get("id") or value.get("name")
-    else:
-        ref = getattr(value, "id", value)
-    if not isinstance(ref, str) or not ref:
-        raise InvalidInputError(f"{what} must be an id, a name or a {what} dict, not {value!r}")
-    return ref
-
-
-class DataCenter:
+class DataCenter(CatalogCalls, MachineCalls):
     """One CloudAPI endpoint (``url``) used as ``account`` (optionally as RBAC ``user``).
 
     Usually made by :func:`connect`. ``signer`` is a smartdc_nb.auth signer; when
@@ -275,274 +256,6 @@ class DataCenter:
     def services(self) -> dict[str, str]:
         """GET /:login/services — the service endpoints of this datacenter."""
         return self._get("services")
-
-    # ----------------------------------------------------------------- catalog
-
-    def packages(self, **filters: Any) -> list[dict]:
-        """GET /:login/packages — packages, filtered server-side (name, memory, disk, vcpus, ...)."""
-        packages = self._get("packages", **filters) or []
-        self._remember(self._packages, packages)
-        if not filters:
-            self.catalog._learn("packages", packages)
-        return packages
-
-    def package(self, id_or_name: str) -> dict:
-        """GET /:login/packages/:id — one package by UUID or name (the highest version)."""
-        package = self._get("packages", _ref(id_or_name, "package"))
-        self._remember(self._packages, [package])
-        return package
-
-    def images(self, **filters: Any) -> list[dict]:
-        """GET /:login/images — images, filtered server-side (name, os, version, state, type, ...)."""
-        images = self._get("images", **filters) or []
-        self._remember(self._images, images)
-        if filters == {"state": "all"}:
-            self.catalog._learn("images", images)
-        return images
-
-    def image(self, id_or_name: str) -> dict:
-        """One image: by UUID, or by ``name`` / ``name@version`` (the latest published)."""
-        ref = _ref(id_or_name, "image")
-        if is_uuid(ref):
-            image = self._get("images", ref)
-        else:
-            name, _, version = ref.partition("@")
-            filters = {"name": name, "state": "all"}
-            if version:
-                filters["version"] = version
-            found = [i for i in self._get("images", **filters) or [] if i.get("state") == "active"]
-            if not found:
-                raise NotFoundError(f"no active image named {ref!r}", status=404,
-                                    code="ResourceNotFound")
-            image = max(found, key=lambda i: i.get("published_at") or "")
-        self._remember(self._images, [image])
-        return image
-
-    def networks(self, **filters: Any) -> list[dict]:
-        """GET /:login/networks — networks (and pools) this account can use."""
-        return self._get("networks", **filters) or []
-
-    def network(self, network_id: str) -> dict:
-        """GET /:login/networks/:id."""
-        return self._get("networks", network_id)
-
-    def _remember(self, cache: dict[str, dict], items: Iterable[dict]) -> None:
-        with self._lock:
-            for item in items:
-                if isinstance(item, dict) and item.get("id"):
-                    cache[item["id"]] = item
-                    if item.get("name"):
-                        cache.setdefault("name:" + item["name"], item)
-
-    def images_for_cards(self) -> None:
-        """Fetch the image list once (``dc.catalog``, cached) so machine cards name their images.
-
-        Called when machines are listed or fetched, so what a card shows never
-        depends on whether the notebook called :meth:`images` first. One request
-        per datacenter, only when no image list was fetched yet; a failure is left
-        for the card to say ("name not known"), never raised into the listing.
-        """
-        if self.catalog.cached_images() is not None:
-            return
-        try:
-            self.catalog.images()
-        except SmartDCError as exc:
-            log.debug("image names for the cards of %s: %s", self.name or self.url, exc)
-
-    def known_package(self, id_or_name: str | None) -> dict | None:
-        """A package already fetched by this DataCenter, by id or name; never a request."""
-        if not id_or_name:
-            return None
-        return self._packages.get(id_or_name) or self._packages.get("name:" + id_or_name)
-
-    def known_image(self, image_id: str | None) -> dict | None:
-        """An image already fetched by this DataCenter; never a request."""
-        return self._images.get(image_id) if image_id else None
-
-    def known_packages(self) -> list[dict]:
-        """Every package this DataCenter has fetched so far; never a request."""
-        with self._lock:
-            return [p for key, p in self._packages.items() if not key.startswith("name:")]
-
-    def known_images(self) -> list[dict]:
-        """Every image this DataCenter has fetched so far; never a request."""
-        with self._lock:
-            return [i for key, i in self._images.items() if not key.startswith("name:")]
-
-    def known_datacenters(self) -> dict[str, str] | None:
-        """``{name: url}`` from the last :meth:`datacenters` call, or None; never a request."""
-        return dict(self._datacenters) if self._datacenters is not None else None
-
-    # ----------------------------------------------------------------- machines
-
-    def machine_filters(self, filters: Mapping[str, Any]) -> dict[str, Any]:
-        """ListMachines query parameters from keyword filters, checked before sending.
-
-        ``tags={"role": "web"}`` becomes ``tag.role=web``; booleans become
-        ``true``/``false``; an unknown filter or a state CloudAPI cannot filter
-        on is refused with an explanation.
-        """
-        params: dict[str, Any] = {}
-        for key, value in filters.items():
-            if value is None:
-                continue
-            if key == "tags":
-                if not isinstance(value, Mapping):
-                    raise InvalidInputError("tags= must be a dict of tag name to value")
-                for tag, tag_value in value.items():
-                    params[f"tag.{tag}"] = tag_value
-            elif key.startswith("tag."):
-                params[key] = value
-            elif key == "state":
-                if value not in LIST_STATE_FILTERS:
-                    hint = (" (use tombstone=True to include deleted and failed machines)"
-                            if value in ("deleted", "failed") else "")
-                    raise InvalidInputError(
-                        f"CloudAPI cannot filter machines by state {value!r}{hint}; "
-                        f"valid states: {', '.join(LIST_STATE_FILTERS)}")
-                params[key] = value
-            elif key in MACHINE_FILTERS:
-                params[key] = value
-            else:
-                raise InvalidInputError(
-                    f"unknown machine filter {key!r}; use one of {', '.join(MACHINE_FILTERS)} "
-                    "or tags={'key': 'value'}")
-        return params
-
-    def iter_machine_pages(self, *, page_concurrency: int | None = None,
-                           **filters: Any) -> Iterator[list[dict]]:
-        """Yield ListMachines pages (raw dicts), paging until the fleet is whole.
-
-        Several pages are asked at once (``page_concurrency``, default the
-        DataCenter's) and each machine comes once, even when the fleet changes
-        during the listing (see smartdc_nb.paging). A caller that may stop
-        early to save requests asks with ``page_concurrency=1``.
-        """
-        return self.transport.paginate(self.path("machines"), self.machine_filters(filters),
-                                       concurrency=page_concurrency)
-
-    def raw_machines(self, **filters: Any) -> list[dict]:
-        """Every machine matching ``filters`` as CloudAPI's dicts (all pages)."""
-        return [m for page in self.iter_machine_pages(**filters) for m in page]
-
-    def machines(self, **filters: Any) -> MachineList:
-        """GET /:login/machines — every matching machine (all pages) as Machine objects.
-
-        Filters: name, image, state, memory, brand, type, docker, tombstone,
-        credentials, and ``tags={"key": "value", ...}``.
-        """
-        from .machinelist import MachineList
-
-        machines = MachineList(Machine(self, data=m) for m in self.raw_machines(**filters))
-        self.images_for_cards()
-        return machines
-
-    def num_machines(self, **filters: Any) -> int:
-        """How many machines match ``filters`` (HEAD requests: no bodies are transferred)."""
-        params = self.machine_filters(filters)
-        total, offset, limit = 0, 0, 1000
-        for _ in range(self.transport.max_pages):
-            reply = self.request("HEAD", "machines",
-                                 params={**params, "limit": limit, "offset": offset})
-            count = reply.headers.get("x-resource-count", "")
-            if not count.isdigit():
-                raise PagingError(f"counting machines: CloudAPI's answer has no usable "
-                                  f"x-resource-count ({count!r}); use len(dc.raw_machines())")
-            total += int(count)
-            if int(count) < limit:
-                return total
-            offset += limit
-        raise PagingError(
-            f"counting machines did not end after {self.transport.max_pages:,} pages: the "
-            "server says every page is full. Raise DataCenter(max_pages=...) if the fleet "
-            "really is that big.")
-
-    def raw_machine_data(self, machine_id: str, credentials: bool = False) -> dict:
-        """GET /:login/machines/:id — the machine's payload (410 tombstones raise MachineDeletedError)."""
-        if not is_uuid(machine_id):
-            raise InvalidInputError(f"{machine_id!r} is not a machine id (a UUID)")
-        params = {"credentials": True} if credentials else {}
-        return self._get("machines", machine_id, **params)
-
-    def machine(self, id_or_name: str) -> Machine:
-        """One machine by UUID or by exact name (fetched now)."""
-        if is_uuid(id_or_name):
-            machine = Machine(self, id_or_name)
-            self.images_for_cards()
-            return machine
-        found = [m for m in self.raw_machines(name=id_or_name) if m.get("name") == id_or_name]
-        if not found:
-            raise NotFoundError(f"no machine named {id_or_name!r} in {self.name or self.url}",
-                                status=404, code="ResourceNotFound")
-        if len(found) > 1:
-            ids = ", ".join(m["id"] for m in found)
-            raise InvalidInputError(f"{len(found)} machines are named {id_or_name!r} ({ids}); "
-                                    "use the id")
-        self.images_for_cards()
-        return Machine(self, data=found[0])
-
-    def create_machine(
-        self,
-        name: str | None = None,
-        package: Any = None,
-        image: Any = None,
-        networks: Iterable[Any] | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        tags: Mapping[str, Any] | None = None,
-        boot_script: str | Path | None = None,
-        firewall_enabled: bool | None = None,
-        deletion_protection: bool | None = None,
-        *,
-        user_script: str | None = None,
-        brand: str | None = None,
-        affinity: Iterable[str] | str | None = None,
-        **extra: Any,
-    ) -> Machine:
-        """POST /:login/machines — provision a machine; returns it (state ``provisioning``).
-
-        ``package`` and ``image`` are ids, names (image: ``name`` or
-        ``name@version``) or dicts; ``networks`` ids or dicts; ``metadata`` and
-        ``tags`` dicts (sent as CloudAPI's flat ``metadata.KEY`` / ``tag.KEY``);
-        ``boot_script`` a file whose text becomes the ``user-script`` metadata
-        (or give the text as ``user_script``).
-        """
-        if package is None:
-            raise InvalidInputError("create_machine needs a package (id, name or package dict)")
-        if image is None:
-            raise InvalidInputError("create_machine needs an image (id, name, name@version or dict)")
-        body: dict[str, Any] = {"package": _ref(package, "package")}
-        image_ref = _ref(image, "image")
-        body["image"] = image_ref if is_uuid(image_ref) else self.image(image_ref)["id"]
-        if name is not None:
-            body["name"] = validate_machine_name(name)
-        if networks is not None:
-            if isinstance(networks, (str, Mapping)):
-                networks = [networks]
-            body["networks"] = [n if isinstance(n, Mapping) and "ipv4_uuid" in n
-                                else _ref(n, "network") for n in networks]
-        meta = validate_values("metadata", dict(metadata or {}))
-        if boot_script is not None and user_script is not None:
-            raise InvalidInputError("give boot_script (a file) or user_script (its text), not both")
-        if boot_script is not None:
-            user_script = read_script(boot_script)
-        if user_script is not None:
-            meta["user-script"] = user_script
-        for key, value in meta.items():
-            body[f"metadata.{key}"] = value
-        for key, value in validate_values("tag", dict(tags or {})).items():
-            body[f"tag.{key}"] = value
-        if firewall_enabled is not None:
-            body["firewall_enabled"] = bool(firewall_enabled)
-        if deletion_protection is not None:
-            body["deletion_protection"] = bool(deletion_protection)
-        if brand is not None:
-            body["brand"] = brand
-        if affinity is not None:
-            body["affinity"] = [affinity] if isinstance(affinity, str) else list(affinity)
-        body.update(extra)
-        reply = self.request("POST", "machines", json=body)
-        return Machine(self, data=reply.data)
-
 
 def connect(profile: str | None = None, **overrides: Any) -> DataCenter:
     """Connect to CloudAPI with a triton CLI profile, environment variables or arguments.

@@ -4,14 +4,17 @@ The slow test does what repo2docker does with binder/requirements.txt: a new
 virtual environment (no system site-packages), ``pip install -r
 binder/requirements.txt`` from the repository root, then every notebook run
 by a kernel of that environment against the embedded demo cloud its
-``connect("demo")`` starts (as in a Binder session, nothing else runs).
+``connect("demo")`` starts (as in a Binder session, nothing else runs). The
+dependencies' install is reused while its inputs are unchanged (see binder_venv).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -68,20 +71,61 @@ def test_readme_links_open_existing_notebooks():
     assert all((REPO / target).is_file() for target in targets)
 
 
+def dependencies_key() -> str:
+    """What the Binder environment's dependencies are made from: requirements, pyproject, Python."""
+    digest = hashlib.sha256()
+    for part in ((BINDER / "requirements.txt").read_bytes(), (REPO / "pyproject.toml").read_bytes(),
+                 sys.version.encode()):
+        digest.update(part)
+    return digest.hexdigest()[:16]
+
+
+def binder_venv(tmp_path: Path, env: dict) -> Path:
+    """A venv where ``pip install -r binder/requirements.txt`` ran, as repo2docker runs it.
+
+    The dependencies' install is kept between runs under ``$SMARTDC_NB_TEST_CACHE``
+    (default ``~/.cache/smartdc_nb-tests``), keyed by the requirements, pyproject.toml and
+    the Python version: the same inputs give the same environment, and any change to them
+    installs afresh. The package itself is always installed again from this checkout. A
+    machine without that cache (CI) or ``SMARTDC_NB_FRESH_BINDER=1`` installs everything
+    from nothing, as Binder does.
+    """
+    cache = Path(os.environ.get("SMARTDC_NB_TEST_CACHE") or Path.home() / ".cache" /
+                 "smartdc_nb-tests") / f"binder-{dependencies_key()}"
+    fresh = os.environ.get("SMARTDC_NB_FRESH_BINDER", "") not in ("", "0")
+    if not fresh and (cache / "bin" / "python").is_file():
+        install = subprocess.run(
+            [str(cache / "bin" / "python"), "-m", "pip", "install", "--quiet",
+             "--disable-pip-version-check", "--no-deps", "--force-reinstall", "."],
+            cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+        assert install.returncode == 0, install.stdout[-3000:] + install.stderr[-3000:]
+        return cache
+    # built beside its final place, then renamed in one step: never a half-made cache
+    # (the test only runs bin/python -m ..., which finds its venv wherever it is)
+    venv = tmp_path / "venv" if fresh else cache.with_name(f"{cache.name}.{os.getpid()}")
+    shutil.rmtree(venv, ignore_errors=True)
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    install = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
+         "--disable-pip-version-check", "-r", "binder/requirements.txt"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=1500)
+    assert install.returncode == 0, install.stdout[-3000:] + install.stderr[-3000:]
+    if fresh:
+        return venv
+    shutil.rmtree(cache, ignore_errors=True)
+    venv.rename(cache)
+    return cache
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(1800)
 def test_a_fresh_install_runs_every_notebook(tmp_path, monkeypatch):
-    venv = tmp_path / "venv"
     started = time.monotonic()
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    python = venv / "bin" / "python"
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    install = subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-         "-r", "binder/requirements.txt"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=1500)
-    assert install.returncode == 0, install.stdout[-3000:] + install.stderr[-3000:]
-    print(f"fresh install: {time.monotonic() - started:.0f} s")
+    venv = binder_venv(tmp_path, env)
+    python = venv / "bin" / "python"
+    print(f"install ({venv}): {time.monotonic() - started:.0f} s")
 
     # the package the kernel imports is the installed copy, not this checkout
     where = subprocess.run([str(python), "-c", "import smartdc_nb; print(smartdc_nb.__file__)"],

@@ -122,6 +122,17 @@ def check_snapshot_name(name: Any) -> str:
     return name
 
 
-__all__ = ["UUID_RE", "MACHINE_NAME_RE", "MACHINE_NAME_MAX", "is_uuid", "validate_machine_name",
+def resource_ref(value: Any, what: str) -> str:
+    """The id (or name) of a package/image/network given as a dict, object or string."""
+    if isinstance(value, Mapping):
+        ref = value.get("id") or value.get("name")
+    else:
+        ref = getattr(value, "id", value)
+    if not isinstance(ref, str) or not ref:
+        raise InvalidInputError(f"{what} must be an id, a name or a {what} dict, not {value!r}")
+    return ref
+
+
+__all__ = ["resource_ref", "UUID_RE", "MACHINE_NAME_RE", "MACHINE_NAME_MAX", "is_uuid", "validate_machine_name",
            "validate_values", "read_script", "TRITON_TAGS", "SNAPSHOT_NAME_RE", "check_tags",
            "check_metadata", "check_states", "check_snapshot_name"]

@@ -27,7 +27,6 @@ from urllib.parse import quote, urlsplit
 
 import requests
 from urllib3.exceptions import HTTPError as URLLib3Error
-from urllib3.exceptions import InvalidHeader, MaxRetryError
 from urllib3.util.retry import Retry
 
 from . import limits, paging
@@ -35,7 +34,9 @@ from ._version import __version__
 from .errors import (AnswerTooLargeError, APIError, MachineDeletedError, RedirectError,
                      RequestTimeoutError, TransportError, api_error_class)
 from .limits import DEFAULT_MAX_ANSWER_BYTES, DEFAULT_REQUEST_TIMEOUT
+from .answers import _excerpt, _reason, _refused, _root, _shrink, _with_key_hint  # noqa: F401
 from .ratelimit import RateLimiter
+from .retry import CloudAPIRetry
 
 log = logging.getLogger("smartdc_nb")
 
@@ -56,82 +57,6 @@ def query_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
-
-
-class CloudAPIRetry(Retry):
-    """urllib3 ``Retry`` with CloudAPI's rules.
-
-    - 429 is retried for any method: a throttled request was not applied.
-    - 500/502/503/504 and read errors (a reset connection after the request
-      went out) only for GET/HEAD, which cannot do anything twice. Connect
-      errors are retried for any method because nothing was sent (urllib3's
-      rule), except a refused connection: nothing listens at the address, so
-      it is tried once more only.
-    - ``Retry-After`` is honoured in both forms (seconds or HTTP date); CloudAPI
-      itself sends none on 429, so then exponential backoff with jitter applies.
-    - ``budget`` bounds the seconds from the start of the request to the last
-      retry: a retry whose wait would overrun it, or the request's total
-      deadline (:mod:`smartdc_nb.limits`), is not attempted, and the last
-      answer is returned (and becomes a typed error).
-    - Each retry takes a token from the rate limiter, like a first attempt.
-    """
-
-    def __init__(self, *args: Any, budget: float = 60.0, limiter: RateLimiter | None = None,
-                 started: float | None = None, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self.budget = budget
-        self.limiter = limiter
-        self.started = started
-
-    def new(self, **kw: Any) -> CloudAPIRetry:
-        kw.setdefault("budget", self.budget)
-        kw.setdefault("limiter", self.limiter)
-        kw.setdefault("started", self.started)
-        return super().new(**kw)  # type: ignore[return-value]
-
-    def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
-        if status_code == 429:
-            return True
-        return super().is_retry(method, status_code, has_retry_after)
-
-    def increment(self, method=None, url=None, response=None, error=None, _pool=None,
-                  _stacktrace=None):  # type: ignore[override]
-        current = limits.current_call()
-        started = current.started if current is not None else (
-            self.started if self.started is not None else time.monotonic())
-        new = super().increment(method, url, response, error, _pool, _stacktrace)
-        new.started = started
-        if _refused(error) and sum(_refused(h.error) for h in new.history) > 1:
-            # Refused twice: nothing listens there. That is not transient; say so at once.
-            raise MaxRetryError(_pool, url, error)  # type: ignore[arg-type]
-        wait = None
-        if response is not None and self.respect_retry_after_header:
-            try:
-                wait = new.get_retry_after(response)
-            except InvalidHeader:  # a proxy's unreadable Retry-After: fall back to backoff
-                wait = None
-        if wait is None:
-            wait = new.get_backoff_time()
-        if time.monotonic() - started + wait > self.budget:
-            reason = error or Exception(f"retry budget of {self.budget:g}s exhausted")
-            raise MaxRetryError(_pool, url, reason)  # type: ignore[arg-type]
-        if current is not None and current.left() < wait:
-            reason = error or Exception(f"no time left for a retry before {current.limit}")
-            raise MaxRetryError(_pool, url, reason)  # type: ignore[arg-type]
-        what = f"HTTP {response.status}" if response is not None else type(error).__name__
-        log.info("retrying %s %s after %s (waiting %.2fs)", method, url, what, wait)
-        return new
-
-    def sleep_for_retry(self, response) -> bool:  # type: ignore[override]
-        try:
-            return super().sleep_for_retry(response)
-        except InvalidHeader:
-            return False  # backoff instead, as increment() planned
-
-    def sleep(self, response=None) -> None:  # type: ignore[override]
-        super().sleep(response)
-        if self.limiter is not None:
-            self.limiter.acquire()
 
 
 @dataclass
@@ -433,60 +358,3 @@ class Transport:
         return api_error_class(status, None)(message, **extra)
 
 
-def _with_key_hint(error: APIError, auth: Any, url: str) -> APIError:
-    """A 401 that says which key and account were used, and where the key was found."""
-    key_id = getattr(auth, "key_id", None)
-    signer = getattr(auth, "signer", None)
-    if key_id is None or signer is None:
-        return error
-    who = f"account {auth.account}" + (f" (user {auth.user})" if auth.user else "")
-    hint = (f"CloudAPI at {url} did not accept key {signer.md5_fingerprint} "
-            f"({signer.sha256_fingerprint}) for {who}; the key was found in {signer.source}. "
-            "Check that this key is on the account (`triton key list`, or add its .pub to the "
-            "account), that the account and user names are right, and that the URL is that "
-            "account's cloud.")
-    return type(error)(f"{error.message}. {hint}", status=error.status, code=error.code,
-                       errors=error.errors, request_id=error.request_id, method=error.method,
-                       path=error.path, body=error.body, retry_after=error.retry_after)
-
-
-def _shrink(timeout: Any, left: float) -> Any:
-    """``timeout`` (seconds or (connect, read)) with each part at most ``left``."""
-    if left == float("inf"):
-        return timeout
-    if isinstance(timeout, tuple):
-        return tuple(left if t is None else min(t, left) for t in timeout)
-    return left if timeout is None else min(timeout, left)
-
-
-def _excerpt(body: bytes, size: int = 160) -> str:
-    """A short, single-line, tag-free excerpt of a non-JSON body (e.g. a proxy's HTML page)."""
-    text = body[:4096].decode("utf-8", "replace")
-    text = re.sub(r"<(script|style)\b.*?</\1>", " ", text, flags=re.S | re.I)
-    text = re.sub(r"<[^>]+>", " ", text)
-    text = " ".join(text.split())
-    return text if len(text) <= size else text[: size - 1] + "…"
-
-
-def _root(exc: BaseException) -> BaseException:
-    """The innermost cause of a requests exception (urllib3's reason, the OSError, ...)."""
-    inner = exc
-    while True:
-        nxt = inner.__cause__ or inner.__context__
-        if isinstance(inner, MaxRetryError) and inner.reason is not None:
-            nxt = inner.reason
-        if nxt is None or nxt is inner:
-            return inner
-        inner = nxt
-
-
-def _refused(error: BaseException | None) -> bool:
-    """Whether a connect error is a refused connection."""
-    return error is not None and isinstance(_root(error), ConnectionRefusedError)
-
-
-def _reason(exc: Exception) -> str:
-    """The innermost readable cause of a requests exception."""
-    inner = _root(exc)
-    text = str(inner) or type(inner).__name__
-    return text if len(text) < 200 else text[:199] + "…"

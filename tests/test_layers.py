@@ -104,8 +104,8 @@ def circles() -> list[list[str]]:
 #: The layers, lowest first (CONTRIBUTING.md): a module may import its own layer and lower ones
 #: when it loads; only smartdc_nb.seam imports upward, inside its functions.
 LAYERS = {
-    "wire": ("_version", "errors", "config", "auth", "transport", "ratelimit", "paging", "limits",
-             "writes"),
+    "wire": ("_version", "errors", "config", "auth", "transport", "retry", "answers", "ratelimit",
+             "paging", "limits", "writes"),
     "rules": ("rules", "seam"),
     "resources": ("resources", "datacenter", "machine", "machinelist", "fleet", "catalog",
                   "changes"),

@@ -1,0 +1,76 @@
+"""Reading what a request got: error answers with hints, excerpts, and the cause of a failure.
+
+Helpers of :class:`~smartdc_nb.transport.Transport`: a 401 that names the key it
+tried, a short readable excerpt of a body that is not JSON (a proxy's page), and
+the innermost cause of a connection error in words.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from urllib3.exceptions import MaxRetryError
+
+from .errors import (APIError)
+
+def _with_key_hint(error: APIError, auth: Any, url: str) -> APIError:
+    """A 401 that says which key and account were used, and where the key was found."""
+    key_id = getattr(auth, "key_id", None)
+    signer = getattr(auth, "signer", None)
+    if key_id is None or signer is None:
+        return error
+    who = f"account {auth.account}" + (f" (user {auth.user})" if auth.user else "")
+    hint = (f"CloudAPI at {url} did not accept key {signer.md5_fingerprint} "
+            f"({signer.sha256_fingerprint}) for {who}; the key was found in {signer.source}. "
+            "Check that this key is on the account (`triton key list`, or add its .pub to the "
+            "account), that the account and user names are right, and that the URL is that "
+            "account's cloud.")
+    return type(error)(f"{error.message}. {hint}", status=error.status, code=error.code,
+                       errors=error.errors, request_id=error.request_id, method=error.method,
+                       path=error.path, body=error.body, retry_after=error.retry_after)
+
+
+def _shrink(timeout: Any, left: float) -> Any:
+    """``timeout`` (seconds or (connect, read)) with each part at most ``left``."""
+    if left == float("inf"):
+        return timeout
+    if isinstance(timeout, tuple):
+        return tuple(left if t is None else min(t, left) for t in timeout)
+    return left if timeout is None else min(timeout, left)
+
+
+def _excerpt(body: bytes, size: int = 160) -> str:
+    """A short, single-line, tag-free excerpt of a non-JSON body (e.g. a proxy's HTML page)."""
+    text = body[:4096].decode("utf-8", "replace")
+    text = re.sub(r"<(script|style)\b.*?</\1>", " ", text, flags=re.S | re.I)
+    text = re.sub(r"<[^>]+>", " ", text)
+    text = " ".join(text.split())
+    return text if len(text) <= size else text[: size - 1] + "…"
+
+
+def _root(exc: BaseException) -> BaseException:
+    """The innermost cause of a requests exception (urllib3's reason, the OSError, ...)."""
+    inner = exc
+    while True:
+        nxt = inner.__cause__ or inner.__context__
+        if isinstance(inner, MaxRetryError) and inner.reason is not None:
+            nxt = inner.reason
+        if nxt is None or nxt is inner:
+            return inner
+        inner = nxt
+
+
+def _refused(error: BaseException | None) -> bool:
+    """Whether a connect error is a refused connection."""
+    return error is not None and isinstance(_root(error), ConnectionRefusedError)
+
+
+def _reason(exc: Exception) -> str:
+    """The innermost readable cause of a requests exception."""
+    inner = _root(exc)
+    text = str(inner) or type(inner).__name__
+    return text if len(text) < 200 else text[:199] + "…"
+
+
+__all__ = ["_with_key_hint", "_shrink", "_excerpt", "_root", "_refused", "_reason"]

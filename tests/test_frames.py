@@ -442,8 +442,8 @@ def test_catalog_frames(emu, fleet, dc, dc_west):
     assert str(images.published_at.dtype) == "datetime64[ns, UTC]"
     assert str(images.public.dtype) == "boolean"
     assert "eula" in images.columns  # a field outside the documented columns is kept
-    assert images.set_index(["datacenter", "name"]).loc[("us-west-1", "custom"), "eula"] == \
-        "https://example.com/eula"
+    custom = images[(images.datacenter == "us-west-1") & (images.name == "custom")]
+    assert custom.eula.tolist() == ["https://example.com/eula"]
     raw_image = dc.images(state="all")[0]
     assert images.requirements.iloc[0] == raw_image["requirements"]
     assert images.requirements.iloc[0] is not raw_image["requirements"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import warnings
 
 import pytest
-from test_machine_support import FAST, fetched, logged, mutations
+from test_machine_support import FAST, fetched, mutations
 
 from smartdc_nb.errors import (ActionSkippedWarning, ConflictError, InvalidArgumentError,
                                NotFoundError, WaitFailed)

@@ -25,11 +25,11 @@ import requests
 from smartdc_nb import demo
 from smartdc_nb.errors import ConfigError
 
-CONNECT = """\
-import json, sys, smartdc_nb
-
 # real processes: the demo cloud, JupyterLab, clients started as scripts
 pytestmark = pytest.mark.slow
+
+CONNECT = """\
+import json, sys, smartdc_nb
 dc = smartdc_nb.connect("demo")
 name = dc.name  # known from the profile, before any request
 print(json.dumps({"url": dc.url, "name": name, "datacenters": sorted(dc.datacenters()),
@@ -335,5 +335,30 @@ def test_a_killed_demo_command_leaves_nothing_running(demo_env):
         eventually(lambda: gone(cloud["pid"]) and gone(server["pid"]), 30,
                    "the cloud and JupyterLab to follow the killed command")
         assert all(refuses(url) for url in [*cloud["urls"].values(), f"http://127.0.0.1:{port}"])
+    finally:
+        stop_demo(proc)
+
+
+def test_a_storm_of_signals_stops_the_demo_command_cleanly(demo_env):
+    # a held Ctrl-C, or `timeout` signalling the group: a handler that takes a lock
+    # (threading.Event.set) deadlocks when a second signal re-enters it
+    demo_dir = Path(demo_env["SMARTDC_NB_DEMO_DIR"])
+    proc = start_demo(demo_env, free_port())
+    try:
+        read_until(proc, "Ctrl-C to stop")
+        sent, deadline = 0, time.monotonic() + 5
+        while proc.poll() is None and time.monotonic() < deadline:
+            try:
+                os.kill(proc.pid, (signal.SIGINT, signal.SIGTERM)[sent % 2])
+                sent += 1
+            except ProcessLookupError:
+                break
+        try:
+            out, err = proc.communicate(timeout=90)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"the demo command hung after {sent} signals")
+        assert proc.returncode == 0, err[-2000:]
+        assert "smartdc-nb demo: stopped" in out and "Traceback" not in err
+        eventually(lambda: not emulator_pids(demo_dir), 30, what="the demo cloud to stop")
     finally:
         stop_demo(proc)

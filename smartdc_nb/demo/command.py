@@ -14,7 +14,7 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
+import time
 import webbrowser
 from pathlib import Path
 from typing import Any
@@ -138,6 +138,9 @@ def _start_demo_cloud(d: DemoDir, args: argparse.Namespace) -> tuple[subprocess.
                            speed=args.speed, reset=args.reset)
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 def run(args: argparse.Namespace) -> int:
     """Serve the demo cloud and JupyterLab until Ctrl-C or SIGTERM; 0 on a clean stop."""
     problem = _check_arguments(args)
@@ -146,8 +149,17 @@ def run(args: argparse.Namespace) -> int:
     notebooks = _notebooks_dir(args)
     if notebooks is None:
         return _fail(f"--notebooks {args.notebooks}: no such folder")
-    stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    stopping: list[int] = []
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        # No lock here: a handler calling threading.Event.set() deadlocks when a second
+        # signal re-enters it (a held Ctrl-C, `timeout` signalling the group). Block both
+        # signals in this thread first, so the rest of a burst stays pending until exit.
+        if hasattr(signal, "pthread_sigmask"):
+            signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        stopping.append(signum)
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in STOP_SIGNALS}
     cloud = jupyter = None
     code = 0
     try:
@@ -158,18 +170,21 @@ def run(args: argparse.Namespace) -> int:
         for name, url in info["urls"].items():
             print(f"  {name:<{width}}  {url}")
         print('  connect("demo") in a notebook or script uses it.')
-        jupyter, url = _start_jupyter(d, notebooks, args.port)
-        print(f"JupyterLab on {notebooks}:\n  {url}\nLogs in {d.root}. Ctrl-C to stop.", flush=True)
-        if not args.no_browser and _has_gui():
-            webbrowser.open(url)
-        while not stop.wait(0.5):
+        if not stopping:  # (JupyterLab would inherit the signal mask a stop request set)
+            jupyter, url = _start_jupyter(d, notebooks, args.port)
+            print(f"JupyterLab on {notebooks}:\n  {url}\nLogs in {d.root}. Ctrl-C to stop.",
+                  flush=True)
+            if not args.no_browser and _has_gui():
+                webbrowser.open(url)
+        while not stopping:
+            time.sleep(0.5)  # a signal interrupts the sleep; its handler only notes the request
             for proc, what, log in ((jupyter, "JupyterLab", d.jupyter_log),
                                     (cloud, "the demo cloud", d.emulator_log)):
-                if proc.poll() is not None:
+                if proc.poll() is not None and not stopping:
                     print(f"smartdc-nb demo: {what} exited (code {proc.returncode}); see {log}",
                           file=sys.stderr)
                     code = 1
-                    stop.set()
+                    stopping.append(0)
     except ConfigError as exc:
         print(f"smartdc-nb demo: {exc}", file=sys.stderr)
         code = 1
@@ -178,8 +193,9 @@ def run(args: argparse.Namespace) -> int:
         for proc in (jupyter, cloud):
             if proc is not None:
                 stop_process(proc)
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        if not any(stopping):  # after a stop signal both stay blocked until the process exits
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
     if code == 0:
         print("smartdc-nb demo: stopped", flush=True)
     return code

@@ -108,7 +108,7 @@ LAYERS = {
              "paging", "limits", "writes"),
     "rules": ("rules", "seam"),
     "resources": ("resources", "datacenter", "machine", "machinelist", "fleet", "catalog",
-                  "changes"),
+                  "changes", "change", "feed_socket"),
     "operations": ("operations", "bulk", "waiters", "plans", "journaling", "journal_store",
                    "journal_views", "resuming", "feedwait", "progress"),
     "views": ("frames", "dictionary", "display", "widgets", "live"),

@@ -33,7 +33,7 @@ from __future__ import annotations
 import copy
 import time
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from .. import rules, seam
 from ..errors import InvalidArgumentError, InvalidInputError, MachineDeletedError, NotFoundError
@@ -43,9 +43,10 @@ from .audit import PendingAction, action_entry, audit_key
 from .fields import MachineFields
 from . import prechecks
 from .machine_data import MachineData
+from .machine_waits import MachineWaits
 from .refusal import refused
 from .snapshot import MachineSnapshots, Snapshot
-from .validate import check_states, is_uuid, validate_machine_name
+from .validate import is_uuid, validate_machine_name
 from .values import Credentials, credentials_of
 
 if TYPE_CHECKING:
@@ -57,7 +58,7 @@ _TOGGLES = {"enable_deletion_protection": ("deletion_protection", True),
             "disable_deletion_protection": ("deletion_protection", False)}
 
 
-class Machine(MachineFields, MachineData, MachineSnapshots):
+class Machine(MachineFields, MachineData, MachineSnapshots, MachineWaits):
     """A local proxy of one CloudAPI machine, tied to a :class:`~smartdc_nb.datacenter.DataCenter`.
 
     ``Machine(dc, machine_id)`` fetches the machine (GET /:login/machines/:id);
@@ -391,45 +392,5 @@ class Machine(MachineFields, MachineData, MachineSnapshots):
         self._audit_seen.update(audit_key(e) for e in entries)
         return entries
 
-    # waits -------------------------------------------------------------
-
-    def wait_for(self, states: str | Iterable[str] | Callable[[Machine], bool],
-                 timeout: float | None = 600.0, *, interval: float = 2.0,
-                 max_interval: float = 10.0, fail_on: Iterable[str] = ("failed",),
-                 progress: Any = None, description: str | None = None) -> Machine:
-        """Poll (GET) until the machine is in one of ``states``; returns the Machine.
-
-        ``states`` may also be a predicate, ``wait_for(lambda m: m.firewall_enabled,
-        description="the firewall on")``, checked on each fresh payload. Ends with
-        :class:`~smartdc_nb.errors.WaitFailed` when the machine reaches a state in
-        ``fail_on`` (unless awaited), disappears (unless ``"deleted"`` is awaited) or
-        the cloud refused the last action (audit ``success: "no"``);
-        :class:`~smartdc_nb.errors.WaitTimeout` after ``timeout`` seconds (None: no
-        deadline); WaitInterrupted on Ctrl-C. The interval starts at ``interval`` and
-        grows to ``max_interval`` while nothing changes. See smartdc_nb.operations.waits.
-        """
-        options = dict(timeout=timeout, interval=interval, max_interval=max_interval,
-                       fail_on=tuple(fail_on), progress=progress)
-        if callable(states):
-            predicate = states
-            return seam.wait_for(self, check=lambda raw: bool(predicate(self)),
-                                 description=description or "the condition", **options)
-        return seam.wait_for(self, check_states(states, MACHINE_STATES, "machine"), **options)
-
-    def poll_until(self, state: str, interval: float = 2.0, timeout: float | None = 600.0,
-                   **options: Any) -> Machine:
-        """The seed's name for :meth:`wait_for` with one state (it now always ends)."""
-        return self.wait_for(state, timeout=timeout, interval=interval, **options)
-
-    def poll_while(self, state: str, interval: float = 2.0, timeout: float | None = 600.0,
-                   **options: Any) -> Machine:
-        """The seed's wait while the machine is in ``state``: returns once it is in another."""
-        (state,) = check_states(state, MACHINE_STATES, "machine")
-        return seam.wait_for(self, leaving=state, timeout=timeout, interval=interval, **options)
-
-    def wait_until(self, predicate: Callable[[Machine], bool], description: str,
-                   timeout: float | None = 600.0, **options: Any) -> Machine:
-        """Deprecated name of ``wait_for(predicate, description=...)``."""
-        return self.wait_for(predicate, timeout, description=description, **options)
 
 __all__ = ["Machine", "MACHINE_STATES"]

@@ -21,8 +21,8 @@ from typing import Any
 
 from ..errors import ConfigError
 from .cloud import (ACCOUNT, DEFAULT_MACHINES, DIR_ENV, FIRST_NOTEBOOK, LAB_OVERRIDES,
-                    START_TIMEOUT, DemoDir, _exit_with_parent, _launch, demo_dir, running_cloud,
-                    start_cloud, start_lock, stop_process)
+                    START_TIMEOUT, DemoDir, _answers, _exit_with_parent, _launch, demo_dir,
+                    running_cloud, start_cloud, start_lock, stop_process)
 
 
 # ------------------------------------------------------------- the command
@@ -116,6 +116,10 @@ def _start_jupyter(d: DemoDir, notebooks: Path, port: int | None) -> tuple[subpr
         try:
             server = json.loads((Path(jupyter_runtime_dir()) / f"jpserver-{proc.pid}.json").read_text())
         except (OSError, ValueError):
+            return None
+        # ready when it answers, not when it has written its runtime file: under load the
+        # URL was printed (and opened) before anything listened there
+        if not _answers(server["url"]):
             return None
         return f"{server['url'].rstrip('/')}/{page}?token={token}"
 

@@ -5,10 +5,15 @@ whoever owns the clock owns the pace:
 
 - **wall** (the default): ``now()`` is the wall clock plus an offset that
   :meth:`Clock.advance` moves forward (jumping over a transition's duration);
-- **manual** (``Clock.manual()`` or ``emu.clock.set_manual(True)``): time stands
+- **manual** (``Clock.manual_at()`` or ``emu.clock.set_manual(True)``): time stands
   still until :meth:`Clock.advance` or the emulator's ``step()`` (to the next
   job's end) moves it, so a test can walk a transition phase by phase with no
   sleeping and nothing left to chance.
+
+The fast mode for tests that go through real waits is the wall clock with short
+transitions: ``Emulator(speed=X)`` / ``emu.set_speed(X)`` divide every duration, and
+``durations=`` sets them one by one (the pytest fixtures use 0.15-0.4 s, see
+``smartdc_nb.emulator.testing.FAST_DURATIONS``).
 
 The clock drives transitions, the ``Date`` header and audit times. Signature
 checks keep the wall clock: a client signs with its own real time.

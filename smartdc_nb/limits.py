@@ -44,6 +44,18 @@ _current: contextvars.ContextVar[Call | None] = contextvars.ContextVar(
     "smartdc_nb_call", default=None)
 
 
+def check_limit(name: str, value: Any, kind: type) -> Any:
+    """``value`` if it is a positive number (a whole one for ``int``) or None, else a clear error."""
+    whole = kind is int
+    if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)
+                         and value > 0 and (not whole or value == int(value))):
+        return value if value is None or not whole else int(value)
+    from .errors import InvalidInputError
+
+    what = "a whole number of bytes" if whole else "a number of seconds"
+    raise InvalidInputError(f"{name} must be {what} > 0, or None for no limit; not {value!r}")
+
+
 @contextlib.contextmanager
 def cutoff(at: float | None, why: str = "the wait's deadline") -> Iterator[None]:
     """Requests made inside end by ``time.monotonic()`` value ``at`` (None: no cutoff).
@@ -222,5 +234,6 @@ class BoundedAdapter(HTTPAdapter):
         return manager
 
 
-__all__ = ["DEFAULT_REQUEST_TIMEOUT", "DEFAULT_MAX_ANSWER_BYTES", "Call", "call", "cutoff",
+__all__ = ["DEFAULT_REQUEST_TIMEOUT", "DEFAULT_MAX_ANSWER_BYTES", "Call", "call", "check_limit",
+           "cutoff",
            "current_call", "BoundedAdapter", "Watchdog", "WATCHDOG"]

@@ -133,8 +133,8 @@ class Transport:
         self.params = dict(params or {})  # sent with every request (e.g. RBAC ``as-role``)
         self.stats = RequestStats()
         self.timeout = timeout
-        self.request_timeout = request_timeout
-        self.max_answer_bytes = max_answer_bytes
+        self.request_timeout = limits.check_limit("request_timeout", request_timeout, float)
+        self.max_answer_bytes = limits.check_limit("max_answer_bytes", max_answer_bytes, int)
         self.limiter = limiter
         self.session = requests.Session()
         self.session.auth = auth

@@ -15,8 +15,8 @@ import zlib
 import pytest
 from hostile import HostileServer, silent, trickle
 
-from smartdc_nb.errors import (AnswerTooLargeError, RedirectError, RequestTimeoutError,
-                               TransportError)
+from smartdc_nb.errors import (AnswerTooLargeError, InvalidInputError, RedirectError,
+                               RequestTimeoutError, TransportError)
 from smartdc_nb.limits import DEFAULT_MAX_ANSWER_BYTES, DEFAULT_REQUEST_TIMEOUT
 from smartdc_nb.machine import Machine
 
@@ -244,3 +244,18 @@ def test_a_redirect_on_one_machine_is_a_typed_error(against):
             Machine(dc, MACHINE_ID)
     assert info.value.location == "/login"
     assert info.value.path.endswith(MACHINE_ID)
+
+
+@pytest.mark.parametrize("option, value", [
+    ("request_timeout", 0), ("request_timeout", -5), ("request_timeout", "60"),
+    ("request_timeout", True), ("max_answer_bytes", 0), ("max_answer_bytes", 1.5),
+    ("max_answer_bytes", "64MB")])
+def test_bad_limits_are_refused_with_what_to_give(connect, option, value):
+    with pytest.raises(InvalidInputError, match=f"{option} must be .* > 0, or None for no limit"):
+        connect(**{option: value})
+
+
+def test_no_limit_is_allowed(connect):
+    dc = connect(request_timeout=None, max_answer_bytes=None)
+    assert dc.transport.request_timeout is None and dc.transport.max_answer_bytes is None
+    assert dc.packages()

@@ -132,6 +132,9 @@ def test_a_panel_action_waits_on_the_feed(emu, fdc, opened):
     panel.wait()
     assert badges(panel.header.value)[0] == "stopped"
     assert [r["status"] for r in logged(emu, "GET", "/changefeed")] == [101]
-    machine_gets = [r for r in logged(emu, "GET") if "/machines" in r["path"]
-                    and not r["path"].endswith(("/audit", "/snapshots"))]
-    assert len(machine_gets) == 1  # the reconcile GET of the machine; no polling
+    order = [r["method"] for r in emu.requests if r["method"] == "POST" or (
+        "/machines" in r["path"] and not r["path"].endswith(("/audit", "/snapshots",
+                                                             "/changefeed")))]
+    # the plan's re-read before the stop (Yes applies the question's plan), the stop, then
+    # only the reconcile GET of the machine: no polling
+    assert order == ["GET", "POST", "GET"]

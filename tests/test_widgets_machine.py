@@ -135,6 +135,51 @@ def test_a_click_that_no_longer_applies_is_refused_without_a_request(emu, panel_
     assert posts(emu) == [] and "already stopped; nothing was sent" in panel.log.lines[-1]
 
 
+def test_the_question_shows_the_plan_and_yes_applies_exactly_it(emu, panel_for):
+    panel = panel_for(name="planned")
+    emu.clear_requests()
+    panel.buttons["stop"].click()
+    assert emu.requests == []  # the plan is made from the state the panel holds
+    plan = panel.plan
+    assert plan.action == "stop" and [r.machine for r in plan.rows] == [panel.machine]
+    question = words(panel.confirm.message.value)
+    assert f"us-east-1 · plan {plan.id}" in question
+    assert f"Plan {plan.id}: act (POST {panel.machine.path}?action=stop)" in question
+    assert "(it is running now)" in question
+    panel.confirm.yes.click()
+    panel.wait()
+    assert [r["query"] for r in posts(emu)] == [{"action": "stop"}]
+    assert panel.machine.state == "stopped" and panel.log.entries[-1].word == "done"
+
+
+def test_a_machine_changed_between_question_and_yes_is_not_acted_on(emu, panel_for):
+    panel = panel_for(name="moved-on")
+    panel.buttons["stop"].click()
+    plan = panel.plan
+    emu.datacenter("us-east-1").set_state(panel.machine.id, "stopped")  # stopped elsewhere
+    panel.confirm.yes.click()  # the panel has not seen it: Yes goes ahead, the plan checks
+    panel.wait()
+    assert posts(emu) == []
+    entry = panel.log.entries[-1]
+    assert entry.word == "skipped" and entry.message.startswith("Stop moved-on (")
+    assert "changed since the plan (was running, now stopped" in entry.message
+    assert entry.message.endswith(f"nothing was sent (plan {plan.id})")
+    assert badges(panel.header.value)[0] == "stopped"  # the re-read is what the header shows
+    assert panel.last_error is None
+
+
+def test_a_planned_request_the_server_fails_is_logged_as_failed(emu, panel_for):
+    panel = panel_for(name="planned-flaky")
+    emu.faults.add(path=panel.machine.id, method="POST", status=500, count=1)
+    panel.buttons["stop"].click()
+    panel.confirm.yes.click()
+    panel.wait()
+    entry = panel.log.entries[-1]
+    assert entry.word == "failed" and entry.message.startswith("Stop planned-flaky (")
+    assert "ServerError" in entry.message and "[500" in entry.message
+    assert badges(panel.header.value)[0] == "running"
+
+
 # ---------------------------------------------------------------- errors
 
 
@@ -211,18 +256,22 @@ def test_delete_refuses_under_deletion_protection_and_says_why(emu, panel_for):
     assert posts(emu) == [] and "protected" in words(panel.header.value)
 
 
-def test_deletion_protection_turned_on_elsewhere_is_the_servers_refusal(emu, dc, panel_for):
+def test_deletion_protection_turned_on_elsewhere_stops_the_planned_delete(emu, dc, panel_for):
     panel = panel_for(name="protected-later")
     other = Machine(dc, panel.machine.id).enable_deletion_protection()
     other.wait_until(lambda m: m.deletion_protection, "protection on", **{
         k: FAST[k] for k in ("interval", "max_interval")}, progress=False)
     emu.clear_requests()
     panel.buttons["delete"].click()  # the panel still believes protection is off
+    assert "Plan" in words(panel.confirm.message.value) and ": act (DELETE" in \
+        words(panel.confirm.message.value)
     panel.confirm.yes.click()
     panel.wait()
-    assert [r["method"] for r in posts(emu)] == ["DELETE"]
-    assert "DeletionProtectedError" in panel.log.lines[-1]
-    assert "protected" in words(panel.header.value)  # refreshed after the failure
+    assert posts(emu) == []  # the plan reads the machine again before sending
+    entry = panel.log.entries[-1]
+    assert entry.word == "skipped" and "changed since the plan" in entry.message
+    assert "deletion protection is on" in entry.message and "nothing was sent" in entry.message
+    assert "protected" in words(panel.header.value)  # the re-read is what the header shows
 
 
 def test_delete_asks_then_deletes_and_leaves_only_refresh(emu, panel_for):
@@ -273,14 +322,20 @@ def test_snapshots_create_boot_from_and_delete(emu, panel_for):
     assert panel.snapshot_name.value != name  # and a fresh default is offered
     assert "Snapshots 1" in header(panel)
 
+    before = len(emu.requests)
     panel.buttons["boot_snapshot"].click()
-    assert f"Boot snappy from snapshot {name}?" in words(panel.confirm.message.value)
+    question = words(panel.confirm.message.value)
+    assert f"Boot snappy from snapshot {name}?" in question
+    assert f"Plan {panel.plan.id}: act (POST {panel.machine.path}/snapshots/{name})" in question
+    assert len(emu.requests) == before and panel.plan.action == "start_from_snapshot"
     panel.confirm.yes.click()
     panel.wait()
     assert panel.machine.state == "running"
     assert panel.log.entries[-1].message.startswith(f"Boot from snapshot {name}: snappy")
 
     panel.buttons["delete_snapshot"].click()
+    assert f"Plan {panel.plan.id}: act (DELETE {panel.machine.path}/snapshots/{name})" in \
+        words(panel.confirm.message.value)
     panel.confirm.yes.click()
     panel.wait()
     assert panel.snapshot.options == () and "Snapshots 0" in header(panel)

@@ -3,7 +3,11 @@
 Every action is sent and then awaited (with the panel's progress bar) on the
 panel's worker thread; the header is redrawn from the machine's payload after
 each one, and every few seconds while auto-refresh is on. Stop, Delete
-machine, Boot from snapshot and Delete snapshot ask first, in the panel.
+machine, Boot from snapshot and Delete snapshot ask first, in the panel: the
+question shows the plan for the machine (smartdc_nb.plans: the rules table's
+verdict with its reason or request, and the plan's id, made from the state the
+panel holds, without a request), and Yes applies exactly that plan, so a
+machine that changed since the question is skipped and the log says so.
 
 The jobs the buttons run are in :mod:`.machine_jobs`, the auto-refresh in
 :mod:`.refresher`.
@@ -20,11 +24,12 @@ from ..display.values import Badge, Note, badge, flag, mebibytes, text, when
 from ..display.parts import (dc_name, fetched, ident, image_value, ip_facts, package_value,
                              raw_of)
 from ..errors import InvalidInputError
+from ..plans import Plan, make_plan
 from ..resources.machine import Machine
 from ..resources.snapshot import Snapshot
 from .base import Panel
 from .html import render_card
-from .machine_jobs import MachineJobs, default_snapshot_name
+from .machine_jobs import MachineJobs, default_snapshot_name, plan_note
 from .refresher import AutoRefresh
 
 
@@ -51,6 +56,7 @@ class MachinePanel(MachineJobs, AutoRefresh, Panel):
     refresh) to their buttons; ``panel.package``, ``panel.new_name``,
     ``panel.snapshot_name`` and ``panel.snapshot`` are the choosers;
     ``panel.auto_refresh`` the checkbox; ``panel.log.entries`` the log;
+    ``panel.plan`` the plan the last question showed (Yes applies exactly it);
     ``panel.wait()`` waits for the actions submitted so far.
     """
 
@@ -70,6 +76,7 @@ class MachinePanel(MachineJobs, AutoRefresh, Panel):
         self._refresh_queued = False
         self._refresh_error: str | None = None
         self._shown_name = machine.name
+        self.plan: Plan | None = None  # the plan the last question showed
         super().__init__(machine, **options)
         if self.widget is not None:
             self.submit("Load", self._load, busy_text="Loading")
@@ -264,10 +271,8 @@ class MachinePanel(MachineJobs, AutoRefresh, Panel):
         self._confirm("stop", f"Stop {self.machine.label}",
                       f"Stop {self.machine.name}?",
                       "It shuts down: whatever runs on it stops until it is started again.",
-                      "Yes, stop it",
-                      lambda: self.act("stop", f"Stop {self.machine.label}",
-                                       self._state_job("Stop", self.machine.stop, "stopped"),
-                                       "Stopping"))
+                      "Yes, stop it", "Stopping",
+                      lambda plan: self._state_job("Stop", plan, "stopped"))
 
     def reboot(self) -> None:
         """Reboot the machine and wait until the audit log shows the reboot done."""
@@ -315,8 +320,7 @@ class MachinePanel(MachineJobs, AutoRefresh, Panel):
             return
         self._confirm("delete", what, f"Delete {machine.name}?",
                       "The machine and its disks are destroyed; this cannot be undone.",
-                      "Yes, delete the machine",
-                      lambda: self.act("delete", what, self._delete_job(), "Deleting"))
+                      "Yes, delete the machine", "Deleting", self._delete_job)
 
     def create_snapshot(self) -> None:
         """Snapshot the machine under the name typed and wait until the snapshot is created."""
@@ -335,9 +339,8 @@ class MachinePanel(MachineJobs, AutoRefresh, Panel):
         self._confirm("boot_snapshot", what, f"Boot {machine.name} from snapshot {name}?",
                       f"The machine is rolled back to the snapshot taken "
                       f"{when(snapshot.created)}: everything written since is lost.",
-                      "Yes, boot from it",
-                      lambda: self.act("boot_snapshot", what, self._rollback_job(name),
-                                       "Booting"))
+                      "Yes, boot from it", "Booting",
+                      lambda plan: self._rollback_job(name, plan), name)
 
     def delete_snapshot(self) -> None:
         """Ask, then delete the chosen snapshot and wait until it is gone."""
@@ -349,9 +352,8 @@ class MachinePanel(MachineJobs, AutoRefresh, Panel):
         self._confirm("delete_snapshot", what,
                       f"Delete snapshot {snapshot.name} of {self.machine.name}?",
                       "A deleted snapshot cannot be booted from or restored.",
-                      "Yes, delete the snapshot",
-                      lambda: self.act("delete_snapshot", what,
-                                       self._delete_snapshot_job(snapshot), "Deleting"))
+                      "Yes, delete the snapshot", "Deleting",
+                      lambda plan: self._delete_snapshot_job(snapshot, plan), snapshot.name)
 
     def refresh(self) -> None:
         """Fetch the machine, its snapshots and (once) the packages."""
@@ -359,12 +361,23 @@ class MachinePanel(MachineJobs, AutoRefresh, Panel):
                     button="refresh", busy_text="Refreshing")
 
     def _confirm(self, name: str, what: str, question: str, consequence: str, yes: str,
-                 then: Callable[[], None]) -> None:
+                 busy_text: str, job_of: Callable[[Plan], Callable[[], None]],
+                 *args: Any) -> None:
+        """Ask, showing the plan of action ``name`` (with ``args``) made from the state the
+        panel holds (no request); Yes submits ``job_of(plan)``, which applies exactly it."""
         if not self.applies(name, what):
             return
-        card = Card("Confirm", text(question), subtitle=[dc_name(self.machine.datacenter)],
-                    blocks=[Note(consequence)])
-        self.confirm.ask(what, card, yes, then)
+        try:
+            plan = self.plan = make_plan([self.machine], self.rule_of(name), *args,
+                                         refresh=False)
+        except InvalidInputError as exc:  # e.g. a snapshot name the API cannot address
+            self.refuse(what, str(exc))
+            return
+        card = Card("Confirm", text(question),
+                    subtitle=[dc_name(self.machine.datacenter), f"plan {plan.id}"],
+                    blocks=[Note(consequence), plan_note(plan)])
+        self.confirm.ask(what, card, yes,
+                         lambda: self.act(name, what, job_of(plan), busy_text))
 
 
 __all__ = ["MachinePanel", "default_snapshot_name"]

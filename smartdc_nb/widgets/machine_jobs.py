@@ -3,6 +3,10 @@
 Each job sends its request, logs that CloudAPI accepted it, waits (with the
 panel's progress bar and wait options) for the change to show, and logs the
 result; a failure refreshes the machine so the header shows it as it is now.
+
+An action that asks first is sent by applying the plan its question showed
+(smartdc_nb.plans, :func:`plan_note`): the plan reads the machine again and
+sends nothing if it changed since the question, which the log then says.
 """
 
 from __future__ import annotations
@@ -12,6 +16,9 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 
 from .. import rules
+from ..display.values import Note
+from ..operations.outcomes import DONE
+from ..plans import ACT, Plan
 from ..resources.machine import Machine
 from ..resources.snapshot import Snapshot
 from .pieces import plural
@@ -23,6 +30,15 @@ def default_snapshot_name(taken: Iterable[str] = ()) -> str:
     taken = set(taken)
     return next(n for n in (name, *(f"{name}-{i}" for i in range(2, len(taken) + 3)))
                 if n not in taken)
+
+
+def plan_note(plan: Plan) -> Note:
+    """The question's line about its plan: the id, the verdict and its reason or request."""
+    row = plan.rows[0]  # a machine panel's plan is about its one machine
+    said = row.request if row.verdict == ACT else row.reason
+    return Note(f"Plan {plan.id}: {row.verdict}" + (f" ({said})" if said else "") +
+                f". Yes applies exactly this plan: if the machine changed since (it is "
+                f"{row.state} now), nothing is sent and the log says why.")
 
 
 class MachineJobs:
@@ -41,6 +57,18 @@ class MachineJobs:
         self.log.add("done", f"{verb} {self.machine.label}: {result} after "
                              f"{time.monotonic() - since:.1f} s")
 
+    def _apply(self, verb: str, plan: Plan) -> bool:
+        """Send the planned request (the plan re-reads the machine first); False when the
+        plan skipped it, which the log says in words. A failure to send is raised."""
+        row = plan.apply(approve=plan.id, wait=False, progress=False).outcomes[0]
+        if row.outcome == DONE:
+            return True
+        if row.error is not None:
+            raise row.error
+        self.log.add("skipped", f"{verb} {self.machine.label}: {row.reason}; nothing was sent "
+                                f"(plan {plan.id})")
+        return False
+
     def _guarded(self, work: Callable[[], None]) -> Callable[[], None]:
         def job() -> None:
             try:
@@ -55,9 +83,14 @@ class MachineJobs:
                 raise
         return job
 
-    def _state_job(self, verb: str, send: Callable[[], Any], target: str) -> Callable[[], None]:
+    def _state_job(self, verb: str, send: Callable[[], Any] | Plan,
+                   target: str) -> Callable[[], None]:
+        """``send`` is the request, or the plan the question showed."""
         def work() -> None:
-            send()
+            if not isinstance(send, Plan):
+                send()
+            elif not self._apply(verb, send):
+                return
             since = self._sent(verb, target)
             self.machine.wait_for(target, **self._wait_options())
             self._done(verb, since, f"{self.machine.state}")
@@ -72,9 +105,10 @@ class MachineJobs:
             self._done(verb, since, description)
         return self._guarded(work)
 
-    def _delete_job(self) -> Callable[[], None]:
+    def _delete_job(self, plan: Plan) -> Callable[[], None]:
         def work() -> None:
-            self.machine.delete()
+            if not self._apply("Delete", plan):
+                return
             since = self._sent("Delete", "deleted")
             self.machine.wait_for("deleted", **self._wait_options())
             self._done("Delete", since, "deleted")
@@ -93,19 +127,20 @@ class MachineJobs:
             self._done(f"Create snapshot {name} of", since, "snapshot created")
         return self._guarded(work)
 
-    def _rollback_job(self, name: str) -> Callable[[], None]:
+    def _rollback_job(self, name: str, plan: Plan) -> Callable[[], None]:
         def work() -> None:
-            before = self.machine.state
-            target = rules.after_rollback(before)
-            self.machine.start_from_snapshot(name)
+            if not self._apply(f"Boot from snapshot {name}:", plan):
+                return
+            target = rules.after_rollback(plan.rows[0].state)  # as planned, and as it was
             since = self._sent(f"Boot from snapshot {name}:", target)
             self.machine.wait_for(target, **self._wait_options())
             self._done(f"Boot from snapshot {name}:", since, f"{self.machine.state}")
         return self._guarded(work)
 
-    def _delete_snapshot_job(self, snapshot: Snapshot) -> Callable[[], None]:
+    def _delete_snapshot_job(self, snapshot: Snapshot, plan: Plan) -> Callable[[], None]:
         def work() -> None:
-            snapshot.delete()
+            if not self._apply(f"Delete snapshot {snapshot.name} of", plan):
+                return
             since = self._sent(f"Delete snapshot {snapshot.name} of", "it to be gone")
             snapshot.wait_for("deleted", **self._wait_options())
             self.machine.snapshots()
@@ -135,4 +170,4 @@ class MachineJobs:
         self.log.add("done", f"{verb} {machine.label}: {', '.join(found)}")
 
 
-__all__ = ["MachineJobs", "default_snapshot_name"]
+__all__ = ["MachineJobs", "default_snapshot_name", "plan_note"]

@@ -66,6 +66,17 @@ class Clock:
                 self._offset = max(0.0, current - time.time())
         self._changed()
 
+    def reset(self) -> None:
+        """Back to the wall clock itself: not manual, no offset.
+
+        The one way time goes back, so only for an emulator whose state is seeded
+        again right after (the ``emu`` test fixture): a test that advanced the clock
+        must not leave the next one a cloud whose times run ahead of its client's.
+        """
+        with self._lock:
+            self._frozen, self._offset = None, 0.0
+        self._changed()
+
     def advance(self, seconds: float) -> float:
         """Move the clock forward by ``seconds`` (>= 0); returns the new reading."""
         seconds = float(seconds)

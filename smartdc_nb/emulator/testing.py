@@ -154,6 +154,7 @@ def emulator(triton_keys):
 
 @pytest.fixture
 def emu(emulator):
+    emulator.clock.reset()  # before seeding, so the seeded times are the wall clock's too
     emulator.reset()
     emulator.faults.clear()
     emulator.clear_requests()
@@ -161,7 +162,6 @@ def emu(emulator):
     emulator.set_speed(1.0)
     emulator.set_durations(**FAST_DURATIONS)
     emulator.changefeed.configure(enabled=True, delay=0, duplicate=0)
-    emulator.clock.set_manual(False)
     return emulator
 
 

@@ -153,9 +153,12 @@ def jupyter_lab(tmp_path_factory):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(values))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER_", "TRITON_", "SDC_"))}
+    # Everything the server and its kernels write stays under base, not in the user's home: this
+    # session fixture starts before the per-test fixtures point the journal at a tmp dir.
     env.update(JUPYTER_CONFIG_DIR=str(base / "config"), JUPYTER_RUNTIME_DIR=str(base / "runtime"),
-               IPYTHONDIR=str(base / "ipython"), JUPYTER_PLATFORM_DIRS="1",
-               SMARTDC_NB_PROGRESS="0")
+               JUPYTER_DATA_DIR=str(base / "data"), IPYTHONDIR=str(base / "ipython"),
+               JUPYTER_PLATFORM_DIRS="1", SMARTDC_NB_PROGRESS="0",
+               SMARTDC_NB_JOURNAL=str(base / "journal.sqlite"), SMARTDC_NB_JOURNAL_SYNC="normal")
     port = free_port()
     log = base / "server.log"
     command = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ServerApp.ip=127.0.0.1",

@@ -28,6 +28,14 @@ def machine_id(emu):
     return emu.datacenter("us-east-1").put_machine(name="fixture-vm")
 
 
+def listening(emu, stream) -> bool:
+    """The stream is live and the emulator took every socket's registration. CloudAPI does not
+    acknowledge a registration, so a client's "live" can come first, and a change made before
+    the server reads the registration is never sent (feed waits poll a quiet machine for that)."""
+    sockets = emu.changefeed.status()["sockets"]
+    return stream.live() and bool(sockets) and all(s["registered"] for s in sockets)
+
+
 def next_change(stream, match=lambda c: True, timeout: float = 5.0):
     deadline = time.monotonic() + timeout
     while (left := deadline - time.monotonic()) > 0:
@@ -39,7 +47,7 @@ def next_change(stream, match=lambda c: True, timeout: float = 5.0):
 
 def test_changes_of_one_datacenter(emu, dc, machine_id):
     with dc.changes(**FAST) as stream:
-        eventually(stream.live, 10, "the feed")
+        eventually(lambda: listening(emu, stream), 10, "the feed")
         dc.machine(machine_id).stop()
         stopping = next_change(stream)
         assert (stopping.datacenter, stopping.machine_id, stopping.kinds) == \
@@ -58,7 +66,7 @@ def test_changes_of_one_datacenter(emu, dc, machine_id):
 def test_duplicates_are_dropped_and_delays_survived(emu, dc, machine_id):
     emu.changefeed.configure(duplicate=2, delay=0.3)
     with dc.changes(**FAST) as stream:
-        eventually(stream.live, 10, "the feed")
+        eventually(lambda: listening(emu, stream), 10, "the feed")
         dc.machine(machine_id).stop()
         states = [next_change(stream).state, next_change(stream).state]
         assert states == ["stopping", "stopped"]
@@ -80,6 +88,7 @@ def test_dropped_socket_reconnects_and_reconciles(emu, dc, machine_id):
         assert (seen.machine_id, seen.state, seen.source, seen.kinds) == \
             (machine_id, "stopped", "reconcile", ("state",))
         assert stream.live() and stream.listings == 2
+        eventually(lambda: listening(emu, stream), 5, "the registration")
         handle.set_state(machine_id, "running")              # and the feed carries on
         assert next_change(stream).source == "feed"
 
@@ -101,7 +110,7 @@ def test_fleet_changes_every_datacenter(emu, dc, dc_west):
     east = emu.datacenter("us-east-1").put_machine(name="e1")
     west = emu.datacenter("us-west-1").put_machine(name="w1")
     with fleet.changes(**FAST) as stream:
-        eventually(stream.live, 10, "both feeds")
+        eventually(lambda: listening(emu, stream), 10, "both feeds")
         assert len(emu.changefeed.status()["sockets"]) == 2
         emu.datacenter("us-west-1").set_state(west, "stopped")
         emu.datacenter("us-east-1").set_state(east, "stopped")

@@ -15,6 +15,13 @@ def fleet(connect):
     return smartdc_nb.Fleet([connect(changefeed=True), connect("us-west-1", changefeed=True)])
 
 
+def listening(emu, live) -> bool:
+    """Both feeds live and their registrations taken by the emulator (CloudAPI never
+    acknowledges one: a change made before the server reads it is not sent)."""
+    sockets = emu.changefeed.status()["sockets"]
+    return live.healthy and len(sockets) == 2 and all(s["registered"] for s in sockets)
+
+
 def listings(emu) -> int:
     return sum(r["path"].endswith("/machines") for r in emu.requests)
 
@@ -22,7 +29,7 @@ def listings(emu) -> int:
 def test_live_fleet_follows_changes_without_polling(emu, fleet):
     east = emu.datacenter("us-east-1").put_machine(name="live-e1")
     with fleet.live(poll_interval=0.2, backoff=(0.05, 0.5)) as live:
-        eventually(lambda: live.healthy, 10, "both feeds")
+        eventually(lambda: listening(emu, live), 10, "both feeds")
         frame = live.frame
         owned = {m.id for dc in emu.state.datacenters.values() for m in dc.machines.values()}
         assert set(frame["id"]) == owned and set(frame["datacenter"]) == {"us-east-1", "us-west-1"}
@@ -46,7 +53,7 @@ def test_live_fleet_follows_changes_without_polling(emu, fleet):
 def test_live_html_and_widget_update_in_place(emu, fleet):
     hostile = emu.datacenter("us-west-1").put_machine(name="x<script>alert(1)</script>")
     with fleet.live(poll_interval=0.2, backoff=(0.05, 0.5)) as live:
-        eventually(lambda: live.healthy, 10, "both feeds")
+        eventually(lambda: listening(emu, live), 10, "both feeds")
         widget = live.widget()
         before = widget.card.value
         emu.datacenter("us-west-1").set_state(hostile, "failed")

@@ -13,8 +13,10 @@ comes back (reconnect, one reconciling listing) the wait listens again.
 Rounds woken by a change observe only the machines whose payload changed, so
 a stalled machine's "no progress" count (and its audit reads) still advances
 at the poll interval, not at the rate other machines change. A machine that
-stayed quiet on a live feed for :data:`QUIET_CHECK` seconds is polled once,
-in case its change fell between the socket's registration and the listing.
+stayed quiet on a live feed for :data:`FIRST_QUIET_CHECK` seconds is polled
+once, in case its change fell between the reconciling listing and the server
+taking the socket's registration (CloudAPI never acknowledges one, so that
+change is never sent), then again every :data:`QUIET_CHECK` seconds.
 A DataCenter whose upgrade was refused (a CloudAPI without the feed) is not
 asked again by its next waits for :data:`ABSENT_MEMORY` seconds.
 """
@@ -34,7 +36,9 @@ if TYPE_CHECKING:
 
 #: seconds a wait gives the feeds to come up before its first poll
 READY_TIMEOUT = 3.0
-#: seconds a machine may stay silent on a live feed before it is polled once anyway
+#: seconds a machine may stay silent on a live feed before it is polled the first time
+FIRST_QUIET_CHECK = 5.0
+#: and then between two such polls
 QUIET_CHECK = 60.0
 #: reconnect backoff of a wait's feeds (first, longest), seconds
 BACKOFF = (0.5, 10.0)
@@ -61,6 +65,7 @@ class FeedWatch:
             self.streams[dc] = ChangeStream({dc.name or dc.url: dc}, machine_ids=ids,
                                             backoff=BACKOFF, notify=self.event)
         self._last: dict[int, tuple[int, float]] = {}  # tracker -> (id of payload seen, when)
+        self._checked: set[int] = set()  # trackers polled once for being quiet
         deadline = time.monotonic() + ready_timeout
         while any(s.status[next(iter(s.status))] == "connecting" for s in self.streams.values()):
             left = deadline - time.monotonic()
@@ -104,8 +109,10 @@ class FeedWatch:
             if stamp == seen:
                 if not timed:
                     continue
-                if now - since >= QUIET_CHECK:
+                quiet = QUIET_CHECK if id(tracker) in self._checked else FIRST_QUIET_CHECK
+                if now - since >= quiet:
                     self._last[id(tracker)] = (seen, now)
+                    self._checked.add(id(tracker))
                     poll.append(tracker)  # silent too long: make sure nothing was missed
                     continue
             else:

@@ -138,3 +138,15 @@ def test_a_panel_action_waits_on_the_feed(emu, fdc, opened):
     # the plan's re-read before the stop (Yes applies the question's plan), the stop, then
     # only the reconcile GET of the machine: no polling
     assert order == ["GET", "POST", "GET"]
+
+
+def test_a_change_before_the_server_took_the_registration_is_found_by_a_poll(emu, fdc):
+    """CloudAPI never acknowledges a registration: a change between the reconcile and the
+    server taking it is never sent, so a quiet machine is polled soon, not after a minute."""
+    emu.changefeed.configure(register_delay=1.0)
+    emu.set_durations(stop=0.3)  # stopped while the server has not taken the registration yet
+    m = Machine(fdc, put(emu, name="gap"))
+    emu.clear_requests()
+    assert m.stop().wait_for("stopped", timeout=20, **FAST) is m
+    assert [r["status"] for r in logged(emu, "GET", "/changefeed")] == [101]
+    assert polls(emu) == [m.path, m.path]  # the reconcile GET, then the quiet machine's poll

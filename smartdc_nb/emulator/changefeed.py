@@ -165,6 +165,8 @@ class FeedSocket:
             log.info("changefeed %s: unparsable registration ignored", self.request_id)
             return
         if valid_registration(message):
+            if self.feed.register_delay:  # a slow server: changes until now are not sent here
+                time.sleep(self.feed.register_delay)
             self.registration = message
             self.feed.wake()
         else:
@@ -212,6 +214,7 @@ class Feed:
         self.enabled = bool(enabled)
         self.delay = 0.0
         self.duplicate = 0
+        self.register_delay = 0.0  # seconds before a socket's registration is taken
         self.published = 0
         self._sockets: list[FeedSocket] = []
         self._lock = threading.Lock()
@@ -225,8 +228,11 @@ class Feed:
 
     # ------------------------------------------------------------ options
 
-    def configure(self, enabled: Any = None, delay: Any = None, duplicate: Any = None) -> dict:
-        """Change the options; returns :meth:`status`. ``enabled=False`` refuses new upgrades."""
+    def configure(self, enabled: Any = None, delay: Any = None, duplicate: Any = None,
+                  register_delay: Any = None) -> dict:
+        """Change the options; returns :meth:`status`. ``enabled=False`` refuses new upgrades;
+        ``register_delay`` seconds pass before a new socket's registration is taken (CloudAPI
+        never acknowledges one, so a client cannot tell when it was)."""
         if enabled is not None:
             if not isinstance(enabled, bool):
                 raise ValueError(f"enabled must be true or false, not {enabled!r}")
@@ -240,6 +246,11 @@ class Feed:
                 raise ValueError(f"duplicate must be a whole number of extra copies 0 to 10, "
                                  f"not {duplicate!r}")
             self.duplicate = duplicate
+        if register_delay is not None:
+            if isinstance(register_delay, bool) or not isinstance(register_delay, (int, float)) \
+                    or not 0 <= register_delay <= 60:
+                raise ValueError(f"register_delay must be 0 to 60 seconds, not {register_delay!r}")
+            self.register_delay = float(register_delay)
         return self.status()
 
     def status(self) -> dict[str, Any]:
@@ -249,7 +260,8 @@ class Feed:
                         "vms": (s.registration or {}).get("vms"), "sent": s.sent}
                        for s in self._sockets]
         return {"enabled": self.enabled, "delay": self.delay, "duplicate": self.duplicate,
-                "published": self.published, "sockets": sockets}
+                "register_delay": self.register_delay, "published": self.published,
+                "sockets": sockets}
 
     # ------------------------------------------------------------ sockets
 

@@ -161,7 +161,7 @@ def emu(emulator):
     emulator.set_throttle(None)
     emulator.set_speed(1.0)
     emulator.set_durations(**FAST_DURATIONS)
-    emulator.changefeed.configure(enabled=True, delay=0, duplicate=0)
+    emulator.changefeed.configure(enabled=True, delay=0, duplicate=0, register_delay=0)
     return emulator
 
 

@@ -24,6 +24,7 @@ import papermill
 import pytest
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
+from repo_copy import repo_copy
 
 REPO = Path(__file__).resolve().parents[1]
 BINDER = REPO / "binder"
@@ -93,11 +94,12 @@ def binder_venv(tmp_path: Path, env: dict) -> Path:
     cache = Path(os.environ.get("SMARTDC_NB_TEST_CACHE") or Path.home() / ".cache" /
                  "smartdc_nb-tests") / f"binder-{dependencies_key()}"
     fresh = os.environ.get("SMARTDC_NB_FRESH_BINDER", "") not in ("", "0")
+    source = repo_copy(tmp_path / "source")  # pip builds "." in the tree it is given
     if not fresh and (cache / "bin" / "python").is_file():
         install = subprocess.run(
             [str(cache / "bin" / "python"), "-m", "pip", "install", "--quiet",
              "--disable-pip-version-check", "--no-deps", "--force-reinstall", "."],
-            cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+            cwd=source, env=env, capture_output=True, text=True, timeout=600)
         assert install.returncode == 0, install.stdout[-3000:] + install.stderr[-3000:]
         return cache
     # built beside its final place, then renamed in one step: never a half-made cache
@@ -109,7 +111,7 @@ def binder_venv(tmp_path: Path, env: dict) -> Path:
     install = subprocess.run(
         [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
          "--disable-pip-version-check", "-r", "binder/requirements.txt"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=1500)
+        cwd=source, env=env, capture_output=True, text=True, timeout=1500)
     assert install.returncode == 0, install.stdout[-3000:] + install.stderr[-3000:]
     if fresh:
         return venv

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from repo_copy import repo_copy
 
 REPO = Path(__file__).resolve().parents[1]
 RUNBOOKS = sorted(p.name for p in (REPO / "smartdc_nb" / "notebooks").glob("[0-9]*.ipynb")
@@ -42,8 +43,9 @@ def installed(tmp_path_factory):
            if k not in ("PYTHONPATH", "VIRTUAL_ENV")
            and not k.startswith(("TRITON_", "SDC_", "JUPYTER_", "SMARTDC_NB_"))}
     dist = base / "dist"
+    source = repo_copy(base / "source")  # pip builds in the tree it is given
     build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet",
-                            "--disable-pip-version-check", "-w", str(dist), str(REPO)],
+                            "--disable-pip-version-check", "-w", str(dist), str(source)],
                            env=env, capture_output=True, text=True, timeout=600)
     assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
     wheel = next(dist.glob("smartdc_nb-*.whl"))

@@ -6,12 +6,15 @@ folder outside the repository, and then, from an empty working directory:
 ``smartdc-nb notebooks --list`` names the runbooks, ``smartdc-nb run
 fleet-overview`` runs the packaged runbook against the embedded demo cloud, and
 ``smartdc-nb demo`` serves a working copy of the runbooks (JupyterLab's
-contents API lists them).
+contents API lists them). The dependencies' install is reused while pyproject.toml
+and Python are unchanged (see wheel_venv).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -35,6 +38,38 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wheel_venv(base: Path, wheel: Path, env: dict) -> Path:
+    """A venv with ``pip install WHEEL[notebook]`` done, as a pip user does it.
+
+    The dependencies' install is kept between runs under ``$SMARTDC_NB_TEST_CACHE``
+    (default ``~/.cache/smartdc_nb-tests``), keyed by pyproject.toml and the Python version:
+    the same inputs give the same environment, any change to them installs afresh. The
+    wheel itself is always installed again. A machine without that cache (CI) or
+    ``SMARTDC_NB_FRESH_VENV=1`` installs everything from nothing.
+    """
+    key = hashlib.sha256((REPO / "pyproject.toml").read_bytes() + sys.version.encode())
+    cache = Path(os.environ.get("SMARTDC_NB_TEST_CACHE") or Path.home() / ".cache" /
+                 "smartdc_nb-tests") / f"wheel-{key.hexdigest()[:16]}"
+    fresh = os.environ.get("SMARTDC_NB_FRESH_VENV", "") not in ("", "0")
+    # console scripts name their venv by absolute path: the kept venv is built in place,
+    # and counts only once its install finished (the marker file)
+    venv = base / "venv" if fresh else cache
+    done = venv / ".smartdc_nb-installed"
+    if fresh or not done.is_file():
+        shutil.rmtree(venv, ignore_errors=True)
+        venv.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+        install = [f"{wheel}[notebook]"]
+    else:
+        install = ["--no-deps", "--force-reinstall", str(wheel)]
+    result = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
+                             "--disable-pip-version-check", *install],
+                            env=env, capture_output=True, text=True, timeout=1500, cwd=base)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    done.touch()
+    return venv
+
+
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
     """(python, env, workdir): the wheel installed in a fresh venv, and a clean environment for it."""
@@ -54,13 +89,8 @@ def installed(tmp_path_factory):
                   and n.endswith(".ipynb")) == RUNBOOKS
     assert not [n for n in names if n.endswith(".out.ipynb")]
 
-    venv = base / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    venv = wheel_venv(base, wheel, env)
     python = venv / "bin" / "python"
-    install = subprocess.run([str(python), "-m", "pip", "install", "--quiet",
-                              "--disable-pip-version-check", f"{wheel}[notebook]"],
-                             env=env, capture_output=True, text=True, timeout=1500, cwd=base)
-    assert install.returncode == 0, install.stdout[-3000:] + install.stderr[-3000:]
     work = base / "work"
     work.mkdir()
     env.update(SMARTDC_NB_DEMO_DIR=str(base / "demo"), SMARTDC_NB_DEMO_MACHINES="8",

@@ -15,27 +15,19 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
 import zipfile
 from pathlib import Path
 
 import pytest
 import requests
 from repo_copy import repo_copy
+from test_demo import free_port, read_until, stop_demo
 
 REPO = Path(__file__).resolve().parents[1]
 RUNBOOKS = sorted(p.name for p in (REPO / "smartdc_nb" / "notebooks").glob("[0-9]*.ipynb")
                   if not p.name.endswith(".out.ipynb"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wheel_venv(base: Path, wheel: Path, env: dict) -> Path:
@@ -132,12 +124,7 @@ def test_the_wheels_demo_serves_a_working_copy_of_the_runbooks(installed):
                             cwd=work, env=env, text=True, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        lines = []
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline and not any("Ctrl-C to stop" in line for line in lines):
-            line = proc.stdout.readline()
-            assert line, "the demo exited early:\n" + "".join(lines) + proc.stderr.read()
-            lines.append(line)
+        lines = read_until(proc, "Ctrl-C to stop", timeout=180)
         text = "".join(lines)
         copies = Path(env["SMARTDC_NB_NOTEBOOKS"])
         assert f"Copied the runbooks to {copies}" in text
@@ -149,11 +136,6 @@ def test_the_wheels_demo_serves_a_working_copy_of_the_runbooks(installed):
         assert RUNBOOKS == sorted(item["name"] for item in listing["content"]
                                   if item["name"].endswith(".ipynb"))
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_demo(proc)
     assert proc.returncode == 0  # Ctrl-C stops the demo cleanly
     assert not (Path(env["SMARTDC_NB_DEMO_DIR"]) / "running.json").exists()

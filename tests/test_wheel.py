@@ -12,6 +12,7 @@ and Python are unchanged (see wheel_venv).
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
@@ -24,6 +25,9 @@ import pytest
 import requests
 from repo_copy import repo_copy
 from test_demo import free_port, read_until, stop_demo
+
+# the tests share one installed venv (a module fixture): they stay on one xdist worker
+pytestmark = pytest.mark.xdist_group("wheel")
 
 REPO = Path(__file__).resolve().parents[1]
 RUNBOOKS = sorted(p.name for p in (REPO / "smartdc_nb" / "notebooks").glob("[0-9]*.ipynb")
@@ -47,18 +51,24 @@ def wheel_venv(base: Path, wheel: Path, env: dict) -> Path:
     # and counts only once its install finished (the marker file)
     venv = base / "venv" if fresh else cache
     done = venv / ".smartdc_nb-installed"
-    if fresh or not done.is_file():
-        shutil.rmtree(venv, ignore_errors=True)
-        venv.parent.mkdir(parents=True, exist_ok=True)
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    with open(venv.parent / f"{venv.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one install at a time (parallel workers, runs)
+
+        def pip(*args: str) -> subprocess.CompletedProcess:
+            return subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install",
+                                   "--quiet", "--disable-pip-version-check", *args],
+                                  env=env, capture_output=True, text=True, timeout=1500,
+                                  cwd=base)
+
+        if not fresh and done.is_file() and \
+                pip("--no-deps", "--force-reinstall", str(wheel)).returncode == 0:
+            return venv
+        shutil.rmtree(venv, ignore_errors=True)  # fresh, never finished, or damaged
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
-        install = [f"{wheel}[notebook]"]
-    else:
-        install = ["--no-deps", "--force-reinstall", str(wheel)]
-    result = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
-                             "--disable-pip-version-check", *install],
-                            env=env, capture_output=True, text=True, timeout=1500, cwd=base)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    done.touch()
+        result = pip(f"{wheel}[notebook]")
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        done.touch()
     return venv
 
 

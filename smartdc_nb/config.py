@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import json
 import logging
 import os
 import sys
@@ -31,6 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from .config_files import _default_profile_name, _env, _read_json, config_dir, profile_names
 from .errors import ConfigError
 
 __all__ = [
@@ -130,58 +130,6 @@ class Profile:
                 continue
             shown.append(f"{field.name}={value!r}")
         return f"Profile({', '.join(shown)})"
-
-
-# ------------------------------------------------------------ where things are
-
-
-def _env(name: str) -> str | None:
-    return os.environ.get(name) or None  # like the CLI, an empty variable counts as unset
-
-
-def config_dir() -> Path:
-    """The triton CLI's config dir: $TRITONTEST_CLI_CONFIG_DIR, $XDG_CONFIG_HOME/triton or ~/.triton."""
-    if _env("TRITONTEST_CLI_CONFIG_DIR"):
-        return Path(_env("TRITONTEST_CLI_CONFIG_DIR")).expanduser()
-    if _env("XDG_CONFIG_HOME"):
-        return Path(_env("XDG_CONFIG_HOME")).expanduser() / "triton"
-    return Path.home() / ".triton"
-
-
-def profile_names() -> list[str]:
-    """Names of the profiles in ``<config dir>/profiles.d``, sorted."""
-    directory = config_dir() / "profiles.d"
-    try:
-        return sorted(p.stem for p in directory.iterdir() if p.suffix == ".json" and p.stem != "env")
-    except OSError:
-        return []
-
-
-def _read_json(path: Path, what: str) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{what} {path} cannot be read: {exc.strerror or exc}") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(
-            f"{what} {path} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
-        ) from None
-
-
-def _default_profile_name(directory: Path) -> tuple[str | None, str]:
-    """The ``profile`` named in config.json, and a note of what was examined."""
-    path = directory / "config.json"
-    if not path.is_file():
-        return None, f"{path} (absent)"
-    config = _read_json(path, "triton config")
-    if not isinstance(config, dict):
-        raise ConfigError(f"triton config {path} must hold a JSON object, not {type(config).__name__}")
-    name = config.get("profile")
-    if name is not None and (not isinstance(name, str) or not name):
-        raise ConfigError(f'triton config {path}: "profile" must be a profile name, not {name!r}')
-    return name, f"{path} (profile: {name})" if name else f"{path} (no \"profile\")"
 
 
 # ------------------------------------------------------------- built-in names

@@ -104,14 +104,14 @@ def circles() -> list[list[str]]:
 #: The layers, lowest first (CONTRIBUTING.md): a module may import its own layer and lower ones
 #: when it loads; only smartdc_nb.seam imports upward, inside its functions.
 LAYERS = {
-    "wire": ("_version", "errors", "config", "auth", "transport", "retry", "answers", "ratelimit",
+    "wire": ("_version", "errors", "config", "config_files", "auth", "transport", "retry", "answers", "ratelimit",
              "paging", "limits", "writes", "parallel"),
     "rules": ("rules", "seam"),
     "resources": ("resources", "datacenter", "machine", "machinelist", "fleet", "catalog",
                   "changes", "change", "feed_socket"),
     "operations": ("operations", "bulk", "waiters", "plans", "journaling", "journal_store",
                    "journal_views", "resuming", "feedwait", "progress"),
-    "views": ("frames", "dictionary", "display", "widgets", "live"),
+    "views": ("frames", "dictionary", "dictionary_data", "display", "widgets", "live"),
     "entry points": ("cli", "demo", "runbook", "notebooks", "docs"),
 }
 RANK = {top: rank for rank, tops in enumerate(LAYERS.values()) for top in tops}

@@ -27,7 +27,8 @@ from ..display.layout import Card
 from ..display.values import Note
 from ..errors import InvalidInputError
 from .html import render_card, render_line, stylesheet
-from .pieces import ActivityLog, ConfirmBar, ProgressArea, SelectableTable
+from .pieces import ActivityLog, ConfirmBar, ProgressArea
+from .table import SelectableTable
 from .sources import datacenters_of
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"

@@ -120,12 +120,7 @@ def pages(fetch: Fetch, *, what: str, limit: int = PAGE_LIMIT,
                 asked[index] = pool.submit(in_context, index * stride, limit)
                 retried = True
                 continue
-            new = [row for row in page if _first(key(row), seen)]
-            full = len(page) >= limit
-            if full and index > 0 and not new:
-                log.warning("%s: a full page at offset %d brought nothing new; the server is "
-                            "not paging, so the listing ends here", what, index * stride)
-                full = False
+            new, full = _take(page, index, index * stride, limit, key, seen, what)
             if new or index == 0:
                 yield new
             if not full:
@@ -155,12 +150,7 @@ def _sequential(fetch: Fetch, what: str, limit: int, max_pages: int,
     offset = 0
     for index in range(max_pages):
         page = _checked(fetch(offset, limit), what, offset)
-        new = [row for row in page if _first(key(row), seen)]
-        full = len(page) >= limit
-        if full and index > 0 and not new:
-            log.warning("%s: a full page at offset %d brought nothing new; the server is not "
-                        "paging, so the listing ends here", what, offset)
-            full = False
+        new, full = _take(page, index, offset, limit, key, seen, what)
         if new or index == 0:
             yield new
         if not full:
@@ -169,6 +159,23 @@ def _sequential(fetch: Fetch, what: str, limit: int, max_pages: int,
             return
         offset += len(page)
     raise _endless(what, max_pages, limit)
+
+
+def _take(page: list[Any], index: int, offset: int, limit: int,
+          key: Callable[[Any], Hashable | None], seen: set[Hashable],
+          what: str) -> tuple[list[Any], bool]:
+    """(the rows of ``page`` not seen before, whether the list goes on after it).
+
+    A short page ends the list; so does a full page that brings nothing new (a server
+    that is not paging would otherwise be asked forever).
+    """
+    new = [row for row in page if _first(key(row), seen)]
+    full = len(page) >= limit
+    if full and index > 0 and not new:
+        log.warning("%s: a full page at offset %d brought nothing new; the server is not "
+                    "paging, so the listing ends here", what, offset)
+        full = False
+    return new, full
 
 
 def _id(row: Any) -> Hashable | None:

@@ -13,6 +13,7 @@ import pandas as pd
 
 from ..datacenter import is_uuid
 from ..errors import InvalidInputError
+from ..transport import query_value
 from .columns import MACHINE_STATES
 
 #: The filters :func:`query` takes.
@@ -45,7 +46,7 @@ class Matcher:
             self.regex = re.compile(fnmatch.translate(value))
             self.text = value
         elif isinstance(value, (str, int, float, bool)) and value is not None:
-            self.server, self.text = _text(value), repr(value)
+            self.server, self.text = query_value(value), repr(value)
         else:
             raise InvalidInputError(
                 f"{what}= takes text (exact, a glob like 'web-*', or '/regex/'), a compiled "
@@ -56,7 +57,7 @@ class Matcher:
     def test(self, value: Any) -> bool:
         if value is None or value is pd.NA or (isinstance(value, float) and value != value):
             return False
-        text = _text(value)
+        text = query_value(value)
         if self.regex is None:
             return text == self.server
         return bool(self.regex.match(text) if self.kind == "glob" else self.regex.search(text))
@@ -68,13 +69,6 @@ class Matcher:
 
     def mask(self, series: pd.Series) -> pd.Series:
         return pd.Series([self.test(v) for v in series], index=series.index, dtype=bool)
-
-
-def _text(value: Any) -> str:
-    """A value as CloudAPI compares it in a query string (booleans lower-case)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 @dataclass

@@ -33,6 +33,7 @@ from . import limits, paging
 from ._version import __version__
 from .errors import (AnswerTooLargeError, APIError, MachineDeletedError, RedirectError,
                      RequestTimeoutError, TransportError, api_error_class)
+from .gcpause import gc_paused
 from .limits import DEFAULT_MAX_ANSWER_BYTES, DEFAULT_REQUEST_TIMEOUT
 from .answers import _excerpt, _reason, _refused, _root, _shrink, _with_key_hint  # noqa: F401
 from .ratelimit import RateLimiter
@@ -43,6 +44,8 @@ log = logging.getLogger("smartdc_nb")
 ACCEPT_VERSION = "~9||~8"
 PAGE_LIMIT = paging.PAGE_LIMIT  # CloudAPI's maximum page size for ListMachines
 DEFAULT_TIMEOUT = (10.0, 60.0)  # (connect, read) seconds
+#: bytes from which decoding an answer pauses the cyclic GC (a full page of machines is ~2 MB)
+_BIG_ANSWER = 64 * 1024
 USER_AGENT = (f"smartdc_nb/{__version__} (python/{platform.python_version()}; "
               f"requests/{requests.__version__})")
 
@@ -328,7 +331,10 @@ class Transport:
         if not body.strip():
             return None
         try:
-            return jsonlib.loads(body)
+            if len(body) < _BIG_ANSWER:
+                return jsonlib.loads(body)
+            with gc_paused():  # a page of machines: see smartdc_nb.gcpause
+                return jsonlib.loads(body)
         except ValueError:
             if resp.status_code >= 400:
                 return _excerpt(body)

@@ -105,7 +105,7 @@ def circles() -> list[list[str]]:
 #: when it loads; only smartdc_nb.seam imports upward, inside its functions.
 LAYERS = {
     "wire": ("_version", "errors", "config", "config_files", "auth", "transport", "retry", "answers", "ratelimit",
-             "paging", "limits", "writes", "parallel"),
+             "paging", "limits", "writes", "parallel", "gcpause"),
     "rules": ("rules", "seam"),
     "resources": ("resources", "datacenter", "machine", "machinelist", "fleet", "catalog",
                   "changes", "change", "feed_socket"),

@@ -18,8 +18,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InvalidInputError
+from ..gcpause import gc_paused
 from .columns import (AGE_DTYPE, MACHINE_STATES, SNAPSHOT_STATES, bools, categories, fields,
-                      gc_paused, ints, objects, split_ips, strings, times, version_key)
+                      ints, objects, split_ips, strings, times, version_key)
 
 #: The machines frame's columns, in order (tag columns, if expanded, follow ``tag_count``).
 MACHINE_COLUMNS = (

@@ -9,10 +9,8 @@ a value of the wrong type into a missing value instead of failing the frame.
 
 from __future__ import annotations
 
-import gc
 import re
-from contextlib import contextmanager
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -32,26 +30,6 @@ SNAPSHOT_STATES = ("queued", "running", "created", "failed", "canceled", "delete
 
 TIME_DTYPE = "datetime64[ns, UTC]"
 AGE_DTYPE = "timedelta64[ns]"
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a frame is built.
-
-    A frame makes a few small containers per machine (IP lists, tag dicts), none
-    of them in a cycle; each few hundred allocations would otherwise start a
-    collection that walks every live object, the fleet's payloads included,
-    which at 100,000 machines costs several times the build itself. Nested or
-    concurrent pauses are safe: the collector is re-enabled by whichever pause
-    found it enabled.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 #: Python-backed strings: the frame shares the payloads' str objects (kept for the

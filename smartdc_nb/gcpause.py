@@ -1,0 +1,44 @@
+"""Pausing the cyclic garbage collector while large acyclic data is made.
+
+Decoding a page of 1,000 machines and building a frame of them each make
+hundreds of thousands of small containers, none of them in a reference cycle.
+Every 700 allocations would otherwise start a collection, and every few of
+those walk every live object (the pages already decoded included): at fleet
+scale the collector costs about as much as the JSON decoding itself, and it
+cannot free anything there, because nothing made is cyclic.
+
+The collector's switch is process-wide while pages are decoded in several
+threads at once, so :func:`gc_paused` counts: the first pause switches the
+collector off (if it was on) and the last one to end switches it back on.
+A collector switched off by someone else stays off.
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+from contextlib import contextmanager
+from typing import Iterator
+
+_lock = threading.Lock()
+_depth = 0            # pauses in progress, in every thread
+_restore = False      # whether the last pause to end switches the collector back on
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Hold the cyclic garbage collector off while the block runs (nested, threads: see above)."""
+    global _depth, _restore
+    with _lock:
+        if _depth == 0:
+            _restore = gc.isenabled()
+            gc.disable()
+        _depth += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _depth -= 1
+            if _depth == 0 and _restore:
+                _restore = False
+                gc.enable()

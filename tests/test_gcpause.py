@@ -1,0 +1,84 @@
+"""The cyclic GC is held off while a big answer is decoded, and always given back as it was."""
+
+from __future__ import annotations
+
+import gc
+import json
+import threading
+
+import pytest
+
+from smartdc_nb import gcpause, transport
+
+
+@pytest.fixture
+def gc_on():
+    was = gc.isenabled()
+    gc.enable()
+    yield
+    if not was:
+        gc.disable()
+
+
+@pytest.fixture
+def decodes(monkeypatch):
+    """Each JSON body the transport decodes: (its size, whether the collector was on)."""
+    seen: list[tuple[int, bool]] = []
+    real = json.loads
+
+    def watched(body, *args, **kwargs):
+        seen.append((len(body), gc.isenabled()))
+        return real(body, *args, **kwargs)
+
+    monkeypatch.setattr(transport.jsonlib, "loads", watched)
+    return seen
+
+
+def test_a_big_page_is_decoded_with_the_collector_paused_and_it_is_on_again_after(
+        gc_on, decodes, emu, dc):
+    east = emu.datacenter("us-east-1")
+    for i in range(40):  # the page is well over the 64 KiB threshold
+        east.put_machine(name=f"big-{i}", metadata={"note": "x" * 2000})
+    listed = dc.raw_machines()
+    assert len(listed) == len({m["id"] for m in listed}) >= 40
+    big = [enabled for size, enabled in decodes if size >= transport._BIG_ANSWER]
+    assert big and not any(big)  # every big answer: decoded with the collector off
+    assert gc.isenabled()
+
+
+def test_a_small_answer_leaves_the_collector_alone(gc_on, decodes, dc):
+    dc.request("GET")  # GetAccount: a few hundred bytes
+    assert decodes and all(enabled for size, enabled in decodes if size < transport._BIG_ANSWER)
+    assert gc.isenabled()
+
+
+def test_a_collector_switched_off_by_the_caller_stays_off(gc_on, dc):
+    gc.disable()
+    dc.raw_machines()
+    assert not gc.isenabled()
+
+
+def test_overlapping_pauses_in_threads_keep_it_off_until_the_last_ends(gc_on):
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+    states = {}
+
+    def first():
+        with gcpause.gc_paused():
+            first_in.set()
+            second_in.wait(5)
+        first_out.set()
+
+    def second():
+        first_in.wait(5)
+        with gcpause.gc_paused():
+            second_in.set()
+            first_out.wait(5)
+            states["after the first ended"] = gc.isenabled()
+        states["after both"] = gc.isenabled()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert states == {"after the first ended": False, "after both": True}

@@ -8,11 +8,13 @@ verified; ``smartdc-nb emulator``). Clients with
 the same key send the same mutating request, ``Machine.add_tags`` (a signed
 POST with a JSON body and a 200 answer): the baseline with the journal off,
 then journalling to a file in ``--dir`` (default: a temporary directory; give
-a directory on the disk the journal will really live on, since the cost is
-mostly the fsyncs) with each sync mode: ``full`` (the default: every record
-fsync'd) and ``normal`` (no fsync; survives kill -9, not a power loss). The
-rounds alternate the contenders so that drift in the machine's load hits all
-alike. A last pass repeats baseline and ``full`` with ``--latency`` seconds
+a directory on the disk the journal will really live on) with each sync mode:
+``background`` (the default: each record written before the request, fsync'd
+by a background thread right after), ``full`` (each record fsync'd before the
+request goes) and ``none`` (never fsync'd). The
+baseline and one mode take turns request by request, so that drift in the
+machine's load hits both alike (one mode at a time: a mode's fsyncs would slow
+its neighbours in a shared pass). A last pass repeats baseline, ``background`` and ``full`` with ``--latency`` seconds
 added to each answer by the emulator (its admin API), as a WAN round trip to a
 real cloud.
 
@@ -41,42 +43,55 @@ from smartdc_nb.emulator.testing import make_keys
 from smartdc_nb.journaling import Journal
 
 
-def per_request(machines, count: int) -> tuple[float, float]:
-    """Median wall seconds, and mean CPU seconds of this thread, of ``count`` add_tags
-    requests spread over ``machines``."""
-    times = []
-    cpu = time.thread_time()
-    for i in range(count):
-        machine = machines[i % len(machines)]
-        started = time.perf_counter()
-        machine.add_tags(bench=str(i))
-        times.append(time.perf_counter() - started)
-    return statistics.median(times), (time.thread_time() - cpu) / count
+def one(machines, i: int) -> tuple[float, float]:
+    """Wall and CPU (this thread) seconds of the ``i``-th add_tags request."""
+    machine = machines[i % len(machines)]
+    cpu, started = time.thread_time(), time.perf_counter()
+    machine.add_tags(bench=str(i))
+    return time.perf_counter() - started, time.thread_time() - cpu
 
 
 def compare(contenders: dict, requests: int, rounds: int) -> dict[str, tuple[float, float]]:
-    """Per contender, the medians over rounds of (wall, CPU) seconds per request, alternating."""
+    """Per contender, the median wall seconds and mean CPU seconds per request.
+
+    The contenders take turns request by request, so a change in the machine's load (other
+    processes, the disk writing back) falls on all of them alike.
+    """
     for machines in contenders.values():
-        per_request(machines, 10)  # warm up connections and the emulator
+        for i in range(10):  # warm up connections and the emulator
+            one(machines, i)
     times: dict[str, list[tuple[float, float]]] = {name: [] for name in contenders}
-    for _ in range(rounds):
-        for name, machines in contenders.items():
-            times[name].append(per_request(machines, requests))
+    turn = list(contenders.items())
+    for i in range(requests * rounds):
+        for name, machines in turn if i % 2 else turn[::-1]:  # who goes first alternates too
+            times[name].append(one(machines, i))
     return {name: (statistics.median(v[0] for v in values),
-                   statistics.median(v[1] for v in values)) for name, values in times.items()}
+                   statistics.fmean(v[1] for v in values)) for name, values in times.items()}
 
 
-def report(label: str, results: dict[str, tuple[float, float]]) -> None:
-    base, base_cpu = results["off"]
-    print(f"{label}: round trip with the journal off {base * 1000:.3f} ms (median), "
-          f"{base_cpu * 1e6:.0f} us of client CPU")
-    for name, (seconds, cpu) in results.items():
-        if name != "off":
-            extra = seconds - base
-            print(f"  journal {name:<7} {seconds * 1000:8.3f} ms per request: "
-                  f"{extra * 1000:+.3f} ms = {extra / base:+.1%} of the round trip; "
-                  f"client CPU {cpu * 1e6:.0f} us ({(cpu - base_cpu) * 1e6:+.0f} us = "
-                  f"{(cpu - base_cpu) / base:+.1%} of the round trip)")
+def by_rounds(off, modes: dict, requests: int, rounds: int) -> dict[str, dict]:
+    """Each mode against the baseline, a pass of each mode per round (the medians over the
+    rounds): the machine drifts over a run, and each mode gets the early and the late."""
+    passes: dict[str, list[dict]] = {sync: [] for sync in modes}
+    for _ in range(rounds):
+        for sync, journal in modes.items():
+            passes[sync].append(compare({"off": off, sync: journal}, requests, 1))
+    return {sync: {name: (statistics.median(p[name][0] for p in results),
+                          statistics.median(p[name][1] for p in results))
+                   for name in ("off", sync)} for sync, results in passes.items()}
+
+
+def report(label: str, pairs: dict[str, dict[str, tuple[float, float]]]) -> None:
+    """Each sync mode against the baseline measured in turns with it."""
+    print(f"{label}:")
+    for name, results in pairs.items():
+        base, base_cpu = results["off"]
+        seconds, cpu = results[name]
+        extra = seconds - base
+        print(f"  journal {name:<10} {seconds * 1000:7.3f} ms per request against "
+              f"{base * 1000:.3f} ms with it off: {extra * 1000:+.3f} ms = {extra / base:+.1%} "
+              f"of the round trip; client CPU {(cpu - base_cpu) * 1e6:+.0f} us = "
+              f"{(cpu - base_cpu) / base:+.1%}")
 
 
 def main() -> None:
@@ -108,15 +123,22 @@ def main() -> None:
                                       key_path=str(key.private), rate_limit=False,
                                       journal=journal).machines()
 
-        contenders = {"off": machines(False)}
-        for sync in ("full", "normal"):
-            contenders[sync] = machines(Journal(where / f"bench-{sync}.sqlite", sync=sync))
-        local = compare(contenders, args.requests, args.rounds)
+        # One mode at a time against the baseline: a mode that fsyncs slows the machine
+        # for whatever runs next, and in a shared pass that would be its neighbours.
+        off = machines(False)
+        modes = {sync: machines(Journal(where / f"bench-{sync}.jsonl", sync=sync))
+                 for sync in ("background", "none", "full")}
+        # "off again" (a second client, journal off) shows how far apart two equal clients
+        # measure: the noise floor of the other figures. Full goes last: its fsyncs would
+        # slow whatever pass came after it.
+        local = by_rounds(off, {"off again": machines(False), "background": modes["background"],
+                                "none": modes["none"]}, args.requests, args.rounds)
+        local.update(by_rounds(off, {"full": modes["full"]}, args.requests, args.rounds))
         requests.post(f"{url}/__emulator/faults", json={
             "path": "/tags", "method": "POST", "latency": args.latency}, timeout=10
         ).raise_for_status()
-        far = compare({"off": contenders["off"], "full": contenders["full"]},
-                      max(20, args.requests // 10), args.rounds)
+        far = by_rounds(off, {sync: modes[sync] for sync in ("background", "full")},
+                        max(20, args.requests // 10), args.rounds)
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -83,7 +83,7 @@ def run_runbooks() -> None:
                if not k.startswith(("TRITON_", "SDC_", "SMARTDC_NB_DEMO_"))}
         # a demo cloud, a journal and a history of the docs' own: nothing of the user's
         env.update(SMARTDC_NB_DEMO_DIR=f"{scratch}/demo", SMARTDC_NB_DEMO_SPEED="20",
-                   SMARTDC_NB_JOURNAL=f"{scratch}/journal.sqlite", XDG_DATA_HOME=f"{scratch}/data",
+                   SMARTDC_NB_JOURNAL=f"{scratch}/journal.jsonl", XDG_DATA_HOME=f"{scratch}/data",
                    XDG_STATE_HOME=f"{scratch}/state", PYTHONPATH=str(REPO))
         for path in packaged().values():
             print(f"docs: running {path.name} on the demo cloud", flush=True)

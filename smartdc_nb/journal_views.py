@@ -13,15 +13,15 @@ other records are still returned.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from .errors import InvalidInputError
+from .journal_store import JournalWarning
 from .journaling import COLUMNS, ENV, Journal, JournalError, default_path
 
 if TYPE_CHECKING:
@@ -29,10 +29,6 @@ if TYPE_CHECKING:
 
 KINDS = ("run", "resume", "intent", "outcome", "run-end")
 JSON_COLUMNS = ("arguments", "detail")
-
-
-class JournalWarning(UserWarning):
-    """A journal record was damaged and skipped (the message says which, where)."""
 
 
 def _journal(path: str | Path | None) -> Journal:
@@ -47,20 +43,19 @@ def _parse_time(text: Any) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
-def read_records(path: str | Path | None = None, where: str = "",
-                 params: tuple = ()) -> list[dict[str, Any]]:
-    """The journal's records as dicts (JSON columns decoded), damaged ones skipped with a warning."""
+def read_records(path: str | Path | None = None,
+                 match: Callable[[dict], bool] | None = None) -> list[dict[str, Any]]:
+    """The journal's records as dicts that ``match``, damaged ones skipped with a warning."""
     journal = _journal(path)
     out = []
-    for row in journal.rows(where, params):
-        record = dict(zip(COLUMNS, row))
+    for record in journal.rows(match):
         try:
             record["time"] = _parse_time(record["time"])
             if record["kind"] not in KINDS:
                 raise ValueError(f"unknown kind {record['kind']!r}")
             for name in JSON_COLUMNS:
-                if record[name] is not None:
-                    record[name] = json.loads(record[name])
+                if record[name] is not None and not isinstance(record[name], dict):
+                    raise ValueError(f"{name} is not a JSON object")
         except (TypeError, ValueError) as exc:
             warnings.warn(f"journal {journal.path}: record {record['seq']} is damaged ({exc}); "
                           "skipped, the other records are shown", JournalWarning, stacklevel=3)
@@ -81,21 +76,18 @@ def journal(run: str | None = None, machine: str | None = None, since: Any = Non
     """
     import pandas as pd
 
-    where, params = [], []
+    tests: list[Callable[[dict], bool]] = []
     if run is not None:
-        where.append("run_id = ?")
-        params.append(str(run))
+        tests.append(lambda r, run=str(run): r.get("run_id") == run)
     if machine is not None:
-        where.append("(machine_id = ? OR machine_name = ?)")
-        params += [str(machine), str(machine)]
-    for bound, op in ((since, ">="), (until, "<=")):
-        if bound is not None:
-            where.append(f"time {op} ?")
-            params.append(_as_time(bound).isoformat(timespec="microseconds"))
+        tests.append(lambda r, m=str(machine): m in (r.get("machine_id"), r.get("machine_name")))
+    if since is not None:
+        tests.append(lambda r, t=_time_text(since): str(r.get("time")) >= t)
+    if until is not None:
+        tests.append(lambda r, t=_time_text(until): str(r.get("time")) <= t)
     if kinds:
-        where.append(f"kind IN ({', '.join('?' * len(kinds))})")
-        params += list(kinds)
-    records = read_records(path, " AND ".join(where), tuple(params))
+        tests.append(lambda r, k=tuple(kinds): r.get("kind") in k)
+    records = read_records(path, lambda r: all(test(r) for test in tests))
     frame = pd.DataFrame(records, columns=list(COLUMNS))
     frame["time"] = pd.to_datetime(frame["time"], utc=True)
     frame["http_status"] = frame["http_status"].astype("Int64")
@@ -103,6 +95,11 @@ def journal(run: str | None = None, machine: str | None = None, since: Any = Non
     frame["seconds"] = frame["seconds"].astype("Float64")
     frame.attrs["kind"] = "journal"
     return frame
+
+
+def _time_text(value: Any) -> str:
+    """A bound as the journal writes times (UTC ISO text), so that text order is time order."""
+    return _as_time(value).astimezone(timezone.utc).isoformat(timespec="microseconds")
 
 
 def _as_time(value: Any) -> datetime:
@@ -267,10 +264,9 @@ class RunList(list):
 def journal_runs(limit: int | None = 20, *, path: str | Path | None = None,
                  since: Any = None) -> RunList:
     """The most recent runs (newest first): bulk runs and single requests, with their status."""
-    where, params = "", ()
-    if since is not None:
-        where, params = "time >= ?", (_as_time(since).isoformat(timespec="microseconds"),)
-    records = read_records(path, where, params)
+    bound = _time_text(since) if since is not None else None
+    records = read_records(path, None if bound is None else
+                           lambda r: str(r.get("time")) >= bound)
     runs: dict[str, Run] = {}
     for record in records:
         run_id = record["run_id"]
@@ -285,7 +281,7 @@ def journal_runs(limit: int | None = 20, *, path: str | Path | None = None,
 
 def journal_run(run_id: str, *, path: str | Path | None = None) -> Run:
     """One run by id (InvalidInputError naming the journal when it is not there)."""
-    records = read_records(path, "run_id = ?", (str(run_id),))
+    records = read_records(path, lambda r: r.get("run_id") == str(run_id))
     if not records:
         raise InvalidInputError(f"no run {run_id!r} in the journal at {_journal(path).path}; "
                                 "smartdc-nb journal lists the recent runs")

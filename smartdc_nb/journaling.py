@@ -8,12 +8,12 @@ options, every machine with its state) when it starts and ``run-end`` when it
 ends, which is what :func:`smartdc_nb.resume` reads to continue it.
 
 Where: ``connect(journal=PATH)``, else ``$SMARTDC_NB_JOURNAL``, else
-``journal.sqlite`` in the user's state directory (platformdirs: XDG on Linux,
+``journal.jsonl`` in the user's state directory (platformdirs: XDG on Linux,
 ``~/Library/Application Support`` on macOS, ``%LOCALAPPDATA%`` on Windows).
 ``connect(journal=False)`` (or ``SMARTDC_NB_JOURNAL=off``) turns it off. A
 location that cannot be written raises :class:`JournalError` before the first
-mutating request is sent, never after. How it is stored (SQLite in WAL mode, one
-transaction per record, fsync'd), and why: smartdc_nb.journal_store.
+mutating request is sent, never after. How it is stored (JSON lines, one locked
+append per record, fsync'd), and why: smartdc_nb.journal_store.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import contextvars
 import os
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
@@ -63,7 +62,7 @@ _PLAN: contextvars.ContextVar[str | None] = contextvars.ContextVar("smartdc_nb_p
 
 def new_run_id() -> str:
     """A short, sortable run id: UTC time, then randomness."""
-    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + os.urandom(4).hex()
+    return time.strftime("%Y%m%dT%H%M%S-", time.gmtime()) + os.urandom(4).hex()
 
 
 def journal_of(datacenter: Any) -> Journal | None:
@@ -245,9 +244,10 @@ def recorded(datacenter: Any, method: str, path: str, params: Mapping[str, Any] 
         action=_action_name(method, path, params, machine), **who(datacenter))
     arguments = {k: v for k, v in {"params": dict(params or {}) or None,
                                    "body": body}.items() if v is not None}
-    intent = journal.write(kind="intent", method=method, path=path,
-                           arguments=to_json(arguments) if arguments else None,
-                           state_before=machine.state_before if machine else None, **common)
+    intent = os.urandom(6).hex()  # the outcome's link to its intent
+    journal.write(kind="intent", ref=intent, method=method, path=path,
+                  arguments=to_json(arguments) if arguments else None,
+                  state_before=machine.state_before if machine else None, **common)
     started = time.monotonic()
     try:
         reply = send()

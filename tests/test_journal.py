@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
+import json
+import os
 import subprocess
+import threading
+import time
 import sys
 import textwrap
 import warnings
@@ -14,6 +17,7 @@ from test_widgets_support import words
 
 import smartdc_nb
 from smartdc_nb.errors import DeletionProtectedError, NotFoundError
+from smartdc_nb import journal_store
 from smartdc_nb.journal_views import JournalWarning, journal, journal_run, journal_runs
 from smartdc_nb.journaling import Journal, JournalError, default_path
 from smartdc_nb.machinelist import MachineList
@@ -89,7 +93,7 @@ def test_a_bulk_run_records_the_run_and_each_request(emu, dc, dc_west):
 
 def test_connect_journal_overrides_the_environment_and_false_turns_it_off(
         emu, connect, tmp_path, journal_path):
-    mine = tmp_path / "mine.sqlite"
+    mine = tmp_path / "mine.jsonl"
     dc = connect(journal=str(mine))
     fetched(dc, emu, name="j-own").stop()
     assert len(journal(path=mine)) == 2 and not journal_path.exists()
@@ -105,14 +109,14 @@ def test_the_environment_can_turn_it_off_and_the_default_is_the_state_directory(
     fetched(connect(), emu, name="j-env-off").stop()
     monkeypatch.delenv("SMARTDC_NB_JOURNAL")
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-    assert default_path() == tmp_path / "state" / "smartdc_nb" / "journal.sqlite"
+    assert default_path() == tmp_path / "state" / "smartdc_nb" / "journal.jsonl"
 
 
 @pytest.mark.parametrize("how", ["single", "bulk"])
 def test_an_unwritable_location_fails_before_any_request(emu, connect, tmp_path, how):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
-    dc = connect(journal=str(blocker / "journal.sqlite"))
+    dc = connect(journal=str(blocker / "journal.jsonl"))
     machine = fetched(dc, emu, name="j-unwritable")
     emu.clear_requests()
     with pytest.raises(JournalError, match="cannot write the journal at .*a-file.*nothing was "
@@ -128,26 +132,46 @@ def test_an_unwritable_location_fails_before_any_request(emu, connect, tmp_path,
 def test_a_damaged_record_is_skipped_with_a_warning_saying_where(emu, dc, journal_path):
     for i in range(3):
         fetched(dc, emu, name=f"j-dmg{i}").stop()
-    db = sqlite3.connect(journal_path)
-    db.execute("UPDATE records SET arguments = '{\"params\": {' WHERE seq = 3")
-    db.execute("UPDATE records SET time = 'not a time' WHERE seq = 5")
-    db.commit()
-    db.close()
+    lines = journal_path.read_text().splitlines(keepends=True)
+    lines[2] = lines[2][:40] + "\n"  # a record cut short
+    fifth = json.loads(lines[4])
+    lines[4] = json.dumps({**fifth, "time": "not a time"}) + "\n"
+    journal_path.write_text("".join(lines))
     with pytest.warns(JournalWarning) as caught:
         frame = journal()
     messages = [str(w.message) for w in caught]
     assert any(f"journal {journal_path}: record 3 is damaged" in m for m in messages)
     assert any("record 5 is damaged" in m for m in messages)
     assert list(frame["seq"]) == [1, 2, 4, 6]
+    assert frame["intent"].iloc[1] == 1  # the outcome points at its intent
 
 
-def test_a_file_that_is_not_a_journal_is_said(tmp_path):
-    path = tmp_path / "garbage.sqlite"
-    path.write_bytes(b"this is not sqlite" * 100)
+def test_a_torn_last_record_is_skipped_and_the_next_starts_its_own_line(emu, dc, journal_path):
+    fetched(dc, emu, name="j-torn1").stop()
+    with open(journal_path, "a") as file:  # a crash in the middle of a write
+        file.write('{"kind":"intent","time":"2026-')
+    Journal.at(journal_path).close()  # a new process: it checks the end of the file
+    with pytest.warns(JournalWarning, match="record 3 is damaged"):
+        assert len(journal()) == 2
+    fetched(dc, emu, name="j-torn2").stop()
+    with pytest.warns(JournalWarning, match="record 3 is damaged"):
+        frame = journal()
+    assert list(frame["machine_name"]) == ["j-torn1"] * 2 + ["j-torn2"] * 2
+    assert list(frame["seq"]) == [1, 2, 4, 5] and frame["intent"].iloc[3] == 4
+    assert oct(journal_path.stat().st_mode & 0o777) == oct(0o600)  # only its owner reads it
+
+
+def test_a_place_that_is_not_a_file_is_said(tmp_path):
+    path = tmp_path / "a-directory"
+    path.mkdir()
     with pytest.raises(JournalError, match=f"cannot read the journal at {path}"):
         journal(path=path)
-    with pytest.raises(JournalError, match=f"cannot write the journal at {path}"):
+    with pytest.raises(JournalError, match=f"cannot write the journal at {path}.*nothing was "):
         Journal(path).open()
+    garbage = tmp_path / "garbage.jsonl"
+    garbage.write_bytes(b"this is not a journal" * 100)
+    with pytest.warns(JournalWarning, match=f"journal {garbage}: record 1 is damaged"):
+        assert journal(path=garbage).empty
 
 
 def test_filters_by_run_machine_and_time(emu, dc):
@@ -170,7 +194,7 @@ def test_filters_by_run_machine_and_time(emu, dc):
 
 def test_concurrent_writers_never_interleave(tmp_path):
     """Four processes of four threads append at once: every record whole, none lost."""
-    path = tmp_path / "shared.sqlite"
+    path = tmp_path / "shared.jsonl"
     script = textwrap.dedent(f"""
         import sys, threading
         from smartdc_nb.journaling import Journal, to_json
@@ -222,21 +246,46 @@ def test_runs_have_reprs_and_the_command_lists_them(emu, dc, journal_path):
 
 
 def test_reading_an_absent_journal_is_empty_not_an_error(tmp_path):
-    assert journal(path=tmp_path / "none.sqlite").empty
-    assert list(journal_runs(path=tmp_path / "none.sqlite")) == []
+    assert journal(path=tmp_path / "none.jsonl").empty
+    assert list(journal_runs(path=tmp_path / "none.jsonl")) == []
 
 
 def test_records_are_fsyncd_by_default_and_the_mode_is_checked(tmp_path, monkeypatch):
+    """fsync is the one thing the emulator cannot show: it is observed where the OS gets it."""
     monkeypatch.delenv("SMARTDC_NB_JOURNAL_SYNC")
-    journal_file = Journal(tmp_path / "default.sqlite").open()
-    assert journal_file.sync == "full"
-    assert journal_file._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
-    assert journal_file._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert Journal(tmp_path / "n.sqlite", sync="normal").open()._db.execute(
-        "PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+    synced: dict[int, list[int]] = {}
+    real = os.fsync
+
+    def fsync(fd):
+        synced.setdefault(os.fstat(fd).st_ino, []).append(os.fstat(fd).st_size)
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(journal_store, "SYNCER_IDLE", 0.2)
+    default = Journal(tmp_path / "default.jsonl")
+    assert default.sync == "background"
+    for round_ in range(2):  # the second after the idle syncer ended: another one starts
+        default.write(kind="run", run_id=f"r{round_}")
+        size = default.path.stat().st_size
+        deadline = time.monotonic() + 10
+        while max(synced.get(default.path.stat().st_ino, [0])) < size:
+            assert time.monotonic() < deadline, "the record was never fsync'd"
+            time.sleep(0.01)
+        while default._syncer is not None:  # idle: it ends, no thread left behind
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    assert not [t for t in threading.enumerate() if t.name.startswith("journal fsync default")]
+    full = Journal(tmp_path / "full.jsonl", sync="full")
+    full.write(kind="run", run_id="f")
+    assert synced[full.path.stat().st_ino] == [full.path.stat().st_size]  # before write returned
+    never = Journal(tmp_path / "never.jsonl", sync="none")
+    never.write(kind="run", run_id="n")
+    time.sleep(0.3)
+    assert never.path.stat().st_ino not in synced
     monkeypatch.setenv("SMARTDC_NB_JOURNAL_SYNC", "sometimes")
-    with pytest.raises(JournalError, match="full, normal.*SMARTDC_NB_JOURNAL_SYNC.*'sometimes'"):
-        Journal(tmp_path / "bad.sqlite")
+    with pytest.raises(JournalError, match="background, full, none.*SMARTDC_NB_JOURNAL_SYNC.*"
+                                           "'sometimes'"):
+        Journal(tmp_path / "bad.jsonl")
 
 
 def test_creating_a_machine_is_journalled_by_its_name(emu, dc):
@@ -246,8 +295,3 @@ def test_creating_a_machine_is_journalled_by_its_name(emu, dc):
     assert intent["arguments"]["body"]["name"] == "j-new"
     assert outcome["http_status"] == 201 and outcome["outcome"] == "accepted"
     assert created.name == "j-new"
-
-
-def test_a_new_journal_uses_small_pages(tmp_path):
-    journal_file = Journal(tmp_path / "pages.sqlite").open()
-    assert journal_file._db.execute("PRAGMA page_size").fetchone()[0] == 1024

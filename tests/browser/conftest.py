@@ -158,7 +158,7 @@ def jupyter_lab(tmp_path_factory):
     env.update(JUPYTER_CONFIG_DIR=str(base / "config"), JUPYTER_RUNTIME_DIR=str(base / "runtime"),
                JUPYTER_DATA_DIR=str(base / "data"), IPYTHONDIR=str(base / "ipython"),
                JUPYTER_PLATFORM_DIRS="1", SMARTDC_NB_PROGRESS="0",
-               SMARTDC_NB_JOURNAL=str(base / "journal.sqlite"), SMARTDC_NB_JOURNAL_SYNC="normal")
+               SMARTDC_NB_JOURNAL=str(base / "journal.jsonl"), SMARTDC_NB_JOURNAL_SYNC="none")
     port = free_port()
     log = base / "server.log"
     command = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ServerApp.ip=127.0.0.1",

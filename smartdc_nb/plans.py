@@ -35,10 +35,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable
 
 from . import rules
-from .bulk import (ACTIONS, FAILED, NOT_REACHED, SKIPPED, BulkActionError, BulkInterrupted,
-                   BulkResult, Outcome, _plan_params, run_bulk)
-from .errors import InvalidInputError
-from .waiters import refresh_machines, unique_machines
+from .errors import BulkActionError, InvalidInputError
+from .operations.actions import ACTIONS, _plan_params
+from .operations.bulk import _check_options, run_bulk
+from .operations.outcomes import (FAILED, NOT_REACHED, SKIPPED, BulkInterrupted, BulkResult,
+                                  Outcome)
+from .operations.polling import refresh_machines, unique_machines
 
 if TYPE_CHECKING:
     import pandas
@@ -336,8 +338,6 @@ def make_plan(machines: Iterable[Machine], action: str, *args: Any, refresh: boo
             raise InvalidInputError(f"plan() takes no {name}=: a plan never acts; approve it with "
                                     "plan.apply(approve=plan.id)")
     if "batch_size" in options or "concurrency" in options or "health_check" in options:
-        from .bulk import _check_options
-
         _check_options(options.get("concurrency", 8), options.get("batch_size"),
                        options.get("health_check"))
     targets = unique_machines(machines)

@@ -30,7 +30,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from .bulk import ACTIONS, SKIPPED, BulkInterrupted, BulkResult, Outcome, run_bulk
+from .operations.actions import ACTIONS
+from .operations.bulk import run_bulk
+from .operations.outcomes import SKIPPED, BulkInterrupted, BulkResult, Outcome
 from .errors import InvalidInputError, NotFoundError
 from .journal_views import MachineRecord, Run, journal_run
 from .resources.audit import PendingAction, action_entry

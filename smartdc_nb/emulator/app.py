@@ -128,7 +128,8 @@ class CloudAPIApp:
             headers["Content-Type"] = "application/json"
             headers["Content-Length"] = str(len(data))
             if data:
-                headers["Content-MD5"] = base64.b64encode(hashlib.md5(data).digest()).decode()
+                headers["Content-MD5"] = reply.digest if reply.digest and data is reply.body \
+                    else base64.b64encode(hashlib.md5(data).digest()).decode()
         for name, value in reply.headers.items():
             headers[name] = value
         headers["Date"] = formatdate(self.emulator.state.clock.now(), usegmt=True)

@@ -29,6 +29,8 @@ from .errors import DropConnection
 
 log = logging.getLogger("smartdc_nb.emulator")
 
+#: bodies up to this size are sent in the headers' write
+_ONE_WRITE = 64 * 1024
 IDLE_TIMEOUT = 75  # seconds a keep-alive connection may sit idle (node's agent uses 5 s)
 _ERROR_CODES = {400: "BadRequestError", 408: "RequestTimeoutError", 414: "UriTooLongError",
                 431: "RequestHeaderFieldsTooLargeError", 501: "NotImplementedError",
@@ -129,10 +131,16 @@ class _Handler(WSGIRequestHandler):
             self.send_header("Connection", "close")
         else:
             self.send_header("Connection", "keep-alive")
-        # Headers and body leave in one write (one TCP segment for small answers).
+        # Headers and body leave in one write (one TCP segment for small answers); a big
+        # body (a page of machines) is written as it is, not copied behind the headers.
         self._headers_buffer.append(b"\r\n")
-        self.wfile.write(b"".join(self._headers_buffer) + body)
+        head = b"".join(self._headers_buffer)
         self._headers_buffer = []
+        if len(body) > _ONE_WRITE:
+            self.wfile.write(head)
+            self.wfile.write(body)
+        else:
+            self.wfile.write(head + body)
         self.wfile.flush()
         self.log_request(int(code), len(body))
         if upgrade is not None:

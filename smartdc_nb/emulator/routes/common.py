@@ -18,11 +18,13 @@ UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]
 
 @dataclass
 class Reply:
-    """A handler's answer: status, body (object -> JSON, bytes -> as is, None) and headers."""
+    """A handler's answer: status, body (object -> JSON, bytes -> as is, None) and headers;
+    ``digest``: the body's Content-MD5, when the handler already knows it (a cached page)."""
 
     status: int = 200
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
+    digest: str | None = None
 
 
 @dataclass

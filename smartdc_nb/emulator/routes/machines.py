@@ -1,10 +1,9 @@
-"""ListMachines, GetMachine, CreateMachine, DeleteMachine and the update
-actions (cloudapi.md §4)."""
+"""GetMachine, CreateMachine, DeleteMachine and the update actions (cloudapi.md §4);
+ListMachines is listing.py."""
 
 from __future__ import annotations
 
 import random
-import re
 import uuid
 from typing import Any
 
@@ -17,117 +16,9 @@ from ..timeline import audit_entry
 from ..versions import omits_networks
 from ..payloads import dumps, machine_bytes, machine_dict, shown_state
 from .common import Ctx, Reply, conflict, gone, json_reply, machine_or_404, param_true
+from .listing import INACTIVE as _INACTIVE
+from .listing import list_machines
 from .validate import alias_errors, metadata_errors, tag_errors
-
-MAX_LIMIT = 1000
-_STATE_FILTERS = {"provisioning": "active", "stopping": "active", "active": "active",
-                  "running": "running", "stopped": "stopped", "unknown": "unknown",
-                  "destroyed": "deleted"}
-_INACTIVE = ("deleted", "failed")
-
-
-# ---------------------------------------------------------------- listing
-
-
-def _int_param(params: dict[str, Any], name: str, default: int, low: int, high: int | None) -> int:
-    raw = params.get(name)
-    if raw is None or raw == "":
-        return default
-    text = "" if isinstance(raw, bool) else str(raw).strip()
-    value = int(text) if re.fullmatch(r"-?\d{1,12}", text) else None
-    if value is None or value < low or (high is not None and value > high):
-        bound = f">= {low}" + (f" and <= {high}" if high is not None else "")
-        raise validation_failed("Invalid Parameters", [
-            invalid_field(name, f"Not a valid number: number must be {bound}")])
-    return value
-
-
-def _filters(ctx: Ctx):
-    """Turn ListMachines parameters into a predicate (409s for bad values)."""
-    p = ctx.params
-    state = p.get("state")
-    if state is not None and state not in _STATE_FILTERS:
-        raise invalid_argument(f"{state} is not a valid state")
-    wanted_state = _STATE_FILTERS.get(state)
-    kind = p.get("type")
-    if kind is not None and kind not in ("smartmachine", "virtualmachine"):
-        raise invalid_argument(f"{kind} is not a valid type")
-    docker = p.get("docker")
-    if isinstance(docker, str):
-        if docker not in ("true", "false"):
-            raise invalid_argument(f"{docker} is not a valid boolean")
-        docker = docker == "true"
-    elif not isinstance(docker, bool):
-        docker = None
-    if p.get("image") and p.get("dataset"):
-        raise invalid_argument("image and dataset are mutually exclusive parameters.")
-    image = p.get("image") or p.get("dataset")
-    tags = {k[4:]: v for k, v in p.items() if k.startswith("tag.")}
-    tombstone = bool(p.get("tombstone"))
-    if p.get("tags") == "*":
-        def any_tags(m: Machine, shown: str) -> bool:
-            return bool(m.tags) and (tombstone or shown not in _INACTIVE)
-        return any_tags
-    name, brand, memory = p.get("name"), p.get("brand"), p.get("memory")
-
-    def keep(m: Machine, shown: str) -> bool:
-        if wanted_state is None:
-            if not tombstone and shown in _INACTIVE:
-                return False
-        elif wanted_state == "active":
-            if shown in _INACTIVE:
-                return False
-        elif shown != wanted_state:
-            return False
-        if name is not None and m.name != name:
-            return False
-        if brand and m.brand != brand:
-            return False
-        if image and m.image != image:
-            return False
-        if memory not in (None, "") and str(m.memory) != str(memory):
-            return False
-        if kind and (m.brand in ("kvm", "bhyve")) != (kind == "virtualmachine"):
-            return False
-        if docker is not None and bool(m.docker) != docker:
-            return False
-        for key, value in tags.items():
-            if key not in m.tags or _tag_text(m.tags[key]) != _tag_text(value):
-                return False
-        return True
-    return keep
-
-
-def _tag_text(value: Any) -> str:
-    return str(value).lower() if isinstance(value, bool) else str(value)
-
-
-def list_machines(ctx: Ctx) -> Reply:
-    keep = _filters(ctx)
-    limit = _int_param(ctx.params, "limit", MAX_LIMIT, 1, MAX_LIMIT)
-    offset = _int_param(ctx.params, "offset", 0, 0, None)
-    credentials = ctx.params.get("credentials")
-    networks = not omits_networks(ctx.accept_version)
-    state, now, owner = ctx.state, ctx.now, ctx.account.uuid
-    page: list[Machine] = []
-    skipped = 0
-    for m in state.iter_machines(ctx.dc, now):
-        if m.owner != owner or not keep(m, shown_state(m, now)):
-            continue
-        if skipped < offset:
-            skipped += 1
-            continue
-        page.append(m)
-        if len(page) >= limit:
-            break
-    if credentials:
-        parts = [dumps(machine_dict(m, state, now, credentials=credentials, networks=networks))
-                 for m in page]
-    else:
-        parts = [machine_bytes(m, state, now, networks=networks) for m in page]
-    body = b"[" + b",".join(parts) + b"]"
-    return Reply(200, body, {"x-query-limit": str(limit), "x-resource-count": str(len(page))})
-
 
 def get_machine(ctx: Ctx) -> Reply:
     machine = machine_or_404(ctx)

@@ -9,9 +9,9 @@ def connect_to(emu, triton_keys, datacenter=None, key="rsa", **options):
     """A DataCenter connected to one of ``emu``'s datacenters as account demo."""
     key = triton_keys[key]
     options.setdefault("rate_limit", False)  # tests that exercise the limiter turn it on
-    # Retries back off 10 ms, not CloudAPI's 0.5 s: retry tests count attempts, and take
+    # Retries back off 1 ms, not CloudAPI's 0.5 s: retry tests count attempts, and take
     # milliseconds (a server's Retry-After is still honoured as sent).
-    options.setdefault("backoff", 0.01)
+    options.setdefault("backoff", 0.001)  # 8 doubling retries: 0.26 s, not 2.6 s at 10 ms
     # Waits poll unless a test turns the changefeed on (tests/test_feed_waits.py and the
     # live-view tests do): the polling tests count their requests exactly.
     options.setdefault("changefeed", False)

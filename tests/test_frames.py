@@ -519,6 +519,29 @@ def test_ips_are_split_as_machine_splits_them(emu, dc):
     assert row_of(df, private_only).private_ips == ["10.9.8.7", "192.168.0.2"]
 
 
+def test_ip_split_rows_of_every_shape_and_networks_known_from_an_earlier_frame(emu, dc):
+    """Rows of one, two and more addresses, texts that are no single address (a line
+    break, a prefix length, empty), and a second frame that finds its networks already
+    classified: each row as Machine splits it."""
+    rows = [["8.8.4.4", "10.0.0.9"], ["10.0.0.9", "8.8.4.4"], ["8.8.4.5", "8.8.4.6"],
+            ["10.1.1.1", "10.1.1.2"], ["dhcp", 7], ["10.2.2.2\n8.8.8.8", "8.8.8.8/24"],
+            ["", "192.0.0.10", "192.0.0.11", "fe80::1"], [None], ["1.1.1.1", "1.1.1.1", "x"]]
+    handle = emu.datacenter("us-east-1")
+    ids = [handle.put_machine(name=f"shape-{i}", ips=ips) for i, ips in enumerate(rows)]
+    for frame in range(2):  # the second frame reuses what the first learnt of each /24
+        df = dc.frames.machines()
+        by_id = {m.id: m for m in dc.machines()}
+        for machine_id in ids:
+            row, machine = row_of(df, machine_id), by_id[machine_id]
+            assert (row.public_ips, row.private_ips) == (machine.public_ips, machine.private_ips)
+        if frame == 0:
+            ids.append(handle.put_machine(name="same-nets-later",
+                                          ips=["8.8.4.200", "10.0.0.200", "192.0.0.8"]))
+    later = row_of(df, ids[-1])
+    assert "8.8.4.200" in later.public_ips and "10.0.0.200" in later.private_ips
+    assert row_of(df, ids[5]).public_ips == ["8.8.8.8/24"]  # as ipaddress reads "8.8.8.8"
+
+
 def test_frames_namespace_makes_no_request(emu, dc, fleet):
     emu.clear_requests()
     assert repr(dc.frames).startswith("<Frames of <DataCenter us-east-1")

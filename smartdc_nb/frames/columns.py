@@ -126,61 +126,86 @@ _IPV4 = re.compile(rf"{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}")
 _MIXED_NET = "192.0.0"
 
 
+#: a line of text: the /24 of an IPv4 address (group 1), or "" for anything else
+_NET_LINE = re.compile(rf"^(?:({_OCTET}\.{_OCTET}\.{_OCTET})\.{_OCTET}|.*)$", re.MULTILINE)
+#: public (True) or private (False) per /24: a fact about the network, kept across frames
+_NET_ANSWERS: dict[str, bool] = {}
+_NET_ANSWERS_MAX = 1 << 16
+
+
 def split_ips(ip_lists: Sequence[Any]) -> tuple[list[list[str]], list[list[str]]]:
     """``(public, private)`` address lists per row, by the rule of ``Machine.public_ips``
     (:func:`smartdc_nb.resources.values.split_ips`).
 
     That rule parses each address with ipaddress, which would be the most
     expensive step of a frame. Here each distinct address is classified once
-    (an IPv4 address takes the answer given for the first address of its /24:
-    exact, see ``_MIXED_NET``), and a row only looks its addresses up.
+    (an IPv4 address takes the answer known for its /24: exact, see
+    ``_MIXED_NET``), and a row only looks its addresses up.
     """
-    public_net: dict[str, bool] = {}
-    known: dict[str, bool | None] = {}  # address -> public? (None: not an address)
-
-    def public_of(ip: Any) -> bool | None:
-        if ip.__class__ is not str:
-            return None  # never an address (Machine.split_ips parses str(ip): no text parses)
-        answer = known.get(ip, _UNSEEN)
-        if answer is _UNSEEN:
-            net = ip[:ip.rindex(".")] if _IPV4.fullmatch(ip) else None
-            if net == _MIXED_NET:
-                net = None
-            answer = public_net.get(net) if net is not None else None
-            if answer is None:
-                one_public, one_private = classify([ip])
-                answer = True if one_public else False if one_private else None
-                if net is not None and answer is not None:
-                    public_net[net] = answer
-            known[ip] = answer
-        return answer  # type: ignore[return-value]
-
+    answers = _answers({ip for ips in ip_lists if ips.__class__ is list
+                        for ip in ips if ip.__class__ is str})
+    get = answers.get
     public: list[list[str]] = []
     private: list[list[str]] = []
     add_public, add_private = public.append, private.append
     for ips in ip_lists:
         if ips.__class__ is not list:
             ips = ()
-        if len(ips) == 1:  # the common case, without a loop
+        count = len(ips)
+        if count == 1:  # the common cases (one address, or two) without a loop
             ip = ips[0]
-            answer = public_of(ip)
+            answer = get(ip) if ip.__class__ is str else None
             add_public([ip] if answer is True else [])
             add_private([ip] if answer is False else [])
-            continue
-        row_public: list[str] = []
-        row_private: list[str] = []
-        for ip in ips:
-            answer = public_of(ip)
-            if answer is True:
-                row_public.append(ip)
-            elif answer is False:
-                row_private.append(ip)
-        add_public(row_public)
-        add_private(row_private)
+        elif count == 2:
+            a, b = ips
+            x = get(a) if a.__class__ is str else None
+            y = get(b) if b.__class__ is str else None
+            add_public(([a, b] if y is True else [a]) if x is True else [b] if y is True else [])
+            add_private(([a, b] if y is False else [a]) if x is False else [b] if y is False else [])
+        else:
+            row_public: list[str] = []
+            row_private: list[str] = []
+            for ip in ips:
+                answer = get(ip) if ip.__class__ is str else None
+                if answer is True:
+                    row_public.append(ip)
+                elif answer is False:
+                    row_private.append(ip)
+            add_public(row_public)
+            add_private(row_private)
     return public, private
 
 
-_UNSEEN = object()
+def _answers(distinct: set[str]) -> dict[str, bool | None]:
+    """Each address text: public (True), private (False) or not an address (None).
+
+    The /24 of every IPv4 text is found by one regex pass over all of them (a
+    line each) and looked up in ``_NET_ANSWERS``; only the texts whose network
+    is not known yet (or that are no IPv4 address: IPv6, ``dhcp``, ``x/24``)
+    are classified one by one, with ipaddress (Machine's rule).
+    """
+    texts = list(distinct)
+    lines = "\n".join(texts)
+    nets = _NET_LINE.findall(lines) if lines.count("\n") == len(texts) - 1 else None
+    if nets is None or len(nets) != len(texts):  # a text with a line break in it
+        nets = [ip[:ip.rindex(".")] if _IPV4.fullmatch(ip) else "" for ip in texts]
+    looked = list(map(_NET_ANSWERS.get, nets))  # None: not known (never for "" nor _MIXED_NET)
+    answers = dict(zip(texts, looked))
+    unknown = [i for i, answer in enumerate(looked) if answer is None]
+    if len(_NET_ANSWERS) > _NET_ANSWERS_MAX:
+        _NET_ANSWERS.clear()
+    for i in unknown:
+        ip, net = texts[i], nets[i]
+        shared = bool(net) and net != _MIXED_NET  # the whole /24 answers alike
+        answer = _NET_ANSWERS.get(net) if shared else None
+        if answer is None:
+            one_public, one_private = classify([ip])
+            answer = True if one_public else False if one_private else None
+            if shared and answer is not None:
+                _NET_ANSWERS[net] = answer
+        answers[ip] = answer
+    return answers
 
 
 def version_key(version: Any) -> tuple:

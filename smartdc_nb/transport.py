@@ -34,6 +34,7 @@ from ._version import __version__
 from .errors import (AnswerTooLargeError, APIError, MachineDeletedError, RedirectError,
                      RequestTimeoutError, TransportError, api_error_class)
 from .gcpause import gc_paused
+from .httpsession import Session
 from .limits import DEFAULT_MAX_ANSWER_BYTES, DEFAULT_REQUEST_TIMEOUT
 from .answers import _excerpt, _reason, _refused, _root, _shrink, _with_key_hint  # noqa: F401
 from .ratelimit import RateLimiter
@@ -139,7 +140,7 @@ class Transport:
         self.request_timeout = limits.check_limit("request_timeout", request_timeout, float)
         self.max_answer_bytes = limits.check_limit("max_answer_bytes", max_answer_bytes, int)
         self.limiter = limiter
-        self.session = requests.Session()
+        self.session = Session()  # the proxy environment read once per host: see httpsession
         self.session.auth = auth
         self.session.verify = verify
         self.session.headers.update({

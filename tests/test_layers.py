@@ -105,7 +105,8 @@ def circles() -> list[list[str]]:
 #: when it loads; only smartdc_nb.seam imports upward, inside its functions.
 LAYERS = {
     "wire": ("_version", "errors", "config", "config_files", "auth", "transport", "retry", "answers", "ratelimit",
-             "paging", "limits", "writes", "parallel", "gcpause"),
+             "paging", "limits", "writes", "parallel", "gcpause",
+             "httpsession"),
     "rules": ("rules", "seam"),
     "resources": ("resources", "datacenter", "machine", "machinelist", "fleet", "catalog",
                   "changes", "change", "feed_socket"),

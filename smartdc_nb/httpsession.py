@@ -1,0 +1,57 @@
+"""The ``requests.Session`` of every Transport: the proxy environment read once per host.
+
+With ``trust_env`` (the default) requests looks up the proxy variables for
+every request: ``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY`` and ``NO_PROXY``
+(any case), which walks the whole of ``os.environ`` twice, about 0.1 ms per
+request and more in a notebook's long environment. :class:`Session` asks
+requests (``requests.utils.get_environ_proxies``, with ``NO_PROXY``'s hosts,
+domains, ports and CIDR ranges) once per scheme, host and port, and keeps the
+answer for the session's life: a change to those variables applies to the
+connections made after it (``smartdc_nb.connect`` again), not to one already
+open. The rest of what requests takes from the environment (``REQUESTS_CA_BUNDLE``,
+``CURL_CA_BUNDLE``) is still read on every request, as requests reads it.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from requests.sessions import merge_setting
+from requests.utils import get_environ_proxies
+
+
+class Session(requests.Session):
+    """``requests.Session`` whose environment proxies are looked up once per host."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._environ_proxies: dict[tuple[str, str | None, int | None, str | None],
+                                    dict[str, str]] = {}
+
+    def environ_proxies(self, url: str, no_proxy: str | None = None) -> dict[str, str]:
+        """The environment's proxies for ``url`` (``{}`` when ``NO_PROXY`` covers its host)."""
+        parts = urlsplit(url)
+        key = (parts.scheme, parts.hostname, parts.port, no_proxy)
+        found = self._environ_proxies.get(key)
+        if found is None:
+            found = self._environ_proxies[key] = dict(get_environ_proxies(url, no_proxy=no_proxy))
+        return found
+
+    def merge_environment_settings(self, url: str, proxies: Any, stream: Any, verify: Any,
+                                   cert: Any) -> dict[str, Any]:
+        """requests' merge of the call's settings, the session's and the environment's."""
+        if not self.trust_env:
+            return super().merge_environment_settings(url, proxies, stream, verify, cert)
+        if proxies is not None:
+            for scheme, proxy in self.environ_proxies(url, proxies.get("no_proxy")).items():
+                proxies.setdefault(scheme, proxy)
+        if verify is True or verify is None:
+            verify = (os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+                      or verify)
+        return {"proxies": merge_setting(proxies, self.proxies),
+                "stream": merge_setting(stream, self.stream),
+                "verify": merge_setting(verify, self.verify),
+                "cert": merge_setting(cert, self.cert)}

@@ -228,8 +228,10 @@ class Journal:
 
     def _end_line(self, fd: int, size: int) -> None:
         """End a torn last line (a crash while writing) so the next record starts its own."""
-        if size and os.pread(fd, 1, size - 1) != b"\n":
-            os.write(fd, b"\n")
+        if size:
+            os.lseek(fd, size - 1, os.SEEK_SET)  # not os.pread: Windows has none
+            if os.read(fd, 1) != b"\n":
+                os.write(fd, b"\n")  # O_APPEND: at the end, wherever the offset is
 
     def _sync_loop(self) -> None:
         """Fsync after writes; writes that come during an fsync share the next one. Ends when

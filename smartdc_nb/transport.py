@@ -51,6 +51,12 @@ USER_AGENT = (f"smartdc_nb/{__version__} (python/{platform.python_version()}; "
               f"requests/{requests.__version__})")
 
 
+def _plain(headers: Mapping[str, str]) -> bool:
+    """Whether a body is sent as it is: no content or transfer coding (its size is its length)."""
+    coding = headers.get("Content-Encoding", "").strip().lower()
+    return coding in ("", "identity") and "Transfer-Encoding" not in headers
+
+
 def path_segment(value: Any) -> str:
     """URL-encode one path segment (tag name, metadata key, snapshot name, ...)."""
     return quote(str(value), safe="")
@@ -276,6 +282,12 @@ class Transport:
         try:
             if limit is not None and length.isdigit() and int(length) > limit:
                 raise self._too_large(limit, f"it announces {int(length):,} bytes", method, path)
+            if length.isdigit() and _plain(resp.headers):
+                # its size is known and within the limit, and nothing is to inflate: one read
+                # (a page of machines would come in ~40 chunks, each through urllib3); what is
+                # left, if it came short, is read below as ever
+                chunks.append(resp.raw.read(int(length), decode_content=True))
+                size = len(chunks[0])
             # decode_content=True: urllib3 inflates gzip/deflate a bounded step at a time
             for chunk in resp.raw.stream(limits.CHUNK, decode_content=True):
                 size += len(chunk)

@@ -373,3 +373,17 @@ def test_an_unreadable_retry_after_falls_back_to_backoff(emu, dc):
     emu.faults.add(path=r"/packages$", status=429, count=1, retry_after="soon, probably")
     assert dc.packages()
     assert attempts(emu, "GET", "/packages") == 2
+
+
+def test_pages_read_whole_leave_the_connection_to_the_next_request(emu, connect):
+    """A body of known length is read in one go; the connection still goes back to the
+    pool, so a listing one page after another keeps one connection alive."""
+    handle = emu.datacenter("us-east-1")
+    for i in range(30):
+        handle.put_machine(name=f"paged-{i}")
+    dc = connect(page_concurrency=1)
+    listed = [m for page in dc.transport.paginate("/demo/machines", limit=7) for m in page]
+    assert len(listed) == len({m["id"] for m in listed}) >= 30
+    manager = dc.transport.session.get_adapter(dc.transport.url).poolmanager
+    pools = [manager.pools[key] for key in manager.pools.keys()]
+    assert [(p.num_connections, p.num_requests >= 5) for p in pools] == [(1, True)]

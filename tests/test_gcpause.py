@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import json
 import threading
+import weakref
 
 import pytest
 
@@ -82,3 +83,44 @@ def test_overlapping_pauses_in_threads_keep_it_off_until_the_last_ends(gc_on):
     for t in threads:
         t.join(10)
     assert states == {"after the first ended": False, "after both": True}
+
+
+def _big_fleet(emu):
+    east = emu.datacenter("us-east-1")
+    for i in range(40):  # a page well over the 64 KiB threshold
+        east.put_machine(name=f"big-{i}", metadata={"note": "x" * 2000})
+
+
+def test_a_decoded_page_goes_to_the_oldest_generation_without_a_walk(gc_on, emu, dc):
+    _big_fleet(emu)
+    listed = dc.raw_machines()
+    oldest = {id(o) for o in gc.get_objects(generation=2)}
+    assert id(listed[0]) in oldest and id(listed[-1]) in oldest
+    assert gc.get_freeze_count() == 0 and gc.isenabled()
+
+
+def test_what_someone_froze_stays_frozen(gc_on, emu, dc):
+    _big_fleet(emu)
+    theirs = [object()]  # a container someone froze (as a pre-fork server does)
+    gc.freeze()
+    try:
+        listed = dc.raw_machines()
+        tracked = {id(o) for generation in range(3) for o in gc.get_objects(generation)}
+        assert id(theirs) not in tracked  # still frozen: not back in any generation
+        assert id(listed[0]) in tracked  # and the page was left where it was
+    finally:
+        gc.unfreeze()
+
+
+def test_a_cycle_made_during_a_pause_is_still_freed(gc_on):
+    class Node:
+        pass
+
+    with gcpause.gc_paused():
+        node = Node()
+        node.me = node  # a reference cycle: only the collector can free it
+        seen = weakref.ref(node)
+        del node
+    assert seen() is not None  # not freed by reference counting
+    gc.collect()
+    assert seen() is None

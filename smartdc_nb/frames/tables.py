@@ -21,6 +21,7 @@ from .. import rules
 from ..datacenter import DataCenter, is_uuid
 from ..errors import InvalidInputError, MachineDeletedError, SmartDCError
 from ..fleet import DatacenterWarning, Fleet, gather
+from ..gcpause import gc_paused
 from ..progress import CountBar
 from . import build
 from .accessor import CATALOG_KINDS
@@ -156,6 +157,9 @@ class Frames:
 
     # ------------------------------------------------------------ machines
 
+    # listing and building make a fleet's worth of acyclic objects: the collector waits for the
+    # whole of it (smartdc_nb.gcpause), not only for each page and the build
+    @gc_paused()
     def machines(self, *, tags_as: str | None = "dict", **filters: Any) -> pd.DataFrame:
         """One row per machine, joined to its image and package (see MACHINE_COLUMNS).
 
@@ -175,12 +179,14 @@ class Frames:
         return self._finish(frame, "machines", parts, failed, fetched_at,
                             filters=_plain(filters), join_errors=partial)
 
+    @gc_paused()
     def tags(self, **filters: Any) -> pd.DataFrame:
         """Long form: one row per (machine, tag) — datacenter, machine_id, machine_name, key, value."""
         parts, failed, _, fetched_at = self._machine_parts(filters, False, "listing machines")
         return self._finish(build.tags(parts), "tags", parts, failed, fetched_at,
                             filters=_plain(filters))
 
+    @gc_paused()
     def metadata(self, **filters: Any) -> pd.DataFrame:
         """Long form: one row per (machine, metadata key) with the value's ``size`` in bytes.
 

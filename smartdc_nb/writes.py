@@ -36,40 +36,74 @@ FIRST_PAUSE, LONGEST_PAUSE = 0.05, 1.0
 
 @dataclass
 class Write:
-    """One tag or metadata change sent by a Machine, not yet seen by a read."""
+    """One tag or metadata change sent by a Machine, not yet seen by a read.
+
+    ``items`` are the keys it sets (``op`` "set"), the whole new dict ("replace": with
+    ``keep``, keys CloudAPI keeps) or the one key it deletes ("remove", value ignored).
+    ``later`` are keys a later write of the same Machine changed: they are no longer this
+    write's to show (a superseded value never shows, and waiting for it would wait in vain).
+    """
 
     kind: str  # "tags" or "metadata"
-    what: str  # e.g. "tags last_drill set", for messages
-    landed: Callable[[Mapping[str, Any]], bool]
-    apply: Callable[[dict], None]
+    op: str  # "set", "remove" or "replace"
+    items: dict[str, Any]
+    keep: tuple[str, ...] = ()
+    later: set[str] = field(default_factory=set)
     sent_at: float = field(default_factory=time.monotonic)
+
+    @property
+    def what(self) -> str:
+        """For messages, e.g. "tags last_drill set"."""
+        if self.op == "replace":
+            return f"{self.kind} replaced" if self.items else f"all {self.kind} deleted"
+        keys = ", ".join(sorted(k for k in self.items if k not in self.later))
+        return f"{self.kind} {keys} {'set' if self.op == 'set' else 'deleted'}"
+
+    def landed(self, d: Mapping[str, Any]) -> bool:
+        """Whether ``d`` (what a read shows) shows this write."""
+        if self.op == "set":
+            return all(k in d and d[k] == v for k, v in self.items.items() if k not in self.later)
+        if self.op == "remove":
+            return all(k not in d for k in self.items if k not in self.later)
+        mine = {k: v for k, v in d.items() if k not in self.keep and k not in self.later}
+        return mine == {k: v for k, v in self.items.items() if k not in self.later}
+
+    def apply(self, d: dict) -> None:
+        """Merge this write into ``d`` (a copy of what a read showed)."""
+        if self.op == "set":
+            d.update({k: v for k, v in self.items.items() if k not in self.later})
+        elif self.op == "remove":
+            for key in self.items:
+                if key not in self.later:
+                    d.pop(key, None)
+        else:
+            kept = {k: d[k] for k in (*self.keep, *self.later) if k in d}
+            d.clear()
+            d.update({k: v for k, v in self.items.items() if k not in self.later}, **kept)
+
+    def overridden_by(self, newer: Write) -> bool:
+        """Let ``newer`` take the keys it changes; True when nothing of this write is left."""
+        if newer.kind != self.kind:
+            return False
+        if newer.op == "replace":
+            return True
+        self.later.update(newer.items)
+        return self.op != "replace" and set(self.items) <= self.later
 
 
 def set_items(kind: str, items: Mapping[str, Any]) -> Write:
     """``items`` added or overwritten."""
-    items = dict(items)
-    return Write(kind, f"{kind} {', '.join(sorted(items))} set",
-                 lambda d: all(k in d and d[k] == v for k, v in items.items()),
-                 lambda d: d.update(items))
+    return Write(kind, "set", dict(items))
 
 
 def replaced(kind: str, items: Mapping[str, Any], keep: tuple[str, ...] = ()) -> Write:
     """Every item replaced by ``items`` (the keys in ``keep`` stay, as CloudAPI keeps them)."""
-    items = dict(items)
-
-    def apply(d: dict) -> None:
-        kept = {k: d[k] for k in keep if k in d}
-        d.clear()
-        d.update(items, **kept)
-
-    return Write(kind, f"{kind} replaced" if items else f"all {kind} deleted",
-                 lambda d: {k: v for k, v in d.items() if k not in keep} == items, apply)
+    return Write(kind, "replace", dict(items), tuple(keep))
 
 
 def removed(kind: str, key: str) -> Write:
     """One key deleted."""
-    return Write(kind, f"{kind} {key} deleted", lambda d: key not in d,
-                 lambda d: d.pop(key, None))
+    return Write(kind, "remove", {key: None})
 
 
 class PendingWrites:
@@ -79,6 +113,9 @@ class PendingWrites:
         self.writes: list[Write] = []
 
     def add(self, write: Write) -> None:
+        """Remember ``write``; earlier writes it overrides wholly are forgotten (setting one tag
+        a thousand times keeps one write, not a thousand that could never all show)."""
+        self.writes = [w for w in self.writes if not w.overridden_by(write)]
         self.writes.append(write)
 
     def of(self, kind: str) -> list[Write]:

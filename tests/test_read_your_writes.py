@@ -71,3 +71,31 @@ def test_a_write_that_never_shows_is_merged_and_said(emu, m, monkeypatch):
         warnings.simplefilter("error")
         assert m.get_tags() == {"role": "web"}  # said once; then the cloud's own answer
     assert len(logged(emu)) == 1
+
+
+def test_setting_one_tag_again_and_again_keeps_one_pending_write(emu, m):
+    for i in range(40):
+        m.add_tags(counter=str(i))
+    assert [w.what for w in m.pending_writes] == ["tags counter set"]  # not 40 of them
+    emu.clock.advance(60)  # every tag job has run
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert m.get_tags() == {"role": "web", "counter": "39"}
+    assert m.pending_writes == []
+
+
+def test_a_write_partly_overridden_by_a_later_one_does_not_wait_in_vain(emu, m):
+    """a=1 is never shown once a=2 follows: the read waits for b=1 and a=2, not for a=1."""
+    m.add_tags(a="1", b="1")
+    m.add_tags(a="2")
+    m.update_metadata(x="1")
+    m.delete_metadata_at_key("x")
+    m.replace_tags(only="this")
+    m.add_tags(more="1")
+    emu.clock.advance(60)  # every job has run: the first read shows the end state
+    emu.clear_requests()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "not visible after 15s"
+        assert m.get_tags() == {"only": "this", "more": "1"}
+        assert "x" not in m.get_metadata()
+    assert len(logged(emu, "GET")) == 2  # one read each: nothing waited for

@@ -111,7 +111,9 @@ def pages(fetch: Fetch, *, what: str, limit: int = PAGE_LIMIT,
             if index >= max_pages:
                 raise _endless(what, max_pages, limit)
             page = _checked(asked.pop(index).result(), what, index * stride)
-            ids = {k for k in map(key, page) if k is not None}
+            keys = _keys(page, key)
+            ids = set(keys)
+            ids.discard(None)
             if previous is not None and not retried and not ids & previous:
                 # moved by more churn than the overlap: ask again, now that the page
                 # before it has been answered (what sequential paging would get)
@@ -120,7 +122,7 @@ def pages(fetch: Fetch, *, what: str, limit: int = PAGE_LIMIT,
                 asked[index] = pool.submit(in_context, index * stride, limit)
                 retried = True
                 continue
-            new, full = _take(page, index, index * stride, limit, key, seen, what)
+            new, full = _take(page, keys, ids, index, index * stride, limit, seen, what)
             if new or index == 0:
                 yield new
             if not full:
@@ -150,7 +152,10 @@ def _sequential(fetch: Fetch, what: str, limit: int, max_pages: int,
     offset = 0
     for index in range(max_pages):
         page = _checked(fetch(offset, limit), what, offset)
-        new, full = _take(page, index, offset, limit, key, seen, what)
+        keys = _keys(page, key)
+        ids = set(keys)
+        ids.discard(None)
+        new, full = _take(page, keys, ids, index, offset, limit, seen, what)
         if new or index == 0:
             yield new
         if not full:
@@ -161,21 +166,34 @@ def _sequential(fetch: Fetch, what: str, limit: int, max_pages: int,
     raise _endless(what, max_pages, limit)
 
 
-def _take(page: list[Any], index: int, offset: int, limit: int,
-          key: Callable[[Any], Hashable | None], seen: set[Hashable],
-          what: str) -> tuple[list[Any], bool]:
+def _take(page: list[Any], keys: list[Hashable | None], ids: set[Hashable], index: int,
+          offset: int, limit: int, seen: set[Hashable], what: str) -> tuple[list[Any], bool]:
     """(the rows of ``page`` not seen before, whether the list goes on after it).
 
-    A short page ends the list; so does a full page that brings nothing new (a server
-    that is not paging would otherwise be asked forever).
+    ``keys`` are the rows' ids (None: a row without one, always new), ``ids`` the set of
+    them. A short page ends the list; so does a full page that brings nothing new (a
+    server that is not paging would otherwise be asked forever).
     """
-    new = [row for row in page if _first(key(row), seen)]
+    if len(ids) + keys.count(None) == len(keys):  # no id twice within the page (the rule)
+        again = seen.intersection(ids)  # the overlap with earlier pages, if any
+        new = [row for row, k in zip(page, keys) if k not in again] if again else page
+        seen |= ids
+    else:
+        new = [row for row, k in zip(page, keys) if _first(k, seen)]
     full = len(page) >= limit
     if full and index > 0 and not new:
         log.warning("%s: a full page at offset %d brought nothing new; the server is not "
                     "paging, so the listing ends here", what, offset)
         full = False
     return new, full
+
+
+def _keys(page: list[Any], key: Callable[[Any], Hashable | None]) -> list[Hashable | None]:
+    """Each row's id, in order (the default key read in one pass, without a call per row)."""
+    if key is not _id:
+        return list(map(key, page))
+    found = [row.get("id") if isinstance(row, dict) else None for row in page]
+    return [value if isinstance(value, str) else None for value in found]
 
 
 def _id(row: Any) -> Hashable | None:

@@ -124,3 +124,18 @@ def test_a_cycle_made_during_a_pause_is_still_freed(gc_on):
     assert seen() is not None  # not freed by reference counting
     gc.collect()
     assert seen() is None
+
+
+def test_no_collection_runs_while_a_frame_is_listed_and_built(gc_on, emu, dc):
+    from smartdc_nb.fleet import Fleet
+
+    _big_fleet(emu)
+    frames = Fleet(dc).frames  # every datacenter, pages in threads
+    collections = []
+    callback = lambda phase, info: collections.append(info["generation"])  # noqa: E731
+    gc.callbacks.append(callback)
+    try:
+        frame = frames.machines()
+    finally:
+        gc.callbacks.remove(callback)
+    assert len(frame) >= 40 and collections == [] and gc.isenabled()

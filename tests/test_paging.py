@@ -241,6 +241,26 @@ def test_a_lying_resource_count_is_not_believed(hostile, concurrency):
 
 
 @pytest.mark.parametrize("concurrency", [1, 4])
+def test_rows_repeated_within_a_page_or_without_an_id_are_taken_as_sequential_paging_takes_them(
+        hostile, concurrency):
+    """A page that holds one id twice keeps it once; a row without an id (or with a
+    non-text one) is always kept; and the rest of the listing is untouched."""
+    odd = [{"name": "no id"}, {"id": 7, "name": "number id"}]
+
+    def answer(offset, limit):
+        page = rows(offset, max(0, min(limit, 1500 - offset)))
+        if len(page) < limit:  # the last page: one row twice, and two rows without a text id
+            page = page[:100] + [dict(page[3])] + odd + page[100:]
+        return page, len(page)
+
+    dc, _ = hostile(answer, page_concurrency=concurrency)
+    out, _ = bounded(dc.raw_machines)
+    listed = out["value"]
+    assert [m["id"] for m in listed if isinstance(m.get("id"), str)] == ids(rows(0, 1500))
+    assert [m for m in listed if not isinstance(m.get("id"), str)] == odd
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
 def test_a_server_with_endless_new_pages_hits_the_page_cap(hostile, concurrency):
     dc, server = hostile(lambda offset, limit: (rows(offset, limit), limit),
                          page_concurrency=concurrency, max_pages=20)

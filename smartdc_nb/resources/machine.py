@@ -81,7 +81,9 @@ class Machine(MachineFields, MachineData, MachineSnapshots, MachineWaits):
         self.known_snapshots: list[Snapshot] | None = None
         self.pending_action: PendingAction | None = None
         self._audit_seen: set[tuple] = set()
-        self._outstanding: list[PendingAction] = []  # sent, audit entry not seen yet
+        # sent, audit entry not seen yet, by action (a loop of tag writes makes thousands: the
+        # count of one action's is needed per request, and summing them was O(n))
+        self._outstanding: dict[str | None, list[PendingAction]] = {}
         self._writes = PendingWrites()  # tag/metadata writes no read has shown yet
         if data is None:
             if machine_id is None:
@@ -223,12 +225,12 @@ class Machine(MachineFields, MachineData, MachineSnapshots, MachineWaits):
         from_state = self.state
         with seam.journal_change(self, audit_action, from_state):  # names the journal's record
             reply = self._request(method, *segments, params=params, json=json)
-        nth = 1 + sum(1 for a in self._outstanding if a.action == audit_action)
+        nth = 1 + len(self._outstanding.get(audit_action, ()))
         self.pending_action = PendingAction(audit_action, reply.date or datetime.now(timezone.utc),
                                             from_state, time.monotonic(), subject,
                                             frozenset(self._audit_seen), nth)
         if audit_action:
-            self._outstanding.append(self.pending_action)
+            self._outstanding.setdefault(audit_action, []).append(self.pending_action)
         return reply
 
     def _action(self, action: str, wanted: Any = None, **params: Any) -> Machine:
@@ -388,7 +390,8 @@ class Machine(MachineFields, MachineData, MachineSnapshots, MachineWaits):
         and ``caller``.
         """
         entries = list(self._request("GET", "audit").data or [])
-        self._outstanding = [a for a in self._outstanding if action_entry(a, entries) is None]
+        self._outstanding = {name: kept for name, actions in self._outstanding.items()
+                             if (kept := [a for a in actions if action_entry(a, entries) is None])}
         self._audit_seen.update(audit_key(e) for e in entries)
         return entries
 

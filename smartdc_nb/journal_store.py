@@ -101,20 +101,39 @@ def _short(value: Any) -> Any:
     return value
 
 
+def _plain(value: Any) -> Any:
+    return dict(value) if isinstance(value, Mapping) else repr(value)
+
+
 # Made once: json.dumps with options builds a new encoder per call, a third of a record's cost.
-_to_json = json.JSONEncoder(default=repr, sort_keys=True).encode
+_to_json = json.JSONEncoder(default=_plain, sort_keys=True).encode
 _compact = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def to_json(value: Any) -> str | None:
-    return None if value is None else _to_json(_short(value))
+    """``value`` as JSON text, each string in it cut to MAX_VALUE characters."""
+    if value is None:
+        return None
+    try:
+        text = _to_json(value)
+        if len(text) <= MAX_VALUE:  # then no string in it is longer: nothing to cut
+            return text
+    except (TypeError, ValueError):  # keys JSON cannot take: _short makes them text
+        pass
+    return _to_json(_short(value))
 
 
-def _line(record: Mapping[str, Any]) -> bytes:
+def fragment(fields: Mapping[str, Any]) -> str:
+    """``fields`` (None ones left out) as JSON members for write(shared=...): fields that
+    several records share are encoded once."""
+    return _compact({k: v for k, v in fields.items() if v is not None})[1:-1]
+
+
+def _line(record: Mapping[str, Any], shared: str) -> bytes:
     plain = {k: v for k, v in record.items() if v is not None and k not in RAW}
-    text = _compact(plain)
+    text = _compact(plain)[:-1]
     raw = "".join(f',"{k}":{record[k]}' for k in RAW if record.get(k) is not None)
-    return (text[:-1] + raw + "}\n").encode()
+    return (text + raw + ("," + shared if shared else "") + "}\n").encode()
 
 
 class Journal:
@@ -183,15 +202,16 @@ class Journal:
             os.close(fd)
         self._unsynced.set()  # wakes the syncer, which sees the file closed and ends
 
-    def write(self, **record: Any) -> None:
+    def write(self, shared: str = "", **record: Any) -> None:
         """Append one record.
 
-        ``arguments`` and ``detail`` are JSON text (:func:`to_json`); ``ref`` names a record
+        ``shared`` is more of its fields, encoded by :func:`fragment` (not repeated in
+        ``record``). ``arguments`` and ``detail`` are JSON text (:func:`to_json`); ``ref`` names a record
         that a later one points at with ``intent=`` (read back as that record's ``seq``). The
         record is in the operating system when this returns, and fsync'd as the sync mode says.
         """
         record.setdefault("time", now_text())
-        line = _line(record)
+        line = _line(record, shared)
         with self._lock:
             self._open()
             fd = self._fd
@@ -306,5 +326,6 @@ def _close_all() -> None:
             pass
 
 
-__all__ = ["Journal", "JournalError", "JournalWarning", "default_path", "to_json", "now_text",
+__all__ = ["Journal", "JournalError", "JournalWarning", "default_path", "to_json", "fragment",
+           "now_text",
            "COLUMNS", "ENV", "SYNC_ENV", "SYNC_MODES", "OFF"]

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
-from .journal_store import COLUMNS, ENV, Journal, JournalError, default_path, to_json
+from .journal_store import COLUMNS, ENV, Journal, JournalError, default_path, fragment, to_json
 
 
 # ------------------------------------------------------------------ context
@@ -237,37 +237,38 @@ def recorded(datacenter: Any, method: str, path: str, params: Mapping[str, Any] 
     journal.open()  # JournalError here means nothing was sent
     machine = _MACHINE.get()
     target = machine.machine if machine is not None else None
-    common = dict(
+    common = fragment(dict(
         run_id=context.run_id if context else new_run_id(),
         plan_id=context.plan_id if context else _PLAN.get(),
         machine_id=getattr(target, "id", None), machine_name=getattr(target, "name", None),
-        action=_action_name(method, path, params, machine), **who(datacenter))
+        action=_action_name(method, path, params, machine), **who(datacenter)))
     arguments = {k: v for k, v in {"params": dict(params or {}) or None,
                                    "body": body}.items() if v is not None}
     intent = os.urandom(6).hex()  # the outcome's link to its intent
-    journal.write(kind="intent", ref=intent, method=method, path=path,
+    journal.write(common, kind="intent", ref=intent, method=method, path=path,
                   arguments=to_json(arguments) if arguments else None,
-                  state_before=machine.state_before if machine else None, **common)
+                  state_before=machine.state_before if machine else None)
     started = time.monotonic()
     try:
         reply = send()
     except BaseException as exc:
-        _write_outcome(journal, intent=intent, http_status=getattr(exc, "status", None),
+        _write_outcome(journal, common, intent=intent, http_status=getattr(exc, "status", None),
                        request_id=getattr(exc, "request_id", None),
                        outcome="interrupted" if isinstance(exc, KeyboardInterrupt) else "failed",
                        error=f"{type(exc).__name__}: {exc}"[:2000],
-                       seconds=round(time.monotonic() - started, 4), **common)
+                       seconds=round(time.monotonic() - started, 4))
         raise
-    _write_outcome(journal, intent=intent, http_status=reply.status, request_id=reply.request_id,
-                   outcome="accepted", seconds=round(time.monotonic() - started, 4), **common)
+    _write_outcome(journal, common, intent=intent, http_status=reply.status,
+                   request_id=reply.request_id, outcome="accepted",
+                   seconds=round(time.monotonic() - started, 4))
     return reply
 
 
-def _write_outcome(journal: Journal, **record: Any) -> None:
+def _write_outcome(journal: Journal, common: str, **record: Any) -> None:
     """Write an outcome; failing to, warn: the request was sent and its answer must not be lost
     (the intent without an outcome makes resume ask the cloud what happened)."""
     try:
-        journal.write(kind="outcome", **record)
+        journal.write(common, kind="outcome", **record)
     except JournalError as exc:
         import warnings
 

@@ -32,8 +32,10 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import math
+import statistics
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable, Hashable, Iterator
 
@@ -67,7 +69,8 @@ def overlap_for(limit: int, concurrency: int) -> int:
 def pages(fetch: Fetch, *, what: str, limit: int = PAGE_LIMIT,
           concurrency: int = PAGE_CONCURRENCY, max_pages: int = MAX_PAGES,
           expected: int = 1, key: Callable[[Any], Hashable | None] | None = None,
-          on_end: Callable[[int], None] | None = None) -> Iterator[list[Any]]:
+          on_end: Callable[[int], None] | None = None,
+          window: Callable[[], int] | None = None) -> Iterator[list[Any]]:
     """Yield the rows of a paged list, page by page, each row once (see the module docstring).
 
     ``fetch(offset, limit)`` returns one page's body; ``what`` names the list
@@ -76,7 +79,9 @@ def pages(fetch: Fetch, *, what: str, limit: int = PAGE_LIMIT,
     and at most :data:`PAGE_SPECULATION` past them once one of them proves the
     list grew, so a small list costs one request and a big one one round trip;
     ``key(row)`` is a row's id (default: a dict's ``"id"``); ``on_end(pages)``
-    is called when the list ended (not when the caller stopped early).
+    is called when the list ended (not when the caller stopped early);
+    ``window()`` is how many pages to keep in flight (default ``concurrency``,
+    see :class:`PageTimes`), asked again as pages come in.
     """
     if limit < 1:
         raise ValueError(f"limit must be >= 1, not {limit!r}")
@@ -101,9 +106,12 @@ def pages(fetch: Fetch, *, what: str, limit: int = PAGE_LIMIT,
         if index < max_pages and index not in asked:
             asked[index] = pool.submit(in_context, index * stride, limit)
 
+    def width() -> int:
+        return max(1, min(concurrency, window() if window is not None else concurrency))
+
     try:
         expected = max(1, expected)
-        for index in range(min(expected, concurrency)):
+        for index in range(min(expected, width())):
             ask(index)
         previous: set[Hashable] | None = None  # ids of the last kept page, if it was full
         index, retried = 0, False
@@ -132,8 +140,9 @@ def pages(fetch: Fetch, *, what: str, limit: int = PAGE_LIMIT,
             previous, index, retried = ids, index + 1, False
             # as many as the list took last time; past that (it has grown, or is new)
             # a few speculatively
-            ahead = (min(index + concurrency, expected) if index < expected
-                     else index + min(concurrency, PAGE_SPECULATION))
+            wide = width()
+            ahead = (min(index + wide, expected) if index < expected
+                     else index + min(wide, PAGE_SPECULATION))
             for later in range(index, ahead):
                 ask(later)
     except KeyboardInterrupt:
@@ -245,3 +254,35 @@ class PageHints:
             self._pages.move_to_end(list_key)
             while len(self._pages) > self._size:
                 self._pages.popitem(last=False)
+
+
+class PageTimes:
+    """How long a server takes to answer a page, and the client to read it: how many
+    pages are worth keeping in flight.
+
+    Parallel pages hide the wait for an answer. While one page is awaited, the pages
+    already answered are read and decoded; ``1 + wait / work`` pages in flight keep
+    the reading going without a pause, and more only make threads compete for the
+    interpreter: 2 against a server next door (answers in milliseconds, a page takes
+    ~10 ms to decode), the full ``concurrency`` against a CloudAPI whose pages take
+    hundreds of milliseconds. Until a page has been timed, the full concurrency.
+    """
+
+    def __init__(self, size: int = 5):  # about one listing's pages: a change shows at once
+        self._samples: deque[tuple[float, float]] = deque(maxlen=size)
+        self._lock = threading.Lock()
+
+    def add(self, wait: float, work: float) -> None:
+        """One page: seconds until its answer began, seconds to read and decode it."""
+        with self._lock:
+            self._samples.append((max(0.0, wait), max(0.0, work)))
+
+    def window(self, concurrency: int) -> int:
+        """Pages to keep in flight, from the latest pages' median wait and work (2 or more)."""
+        with self._lock:
+            samples = list(self._samples)
+        if not samples or concurrency <= 2:
+            return concurrency
+        wait = statistics.median(w for w, _ in samples)
+        work = max(statistics.median(k for _, k in samples), 0.001)
+        return max(2, min(concurrency, 1 + math.ceil(wait / work)))

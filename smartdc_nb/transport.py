@@ -78,6 +78,7 @@ class Reply:
     data: Any
     request_id: str | None
     elapsed_ms: float
+    waited_ms: float = 0.0  # until the status line and headers came (the rest: reading them)
 
     @property
     def date(self) -> datetime | None:
@@ -140,6 +141,7 @@ class Transport:
         self.page_concurrency = page_concurrency
         self.max_pages = max_pages
         self.page_hints = paging.PageHints()  # pages each list took last time
+        self.page_times = paging.PageTimes()  # how long pages take: how many to keep in flight
         self.params = dict(params or {})  # sent with every request (e.g. RBAC ``as-role``)
         self.stats = RequestStats()
         self.timeout = timeout
@@ -227,6 +229,7 @@ class Transport:
                 log.debug("%s %s failed", method, path, exc_info=exc)
                 raise TransportError(text, method=method, path=path) \
                     from cause.with_traceback(None)
+            waited = time.perf_counter() - started
             body = self._read(resp, current, method, path)
         ms = (time.perf_counter() - started) * 1000
         self.stats.add(ms / 1000)
@@ -241,7 +244,7 @@ class Transport:
             if resp.status_code == 401:
                 error = _with_key_hint(error, self.session.auth, self.url)
             raise error
-        return Reply(resp.status_code, resp.headers, data, request_id, ms)
+        return Reply(resp.status_code, resp.headers, data, request_id, ms, waited * 1000)
 
     def get(self, path: str, **params: Any) -> Any:
         """GET ``path`` and return the decoded body."""
@@ -252,7 +255,8 @@ class Transport:
                  ) -> Iterator[list[Any]]:
         """Yield the rows of a ``limit``/``offset`` list endpoint, page by page, each row once.
 
-        Up to ``concurrency`` (default ``page_concurrency``) pages are asked at once; the listing ends at a
+        Up to ``concurrency`` (default ``page_concurrency``) pages are asked at once, fewer
+        when answers come fast (smartdc_nb.paging.PageTimes); the listing ends at a
         page shorter than ``limit``, at a full page with nothing new, or with
         :class:`~smartdc_nb.errors.PagingError` after ``max_pages`` (see
         smartdc_nb.paging).
@@ -261,14 +265,19 @@ class Transport:
         list_key = (path, tuple(sorted((k, str(v)) for k, v in params.items())))
 
         def fetch(offset: int, size: int) -> Any:
-            return self.request("GET", path, params={**params, "limit": size,
-                                                     "offset": offset}).data
+            began = time.perf_counter()
+            reply = self.request("GET", path, params={**params, "limit": size, "offset": offset})
+            waited = reply.waited_ms / 1000  # the rest, reading and decoding, is the work
+            self.page_times.add(waited, time.perf_counter() - began - waited)
+            return reply.data
+
+        width = concurrency or self.page_concurrency
 
         return paging.pages(fetch, what=f"listing {path}", limit=limit,
-                            concurrency=concurrency or self.page_concurrency,
-                            max_pages=self.max_pages,
+                            concurrency=width, max_pages=self.max_pages,
                             expected=self.page_hints.get(list_key),
-                            on_end=lambda count: self.page_hints.put(list_key, count))
+                            on_end=lambda count: self.page_hints.put(list_key, count),
+                            window=lambda: self.page_times.window(width))
 
     # ------------------------------------------------------------------ decoding
 

@@ -135,6 +135,67 @@ def test_parallel_paging_stays_under_the_throttle(emu, connect):
     assert tags
 
 
+def test_pages_in_flight_follow_how_long_answers_take(emu, connect):
+    """Pages that come fast and take long to decode (1,000 machines next door) are asked two
+    at a time; when every answer takes 200 ms, the window opens to the whole list at once."""
+    from smartdc_nb.paging import PageTimes
+
+    class NextDoor(PageTimes):  # a 40-row page decodes in no time: time it as a full one
+        def add(self, wait, work):
+            super().add(wait, 0.010)
+
+    make_fleet(emu, 300)
+    dc = connect(page_concurrency=8)
+    dc.transport.page_times = NextDoor()
+    flying = {"now": 0, "most": 0}
+    lock = threading.Lock()
+    send = dc.transport.request
+
+    def counted(*args, **kwargs):  # how many of the client's requests are out at once
+        with lock:
+            flying["now"] += 1
+            flying["most"] = max(flying["most"], flying["now"])
+        try:
+            return send(*args, **kwargs)
+        finally:
+            with lock:
+                flying["now"] -= 1
+
+    dc.transport.request = counted
+
+    def listing():
+        flying["most"] = 0
+        rows = [m for page in dc.transport.paginate("/demo/machines", {"tag.fleet": "paged"},
+                                                    limit=40) for m in page]
+        assert len(rows) == len(set(ids(rows))) == 300
+        return flying["most"]
+
+    listing()  # learns the list's length (8 pages) and how fast pages come
+    assert dc.transport.page_times.window(8) == 2 and listing() == 2
+    emu.faults.add(path=r"/machines\?", method="GET", latency=0.2)
+    listing()  # the first slow answers open the window
+    started = time.monotonic()
+    assert dc.transport.page_times.window(8) == 8 and listing() == 8
+    assert time.monotonic() - started < 8 * 0.2  # not one round trip per page
+
+
+@pytest.mark.parametrize("wait, work, concurrency, window", [
+    (None, None, 8, 8),      # nothing timed yet: all at once
+    (0.002, 0.010, 8, 2),    # a server next door
+    (0.050, 0.010, 8, 6),    # a LAN
+    (0.300, 0.010, 8, 8),    # a WAN: capped at the concurrency
+    (0.300, 0.010, 1, 1),    # paging one page at a time stays so
+])
+def test_the_window_rule(wait, work, concurrency, window):
+    from smartdc_nb.paging import PageTimes
+
+    times = PageTimes()
+    if wait is not None:
+        for _ in range(5):
+            times.add(wait, work)
+    assert times.window(concurrency) == window
+
+
 # --------------------------------------------------------------------------- hostile servers
 
 

@@ -151,8 +151,14 @@ class Catalog:
         if not since:
             return False
         field = "image" if kind == "images" else "package"
-        return any(m.get(field) and m.get(field) not in index
-                   and str(m.get("created") or "") > since for m in machines)
+        machines = machines if isinstance(machines, list) else list(machines)
+        names = [m.get(field) for m in machines]
+        # the few distinct names the index lacks first: usually none, and no machine is looked at
+        # again (a name that is no text, CloudAPI never sends, no list fetched again would hold)
+        missing = {n for n in names if isinstance(n, str) and n and n not in index}
+        return bool(missing) and any(isinstance(n, str) and n in missing
+                                     and str(m.get("created") or "") > since
+                                     for m, n in zip(machines, names))
 
 
 def _utc_text() -> str:

@@ -9,7 +9,8 @@ from datetime import datetime
 import pytest
 from test_machine_support import FAST, ctrl_c_after, fetched, logged, put
 
-from smartdc_nb.errors import InvalidInputError, WaitFailed, WaitInterrupted, WaitTimeout
+from smartdc_nb.errors import (InvalidInputError, WaitFailed, WaitInterrupted, WaitTimeout,
+                               WaitUnanswered)
 from smartdc_nb.machine import Machine, parse_time
 
 
@@ -159,6 +160,16 @@ def test_errors_until_the_deadline_are_a_timeout_that_says_so(emu, m):
     with pytest.raises(WaitTimeout, match="last error: .*500.*Internal Error") as info:
         m.wait_for("stopped", timeout=0.5, **FAST)
     assert "500" in str(info.value.cause)
+
+
+def test_a_poll_cut_off_by_the_deadline_keeps_the_error_the_cloud_gave(emu, m):
+    """The last poll started just before the deadline and was cut by it: that says nothing
+    about the cloud, which had answered 500; the wait says so, not "stopped answering"."""
+    emu.faults.add(path=m.id + "$", method="GET", status=500, count=9)  # a poll and its retries
+    emu.faults.add(path=m.id + "$", method="GET", latency=30)  # later polls: cut at the deadline
+    with pytest.raises(WaitTimeout, match="last error: .*500.*Internal Error") as info:
+        m.wait_for("stopped", timeout=1.0, **FAST)
+    assert not isinstance(info.value, WaitUnanswered)
 
 
 def test_ctrl_c_stops_promptly_with_what_was_seen(emu, m):

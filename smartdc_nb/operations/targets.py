@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from ..errors import (
+    RequestTimeoutError,
     ServerError,
     TooManyRequestsError,
     TransportError,
@@ -150,6 +151,11 @@ class Tracker:
         self.state = state
 
     def note_error(self, error: BaseException) -> None:
+        """Remember the last error of a poll. A request cut off by the wait's own deadline says
+        nothing new about the cloud when an earlier poll already failed: that error stays."""
+        if isinstance(error, RequestTimeoutError) and self.last_error is not None \
+                and not error.limit.startswith("request_timeout"):
+            return
         self.last_error = error
 
     # ------------------------------------------------------------ decisions

@@ -142,23 +142,28 @@ class Catalog:
         with entry.lock:
             self._store(entry, records, stamp, wall)
 
-    def stale_for(self, kind: str, machines: Iterable[dict], index: Mapping[str, Any]) -> bool:
-        """Whether a machine created after ``kind`` was fetched names an entry ``index``
-        (the list's join index) lacks: the list predates a new image or package, so it is
-        worth fetching again. A machine older than the list whose entry is missing names a
-        deleted one, and fetching again would not find it."""
-        since = self._entries[kind].wall
-        if not since:
-            return False
-        field = "image" if kind == "images" else "package"
+    def stale(self, machines: Iterable[dict], indexes: Mapping[str, Mapping[str, Any]]) -> list[str]:
+        """The kinds of ``indexes`` (``"images"``, ``"packages"``: each list's join index)
+        whose list a machine created after it was fetched outdates, by naming an entry the
+        index lacks: the list predates a new image or package, so it is worth fetching
+        again. A machine older than the list whose entry is missing names a deleted one,
+        and fetching again would not find it. The machines are read once for all kinds."""
+        kinds = [k for k in ("images", "packages") if k in indexes and self._entries[k].wall]
+        if not kinds:
+            return []
         machines = machines if isinstance(machines, list) else list(machines)
-        names = [m.get(field) for m in machines]
-        # the few distinct names the index lacks first: usually none, and no machine is looked at
-        # again (a name that is no text, CloudAPI never sends, no list fetched again would hold)
-        missing = {n for n in names if isinstance(n, str) and n and n not in index}
-        return bool(missing) and any(isinstance(n, str) and n in missing
-                                     and str(m.get("created") or "") > since
-                                     for m, n in zip(machines, names))
+        names = [(m.get("image"), m.get("package")) for m in machines]
+        stale = []
+        for kind in kinds:
+            at, index, since = (0 if kind == "images" else 1), indexes[kind], self._entries[kind].wall
+            # the few distinct names the index lacks first: usually none, and no machine is
+            # looked at again (a name that is no text, CloudAPI never sends, no list would hold)
+            missing = {n[at] for n in names if isinstance(n[at], str) and n[at] and n[at] not in index}
+            if missing and any(isinstance(n[at], str) and n[at] in missing
+                               and str(m.get("created") or "") > since
+                               for m, n in zip(machines, names)):
+                stale.append(kind)
+        return stale
 
 
 def _utc_text() -> str:

@@ -123,3 +123,17 @@ def test_a_machine_newer_than_the_catalog_that_names_a_new_image_refreshes_it(em
     emu.clear_requests()
     again = dc.frames.machines()
     assert catalog_requests(emu) == [] and pd.isna(again.set_index("id").loc[fresh, "image_name"])
+
+
+def test_a_machine_newer_than_the_catalog_that_names_a_new_package_refreshes_that_list(emu, dc):
+    handle = emu.datacenter("us-east-1")
+    dc.frames.machines()
+    emu.add_package(name="made-after-pkg", memory=2048, disk=51200)
+    fresh = handle.put_machine(name="on-new-package", package="made-after-pkg")
+    emu.clear_requests()
+    df = dc.frames.machines()
+    assert df.set_index("id").loc[fresh, "package_memory"] == 2048
+    assert catalog_requests(emu) == [("GET", "/demo/packages")]  # that list only, once
+    emu.clear_requests()
+    dc.frames.machines()
+    assert catalog_requests(emu) == []  # fresh again: nothing more to fetch

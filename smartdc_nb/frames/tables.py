@@ -146,14 +146,14 @@ class Frames:
     def _refresh_stale(dc: DataCenter, got: dict[str, Any]) -> None:
         """Fetch a datacenter's image or package list again when a machine newer than it
         names one it does not hold (once; a failure keeps the join columns it had)."""
-        for kind, name in (("images", "by id"), ("packages", "by name")):
-            index = got.get(kind)
-            if index is not None and dc.catalog.stale_for(kind, got["machines"], index):
-                make = build.image_index if kind == "images" else build.package_index
-                try:
-                    got[kind] = dc.catalog.derived(kind, name, make, refresh=True)
-                except SmartDCError:
-                    pass
+        indexes = {kind: got[kind] for kind in ("images", "packages") if got.get(kind) is not None}
+        for kind in dc.catalog.stale(got["machines"], indexes):
+            name, make = (("by id", build.image_index) if kind == "images"
+                          else ("by name", build.package_index))
+            try:
+                got[kind] = dc.catalog.derived(kind, name, make, refresh=True)
+            except SmartDCError:
+                pass
 
     # ------------------------------------------------------------ machines
 

@@ -266,6 +266,10 @@ class PageTimes:
     interpreter: 2 against a server next door (answers in milliseconds, a page takes
     ~10 ms to decode), the full ``concurrency`` against a CloudAPI whose pages take
     hundreds of milliseconds. Until a page has been timed, the full concurrency.
+
+    The wait is the shortest of the latest pages' (a wait also counts the time a
+    thread stood in line for the interpreter, which more pages in flight lengthen);
+    the work is the median CPU time of reading and decoding a page.
     """
 
     def __init__(self, size: int = 5):  # about one listing's pages: a change shows at once
@@ -273,16 +277,16 @@ class PageTimes:
         self._lock = threading.Lock()
 
     def add(self, wait: float, work: float) -> None:
-        """One page: seconds until its answer began, seconds to read and decode it."""
+        """One page: seconds until its answer began, CPU seconds to ask for, read and decode it."""
         with self._lock:
             self._samples.append((max(0.0, wait), max(0.0, work)))
 
     def window(self, concurrency: int) -> int:
-        """Pages to keep in flight, from the latest pages' median wait and work (2 or more)."""
+        """Pages to keep in flight, from the latest pages' wait and work (2 or more)."""
         with self._lock:
             samples = list(self._samples)
         if not samples or concurrency <= 2:
             return concurrency
-        wait = statistics.median(w for w, _ in samples)
+        wait = min(w for w, _ in samples)
         work = max(statistics.median(k for _, k in samples), 0.001)
         return max(2, min(concurrency, 1 + math.ceil(wait / work)))

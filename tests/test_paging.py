@@ -185,14 +185,15 @@ def test_pages_in_flight_follow_how_long_answers_take(emu, connect):
     (0.050, 0.010, 8, 6),    # a LAN
     (0.300, 0.010, 8, 8),    # a WAN: capped at the concurrency
     (0.300, 0.010, 1, 1),    # paging one page at a time stays so
+    ([0.002, 0.030, 0.040, 0.030, 0.050], 0.010, 8, 2),  # waits lengthened by contention
 ])
 def test_the_window_rule(wait, work, concurrency, window):
     from smartdc_nb.paging import PageTimes
 
     times = PageTimes()
     if wait is not None:
-        for _ in range(5):
-            times.add(wait, work)
+        for one in wait if isinstance(wait, list) else [wait] * 5:
+            times.add(one, work)
     assert times.window(concurrency) == window
 
 

@@ -206,9 +206,10 @@ class Journal:
         """Append one record.
 
         ``shared`` is more of its fields, encoded by :func:`fragment` (not repeated in
-        ``record``). ``arguments`` and ``detail`` are JSON text (:func:`to_json`); ``ref`` names a record
-        that a later one points at with ``intent=`` (read back as that record's ``seq``). The
-        record is in the operating system when this returns, and fsync'd as the sync mode says.
+        ``record``). ``arguments`` and ``detail`` are JSON text (:func:`to_json`); ``ref``
+        names a record that a later one points at with ``intent=`` (read back as that
+        record's ``seq``). The record is in the operating system when this returns, and
+        fsync'd as the sync mode says.
         """
         record.setdefault("time", now_text())
         line = _line(record, shared)
@@ -299,9 +300,7 @@ class Journal:
                 if not isinstance(record, dict):
                     raise ValueError("not a JSON object")
             except ValueError as exc:
-                warnings.warn(f"journal {self.path}: record {seq} is damaged ({exc}); "
-                              "skipped, the other records are shown", JournalWarning,
-                              stacklevel=3)
+                self.warn_damaged(seq, exc)
                 continue
             record["seq"] = seq
             if "ref" in record:
@@ -311,6 +310,12 @@ class Journal:
             if match is None or match(record):
                 out.append({name: record.get(name) for name in COLUMNS})
         return out
+
+
+    def warn_damaged(self, seq: int, problem: Exception) -> None:
+        """Say that record ``seq`` is skipped, and why (the other records are still read)."""
+        warnings.warn(f"journal {self.path}: record {seq} is damaged ({problem}); skipped, the "
+                      "other records are shown", JournalWarning, stacklevel=4)
 
 
 #: Journals with an open file in this process, fsync'd and closed at exit.
@@ -327,5 +332,4 @@ def _close_all() -> None:
 
 
 __all__ = ["Journal", "JournalError", "JournalWarning", "default_path", "to_json", "fragment",
-           "now_text",
-           "COLUMNS", "ENV", "SYNC_ENV", "SYNC_MODES", "OFF"]
+           "now_text", "COLUMNS", "ENV", "SYNC_ENV", "SYNC_MODES", "OFF"]

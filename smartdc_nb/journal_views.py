@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -57,8 +56,7 @@ def read_records(path: str | Path | None = None,
                 if record[name] is not None and not isinstance(record[name], dict):
                     raise ValueError(f"{name} is not a JSON object")
         except (TypeError, ValueError) as exc:
-            warnings.warn(f"journal {journal.path}: record {record['seq']} is damaged ({exc}); "
-                          "skipped, the other records are shown", JournalWarning, stacklevel=3)
+            journal.warn_damaged(record["seq"], exc)
             continue
         out.append(record)
     return out

@@ -16,7 +16,8 @@ landed, how to apply it to a copy) in its :class:`PendingWrites`, and:
 - ``refresh()`` (and any payload the Machine keeps) shows pending writes merged
   over the payload, without waiting; :attr:`Machine.pending_writes` lists them.
 
-A write is forgotten once a read shows it, or once it has been said not visible.
+A write is forgotten once a read shows it, once it has been said not visible,
+or once later writes of the same Machine have changed everything it changed.
 """
 
 from __future__ import annotations

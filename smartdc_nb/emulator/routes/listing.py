@@ -25,7 +25,6 @@ _STATE_FILTERS = {"provisioning": "active", "stopping": "active", "active": "act
 INACTIVE = ("deleted", "failed")
 
 
-
 def _int_param(params: dict[str, Any], name: str, default: int, low: int, high: int | None) -> int:
     raw = params.get(name)
     if raw is None or raw == "":

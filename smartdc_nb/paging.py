@@ -119,9 +119,7 @@ def pages(fetch: Fetch, *, what: str, limit: int = PAGE_LIMIT,
             if index >= max_pages:
                 raise _endless(what, max_pages, limit)
             page = _checked(asked.pop(index).result(), what, index * stride)
-            keys = _keys(page, key)
-            ids = set(keys)
-            ids.discard(None)
+            keys, ids = _keys(page, key)
             if previous is not None and not retried and not ids & previous:
                 # moved by more churn than the overlap: ask again, now that the page
                 # before it has been answered (what sequential paging would get)
@@ -161,9 +159,7 @@ def _sequential(fetch: Fetch, what: str, limit: int, max_pages: int,
     offset = 0
     for index in range(max_pages):
         page = _checked(fetch(offset, limit), what, offset)
-        keys = _keys(page, key)
-        ids = set(keys)
-        ids.discard(None)
+        keys, ids = _keys(page, key)
         new, full = _take(page, keys, ids, index, offset, limit, seen, what)
         if new or index == 0:
             yield new
@@ -197,12 +193,18 @@ def _take(page: list[Any], keys: list[Hashable | None], ids: set[Hashable], inde
     return new, full
 
 
-def _keys(page: list[Any], key: Callable[[Any], Hashable | None]) -> list[Hashable | None]:
-    """Each row's id, in order (the default key read in one pass, without a call per row)."""
+def _keys(page: list[Any], key: Callable[[Any], Hashable | None]
+          ) -> tuple[list[Hashable | None], set[Hashable]]:
+    """Each row's id in order (None: it has none), and the set of them; the default key is
+    read in one pass, without a call per row."""
     if key is not _id:
-        return list(map(key, page))
-    found = [row.get("id") if isinstance(row, dict) else None for row in page]
-    return [value if isinstance(value, str) else None for value in found]
+        keys = list(map(key, page))
+    else:
+        found = [row.get("id") if isinstance(row, dict) else None for row in page]
+        keys = [value if isinstance(value, str) else None for value in found]
+    ids: set[Hashable] = set(keys)  # type: ignore[arg-type]  # None goes next: one C pass
+    ids.discard(None)
+    return keys, ids
 
 
 def _id(row: Any) -> Hashable | None:

@@ -29,11 +29,11 @@ from __future__ import annotations
 
 import atexit
 import json
+import math
 import os
 import threading
 import time
 import warnings
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -85,8 +85,19 @@ def default_path() -> Path | None:
     return platformdirs.user_state_path("smartdc_nb", appauthor=False) / "journal.jsonl"
 
 
+#: (second, its text): the date and time to the second, made once per second.
+_second: tuple[int, str] = (0, "")
+
+
 def now_text() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+    """The time now in UTC, ISO 8601 with microseconds (``2026-11-30T18:45:18.624181+00:00``)."""
+    global _second
+    now = time.time()
+    whole = int(now)
+    second = _second  # one read: another thread may replace it
+    if second[0] != whole:  # strftime is most of the cost: once a second, not per record
+        second = _second = (whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)))
+    return f"{second[1]}.{int((now - whole) * 1_000_000):06d}+00:00"
 
 
 def _short(value: Any) -> Any:
@@ -126,14 +137,37 @@ def to_json(value: Any) -> str | None:
 def fragment(fields: Mapping[str, Any]) -> str:
     """``fields`` (None ones left out) as JSON members for write(shared=...): fields that
     several records share are encoded once."""
-    return _compact({k: v for k, v in fields.items() if v is not None})[1:-1]
+    return _members(fields, ())
+
+
+# json's own escaper for one str (what json.dumps(str) calls, without its checks around it)
+from json.encoder import encode_basestring_ascii as _string  # noqa: E402
+
+
+def _members(fields: Mapping[str, Any], raw: tuple[str, ...]) -> str:
+    """``fields`` as JSON object members, None left out; the ``raw`` ones are JSON text already.
+
+    Why not one json.dumps of the dict: a record is a handful of strings and numbers, and
+    escaping those one by one costs half of what the encoder's set-up does per call (the
+    journal's own time counts against every request it records).
+    """
+    parts = []
+    for key, value in fields.items():  # keys are the code's own names: nothing to escape
+        if value is None:
+            continue
+        kind = type(value)
+        if kind is str:
+            parts.append(f'"{key}":{value if key in raw else _string(value)}')
+        elif kind is int or (kind is float and math.isfinite(value)):
+            parts.append(f'"{key}":{value!r}')
+        else:
+            parts.append(f'"{key}":{_compact(value)}')
+    return ",".join(parts)
 
 
 def _line(record: Mapping[str, Any], shared: str) -> bytes:
-    plain = {k: v for k, v in record.items() if v is not None and k not in RAW}
-    text = _compact(plain)[:-1]
-    raw = "".join(f',"{k}":{record[k]}' for k in RAW if record.get(k) is not None)
-    return (text + raw + ("," + shared if shared else "") + "}\n").encode()
+    text = _members(record, RAW)
+    return ("{" + text + ("," + shared if shared and text else shared) + "}\n").encode()
 
 
 class Journal:
@@ -151,7 +185,6 @@ class Journal:
         self.sync = sync
         self._lock = threading.Lock()
         self._fd: int | None = None
-        self._pid = 0
         self._check_tail = True
         self._unsynced = threading.Event()
         self._syncer: threading.Thread | None = None
@@ -171,15 +204,15 @@ class Journal:
 
     def open(self) -> Journal:
         """Create the file if needed; :class:`JournalError` if it cannot be written."""
-        if self._fd is None or self._pid != os.getpid():
+        if self._fd is None:
             with self._lock:
                 self._open()
         return self
 
     def _open(self) -> None:
-        if self._fd is not None and self._pid == os.getpid():
+        if self._fd is not None:
             return
-        try:  # a forked child opens its own: the parent's would share the parent's flock
+        try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
         except OSError as exc:
@@ -187,7 +220,6 @@ class Journal:
                 f"cannot write the journal at {self.path} ({exc}); nothing was sent. Give a "
                 f"writable file with connect(journal=PATH) or ${ENV}, or turn the journal off "
                 f"with connect(journal=False)") from exc
-        self._pid = os.getpid()
         self._check_tail = True
         self._syncer = None
         _live.add(self)
@@ -196,7 +228,7 @@ class Journal:
         """Fsync what was written and close the file (a later write opens it again)."""
         with self._lock:
             fd, self._fd = self._fd, None
-        if fd is not None and self._pid == os.getpid():
+        if fd is not None:
             if self.sync != "none":
                 os.fsync(fd)
             os.close(fd)
@@ -266,7 +298,7 @@ class Journal:
                 continue
             self._unsynced.clear()
             fd = self._fd
-            if fd is None or self._pid != os.getpid():
+            if fd is None:
                 return
             try:
                 os.fsync(fd)
@@ -320,6 +352,26 @@ class Journal:
 
 #: Journals with an open file in this process, fsync'd and closed at exit.
 _live: set[Journal] = set()
+
+
+def _forget_after_fork() -> None:
+    """In a forked child: each journal opens its own file on its next write (the inherited
+    descriptor shares the parent's flock), with fresh locks (the parent's threads held them)."""
+    for journal in list(_live):
+        fd, journal._fd = journal._fd, None
+        journal._lock = threading.Lock()
+        journal._unsynced = threading.Event()
+        journal._syncer = None
+        if fd is not None:
+            try:
+                os.close(fd)  # the parent's lock stays: its own descriptor is still open
+            except OSError:
+                pass
+    _live.clear()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork
+    os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 @atexit.register

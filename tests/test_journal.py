@@ -295,3 +295,62 @@ def test_creating_a_machine_is_journalled_by_its_name(emu, dc):
     assert intent["arguments"]["body"]["name"] == "j-new"
     assert outcome["http_status"] == 201 and outcome["outcome"] == "accepted"
     assert created.name == "j-new"
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_a_forked_child_writes_its_own_records_even_if_a_thread_held_the_lock(tmp_path):
+    """A child forked while another thread was writing opens its own file and lock."""
+    journal_file = Journal(tmp_path / "forked.jsonl", sync="none")
+    journal_file.write(kind="run", run_id="parent-0")
+    held, release = threading.Event(), threading.Event()
+
+    def hold():
+        with journal_file._lock:  # a parent thread in the middle of a write at fork time
+            held.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    held.wait(10)
+    with warnings.catch_warnings():  # Python 3.12 warns about forking a threaded process
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # the child: its writes must neither wait for the parent's thread nor fail
+        code = 1
+        try:
+            import signal
+
+            signal.alarm(10)
+            for i in range(50):
+                journal_file.write(kind="intent", run_id=f"child-{i}")
+            code = 0
+        finally:
+            os._exit(code)
+    release.set()
+    holder.join()
+    for i in range(50):
+        journal_file.write(kind="intent", run_id=f"parent-{i + 1}")
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    runs = [row["run_id"] for row in journal_file.rows()]
+    assert sorted(r for r in runs if r.startswith("child")) == sorted(
+        f"child-{i}" for i in range(50))
+    assert sum(r.startswith("parent") for r in runs) == 51
+
+
+def test_a_record_keeps_every_kind_of_value_it_is_given(tmp_path):
+    """Strings with quotes and non-ASCII, numbers, odd floats, JSON text: read back as given."""
+    journal_file = Journal(tmp_path / "values.jsonl", sync="none")
+    odd = 'a "quoted"\nname \\ with ünïcode ✓'
+    journal_file.write(journal_store.fragment({"machine_name": odd, "plan_id": None,
+                                               "account": "demo"}),
+                       kind="outcome", http_status=204, seconds=0.25, error=odd,
+                       arguments=journal_store.to_json({"body": {"k": odd}}),
+                       detail=journal_store.to_json([1, 2.5, None]))
+    journal_file.write(kind="run-end", seconds=float("nan"))
+    first, second = journal_file.rows()
+    assert (first["machine_name"], first["error"], first["account"]) == (odd, odd, "demo")
+    assert (first["http_status"], first["seconds"], first["plan_id"]) == (204, 0.25, None)
+    assert first["arguments"] == {"body": {"k": odd}}
+    assert first["detail"] == [1, 2.5, None]
+    assert second["seconds"] != second["seconds"]  # NaN stays NaN, the line stays JSON

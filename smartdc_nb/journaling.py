@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
-from .journal_store import COLUMNS, ENV, Journal, JournalError, default_path, fragment, to_json
+from .journal_store import (COLUMNS, ENV, Journal, JournalError, default_path, fragment, now_text,
+                            to_json)
 
 
 # ------------------------------------------------------------------ context
@@ -60,9 +61,10 @@ _PLAN: contextvars.ContextVar[str | None] = contextvars.ContextVar("smartdc_nb_p
                                                                  default=None)
 
 
-def new_run_id() -> str:
-    """A short, sortable run id: UTC time, then randomness."""
-    return time.strftime("%Y%m%dT%H%M%S-", time.gmtime()) + os.urandom(4).hex()
+def new_run_id(stamp: str | None = None) -> str:
+    """A short, sortable run id: UTC time (now, or ``stamp`` from now_text), then randomness."""
+    t = stamp or now_text()
+    return f"{t[0:4]}{t[5:7]}{t[8:10]}T{t[11:13]}{t[14:16]}{t[17:19]}-{os.urandom(4).hex()}"
 
 
 def journal_of(datacenter: Any) -> Journal | None:
@@ -237,15 +239,16 @@ def recorded(datacenter: Any, method: str, path: str, params: Mapping[str, Any] 
     journal.open()  # JournalError here means nothing was sent
     machine = _MACHINE.get()
     target = machine.machine if machine is not None else None
+    stamp = now_text()
     common = fragment(dict(
-        run_id=context.run_id if context else new_run_id(),
+        run_id=context.run_id if context else new_run_id(stamp),
         plan_id=context.plan_id if context else _PLAN.get(),
         machine_id=getattr(target, "id", None), machine_name=getattr(target, "name", None),
         action=_action_name(method, path, params, machine), **who(datacenter)))
     arguments = {k: v for k, v in {"params": dict(params or {}) or None,
                                    "body": body}.items() if v is not None}
     intent = os.urandom(6).hex()  # the outcome's link to its intent
-    journal.write(common, kind="intent", ref=intent, method=method, path=path,
+    journal.write(common, time=stamp, kind="intent", ref=intent, method=method, path=path,
                   arguments=to_json(arguments) if arguments else None,
                   state_before=machine.state_before if machine else None)
     started = time.monotonic()

@@ -31,6 +31,7 @@ import atexit
 import json
 import math
 import os
+import random
 import threading
 import time
 import warnings
@@ -100,6 +101,21 @@ def now_text() -> str:
     return f"{second[1]}.{int((now - whole) * 1_000_000):06d}+00:00"
 
 
+# Ids are random, not secret: a generator seeded from the OS once (and again in a forked
+# child) instead of a getrandom() system call per request.
+_ids = random.Random(os.urandom(16))
+
+
+def random_hex(digits: int) -> str:
+    """``digits`` random hex digits (a run id's or a record's ``ref``)."""
+    return f"{_ids.getrandbits(digits * 4):0{digits}x}"
+
+
+def new_ref() -> str:
+    """An id a later record points back at (an outcome's ``intent=``)."""
+    return random_hex(12)
+
+
 def _short(value: Any) -> Any:
     if isinstance(value, str):
         return value if len(value) <= MAX_VALUE else \
@@ -163,6 +179,27 @@ def _members(fields: Mapping[str, Any], raw: tuple[str, ...]) -> str:
         else:
             parts.append(f'"{key}":{_compact(value)}')
     return ",".join(parts)
+
+
+def intent_line(shared: str, time: str, ref: str, method: str, path: str,
+                arguments: str | None, state_before: str | None) -> bytes:
+    """A request's intent, as ``write(shared, kind="intent", ...)`` would encode it (written
+    out by hand, like outcome_line: one is written before every mutating request)."""
+    extra = "" if arguments is None else f',"arguments":{arguments}'
+    if state_before is not None:
+        extra += f',"state_before":{_string(state_before)}'
+    return (f'{{"time":"{time}","kind":"intent","ref":"{ref}","method":{_string(method)},'
+            f'"path":{_string(path)}{extra}{"," + shared if shared else ""}}}\n').encode()
+
+
+def outcome_line(shared: str, intent: str, http_status: int, request_id: str | None,
+                 seconds: float) -> bytes:
+    """An accepted request's outcome, as ``write(shared, kind="outcome", ...)`` would encode
+    it. Written out by hand because one is written per request, right after its answer."""
+    rid = "" if request_id is None else f',"request_id":{_string(request_id)}'
+    return (f'{{"time":"{now_text()}","kind":"outcome","intent":"{intent}",'
+            f'"http_status":{int(http_status)}{rid},"outcome":"accepted",'
+            f'"seconds":{float(seconds)!r}{"," + shared if shared else ""}}}\n').encode()
 
 
 def _line(record: Mapping[str, Any], shared: str) -> bytes:
@@ -244,7 +281,10 @@ class Journal:
         fsync'd as the sync mode says.
         """
         record.setdefault("time", now_text())
-        line = _line(record, shared)
+        self.append(_line(record, shared))
+
+    def append(self, line: bytes) -> None:
+        """Append one record already encoded as a line (write() and :func:`outcome_line`)."""
         with self._lock:
             self._open()
             fd = self._fd
@@ -357,6 +397,7 @@ _live: set[Journal] = set()
 def _forget_after_fork() -> None:
     """In a forked child: each journal opens its own file on its next write (the inherited
     descriptor shares the parent's flock), with fresh locks (the parent's threads held them)."""
+    _ids.seed(os.urandom(16))  # the parent's generator would give the child the same ids
     for journal in list(_live):
         fd, journal._fd = journal._fd, None
         journal._lock = threading.Lock()
@@ -384,4 +425,4 @@ def _close_all() -> None:
 
 
 __all__ = ["Journal", "JournalError", "JournalWarning", "default_path", "to_json", "fragment",
-           "now_text", "COLUMNS", "ENV", "SYNC_ENV", "SYNC_MODES", "OFF"]
+           "now_text", "new_ref", "intent_line", "outcome_line", "random_hex", "COLUMNS", "ENV", "SYNC_ENV", "SYNC_MODES", "OFF"]

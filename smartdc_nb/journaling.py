@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
-from .journal_store import (COLUMNS, ENV, Journal, JournalError, default_path, fragment, now_text,
-                            to_json)
+from .journal_store import (COLUMNS, ENV, Journal, JournalError, default_path, fragment, new_ref,
+                            intent_line, now_text, outcome_line, random_hex, to_json)
 
 
 # ------------------------------------------------------------------ context
@@ -64,7 +64,7 @@ _PLAN: contextvars.ContextVar[str | None] = contextvars.ContextVar("smartdc_nb_p
 def new_run_id(stamp: str | None = None) -> str:
     """A short, sortable run id: UTC time (now, or ``stamp`` from now_text), then randomness."""
     t = stamp or now_text()
-    return f"{t[0:4]}{t[5:7]}{t[8:10]}T{t[11:13]}{t[14:16]}{t[17:19]}-{os.urandom(4).hex()}"
+    return f"{t[0:4]}{t[5:7]}{t[8:10]}T{t[11:13]}{t[14:16]}{t[17:19]}-{random_hex(8)}"
 
 
 def journal_of(datacenter: Any) -> Journal | None:
@@ -74,8 +74,20 @@ def journal_of(datacenter: Any) -> Journal | None:
         return None
     if isinstance(setting, Journal):
         return setting
+    # Resolved once per setting (and $SMARTDC_NB_JOURNAL, when the setting defers to it):
+    # expanding and resolving the path cost ~10 µs, on every mutating request.
+    key = (setting, os.environ.get(ENV) if setting in (None, True) else None)
+    try:
+        return _resolved[key]
+    except KeyError:
+        pass
     path = Path(setting).expanduser() if setting not in (None, True) else default_path()
-    return Journal.at(path) if path is not None else None
+    journal = _resolved[key] = Journal.at(path) if path is not None else None
+    return journal
+
+
+#: journal_of's answers, by (the connection's setting, $SMARTDC_NB_JOURNAL).
+_resolved: dict[tuple[Any, str | None], Journal | None] = {}
 
 
 @contextlib.contextmanager
@@ -245,12 +257,16 @@ def recorded(datacenter: Any, method: str, path: str, params: Mapping[str, Any] 
         plan_id=context.plan_id if context else _PLAN.get(),
         machine_id=getattr(target, "id", None), machine_name=getattr(target, "name", None),
         action=_action_name(method, path, params, machine), **who(datacenter)))
-    arguments = {k: v for k, v in {"params": dict(params or {}) or None,
-                                   "body": body}.items() if v is not None}
-    intent = os.urandom(6).hex()  # the outcome's link to its intent
-    journal.write(common, time=stamp, kind="intent", ref=intent, method=method, path=path,
-                  arguments=to_json(arguments) if arguments else None,
-                  state_before=machine.state_before if machine else None)
+    if params:
+        arguments: dict | None = {"params": dict(params), "body": body}
+        if body is None:
+            del arguments["body"]  # type: ignore[index]
+    else:
+        arguments = {"body": body} if body is not None else None
+    intent = new_ref()  # the outcome's link to its intent
+    journal.append(intent_line(common, stamp, intent, method, path,
+                               to_json(arguments) if arguments else None,
+                               machine.state_before if machine else None))
     started = time.monotonic()
     try:
         reply = send()
@@ -261,9 +277,11 @@ def recorded(datacenter: Any, method: str, path: str, params: Mapping[str, Any] 
                        error=f"{type(exc).__name__}: {exc}"[:2000],
                        seconds=round(time.monotonic() - started, 4))
         raise
-    _write_outcome(journal, common, intent=intent, http_status=reply.status,
-                   request_id=reply.request_id, outcome="accepted",
-                   seconds=round(time.monotonic() - started, 4))
+    seconds = round(time.monotonic() - started, 4)
+    try:
+        journal.append(outcome_line(common, intent, reply.status, reply.request_id, seconds))
+    except JournalError as exc:
+        _warn_unrecorded(exc, reply.status, stacklevel=4)
     return reply
 
 
@@ -273,10 +291,14 @@ def _write_outcome(journal: Journal, common: str, **record: Any) -> None:
     try:
         journal.write(common, kind="outcome", **record)
     except JournalError as exc:
-        import warnings
+        _warn_unrecorded(exc, record.get("http_status"), stacklevel=5)
 
-        warnings.warn(f"{exc}; the request itself was sent (HTTP {record.get('http_status')})",
-                      RuntimeWarning, stacklevel=4)
+
+def _warn_unrecorded(problem: JournalError, status: int | None, stacklevel: int) -> None:
+    import warnings
+
+    warnings.warn(f"{problem}; the request itself was sent (HTTP {status})", RuntimeWarning,
+                  stacklevel=stacklevel)
 
 
 __all__ = ["Journal", "JournalError", "default_path", "to_json", "COLUMNS", "ENV", "journal_of",

@@ -354,3 +354,24 @@ def test_a_record_keeps_every_kind_of_value_it_is_given(tmp_path):
     assert first["arguments"] == {"body": {"k": odd}}
     assert first["detail"] == [1, 2.5, None]
     assert second["seconds"] != second["seconds"]  # NaN stays NaN, the line stays JSON
+
+
+def test_the_per_request_lines_read_back_as_the_generic_write_would(tmp_path):
+    """intent_line and outcome_line (written by hand for speed) say what write() would."""
+    by_hand = Journal(tmp_path / "by-hand.jsonl", sync="none")
+    generic = Journal(tmp_path / "generic.jsonl", sync="none")
+    shared = journal_store.fragment({"run_id": "r-1", "machine_name": 'we"b ✓', "plan_id": None})
+    when, arguments = journal_store.now_text(), journal_store.to_json({"body": {"a": "ü"}})
+    for state, request_id in (("running", "req-1"), (None, None)):
+        by_hand.append(journal_store.intent_line(shared, when, "ref1", "POST", "/a/\"b\"",
+                                                 arguments, state))
+        generic.write(shared, time=when, kind="intent", ref="ref1", method="POST",
+                      path="/a/\"b\"", arguments=arguments, state_before=state)
+        by_hand.append(journal_store.outcome_line(shared, "ref1", 202, request_id, 0.0125))
+        generic.write(shared, kind="outcome", intent="ref1", http_status=202,
+                      request_id=request_id, outcome="accepted", seconds=0.0125)
+    mine, theirs = by_hand.rows(), generic.rows()
+    for row in mine + theirs:
+        assert row.pop("time")
+    assert mine == theirs and len(mine) == 4
+    assert mine[1]["intent"] == 1 and mine[1]["machine_name"] == 'we"b ✓'

@@ -41,3 +41,11 @@ def journal_path(tmp_path_factory, monkeypatch):
     # of requests on a shared disk. test_journal checks the default fsyncs every record.
     monkeypatch.setenv("SMARTDC_NB_JOURNAL_SYNC", "none")
     return path
+
+
+@pytest.fixture(autouse=True)
+def quick_waits(monkeypatch):
+    """Waits given no interval, here and in the kernels and runbooks tests start, poll every
+    0.1 s instead of 2 s: the test clouds' jobs take 0.1-0.5 s (the emulator's FAST_DURATIONS,
+    the demo clouds at 20x). test_wait checks the 2 s default and the variable."""
+    monkeypatch.setenv("SMARTDC_NB_WAIT_INTERVAL", "0.1")

@@ -191,6 +191,31 @@ def test_wait_until_a_condition(emu, m):
                      **FAST)
 
 
+def test_the_environment_sets_the_interval_a_wait_starts_at(emu, m, monkeypatch):
+    """SMARTDC_NB_WAIT_INTERVAL is the first interval of a wait given none; 2 s without it."""
+    def polls(**options) -> int:
+        emu.clear_requests()
+        with pytest.raises(WaitTimeout):
+            m.wait_for("stopped", timeout=0.6, progress=False, **options)
+        return len(logged(emu, "GET", m.id))
+
+    monkeypatch.delenv("SMARTDC_NB_WAIT_INTERVAL")
+    assert polls() == 2  # at the start, then at the deadline: the next poll was 2 s away
+    monkeypatch.setenv("SMARTDC_NB_WAIT_INTERVAL", "0.05")
+    assert polls() >= 4  # 0.05 s growing by half each quiet poll: about 6 in 0.6 s
+    assert polls(interval=2) == 2  # an interval given wins
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "soon", "nan", "inf"])
+def test_a_bad_interval_in_the_environment_says_what_to_set(emu, m, monkeypatch, value):
+    monkeypatch.setenv("SMARTDC_NB_WAIT_INTERVAL", value)
+    emu.clear_requests()
+    with pytest.raises(InvalidInputError, match=r"SMARTDC_NB_WAIT_INTERVAL='.*' is not a number "
+                                                r"of seconds > 0: set it to .* or unset it"):
+        m.wait_for("stopped", timeout=5, progress=False)
+    assert m.wait_for("running", timeout=5, interval=0.05, progress=False) is m  # given: fine
+
+
 def test_bad_timing_is_refused(m):
     with pytest.raises(InvalidInputError):
         m.wait_for("running", timeout=-1)

@@ -439,5 +439,9 @@ def test_bad_panel_options_are_refused(dc, emu):
         machine_panel(machine, refresh_every=0)
     with pytest.raises(InvalidInputError, match="interval must be"):
         machine_panel(machine, interval=-1)
+    # without an interval, the panel's waits start at the environment's (tests: 0.1 s)
+    panel = machine_panel(machine)
+    assert panel.interval == 0.1
+    panel.close()
     with pytest.raises(InvalidInputError, match="needs a Machine, not str"):
         machine_panel("web-1")

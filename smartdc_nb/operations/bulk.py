@@ -108,7 +108,7 @@ def run_bulk(machines: Iterable[Machine], action: str, *args: Any, confirm: bool
              dry_run: bool = False, wait: bool | str | Iterable[str] = False,
              timeout: float | None = 600.0, concurrency: int = 8, batch_size: int | None = None,
              health_check: Callable[[Machine], Any] | None = None, raise_on_failure: bool = False,
-             progress: Any = None, refresh: bool = True, interval: float = 2.0,
+             progress: Any = None, refresh: bool = True, interval: float | None = None,
              max_interval: float = 10.0, **kwargs: Any) -> BulkResult:
     """Apply ``action`` (with ``args``/``kwargs``) to every machine; see the module docstring.
 
@@ -229,7 +229,7 @@ class _Runner:
     """Sends one batch's requests from a thread pool, then waits and checks health."""
 
     def __init__(self, spec: Action, params: dict, wait: Any, concurrency: int, progress: Any,
-                 timeout: float | None, interval: float, max_interval: float,
+                 timeout: float | None, interval: float | None, max_interval: float,
                  health_check: Callable[[Machine], Any] | None):
         self.spec, self.params, self.wait_for = spec, params, wait
         self.concurrency, self.progress = concurrency, progress

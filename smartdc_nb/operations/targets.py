@@ -6,11 +6,14 @@ resource reached its target, failed, or was refused (see :mod:`.waits`).
 
 from __future__ import annotations
 
+import math
+import os
 import time
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from ..errors import (
+    InvalidInputError,
     RequestTimeoutError,
     ServerError,
     TooManyRequestsError,
@@ -31,6 +34,8 @@ if TYPE_CHECKING:
 DEFAULT_TIMEOUT = 600.0
 DEFAULT_INTERVAL = 2.0  # the seed's poll interval
 DEFAULT_MAX_INTERVAL = 10.0
+#: the environment variable giving the interval a wait starts at when its caller names none
+INTERVAL_ENV = "SMARTDC_NB_WAIT_INTERVAL"
 BACKOFF = 1.5
 #: audit reads per poll round of a multi-machine wait (each is one request)
 AUDIT_BUDGET = 5
@@ -287,5 +292,27 @@ class Tracker:
         }
 
 
+def default_interval() -> float:
+    """The interval (seconds) a wait starts at when given none: ``$SMARTDC_NB_WAIT_INTERVAL``,
+    else :data:`DEFAULT_INTERVAL` (2 s, the seed's).
+
+    Read at each wait, so a kernel's environment sets it for every wait in it: a cloud whose
+    jobs take well under 2 s (the demo at ``--speed 20``, the test suite's) is polled at its pace.
+    """
+    raw = os.environ.get(INTERVAL_ENV, "").strip()
+    if not raw:
+        return DEFAULT_INTERVAL
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise InvalidInputError(f"{INTERVAL_ENV}={raw!r} is not a number of seconds > 0: set it to "
+                                f"the interval waits start at (e.g. 0.5), or unset it for "
+                                f"{DEFAULT_INTERVAL:g} s")
+    return value
+
+
 __all__ = ["Target", "Tracker", "REACHED", "FAILED", "TIMED_OUT", "INTERRUPTED", "DEFAULT_TIMEOUT",
-           "DEFAULT_INTERVAL", "DEFAULT_MAX_INTERVAL", "TRANSIENT"]
+           "DEFAULT_INTERVAL", "DEFAULT_MAX_INTERVAL", "INTERVAL_ENV", "TRANSIENT",
+           "default_interval"]

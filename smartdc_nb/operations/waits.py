@@ -24,8 +24,9 @@ or the deadline passes:
 - **the deadline is passed down**: every request of a wait ends by the
   deadline plus one ``interval`` (:func:`smartdc_nb.limits.cutoff`), so a dead
   or hung cloud cannot hold a wait past it;
-- the **interval** starts at ``interval`` and grows by half each quiet poll,
-  up to ``max_interval``; a change resets it. Ctrl-C ends the wait at once with
+- the **interval** starts at ``interval`` (by default 2 s, the seed's, or the
+  ``SMARTDC_NB_WAIT_INTERVAL`` environment variable's seconds) and grows by half
+  each quiet poll, up to ``max_interval``; a change resets it. Ctrl-C ends the wait at once with
   WaitInterrupted carrying what was seen.
 
 Many machines are polled with ListMachines (``tombstone=true``, so failed and
@@ -63,7 +64,6 @@ from .results import WaitResult, _summary_line
 from .targets import (
     AUDIT_BUDGET,
     BACKOFF,
-    DEFAULT_INTERVAL,
     DEFAULT_MAX_INTERVAL,
     DEFAULT_TIMEOUT,
     EXPLAIN_CAP,
@@ -73,6 +73,7 @@ from .targets import (
     TIMED_OUT,
     Target,
     Tracker,
+    default_interval,
 )
 
 if TYPE_CHECKING:
@@ -95,14 +96,18 @@ def _check_timing(timeout: float | None, interval: float, max_interval: float) -
 
 
 def run(trackers: Sequence[Tracker], *, timeout: float | None = DEFAULT_TIMEOUT,
-        interval: float = DEFAULT_INTERVAL, max_interval: float = DEFAULT_MAX_INTERVAL,
+        interval: float | None = None, max_interval: float = DEFAULT_MAX_INTERVAL,
         progress: Any = None, single: bool = False, title: str = "") -> bool:
     """Poll ``trackers`` until every one has an outcome; True when interrupted (Ctrl-C).
 
     ``single`` shows one state bar (else one bar counting reached resources).
     Every tracker ends with ``outcome`` and, unless reached, ``error``.
-    Every request of the wait ends by the deadline plus one ``interval``.
+    Every request of the wait ends by the deadline plus one ``interval``; ``interval=None``
+    is :func:`~smartdc_nb.operations.targets.default_interval` (2 s, or
+    ``$SMARTDC_NB_WAIT_INTERVAL``).
     """
+    if interval is None:
+        interval = default_interval()
     _check_timing(timeout, interval, max_interval)
     ends = time.monotonic() + timeout + interval if timeout is not None else None
     with limits.cutoff(ends):
@@ -230,7 +235,7 @@ def _action_for(resource: Machine | Snapshot) -> PendingAction | None:
 
 def wait_one(resource: Machine | Snapshot, target: Target, *,
              timeout: float | None = DEFAULT_TIMEOUT,
-             interval: float = DEFAULT_INTERVAL, max_interval: float = DEFAULT_MAX_INTERVAL,
+             interval: float | None = None, max_interval: float = DEFAULT_MAX_INTERVAL,
              fail_on: Iterable[str] = ("failed",), progress: Any = None) -> Any:
     """Wait for one Machine or Snapshot; return it, or raise the WaitError that ended the wait."""
     tracker = Tracker(resource, target, fail_on=fail_on, action=_action_for(resource))
@@ -242,7 +247,7 @@ def wait_one(resource: Machine | Snapshot, target: Target, *,
 
 
 def wait_machines(machines: Iterable[Machine], states: str | Iterable[str], *,
-                  timeout: float | None = DEFAULT_TIMEOUT, interval: float = DEFAULT_INTERVAL,
+                  timeout: float | None = DEFAULT_TIMEOUT, interval: float | None = None,
                   max_interval: float = DEFAULT_MAX_INTERVAL, fail_on: Iterable[str] = ("failed",),
                   progress: Any = None, raise_on_failure: bool = False) -> WaitResult:
     """Wait for many machines (any datacenters) to reach ``states``; returns a :class:`WaitResult`.

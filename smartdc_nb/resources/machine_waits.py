@@ -19,7 +19,7 @@ class MachineWaits:
     """Wait methods of a Machine (see Machine)."""
 
     def wait_for(self, states: str | Iterable[str] | Callable[[Machine], bool],
-                 timeout: float | None = 600.0, *, interval: float = 2.0,
+                 timeout: float | None = 600.0, *, interval: float | None = None,
                  max_interval: float = 10.0, fail_on: Iterable[str] = ("failed",),
                  progress: Any = None, description: str | None = None) -> Machine:
         """Poll (GET) until the machine is in one of ``states``; returns the Machine.
@@ -30,8 +30,9 @@ class MachineWaits:
         ``fail_on`` (unless awaited), disappears (unless ``"deleted"`` is awaited) or
         the cloud refused the last action (audit ``success: "no"``);
         :class:`~smartdc_nb.errors.WaitTimeout` after ``timeout`` seconds (None: no
-        deadline); WaitInterrupted on Ctrl-C. The interval starts at ``interval`` and
-        grows to ``max_interval`` while nothing changes. See smartdc_nb.operations.waits.
+        deadline); WaitInterrupted on Ctrl-C. The interval starts at ``interval`` (None: 2 s, or
+        ``$SMARTDC_NB_WAIT_INTERVAL``) and grows to ``max_interval`` while nothing changes.
+        See smartdc_nb.operations.waits.
         """
         options = dict(timeout=timeout, interval=interval, max_interval=max_interval,
                        fail_on=tuple(fail_on), progress=progress)
@@ -41,12 +42,12 @@ class MachineWaits:
                                  description=description or "the condition", **options)
         return seam.wait_for(self, check_states(states, MACHINE_STATES, "machine"), **options)
 
-    def poll_until(self, state: str, interval: float = 2.0, timeout: float | None = 600.0,
+    def poll_until(self, state: str, interval: float | None = None, timeout: float | None = 600.0,
                    **options: Any) -> Machine:
         """The seed's name for :meth:`wait_for` with one state (it now always ends)."""
         return self.wait_for(state, timeout=timeout, interval=interval, **options)
 
-    def poll_while(self, state: str, interval: float = 2.0, timeout: float | None = 600.0,
+    def poll_while(self, state: str, interval: float | None = None, timeout: float | None = 600.0,
                    **options: Any) -> Machine:
         """The seed's wait while the machine is in ``state``: returns once it is in another."""
         (state,) = check_states(state, MACHINE_STATES, "machine")

@@ -22,11 +22,11 @@ How every panel behaves:
   tests), ``panel.close()`` stops background work and closes the widgets.
 
 Options every panel takes: ``timeout`` (seconds per wait, default 600),
-``interval`` and ``max_interval`` (polling, default 2 and 10 s). The machine
-panel also takes ``refresh_every`` (auto-refresh period, default 5 s, off
-until its checkbox is ticked); the fleet and snapshot panels ``max_rows``
-(rows with a checkbox, default 100) and ``concurrency`` (bulk requests at
-once, default 8).
+``interval`` and ``max_interval`` (polling, default 2 s, or
+``$SMARTDC_NB_WAIT_INTERVAL``, and 10 s). The machine panel also takes
+``refresh_every`` (auto-refresh period, default 5 s, off until its checkbox is
+ticked); the fleet and snapshot panels ``max_rows`` (rows with a checkbox,
+default 100) and ``concurrency`` (bulk requests at once, default 8).
 
 ipywidgets is imported when a panel is made, not with smartdc_nb.
 """

@@ -26,6 +26,7 @@ from ..display import card_for, render_text
 from ..display.layout import Card
 from ..display.values import Note
 from ..errors import InvalidInputError
+from ..operations.targets import default_interval
 from .html import render_card, render_line, stylesheet
 from .pieces import ActivityLog, ConfirmBar, ProgressArea
 from .table import SelectableTable
@@ -54,8 +55,10 @@ class Panel:
 
     kind = "panel"
 
-    def __init__(self, subject: Any, *, timeout: float | None = 600.0, interval: float = 2.0,
-                 max_interval: float = 10.0):
+    def __init__(self, subject: Any, *, timeout: float | None = 600.0,
+                 interval: float | None = None, max_interval: float = 10.0):
+        if interval is None:
+            interval = default_interval()
         check_options(timeout, interval, max_interval)
         self.subject = subject
         self.timeout, self.interval = timeout, interval

@@ -24,7 +24,10 @@ SUBCOMMANDS = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The command's parser. A subcommand's options come from its module, which is imported to
+    add them; with ``only``, that subcommand's module alone (the others import the emulator,
+    pandas, ...: half a second of start-up for a command that would not use them)."""
     from ._version import __version__
 
     parser = argparse.ArgumentParser(
@@ -34,19 +37,24 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     for name, (module, help_text) in SUBCOMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(_module=module)
+        if only is not None and name != only:
+            continue
         try:
             importlib.import_module(module).add_arguments(p)
         except ModuleNotFoundError as exc:
             if exc.name != module:
                 raise
             p.set_defaults(_missing=module)
-        p.set_defaults(_module=module)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # the subcommand is the first word that is not an option (the command's own options,
+    # --help and --version, take no value)
+    chosen = next((word for word in argv if not word.startswith("-")), "")
+    args = build_parser(only=chosen).parse_args(argv)
     if getattr(args, "_missing", None):
         print(f"smartdc-nb {args.command}: not available yet in this version", file=sys.stderr)
         return 2

@@ -172,6 +172,21 @@ def test_list_parameters(tmp_path):
         "selector: str = \"role=web\"  # papermill's own parser skips lines with two '='"]
 
 
+def test_a_run_loads_only_what_it_uses(tmp_path):
+    """The command starts in about a second: it imports its own subcommand, not the emulator
+    or pandas of the others, and nbformat's jsonschema without rfc3987_syntax (a second of
+    parser building for IRI formats no notebook schema has)."""
+    nb = write_notebook(tmp_path / "book.ipynb", "pass")
+    script = ("import sys\nfrom smartdc_nb.cli import main\n"
+              f"code = main(['run', {str(nb)!r}, '--list-parameters'])\n"
+              "heavy = ('rfc3987_syntax', 'smartdc_nb.emulator', 'smartdc_nb.frames', 'pandas')\n"
+              "print(code, [name for name in heavy if sys.modules.get(name) is not None])")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120, cwd=tmp_path, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1] == "0 []"
+
+
 def test_value_parsing():
     assert parse_value("n", "-3", int) == -3
     assert parse_value("b", "TRUE", bool) is True and parse_value("b", "off", bool) is False

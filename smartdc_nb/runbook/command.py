@@ -116,6 +116,19 @@ def _list_parameters(declared: dict[str, dict[str, Any]]) -> int:
     return 0
 
 
+def _skip_iri_checks() -> None:
+    """Keep jsonschema, which papermill loads through nbformat, from importing rfc3987_syntax.
+
+    When that package is installed (jupyter-events asks for it), jsonschema imports it for the
+    ``iri`` formats, and it builds some 35 Earley parsers as it loads: about a second of CPU at
+    the start of every run, for formats no notebook schema uses
+    (python-jsonschema/jsonschema#1428). A None in sys.modules makes the import fail as
+    jsonschema expects of a package that is not there; the command is a process of its own.
+    """
+    if "jsonschema" not in sys.modules:
+        sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[assignment]
+
+
 def run(args: argparse.Namespace) -> int:
     """Execute the notebook; 0 on success, 1 when a cell fails, 2 on bad arguments."""
     located = _locate(args.notebook)
@@ -124,6 +137,7 @@ def run(args: argparse.Namespace) -> int:
     notebook = located
     if notebook.suffix != ".ipynb":
         return _fail(f"{args.notebook} is not a notebook (.ipynb)")
+    _skip_iri_checks()
     try:
         import nbformat
         import papermill

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
+from operator import methodcaller
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 if TYPE_CHECKING:
@@ -152,16 +153,23 @@ class Catalog:
         if not kinds:
             return []
         machines = machines if isinstance(machines, list) else list(machines)
-        names = [(m.get("image"), m.get("package")) for m in machines]
         stale = []
         for kind in kinds:
-            at, index, since = (0 if kind == "images" else 1), indexes[kind], self._entries[kind].wall
-            # the few distinct names the index lacks first: usually none, and no machine is
-            # looked at again (a name that is no text, CloudAPI never sends, no list would hold)
-            missing = {n[at] for n in names if isinstance(n[at], str) and n[at] and n[at] not in index}
-            if missing and any(isinstance(n[at], str) and n[at] in missing
+            field = "image" if kind == "images" else "package"
+            index, since = indexes[kind], self._entries[kind].wall
+            # the few distinct names the index lacks first (read without a Python call per
+            # machine): usually none, and no machine is looked at again (a name that is no
+            # text, CloudAPI never sends, no list would hold)
+            values = list(map(methodcaller("get", field), machines))
+            try:
+                distinct = set(values)
+            except TypeError:  # a value that cannot be hashed (no name): only text counts
+                distinct = {value for value in values if isinstance(value, str)}
+            missing = {name for name in distinct
+                       if isinstance(name, str) and name and name not in index}
+            if missing and any(isinstance(name, str) and name in missing
                                and str(m.get("created") or "") > since
-                               for m, n in zip(machines, names)):
+                               for m, name in zip(machines, values)):
                 stale.append(kind)
         return stale
 

@@ -137,3 +137,14 @@ def test_a_machine_newer_than_the_catalog_that_names_a_new_package_refreshes_tha
     emu.clear_requests()
     dc.frames.machines()
     assert catalog_requests(emu) == []  # fresh again: nothing more to fetch
+
+
+def test_names_that_are_no_text_never_make_the_catalog_stale(emu, dc):
+    """Odd values CloudAPI never sends (a list, a dict, None, "") are no name a list lacks."""
+    dc.frames.machines()
+    images = dc.catalog.derived("images", "by id", lambda records: {r["id"]: r for r in records})
+    late = "2999-01-01T00:00:00.000Z"
+    odd = [{"image": value, "created": late} for value in (["x"], {"a": 1}, None, "", 7)]
+    assert dc.catalog.stale(odd, {"images": images}) == []
+    assert dc.catalog.stale(odd + [{"image": "not-in-the-list", "created": late}],
+                            {"images": images}) == ["images"]

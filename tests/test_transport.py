@@ -328,6 +328,42 @@ def test_non_json_error_page_still_becomes_a_typed_error(connect):
     assert isinstance(exc, APIError)
 
 
+class _OddJSON(BaseHTTPRequestHandler):
+    """JSON that json reads and orjson (the fast decoder) refuses: an integer past 64 bits
+    and NaN. The emulator's own encoder never writes either, so this case is served here."""
+
+    pad = 0
+
+    def do_GET(self):  # noqa: N802 - http.server's naming
+        body = (b'{"login": "demo", "big": 123456789012345678901234567890, "odd": NaN, '
+                b'"pad": "' + b"x" * self.pad + b'"}')
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.mark.parametrize("pad", [0, 100_000], ids=["small", "page-sized"])
+def test_json_the_fast_decoder_refuses_is_still_read(connect, pad):
+    handler = type("Handler", (_OddJSON,), {"pad": pad})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        dc = connect(retries=False)
+        dc.transport.url = f"http://127.0.0.1:{server.server_address[1]}"
+        answer = dc.transport.request("GET", "/demo")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert answer.data["big"] == 123456789012345678901234567890
+    assert answer.data["odd"] != answer.data["odd"] and len(answer.data["pad"]) == pad
+
+
 # --------------------------------------------------------------------------- encoding, logging
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import threading
 import time
-from operator import methodcaller
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 if TYPE_CHECKING:
@@ -160,7 +159,7 @@ class Catalog:
             # the few distinct names the index lacks first (read without a Python call per
             # machine): usually none, and no machine is looked at again (a name that is no
             # text, CloudAPI never sends, no list would hold)
-            values = list(map(methodcaller("get", field), machines))
+            values = [m.get(field) for m in machines]
             try:
                 distinct = set(values)
             except TypeError:  # a value that cannot be hashed (no name): only text counts

@@ -117,6 +117,21 @@ def who(datacenter: Any) -> dict[str, Any]:
             "user": datacenter.user, "datacenter": datacenter.name or datacenter.url}
 
 
+#: who()'s fields as a fragment, by their values: the same few for every request sent.
+_who_fragments: dict[tuple, str] = {}
+
+
+def _who_fragment(datacenter: Any) -> str:
+    fields = who(datacenter)
+    key = tuple(fields.values())
+    text = _who_fragments.get(key)
+    if text is None:
+        if len(_who_fragments) > 256:  # connections come and go in a long-lived kernel
+            _who_fragments.clear()
+        text = _who_fragments[key] = fragment(fields)
+    return text
+
+
 def connection_of(datacenter: Any) -> dict[str, Any]:
     """What a new process needs to reach this datacenter again (never a secret)."""
     profile = getattr(datacenter, "profile", None)
@@ -256,7 +271,10 @@ def recorded(datacenter: Any, method: str, path: str, params: Mapping[str, Any] 
         run_id=context.run_id if context else new_run_id(stamp),
         plan_id=context.plan_id if context else _PLAN.get(),
         machine_id=getattr(target, "id", None), machine_name=getattr(target, "name", None),
-        action=_action_name(method, path, params, machine), **who(datacenter)))
+        action=_action_name(method, path, params, machine)))  # never empty: run_id, action
+    whom = _who_fragment(datacenter)
+    if whom:
+        common += "," + whom
     if params:
         arguments: dict | None = {"params": dict(params), "body": body}
         if body is None:

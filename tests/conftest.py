@@ -13,6 +13,17 @@ from clients import connect_to
 pytest_plugins = ["smartdc_nb.emulator.testing"]
 
 
+@pytest.hookimpl(trylast=True)  # after tests/browser/conftest.py marks its tests slow
+def pytest_collection_modifyitems(items):
+    """Slow tests first, the rest after them, each in collection order.
+
+    ``./dev test`` hands tests to its workers one at a time in this order (``--dist
+    loadgroup``): the long ones start at once and the quick ones fill in behind them, so no
+    notebook run or venv install starts last while the other worker sits idle.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture
 def dc(emu, triton_keys):
     """smartdc_nb connected to the emulator's first datacenter (us-east-1)."""

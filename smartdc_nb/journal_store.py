@@ -425,4 +425,5 @@ def _close_all() -> None:
 
 
 __all__ = ["Journal", "JournalError", "JournalWarning", "default_path", "to_json", "fragment",
-           "now_text", "new_ref", "intent_line", "outcome_line", "random_hex", "COLUMNS", "ENV", "SYNC_ENV", "SYNC_MODES", "OFF"]
+           "now_text", "new_ref", "intent_line", "outcome_line", "random_hex", "COLUMNS", "ENV",
+           "SYNC_ENV", "SYNC_MODES", "OFF"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import json
 import threading
 import weakref
 
@@ -25,13 +24,13 @@ def gc_on():
 def decodes(monkeypatch):
     """Each JSON body the transport decodes: (its size, whether the collector was on)."""
     seen: list[tuple[int, bool]] = []
-    real = json.loads
+    real = transport._loads  # orjson's, or json's where orjson is missing
 
     def watched(body, *args, **kwargs):
         seen.append((len(body), gc.isenabled()))
         return real(body, *args, **kwargs)
 
-    monkeypatch.setattr(transport.jsonlib, "loads", watched)
+    monkeypatch.setattr(transport, "_loads", watched)
     return seen
 
 

@@ -286,9 +286,11 @@ class Journal:
     def append(self, line: bytes) -> None:
         """Append one record already encoded as a line (write() and :func:`outcome_line`)."""
         with self._lock:
-            self._open()
             fd = self._fd
-            assert fd is not None
+            if fd is None:
+                self._open()
+                fd = self._fd
+                assert fd is not None
             try:
                 if fcntl is not None:
                     fcntl.flock(fd, fcntl.LOCK_EX)
@@ -296,7 +298,7 @@ class Journal:
                     if self._check_tail:
                         self._end_line(fd, os.lseek(fd, 0, os.SEEK_END))
                     self._check_tail = True  # until this write is known whole
-                    done = 0
+                    done = os.write(fd, line)
                     while done < len(line):  # a short write is rare (a full disk), not an error
                         done += os.write(fd, line[done:])
                     self._check_tail = False

@@ -44,13 +44,17 @@ from polling import eventually
 HERE = Path(__file__).resolve().parent
 
 
-def pytest_collection_modifyitems(config, items):
+def pytest_itemcollected(item):
     """Every browser test is slow (it drives a real JupyterLab), and they all stay on one
-    xdist worker (``--dist loadgroup``): they share one JupyterLab and one Chromium."""
-    for item in items:
-        if HERE in Path(str(item.path)).resolve().parents:
-            item.add_marker(pytest.mark.slow)
-            item.add_marker(pytest.mark.xdist_group("browser"))
+    xdist worker (``--dist loadgroup``): they share one JupyterLab and one Chromium.
+
+    Marked as each test is collected: pytest-xdist reads the group in its own
+    pytest_collection_modifyitems, which runs before a conftest's, so a group added there
+    was never seen (each worker started a JupyterLab and a Chromium of its own).
+    """
+    if HERE in Path(str(item.path)).resolve().parents:
+        item.add_marker(pytest.mark.slow)
+        item.add_marker(pytest.mark.xdist_group("browser"))
 
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]

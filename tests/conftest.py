@@ -15,6 +15,7 @@ from clients import connect_to
 pytest_plugins = ["smartdc_nb.emulator.testing"]
 
 
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: without xdist, never called
 def pytest_xdist_auto_num_workers(config):
     """What ``-n auto`` (``./dev test``) means here: one worker more than there are cores.
 

@@ -568,3 +568,22 @@ def test_values_of_the_wrong_type_are_missing_not_errors(emu, dc):
     assert dtypes(df) == MACHINE_DTYPES
     others = df[df.id != odd]
     assert others.memory.notna().all() and others.state.notna().all()
+
+
+def test_fields_reads_each_record_whatever_its_first_record_holds():
+    """fields() looks keys up with the first record's own key objects (a speed-up): a record
+    without a key, with keys in another order, or with equal keys that are other objects
+    reads the same; the first record lacking a key, or not being a dict, changes nothing."""
+    from smartdc_nb.frames.columns import fields
+
+    other = "".join(["na", "me"])  # equal to "name", another object
+    records = [{"id": "a"}, {"name": "b-name", "id": "b"}, {other: "c-name", "id": "c"},
+               {"state": "running", "id": "d", "name": "d-name"}]
+    for first in (records, [{"zzz": 1}] + records):
+        got = fields(first, ["id", "name", "state"])
+        tail = slice(len(first) - 4, None)
+        assert list(got["id"][tail]) == ["a", "b", "c", "d"]
+        assert [v if isinstance(v, str) else None for v in got["name"][tail]] == [
+            None, "b-name", "c-name", "d-name"]
+        assert [v if isinstance(v, str) else None for v in got["state"][tail]] == [
+            None, None, None, "running"]

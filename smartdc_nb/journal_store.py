@@ -29,14 +29,12 @@ from __future__ import annotations
 
 import atexit
 import json
-import math
 import os
-import random
 import threading
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
 try:
     import fcntl
@@ -44,6 +42,7 @@ except ImportError:  # Windows: threads are still serialised; processes are not
     fcntl = None  # type: ignore[assignment]
 
 from .errors import SmartDCError
+from .journal_lines import now_text, record_line
 
 ENV = "SMARTDC_NB_JOURNAL"
 SYNC_ENV = "SMARTDC_NB_JOURNAL_SYNC"
@@ -54,11 +53,6 @@ COLUMNS = ("seq", "time", "kind", "run_id", "plan_id", "profile", "account", "us
            "datacenter", "machine_id", "machine_name", "action", "arguments", "method", "path",
            "request_id", "state_before", "http_status", "outcome", "error", "seconds", "intent",
            "detail")
-#: Columns handed to write() as JSON text (to_json), embedded in the line as they are.
-RAW = ("arguments", "detail")
-#: Longest text kept of one argument value (a boot script can be large; the journal says
-#: what was asked, not a copy of every payload).
-MAX_VALUE = 500
 #: Seconds the background syncer waits for another write before it ends.
 SYNCER_IDLE = 5.0
 #: Seconds between two background fsyncs at most: records written in between share one
@@ -84,127 +78,6 @@ def default_path() -> Path | None:
     import platformdirs
 
     return platformdirs.user_state_path("smartdc_nb", appauthor=False) / "journal.jsonl"
-
-
-#: (second, its text): the date and time to the second, made once per second.
-_second: tuple[int, str] = (0, "")
-
-
-def now_text() -> str:
-    """The time now in UTC, ISO 8601 with microseconds (``2026-11-30T18:45:18.624181+00:00``)."""
-    global _second
-    now = time.time()
-    whole = int(now)
-    second = _second  # one read: another thread may replace it
-    if second[0] != whole:  # strftime is most of the cost: once a second, not per record
-        second = _second = (whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)))
-    return f"{second[1]}.{int((now - whole) * 1_000_000):06d}+00:00"
-
-
-# Ids are random, not secret: a generator seeded from the OS once (and again in a forked
-# child) instead of a getrandom() system call per request.
-_ids = random.Random(os.urandom(16))
-
-
-def random_hex(digits: int) -> str:
-    """``digits`` random hex digits (a run id's or a record's ``ref``)."""
-    return f"{_ids.getrandbits(digits * 4):0{digits}x}"
-
-
-def new_ref() -> str:
-    """An id a later record points back at (an outcome's ``intent=``)."""
-    return random_hex(12)
-
-
-def _short(value: Any) -> Any:
-    if isinstance(value, str):
-        return value if len(value) <= MAX_VALUE else \
-            value[:MAX_VALUE] + f"… ({len(value)} characters)"
-    if isinstance(value, dict) or (not isinstance(value, (int, float, list, tuple))
-                                   and isinstance(value, Mapping)):  # the ABC check is slow
-        return {str(k): _short(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_short(v) for v in value]
-    return value
-
-
-def _plain(value: Any) -> Any:
-    return dict(value) if isinstance(value, Mapping) else repr(value)
-
-
-# Made once: json.dumps with options builds a new encoder per call, a third of a record's cost.
-_to_json = json.JSONEncoder(default=_plain, sort_keys=True).encode
-_compact = json.JSONEncoder(separators=(",", ":")).encode
-
-
-def to_json(value: Any) -> str | None:
-    """``value`` as JSON text, each string in it cut to MAX_VALUE characters."""
-    if value is None:
-        return None
-    try:
-        text = _to_json(value)
-        if len(text) <= MAX_VALUE:  # then no string in it is longer: nothing to cut
-            return text
-    except (TypeError, ValueError):  # keys JSON cannot take: _short makes them text
-        pass
-    return _to_json(_short(value))
-
-
-def fragment(fields: Mapping[str, Any]) -> str:
-    """``fields`` (None ones left out) as JSON members for write(shared=...): fields that
-    several records share are encoded once."""
-    return _members(fields, ())
-
-
-# json's own escaper for one str (what json.dumps(str) calls, without its checks around it)
-from json.encoder import encode_basestring_ascii as _string  # noqa: E402
-
-
-def _members(fields: Mapping[str, Any], raw: tuple[str, ...]) -> str:
-    """``fields`` as JSON object members, None left out; the ``raw`` ones are JSON text already.
-
-    Why not one json.dumps of the dict: a record is a handful of strings and numbers, and
-    escaping those one by one costs half of what the encoder's set-up does per call (the
-    journal's own time counts against every request it records).
-    """
-    parts = []
-    for key, value in fields.items():  # keys are the code's own names: nothing to escape
-        if value is None:
-            continue
-        kind = type(value)
-        if kind is str:
-            parts.append(f'"{key}":{value if key in raw else _string(value)}')
-        elif kind is int or (kind is float and math.isfinite(value)):
-            parts.append(f'"{key}":{value!r}')
-        else:
-            parts.append(f'"{key}":{_compact(value)}')
-    return ",".join(parts)
-
-
-def intent_line(shared: str, time: str, ref: str, method: str, path: str,
-                arguments: str | None, state_before: str | None) -> bytes:
-    """A request's intent, as ``write(shared, kind="intent", ...)`` would encode it (written
-    out by hand, like outcome_line: one is written before every mutating request)."""
-    extra = "" if arguments is None else f',"arguments":{arguments}'
-    if state_before is not None:
-        extra += f',"state_before":{_string(state_before)}'
-    return (f'{{"time":"{time}","kind":"intent","ref":"{ref}","method":{_string(method)},'
-            f'"path":{_string(path)}{extra}{"," + shared if shared else ""}}}\n').encode()
-
-
-def outcome_line(shared: str, intent: str, http_status: int, request_id: str | None,
-                 seconds: float) -> bytes:
-    """An accepted request's outcome, as ``write(shared, kind="outcome", ...)`` would encode
-    it. Written out by hand because one is written per request, right after its answer."""
-    rid = "" if request_id is None else f',"request_id":{_string(request_id)}'
-    return (f'{{"time":"{now_text()}","kind":"outcome","intent":"{intent}",'
-            f'"http_status":{int(http_status)}{rid},"outcome":"accepted",'
-            f'"seconds":{float(seconds)!r}{"," + shared if shared else ""}}}\n').encode()
-
-
-def _line(record: Mapping[str, Any], shared: str) -> bytes:
-    text = _members(record, RAW)
-    return ("{" + text + ("," + shared if shared and text else shared) + "}\n").encode()
 
 
 class Journal:
@@ -281,7 +154,7 @@ class Journal:
         fsync'd as the sync mode says.
         """
         record.setdefault("time", now_text())
-        self.append(_line(record, shared))
+        self.append(record_line(record, shared))
 
     def append(self, line: bytes) -> None:
         """Append one record already encoded as a line (write() and :func:`outcome_line`)."""
@@ -399,7 +272,6 @@ _live: set[Journal] = set()
 def _forget_after_fork() -> None:
     """In a forked child: each journal opens its own file on its next write (the inherited
     descriptor shares the parent's flock), with fresh locks (the parent's threads held them)."""
-    _ids.seed(os.urandom(16))  # the parent's generator would give the child the same ids
     for journal in list(_live):
         fd, journal._fd = journal._fd, None
         journal._lock = threading.Lock()
@@ -426,6 +298,5 @@ def _close_all() -> None:
             pass
 
 
-__all__ = ["Journal", "JournalError", "JournalWarning", "default_path", "to_json", "fragment",
-           "now_text", "new_ref", "intent_line", "outcome_line", "random_hex", "COLUMNS", "ENV",
+__all__ = ["Journal", "JournalError", "JournalWarning", "default_path", "COLUMNS", "ENV",
            "SYNC_ENV", "SYNC_MODES", "OFF"]

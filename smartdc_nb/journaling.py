@@ -26,8 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
-from .journal_store import (COLUMNS, ENV, Journal, JournalError, default_path, fragment, new_ref,
-                            intent_line, now_text, outcome_line, random_hex, to_json)
+from .journal_lines import (fragment, intent_line, new_ref, now_text, outcome_line, random_hex,
+                            to_json)
+from .journal_store import COLUMNS, ENV, Journal, JournalError, default_path
 
 
 # ------------------------------------------------------------------ context

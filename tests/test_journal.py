@@ -17,7 +17,7 @@ from test_widgets_support import words
 
 import smartdc_nb
 from smartdc_nb.errors import DeletionProtectedError, NotFoundError
-from smartdc_nb import journal_store
+from smartdc_nb import journal_lines, journal_store
 from smartdc_nb.journal_views import JournalWarning, journal, journal_run, journal_runs
 from smartdc_nb.journaling import Journal, JournalError, default_path
 from smartdc_nb.machinelist import MachineList
@@ -343,11 +343,11 @@ def test_a_record_keeps_every_kind_of_value_it_is_given(tmp_path):
     """Strings with quotes and non-ASCII, numbers, odd floats, JSON text: read back as given."""
     journal_file = Journal(tmp_path / "values.jsonl", sync="none")
     odd = 'a "quoted"\nname \\ with ünïcode ✓'
-    journal_file.write(journal_store.fragment({"machine_name": odd, "plan_id": None,
+    journal_file.write(journal_lines.fragment({"machine_name": odd, "plan_id": None,
                                                "account": "demo"}),
                        kind="outcome", http_status=204, seconds=0.25, error=odd,
-                       arguments=journal_store.to_json({"body": {"k": odd}}),
-                       detail=journal_store.to_json([1, 2.5, None]))
+                       arguments=journal_lines.to_json({"body": {"k": odd}}),
+                       detail=journal_lines.to_json([1, 2.5, None]))
     journal_file.write(kind="run-end", seconds=float("nan"))
     first, second = journal_file.rows()
     assert (first["machine_name"], first["error"], first["account"]) == (odd, odd, "demo")
@@ -361,14 +361,14 @@ def test_the_per_request_lines_read_back_as_the_generic_write_would(tmp_path):
     """intent_line and outcome_line (written by hand for speed) say what write() would."""
     by_hand = Journal(tmp_path / "by-hand.jsonl", sync="none")
     generic = Journal(tmp_path / "generic.jsonl", sync="none")
-    shared = journal_store.fragment({"run_id": "r-1", "machine_name": 'we"b ✓', "plan_id": None})
-    when, arguments = journal_store.now_text(), journal_store.to_json({"body": {"a": "ü"}})
+    shared = journal_lines.fragment({"run_id": "r-1", "machine_name": 'we"b ✓', "plan_id": None})
+    when, arguments = journal_lines.now_text(), journal_lines.to_json({"body": {"a": "ü"}})
     for state, request_id in (("running", "req-1"), (None, None)):
-        by_hand.append(journal_store.intent_line(shared, when, "ref1", "POST", "/a/\"b\"",
+        by_hand.append(journal_lines.intent_line(shared, when, "ref1", "POST", "/a/\"b\"",
                                                  arguments, state))
         generic.write(shared, time=when, kind="intent", ref="ref1", method="POST",
                       path="/a/\"b\"", arguments=arguments, state_before=state)
-        by_hand.append(journal_store.outcome_line(shared, "ref1", 202, request_id, 0.0125))
+        by_hand.append(journal_lines.outcome_line(shared, "ref1", 202, request_id, 0.0125))
         generic.write(shared, kind="outcome", intent="ref1", http_status=202,
                       request_id=request_id, outcome="accepted", seconds=0.0125)
     mine, theirs = by_hand.rows(), generic.rows()

@@ -3,6 +3,7 @@ the rate limiter, paging, error mapping and logging."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -292,35 +293,40 @@ def test_deleted_machine_is_a_machine_deleted_error_with_its_tombstone(emu, dc):
     assert "gone-soon" in str(err.value) and "deleted" in str(err.value)
 
 
-class _ProxyPage(BaseHTTPRequestHandler):
-    """What a misconfigured proxy in front of CloudAPI answers: an HTML error page.
-    (The emulator speaks CloudAPI and never sends one, so this one case is served here.)"""
+@contextlib.contextmanager
+def _answering(connect, status: int, content_type: str, body: bytes):
+    """A DataCenter whose every GET gets this one answer, from a local server: for answers
+    the emulator, which speaks CloudAPI, never gives."""
 
-    def do_GET(self):  # noqa: N802 - http.server's naming
-        body = (b"<html><head><title>502 Bad Gateway</title><style>h1{}</style></head>"
-                b"<body><h1>502 Bad Gateway</h1><p>nginx</p></body></html>")
-        self.send_response(502)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's naming
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
 
-    def log_message(self, *args):
-        pass
+        def log_message(self, *args):
+            pass
 
-
-def test_non_json_error_page_still_becomes_a_typed_error(connect):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _ProxyPage)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         dc = connect(retries=False)
         dc.transport.url = f"http://127.0.0.1:{server.server_address[1]}"
-        with pytest.raises(ServerError) as err:
-            dc.account()
+        yield dc
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_non_json_error_page_still_becomes_a_typed_error(connect):
+    # what a misconfigured proxy in front of CloudAPI answers: an HTML error page
+    page = (b"<html><head><title>502 Bad Gateway</title><style>h1{}</style></head>"
+            b"<body><h1>502 Bad Gateway</h1><p>nginx</p></body></html>")
+    with _answering(connect, 502, "text/html", page) as dc:
+        with pytest.raises(ServerError) as err:
+            dc.account()
     exc = err.value
     assert exc.status == 502 and exc.code is None
     assert "502 Bad Gateway nginx" in exc.message
@@ -328,38 +334,13 @@ def test_non_json_error_page_still_becomes_a_typed_error(connect):
     assert isinstance(exc, APIError)
 
 
-class _OddJSON(BaseHTTPRequestHandler):
-    """JSON that json reads and orjson (the fast decoder) refuses: an integer past 64 bits
-    and NaN. The emulator's own encoder never writes either, so this case is served here."""
-
-    pad = 0
-
-    def do_GET(self):  # noqa: N802 - http.server's naming
-        body = (b'{"login": "demo", "big": 123456789012345678901234567890, "odd": NaN, '
-                b'"pad": "' + b"x" * self.pad + b'"}')
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.mark.parametrize("pad", [0, 100_000], ids=["small", "page-sized"])
 def test_json_the_fast_decoder_refuses_is_still_read(connect, pad):
-    handler = type("Handler", (_OddJSON,), {"pad": pad})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        dc = connect(retries=False)
-        dc.transport.url = f"http://127.0.0.1:{server.server_address[1]}"
+    # JSON that json reads and orjson (the fast decoder) refuses: an integer past 64 bits, NaN
+    body = (b'{"login": "demo", "big": 123456789012345678901234567890, "odd": NaN, '
+            b'"pad": "' + b"x" * pad + b'"}')
+    with _answering(connect, 200, "application/json", body) as dc:
         answer = dc.transport.request("GET", "/demo")
-    finally:
-        server.shutdown()
-        server.server_close()
     assert answer.data["big"] == 123456789012345678901234567890
     assert answer.data["odd"] != answer.data["odd"] and len(answer.data["pad"]) == pad
 

@@ -58,7 +58,11 @@ def test_a_plan_sorts_machines_by_the_rules_and_sends_nothing(emu, mixed):
 
 def test_apply_needs_the_plans_id(emu, mixed):
     plan = mixed.plan("stop")
-    for wrong in (None, "0123456789ab", plan.id.upper()):
+    # near misses: one character off, and the id in capitals (when it has letters to change:
+    # an id of digits only, ~0.4% of them, is its own upper case)
+    off_by_one = plan.id[:-1] + ("1" if plan.id[-1] == "0" else "0")
+    near = [off_by_one] + [plan.id.upper()] * (plan.id.upper() != plan.id)
+    for wrong in (None, "0123456789ab", *near):
         with pytest.raises(PlanError, match=f"its id is '{plan.id}'.*approve='{plan.id}'"):
             plan.apply(approve=wrong)
     with pytest.raises(PlanError):

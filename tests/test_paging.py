@@ -66,17 +66,19 @@ def test_machines_created_during_the_listing_are_not_repeated(emu, connect, conc
     dc = connect(page_concurrency=concurrency)
     before = set(ids(dc.raw_machines(tags=tags)))  # in parallel: both pages asked at once now
     second = 1000 if concurrency == 1 else 975
-    emu.faults.add(path=rf"offset={second}$", latency=2.0, count=1)
+    # page 1 is held until the machines exist, however slowly a loaded machine answers page 0
+    page_1 = emu.faults.add(path=rf"offset={second}$", hold=True, count=1)
     emu.clear_requests()
     got = []
     listing = threading.Thread(target=lambda: got.extend(dc.raw_machines(tags=tags)))
     listing.start()
     eventually(lambda: 0 in page_offsets(emu), timeout=10)
-    assert second not in page_offsets(emu)  # page 1 is on its way, and slow
+    assert second not in page_offsets(emu)  # page 1 is on its way, and held
     handle = emu.datacenter("us-east-1")
     with emu.state.lock:
         for machine_id in front_ids(10):
             handle.put_machine(id=machine_id, name=f"new-{machine_id[-2:]}", tags=tags)
+    emu.faults.release(page_1)
     listing.join(timeout=30)
     assert not listing.is_alive()
     # the server sent the last 10 rows of page 0 again at the top of page 1: each comes once
@@ -92,7 +94,9 @@ def test_parallel_pages_answered_out_of_order_lose_no_machine(emu, connect, crea
     tags = make_fleet(emu, 3000)
     dc = connect()
     before = set(ids(dc.raw_machines(tags=tags)))  # also teaches dc: this list takes 4 pages
-    emu.faults.add(path=r"offset=0$", latency=2.0, count=1)
+    # page 0 is held until the other three are answered and the machines exist: on a loaded
+    # machine a 2 s latency once let it through first (CI, 1 run in ~300)
+    page_0 = emu.faults.add(path=r"offset=0$", hold=True, count=1)
     emu.clear_requests()
     got = []
     listing = threading.Thread(target=lambda: got.extend(dc.raw_machines(tags=tags)))
@@ -104,6 +108,7 @@ def test_parallel_pages_answered_out_of_order_lose_no_machine(emu, connect, crea
     with emu.state.lock:  # all at once: page 0 is answered before or after, not between
         for machine_id in new:
             handle.put_machine(id=machine_id, name=f"new-{machine_id[-2:]}", tags=tags)
+    emu.faults.release(page_0)
     listing.join(timeout=30)
     assert not listing.is_alive()
     assert len(got) == len(set(ids(got)))

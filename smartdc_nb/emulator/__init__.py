@@ -277,6 +277,7 @@ class Emulator:
         """Stop every server (idempotent); the state stays and can be served again."""
         with self._start_lock:
             servers, self._servers = self._servers, []
+        self.faults.release_all()
         self.changefeed.stop()
         for server in servers:
             server.stop()

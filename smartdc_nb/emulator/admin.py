@@ -13,9 +13,10 @@ POST        /__emulator/reset              back to the freshly seeded state
 GET         /__emulator/faults             the active faults
 POST        /__emulator/faults             add one: ``{"path": regex, "method", "datacenter",
                                            "status", "count", "share", "retry_after",
-                                           "latency", "drop"}`` -> 201 ``{"id": N}``
+                                           "latency", "drop", "hold"}`` -> 201 ``{"id": N}``
 DELETE      /__emulator/faults             remove all faults
-DELETE      /__emulator/faults/ID          remove one fault (404 if unknown)
+DELETE      /__emulator/faults/ID          remove one fault, releasing what it holds (404 if
+                                           unknown)
 GET, PUT    /__emulator/speed              ``{"speed": X}``: every default duration / X
 GET, PUT    /__emulator/clock              ``{"manual": bool}``; PUT also takes ``"advance"``
                                            (seconds) or ``"step": true`` (to the next job's end)

@@ -179,6 +179,8 @@ class CloudAPIApp:
     def _serve(self, req: _Request) -> Reply:
         fault = self.emulator.faults.match(self.dc.name, req.method, req.target)
         if fault is not None:
+            if fault.hold:
+                fault.released.wait()
             if fault.latency:
                 time.sleep(fault.latency)
             if fault.drop:

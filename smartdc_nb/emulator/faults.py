@@ -2,7 +2,8 @@
 
 A fault matches requests by a regular expression searched in the path (with
 its query string), optionally by method and datacenter. It then adds
-``latency`` seconds, and/or answers ``status`` (429, 500, 503, ...) with a
+``latency`` seconds, or ``hold``\\ s it until the fault is released (removed,
+cleared, or :meth:`Faults.release`\\ d), and/or answers ``status`` (429, 500, 503, ...) with a
 CloudAPI-style error body, or ``drop``\\ s the connection without an answer.
 ``count`` limits how many requests it hits; ``share`` (0..1) hits that fraction
 of the matching requests, chosen by a seeded generator so runs repeat.
@@ -42,13 +43,15 @@ class Fault:
     retry_after: float | str | None = None
     latency: float | None = None
     drop: bool = False
+    hold: bool = False
     hits: int = 0
     _pattern: re.Pattern = field(default=None, repr=False)  # type: ignore[assignment]
+    released: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in (
             "id", "path", "method", "datacenter", "status", "count", "share", "retry_after",
-            "latency", "drop", "hits")}
+            "latency", "drop", "hold", "hits")}
 
     def retry_after_header(self) -> str:
         """Seconds as a number, or a string (e.g. an HTTP date) sent as given."""
@@ -69,14 +72,20 @@ class Faults:
     def __init__(self, seed: int = 0):
         self._lock = threading.Lock()
         self._faults: dict[int, Fault] = {}
+        # held faults stay here after their last hit, until released: a test holds a request
+        # with count=1 and lets it go when it is ready, not after a guessed latency
+        self._held: dict[int, Fault] = {}
         self._ids = itertools.count(1)
         self._rng = random.Random(seed)
 
     def add(self, path: str = r".*", method: str | None = None, datacenter: str | None = None,
             status: int | None = None, count: int | None = None, share: float | None = None,
             retry_after: float | str | None = None, latency: float | None = None,
-            drop: bool = False) -> int:
+            drop: bool = False, hold: bool = False) -> int:
         """Add a fault; returns its id (for :meth:`remove`).
+
+        ``hold=True`` keeps each matching request waiting (before its latency and answer)
+        until the fault is released by :meth:`release`, :meth:`remove` or :meth:`clear`.
 
         ``retry_after`` is sent as a ``Retry-After`` header: seconds, or a
         string such as an HTTP date, verbatim.
@@ -96,24 +105,46 @@ class Faults:
         if retry_after is not None and not isinstance(retry_after, (int, float, str)) or \
                 isinstance(retry_after, float) and not math.isfinite(retry_after):
             raise ValueError(f"retry_after must be seconds or an HTTP date, not {retry_after!r}")
-        if status is None and latency is None and not drop:
-            raise ValueError("a fault needs a status, a latency or drop=True")
+        if not isinstance(hold, bool):
+            raise ValueError(f"hold must be true or false, not {hold!r}")
+        if status is None and latency is None and not drop and not hold:
+            raise ValueError("a fault needs a status, a latency, drop=True or hold=True")
         with self._lock:
             fault = Fault(next(self._ids), path, method.upper() if method else None, datacenter,
                           status, int(count) if count is not None else None,
                           float(share) if share is not None else None,
                           retry_after, float(latency) if latency is not None else None,
-                          bool(drop), _pattern=pattern)
+                          bool(drop), hold, _pattern=pattern)
             self._faults[fault.id] = fault
+            if hold:
+                self._held[fault.id] = fault
             return fault.id
 
+    def release(self, fault_id: int) -> bool:
+        """Let the requests a ``hold`` fault keeps waiting go on; it holds no more."""
+        return self.remove(fault_id)
+
     def remove(self, fault_id: int) -> bool:
+        """Remove a fault (releasing the requests it holds); False if there is none."""
         with self._lock:
-            return self._faults.pop(int(fault_id), None) is not None
+            fault = self._faults.pop(int(fault_id), None)
+            held = self._held.pop(int(fault_id), None)
+        if held is not None:
+            held.released.set()
+        return (fault or held) is not None
 
     def clear(self) -> None:
         with self._lock:
             self._faults.clear()
+        self.release_all()
+
+    def release_all(self) -> None:
+        """Release every ``hold`` fault (a stopping server must not wait on one)."""
+        with self._lock:
+            held = [self._faults.pop(i, None) or f for i, f in self._held.items()]
+            self._held.clear()
+        for fault in held:
+            fault.released.set()
 
     def list(self) -> list[dict[str, Any]]:
         with self._lock:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import http.client
 import json
+import threading
 import time
 import urllib.request
 
@@ -106,8 +108,67 @@ def test_fault_drop_closes_the_connection(emu, api):
     assert emu.requests[-2]["status"] == "dropped"
 
 
+def test_fault_hold_keeps_a_request_until_it_is_released(emu, api, triton_keys):
+    """A test lets a held request go when it is ready, however slow the machine is; a
+    count=1 hold can still be released after its hit, by the API or by stopping the server."""
+    def networks():  # a connection of its own: the api client's one is busy with the held one
+        statuses.append(Client(emu.url, triton_keys["rsa"]).get("/my/networks").status)
+
+    fault_id = emu.faults.add(path="/my/networks$", hold=True, count=1)
+    statuses = []
+    held = threading.Thread(target=networks)
+    held.start()
+    deadline = time.monotonic() + 10
+    while emu.faults.list() and time.monotonic() < deadline:  # its one hit took it off the list
+        time.sleep(0.01)
+    assert api.get("/my/networks").status == 200  # count=1: the next request is not held
+    held.join(timeout=0.5)
+    assert held.is_alive() and statuses == []
+    assert admin(emu, "DELETE", f"faults/{fault_id}")[0] == 204
+    held.join(timeout=10)
+    assert statuses == [200]
+    assert admin(emu, "DELETE", f"faults/{fault_id}")[0] == 404
+
+    emu.faults.add(path="/my/networks$", hold=True)  # no count: it holds every request
+    held = [threading.Thread(target=networks) for _ in range(2)]
+    for thread in held:
+        thread.start()
+    time.sleep(0.3)
+    assert statuses[1:] == []
+    emu.faults.clear()  # what every test's emu fixture does first
+    for thread in held:
+        thread.join(timeout=10)
+    assert statuses == [200, 200, 200]
+
+
+def test_a_stopping_emulator_does_not_wait_on_a_held_request():
+    from smartdc_nb.emulator import Emulator
+
+    own = Emulator(verify_signatures=False).start()
+    own.faults.add(path="ping", hold=True)
+    answers = []
+
+    def ping():
+        try:
+            urllib.request.urlopen(own.url + "/--ping", timeout=10).read()
+            answers.append("answered")
+        except (OSError, http.client.HTTPException):
+            answers.append("closed")
+
+    held = threading.Thread(target=ping)
+    held.start()
+    deadline = time.monotonic() + 10
+    while not own.faults.list()[0]["hits"] and time.monotonic() < deadline:
+        time.sleep(0.01)
+    started = time.monotonic()
+    own.close()
+    held.join(timeout=10)
+    assert not held.is_alive() and answers and time.monotonic() - started < 5
+
+
 def test_fault_arguments_are_checked(emu):
-    for bad in ({"status": 200}, {"share": 2, "status": 500}, {"path": "(", "status": 500}, {}):
+    for bad in ({"status": 200}, {"share": 2, "status": 500}, {"path": "(", "status": 500}, {},
+                {"hold": "yes"}):
         with pytest.raises(ValueError):
             emu.faults.add(**bad)
 

@@ -2,8 +2,9 @@
 
 A mutating request writes two records, its intent and its outcome, and their
 encoding is part of every such request's cost (benchmarks/bench_journal.py): the
-fields are escaped one by one, the time is formatted once a second, ids come from
-a seeded generator, and the two per-request records are written out by hand
+fields are escaped one by one, arguments go through orjson, the time is formatted
+once a second, ids come from a seeded generator, and the two per-request records
+are written out by hand
 (:func:`intent_line`, :func:`outcome_line`; a test holds them to what
 :func:`record_line` makes of the same fields).
 """
@@ -15,6 +16,8 @@ import math
 import os
 import random
 import time
+from datetime import date
+from datetime import time as dt_time
 from json.encoder import encode_basestring_ascii as _string  # json's escaper for one str
 from typing import Any, Mapping
 
@@ -37,7 +40,7 @@ def now_text() -> str:
     second = _second  # one read: another thread may replace it
     if second[0] != whole:  # strftime is most of the cost: once a second, not per record
         second = _second = (whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)))
-    return f"{second[1]}.{int((now - whole) * 1_000_000):06d}+00:00"
+    return "%s.%06d+00:00" % (second[1], (now - whole) * 1_000_000)  # %: a third quicker
 
 
 # Ids are random, not secret: a generator seeded from the OS once (and again in a forked
@@ -47,12 +50,12 @@ _ids = random.Random(os.urandom(16))
 
 def random_hex(digits: int) -> str:
     """``digits`` random hex digits (a run id's or a record's ``ref``)."""
-    return f"{_ids.getrandbits(digits * 4):0{digits}x}"
+    return "%0*x" % (digits, _ids.getrandbits(digits * 4))
 
 
 def new_ref() -> str:
     """An id a later record points back at (an outcome's ``intent=``)."""
-    return random_hex(12)
+    return "%012x" % _ids.getrandbits(48)
 
 
 def _short(value: Any) -> Any:
@@ -68,24 +71,42 @@ def _short(value: Any) -> Any:
 
 
 def _plain(value: Any) -> Any:
-    return dict(value) if isinstance(value, Mapping) else repr(value)
+    """What JSON has no form for: a mapping as an object, a date as ISO 8601 text (as orjson
+    writes it), anything else as its repr."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    return value.isoformat() if isinstance(value, (date, dt_time)) else repr(value)
 
 
 # Made once: json.dumps with options builds a new encoder per call, a third of a record's cost.
 _to_json = json.JSONEncoder(default=_plain, sort_keys=True).encode
 _compact = json.JSONEncoder(separators=(",", ":")).encode
 
+try:  # a request's arguments in ~0.2 µs, not json's ~1.6 (every mutating request has some)
+    from orjson import OPT_NON_STR_KEYS, OPT_SORT_KEYS
+    from orjson import dumps as _orjson_dumps
+except ImportError:  # a platform without its wheel: json writes the same values
+    _orjson_dumps = None
+
 
 def to_json(value: Any) -> str | None:
-    """``value`` as JSON text, each string in it cut to MAX_VALUE characters."""
+    """``value`` as JSON text (keys sorted), each string in it cut to MAX_VALUE characters."""
     if value is None:
         return None
-    try:
-        text = _to_json(value)
-        if len(text) <= MAX_VALUE:  # then no string in it is longer: nothing to cut
-            return text
-    except (TypeError, ValueError):  # keys JSON cannot take: _short makes them text
-        pass
+    text = None
+    if _orjson_dumps is not None:
+        try:
+            text = _orjson_dumps(value, default=_plain,
+                                 option=OPT_SORT_KEYS | OPT_NON_STR_KEYS).decode()
+        except TypeError:  # what orjson refuses (integers past 64 bits, ...): json's turn
+            pass
+    if text is None:
+        try:
+            text = _to_json(value)
+        except (TypeError, ValueError):  # keys JSON cannot take: _short makes them text
+            return _to_json(_short(value))
+    if len(text) <= MAX_VALUE:  # then no string in it is longer: nothing to cut
+        return text
     return _to_json(_short(value))
 
 

@@ -64,8 +64,7 @@ _PLAN: contextvars.ContextVar[str | None] = contextvars.ContextVar("smartdc_nb_p
 
 def new_run_id(stamp: str | None = None) -> str:
     """A short, sortable run id: UTC time (now, or ``stamp`` from now_text), then randomness."""
-    t = stamp or now_text()
-    return f"{t[0:4]}{t[5:7]}{t[8:10]}T{t[11:13]}{t[14:16]}{t[17:19]}-{random_hex(8)}"
+    return (stamp or now_text())[:19].replace("-", "").replace(":", "") + "-" + random_hex(8)
 
 
 def journal_of(datacenter: Any) -> Journal | None:
@@ -268,11 +267,11 @@ def recorded(datacenter: Any, method: str, path: str, params: Mapping[str, Any] 
     machine = _MACHINE.get()
     target = machine.machine if machine is not None else None
     stamp = now_text()
-    common = fragment(dict(
-        run_id=context.run_id if context else new_run_id(stamp),
-        plan_id=context.plan_id if context else _PLAN.get(),
-        machine_id=getattr(target, "id", None), machine_name=getattr(target, "name", None),
-        action=_action_name(method, path, params, machine)))  # never empty: run_id, action
+    common = fragment({  # never empty: run_id, action
+        "run_id": context.run_id if context else new_run_id(stamp),
+        "plan_id": context.plan_id if context else _PLAN.get(),
+        "machine_id": getattr(target, "id", None), "machine_name": getattr(target, "name", None),
+        "action": _action_name(method, path, params, machine)})
     whom = _who_fragment(datacenter)
     if whom:
         common += "," + whom

@@ -376,3 +376,36 @@ def test_the_per_request_lines_read_back_as_the_generic_write_would(tmp_path):
         assert row.pop("time")
     assert mine == theirs and len(mine) == 4
     assert mine[1]["intent"] == 1 and mine[1]["machine_name"] == 'we"b ✓'
+
+
+@pytest.mark.parametrize("encoder", ["orjson", "json"])
+def test_arguments_of_every_kind_are_recorded_as_json_reads_them(monkeypatch, encoder):
+    """to_json (orjson first, json for what orjson refuses or without orjson) writes what
+    json.loads reads back as the values given: keys sorted, big integers, keys that are not
+    text, objects JSON has no form for, and long strings cut with their length said."""
+    import datetime
+
+    if encoder == "json":
+        monkeypatch.setattr(journal_lines, "_orjson_dumps", None)
+    import json
+
+    class Opaque:
+        def __repr__(self):
+            return "<opaque>"
+
+    cases = [
+        ({"b": 1, "a": [1, 2.5, None, True]}, {"a": [1, 2.5, None, True], "b": 1}),
+        ({"n": 2 ** 70}, {"n": 2 ** 70}),
+        ({3: "x", "a": 2}, {"3": "x", "a": 2}),
+        ({(1, 2): 3}, {"(1, 2)": 3}),
+        ({"o": Opaque(), "t": (1, "ü\n")}, {"o": "<opaque>", "t": [1, "ü\n"]}),
+        ({"when": datetime.date(2026, 11, 30)}, {"when": "2026-11-30"}),
+    ]
+    for value, expected in cases:
+        text = journal_lines.to_json(value)
+        assert json.loads(text) == expected, text
+        assert "\n" not in text  # one record, one line
+    assert list(json.loads(journal_lines.to_json({"b": 1, "a": 2}))) == ["a", "b"]
+    long = json.loads(journal_lines.to_json({"script": "x" * 2000}))["script"]
+    assert long == "x" * journal_lines.MAX_VALUE + "… (2000 characters)"
+    assert journal_lines.to_json(None) is None

@@ -364,6 +364,23 @@ def test_path_segments_are_url_encoded(emu, dc):
     assert dc.path("machines", mid, "tags", odd).endswith("/tags/a%2Fb%20c%3Fd%23e%25f")
 
 
+def test_query_values_reach_the_cloud_as_given(emu, dc):
+    """The transport encodes the query itself (requests' own merge costs ~45 µs a request):
+    the values the server reads, and the query string on the wire, are what requests made."""
+    import requests
+
+    odd = {"name": "a b&c=d?e#f%g+h/ü", "tag.role": "x y", "brand": True, "limit": 3,
+           "skip": None}
+    emu.clear_requests()
+    urls = []
+    dc.transport.session.hooks["response"].append(lambda r, **_: urls.append(r.request.url))
+    dc.request("GET", "machines", params=odd)
+    assert emu.requests[-1]["query"] == {"name": "a b&c=d?e#f%g+h/ü", "tag.role": "x y",
+                                         "brand": "true", "limit": "3"}
+    sent = {k: ("true" if v is True else str(v)) for k, v in odd.items() if v is not None}
+    assert urls == [requests.Request("GET", dc.url + "/demo/machines", params=sent).prepare().url]
+
+
 def test_each_request_is_logged_without_secrets(emu, dc, caplog):
     caplog.set_level(logging.DEBUG, logger="smartdc_nb")
     dc.account()

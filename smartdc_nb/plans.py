@@ -14,7 +14,8 @@ protection) or ``refused`` (the action cannot apply in this state or to this
 brand), with the reason in words.
 
 :attr:`Plan.id` is a short hash of what the plan is about: the action and its
-arguments, each machine's id, state and planned request, the account and the
+arguments, each machine's id, state, planned request and batch, the run options
+that shape the run (:data:`SHAPING`), what ``covers=`` names, the account and the
 datacenters. The same selection in the same states gives the same id in any
 process, so a runbook's dry run can print it and a later headless run can be
 told ``-p approve <id>``.
@@ -32,7 +33,7 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from . import rules
 from .errors import BulkActionError, InvalidInputError
@@ -55,6 +56,9 @@ _FROM_RULES = {rules.OK: ACT, rules.SKIP: SKIP, rules.PROTECTED: PROTECTED,
 RUN_OPTIONS = ("wait", "timeout", "concurrency", "batch_size", "health_check",
                "raise_on_failure", "progress", "interval", "max_interval")
 CHANGED = "changed since the plan"
+#: run options given to plan() that the id covers: how many machines act at once, and what is
+#: waited for (apply() may still say how to show progress)
+SHAPING = ("batch_size", "concurrency", "wait", "timeout", "health_check")
 #: actions judged on the machine's snapshots, which planning lists (a read)
 SNAPSHOT_ACTIONS = ("start_from_snapshot", "delete_snapshot")
 
@@ -100,11 +104,13 @@ class Plan:
     """What a bulk action would do to each machine, and the id that approves it (see module)."""
 
     def __init__(self, action: str, args: tuple, kwargs: dict, options: dict,
-                 rows: list[PlanRow], params: dict):
+                 rows: list[PlanRow], params: dict, covers: dict | None = None):
         self.action = action
         self.args, self.kwargs, self.options = args, kwargs, options
         self.rows = rows
         self._params = params
+        #: more that the approval covers (a runbook's parameters, another plan's id)
+        self.covers = dict(covers or {})
         self.created = time.time()
         machines = [r.machine for r in rows]
         self.account = machines[0].datacenter.login if machines else None
@@ -119,8 +125,11 @@ class Plan:
             "arguments": _canonical({k: v for k, v in self._params.items()
                                      if k not in ("now", "names", "packages", "before")}),
             "machines": sorted([r.machine.datacenter.name or r.machine.datacenter.url,
-                                r.machine.id, r.state, r.verdict, r.request or ""]
+                                r.machine.id, r.state, r.verdict, r.request or "", r.batch or 0]
                                for r in self.rows),
+            # how many act at once and what is waited for are part of what was reviewed
+            "options": _canonical({k: v for k, v in self.options.items() if k in SHAPING}),
+            "covers": _canonical(self.covers),
             "account": self.account, "datacenters": self.datacenters,
         }
         text = json.dumps(content, sort_keys=True, separators=(",", ":"))
@@ -201,8 +210,13 @@ class Plan:
                          f"{row.reason or row.request or ''}")
         if len(self.rows) > 20:
             lines.append(f"  … {len(self.rows) - 20} more (plan.frame has them all)")
+        if self.covers:
+            lines.append(f"the id also covers {self._covers_text()}")
         lines.append(f"apply with plan.apply(approve={self.id!r})")
         return "\n".join(lines)
+
+    def _covers_text(self) -> str:
+        return ", ".join(f"{k}={v!r}" for k, v in self.covers.items())
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         printer.text(repr(self))
@@ -225,15 +239,20 @@ class Plan:
               **run_options: Any) -> BulkResult:
         """Run the plan; ``approve`` must be :attr:`id`. See the module docstring.
 
-        ``run_options`` are run_bulk's (wait, timeout, concurrency, batch_size,
-        health_check, raise_on_failure, progress, interval, max_interval); they
-        override those given to plan().
+        ``run_options`` are run_bulk's (wait, timeout, concurrency, health_check,
+        raise_on_failure, progress, interval, max_interval); they override those given
+        to plan(). A batch_size other than the plan's is refused: the batches were reviewed.
         """
         self.check_approval(approve)
         unknown = sorted(set(run_options) - set(RUN_OPTIONS))
         if unknown:
             raise InvalidInputError(f"apply() takes run options ({', '.join(RUN_OPTIONS)}), "
                                     f"not {', '.join(unknown)}")
+        asked, planned = run_options.get("batch_size", None), self.options.get("batch_size")
+        if "batch_size" in run_options and asked != planned:
+            raise PlanError(f"batch_size={asked!r} is not the plan's ({planned!r}): its batches "
+                            f"are part of what was approved. Plan again with batch_size="
+                            f"{asked!r} to review those batches")
         options = {**self.options, **run_options}
         raise_on_failure = options.pop("raise_on_failure", False)
         started = time.monotonic()
@@ -326,13 +345,20 @@ def make_plan(machines: Iterable[Machine], action: str, *args: Any, refresh: boo
 
     ``args``/``kwargs`` are the action's arguments, as for the bulk method of
     the same name; keywords named like run options (wait, batch_size,
-    health_check, timeout, ...) become apply()'s defaults. ``refresh=False``
-    judges the states already known instead of listing again.
+    health_check, timeout, ...) become apply()'s defaults, and the id covers them.
+    ``refresh=False`` judges the states already known instead of listing again.
+    ``covers={name: value}`` is more that the approval covers: a runbook's parameters,
+    the id of a plan applied first.
     """
     spec = ACTIONS.get(action) if isinstance(action, str) else None
     if spec is None:
         raise InvalidInputError(f"unknown bulk action {action!r}; one of {', '.join(ACTIONS)}")
     options = {k: kwargs.pop(k) for k in RUN_OPTIONS if k in kwargs}
+    covers = kwargs.pop("covers", None)
+    if covers is not None and not isinstance(covers, Mapping):
+        raise InvalidInputError(f"covers= takes a mapping of names to the values the plan's "
+                                f"approval also covers (e.g. a runbook's parameters), not "
+                                f"{type(covers).__name__}")
     for name in ("confirm", "dry_run"):
         if name in kwargs:
             raise InvalidInputError(f"plan() takes no {name}=: a plan never acts; approve it with "
@@ -366,7 +392,7 @@ def make_plan(machines: Iterable[Machine], action: str, *args: Any, refresh: boo
     if batch_size:
         for number, row in enumerate((r for r in rows if r.verdict == ACT)):
             row.batch = number // batch_size + 1
-    return Plan(action, args, kwargs, options, rows, params)
+    return Plan(action, args, kwargs, options, rows, params, covers)
 
 
 __all__ = ["Plan", "PlanRow", "PlanError", "PlannedNames", "make_plan", "VERDICTS", "ACT", "SKIP",

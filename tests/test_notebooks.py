@@ -325,6 +325,28 @@ def test_rolling_reboot_applies_only_the_approved_plan(demo_cloud, tmp_path):
 
 
 @pytest.mark.slow
+def test_rolling_reboot_approval_covers_every_parameter_that_changes_the_run(demo_cloud, tmp_path):
+    """The id a dry run printed does not approve a run with other batches, another health
+    check or other snapshot names: each is refused before anything is sent."""
+    args = [NOTEBOOKS / "03-rolling-reboot.ipynb", "-p", "tag_selector", "role=web,env=staging"]
+    dry = run_cli(*args, "-o", tmp_path / "dry.ipynb")
+    assert dry.returncode == 0, dry.stderr
+    plan_id = plan_id_of(dry.stdout)
+    for name, value in (("batch_size", "3"), ("health_check", "none"),
+                        ("snapshot_name", "other-{date}")):
+        changed = run_cli(*args, "-p", name, value, "-p", "approve", plan_id,
+                          "-o", tmp_path / f"{name}.ipynb")
+        assert changed.returncode == 1, name
+        assert f"approve='{plan_id}' does not approve this plan; its id is" in changed.stderr, \
+            name
+    for machine in smartdc_nb.Fleet(smartdc_nb.connect("demo")).machines(tags={"role": "web"}):
+        assert not any(e["action"] in ("reboot", "create_snapshot") for e in machine.audit()
+                       if parse_time(e["time"]) > parse_time(
+                           nbformat.read(str(tmp_path / "dry.ipynb"), as_version=4)
+                           .metadata.papermill.start_time)), machine.name
+
+
+@pytest.mark.slow
 def test_rolling_reboot_runs_headless(demo_cloud, tmp_path):
     args = [NOTEBOOKS / "03-rolling-reboot.ipynb", "-p", "tag_selector", "role=web,env=staging",
             "-p", "batch_size", "2"]

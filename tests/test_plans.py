@@ -217,3 +217,63 @@ def test_a_snapshot_plan_reads_the_machines_snapshots(emu, dc):
     emu.clear_requests()
     again = MachineList([has, lacks]).plan("delete_snapshot", "before", refresh=False)
     assert by_name(again)["p-nosnap"]["verdict"] == "refused" and emu.requests == []  # known
+
+
+def test_the_id_covers_the_batches_and_how_the_run_goes(emu, dc):
+    """What was reviewed includes how many machines act at once and what is waited for: the
+    same machines with other batches are another plan, and apply() cannot change the batches."""
+    machines = MachineList(fetched(dc, emu, name=f"p-roll{i}") for i in range(4))
+    by_two = machines.plan("reboot", batch_size=2, timeout=60)
+    ids = {by_two.id, machines.plan("reboot", batch_size=3, timeout=60).id,
+           machines.plan("reboot", batch_size=2, timeout=90).id,
+           machines.plan("reboot", batch_size=2, timeout=60, health_check=lambda m: True).id,
+           machines.plan("reboot", timeout=60).id}
+    assert len(ids) == 5
+    assert machines.plan("reboot", batch_size=2, timeout=60).id == by_two.id  # and stays put
+    with pytest.raises(PlanError, match=r"batch_size=4 is not the plan's \(2\): its batches "
+                                        r"are part of what was approved"):
+        by_two.apply(approve=by_two.id, batch_size=4, **FAST)
+    assert mutations(emu) == []
+    result = by_two.apply(approve=by_two.id, batch_size=2, **FAST)  # the same batches: fine
+    assert result.counts["done"] == 4
+
+
+def test_covers_puts_more_under_the_approval(emu, dc):
+    """A runbook's parameters and the id of a plan it applies first change the id, and the
+    reprs say what else the id covers (escaped)."""
+    machines = MachineList(fetched(dc, emu, name=f"p-cov{i}") for i in range(2))
+    first = machines.plan("create_snapshot", "pre-{date}")
+    plain = machines.plan("reboot")
+    covered = machines.plan("reboot", covers={"snapshot_plan": first.id, "check": "<tcp:22>"})
+    other = machines.plan("reboot", covers={"snapshot_plan": first.id, "check": "running"})
+    assert len({plain.id, covered.id, other.id}) == 3
+    assert covered.id == machines.plan(
+        "reboot", covers={"check": "<tcp:22>", "snapshot_plan": first.id}).id  # order: no matter
+    assert f"the id also covers snapshot_plan='{first.id}', check='<tcp:22>'" in repr(covered)
+    page = covered._repr_html_()
+    assert "&lt;tcp:22&gt;" in page and "<tcp:22>" not in page
+    assert "Also covers" in words(page.split("</style>", 1)[1])
+    with pytest.raises(InvalidInputError, match="covers= takes a mapping"):
+        machines.plan("reboot", covers=["snapshot_plan"])
+    assert mutations(emu) == []
+
+
+def test_a_snapshot_plan_made_another_day_is_another_plan(emu, dc, monkeypatch):
+    """Names from a template with {date} are part of each machine's request, so the id of
+    yesterday's dry run does not approve today's snapshots (the rolling reboot's covers= has
+    this id)."""
+    from datetime import datetime, timezone
+
+    import smartdc_nb.operations.actions as actions
+
+    machines = MachineList([fetched(dc, emu, name="p-day")])
+    today = machines.plan("create_snapshot", "pre-{date}")
+
+    class Tomorrow(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return datetime(2099, 1, 2, tzinfo=timezone.utc)
+
+    monkeypatch.setattr(actions, "datetime", Tomorrow)
+    tomorrow = machines.plan("create_snapshot", "pre-{date}")
+    assert "pre-20990102" in tomorrow.rows[0].request and tomorrow.id != today.id

@@ -57,6 +57,7 @@ def plan_card(plan: Any, limit: int = 20) -> Card:
                              f"{est['wait_bound_seconds']:g} s in all"
                     if est["wait"] and est["wait_bound_seconds"] else
                     (f"{est['batches']} batch(es)" if est["wait"] else "no wait")),
+                   *([("Also covers", plan._covers_text())] if plan.covers else []),
                    ("Apply with", f"plan.apply(approve={plan.id!r})")])
     return Card("Plan", f"{plan.action} on {len(plan.rows):,} machine"
                         f"{'s' * (len(plan.rows) != 1)}",

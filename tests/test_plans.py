@@ -277,3 +277,11 @@ def test_a_snapshot_plan_made_another_day_is_another_plan(emu, dc, monkeypatch):
     monkeypatch.setattr(actions, "datetime", Tomorrow)
     tomorrow = machines.plan("create_snapshot", "pre-{date}")
     assert "pre-20990102" in tomorrow.rows[0].request and tomorrow.id != today.id
+
+
+def test_the_plan_card_names_a_datacenter_by_its_url_when_it_has_no_name(emu, connect):
+    """A connection made with url= alone: the rows say where each machine is, as the counts do."""
+    dc = connect(name=None)
+    plan = MachineList([fetched(dc, emu, name="p-unnamed")]).plan("stop")
+    seen = words(plan._repr_html_().split("</style>", 1)[1])
+    assert seen.count(dc.url) == 2  # the counts per datacenter, and the machine's row

@@ -43,7 +43,8 @@ def plan_card(plan: Any, limit: int = 20) -> Card:
     order = {"act": 0, "refused": 1, "protected": 2, "skip": 3}
     rows = sorted(plan.rows, key=lambda r: order.get(r.verdict, 4))
     table = capped(["Verdict", "Datacenter", "Machine", "Id", "State", "Batch", "Reason or request"],
-                   rows, lambda r: [_badge(r.verdict), text(r.machine.datacenter.name or ""),
+                   rows, lambda r: [_badge(r.verdict),
+                                    text(r.machine.datacenter.name or r.machine.datacenter.url),
                                     text(r.machine.name or ""), ident(r.machine.id),
                                     badge(r.state), r.batch if r.batch else "",
                                     text(r.reason or r.request or "", limit=160)],

@@ -15,7 +15,7 @@ brand), with the reason in words.
 
 :attr:`Plan.id` is a short hash of what the plan is about: the action and its
 arguments, each machine's id, state, planned request and batch, the run options
-that shape the run (:data:`SHAPING`), what ``covers=`` names, the account and the
+that shape the run (``plan_ids.SHAPING``), what ``covers=`` names, the account and the
 datacenters. The same selection in the same states gives the same id in any
 process, so a runbook's dry run can print it and a later headless run can be
 told ``-p approve <id>``.
@@ -29,11 +29,9 @@ for every machine of the plan.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable
 
 from . import rules
 from .errors import BulkActionError, InvalidInputError
@@ -42,6 +40,7 @@ from .operations.bulk import _check_options, run_bulk
 from .operations.outcomes import (FAILED, NOT_REACHED, SKIPPED, BulkInterrupted, BulkResult,
                                   Outcome)
 from .operations.polling import refresh_machines, unique_machines
+from .plan_ids import checked_covers, plan_id
 
 if TYPE_CHECKING:
     import pandas
@@ -56,9 +55,6 @@ _FROM_RULES = {rules.OK: ACT, rules.SKIP: SKIP, rules.PROTECTED: PROTECTED,
 RUN_OPTIONS = ("wait", "timeout", "concurrency", "batch_size", "health_check",
                "raise_on_failure", "progress", "interval", "max_interval")
 CHANGED = "changed since the plan"
-#: run options given to plan() that the id covers: how many machines act at once, and what is
-#: waited for (apply() may still say how to show progress)
-SHAPING = ("batch_size", "concurrency", "wait", "timeout", "health_check")
 #: actions judged on the machine's snapshots, which planning lists (a read)
 SNAPSHOT_ACTIONS = ("start_from_snapshot", "delete_snapshot")
 
@@ -86,20 +82,6 @@ class PlanRow:
                 "batch": self.batch}
 
 
-def _canonical(value: Any) -> Any:
-    """Arguments as stable JSON-able data (a callable by its qualified name, never its address)."""
-    if callable(value):
-        return f"<callable {getattr(value, '__module__', '?')}."\
-               f"{getattr(value, '__qualname__', type(value).__name__)}>"
-    if isinstance(value, dict):
-        return {str(k): _canonical(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
-    if isinstance(value, (list, tuple)):
-        return [_canonical(v) for v in value]
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    return repr(value)
-
-
 class Plan:
     """What a bulk action would do to each machine, and the id that approves it (see module)."""
 
@@ -110,30 +92,12 @@ class Plan:
         self.rows = rows
         self._params = params
         #: more that the approval covers (a runbook's parameters, another plan's id)
-        self.covers = dict(covers or {})
+        self.covers = checked_covers(covers)
         self.created = time.time()
         machines = [r.machine for r in rows]
         self.account = machines[0].datacenter.login if machines else None
         self.datacenters = sorted({m.datacenter.name or m.datacenter.url for m in machines})
-        self.id = self._hash()
-
-    def _hash(self) -> str:
-        content = {
-            "action": self.action,
-            # the arguments as the action read them (a dict or key=value give the same plan);
-            # per-machine expansions (names, packages) are in each machine's request
-            "arguments": _canonical({k: v for k, v in self._params.items()
-                                     if k not in ("now", "names", "packages", "before")}),
-            "machines": sorted([r.machine.datacenter.name or r.machine.datacenter.url,
-                                r.machine.id, r.state, r.verdict, r.request or "", r.batch or 0]
-                               for r in self.rows),
-            # how many act at once and what is waited for are part of what was reviewed
-            "options": _canonical({k: v for k, v in self.options.items() if k in SHAPING}),
-            "covers": _canonical(self.covers),
-            "account": self.account, "datacenters": self.datacenters,
-        }
-        text = json.dumps(content, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()[:12]
+        self.id = plan_id(self)
 
     # ------------------------------------------------------------ views
 
@@ -354,11 +318,7 @@ def make_plan(machines: Iterable[Machine], action: str, *args: Any, refresh: boo
     if spec is None:
         raise InvalidInputError(f"unknown bulk action {action!r}; one of {', '.join(ACTIONS)}")
     options = {k: kwargs.pop(k) for k in RUN_OPTIONS if k in kwargs}
-    covers = kwargs.pop("covers", None)
-    if covers is not None and not isinstance(covers, Mapping):
-        raise InvalidInputError(f"covers= takes a mapping of names to the values the plan's "
-                                f"approval also covers (e.g. a runbook's parameters), not "
-                                f"{type(covers).__name__}")
+    covers = checked_covers(kwargs.pop("covers", None))  # before any read: bad input loses nothing
     for name in ("confirm", "dry_run"):
         if name in kwargs:
             raise InvalidInputError(f"plan() takes no {name}=: a plan never acts; approve it with "

@@ -110,7 +110,7 @@ LAYERS = {
     "rules": ("rules", "seam"),
     "resources": ("resources", "datacenter", "machine", "machinelist", "fleet", "catalog",
                   "changes", "change", "feed_socket"),
-    "operations": ("operations", "bulk", "waiters", "plans", "journaling", "journal_store",
+    "operations": ("operations", "bulk", "waiters", "plans", "plan_ids", "journaling", "journal_store",
                    "journal_lines",
                    "journal_views", "resuming", "feedwait", "progress"),
     "views": ("frames", "dictionary", "dictionary_data", "display", "widgets", "live"),

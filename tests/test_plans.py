@@ -285,3 +285,21 @@ def test_the_plan_card_names_a_datacenter_by_its_url_when_it_has_no_name(emu, co
     plan = MachineList([fetched(dc, emu, name="p-unnamed")]).plan("stop")
     seen = words(plan._repr_html_().split("</style>", 1)[1])
     assert seen.count(dc.url) == 2  # the counts per datacenter, and the machine's row
+
+
+def test_covers_takes_plain_data_only(emu, dc):
+    """A value whose text would differ in another process (an object's repr with its address)
+    would make an id no later run can match: it is refused, saying what to give instead."""
+    machines = MachineList([fetched(dc, emu, name="p-plain")])
+
+    class Check:
+        pass
+
+    emu.clear_requests()
+    for bad in ({"check": Check()}, {"nested": {"ok": [1, {"deep": object()}]}}):
+        with pytest.raises(InvalidInputError, match=r"covers=\{'(check|nested)': \.\.\.\} holds a "
+                                                    r"(Check|object); give plain data"):
+            machines.plan("reboot", covers=bad)
+    assert emu.requests == []  # refused before the machines were read
+    fine = machines.plan("reboot", covers={"n": [1, 2.5, None, True, {"k": "v"}], "t": ("a",)})
+    assert fine.covers["t"] == ("a",)

@@ -55,7 +55,7 @@ def random_hex(digits: int) -> str:
 
 def new_ref() -> str:
     """An id a later record points back at (an outcome's ``intent=``)."""
-    return "%012x" % _ids.getrandbits(48)
+    return random_hex(12)
 
 
 def _short(value: Any) -> Any:

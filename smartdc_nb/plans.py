@@ -92,7 +92,7 @@ class Plan:
         self.rows = rows
         self._params = params
         #: more that the approval covers (a runbook's parameters, another plan's id)
-        self.covers = checked_covers(covers)
+        self.covers = dict(covers or {})  # make_plan checked it
         self.created = time.time()
         machines = [r.machine for r in rows]
         self.account = machines[0].datacenter.login if machines else None

@@ -212,8 +212,7 @@ class Transport:
             try:
                 resp = self.session.request(
                     method, self.url + path, params=query,
-                    json=json, headers=dict(headers) if headers else None,
-                    timeout=_shrink(self.timeout, left),
+                    json=json, headers=dict(headers or {}), timeout=_shrink(self.timeout, left),
                     # per request: requests lets REQUESTS_CA_BUNDLE override Session.verify=False
                     verify=self.session.verify,
                     stream=True,  # read by _read, within the size limit and the deadline

@@ -141,7 +141,9 @@ class Faults:
     def release_all(self) -> None:
         """Release every ``hold`` fault (a stopping server must not wait on one)."""
         with self._lock:
-            held = [self._faults.pop(i, None) or f for i, f in self._held.items()]
+            held = list(self._held.values())
+            for fault in held:
+                self._faults.pop(fault.id, None)
             self._held.clear()
         for fault in held:
             fault.released.set()

@@ -433,6 +433,25 @@ def test_cloud_strings_are_escaped_everywhere_in_the_panel(emu, panel_for):
     assert HOSTILE in words(panel.header.value) and "tex2jax_ignore" in panel.header.value
 
 
+def held_hit(emu, fault_id: int) -> bool:
+    return any(f["id"] == fault_id and f["hits"] for f in emu.faults.list())
+
+
+def test_closing_a_panel_mid_load_asks_for_nothing_more(dc, emu):
+    """A panel closed while its first load waits on the machine's GET sends no more of that
+    load (the snapshots, the packages): closing stops what the panel was going to ask."""
+    machine = fetched(dc, emu, name="closing", snapshots=["s1"])
+    held = emu.faults.add(path=rf"/machines/{machine.id}$", method="GET", hold=True)
+    emu.clear_requests()
+    panel = machine_panel(machine, **FAST)
+    eventually(lambda: held_hit(emu, held), timeout=10, what="the machine's GET on its way")
+    panel.close()
+    emu.faults.release(held)
+    panel.wait()
+    assert [r["path"] for r in emu.requests] == [f"/demo/machines/{machine.id}"]
+    assert "closed" in panel.log.entries[-1].message
+
+
 def test_bad_panel_options_are_refused(dc, emu):
     machine = fetched(dc, emu, name="opts")
     with pytest.raises(InvalidInputError, match="refresh_every must be"):
@@ -442,6 +461,7 @@ def test_bad_panel_options_are_refused(dc, emu):
     # without an interval, the panel's waits start at the environment's (tests: 0.1 s)
     panel = machine_panel(machine)
     assert panel.interval == 0.1
+    panel.wait()  # its load would otherwise go on into the next test's request log
     panel.close()
     with pytest.raises(InvalidInputError, match="needs a Machine, not str"):
         machine_panel("web-1")

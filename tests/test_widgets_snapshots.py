@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from polling import eventually
 from test_machine_support import fetched, logged, put
 from test_widgets_support import FAST, HOSTILE, badges, enabled, html_values, posts, words
 from test_widgets_support import opened  # noqa: F401 (a fixture, used by name)
@@ -72,6 +73,24 @@ def test_kvm_and_deleted_machines_are_not_asked(emu, dc, panel_of):
     assert asked == [f"/demo/machines/{live}/snapshots"]
     assert rows(panel) == [("live-1", "s")]
     panel.close()
+
+
+def test_closing_the_panel_mid_listing_asks_no_machine_for_its_snapshots(emu, dc):
+    """Closed while the machines are being listed, the panel asks none of them for its
+    snapshots, and keeps no half listing."""
+    for i in range(3):
+        put(emu, "us-east-1", name=f"close-{i}", snapshots=["s"])
+    held = emu.faults.add(path=r"/demo/machines\?", method="GET", hold=True)
+    emu.clear_requests()
+    panel = snapshot_panel(smartdc_nb.Fleet(dc), **FAST)
+    eventually(lambda: any(f["hits"] for f in emu.faults.list() if f["id"] == held),
+               timeout=10, what="the listing on its way")
+    panel.close()
+    emu.faults.release(held)
+    panel.wait()
+    assert logged(emu, "GET", "/snapshots") == []
+    assert panel.snapshots is None
+    assert "closed" in panel.log.entries[-1].message
 
 
 def test_delete_selected_asks_then_deletes_through_the_bulk_engine(emu, dc, aged, panel_of):

@@ -146,6 +146,13 @@ class Panel:
             self.futures = [f for f in self.futures if not f.done()] + [future]
         return future
 
+    def closed_during(self, what: str) -> bool:
+        """Whether the panel was closed while its job ``what`` ran (said in the log): the job
+        then asks the cloud nothing more, and keeps nothing half listed."""
+        if self.closed:
+            self.log.add("stopped", f"{what}: the panel was closed; nothing more was asked")
+        return self.closed
+
     def _run(self, what: str, job: Callable[[], Any], quiet: bool) -> Any:
         result = None
         try:
@@ -254,6 +261,7 @@ class Panel:
 
         Actions not started are dropped; one already sent finishes its wait on the
         worker thread (the cloud is acting on it) and still writes to ``log.entries``.
+        A listing under way sends no more requests than the one in flight.
         """
         with self._lock:
             if self.closed:

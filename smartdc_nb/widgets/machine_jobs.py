@@ -163,6 +163,8 @@ class MachineJobs:
         if rules.has_snapshots(machine):
             lists.append((f"the snapshots of {machine.label}", machine.snapshots, "snapshot"))
         for what, fetch, noun in lists:
+            if self.closed_during(f"Loading {machine.label}"):
+                return
             try:
                 found.append(plural(len(fetch()), noun))
             except Exception as exc:  # noqa: BLE001 - said in the log; the rest still loads

@@ -25,7 +25,7 @@ log = logging.getLogger("smartdc_nb.widgets")
 
 #: how each log word is coloured (the display's tones)
 LOG_TONES = {"done": "ok", "failed": "bad", "refused": "warn", "skipped": "warn", "ignored": "idle",
-             "cancelled": "idle", "started": "busy", "info": "neutral"}
+             "cancelled": "idle", "stopped": "idle", "started": "busy", "info": "neutral"}
 #: the log shows the newest entries; ``ActivityLog.entries`` keeps all of them
 LOG_SHOWN = 200
 

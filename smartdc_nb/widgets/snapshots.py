@@ -168,6 +168,8 @@ class SnapshotPanel(SelectionPanel):
 
     def _list_job(self) -> None:
         machines, errors = self._machines()
+        if self.closed_during("List snapshots"):
+            return
         asked = [m for m in machines if rules.has_snapshots(m)]
         bar = WidgetBar(self.progress, total=len(asked), desc="listing snapshots",
                         unit="machine")
@@ -176,8 +178,11 @@ class SnapshotPanel(SelectionPanel):
             bar.n = count
             bar.refresh()
 
-        found, failed = gather({m: m.snapshots for m in asked}, self.concurrency, done)
+        found, failed = gather({m: self._unless_closed(m.snapshots) for m in asked},
+                               self.concurrency, done)
         bar.close()
+        if self.closed_during("List snapshots"):
+            return
         self.snapshots = [s for m in asked for s in found.get(m, [])]
         self.list_errors = {**errors, **{m.label: e for m, e in failed.items()}}
         for name, error in self.list_errors.items():
@@ -185,6 +190,11 @@ class SnapshotPanel(SelectionPanel):
         self.show_rows()
         self.log.add("done", f"{plural(len(self.snapshots), 'snapshot')} on "
                              f"{plural(len(asked), 'machine')}")
+
+    def _unless_closed(self, fetch: Callable[[], list[Snapshot]]
+                       ) -> Callable[[], list[Snapshot] | None]:
+        """``fetch``, not sent once the panel is closed (a fleet's listing is many requests)."""
+        return lambda: None if self.closed else fetch()
 
     # ------------------------------------------------------------ actions
 

@@ -21,7 +21,8 @@ real cloud.
 
 Printed: the median milliseconds per request of each, and each journal's
 extra time per request as a ratio of the baseline round trip measured in the
-same run (the goal is under 5%); and the client thread's CPU time per request,
+same run (the goal is under 5%), with the lowest and highest of its rounds (the
+figure is only as sure as they are close); and the client thread's CPU time per request,
 whose difference is the journal's own work without the waits for the disk and
 for the CPU on a loaded machine (the wall-time figures need an idle machine).
 """
@@ -74,26 +75,31 @@ def compare(contenders: dict, requests: int, rounds: int) -> dict[str, tuple[flo
 
 def by_rounds(off, modes: dict, requests: int, rounds: int) -> dict[str, dict]:
     """Each mode against the baseline, a pass of each mode per round (the medians over the
-    rounds): the machine drifts over a run, and each mode gets the early and the late."""
+    rounds, and each round's ratio as ``rounds``): the machine drifts over a run, and each
+    mode gets the early and the late."""
     passes: dict[str, list[dict]] = {sync: [] for sync in modes}
     for _ in range(rounds):
         for sync, journal in modes.items():
             passes[sync].append(compare({"off": off, sync: journal}, requests, 1))
-    return {sync: {name: (statistics.median(p[name][0] for p in results),
-                          statistics.median(p[name][1] for p in results))
-                   for name in ("off", sync)} for sync, results in passes.items()}
+    return {sync: {"rounds": [(p[sync][0] - p["off"][0]) / p["off"][0] for p in results],
+                   **{name: (statistics.median(p[name][0] for p in results),
+                             statistics.median(p[name][1] for p in results))
+                      for name in ("off", sync)}} for sync, results in passes.items()}
 
 
-def report(label: str, pairs: dict[str, dict[str, tuple[float, float]]]) -> None:
-    """Each sync mode against the baseline measured in turns with it."""
+def report(label: str, pairs: dict[str, dict]) -> None:
+    """Each sync mode against the baseline measured in turns with it, with the spread of its
+    rounds: a figure near a goal means little when its rounds straddle the goal."""
     print(f"{label}:")
     for name, results in pairs.items():
         base, base_cpu = results["off"]
         seconds, cpu = results[name]
         extra = seconds - base
+        spread = results["rounds"]
         print(f"  journal {name:<10} {seconds * 1000:7.3f} ms per request against "
               f"{base * 1000:.3f} ms with it off: {extra * 1000:+.3f} ms = {extra / base:+.1%} "
-              f"of the round trip; client CPU {(cpu - base_cpu) * 1e6:+.0f} us = "
+              f"of the round trip (its {len(spread)} rounds: {min(spread):+.1%} to "
+              f"{max(spread):+.1%}); client CPU {(cpu - base_cpu) * 1e6:+.0f} us = "
               f"{(cpu - base_cpu) / base:+.1%}")
 
 

@@ -19,10 +19,11 @@ its neighbours in a shared pass). A last pass repeats baseline, ``background`` a
 added to each answer by the emulator (its admin API), as a WAN round trip to a
 real cloud.
 
-Printed: the median milliseconds per request of each, and each journal's
-extra time per request as a ratio of the baseline round trip measured in the
-same run (the goal is under 5%), with the lowest and highest of its rounds (the
-figure is only as sure as they are close); and the client thread's CPU time per request,
+Printed: the median milliseconds per request of each; each journal's extra
+time per request as a ratio of the baseline round trip measured in the same
+round (the median over the rounds; the goal is under 5%), with the lowest and
+highest of its rounds (the figure is only as sure as they are close); and the
+client thread's CPU time per request,
 whose difference is the journal's own work without the waits for the disk and
 for the CPU on a loaded machine (the wall-time figures need an idle machine).
 """
@@ -75,13 +76,14 @@ def compare(contenders: dict, requests: int, rounds: int) -> dict[str, tuple[flo
 
 def by_rounds(off, modes: dict, requests: int, rounds: int) -> dict[str, dict]:
     """Each mode against the baseline, a pass of each mode per round (the medians over the
-    rounds, and each round's ratio as ``rounds``): the machine drifts over a run, and each
-    mode gets the early and the late."""
+    rounds; each round's extra seconds and ratio to its own baseline as ``extra`` and
+    ``rounds``): the machine drifts over a run, and each mode gets the early and the late."""
     passes: dict[str, list[dict]] = {sync: [] for sync in modes}
     for _ in range(rounds):
         for sync, journal in modes.items():
             passes[sync].append(compare({"off": off, sync: journal}, requests, 1))
-    return {sync: {"rounds": [(p[sync][0] - p["off"][0]) / p["off"][0] for p in results],
+    return {sync: {"extra": [p[sync][0] - p["off"][0] for p in results],
+                   "rounds": [(p[sync][0] - p["off"][0]) / p["off"][0] for p in results],
                    **{name: (statistics.median(p[name][0] for p in results),
                              statistics.median(p[name][1] for p in results))
                       for name in ("off", sync)}} for sync, results in passes.items()}
@@ -94,11 +96,14 @@ def report(label: str, pairs: dict[str, dict]) -> None:
     for name, results in pairs.items():
         base, base_cpu = results["off"]
         seconds, cpu = results[name]
-        extra = seconds - base
-        spread = results["rounds"]
+        # the extra time of each round against the baseline of the same round, their median:
+        # a difference of two medians taken over different rounds can pair a fast round
+        # with a slow one
+        extra, spread = statistics.median(results["extra"]), results["rounds"]
         print(f"  journal {name:<10} {seconds * 1000:7.3f} ms per request against "
-              f"{base * 1000:.3f} ms with it off: {extra * 1000:+.3f} ms = {extra / base:+.1%} "
-              f"of the round trip (its {len(spread)} rounds: {min(spread):+.1%} to "
+              f"{base * 1000:.3f} ms with it off: {extra * 1000:+.3f} ms = "
+              f"{statistics.median(spread):+.1%} of the round trip (its {len(spread)} rounds: "
+              f"{min(spread):+.1%} to "
               f"{max(spread):+.1%}); client CPU {(cpu - base_cpu) * 1e6:+.0f} us = "
               f"{(cpu - base_cpu) / base:+.1%}")
 

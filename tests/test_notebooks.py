@@ -467,8 +467,8 @@ def test_what_changed_against_a_saved_point_only_reads(emu, lab_env, tmp_path):
                            env=env, stdin=subprocess.DEVNULL)
     assert saved.returncode == 0, saved.stderr
     west = emu.datacenter("us-west-1")
+    victim = west.machine_ids()[0]  # before the new one, whose id may sort first
     west.put_machine(name="arrived-later")
-    victim = west.machine_ids()[0]
     west.set_state(victim, "offline")
     emu.clear_requests()
     proc = run_cli(NOTEBOOKS / "05-what-changed.ipynb", "-p", "profile", "lab",

@@ -23,9 +23,9 @@ Printed: the median milliseconds per request of each; each journal's extra
 time per request as a ratio of the baseline round trip measured in the same
 round (the median over the rounds; the goal is under 5%), with the lowest and
 highest of its rounds (the figure is only as sure as they are close); and the
-client thread's CPU time per request,
-whose difference is the journal's own work without the waits for the disk and
-for the CPU on a loaded machine (the wall-time figures need an idle machine).
+client thread's CPU time per request, whose difference is the journal's own
+work without the waits for the disk and for the CPU on a loaded machine (the
+wall-time figures need an idle machine).
 """
 
 from __future__ import annotations
@@ -103,8 +103,8 @@ def report(label: str, pairs: dict[str, dict]) -> None:
         print(f"  journal {name:<10} {seconds * 1000:7.3f} ms per request against "
               f"{base * 1000:.3f} ms with it off: {extra * 1000:+.3f} ms = "
               f"{statistics.median(spread):+.1%} of the round trip (its {len(spread)} rounds: "
-              f"{min(spread):+.1%} to "
-              f"{max(spread):+.1%}); client CPU {(cpu - base_cpu) * 1e6:+.0f} us = "
+              f"{min(spread):+.1%} to {max(spread):+.1%}); client CPU "
+              f"{(cpu - base_cpu) * 1e6:+.0f} us = "
               f"{(cpu - base_cpu) / base:+.1%}")
 
 

@@ -2,13 +2,18 @@
 
 A dry run in one process prints the id and a headless run in another is told
 ``-p approve <id>``, so nothing in the hash may depend on the process: no memory
-address, no set order. Callables count by their qualified name.
+address, no set order. A callable counts by its qualified name and its body
+(:func:`callable_identity`), so a health check redefined between the dry run and
+the apply is another plan.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import inspect
 import json
+from types import CodeType
 from typing import Any, Mapping
 
 #: run options given to plan() that the id covers: how many machines act at once, and what is
@@ -19,17 +24,74 @@ EXPANDED = ("now", "names", "packages", "before")
 
 
 def canonical(value: Any) -> Any:
-    """``value`` as stable JSON-able data (a callable by its qualified name, never its address)."""
+    """``value`` as stable JSON-able data (a callable by :func:`callable_identity`)."""
     if callable(value):
-        return f"<callable {getattr(value, '__module__', '?')}."\
-               f"{getattr(value, '__qualname__', type(value).__name__)}>"
+        return callable_identity(value)
     if isinstance(value, dict):
         return {str(k): canonical(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
     if isinstance(value, (list, tuple)):
         return [canonical(v) for v in value]
+    if isinstance(value, (set, frozenset)):  # iteration order varies with the hash seed
+        return sorted((canonical(v) for v in value), key=_json)
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
     return repr(value)
+
+
+def callable_identity(value: Any) -> Any:
+    """A callable as its qualified name and a digest of its body, alike in every process.
+
+    The body is the source text where Python can find it (a module, a notebook cell),
+    else the compiled code (the same Python version gives the same digest), with the
+    default arguments and the values it closes over (plain data as it is, anything
+    else by its type). Globals it reads are not covered: name those in ``covers=``.
+    A callable without code (a builtin, an object with ``__call__``) counts by its
+    name alone.
+    """
+    if isinstance(value, functools.partial):
+        return {"partial": canonical(value.func), "args": canonical(value.args),
+                "keywords": canonical(value.keywords)}
+    function = getattr(value, "__func__", value)  # a bound method: its function
+    name = (f"{getattr(function, '__module__', '?')}."
+            f"{getattr(function, '__qualname__', type(function).__name__)}")
+    code = getattr(function, "__code__", None)
+    if not isinstance(code, CodeType):
+        return f"<callable {name}>"
+    try:
+        body: Any = inspect.getsource(function)
+    except (OSError, TypeError):  # made by exec(), or its file is gone
+        body = _code(code)
+    body = [body, _plain(function.__defaults__ or ()), _plain(function.__kwdefaults__ or {}),
+            _plain([_cell(cell) for cell in function.__closure__ or ()])]
+    return f"<callable {name} {hashlib.sha256(_json(body).encode()).hexdigest()[:16]}>"
+
+
+def _code(code: CodeType) -> Any:
+    """What a code object does, without its file, line numbers or address."""
+    consts = [_code(c) if isinstance(c, CodeType) else canonical(c) for c in code.co_consts]
+    return [code.co_code.hex(), consts, list(code.co_names)]
+
+
+def _plain(value: Any) -> Any:
+    """Plain data as it is; any other value by its type (its repr may hold an address)."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+    if _not_plain(value) is None:
+        return value
+    return f"<{type(value).__module__}.{type(value).__qualname__}>"
+
+
+def _cell(cell: Any) -> Any:
+    try:
+        return cell.cell_contents
+    except ValueError:  # a cell not filled yet
+        return None
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
 def checked_covers(covers: Any) -> dict[str, Any]:
@@ -79,8 +141,7 @@ def plan_id(plan: Any) -> str:
         "covers": canonical(plan.covers),
         "account": plan.account, "datacenters": plan.datacenters,
     }
-    text = json.dumps(content, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
+    return hashlib.sha256(_json(content).encode()).hexdigest()[:12]
 
 
-__all__ = ["SHAPING", "EXPANDED", "canonical", "checked_covers", "plan_id"]
+__all__ = ["SHAPING", "EXPANDED", "callable_identity", "canonical", "checked_covers", "plan_id"]

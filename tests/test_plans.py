@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import os
 import subprocess
 import sys
 import textwrap
@@ -303,3 +305,77 @@ def test_covers_takes_plain_data_only(emu, dc):
     assert emu.requests == []  # refused before the machines were read
     fine = machines.plan("reboot", covers={"n": [1, 2.5, None, True, {"k": "v"}], "t": ("a",)})
     assert fine.covers["t"] == ("a",)
+
+
+def test_a_health_check_redefined_after_the_dry_run_is_another_plan(emu, dc):
+    """The id covers a health check's body, not only its name: a notebook that redefines
+    ``healthy`` between the dry run and the apply cannot apply under the old id."""
+    machines = MachineList(fetched(dc, emu, name=f"p-hc{i}") for i in range(2))
+
+    def plan_id(check):
+        return machines.plan("reboot", batch_size=1, health_check=check).id
+
+    # the redefinitions are the point (F811); the source is what counts, comments too
+    def healthy(m):  # noqa: F811
+        return m.state == "running"
+    reviewed = plan_id(healthy)
+
+    def healthy(m):  # noqa: F811
+        return m.state == "running" and bool(m.ips)
+    assert plan_id(healthy) != reviewed
+
+    def healthy(m):  # noqa: F811
+        return m.state == "running"
+    assert plan_id(healthy) == reviewed  # the same body again: the same plan
+
+    def port_check(port):
+        def answers(m):
+            return port > 0
+        return answers
+    assert plan_id(port_check(22)) == plan_id(port_check(22)) != plan_id(port_check(80))
+
+    def on_port(m, port):
+        return port > 0
+    assert plan_id(functools.partial(on_port, port=22)) != plan_id(
+        functools.partial(on_port, port=80))
+
+    def made(body):  # a function Python has no source for
+        namespace: dict = {}
+        exec(f"def healthy(m):\n    return {body}\n", namespace)
+        return namespace["healthy"]
+    assert plan_id(made("True")) == plan_id(made("True")) != plan_id(made("False"))
+    assert mutations(emu) == []
+
+
+def test_a_health_check_gives_the_same_id_in_another_process(emu, dc, triton_keys, tmp_path):
+    """A headless apply runs the same code in another process (another hash seed): the same
+    health check gives the same id there, from its source and from its compiled code."""
+    ids = [fetched(dc, emu, name=f"p-hcx{i}").id for i in range(2)]
+    key = triton_keys["rsa"]
+    script = tmp_path / "apply.py"
+
+    def run(body: str, seed: str) -> list[str]:
+        script.write_text(textwrap.dedent(f"""
+            import smartdc_nb
+            dc = smartdc_nb.connect(url={emu.urls['us-east-1']!r}, account="demo",
+                                    key_id={key.md5!r}, key_path={str(key.private)!r},
+                                    name="us-east-1")
+            machines = smartdc_nb.MachineList(m for m in dc.machines() if m.id in {ids!r})
+
+            def healthy(m):
+                return {body}
+            namespace = {{}}
+            exec("def made(m):\\n    return " + {body!r}, namespace)
+            for check in (healthy, namespace["made"]):
+                print(machines.plan("reboot", batch_size=1, health_check=check).id)
+        """))
+        out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                             timeout=120, env={**os.environ, "PYTHONHASHSEED": seed})
+        assert out.returncode == 0, out.stderr
+        return out.stdout.split()
+
+    reviewed = run('m.state in {"running", "ready"}', seed="1")
+    assert len(set(reviewed)) == 2  # another name: another plan
+    assert run('m.state in {"running", "ready"}', seed="2") == reviewed
+    changed = run('m.state in {"running"}', seed="1")
+    assert not set(changed) & set(reviewed)

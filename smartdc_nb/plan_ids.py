@@ -61,8 +61,9 @@ def callable_identity(value: Any) -> Any:
         body: Any = inspect.getsource(function)
     except (OSError, TypeError):  # made by exec(), or its file is gone
         body = _code(code)
-    body = [body, _plain(function.__defaults__ or ()), _plain(function.__kwdefaults__ or {}),
-            _plain([_cell(cell) for cell in function.__closure__ or ()])]
+    body = [body, [_plain(v) for v in function.__defaults__ or ()],
+            {k: _plain(v) for k, v in (function.__kwdefaults__ or {}).items()},
+            [_plain(_cell(cell)) for cell in function.__closure__ or ()]]
     return f"<callable {name} {hashlib.sha256(_json(body).encode()).hexdigest()[:16]}>"
 
 
@@ -74,12 +75,8 @@ def _code(code: CodeType) -> Any:
 
 def _plain(value: Any) -> Any:
     """Plain data as it is; any other value by its type (its repr may hold an address)."""
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
     if _not_plain(value) is None:
-        return value
+        return canonical(value)
     return f"<{type(value).__module__}.{type(value).__qualname__}>"
 
 

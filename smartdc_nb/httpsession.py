@@ -10,11 +10,17 @@ answer for the session's life: a change to those variables applies to the
 connections made after it (``smartdc_nb.connect`` again), not to one already
 open. The rest of what requests takes from the environment (``REQUESTS_CA_BUNDLE``,
 ``CURL_CA_BUNDLE``) is still read on every request, as requests reads it.
+
+An insecure connection was warned about once when it was made; urllib3 would
+repeat its own warning on every request, so the session silences that one for
+its host (:meth:`Session.quiet_unverified`), and keeps it silenced.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import warnings
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -30,6 +36,22 @@ class Session(requests.Session):
         super().__init__()
         self._environ_proxies: dict[tuple[str, str | None, int | None, str | None],
                                     dict[str, str]] = {}
+        self._quiet: tuple[Any, ...] | None = None
+
+    def quiet_unverified(self, host: str) -> None:
+        """Silence urllib3's warning about unverified requests to ``host`` (not other hosts)."""
+        from urllib3.exceptions import InsecureRequestWarning
+
+        warnings.filterwarnings("ignore", f".*host '{re.escape(host)}'", InsecureRequestWarning)
+        self._quiet = warnings.filters[0]
+
+    def send(self, request: Any, **kwargs: Any) -> Any:
+        """requests' send, first putting back the filter of :meth:`quiet_unverified` if a
+        ``warnings.catch_warnings()`` block (pytest.warns is one) has since dropped it."""
+        if self._quiet is not None and self._quiet not in warnings.filters:
+            action, message, category, module, lineno = self._quiet
+            warnings.filterwarnings(action, message.pattern, category, lineno=lineno)
+        return super().send(request, **kwargs)
 
     def environ_proxies(self, url: str, no_proxy: str | None = None) -> dict[str, str]:
         """The environment's proxies for ``url`` (``{}`` when ``NO_PROXY`` covers its host)."""

@@ -16,10 +16,8 @@ import hashlib
 import json as jsonlib
 import logging
 import platform
-import re
 import threading
 import time
-import warnings
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Iterator, Mapping
@@ -177,13 +175,8 @@ class Transport:
         adapter = limits.BoundedAdapter(max_retries=retry, pool_connections=1, pool_maxsize=pool_size)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
-        if verify is False:
-            # The caller was warned once (smartdc_nb.config.warn_insecure); urllib3 would
-            # repeat it on every request. Silence that for this host only, not the process.
-            from urllib3.exceptions import InsecureRequestWarning
-
-            host = re.escape(urlsplit(self.url).hostname or "")
-            warnings.filterwarnings("ignore", f".*host '{host}'", InsecureRequestWarning)
+        if verify is False:  # said once already (smartdc_nb.config.warn_insecure)
+            self.session.quiet_unverified(urlsplit(self.url).hostname or "")
 
     def close(self) -> None:
         self.session.close()

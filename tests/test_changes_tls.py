@@ -12,6 +12,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -133,3 +134,26 @@ def test_insecure_requests_hold_even_with_a_ca_bundle_in_the_environment(triton_
     strict = dc.clone(insecure=False)
     with pytest.raises(smartdc_nb.TransportError, match="CERTIFICATE_VERIFY_FAILED"):
         strict.raw_machines()
+
+
+def test_insecure_is_said_once_even_when_connected_inside_catch_warnings(triton_keys, tls_api):
+    """urllib3 warns on every unverified request; the connection was warned about once and
+    silences that for its host. A ``warnings.catch_warnings()`` block around connect() (as
+    pytest.warns is) drops that filter when it ends: the requests after it stay quiet."""
+    import warnings
+
+    from urllib3.exceptions import InsecureRequestWarning
+
+    key = triton_keys["rsa"]
+    with pytest.warns(UserWarning, match="TLS certificate verification is off"):
+        dc = smartdc_nb.connect(url=tls_api, account="demo", key_id=key.md5,
+                                key_path=str(key.private), insecure=True, rate_limit=False)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("default")  # each distinct warning shown, as in a notebook
+        for _ in range(3):
+            assert dc.raw_machines() == []
+    assert [str(w.message) for w in seen if w.category is InsecureRequestWarning] == []
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("default")
+        requests.get(tls_api.replace("127.0.0.1", "localhost"), verify=False, timeout=10)
+    assert [w.category for w in seen] == [InsecureRequestWarning]  # another host: still said

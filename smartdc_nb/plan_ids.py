@@ -42,9 +42,10 @@ def callable_identity(value: Any) -> Any:
     """A callable as its qualified name and a digest of its body, alike in every process.
 
     The body is the source text where Python can find it (a module, a notebook cell),
-    else the compiled code (the same Python version gives the same digest), with the
-    default arguments and the values it closes over (plain data as it is, anything
-    else by its type). Globals it reads are not covered: name those in ``covers=``.
+    else (and for a lambda, also) the compiled code, which the same Python version
+    compiles alike; with the default arguments and the values it closes over (plain
+    data as it is, anything else by its type). Globals it reads are not covered:
+    name those in ``covers=``.
     A callable without code (a builtin, an object with ``__call__``) counts by its
     name alone.
     """
@@ -59,6 +60,8 @@ def callable_identity(value: Any) -> Any:
         return f"<callable {name}>"
     try:
         body: Any = inspect.getsource(function)
+        if code.co_name == "<lambda>":  # its source is its whole line, which may hold others
+            body = [body, _code(code)]
     except (OSError, TypeError):  # made by exec(), or its file is gone
         body = _code(code)
     body = [body, [_plain(v) for v in function.__defaults__ or ()],

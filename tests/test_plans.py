@@ -339,6 +339,9 @@ def test_a_health_check_redefined_after_the_dry_run_is_another_plan(emu, dc):
     assert plan_id(functools.partial(on_port, port=22)) != plan_id(
         functools.partial(on_port, port=80))
 
+    yes, no = (lambda m: True), (lambda m: False)  # one line: its source names both
+    assert plan_id(yes) != plan_id(no)
+
     def made(body):  # a function Python has no source for
         namespace: dict = {}
         exec(f"def healthy(m):\n    return {body}\n", namespace)

@@ -45,9 +45,8 @@ def callable_identity(value: Any) -> Any:
     else (and for a lambda, also) the compiled code, which the same Python version
     compiles alike; with the default arguments and the values it closes over (plain
     data as it is, anything else by its type). Globals it reads are not covered:
-    name those in ``covers=``.
-    A callable without code (a builtin, an object with ``__call__``) counts by its
-    name alone.
+    name those in ``covers=``. A callable without code (a builtin, an object with
+    ``__call__``) counts by its name alone.
     """
     if isinstance(value, functools.partial):
         return {"partial": canonical(value.func), "args": canonical(value.args),

@@ -29,6 +29,7 @@ from typing import Any, Callable, Iterator, Mapping
 from .journal_lines import (fragment, intent_line, new_ref, now_text, outcome_line, random_hex,
                             to_json)
 from .journal_store import COLUMNS, ENV, Journal, JournalError, default_path
+from .plan_ids import callable_identity
 
 
 # ------------------------------------------------------------------ context
@@ -229,7 +230,9 @@ def start_bulk_run(action: str, machines: list, args: tuple, kwargs: Mapping[str
         "names": ({m.id: n for m, n in params["names"].items()}
                   if isinstance(params.get("names"), dict) else {}),
         "options": {k: v for k, v in options.items() if k != "health_check"},
-        "health_check": options.get("health_check") is not None,
+        # which check (its name and body: plan_ids), so a resume can tell it is the same one
+        "health_check": (callable_identity(options["health_check"])
+                         if options.get("health_check") is not None else False),
         "machines": [{"datacenter": m.datacenter.name or m.datacenter.url, "id": m.id,
                       "name": m.name, "state": m.state} for m in machines],
         "connections": connections,

@@ -18,7 +18,8 @@ The connections are made again from what the run recorded (URL, account, key
 fingerprint or file, user, roles; never a secret: an encrypted key needs
 ``passphrase=`` or SMARTDC_NB_KEY_PASSPHRASE), unless ``datacenters=`` gives
 them. A run that used a ``health_check`` needs it again (``health_check=``):
-code cannot be stored in a journal.
+code cannot be stored in a journal, but its name and a digest of its body are,
+and another check is refused unless ``check_changed=True`` says it is meant.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from .operations.outcomes import SKIPPED, BulkInterrupted, BulkResult, Outcome
 from .errors import InvalidInputError, NotFoundError
 from .journal_views import MachineRecord, Run, journal_run
 from .resources.audit import PendingAction, action_entry
+from .plan_ids import callable_identity
 from .plans import PlannedNames
 from .resources.machine import Machine
 
@@ -106,15 +108,39 @@ def _happened(machine: Machine, record: MachineRecord) -> str | None:
     return None
 
 
+def _check_is_the_runs(run_id: str, recorded: Any, given: Any, changed: bool) -> None:
+    """InvalidInputError unless ``given`` is the run's health check (or ``changed`` says
+    another is meant). Runs journalled before checks were named recorded only ``True``."""
+    if recorded and given is None:
+        raise InvalidInputError(f"run {run_id} checked each batch with a health check; give it "
+                                "again: resume(run_id, health_check=...)")
+    if isinstance(recorded, (str, dict)) and given is not None and not changed:
+        now = callable_identity(given)
+        if now != recorded:
+            body = "another body" if _name(now) == _name(recorded) else _name(now)
+            raise InvalidInputError(
+                f"run {run_id} checked each batch with {_name(recorded)}, not the health check "
+                f"given ({body}): the rest of a run goes as it was planned. Give the run's own "
+                "check, or check_changed=True to run the rest with this one")
+
+
+def _name(identity: Any) -> str:
+    """The callable's name in a :func:`callable_identity` (a partial: its function's)."""
+    if isinstance(identity, dict):
+        return f"a partial of {_name(identity.get('partial'))}"
+    return str(identity).removeprefix("<callable ").split(" ")[0].rstrip(">")
+
+
 def resume(run_id: str, *, path: str | Path | None = None, datacenters: Any = None,
-           health_check: Callable[[Machine], Any] | None = None,
+           health_check: Callable[[Machine], Any] | None = None, check_changed: bool = False,
            passphrase: str | None = None, progress: Any = None) -> BulkResult:
     """Continue the interrupted bulk run ``run_id`` (see the module docstring).
 
     ``path`` is the journal (default as for connect()); ``datacenters`` a Fleet,
     DataCenter or ``{name: DataCenter}`` to use instead of reconnecting;
-    ``health_check`` the run's health check, when it had one. Returns a
-    BulkResult with a row for every machine of the run.
+    ``health_check`` the run's health check, when it had one: the same name and
+    body, or ``check_changed=True`` to run the rest with another (a fixed one).
+    Returns a BulkResult with a row for every machine of the run.
     """
     run = journal_run(run_id, path=path)
     detail = run.detail
@@ -126,9 +152,7 @@ def resume(run_id: str, *, path: str | Path | None = None, datacenters: Any = No
     if spec is None:
         raise InvalidInputError(f"run {run_id} is a {action!r} run, which this version cannot run")
     options = dict(detail.get("options") or {})
-    if detail.get("health_check") and health_check is None:
-        raise InvalidInputError(f"run {run_id} checked each batch with a health check; give it "
-                                "again: resume(run_id, health_check=...)")
+    _check_is_the_runs(run_id, detail.get("health_check"), health_check, check_changed)
     if health_check is not None:
         options["health_check"] = health_check
     args, kwargs = _arguments(run)
@@ -199,7 +223,8 @@ def run(args: argparse.Namespace) -> int:
         run_record = journal_run(args.run_id, path=args.path)
         check = (lambda machine: True) if args.without_health_check and \
             run_record.detail.get("health_check") else None
-        result = resume(args.run_id, path=args.path, health_check=check, progress=False)
+        result = resume(args.run_id, path=args.path, health_check=check,
+                        check_changed=check is not None, progress=False)
     except SmartDCError as exc:
         print(f"smartdc-nb resume: {exc}", file=sys.stderr)
         return 2

@@ -142,6 +142,34 @@ def test_resume_refuses_what_it_cannot_resume(emu, dc):
         resume(journal_runs()[0].run_id)
 
 
+def test_resume_runs_the_rest_with_the_runs_own_health_check(emu, dc):
+    """The rest of a run goes as it was planned: another health check is refused, saying
+    whose it was, unless the caller says the check changed on purpose (a fixed check)."""
+    machines = MachineList(fetched(dc, emu, name=f"r-hc{i}") for i in range(3))
+    emu.faults.add(r"action=reboot", method="POST", status=500, count=1)
+
+    # the redefinition below is the point (F811)
+    def healthy(m):  # noqa: F811
+        return m.state == "running"
+    original = healthy
+    machines.reboot(batch_size=1, health_check=healthy, **FAST)  # halts after the first
+    run_id = journal_runs()[0].run_id
+
+    def healthy(m):  # noqa: F811
+        return True
+    emu.clear_requests()
+    with pytest.raises(InvalidInputError, match=r"run \S+ checked each batch with "
+                                                r".*healthy, not the health check given "
+                                                r"\(another body\)"):
+        resume(run_id, health_check=healthy, progress=False)
+    assert mutations(emu) == []
+    result = resume(run_id, health_check=healthy, check_changed=True, progress=False)
+    assert result.counts["done"] == 2
+    emu.clear_requests()
+    again = resume(run_id, health_check=original, progress=False)  # its own check: fine
+    assert mutations(emu) == [] and again.counts.get("done", 0) == 0
+
+
 @pytest.mark.slow
 def test_kill_9_mid_bulk_stop_then_resume_in_a_new_process(emu, triton_keys, journal_path):
     """A few hundred machines, the cloud's throttle on: every machine gets one stop, no more."""

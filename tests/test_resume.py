@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -168,6 +169,23 @@ def test_resume_runs_the_rest_with_the_runs_own_health_check(emu, dc):
     emu.clear_requests()
     again = resume(run_id, health_check=original, progress=False)  # its own check: fine
     assert mutations(emu) == [] and again.counts.get("done", 0) == 0
+
+
+def test_a_run_journalled_before_checks_were_named_resumes_with_any(emu, dc, journal_path):
+    """Journals written by 0.1 recorded only that a run had a check (``true``): any check
+    given resumes it, as it did, and none given is still refused."""
+    machines = MachineList(fetched(dc, emu, name=f"r-old{i}") for i in range(2))
+    emu.faults.add(r"action=reboot", method="POST", status=500, count=1)
+    machines.reboot(batch_size=1, health_check=lambda m: True, **FAST)
+    run_id = journal_runs()[0].run_id
+    text, named = re.subn(r'"health_check": "<callable [^"]*>"', '"health_check": true',
+                          journal_path.read_text())
+    assert named == 1
+    journal_path.write_text(text)
+    with pytest.raises(InvalidInputError, match="health check; give it again"):
+        resume(run_id, progress=False)
+    result = resume(run_id, health_check=lambda m: m.state == "running", progress=False)
+    assert result.counts["done"] == 1
 
 
 @pytest.mark.slow

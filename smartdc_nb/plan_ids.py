@@ -19,6 +19,11 @@ from typing import Any, Mapping
 #: run options given to plan() that the id covers: how many machines act at once, and what is
 #: waited for (apply() may still say how to show progress)
 SHAPING = ("batch_size", "concurrency", "wait", "timeout", "health_check")
+#: what apply() may not change, and why: who acts and how many at once. (How long to wait,
+#: and for a plan without batches whether to, only change how long the run watches.)
+FIXED = {"batch_size": "its batches are", "concurrency": "how many act at once is",
+         "health_check": "its health check is",
+         "wait": "in a rolling plan, what is waited for before the next batch goes is"}
 #: per-machine expansions of the arguments: each machine's planned request holds them
 EXPANDED = ("now", "names", "packages", "before")
 
@@ -67,6 +72,25 @@ def callable_identity(value: Any) -> Any:
             {k: _plain(v) for k, v in (function.__kwdefaults__ or {}).items()},
             [_plain(_cell(cell)) for cell in function.__closure__ or ()]]
     return f"<callable {name} {hashlib.sha256(_json(body).encode()).hexdigest()[:16]}>"
+
+
+def changed_at_apply(planned: Mapping[str, Any], asked: Mapping[str, Any]) -> str | None:
+    """Why apply()'s run options ``asked`` do not run the plan made with ``planned`` (its
+    options, with run_bulk's defaults), or None when they change nothing :data:`FIXED`."""
+    rolling = bool(planned.get("batch_size") or planned.get("health_check"))
+    for name, what in FIXED.items():
+        if name not in asked or (name == "wait" and not rolling):
+            continue
+        was = planned.get(name, True if name == "wait" else None)
+        if canonical(asked[name]) != canonical(was):
+            return (f"{name}={_shown(asked[name])} is not the plan's ({_shown(was)}): {what} "
+                    f"part of what was approved. Plan again with {name}={_shown(asked[name])} "
+                    "to review that")
+    return None
+
+
+def _shown(value: Any) -> str:
+    return getattr(value, "__qualname__", None) or repr(value)
 
 
 def _code(code: CodeType) -> Any:
@@ -143,4 +167,5 @@ def plan_id(plan: Any) -> str:
     return hashlib.sha256(_json(content).encode()).hexdigest()[:12]
 
 
-__all__ = ["SHAPING", "EXPANDED", "callable_identity", "canonical", "checked_covers", "plan_id"]
+__all__ = ["SHAPING", "EXPANDED", "FIXED", "callable_identity", "canonical", "changed_at_apply",
+           "checked_covers", "plan_id"]

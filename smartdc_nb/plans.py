@@ -20,7 +20,8 @@ datacenters. The same selection in the same states gives the same id in any
 process, so a runbook's dry run can print it and a later headless run can be
 told ``-p approve <id>``.
 
-:meth:`Plan.apply` needs ``approve=`` equal to the id. It reads the machines
+:meth:`Plan.apply` needs ``approve=`` equal to the id, and cannot change what the
+approval fixed (``plan_ids.FIXED``: the batches, concurrency, health check). It reads the machines
 again first: a machine whose state or verdict changed since the plan is
 skipped with the reason "changed since the plan" (``strict=True`` refuses the
 whole plan instead, sending nothing). The result is a BulkResult with a row
@@ -36,11 +37,11 @@ from typing import TYPE_CHECKING, Any, Iterable
 from . import rules
 from .errors import BulkActionError, InvalidInputError
 from .operations.actions import ACTIONS, _plan_params
-from .operations.bulk import _check_options, run_bulk
+from .operations.bulk import CONCURRENCY, _check_options, run_bulk
 from .operations.outcomes import (FAILED, NOT_REACHED, SKIPPED, BulkInterrupted, BulkResult,
                                   Outcome)
 from .operations.polling import refresh_machines, unique_machines
-from .plan_ids import checked_covers, plan_id
+from .plan_ids import changed_at_apply, checked_covers, plan_id
 
 if TYPE_CHECKING:
     import pandas
@@ -203,20 +204,19 @@ class Plan:
               **run_options: Any) -> BulkResult:
         """Run the plan; ``approve`` must be :attr:`id`. See the module docstring.
 
-        ``run_options`` are run_bulk's (wait, timeout, concurrency, health_check,
-        raise_on_failure, progress, interval, max_interval); they override those given
-        to plan(). A batch_size other than the plan's is refused: the batches were reviewed.
+        ``run_options`` are run_bulk's (wait, timeout, raise_on_failure, progress,
+        interval, max_interval); they override those given to plan(). A batch_size,
+        concurrency or health_check other than the plan's, or in a rolling plan
+        another wait, is refused: those were reviewed (``plan_ids.FIXED``).
         """
         self.check_approval(approve)
         unknown = sorted(set(run_options) - set(RUN_OPTIONS))
         if unknown:
             raise InvalidInputError(f"apply() takes run options ({', '.join(RUN_OPTIONS)}), "
                                     f"not {', '.join(unknown)}")
-        asked, planned = run_options.get("batch_size", None), self.options.get("batch_size")
-        if "batch_size" in run_options and asked != planned:
-            raise PlanError(f"batch_size={asked!r} is not the plan's ({planned!r}): its batches "
-                            f"are part of what was approved. Plan again with batch_size="
-                            f"{asked!r} to review those batches")
+        refusal = changed_at_apply({"concurrency": CONCURRENCY, **self.options}, run_options)
+        if refusal:
+            raise PlanError(refusal)
         options = {**self.options, **run_options}
         raise_on_failure = options.pop("raise_on_failure", False)
         started = time.monotonic()
@@ -324,7 +324,7 @@ def make_plan(machines: Iterable[Machine], action: str, *args: Any, refresh: boo
             raise InvalidInputError(f"plan() takes no {name}=: a plan never acts; approve it with "
                                     "plan.apply(approve=plan.id)")
     if "batch_size" in options or "concurrency" in options or "health_check" in options:
-        _check_options(options.get("concurrency", 8), options.get("batch_size"),
+        _check_options(options.get("concurrency", CONCURRENCY), options.get("batch_size"),
                        options.get("health_check"))
     targets = unique_machines(machines)
     params = spec.prepare(*args, **kwargs)

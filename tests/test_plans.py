@@ -240,6 +240,41 @@ def test_the_id_covers_the_batches_and_how_the_run_goes(emu, dc):
     assert result.counts["done"] == 4
 
 
+def test_apply_cannot_change_what_was_approved(emu, dc):
+    """The approval fixes who acts and how many at once: apply() refuses another concurrency,
+    another health check, or in a rolling plan another wait, sending nothing. How long to wait
+    and how to show progress stay the caller's."""
+    machines = MachineList(fetched(dc, emu, name=f"p-fix{i}") for i in range(3))
+
+    def healthy(m):
+        return m.state == "running"
+
+    def lenient(m):
+        return True
+    rolling = machines.plan("reboot", batch_size=1, health_check=healthy)
+    plain = machines.plan("stop")
+    emu.clear_requests()
+    for plan, options, message in (
+            (plain, {"concurrency": 50}, r"concurrency=50 is not the plan's \(8\): how many act "
+                                         r"at once is part of what was approved\. Plan again "
+                                         r"with concurrency=50 to review that"),
+            (plain, {"health_check": healthy}, r"health_check=.*healthy is not the plan's "
+                                               r"\(None\): its health check is part of"),
+            (rolling, {"health_check": lenient}, r"health_check=.*lenient is not the plan's "
+                                                 r"\(.*healthy\)"),
+            (rolling, {"wait": "stopped"}, r"wait='stopped' is not the plan's \(True\): in a "
+                                           r"rolling plan, what is waited for before the next "
+                                           r"batch goes is part of what was approved")):
+        with pytest.raises(PlanError, match=message):
+            plan.apply(approve=plan.id, **options, **FAST)
+    assert emu.requests == []
+    result = rolling.apply(approve=rolling.id, health_check=healthy, concurrency=8, wait=True,
+                           timeout=120, **FAST)  # the same, said again; a longer wait: fine
+    assert result.counts["done"] == 3
+    stopped = plain.apply(approve=plain.id, wait=True, timeout=60, **FAST)
+    assert stopped.counts["done"] == 3
+
+
 def test_covers_puts_more_under_the_approval(emu, dc):
     """A runbook's parameters and the id of a plan it applies first change the id, and the
     reprs say what else the id covers (escaped)."""

@@ -272,7 +272,8 @@ class FleetPanel(SelectionPanel):
         selected = self.table.chosen
         args, _params = self.params(action)
         # the plan of the known states (no request); the Yes button applies exactly it
-        plan = self.plan = make_plan(selected, action, *args, refresh=False)
+        plan = self.plan = make_plan(selected, action, *args, refresh=False,
+                                     concurrency=self.concurrency)
         applies = plan.machines("act")
         skipped = Counter(r.reason for r in plan.rows if r.verdict != "act")
         count = plural(len(selected), "machine")

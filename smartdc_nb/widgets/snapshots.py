@@ -258,9 +258,12 @@ class SnapshotPanel(SelectionPanel):
         # without a request; Yes applies exactly these plans
         plans: dict[str, Plan] = {}
         unplanned: dict[str, InvalidInputError] = {}
+        # the runs go side by side (below), sharing the panel's concurrency
+        share = max(1, self.concurrency // max(1, min(len(by_name), self.concurrency)))
         for name, found in by_name.items():
             try:
-                plans[name] = make_plan(found, "delete_snapshot", name, refresh=False)
+                plans[name] = make_plan(found, "delete_snapshot", name, refresh=False,
+                                        concurrency=share)
             except InvalidInputError as exc:  # a name the API cannot address (cloud data)
                 unplanned[name] = exc
         self.plans = plans
@@ -291,9 +294,9 @@ class SnapshotPanel(SelectionPanel):
             # The bulk engine takes one snapshot name per run: the runs go side by side (a
             # month of nightly snapshots is 30 names), counted on one bar by snapshots done.
             workers = max(1, min(len(by_name), self.concurrency))
-            options = {**self.bulk_options(), "progress": False,
-                       "concurrency": max(1, self.concurrency // workers)}
+            options = {**self.bulk_options(), "progress": False}
             options.pop("confirm")  # approving the plan is the confirmation
+            options.pop("concurrency")  # each plan holds its share
 
             def run(name: str, machines: list[Machine]) -> BulkResult:
                 result = plans[name].apply(approve=plans[name].id, **options)

@@ -74,6 +74,13 @@ def callable_identity(value: Any) -> Any:
     return f"<callable {name} {hashlib.sha256(_json(body).encode()).hexdigest()[:16]}>"
 
 
+def identity_name(identity: Any) -> str:
+    """The callable's name in a :func:`callable_identity` (of a partial: its function's)."""
+    if isinstance(identity, dict):
+        return f"a partial of {identity_name(identity.get('partial'))}"
+    return str(identity).removeprefix("<callable ").split(" ")[0].rstrip(">")
+
+
 def changed_at_apply(planned: Mapping[str, Any], asked: Mapping[str, Any]) -> str | None:
     """Why apply()'s run options ``asked`` do not run the plan made with ``planned`` (its
     options, with run_bulk's defaults), or None when they change nothing :data:`FIXED`."""
@@ -168,4 +175,4 @@ def plan_id(plan: Any) -> str:
 
 
 __all__ = ["SHAPING", "EXPANDED", "FIXED", "callable_identity", "canonical", "changed_at_apply",
-           "checked_covers", "plan_id"]
+           "checked_covers", "identity_name", "plan_id"]

@@ -20,12 +20,12 @@ datacenters. The same selection in the same states gives the same id in any
 process, so a runbook's dry run can print it and a later headless run can be
 told ``-p approve <id>``.
 
-:meth:`Plan.apply` needs ``approve=`` equal to the id, and cannot change what the
-approval fixed (``plan_ids.FIXED``: the batches, concurrency, health check). It reads the machines
-again first: a machine whose state or verdict changed since the plan is
-skipped with the reason "changed since the plan" (``strict=True`` refuses the
-whole plan instead, sending nothing). The result is a BulkResult with a row
-for every machine of the plan.
+:meth:`Plan.apply` needs ``approve=`` equal to the id, and cannot change what
+the approval fixed (``plan_ids.FIXED``: the batches, the concurrency, the health
+check). It reads the machines again first: a machine whose state or verdict
+changed since the plan is skipped with the reason "changed since the plan"
+(``strict=True`` refuses the whole plan instead, sending nothing). The result
+is a BulkResult with a row for every machine of the plan.
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ from .operations.outcomes import SKIPPED, BulkInterrupted, BulkResult, Outcome
 from .errors import InvalidInputError, NotFoundError
 from .journal_views import MachineRecord, Run, journal_run
 from .resources.audit import PendingAction, action_entry
-from .plan_ids import callable_identity
+from .plan_ids import callable_identity, identity_name
 from .plans import PlannedNames
 from .resources.machine import Machine
 
@@ -117,18 +117,12 @@ def _check_is_the_runs(run_id: str, recorded: Any, given: Any, changed: bool) ->
     if isinstance(recorded, (str, dict)) and given is not None and not changed:
         now = callable_identity(given)
         if now != recorded:
-            body = "another body" if _name(now) == _name(recorded) else _name(now)
+            name, was = identity_name(now), identity_name(recorded)
+            body = "another body" if name == was else name
             raise InvalidInputError(
-                f"run {run_id} checked each batch with {_name(recorded)}, not the health check "
+                f"run {run_id} checked each batch with {was}, not the health check "
                 f"given ({body}): the rest of a run goes as it was planned. Give the run's own "
                 "check, or check_changed=True to run the rest with this one")
-
-
-def _name(identity: Any) -> str:
-    """The callable's name in a :func:`callable_identity` (a partial: its function's)."""
-    if isinstance(identity, dict):
-        return f"a partial of {_name(identity.get('partial'))}"
-    return str(identity).removeprefix("<callable ").split(" ")[0].rstrip(">")
 
 
 def resume(run_id: str, *, path: str | Path | None = None, datacenters: Any = None,

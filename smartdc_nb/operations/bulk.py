@@ -86,6 +86,7 @@ if TYPE_CHECKING:
 #: machines acted on at once when a run does not say
 CONCURRENCY = 8
 
+
 def _check_options(concurrency: Any, batch_size: Any, health_check: Any) -> None:
     if not (isinstance(concurrency, int) and concurrency >= 1):
         raise InvalidInputError(f"concurrency must be a whole number >= 1, not {concurrency!r}")
@@ -109,8 +110,9 @@ def _wait_target(action: Action, wait: Any, machine: Machine, params: dict) -> T
 
 def run_bulk(machines: Iterable[Machine], action: str, *args: Any, confirm: bool = False,
              dry_run: bool = False, wait: bool | str | Iterable[str] = False,
-             timeout: float | None = 600.0, concurrency: int = CONCURRENCY, batch_size: int | None = None,
-             health_check: Callable[[Machine], Any] | None = None, raise_on_failure: bool = False,
+             timeout: float | None = 600.0, concurrency: int = CONCURRENCY,
+             batch_size: int | None = None, health_check: Callable[[Machine], Any] | None = None,
+             raise_on_failure: bool = False,
              progress: Any = None, refresh: bool = True, interval: float | None = None,
              max_interval: float = 10.0, **kwargs: Any) -> BulkResult:
     """Apply ``action`` (with ``args``/``kwargs``) to every machine; see the module docstring.

@@ -215,8 +215,16 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         run_record = journal_run(args.run_id, path=args.path)
-        check = (lambda machine: True) if args.without_health_check and \
-            run_record.detail.get("health_check") else None
+        had = run_record.detail.get("health_check")
+        if had and not args.without_health_check:
+            which = identity_name(had) if isinstance(had, (str, dict)) else "a health check"
+            print(f"smartdc-nb resume: run {args.run_id} checked each batch with {which}, "
+                  "which a terminal cannot give. Resume it from Python with "
+                  f"smartdc_nb.resume({args.run_id!r}, health_check=...), or here with "
+                  "--without-health-check (the rest then goes on without a check)",
+                  file=sys.stderr)
+            return 2
+        check = (lambda machine: True) if had else None
         result = resume(args.run_id, path=args.path, health_check=check,
                         check_changed=check is not None, progress=False)
     except SmartDCError as exc:

@@ -237,3 +237,24 @@ def test_kill_9_mid_bulk_stop_then_resume_in_a_new_process(emu, triton_keys, jou
     waited = dc.machines(tags={"drill": "kill9"}).wait_for("stopped", timeout=60, **FAST)
     assert waited.ok and len(waited.rows) == count
     assert journal_run(run.run_id).status == "ended"
+
+
+def test_the_terminal_says_how_to_resume_a_run_that_had_a_health_check(emu, dc, journal_path):
+    """A terminal cannot give code: `smartdc-nb resume` says both ways on, and sends nothing."""
+    machines = MachineList(fetched(dc, emu, name=f"r-cli{i}") for i in range(2))
+    emu.faults.add(r"action=reboot", method="POST", status=500, count=1)
+
+    def healthy(m):
+        return m.state == "running"
+    machines.reboot(batch_size=1, health_check=healthy, **FAST)
+    run_id = journal_runs()[0].run_id
+    emu.clear_requests()
+    told = subprocess.run([sys.executable, "-m", "smartdc_nb.cli", "resume", run_id,
+                           "--path", str(journal_path)], capture_output=True, text=True,
+                          timeout=120)
+    assert told.returncode == 2, told.stderr
+    said = " ".join(told.stderr.split())
+    assert f"run {run_id} checked each batch with" in said and "healthy" in said
+    assert f"smartdc_nb.resume({run_id!r}, health_check=...)" in said
+    assert "--without-health-check" in said
+    assert emu.requests == []

@@ -90,13 +90,14 @@ def changed_at_apply(planned: Mapping[str, Any], asked: Mapping[str, Any]) -> st
             continue
         was = planned.get(name, True if name == "wait" else None)
         if canonical(asked[name]) != canonical(was):
-            return (f"{name}={_shown(asked[name])} is not the plan's ({_shown(was)}): {what} "
-                    f"part of what was approved. Plan again with {name}={_shown(asked[name])} "
+            return (f"{name}={shown(asked[name])} is not the plan's ({shown(was)}): {what} "
+                    f"part of what was approved. Plan again with {name}={shown(asked[name])} "
                     "to review that")
     return None
 
 
-def _shown(value: Any) -> str:
+def shown(value: Any) -> str:
+    """A run option in words: a callable by its name, anything else by its repr."""
     return getattr(value, "__qualname__", None) or repr(value)
 
 
@@ -175,4 +176,4 @@ def plan_id(plan: Any) -> str:
 
 
 __all__ = ["SHAPING", "EXPANDED", "FIXED", "callable_identity", "canonical", "changed_at_apply",
-           "checked_covers", "identity_name", "plan_id"]
+           "checked_covers", "identity_name", "plan_id", "shown"]

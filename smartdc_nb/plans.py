@@ -41,7 +41,7 @@ from .operations.bulk import CONCURRENCY, _check_options, run_bulk
 from .operations.outcomes import (FAILED, NOT_REACHED, SKIPPED, BulkInterrupted, BulkResult,
                                   Outcome)
 from .operations.polling import refresh_machines, unique_machines
-from .plan_ids import changed_at_apply, checked_covers, plan_id
+from .plan_ids import changed_at_apply, checked_covers, plan_id, shown
 
 if TYPE_CHECKING:
     import pandas
@@ -163,6 +163,16 @@ class Plan:
                     (f", at most {bound:g}s in all" if bound else "")
         return text
 
+    def pace_text(self) -> str:
+        """What the approval fixes besides the machines (plan_ids.FIXED), in words."""
+        options = self.options
+        text = f"up to {options.get('concurrency', CONCURRENCY)} at once"
+        if options.get("batch_size"):
+            text += f", in batches of {options['batch_size']}"
+        if options.get("health_check") is not None:
+            text += f", each batch checked by {shown(options['health_check'])}"
+        return text
+
     def summary(self) -> str:
         counts = ", ".join(f"{n} {verdict}" for verdict, n in self.counts.items() if n)
         return (f"plan {self.id}: {self.action} on {len(self.rows)} machine(s): "
@@ -175,6 +185,7 @@ class Plan:
                          f"{row.reason or row.request or ''}")
         if len(self.rows) > 20:
             lines.append(f"  … {len(self.rows) - 20} more (plan.frame has them all)")
+        lines.append(f"pace: {self.pace_text()}")
         if self.covers:
             lines.append(f"the id also covers {self._covers_text()}")
         lines.append(f"apply with plan.apply(approve={self.id!r})")

@@ -192,6 +192,23 @@ def test_reprs_show_counts_id_and_escape_cloud_text(emu, dc):
     assert "Datacenter act skip Total us-east-1 1 1 2" in seen  # counts per datacenter
     assert seen.index("p-ok") < seen.index("p-<img src=x>")  # the machines that act first
     assert f"Apply with plan.apply(approve='{plan.id}')" in seen and "nothing was sent" in seen
+    assert "Pace up to 8 at once" in seen and "pace: up to 8 at once" in text
+
+
+def test_the_plan_shows_what_its_approval_fixes(emu, dc):
+    """What apply() cannot change is on the card and in the text: how many at once, the
+    batches, and the health check by name (escaped: a name is the user's text)."""
+    machines = MachineList(fetched(dc, emu, name=f"p-pace{i}") for i in range(3))
+    namespace: dict = {}
+    exec("def check_b(m):\n    return True\n", namespace)
+    check = namespace["check_b"]
+    check.__qualname__ = "check_<b>"  # as a name can be: text that must be escaped
+    plan = machines.plan("reboot", batch_size=2, concurrency=4, health_check=check)
+    said = "up to 4 at once, in batches of 2, each batch checked by check_<b>"
+    assert f"pace: {said}" in repr(plan)
+    page = plan._repr_html_()
+    assert "check_<b>" not in page and "check_&lt;b&gt;" in page
+    assert f"Pace {said}" in words(page.split("</style>", 1)[1])
 
 
 def test_the_journal_ties_the_run_to_its_plan(emu, mixed):

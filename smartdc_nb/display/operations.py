@@ -59,7 +59,8 @@ def plan_card(plan: Any, limit: int = 20) -> Card:
                     if est["wait"] and est["wait_bound_seconds"] else
                     (f"{est['batches']} batch(es)" if est["wait"] else "no wait")),
                    *([("Also covers", plan._covers_text())] if plan.covers else []),
-                   ("Apply with", f"plan.apply(approve={plan.id!r})")])
+                   ("Apply with", f"plan.apply(approve={plan.id!r})"),
+                   ("Pace", text(plan.pace_text()))])
     return Card("Plan", f"{plan.action} on {len(plan.rows):,} machine"
                         f"{'s' * (len(plan.rows) != 1)}",
                 header=_counts(plan.counts), subtitle=[f"plan {plan.id}", "nothing was sent"],

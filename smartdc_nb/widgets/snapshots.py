@@ -258,8 +258,7 @@ class SnapshotPanel(SelectionPanel):
         # without a request; Yes applies exactly these plans
         plans: dict[str, Plan] = {}
         unplanned: dict[str, InvalidInputError] = {}
-        # the runs go side by side (below), sharing the panel's concurrency
-        share = max(1, self.concurrency // max(1, min(len(by_name), self.concurrency)))
+        share = max(1, self.concurrency // self._side_by_side(len(by_name)))
         for name, found in by_name.items():
             try:
                 plans[name] = make_plan(found, "delete_snapshot", name, refresh=False,
@@ -281,6 +280,12 @@ class SnapshotPanel(SelectionPanel):
                                           self._delete_job(chosen, plans, unplanned),
                                           "Deleting"))
 
+    def _side_by_side(self, names: int) -> int:
+        """How many delete runs go at once: the bulk engine takes one snapshot name per run
+        (a month of nightly snapshots is 30 names), and they share the panel's concurrency
+        (each plan is made with its share)."""
+        return max(1, min(names, self.concurrency))
+
     def _delete_job(self, chosen: list[Snapshot], plans: dict[str, Plan],
                     unplanned: dict[str, InvalidInputError]) -> Callable[[], None]:
         def job() -> None:
@@ -291,9 +296,7 @@ class SnapshotPanel(SelectionPanel):
             bar = WidgetBar(self.progress, total=len(chosen), desc="deleting snapshots",
                             unit="snapshot")
             lock = threading.Lock()
-            # The bulk engine takes one snapshot name per run: the runs go side by side (a
-            # month of nightly snapshots is 30 names), counted on one bar by snapshots done.
-            workers = max(1, min(len(by_name), self.concurrency))
+            workers = self._side_by_side(len(by_name))
             options = {**self.bulk_options(), "progress": False}
             options.pop("confirm")  # approving the plan is the confirmation
             options.pop("concurrency")  # each plan holds its share

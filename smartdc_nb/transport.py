@@ -62,7 +62,12 @@ def _plain(headers: Mapping[str, str]) -> bool:
 
 def path_segment(value: Any) -> str:
     """URL-encode one path segment (tag name, metadata key, snapshot name, ...)."""
-    return quote(str(value), safe="")
+    text = quote(str(value), safe="")
+    if text in (".", ".."):
+        # quote() leaves dots alone, and a client resolves a "." or ".." segment as a relative
+        # path (RFC 3986): DELETE .../tags/.. would delete the machine. Encoded, it is a name.
+        return "%2E" * len(text)
+    return text
 
 
 def query_value(value: Any) -> str:

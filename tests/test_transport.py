@@ -364,6 +364,24 @@ def test_path_segments_are_url_encoded(emu, dc):
     assert dc.path("machines", mid, "tags", odd).endswith("/tags/a%2Fb%20c%3Fd%23e%25f")
 
 
+@pytest.mark.parametrize("name", ["..", "."])
+def test_a_dot_segment_names_the_tag_not_the_path_above(emu, dc, name):
+    """A tag or metadata key named ``..`` or ``.`` is that name on the wire. Left as it is,
+    HTTP clients resolve it as a relative path (RFC 3986): ``DELETE …/tags/..`` became
+    ``DELETE /machines/<id>/``, deleting the machine."""
+    machine = dc.machine(dc.raw_machines(state="running")[0]["id"])
+    emu.clear_requests()
+    with pytest.raises(NotFoundError):
+        machine.delete_tag(name)
+    with pytest.raises(NotFoundError):
+        machine.delete_metadata_at_key(name)
+    assert [r["method"] for r in emu.requests] == ["DELETE", "DELETE"]
+    assert [r["path"].rsplit("/", 2)[1:] for r in emu.requests] == [
+        ["tags", name], ["metadata", name]]
+    assert dc.request("GET", "machines", machine.id).data["state"] == "running"
+    assert dc.path("machines", machine.id, "tags", name).endswith("/tags/" + "%2E" * len(name))
+
+
 def test_query_values_reach_the_cloud_as_given(emu, dc):
     """The transport encodes the query itself (requests' own merge costs ~45 µs a request):
     the values the server reads, and the query string on the wire, are what requests made."""

@@ -88,7 +88,7 @@ class MachineList(list, BulkActions):
 
     def wait_for(self, states: str | Iterable[str], timeout: float | None = 600.0, *,
                  interval: float | None = None, max_interval: float = 10.0,
-                 fail_on: Iterable[str] = ("failed",), progress: Any = None,
+                 fail_on: str | Iterable[str] = ("failed",), progress: Any = None,
                  raise_on_failure: bool = False) -> WaitResult:
         """Wait until every machine is in one of ``states``; returns the per-machine table.
 

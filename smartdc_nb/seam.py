@@ -73,10 +73,11 @@ def live_fleet(fleet: Any, **options: Any) -> Any:
 
 
 def wait_for(resource: Any, states: Iterable[str] | None = None, *,
-             leaving: str | None = None, check: Callable[[dict], bool] | None = None,
+             leaving: tuple[str, ...] | None = None,
+             check: Callable[[dict], bool] | None = None,
              description: str = "", **options: Any) -> Any:
     """Wait (smartdc_nb.operations.waits) until ``resource`` is in one of ``states``, has left
-    ``leaving``, or ``check(raw)`` holds; returns the resource."""
+    every state of ``leaving``, or ``check(raw)`` holds; returns the resource."""
     from .operations.targets import Target
     from .operations.waits import wait_one
 

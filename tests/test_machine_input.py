@@ -155,13 +155,25 @@ def test_protected_metadata_keys_are_refused_by_cloudapi(emu, m):
 def test_unreadable_boot_script(emu, m, tmp_path):
     with pytest.raises(InvalidInputError, match="cannot read boot script"):
         m.set_boot_script(tmp_path / "missing.sh")
+    binary = tmp_path / "tool.bin"
+    binary.write_bytes(b"\x7fELF\x02\x01\xff\xfe")
+    with pytest.raises(InvalidInputError, match="is not UTF-8 text"):
+        m.set_boot_script(binary)
+    with pytest.raises(InvalidInputError, match="a file name, not None"):
+        m.set_boot_script(None)
     assert emu.requests == []
 
 
-@pytest.mark.parametrize("states", ["stoped", ["running", "sleeping"], []])
+@pytest.mark.parametrize("states", ["stoped", ["running", "sleeping"], [], None, 3,
+                                    ["running", 3]])
 def test_waiting_for_a_state_cloudapi_never_shows(emu, m, states):
     with pytest.raises(InvalidInputError, match="state"):
         m.wait_for(states)
+    with pytest.raises(InvalidInputError, match="state"):
+        m.poll_until(states)
+    if states:
+        with pytest.raises(InvalidInputError, match="state"):
+            m.poll_while(states)
     assert emu.requests == []
 
 

@@ -59,6 +59,26 @@ def test_fail_on_is_configurable(emu, dc):
         offline.wait_for("running", fail_on=(), timeout=0.3, **FAST)
 
 
+def test_fail_on_takes_one_state_as_a_string(emu, dc):
+    """fail_on="offline" is the state offline, as wait_for("running") is the state running;
+    it used to be split into letters, so the wait ran to its timeout instead of failing."""
+    offline = Machine(dc, put(emu, state="offline"))
+    with pytest.raises(WaitFailed, match="is offline"):
+        offline.wait_for("running", fail_on="offline", timeout=5, **FAST)
+    with pytest.raises(WaitFailed, match="is offline"):
+        offline.poll_until("running", fail_on="offline", timeout=5, **FAST)
+    with pytest.raises(InvalidInputError, match="'ofline' is not a machine state"):
+        offline.wait_for("running", fail_on="ofline", **FAST)
+
+
+def test_poll_while_takes_several_states(emu, dc, m):
+    """poll_while(("stopping", "stopped")) waits while the machine is in either (it raised
+    "too many values to unpack")."""
+    m.stop()
+    assert m.poll_while(("running", "stopping"), timeout=10, **FAST).state == "stopped"
+    assert m.poll_while(["provisioning"], timeout=10, **FAST).state == "stopped"
+
+
 def test_disappearance_fails_unless_deleted_is_awaited(emu, dc, m):
     m.delete()
     with pytest.raises(WaitFailed, match="wait-01 .* was deleted"):

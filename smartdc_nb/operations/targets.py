@@ -27,6 +27,8 @@ from ..errors import (
 from ..resources.audit import PendingAction, action_entry
 from ..resources.machine import Machine
 from ..resources.snapshot import Snapshot
+from ..resources.validate import check_states
+from ..rules import MACHINE_STATES, SNAPSHOT_STATES
 
 if TYPE_CHECKING:
     pass
@@ -73,9 +75,10 @@ class Target:
         return cls(tuple(states))
 
     @classmethod
-    def leaving(cls, state: str) -> Target:
-        """Any state but ``state`` (the seed's poll_while)."""
-        return cls((), lambda raw: raw.get("state") != state, f"a state other than {state}")
+    def leaving(cls, states: tuple[str, ...]) -> Target:
+        """Any state but ``states`` (the seed's poll_while)."""
+        return cls((), lambda raw: raw.get("state") not in states,
+                   f"a state other than {' or '.join(states)}")
 
     @classmethod
     def check(cls, predicate: Callable[[dict], bool], description: str) -> Target:
@@ -104,13 +107,15 @@ class Tracker:
     """The wait of one resource (a Machine or a Snapshot) towards its Target."""
 
     def __init__(self, resource: Machine | Snapshot, target: Target, *,
-                 fail_on: Iterable[str] = ("failed",), action: PendingAction | None = None,
+                 fail_on: str | Iterable[str] = ("failed",), action: PendingAction | None = None,
                  label: str | None = None):
         self.resource = resource
         self.kind = "snapshot" if isinstance(resource, Snapshot) else "machine"
         self.machine: Machine = resource.machine if isinstance(resource, Snapshot) else resource
         self.target = target
-        self.fail_on = tuple(fail_on)
+        # one state may be a string, as for the awaited ones; a typo would never fail the wait
+        self.fail_on = check_states(fail_on, SNAPSHOT_STATES if self.kind == "snapshot"
+                                    else MACHINE_STATES, self.kind, empty_ok=True)
         self.action = action if action is not None and action.action else None
         self.label = label or resource.label
         self.needs_confirmation = bool(self.action and self.action.action in ALWAYS_CONFIRM)

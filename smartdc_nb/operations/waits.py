@@ -236,7 +236,7 @@ def _action_for(resource: Machine | Snapshot) -> PendingAction | None:
 def wait_one(resource: Machine | Snapshot, target: Target, *,
              timeout: float | None = DEFAULT_TIMEOUT,
              interval: float | None = None, max_interval: float = DEFAULT_MAX_INTERVAL,
-             fail_on: Iterable[str] = ("failed",), progress: Any = None) -> Any:
+             fail_on: str | Iterable[str] = ("failed",), progress: Any = None) -> Any:
     """Wait for one Machine or Snapshot; return it, or raise the WaitError that ended the wait."""
     tracker = Tracker(resource, target, fail_on=fail_on, action=_action_for(resource))
     run([tracker], timeout=timeout, interval=interval, max_interval=max_interval,
@@ -248,7 +248,7 @@ def wait_one(resource: Machine | Snapshot, target: Target, *,
 
 def wait_machines(machines: Iterable[Machine], states: str | Iterable[str], *,
                   timeout: float | None = DEFAULT_TIMEOUT, interval: float | None = None,
-                  max_interval: float = DEFAULT_MAX_INTERVAL, fail_on: Iterable[str] = ("failed",),
+                  max_interval: float = DEFAULT_MAX_INTERVAL, fail_on: str | Iterable[str] = ("failed",),
                   progress: Any = None, raise_on_failure: bool = False) -> WaitResult:
     """Wait for many machines (any datacenters) to reach ``states``; returns a :class:`WaitResult`.
 

@@ -20,7 +20,7 @@ class MachineWaits:
 
     def wait_for(self, states: str | Iterable[str] | Callable[[Machine], bool],
                  timeout: float | None = 600.0, *, interval: float | None = None,
-                 max_interval: float = 10.0, fail_on: Iterable[str] = ("failed",),
+                 max_interval: float = 10.0, fail_on: str | Iterable[str] = ("failed",),
                  progress: Any = None, description: str | None = None) -> Machine:
         """Poll (GET) until the machine is in one of ``states``; returns the Machine.
 
@@ -35,7 +35,7 @@ class MachineWaits:
         See smartdc_nb.operations.waits.
         """
         options = dict(timeout=timeout, interval=interval, max_interval=max_interval,
-                       fail_on=tuple(fail_on), progress=progress)
+                       fail_on=fail_on, progress=progress)
         if callable(states):
             predicate = states
             return seam.wait_for(self, check=lambda raw: bool(predicate(self)),
@@ -47,11 +47,12 @@ class MachineWaits:
         """The seed's name for :meth:`wait_for` with one state (it now always ends)."""
         return self.wait_for(state, timeout=timeout, interval=interval, **options)
 
-    def poll_while(self, state: str, interval: float | None = None, timeout: float | None = 600.0,
-                   **options: Any) -> Machine:
-        """The seed's wait while the machine is in ``state``: returns once it is in another."""
-        (state,) = check_states(state, MACHINE_STATES, "machine")
-        return seam.wait_for(self, leaving=state, timeout=timeout, interval=interval, **options)
+    def poll_while(self, state: str | Iterable[str], interval: float | None = None,
+                   timeout: float | None = 600.0, **options: Any) -> Machine:
+        """The seed's wait while the machine is in ``state`` (or any of several): returns once
+        it is in another."""
+        states = check_states(state, MACHINE_STATES, "machine")
+        return seam.wait_for(self, leaving=states, timeout=timeout, interval=interval, **options)
 
     def wait_until(self, predicate: Callable[[Machine], bool], description: str,
                    timeout: float | None = 600.0, **options: Any) -> Machine:

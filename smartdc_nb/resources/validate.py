@@ -6,9 +6,11 @@ saying what was wrong and what to do.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable
+from typing import Any, Mapping
 
 from ..errors import InvalidInputError
 
@@ -51,11 +53,18 @@ def validate_values(kind: str, values: Mapping[str, Any]) -> dict[str, Any]:
 
 def read_script(filename: str | Path) -> str:
     """The text of a boot script file, with a clear error when it cannot be read."""
+    if not isinstance(filename, (str, os.PathLike)):
+        raise InvalidInputError(f"set_boot_script takes a file name, not {filename!r}; to send "
+                                "a script's text, use update_metadata(**{'user-script': text})")
     path = Path(filename).expanduser()
     try:
-        return path.read_text()
+        return path.read_text(encoding="utf-8")
     except OSError as exc:
         raise InvalidInputError(f"cannot read boot script {str(path)!r}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise InvalidInputError(f"boot script {str(path)!r} is not UTF-8 text (byte "
+                                f"{exc.start}): a boot script is a text file, such as a shell "
+                                "script") from exc
 
 
 #: The ``triton.*`` tags CloudAPI knows, with the type each value must have
@@ -102,10 +111,18 @@ def check_metadata(values: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def check_states(states: str | Iterable[str], known: tuple[str, ...], what: str) -> tuple[str, ...]:
-    """Awaited states as a tuple, refusing names CloudAPI never shows (a typo waits forever)."""
-    values = (states,) if isinstance(states, str) else tuple(states)
-    if not values:
+def check_states(states: str | Iterable[str], known: tuple[str, ...], what: str, *,
+                 empty_ok: bool = False) -> tuple[str, ...]:
+    """States as a tuple (one may be given as a string), refusing names CloudAPI never shows
+    (a typo waits forever); ``empty_ok`` for a list that may be empty (``fail_on``)."""
+    if isinstance(states, str):
+        values: tuple = (states,)
+    elif isinstance(states, Iterable):
+        values = tuple(states)
+    else:
+        raise InvalidInputError(f"give {what} states as a string or a list of strings, not "
+                                f"{states!r}; {what} states are: {', '.join(known)}")
+    if not values and not empty_ok:
         raise InvalidInputError(f"give at least one {what} state to wait for")
     for value in values:
         if value not in known:

@@ -92,7 +92,8 @@ class Rule:
     states it needs on that brand. ``protected``: refused while deletion
     protection is on. ``done``: ``(machine facts, wanted) -> text`` when the
     wanted change is already there (SKIP), or None. ``check``: ``(facts,
-    wanted) -> text`` when the wanted argument cannot apply (REFUSED), or None.
+    wanted) -> text`` when the wanted argument cannot apply (REFUSED), or None; or
+    ``(text, code)`` when CloudAPI would answer with that error code.
     ``destructive``: a bulk run needs ``confirm=True``.
     """
 
@@ -104,7 +105,7 @@ class Rule:
     brand_states: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     protected: bool = False
     done: Callable[[Facts, Any], str | None] | None = None
-    check: Callable[[Facts, Any], str | None] | None = None
+    check: Callable[[Facts, Any], str | tuple[str, str] | None] | None = None
     destructive: bool = False
 
 
@@ -202,13 +203,15 @@ def _flag(key: str, value: bool, text: str):
     return done
 
 
-def _known_snapshot(facts: Facts, wanted: Any, bootable: bool = False) -> str | None:
+def _known_snapshot(facts: Facts, wanted: Any, bootable: bool = False
+                    ) -> str | tuple[str, str] | None:
     name = _name_of(wanted)
     state = getattr(wanted, "state", None) if not isinstance(wanted, (str, Mapping)) else None
     known = facts.snapshots
     if known is not None and state is None:
         if name not in known:
-            return f"the machine has no snapshot {name!r} (as of its last snapshots() call)"
+            # CloudAPI's answer for it is a 404: the same error class, said or seen
+            return f"the machine has no snapshot {name!r}", "ResourceNotFound"
         state = known[name]
     if bootable and state is not None and state not in BOOTABLE:
         return f"snapshot {name} is {state}, not created"
@@ -300,7 +303,8 @@ def verdict(action: str, machine: Any, wanted: Any = None) -> Verdict:
     if wanted is not None:
         refused = row.check(facts, wanted) if row.check is not None else None
         if refused:
-            return Verdict(action, REFUSED, refused)
+            why, code = refused if isinstance(refused, tuple) else (refused, None)
+            return Verdict(action, REFUSED, why, code=code)
         done = row.done(facts, wanted) if row.done is not None else None
         if done:
             return Verdict(action, SKIP, done)

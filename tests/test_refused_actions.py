@@ -63,8 +63,10 @@ def test_booting_from_a_missing_snapshot_says_so(emu, m):
         m.start_from_snapshot("never-made")
     m.snapshots()
     emu.clear_requests()
-    with pytest.raises(Exception, match="no snapshot 'gone-too'.*nothing was sent"):
+    # the same class whether the server said it or the listing did: except NotFoundError works
+    with pytest.raises(NotFoundError, match="no snapshot 'gone-too'.*nothing was sent") as info:
         m.start_from_snapshot("gone-too")
+    assert info.value.status == 404 and str(info.value).count("as of") == 1
     assert mutations(emu) == []
 
 

@@ -13,7 +13,8 @@ from typing import Any
 
 from .. import rules
 from ..errors import (BrandNotSupportedError, ConflictError, DeletionProtectedError,
-                      InvalidArgumentError, InvalidInputError, MachineDeletedError)
+                      InvalidArgumentError, InvalidInputError, MachineDeletedError,
+                      NotFoundError)
 
 #: A certain refusal of the rules as the typed error the server would answer with.
 _REFUSALS: dict[str | None, tuple[type, int, str | None]] = {
@@ -21,13 +22,15 @@ _REFUSALS: dict[str | None, tuple[type, int, str | None]] = {
     "BrandNotSupported": (BrandNotSupportedError, 409, "BrandNotSupported"),
     "InvalidArgument": (InvalidArgumentError, 409, "InvalidArgument"),
     "CannotDestroyMachineError": (DeletionProtectedError, 409, "CannotDestroyMachineError"),
+    "ResourceNotFound": (NotFoundError, 404, "ResourceNotFound"),
 }
 
 
 def refused(verdict: rules.Verdict, machine: Any, method: str) -> Exception:
     """A certain refusal of the rules as the typed error the server's answer would have been."""
     error_class, status, code = _REFUSALS.get(verdict.code, (InvalidInputError, 409, None))
-    if not verdict.certain:  # the state forbids it (checked on a fresh payload: prechecks)
+    if not verdict.certain and verdict.code is None:
+        # the state forbids it (checked on a fresh payload: prechecks)
         error_class, status, code = ConflictError, 409, None
     as_of = f"as of {machine.fetched_at:%H:%M:%S} UTC"
     if verdict.code == "Gone":  # also delete's "already deleted": nothing can change it

@@ -50,6 +50,9 @@ def test_metadata_values_must_be_strings(emu, m, values, why):
     ({"triton.cns.disable": "true"}, "must be a bool"),
     ({"triton.cns.services": 80}, "must be a str"),
     ({"": "empty key"}, "non-empty strings"),
+    # CloudAPI reads these as its own request parameters and drops them without a word
+    ({"image": "ubuntu-22"}, "'image' is a name CloudAPI keeps for its request parameters"),
+    ({"role": "web", "owner_uuid": "x"}, "'owner_uuid' is a name CloudAPI keeps"),
 ])
 def test_bad_tags_are_refused(emu, m, tags, why):
     for method in (m.add_tags, m.replace_tags):

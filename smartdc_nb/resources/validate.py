@@ -80,9 +80,19 @@ TRITON_TAGS: dict[str, type] = {
 SNAPSHOT_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 
 
+#: Body keys CloudAPI reads as its own request parameters: sent as tags, they are dropped
+#: without an error (cloudapi.md §5.2).
+RESERVED_TAGS = ("account", "machine", "uuid", "owner_uuid", "context", "image")
+
+
 def check_tags(tags: Mapping[str, Any]) -> dict[str, Any]:
     values = validate_values("tag", tags)
     for key, value in values.items():
+        if key in RESERVED_TAGS:
+            raise InvalidInputError(
+                f"tag {key!r} is a name CloudAPI keeps for its request parameters "
+                f"({', '.join(RESERVED_TAGS)}): it would drop the tag without an error. Use "
+                f"another name, such as {key + '_name'!r}")
         if key.startswith("triton."):
             wanted = TRITON_TAGS.get(key)
             if wanted is None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from . import rules, writes  # noqa: F401
 from .resources.audit import PendingAction, action_entry, audit_key  # noqa: F401
 from .resources.fields import _copied, _field, _time  # noqa: F401
-from .resources.machine import _TOGGLES, Machine  # noqa: F401
+from .resources.machine import Machine  # noqa: F401
 from .resources.refusal import _REFUSALS, refused as _refused  # noqa: F401
 from .resources.snapshot import Snapshot, SnapshotList  # noqa: F401
 from .resources.validate import (SNAPSHOT_NAME_RE, TRITON_TAGS, check_metadata,  # noqa: F401

@@ -9,6 +9,13 @@ from smartdc_nb.errors import ActionSkippedWarning, NotFoundError
 from smartdc_nb.machine import Machine, Snapshot
 
 
+def pending_jobs(emu, machine) -> list:
+    """The emulator's jobs still queued for ``machine`` (its datacenter us-east-1)."""
+    state = emu.state
+    with state.lock:
+        return list(state.machine(emu.datacenter("us-east-1")._dc, machine.id).jobs)
+
+
 def sent(emu) -> list[tuple]:
     """(method, path after the machine id, query, body) of each logged request."""
     out = []
@@ -52,6 +59,30 @@ def test_start_disable_toggles_and_their_effects(emu, m):
                                         {"action": "disable_deletion_protection"}]
     m.wait_until(lambda x: not x.firewall_enabled and not x.deletion_protection, "flags off",
                  **FAST)
+
+
+@pytest.mark.parametrize("first, then, field", [
+    ("enable_firewall", "disable_firewall", "firewall_enabled"),
+    ("enable_deletion_protection", "disable_deletion_protection", "deletion_protection"),
+])
+def test_an_opposite_toggle_right_after_the_first_is_not_lost(emu, m, first, then, field):
+    """CloudAPI compares a toggle with the flag as it is when the request comes and runs no
+    job when they agree: a disable sent while the enable's job had not run was dropped (or,
+    for the firewall, not even sent: "already off"), and the flag stayed on."""
+    getattr(m, first)()
+    getattr(m, then)()  # waits until the enable shows, so the cloud judges the disable on it
+    assert [s[2]["action"] for s in sent(emu) if s[0] == "POST"] == [first, then]
+    m.wait_until(lambda x: x.raw.get(field) is False and not pending_jobs(emu, x), "settled",
+                 timeout=10, **FAST)
+    assert m.refresh().raw[field] is False
+
+
+def test_delete_right_after_disabling_protection_deletes(emu, dc):
+    """delete() after the Machine's own disable_deletion_protection() waited for nothing and
+    refused with "disable_deletion_protection first": the advice to do what was just done."""
+    m = fetched(dc, emu, deletion_protection=True)
+    m.disable_deletion_protection()
+    m.delete().wait_for("deleted", timeout=10, **FAST)
 
 
 def test_resize_looks_the_package_up_once_and_sends_its_id(emu, dc, m):

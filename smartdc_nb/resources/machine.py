@@ -53,11 +53,6 @@ if TYPE_CHECKING:
     from ..datacenter import DataCenter
     from ..transport import Reply
 
-#: Actions that set a flag; when it is already set CloudAPI runs no job (no audit entry).
-_TOGGLES = {"enable_deletion_protection": ("deletion_protection", True),
-            "disable_deletion_protection": ("deletion_protection", False)}
-
-
 class Machine(MachineFields, MachineData, MachineSnapshots, MachineWaits):
     """A local proxy of one CloudAPI machine, tied to a :class:`~smartdc_nb.datacenter.DataCenter`.
 
@@ -84,6 +79,8 @@ class Machine(MachineFields, MachineData, MachineSnapshots, MachineWaits):
         # sent, audit entry not seen yet, by action (a loop of tag writes makes thousands: the
         # count of one action's is needed per request, and summing them was O(n))
         self._outstanding: dict[str | None, list[PendingAction]] = {}
+        #: flag -> the value this Machine's last toggle of it asked for, until it shows
+        self.toggled: dict[str, bool] = {}
         self._writes = PendingWrites()  # tag/metadata writes no read has shown yet
         if data is None:
             if machine_id is None:
@@ -235,6 +232,7 @@ class Machine(MachineFields, MachineData, MachineSnapshots, MachineWaits):
 
     def _action(self, action: str, wanted: Any = None, **params: Any) -> Machine:
         """Send ``?action=...`` unless it is already done or sure to be refused (prechecks)."""
+        prechecks.settle_flag(self, action)
         stop = prechecks.judge(self, action, wanted)
         if stop is not None:
             if stop.kind == rules.SKIP:
@@ -242,13 +240,15 @@ class Machine(MachineFields, MachineData, MachineSnapshots, MachineWaits):
                 return self
             raise refused(stop, self, "POST")
         audit_action: str | None = action
-        if action.endswith("_firewall"):
-            audit_action = None  # CloudAPI's audit log names firewall changes "unknown"
-        elif action in _TOGGLES:
-            field, value = _TOGGLES[action]
-            if self.raw.get(field) is value:
-                audit_action = None  # already so: CloudAPI answers 202 and runs no job
+        if action in prechecks.TOGGLES:
+            field, value = prechecks.TOGGLES[action]
+            if action.endswith("_firewall") or self.raw.get(field) is value:
+                # the audit log names firewall changes "unknown"; and when the flag is already
+                # so, CloudAPI answers 202 and runs no job
+                audit_action = None
         self._change(audit_action, "POST", params={"action": action, **params}, rule=action)
+        if action in prechecks.TOGGLES:
+            self.toggled[field] = value  # the next toggle or delete waits until it shows
         return self
 
     # ------------------------------------------------------------ the seed's API
@@ -364,6 +364,7 @@ class Machine(MachineFields, MachineData, MachineSnapshots, MachineWaits):
 
         Refused before sending when deletion protection is known to be on.
         """
+        prechecks.settle_flag(self, "delete")
         self._change("destroy", "DELETE", rule="delete")
         return self
 

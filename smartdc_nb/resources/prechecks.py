@@ -17,7 +17,12 @@ can know, it says before sending:
   to, sending nothing. In a transitional state (stopping, ...) the action is
   sent: CloudAPI queues it behind the running job;
 - a snapshot name already taken is refused before sending
-  (:func:`snapshot_taken`).
+  (:func:`snapshot_taken`);
+- a toggle (firewall, deletion protection) or a delete right after this
+  Machine's own toggle of that flag waits until the flag shows it
+  (:func:`settle_flag`): CloudAPI compares a toggle with the flag as it is when
+  the request comes and runs no job when they agree, so a disable sent before
+  the enable's job ran would be dropped.
 
 What only the job can know (a resize the compute node has no room for, another
 client's change in between) the wait reports from the audit log.
@@ -28,8 +33,8 @@ from __future__ import annotations
 import warnings
 from typing import TYPE_CHECKING, Any
 
-from .. import rules
-from ..errors import ActionSkippedWarning, ConflictError, NotFoundError
+from .. import rules, seam
+from ..errors import ActionSkippedWarning, ConflictError, NotFoundError, WaitError
 from .audit import action_entry
 
 if TYPE_CHECKING:
@@ -37,6 +42,16 @@ if TYPE_CHECKING:
 
 #: rules whose verdict depends on the known snapshots, re-listed for the fresh look
 SNAPSHOT_RULES = ("start_from_snapshot", "delete_snapshot")
+#: Actions that set a flag: the flag and the value (CloudAPI runs no job when it is so already).
+TOGGLES = {"enable_firewall": ("firewall_enabled", True),
+           "disable_firewall": ("firewall_enabled", False),
+           "enable_deletion_protection": ("deletion_protection", True),
+           "disable_deletion_protection": ("deletion_protection", False)}
+#: The flag each action depends on: the toggles', and delete's deletion protection.
+FLAG_OF = {**{action: flag for action, (flag, _) in TOGGLES.items()},
+           "delete": "deletion_protection"}
+#: Seconds to wait for an earlier toggle to show (its job takes a second or two).
+SETTLE_TIMEOUT = 120.0
 
 
 def judge(machine: Machine, rule: str, wanted: Any = None) -> rules.Verdict | None:
@@ -60,6 +75,28 @@ def judge(machine: Machine, rule: str, wanted: Any = None) -> rules.Verdict | No
     if verdict.kind == rules.REFUSED and machine.state not in rules.LIVE:
         return None  # CloudAPI queues it behind the job that is running
     return verdict
+
+
+def settle_flag(machine: Machine, action: str) -> None:
+    """Before ``action``: wait until this Machine's last toggle of the flag it depends on shows
+    in the machine's payload, so that the cloud (and the rules) judge it on that value."""
+    flag = FLAG_OF.get(action)
+    wanted = machine.toggled.get(flag) if flag else None
+    if wanted is None:
+        return
+    if bool(machine.raw.get(flag)) is not wanted:
+        try:
+            seam.wait_for(machine, check=lambda raw: bool(raw.get(flag)) is wanted,
+                          description=f"{flag} {wanted}", timeout=SETTLE_TIMEOUT,
+                          interval=0.25, max_interval=2.0, progress=False)
+        except WaitError as exc:
+            raise ConflictError(
+                f"{action} of {machine.label} was not sent: the earlier change of {flag} to "
+                f"{wanted} has not shown ({exc}), and CloudAPI compares {action} with the flag as "
+                f"it is now, so it would be dropped. Wait for it, e.g. m.wait_for(lambda m: "
+                f"m.raw['{flag}'] is {wanted}), then call {action}() again",
+                status=409, code=None, method="POST", path=machine.path, body=None) from exc
+    machine.toggled.pop(flag, None)
 
 
 def say_skipped(machine: Machine, action: str, verdict: rules.Verdict) -> None:
@@ -95,4 +132,5 @@ def snapshot_taken(machine: Machine, name: str) -> ConflictError | None:
         status=409, code=None, method="POST", path=f"{machine.path}/snapshots", body=None)
 
 
-__all__ = ["judge", "say_skipped", "snapshot_taken", "SNAPSHOT_RULES"]
+__all__ = ["judge", "settle_flag", "say_skipped", "snapshot_taken", "SNAPSHOT_RULES", "TOGGLES",
+           "FLAG_OF"]

@@ -298,6 +298,11 @@ class Fleet(BulkActions):
         if not isinstance(where, Mapping):
             raise InvalidInputError(
                 f"where= must be a dict of machine filters or 'all', not {where!r}")
+        if not any(value is not None and value != {} and value != [] for value in where.values()):
+            # filters built from empty user input would otherwise reach every machine
+            raise InvalidInputError(
+                f"where={dict(where)!r} filters nothing, so it would name every machine of every "
+                "datacenter: give a filter, or where='all' if every machine is meant")
         return self.machines(**where)
 
     def _bulk_targets(self) -> MachineList:

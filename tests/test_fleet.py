@@ -186,6 +186,12 @@ def test_fleet_actions_need_an_explicit_selection(emu, fleet):
         fleet.stop(where={"state": "running"})
     with pytest.raises(InvalidInputError, match="where= must be a dict of machine filters or 'all'"):
         fleet.start(where="everything")
+    # filters that filter nothing (built from empty user input) are not a silent "all"
+    for empty in ({}, {"state": None}, {"tags": {}, "name": None}):
+        with pytest.raises(InvalidInputError, match="filters nothing.*where='all'"):
+            fleet.delete(confirm=True, where=empty)
+        with pytest.raises(InvalidInputError, match="filters nothing"):
+            fleet.plan("delete", where=empty)
     assert emu.requests == []
 
 

@@ -234,14 +234,21 @@ class Plan:
         spec = ACTIONS[self.action]
         acting = [r for r in self.rows if r.verdict == ACT]
         unread: dict[Machine, BaseException] = {}  # the cloud failed even after retries
-        missing = set(refresh_machines([r.machine for r in acting], errors=unread)) \
-            if acting else set()
+        # every machine, not only those that act: one listing per datacenter either way, and
+        # a machine the plan left alone that changed is said (and refused by strict=True)
+        missing = set(refresh_machines([r.machine for r in self.rows], errors=unread)) \
+            if self.rows else set()
         outcomes: dict[Machine, Outcome] = {}
         changed = []
         for row in self.rows:
             outcome = outcomes[row.machine] = Outcome(row.machine, self.action)
             if row.verdict != ACT:
-                outcome.end(SKIPPED, reason=f"{row.verdict} in the plan: {row.reason}")
+                why = f"{row.verdict} in the plan: {row.reason}"
+                now = "gone (404)" if row.machine in missing else row.machine.state
+                if row.machine not in unread and now != row.state:
+                    why += f"; {CHANGED} (was {row.state}, now {now})"
+                    changed.append(f"{row.machine.label}: {CHANGED} (was {row.state}, now {now})")
+                outcome.end(SKIPPED, reason=why)
                 continue
             if row.machine in unread:
                 outcome.end(NOT_REACHED, error=unread[row.machine],

@@ -128,6 +128,25 @@ def test_strict_refuses_the_whole_plan_when_anything_changed(emu, mixed):
     assert mutations(emu) == []
 
 
+def test_a_machine_the_plan_left_alone_that_changed_is_said_and_strict_refuses(emu, mixed):
+    """A stop plan skips p-stopped ("already stopped"); someone starts it before the apply.
+    It is still not acted on (the plan did not approve that), but the result says it changed
+    and shows its state now, not the plan's; strict=True refuses the plan, as for act rows."""
+    plan = mixed.plan("stop")
+    stopped = next(m for m in mixed if m.name == "p-stopped")
+    emu.datacenter("us-east-1").set_state(stopped.id, "running")
+    with pytest.raises(PlanError, match=r"1 machine\(s\) changed since plan .*p-stopped.*was "
+                                        r"stopped, now running"):
+        plan.apply(approve=plan.id, strict=True, **FAST)
+    assert mutations(emu) == []
+    result = plan.apply(approve=plan.id, **FAST)
+    row = next(r for r in result if r["name"] == "p-stopped")
+    assert row["outcome"] == "skipped" and row["final_state"] == "running"
+    assert row["reason"] == (f"skip in the plan: already stopped; {CHANGED} (was stopped, now "
+                             "running)")
+    assert stopped.id not in {r["path"].rsplit("/", 1)[1].split("?")[0] for r in mutations(emu)}
+
+
 def test_planned_names_are_the_names_applied(emu, mixed):
     machines = MachineList(m for m in mixed if m.name.startswith("p-run"))
     plan = machines.plan("rename", "{name}-{time}")

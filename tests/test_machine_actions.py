@@ -210,6 +210,18 @@ def test_tag_methods(emu, m):
         m.get_tag("role")
 
 
+def test_get_tag_gives_a_number_or_boolean_tag_as_it_is(emu, dc):
+    """CloudAPI answers GET .../tags/:tag with "" for a value that is not a string (cloudapi.md
+    §5.2); add_tags takes numbers and booleans, so get_tag("replicas") gave "" for 3."""
+    m = fetched(dc, emu, name="typed-tags", tags={"replicas": 3, "monitored": True, "note": ""})
+    emu.clear_requests()
+    assert m.get_tag("replicas") == 3
+    # the "" answer is ambiguous, so the tags are read to tell which it was
+    assert sent(emu) == [("GET", "/tags/replicas", {}, None), ("GET", "/tags", {}, None)]
+    assert m.get_tag("monitored") is True
+    assert m.get_tag("note") == ""  # a real empty string stays one
+
+
 def test_snapshot_methods(emu, m):
     snap = m.create_snapshot("before-upgrade")
     assert sent(emu) == [("GET", "/snapshots/before-upgrade", {}, None),  # is the name free?

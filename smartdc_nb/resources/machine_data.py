@@ -152,7 +152,11 @@ class MachineData:
         name = self._tag_name(tag)
         if self._writes.of("tags"):
             self.get_tags()
-        return self._request("GET", "tags", name).data
+        value = self._request("GET", "tags", name).data
+        if value == "":
+            # CloudAPI answers "" for a number or boolean too: the tags say which it was
+            return self.get_tags().get(name, value)
+        return value
 
     @staticmethod
     def _tag_name(tag: Any) -> str:

@@ -16,17 +16,13 @@ import numpy as np
 import pandas as pd
 
 from ..resources.values import split_ips as classify
+# the state columns' categories: the states CloudAPI reports, as the rules table lists them
+from ..rules import MACHINE_STATES, SNAPSHOT_STATES  # noqa: F401
 
 try:  # pandas' own C reader of a list of dicts, the one DataFrame.from_records uses
     from pandas._libs.lib import dicts_to_array as _dicts_to_array
 except ImportError:  # pragma: no cover - a pandas without it: the same, in Python
     _dicts_to_array = None
-
-#: Every ``state`` CloudAPI reports for a machine (cloudapi.md §4.2).
-MACHINE_STATES = ("provisioning", "ready", "running", "stopping", "stopped", "offline",
-                  "failed", "deleted", "unknown")
-#: Every ``state`` CloudAPI reports for a snapshot (cloudapi.md §5.3).
-SNAPSHOT_STATES = ("queued", "running", "created", "failed", "canceled", "deleted")
 
 TIME_DTYPE = "datetime64[ns, UTC]"
 AGE_DTYPE = "timedelta64[ns]"

@@ -202,6 +202,8 @@ HISTORY = [_c("point", "string", "", _H, "", "The point's name (its directory)")
            _c("datacenters", "object", "", _H, "", "Datacenters in the point (list)"),
            _c("machines", "Int64", "", _H, "machines", "Machines in the point"),
            _c("snapshots", "Int64", "", _H, "snapshots", "Snapshots in the point"),
+           _c("errors", "object", "", _H, "", "What the point could not read: {datacenter (its "
+              "machines) or datacenter/machine_id (its snapshots): why}; empty: complete"),
            _c("path", "string", "", _H, "", "Where the point is stored")]
 _D = "smartdc_nb.diff()"
 DIFF = [_DC, _MID._replace(returned_by=_D), _MNAME._replace(returned_by=_D),

@@ -188,7 +188,8 @@ def test_smartdc_nb_snapshot_from_the_command_line(emu, triton_keys, tmp_path):
 def test_no_points_yet(store):
     listed = smartdc_nb.history()
     assert listed.empty and list(listed.columns) == ["point", "time", "account", "datacenters",
-                                                     "machines", "snapshots", "path"]
+                                                     "machines", "snapshots", "errors",
+                                                     "path"]
     with pytest.raises(InvalidInputError, match="there are 0 saved points"):
         smartdc_nb.load()
 

@@ -15,6 +15,12 @@ written to a temporary directory and renamed, so a crash never leaves half
 a point. Metadata keys are kept with their sizes; the value of a masked key
 (passwords, tokens, keys: the rule of the cards) or of a script is never
 written. ``smartdc-nb snapshot`` saves a point from cron.
+
+A point says what it could not read: ``errors`` (``{datacenter: message}``,
+datacenters whose machines could not be listed) and ``snapshot_errors``
+(``{"datacenter/machine_id": message}``, machines whose snapshots could not be
+listed); :func:`history` shows both in its ``errors`` column and
+:func:`~smartdc_nb.frames.diff.diff` compares nothing it could not read.
 """
 
 from __future__ import annotations
@@ -67,13 +73,28 @@ class Point:
     snapshots: pd.DataFrame | None
     path: Path | None = None
     errors: dict | None = None
+    snapshot_errors: dict | None = None
+
+    def unread(self) -> dict[str, str]:
+        """What this point could not read (see :func:`unread`); empty: it is complete."""
+        return unread(self.errors, self.snapshot_errors)
 
     def __repr__(self) -> str:
         where = f" at {self.path}" if self.path else " (not saved)"
         snaps = "" if self.snapshots is None else f", {len(self.snapshots)} snapshots"
+        missing = self.unread()
+        partial = f", PARTIAL: {', '.join(missing)} not read" if missing else ""
         return (f"<Point {self.name}: {self.account}, {len(self.machines)} machines{snaps} in "
                 f"{', '.join(self.datacenters) or 'no datacenters'}, {self.time.isoformat()}"
-                f"{where}>")
+                f"{where}{partial}>")
+
+
+def unread(errors: dict | None, snapshot_errors: dict | None) -> dict[str, str]:
+    """``{where: what could not be read and why}`` of a point: a datacenter whose machines
+    could not be listed, a ``datacenter/machine_id`` whose snapshots could not be."""
+    return {**{str(k): f"machines could not be listed: {v}" for k, v in (errors or {}).items()},
+            **{str(k): f"snapshots could not be listed: {v}"
+               for k, v in (snapshot_errors or {}).items()}}
 
 
 def capture(fleet: Any, *, snapshots: bool = True, progress: Any = None) -> Point:
@@ -81,8 +102,7 @@ def capture(fleet: Any, *, snapshots: bool = True, progress: Any = None) -> Poin
     from ..display.parts import SCRIPT_KEYS, SECRET_KEY
 
     frames = fleet.frames
-    machines = frames.machines()
-    metadata = frames.metadata()
+    machines, metadata = frames.machines_and_metadata()
     masked = metadata["key"].map(lambda k: bool(SECRET_KEY.search(str(k))) or k in SCRIPT_KEYS)
     metadata["value"] = metadata["value"].where(~masked.astype(bool), None)
     snaps = frames.snapshots(machines=machines, progress=progress) if snapshots else None
@@ -91,7 +111,9 @@ def capture(fleet: Any, *, snapshots: bool = True, progress: Any = None) -> Poin
     return Point(_point_name(when, login), when, login, list(machines.attrs["datacenters"]),
                  _plain(machines), _tags_long(machines), _plain(metadata),
                  _plain(snaps) if snaps is not None else None,
-                 errors=dict(machines.attrs.get("errors") or {}))
+                 errors=dict(machines.attrs.get("errors") or {}),
+                 snapshot_errors=None if snaps is None else dict(
+                     snaps.attrs.get("snapshot_errors") or {}))
 
 
 def save(fleet: Any, path: str | os.PathLike | None = None, *, directory: Any = None,
@@ -108,6 +130,7 @@ def save(fleet: Any, path: str | os.PathLike | None = None, *, directory: Any = 
     try:
         info = {"format": FORMAT, "time": point.time.isoformat(), "account": point.account,
                 "datacenters": point.datacenters, "errors": point.errors or {},
+                "snapshot_errors": point.snapshot_errors,
                 "machines": len(point.machines),
                 "snapshots": None if point.snapshots is None else len(point.snapshots)}
         for table in TABLES:
@@ -196,8 +219,8 @@ def _info(path: Path) -> dict:
 
 def history(directory: str | os.PathLike | None = None) -> pd.DataFrame:
     """The saved points, oldest first: point, time, account, datacenters, machines, snapshots,
-    path (see the column dictionary, kind ``history``). Damaged points are left out with a
-    warning."""
+    errors (what the point could not read: see :func:`unread`), path (see the column
+    dictionary, kind ``history``). Damaged points are left out with a warning."""
     import warnings
 
     base = history_dir(directory)
@@ -211,15 +234,17 @@ def history(directory: str | os.PathLike | None = None) -> pd.DataFrame:
             warnings.warn(str(exc), stacklevel=2)
             continue
         rows.append((path.name, info["time"], info["account"], info["datacenters"],
-                     info["machines"], info["snapshots"], str(path)))
-    cols = list(zip(*rows)) if rows else [[]] * 7
+                     info["machines"], info["snapshots"],
+                     unread(info.get("errors"), info.get("snapshot_errors")), str(path)))
+    cols = list(zip(*rows)) if rows else [[]] * 8
     frame = pd.DataFrame({"point": conv.strings(list(cols[0])),
                           "time": conv.times(list(cols[1])).array,
                           "account": conv.strings(list(cols[2])),
                           "datacenters": conv.objects(cols[3]),
                           "machines": conv.ints(list(cols[4])),
                           "snapshots": conv.ints(list(cols[5])),
-                          "path": conv.strings(list(cols[6]))})
+                          "errors": conv.objects(cols[6]),
+                          "path": conv.strings(list(cols[7]))})
     frame = frame.sort_values("time", kind="stable").reset_index(drop=True)
     frame.attrs["kind"] = "history"
     return frame
@@ -281,7 +306,7 @@ def load(point: Any = -1, directory: Any = None) -> Point:
                           point=path.name)
     return Point(path.name, when, info["account"], info["datacenters"], machines,
                  frames["tags"], frames["metadata"], frames["snapshots"], path,
-                 info.get("errors") or {})
+                 info.get("errors") or {}, info.get("snapshot_errors"))
 
 
 _STATES = {"machines": conv.MACHINE_STATES, "snapshots": conv.SNAPSHOT_STATES}
@@ -317,4 +342,4 @@ def _typed(table: Any, name: str) -> pd.DataFrame:
     return pd.DataFrame(out, columns=list(table.column_names))
 
 
-__all__ = ["Point", "capture", "history", "history_dir", "load", "resolve", "save"]
+__all__ = ["Point", "capture", "history", "history_dir", "load", "resolve", "save", "unread"]

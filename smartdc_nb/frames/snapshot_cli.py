@@ -44,7 +44,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"smartdc-nb snapshot: {exc}", file=sys.stderr)
         return 1
     snaps = "" if point.snapshots is None else f", {len(point.snapshots)} snapshots"
-    failed = f"; FAILED: {', '.join(point.errors)}" if point.errors else ""
+    # a partial point is saved (it holds what could be read) but cron must hear of the gap
+    missing = point.unread()
+    failed = f"; FAILED: {'; '.join(f'{k}: {v}' for k, v in missing.items())}" if missing else ""
     print(f"saved point {point.name}: {len(point.machines)} machines{snaps} in "
           f"{', '.join(point.datacenters)} to {point.path}{failed}")
-    return 1 if point.errors else 0
+    return 1 if missing else 0

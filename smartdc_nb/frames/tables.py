@@ -197,6 +197,17 @@ class Frames:
         return self._finish(build.metadata(parts), "metadata", parts, failed, fetched_at,
                             filters=_plain(filters))
 
+    @gc_paused()
+    def machines_and_metadata(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The machines frame and the metadata frame of one listing (what a history point
+        keeps): both hold the same machines, and a datacenter that failed is in both
+        ``attrs["errors"]`` (two listings could each fail, or differ, on their own)."""
+        parts, failed, partial, fetched_at = self._machine_parts({}, True, "listing machines")
+        machines = self._finish(build.machines(parts, fetched_at), "machines", parts, failed,
+                                fetched_at, filters={}, join_errors=partial)
+        return machines, self._finish(build.metadata(parts), "metadata", parts, failed,
+                                      fetched_at, filters={})
+
     def snapshots(self, machines: Any = None, *, concurrency: int = SNAPSHOT_CONCURRENCY,
                   progress: Any = None, **filters: Any) -> pd.DataFrame:
         """One row per snapshot of the matching machines (a request per machine).

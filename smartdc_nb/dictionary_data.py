@@ -217,7 +217,10 @@ DIFF = [_DC, _MID._replace(returned_by=_D), _MNAME._replace(returned_by=_D),
 DIFF_COUNTS = [_DC, _c("appeared", "Int64", "", _D, "machines", "Machines that appeared"),
                _c("vanished", "Int64", "", _D, "machines", "Machines that vanished"),
                _c("changed", "Int64", "", _D, "machines", "Machines with changes"),
-               _c("changes", "Int64", "", _D, "changes", "Changed values")]
+               _c("changes", "Int64", "", _D, "changes", "Changed values"),
+               _c("not_read", "string", "", _D, "", "The point(s) at which the datacenter's "
+                  "machines could not be read (its counts are then missing: unknown); "
+                  "missing: read at both")]
 _CO = "df.triton.cost_by()"
 COST = [_c("<group>", "string", "", _CO, "", "The rollup key: datacenter, the owner tag, a tag's "
            "value or any column (missing values grouped as <NA>)"),

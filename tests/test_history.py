@@ -103,6 +103,7 @@ def test_diff_of_two_points(emu, fleet, dc, dc_west, store):
     assert changes[renamed.id, "name"][1] == "renamed-x"
     assert {mid for mid, _ in changes} == {stopped.id, tagged.id, renamed.id}
     counts = d.counts.set_index("datacenter")
+    assert counts.pop("not_read").isna().all() and d.frame.attrs["partial"] == []
     assert counts.loc["us-east-1"].tolist() == [0, 0, 3, len(d.changes)]
     assert counts.loc["us-west-1"].tolist() == [1, 1, 0, 0]
     assert d.frame["change"].value_counts().to_dict() == {"appeared": 1, "vanished": 1,

@@ -11,24 +11,43 @@ position), a machines frame (then snapshots are not compared), or a Fleet /
 DataCenter (read now, nothing saved). A machine is identified by
 (datacenter, id); a renamed machine is a change of ``name``, not a machine
 that vanished and another that appeared.
+
+Nothing that could not be read is compared: a datacenter whose machines
+could not be listed at either point is counted as unknown (not as machines
+that vanished or appeared), a machine whose snapshots could not be listed is
+not compared for snapshots, and a frame without tag information
+(``tags_as=None``) leaves tags uncompared. Each such gap is a :class:`Gap`
+in ``.gaps``, said in the summary, the card and ``attrs["partial"]`` of
+``.frame``, ``.changes`` and ``.counts`` (the ``not_read`` column names the
+point a datacenter could not be read at).
 """
 
 from __future__ import annotations
 
 import html
-from typing import Any, Iterable
+from typing import Any, Iterable, NamedTuple
 
 import pandas as pd
 
 from ..errors import InvalidInputError
 from . import columns as conv
+from .diff_changes import COMPARED, changes, na, tag_dicts
 
-#: machine columns compared, in the order changes are listed
-COMPARED = ("name", "state", "package", "image", "primary_ip", "public_ips", "private_ips",
-            "firewall_enabled", "deletion_protection")
 CHANGES = ("appeared", "vanished", "changed")
 LONG_COLUMNS = ("datacenter", "machine_id", "machine_name", "change", "column", "before", "after")
-COUNT_COLUMNS = ("datacenter", "appeared", "vanished", "changed", "changes")
+COUNT_COLUMNS = ("datacenter", "appeared", "vanished", "changed", "changes", "not_read")
+#: how many machines a note names before "and N more"
+NAMED = 3
+
+
+class Gap(NamedTuple):
+    """Something a point could not read, so the diff did not compare it."""
+
+    point: str              # the point's label (before_label or after_label)
+    what: str               # "machines", "snapshots" or "tags"
+    datacenter: str | None
+    machine: str | None     # the machine's name, for snapshots
+    error: str              # why
 
 
 class FleetDiff:
@@ -39,23 +58,63 @@ class FleetDiff:
     machine_name, column, before, after; tags as ``tag.<key>``, snapshots as
     ``snapshot.<name>`` with the snapshot's state); ``counts``: per
     datacenter; ``frame``: everything as one long table with a ``change``
-    column (appeared / vanished / changed).
+    column (appeared / vanished / changed); ``gaps``: what was not compared
+    because a point could not read it (empty: the diff is complete).
     """
 
     def __init__(self, a: Any, b: Any, *, before: str = "a", after: str = "b",
                  datacenters: Iterable[str] = ()):
         self.before_label, self.after_label = before, after
-        self._datacenters = sorted(datacenters)
         ma, mb = _machines(a), _machines(b)
+        sides = ((before, a, ma), (after, b, mb))
+        self.gaps: list[Gap] = [Gap(label, "machines", str(dc), None, str(why))
+                                for label, side, _ in sides
+                                for dc, why in _machine_errors(side).items()]
+        unknown = {str(g.datacenter) for g in self.gaps}
+        self._datacenters = sorted(set(datacenters) | unknown)
         ka, kb = _keys(ma), _keys(mb)
         in_a, in_b = set(ka), set(kb)
-        self.appeared = _frame_rows(mb, [k not in in_a for k in kb])
-        self.vanished = _frame_rows(ma, [k not in in_b for k in ka])
+        # a machine missing from a side whose datacenter could not be read there is unknown
+        self.appeared = _frame_rows(mb, [k not in in_a and k[0] not in unknown for k in kb])
+        self.vanished = _frame_rows(ma, [k not in in_b and k[0] not in unknown for k in ka])
         self.compared_snapshots = _snaps(a) is not None and _snaps(b) is not None
-        self.changes = _changes(ma, mb, ka, kb, _snaps(a) if self.compared_snapshots else None,
-                                _snaps(b) if self.compared_snapshots else None)
+        unlisted: set[tuple[str, str]] = set()
+        if self.compared_snapshots:
+            for label, side, machines in sides:
+                names = dict(zip(_keys(machines), machines["name"].astype(object)))
+                for where, why in (getattr(side, "snapshot_errors", None) or {}).items():
+                    dc, _, mid = str(where).partition("/")
+                    unlisted.add((dc, mid))
+                    self.gaps.append(Gap(label, "snapshots", dc, names.get((dc, mid)) or mid,
+                                         str(why)))
+        tags = (tag_dicts(ma), tag_dicts(mb))
+        self.compared_tags = tags[0] is not None and tags[1] is not None
+        self.gaps += [Gap(label, "tags", None, None, "the frame has no tag information (built "
+                          "with tags_as=None); build it with tags_as='dict' or 'columns'")
+                      for (label, _, _), t in zip(sides, tags) if t is None]
+        self.changes = changes(ma, mb, ka, kb, tags if self.compared_tags else None,
+                               (_snaps(a), _snaps(b)) if self.compared_snapshots else None,
+                               unlisted)
         self.frame = self._long()
         self.counts = self._counts()
+        notes = self.notes()
+        for frame in (self.frame, self.changes, self.counts):
+            frame.attrs["partial"] = list(notes)
+
+    def notes(self) -> list[str]:
+        """What was not compared, one sentence per gap (per point for snapshots)."""
+        out = [f"{g.datacenter} could not be read at {g.point}: its machines are not compared"
+               for g in self.gaps if g.what == "machines"]
+        for label in (self.before_label, self.after_label):
+            snaps = [g for g in self.gaps if g.what == "snapshots" and g.point == label]
+            if snaps:
+                named = ", ".join(f"{g.machine} in {g.datacenter}" for g in snaps[:NAMED])
+                more = f" and {len(snaps) - NAMED} more" if len(snaps) > NAMED else ""
+                out.append(f"snapshots of {len(snaps)} machine{'s' * (len(snaps) != 1)} could "
+                           f"not be listed at {label} ({named}{more}), not compared")
+        out += [f"tags not compared ({g.point} has no tag information: build frames with "
+                "tags_as='dict' or 'columns')" for g in self.gaps if g.what == "tags"]
+        return out
 
     def _long(self) -> pd.DataFrame:
         parts = []
@@ -71,7 +130,7 @@ class FleetDiff:
                       "change": ["changed"] * len(ch)})
         cols = {c: [v for p in parts for v in p[c]] for c in LONG_COLUMNS}
         frame = pd.DataFrame({
-            **{c: conv.strings([None if _na(v) else v for v in cols[c]])
+            **{c: conv.strings([None if na(v) else v for v in cols[c]])
                for c in LONG_COLUMNS if c != "change"},
             "change": pd.Categorical(cols["change"], categories=list(CHANGES))},
             columns=list(LONG_COLUMNS))
@@ -80,17 +139,25 @@ class FleetDiff:
 
     def _counts(self) -> pd.DataFrame:
         names = sorted(set(self.frame["datacenter"].dropna()) | set(self._datacenters))
+        not_read: dict[str, list[str]] = {}
+        for gap in self.gaps:
+            if gap.what == "machines":
+                not_read.setdefault(str(gap.datacenter), []).append(gap.point)
         rows = []
         for name in names:
+            if name in not_read:  # unknown, not zero: nothing is known of it at that point
+                rows.append((name, None, None, None, None, ", ".join(not_read[name])))
+                continue
             mine = self.frame[self.frame["datacenter"] == name]
             changed = mine[mine["change"] == "changed"]
             rows.append((name, int((mine["change"] == "appeared").sum()),
                          int((mine["change"] == "vanished").sum()),
-                         changed["machine_id"].nunique(), len(changed)))
-        cols = list(zip(*rows)) if rows else [[]] * 5
+                         changed["machine_id"].nunique(), len(changed), None))
+        cols = list(zip(*rows)) if rows else [[]] * 6
         frame = pd.DataFrame({"datacenter": conv.strings(list(cols[0])),
-                              **{c: conv.ints(list(v)) for c, v in zip(COUNT_COLUMNS[1:],
-                                                                       cols[1:])}},
+                              **{c: conv.ints(list(v)) for c, v in zip(COUNT_COLUMNS[1:5],
+                                                                       cols[1:5])},
+                              "not_read": conv.strings(list(cols[5]))},
                              columns=list(COUNT_COLUMNS))
         frame.attrs["kind"] = "diff_counts"
         return frame
@@ -102,11 +169,14 @@ class FleetDiff:
         return len(self.frame) > 0
 
     def summary(self) -> str:
-        """One line: how many machines appeared, vanished and changed."""
+        """One line: how many machines appeared, vanished and changed, and what was not
+        compared (``partial: ...``) when a point could not read everything."""
         changed = self.changes["machine_id"].nunique() if len(self.changes) else 0
+        notes = self.notes()
+        partial = f"; partial: {'; '.join(notes)}" if notes else ""
         return (f"{self.before_label} -> {self.after_label}: {len(self.appeared)} appeared, "
                 f"{len(self.vanished)} vanished, {changed} changed ({len(self.changes)} "
-                f"values)")
+                f"values){partial}")
 
     def __repr__(self) -> str:
         return f"<FleetDiff {self.summary()}>"
@@ -133,6 +203,13 @@ def diff(a: Any, b: Any, *, directory: Any = None) -> FleetDiff:
     pa, la = _point(a, directory)
     pb, lb = _point(b, directory)
     return FleetDiff(pa, pb, before=la, after=lb, datacenters=set(_dcs(pa)) | set(_dcs(pb)))
+
+
+def _machine_errors(point: Any) -> dict:
+    """``{datacenter: why}`` of the datacenters whose machines a point could not list."""
+    if isinstance(point, pd.DataFrame):
+        return dict(point.attrs.get("errors") or {})
+    return dict(point.errors or {})
 
 
 def _point(value: Any, directory: Any) -> tuple[Any, str]:
@@ -179,73 +256,4 @@ def _frame_rows(machines: pd.DataFrame, keep: list[bool]) -> pd.DataFrame:
     return out
 
 
-def _na(value: Any) -> bool:
-    try:
-        return value is None or bool(pd.isna(value))
-    except (TypeError, ValueError):
-        return False
-
-
-def _text(value: Any) -> str | None:
-    """A value as the change table shows it (lists joined, booleans lower-case)."""
-    if hasattr(value, "tolist") and not isinstance(value, str):
-        value = value.tolist()
-    if isinstance(value, (list, tuple)):
-        return ", ".join(str(v) for v in value)
-    if _na(value):
-        return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def _changes(ma: pd.DataFrame, mb: pd.DataFrame, ka: list, kb: list,
-             sa: pd.DataFrame | None, sb: pd.DataFrame | None) -> pd.DataFrame:
-    rows_a = {k: i for i, k in enumerate(ka)}
-    rows: list[tuple] = []
-    columns = [c for c in COMPARED if c in ma and c in mb]
-    va = {c: ma[c].tolist() for c in [*columns, "tags"] if c in ma}
-    vb = {c: mb[c].tolist() for c in [*columns, "tags"] if c in mb}
-    snaps_a, snaps_b = _snapshot_states(sa), _snapshot_states(sb)
-    names_b = mb["name"].tolist()
-    for j, key in enumerate(kb):
-        i = rows_a.get(key)
-        if i is None:
-            continue
-        name = names_b[j]
-        for column in columns:
-            before, after = _text(va[column][i]), _text(vb[column][j])
-            if before != after:
-                rows.append((*key, name, column, before, after))
-        if "tags" in va and "tags" in vb:
-            ta = va["tags"][i] if isinstance(va["tags"][i], dict) else {}
-            tb = vb["tags"][j] if isinstance(vb["tags"][j], dict) else {}
-            for tag in sorted(set(ta) | set(tb), key=str):
-                before = _text(ta[tag]) if tag in ta else None
-                after = _text(tb[tag]) if tag in tb else None
-                if before != after or (tag in ta) != (tag in tb):
-                    rows.append((*key, name, f"tag.{tag}", before, after))
-        if snaps_a is not None and snaps_b is not None:
-            na, nb = snaps_a.get(key, {}), snaps_b.get(key, {})
-            for snap in sorted(set(na) | set(nb), key=str):
-                if na.get(snap) != nb.get(snap):
-                    rows.append((*key, name, f"snapshot.{snap}", na.get(snap), nb.get(snap)))
-    cols = list(zip(*rows)) if rows else [[]] * 6
-    names = ("datacenter", "machine_id", "machine_name", "column", "before", "after")
-    frame = pd.DataFrame({n: conv.strings([None if _na(v) else v for v in c])
-                          for n, c in zip(names, cols)}, columns=list(names))
-    frame.attrs["kind"] = "diff"
-    return frame
-
-
-def _snapshot_states(snaps: pd.DataFrame | None) -> dict | None:
-    if snaps is None:
-        return None
-    out: dict[tuple, dict[str, str]] = {}
-    for dc, mid, name, state in zip(snaps["datacenter"], snaps["machine_id"], snaps["name"],
-                                    snaps["state"]):
-        out.setdefault((dc, mid), {})[str(name)] = _text(state)
-    return out
-
-
-__all__ = ["COMPARED", "FleetDiff", "diff"]
+__all__ = ["COMPARED", "FleetDiff", "Gap", "diff"]

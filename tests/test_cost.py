@@ -8,6 +8,7 @@ import pytest
 from smartdc_nb import Fleet
 from smartdc_nb.errors import InvalidInputError
 from smartdc_nb.frames.cost import DEMO_PRICES, HOURS_PER_MONTH
+from smartdc_nb.fleet import DatacenterWarning
 
 
 @pytest.fixture
@@ -106,3 +107,19 @@ def test_other_bad_input(machines, tmp_path):
         priced.triton.cost_by()
     with pytest.raises(InvalidInputError, match="needs the 'package' column"):
         machines[["datacenter", "id"]].triton.with_prices(DEMO_PRICES)
+
+
+def test_a_rollup_of_a_partial_fleet_says_which_datacenters_are_missing(emu, dc):
+    emu.faults.add(path=r"/demo/machines(\?|$)", datacenter="us-west-1", status=500)
+    with pytest.warns(DatacenterWarning, match="us-west-1"):
+        priced = Fleet(dc).frames.machines().triton.with_prices(DEMO_PRICES)
+    by_dc = priced.triton.cost_by("datacenter")
+    assert by_dc.datacenter.tolist() == ["us-east-1"]
+    assert list(by_dc.attrs["errors"]) == ["us-west-1"]
+    for shown in (repr(by_dc), by_dc._repr_html_(), repr(by_dc.head(1)),
+                  repr(by_dc[by_dc.machines > 0])):
+        assert "partial" in shown and "us-west-1" in shown and "500 InternalError" in shown
+    emu.faults.clear()
+    whole = Fleet(dc).frames.machines().triton.with_prices(DEMO_PRICES).triton.cost_by("owner")
+    assert whole.attrs["errors"] == {}
+    assert "partial" not in repr(whole) and "partial" not in whole._repr_html_()

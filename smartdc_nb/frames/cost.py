@@ -12,10 +12,16 @@ result's ``attrs``. It is a CSV file or a DataFrame. A month is 730 hours
 ``priced`` False and missing prices: it is flagged, never dropped, and each
 rollup counts it. :data:`DEMO_PRICES` is the example table the demo cloud
 ships (some of its packages are left unpriced on purpose).
+
+A rollup of a frame that misses datacenters (``attrs["errors"]``: their
+machines could not be listed) keeps those errors in its ``attrs`` and says
+which datacenters are missing above its table, so a partial total never
+passes for the whole fleet's.
 """
 
 from __future__ import annotations
 
+import html
 import os
 import warnings
 from importlib import resources
@@ -137,6 +143,35 @@ def _names_of_ids(frame: pd.DataFrame, ids: list[str]) -> dict[str, str]:
     return out
 
 
+class CostFrame(pd.DataFrame):
+    """A cost rollup: a DataFrame whose text and HTML forms start with the datacenters it
+    misses (``attrs["errors"]``), when any."""
+
+    @property
+    def _constructor(self) -> type[CostFrame]:  # filtering and sorting keep the class
+        return CostFrame
+
+    def missing(self) -> str | None:
+        """The sentence saying which datacenters are not in the rollup, or None."""
+        errors = self.attrs.get("errors") or {}
+        if not errors:
+            return None
+        where = "; ".join(f"{name} ({why})" for name, why in errors.items())
+        return (f"partial: the machines of {where} could not be listed; they are not in this "
+                "rollup")
+
+    def __repr__(self) -> str:
+        note = self.missing()
+        return super().__repr__() if note is None else f"{note}\n{super().__repr__()}"
+
+    def _repr_html_(self) -> str | None:
+        table = super()._repr_html_()
+        note = self.missing()
+        if note is None or table is None:
+            return table
+        return f"<p><strong>{html.escape(note)}</strong></p>\n{table}"
+
+
 def cost_by(frame: pd.DataFrame, by: str | None = None, *, tag: str | None = None
             ) -> pd.DataFrame:
     """Cost per group: machines, unpriced machines, price per hour and per month, most costly
@@ -178,9 +213,11 @@ def cost_by(frame: pd.DataFrame, by: str | None = None, *, tag: str | None = Non
     out = out.reset_index().sort_values(["price_per_hour", name], ascending=[False, True],
                                         na_position="last").reset_index(drop=True)
     out[name] = out[name].astype("string")
-    out.attrs = {"kind": "cost", "by": name, **{k: v for k, v in frame.attrs.items()
-                                                if k == "prices"}}
-    return out
+    rollup = CostFrame(out)
+    rollup.attrs = {"kind": "cost", "by": name, **{k: v for k, v in frame.attrs.items()
+                                                   if k in ("prices", "datacenters")},
+                    "errors": dict(frame.attrs.get("errors") or {})}
+    return rollup
 
 
-__all__ = ["with_prices", "cost_by", "read_prices", "DEMO_PRICES", "HOURS_PER_MONTH"]
+__all__ = ["CostFrame", "with_prices", "cost_by", "read_prices", "DEMO_PRICES", "HOURS_PER_MONTH"]

@@ -43,6 +43,7 @@ except ImportError:  # Windows: threads are still serialised; processes are not
 
 from .errors import SmartDCError
 from .journal_lines import now_text, record_line
+from .journal_shape import check
 
 ENV = "SMARTDC_NB_JOURNAL"
 SYNC_ENV = "SMARTDC_NB_JOURNAL_SYNC"
@@ -226,8 +227,9 @@ class Journal:
     def rows(self, match: Callable[[dict], bool] | None = None) -> list[dict]:
         """Records (every column; ``seq`` numbers the lines) that ``match``, oldest first.
 
-        A line that is not a whole record is skipped with a :class:`JournalWarning` saying
-        where; ``intent`` is the ``seq`` of the record the outcome's ``intent=`` named.
+        A line that is not a whole record, or not of a record's shape
+        (journal_shape.check), is skipped with a :class:`JournalWarning` saying where and
+        why; ``intent`` is the ``seq`` of the record the outcome's ``intent=`` named.
         """
         try:
             with open(self.path, "rb") as file:
@@ -246,6 +248,7 @@ class Journal:
                 record = json.loads(line)
                 if not isinstance(record, dict):
                     raise ValueError("not a JSON object")
+                check(record)  # before ref/intent, and before match, use its fields
             except ValueError as exc:
                 self.warn_damaged(seq, exc)
                 continue
@@ -257,7 +260,6 @@ class Journal:
             if match is None or match(record):
                 out.append({name: record.get(name) for name in COLUMNS})
         return out
-
 
     def warn_damaged(self, seq: int, problem: Exception) -> None:
         """Say that record ``seq`` is skipped, and why (the other records are still read)."""

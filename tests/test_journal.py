@@ -345,15 +345,15 @@ def test_a_record_keeps_every_kind_of_value_it_is_given(tmp_path):
     odd = 'a "quoted"\nname \\ with ünïcode ✓'
     journal_file.write(journal_lines.fragment({"machine_name": odd, "plan_id": None,
                                                "account": "demo"}),
-                       kind="outcome", http_status=204, seconds=0.25, error=odd,
+                       kind="outcome", run_id="r", http_status=204, seconds=0.25, error=odd,
                        arguments=journal_lines.to_json({"body": {"k": odd}}),
-                       detail=journal_lines.to_json([1, 2.5, None]))
-    journal_file.write(kind="run-end", seconds=float("nan"))
+                       detail=journal_lines.to_json({"values": [1, 2.5, None]}))
+    journal_file.write(kind="run-end", run_id="r", seconds=float("nan"))
     first, second = journal_file.rows()
     assert (first["machine_name"], first["error"], first["account"]) == (odd, odd, "demo")
     assert (first["http_status"], first["seconds"], first["plan_id"]) == (204, 0.25, None)
     assert first["arguments"] == {"body": {"k": odd}}
-    assert first["detail"] == [1, 2.5, None]
+    assert first["detail"] == {"values": [1, 2.5, None]}
     assert second["seconds"] != second["seconds"]  # NaN stays NaN, the line stays JSON
 
 

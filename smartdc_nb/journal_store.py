@@ -89,11 +89,11 @@ class Journal:
 
     def __init__(self, path: str | Path, sync: str | None = None):
         self.path = Path(path).expanduser()
-        sync = (sync or os.environ.get(SYNC_ENV) or "background").strip().lower()
-        if sync not in SYNC_MODES:
-            raise JournalError(f"the journal's sync mode must be one of {', '.join(SYNC_MODES)} "
-                               f"(${SYNC_ENV}), not {sync!r}")
-        self.sync = sync
+        self.sync = (sync or os.environ.get(SYNC_ENV) or "background").strip().lower()
+        # A mode given here is refused at once; the environment's only when writing: reading
+        # (smartdc-nb journal, resume's look at a run) does not depend on it.
+        if sync is not None and self._sync_problem():
+            raise JournalError(self._sync_problem())
         self._lock = threading.Lock()
         self._fd: int | None = None
         self._check_tail = True
@@ -120,17 +120,33 @@ class Journal:
                 self._open()
         return self
 
+    def _sync_problem(self) -> str | None:
+        if self.sync in SYNC_MODES:
+            return None
+        return (f"the journal's sync mode must be one of {', '.join(SYNC_MODES)} (${SYNC_ENV}), "
+                f"not {self.sync!r}")
+
+    def _cannot(self, verb: str, exc: OSError, nothing_sent: bool, more: str = "") -> JournalError:
+        """The error for a record that could not be written: before any request (the file's
+        opening, a run's first record, a request's intent) it says so, and what to do."""
+        text = f"cannot {verb} the journal at {self.path} ({exc}){more}"
+        if not nothing_sent:
+            return JournalError(text)
+        return JournalError(
+            f"{text}; nothing was sent. Give a writable file with connect(journal=PATH) or "
+            f"${ENV}, or turn the journal off with connect(journal=False)")
+
     def _open(self) -> None:
         if self._fd is not None:
             return
+        problem = self._sync_problem()
+        if problem:
+            raise JournalError(f"{problem}; nothing was sent")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
         except OSError as exc:
-            raise JournalError(
-                f"cannot write the journal at {self.path} ({exc}); nothing was sent. Give a "
-                f"writable file with connect(journal=PATH) or ${ENV}, or turn the journal off "
-                f"with connect(journal=False)") from exc
+            raise self._cannot("write", exc, nothing_sent=True) from exc
         self._check_tail = True
         self._syncer = None
         _live.add(self)
@@ -145,20 +161,24 @@ class Journal:
             os.close(fd)
         self._unsynced.set()  # wakes the syncer, which sees the file closed and ends
 
-    def write(self, shared: str = "", **record: Any) -> None:
+    def write(self, shared: str = "", *, before_sending: bool = False, **record: Any) -> None:
         """Append one record.
 
         ``shared`` is more of its fields, encoded by :func:`fragment` (not repeated in
         ``record``). ``arguments`` and ``detail`` are JSON text (:func:`to_json`); ``ref``
         names a record that a later one points at with ``intent=`` (read back as that
         record's ``seq``). The record is in the operating system when this returns, and
-        fsync'd as the sync mode says.
+        fsync'd as the sync mode says. ``before_sending``: no request was sent yet (see append).
         """
         record.setdefault("time", now_text())
-        self.append(record_line(record, shared))
+        self.append(record_line(record, shared), before_sending=before_sending)
 
-    def append(self, line: bytes) -> None:
-        """Append one record already encoded as a line (write() and :func:`outcome_line`)."""
+    def append(self, line: bytes, *, before_sending: bool = False) -> None:
+        """Append one record already encoded as a line (write() and :func:`outcome_line`).
+
+        ``before_sending`` says the record comes before any request (a run's first record, a
+        request's intent): a JournalError then says nothing was sent, and what to do.
+        """
         with self._lock:
             fd = self._fd
             if fd is None:
@@ -180,7 +200,7 @@ class Journal:
                     if fcntl is not None:
                         fcntl.flock(fd, fcntl.LOCK_UN)
             except OSError as exc:
-                raise JournalError(f"cannot write the journal at {self.path} ({exc})") from exc
+                raise self._cannot("write", exc, before_sending) from exc
             if self.sync == "background":
                 if not self._unsynced.is_set():
                     self._unsynced.set()
@@ -192,8 +212,8 @@ class Journal:
             try:
                 os.fsync(fd)
             except OSError as exc:
-                raise JournalError(f"cannot fsync the journal at {self.path} ({exc}); the "
-                                   "record was written but may not be on disk") from exc
+                raise self._cannot("fsync", exc, before_sending,
+                                   "; the record was written but may not be on disk") from exc
 
     def _end_line(self, fd: int, size: int) -> None:
         """End a torn last line (a crash while writing) so the next record starts its own."""

@@ -183,7 +183,7 @@ def start_run(journal: Journal | None, *, kind: str, action: str, datacenter: An
     journal.open()
     context = RunContext(journal, resumed[0] if resumed else new_run_id(), _PLAN.get(), action,
                          datacenter)
-    journal.write(kind="resume" if resumed else "run", run_id=context.run_id,
+    journal.write(before_sending=True, kind="resume" if resumed else "run", run_id=context.run_id,
                   plan_id=context.plan_id, action=action,
                   detail=to_json({"kind": kind, **detail}), **who(datacenter))
     return context
@@ -287,7 +287,7 @@ def recorded(datacenter: Any, method: str, path: str, params: Mapping[str, Any] 
     intent = new_ref()  # the outcome's link to its intent
     journal.append(intent_line(common, stamp, intent, method, path,
                                to_json(arguments) if arguments else None,
-                               machine.state_before if machine else None))
+                               machine.state_before if machine else None), before_sending=True)
     started = time.monotonic()
     try:
         reply = send()

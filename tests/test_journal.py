@@ -283,10 +283,12 @@ def test_records_are_fsyncd_by_default_and_the_mode_is_checked(tmp_path, monkeyp
     never.write(kind="run", run_id="n")
     time.sleep(0.3)
     assert never.path.stat().st_ino not in synced
+    with pytest.raises(JournalError, match="background, full, none.*'often'"):
+        Journal(tmp_path / "bad.jsonl", sync="often")  # an argument: refused at once
     monkeypatch.setenv("SMARTDC_NB_JOURNAL_SYNC", "sometimes")
     with pytest.raises(JournalError, match="background, full, none.*SMARTDC_NB_JOURNAL_SYNC.*"
-                                           "'sometimes'"):
-        Journal(tmp_path / "bad.jsonl")
+                                           "'sometimes'; nothing was sent"):
+        Journal(tmp_path / "bad.jsonl").open()  # the environment's: when writing
 
 
 def test_creating_a_machine_is_journalled_by_its_name(emu, dc):

@@ -29,10 +29,16 @@ if TYPE_CHECKING:
 
 
 def _journal(path: str | Path | None) -> Journal:
+    return Journal.at(journal_path(path, "path=PATH"))
+
+
+def journal_path(path: str | Path | None, option: str) -> Path:
+    """The journal file to read: ``path``, else the default; InvalidInputError naming
+    ``option`` (``path=PATH`` in Python, ``--path FILE`` on a terminal) when it is off."""
     target = Path(path).expanduser() if path is not None else default_path()
     if target is None:
-        raise InvalidInputError(f"the journal is off (${ENV} says so); give path= to read one")
-    return Journal.at(target)
+        raise InvalidInputError(f"the journal is off (${ENV} says so); give {option} to read one")
+    return target
 
 
 def _parse_time(text: Any) -> datetime:
@@ -279,22 +285,34 @@ def journal_run(run_id: str, *, path: str | Path | None = None) -> Run:
 # ------------------------------------------------------------------ the command
 
 
+def _positive(text: str) -> int:
+    """An argparse type: a whole number of 1 or more (0 or -1 would not mean "all")."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {text}")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_id", nargs="?", help="show this run's machines instead of the list")
-    parser.add_argument("-n", "--limit", type=int, default=20, help="how many runs (default 20)")
+    parser.add_argument("-n", "--limit", type=_positive, default=20,
+                        help="how many runs (default 20)")
     parser.add_argument("--path", help=f"the journal file (default ${ENV} or the state directory)")
 
 
 def run(args: argparse.Namespace) -> int:
     try:
+        path = journal_path(args.path, "--path FILE")
         if args.run_id:
-            found = journal_run(args.run_id, path=args.path)
+            found = journal_run(args.run_id, path=path)
             print(found.summary())
             print(found.frame.drop(columns=["request_id"]).to_string(index=False))
         else:
-            runs = journal_runs(args.limit, path=args.path)
-            where = _journal(args.path).path
-            print(f"journal {where}: {len(runs)} most recent run(s)")
+            runs = journal_runs(args.limit, path=path)
+            print(f"journal {path}: {len(runs)} most recent run(s)")
             print(repr(runs))
     except (JournalError, InvalidInputError) as exc:
         print(f"smartdc-nb journal: {exc}", file=sys.stderr)
@@ -303,4 +321,4 @@ def run(args: argparse.Namespace) -> int:
 
 
 __all__ = ["journal", "journal_runs", "journal_run", "Run", "RunList", "JournalWarning",
-           "read_records"]
+           "read_records", "journal_path"]

@@ -35,7 +35,7 @@ from .operations.actions import ACTIONS
 from .operations.bulk import run_bulk
 from .operations.outcomes import SKIPPED, BulkInterrupted, BulkResult, Outcome
 from .errors import InvalidInputError, NotFoundError
-from .journal_views import MachineRecord, Run, journal_run
+from .journal_views import MachineRecord, Run, journal_path, journal_run
 from .resources.audit import PendingAction, action_entry
 from .plan_ids import callable_identity, identity_name
 from .plans import PlannedNames
@@ -214,7 +214,8 @@ def run(args: argparse.Namespace) -> int:
     from .errors import SmartDCError
 
     try:
-        run_record = journal_run(args.run_id, path=args.path)
+        path = journal_path(args.path, "--path FILE")
+        run_record = journal_run(args.run_id, path=path)
         had = run_record.detail.get("health_check")
         if had and not args.without_health_check:
             which = identity_name(had) if isinstance(had, (str, dict)) else "a health check"
@@ -225,7 +226,7 @@ def run(args: argparse.Namespace) -> int:
                   file=sys.stderr)
             return 2
         check = (lambda machine: True) if had else None
-        result = resume(args.run_id, path=args.path, health_check=check,
+        result = resume(args.run_id, path=path, health_check=check,
                         check_changed=check is not None, progress=False)
     except SmartDCError as exc:
         print(f"smartdc-nb resume: {exc}", file=sys.stderr)

@@ -4,6 +4,7 @@ settings, a full disk, and ``smartdc-nb journal``'s options (the CLI in a subpro
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections import Counter
@@ -12,6 +13,7 @@ import pytest
 from test_machine_support import FAST, fetched, mutations
 
 from smartdc_nb.journal_views import JournalWarning, journal, journal_run, journal_runs
+from smartdc_nb.journaling import Journal, JournalError
 from smartdc_nb.machinelist import MachineList
 from smartdc_nb.resuming import resume
 
@@ -79,3 +81,52 @@ def test_a_damaged_record_of_another_run_leaves_a_run_to_resume(emu, dc, journal
     assert [r["path"].rsplit("/", 1)[1] for r in mutations(emu)] == [machines[1].id]
     with pytest.warns(JournalWarning):
         assert journal_run(run_id).status == "ended"
+
+
+@pytest.mark.parametrize("limit", ["0", "-1"])
+def test_the_command_refuses_a_limit_below_one(tmp_path, limit):
+    told = cli("journal", "--path", str(tmp_path / "j.jsonl"), "-n", limit)
+    assert told.returncode == 2 and "Traceback" not in told.stderr
+    assert f"-n/--limit: must be 1 or more, not {limit}" in told.stderr
+
+
+@pytest.mark.parametrize("command", [["journal"], ["resume", "some-run"]])
+def test_with_the_journal_off_the_terminal_is_told_about_path(command, monkeypatch):
+    monkeypatch.setenv("SMARTDC_NB_JOURNAL", "off")
+    told = cli(*command)
+    assert told.returncode == 2 and "Traceback" not in told.stderr
+    assert "the journal is off ($SMARTDC_NB_JOURNAL says so); give --path FILE" in told.stderr
+    assert "path=" not in told.stderr
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full on this platform")
+@pytest.mark.parametrize("how", ["single", "bulk"])
+def test_a_journal_that_cannot_take_a_record_says_nothing_was_sent(emu, connect, how):
+    dc = connect(journal="/dev/full")  # opens, but every write fails: a full disk
+    machine = fetched(dc, emu, name=f"ji-full-{how}")
+    emu.clear_requests()
+    with pytest.raises(JournalError, match=r"cannot write the journal at /dev/full \(.*space.*\); "
+                                           r"nothing was sent\. Give a writable file.*journal=False"):
+        if how == "single":
+            machine.stop()
+        else:
+            MachineList([machine]).stop(confirm=True, **FAST)
+    assert mutations(emu) == []
+    assert machine.refresh().state == "running"
+
+
+def test_a_bad_sync_mode_stops_writing_but_not_reading(emu, dc, journal_path, monkeypatch):
+    fetched(dc, emu, name="ji-sync1").stop()
+    monkeypatch.setenv("SMARTDC_NB_JOURNAL_SYNC", "sometimes")
+    Journal._opened.clear()  # as a new process: the setting is read again
+    listed = cli("journal")
+    assert listed.returncode == 0, listed.stderr
+    assert "stop by" in listed.stdout
+    assert len(journal()) == 2
+    machine = fetched(dc.clone(journal=str(journal_path)), emu, name="ji-sync2")
+    emu.clear_requests()
+    with pytest.raises(JournalError, match=r"sync mode must be one of background, full, none "
+                                           r"\(\$SMARTDC_NB_JOURNAL_SYNC\), not 'sometimes'; "
+                                           r"nothing was sent"):
+        machine.stop()
+    assert mutations(emu) == []

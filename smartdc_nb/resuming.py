@@ -34,7 +34,7 @@ from typing import Any, Callable, Mapping
 from .operations.actions import ACTIONS
 from .operations.bulk import run_bulk
 from .operations.outcomes import SKIPPED, BulkInterrupted, BulkResult, Outcome
-from .errors import InvalidInputError, NotFoundError
+from .errors import InvalidInputError, NotFoundError, SmartDCError, TransportError
 from .journal_views import MachineRecord, Run, journal_path, journal_run
 from .resources.audit import PendingAction, action_entry
 from .plan_ids import callable_identity, identity_name
@@ -46,9 +46,23 @@ from .resources.machine import Machine
 CLOCK_SKEW = timedelta(seconds=5)
 
 
-def _connections(run: Run, datacenters: Any, passphrase: str | None) -> dict[str, Any]:
+class ReconnectError(SmartDCError):
+    """A datacenter of the run could not be reached any way the run or the caller gave."""
+
+    def __init__(self, run_id: str, datacenter: str, tried: list[str]):
+        self.run_id, self.datacenter, self.tried = run_id, datacenter, tried
+        super().__init__(self.saying("profile=NAME or url=URL (or datacenters=...)"))
+
+    def saying(self, options: str) -> str:
+        """The message, naming ``options`` as the way to say where the datacenter is now."""
+        return (f"cannot reconnect to datacenter {self.datacenter!r} of run {self.run_id}: "
+                f"{'; '.join(self.tried)}. Say where it is now with {options}")
+
+
+def _connections(run: Run, datacenters: Any, passphrase: str | None, profile: str | None = None,
+                 url: str | None = None) -> dict[str, Any]:
     """``{datacenter name: DataCenter}`` for the run's datacenters."""
-    from .datacenter import DataCenter, connect
+    from .datacenter import DataCenter
     from .fleet import Fleet
 
     given: dict[str, Any] = {}
@@ -69,13 +83,55 @@ def _connections(run: Run, datacenters: Any, passphrase: str | None) -> dict[str
         if by_url is not None:
             out[name] = by_url
             continue
-        out[name] = connect(url=conn["url"], account=conn["account"], key_id=conn.get("key_id"),
-                            key_path=conn.get("key_path"), user=conn.get("user"),
-                            act_as=conn.get("act_as"), roles=conn.get("roles") or None,
-                            insecure=conn.get("insecure") or None, passphrase=passphrase,
-                            name=conn.get("name") or name, journal=str(run.path),
-                            rate_limit=conn.get("rate_limit", True))
+        out[name] = _reconnect(run, name, conn, passphrase, profile, url)
     return out
+
+
+def _reconnect(run: Run, name: str, conn: Mapping[str, Any], passphrase: str | None,
+               profile: str | None, url: str | None) -> Any:
+    """Datacenter ``name`` of the run, reached through ``profile``/``url`` when given, else
+    the recorded profile, else the recorded URL: a profile can know where its cloud is now
+    (the demo cloud gets a new port with each process that starts it), a URL cannot.
+
+    Each way is tried with one request (GET datacenters), so a dead address is said here,
+    with every way tried, instead of as each machine's failure later.
+    """
+    from .datacenter import connect
+
+    same = dict(account=conn["account"], user=conn.get("user"), act_as=conn.get("act_as"),
+                roles=conn.get("roles") or None, passphrase=passphrase, journal=str(run.path),
+                rate_limit=conn.get("rate_limit", True))
+    # the recorded key goes with the recorded URL; a profile brings its own (it may be newer)
+    keyed = dict(key_id=conn.get("key_id"), key_path=conn.get("key_path"),
+                 insecure=conn.get("insecure") or None)
+    ways: list[tuple[str, Callable[[], Any]]] = []
+    if profile or url:
+        ways.append((f"through profile {profile!r}" if profile else "at the URL given",
+                     lambda: connect(profile, url=url, **same) if profile else
+                     connect(url=url, **keyed, **same)))
+    else:
+        if conn.get("profile"):
+            ways.append((f"through profile {conn['profile']!r}", lambda: connect(conn["profile"], **same)))
+        ways.append(("at the URL the run recorded", lambda: connect(url=conn["url"], **keyed, **same,
+                                                          name=conn.get("name") or name)))
+    tried = []
+    for how, make in ways:
+        dc = None
+        try:
+            dc = make()
+            known = dc.datacenters()
+            if name in known:
+                return dc.datacenter(name)
+            if not known or name in (dc.url, dc.name):
+                return dc
+            raise InvalidInputError(f"that cloud has no datacenter {name!r} (it has "
+                                    f"{', '.join(sorted(known))})")
+        except TransportError as exc:  # its own advice is about a profile's url: not this case
+            where = f" from {dc.url}" if dc is not None else ""
+            tried.append(f"{how}: no answer{where} ({exc.__cause__ or exc})")
+        except SmartDCError as exc:
+            tried.append(f"{how}: {exc}")
+    raise ReconnectError(run.run_id, name, tried)
 
 
 def _arguments(run: Run) -> tuple[tuple, dict]:
@@ -127,11 +183,13 @@ def _check_is_the_runs(run_id: str, recorded: Any, given: Any, changed: bool) ->
 
 def resume(run_id: str, *, path: str | Path | None = None, datacenters: Any = None,
            health_check: Callable[[Machine], Any] | None = None, check_changed: bool = False,
-           passphrase: str | None = None, progress: Any = None) -> BulkResult:
+           passphrase: str | None = None, progress: Any = None, profile: str | None = None,
+           url: str | None = None) -> BulkResult:
     """Continue the interrupted bulk run ``run_id`` (see the module docstring).
 
     ``path`` is the journal (default as for connect()); ``datacenters`` a Fleet,
-    DataCenter or ``{name: DataCenter}`` to use instead of reconnecting;
+    DataCenter or ``{name: DataCenter}`` to use instead of reconnecting; ``profile`` or
+    ``url`` where to reconnect instead of the run's recorded profile and URL;
     ``health_check`` the run's health check, when it had one: the same name and
     body, or ``check_changed=True`` to run the rest with another (a fixed one).
     Returns a BulkResult with a row for every machine of the run.
@@ -150,7 +208,7 @@ def resume(run_id: str, *, path: str | Path | None = None, datacenters: Any = No
     if health_check is not None:
         options["health_check"] = health_check
     args, kwargs = _arguments(run)
-    connections = _connections(run, datacenters, passphrase)
+    connections = _connections(run, datacenters, passphrase, profile, url)
     started = time.monotonic()
     outcomes: dict[str, Outcome] = {}
     todo: list[Machine] = []
@@ -208,11 +266,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                        "state directory)")
     parser.add_argument("--without-health-check", action="store_true",
                         help="resume a run that had a health check without one")
+    parser.add_argument("--profile", metavar="NAME",
+                        help="reconnect through this profile (default: the run's own, then its URL)")
+    parser.add_argument("--url", help="reconnect to CloudAPI at this URL (with the run's account "
+                                      "and key, or --profile's)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from .errors import SmartDCError
-
     try:
         path = journal_path(args.path, "--path FILE")
         run_record = journal_run(args.run_id, path=path)
@@ -227,7 +287,11 @@ def run(args: argparse.Namespace) -> int:
             return 2
         check = (lambda machine: True) if had else None
         result = resume(args.run_id, path=path, health_check=check,
-                        check_changed=check is not None, progress=False)
+                        check_changed=check is not None, progress=False,
+                        profile=args.profile, url=args.url)
+    except ReconnectError as exc:
+        print(f"smartdc-nb resume: {exc.saying('--profile NAME or --url URL')}", file=sys.stderr)
+        return 2
     except SmartDCError as exc:
         print(f"smartdc-nb resume: {exc}", file=sys.stderr)
         return 2
@@ -239,4 +303,4 @@ def run(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
-__all__ = ["resume"]
+__all__ = ["resume", "ReconnectError"]

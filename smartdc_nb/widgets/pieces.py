@@ -125,7 +125,9 @@ class ConfirmBar:
         self._lock = threading.Lock()
         self._pending: tuple[str, Callable[[], Any]] | None = None
         self.message = widgets.HTML()
-        self.yes = widgets.Button(description="Yes", button_style="danger", icon="check")
+        # as wide as its label: the default width cut "Yes, delete 12 snapshots" to "Yes, del…"
+        self.yes = widgets.Button(description="Yes", button_style="danger", icon="check",
+                                  layout=widgets.Layout(width="auto", min_width="148px"))
         self.no = widgets.Button(description="Cancel", icon="times")
         self.yes.on_click(self._answer_yes)
         self.no.on_click(self._answer_no)

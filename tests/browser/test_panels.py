@@ -50,6 +50,17 @@ def expect_text(locator, pattern: str, timeout: int = TIMEOUT) -> None:
     expect(locator).to_have_text(re.compile(pattern), timeout=timeout)
 
 
+WHOLE_LABELS = """el => [...el.querySelectorAll('button.jupyter-button')]
+    .filter(b => b.offsetParent && b.scrollWidth > b.clientWidth + 1)
+    .map(b => b.textContent.trim())"""
+
+
+def assert_labels_whole(output) -> None:
+    """No visible button shows its label cut short ("Yes, delete the…"): the part a width
+    hides is the count or the object of the action."""
+    assert output.evaluate(WHOLE_LABELS) == []
+
+
 def shoot(notebook, cell: int, name: str) -> None:
     for theme in ("light", "dark"):
         notebook.set_theme(theme)
@@ -84,6 +95,12 @@ def test_machine_panel_stop_confirmed_turns_the_badge_stopped(emu, triton_keys, 
     assert button(output, "Start").is_enabled() and button(output, "Stop").is_disabled()
     log = output.locator(".sdcnb-panel-log").inner_text()
     assert re.search(r"done\s+Stop web-panel-01 \(\w+\): stopped after", log)
+
+    # the most destructive question shows its whole answer; then answered No
+    button(output, "Delete machine").click()
+    button(output, "Yes, delete the machine").wait_for(timeout=TIMEOUT)
+    assert_labels_whole(output)
+    button(output, "Cancel").click()
 
     # a question open, for the pictures; then answered No
     button(output, "Boot from snapshot").click()

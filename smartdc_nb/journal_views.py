@@ -186,6 +186,13 @@ class Run:
                     row.intent = None
         return found
 
+    @property
+    def datacenters(self) -> list[str]:
+        """The datacenters the run's machines are in, in the run's order (its first record's
+        when it names no machine)."""
+        names = dict.fromkeys(m.datacenter for m in self.machines().values() if m.datacenter)
+        return list(names) or ([self.start["datacenter"]] if self.start.get("datacenter") else [])
+
     def counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         for row in self.machines().values():
@@ -238,7 +245,7 @@ class RunList(list):
 
         return pd.DataFrame([{"run_id": r.run_id, "time": r.start["time"], "action": r.action,
                               "account": r.start.get("account"),
-                              "datacenter": r.start.get("datacenter"),
+                              "datacenter": ", ".join(r.datacenters),
                               "plan_id": r.start.get("plan_id"), "status": r.status,
                               "machines": len(r.machines()),
                               "summary": ", ".join(f"{n} {s}" for s, n in r.counts().items())}
@@ -250,7 +257,9 @@ class RunList(list):
         return "\n".join(r.summary() for r in self) or "no runs in the journal"
 
     def _repr_html_(self) -> str:
-        return self.frame.to_html(index=False, escape=True)
+        from .display.operations import render, runs_card
+
+        return render(runs_card(self))
 
 
 def journal_runs(limit: int | None = 20, *, path: str | Path | None = None,

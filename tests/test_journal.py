@@ -245,6 +245,22 @@ def test_runs_have_reprs_and_the_command_lists_them(emu, dc, journal_path):
     assert missing.returncode == 2 and "no run 'nope'" in missing.stderr
 
 
+def test_a_run_across_datacenters_names_them_all(emu, dc, dc_west, journal_path):
+    """The run list and the run's card named only the first machine's datacenter, for a run
+    that acted in two; the list was a bare pandas table (NaN for no plan)."""
+    machines = MachineList([fetched(dc, emu, name="j-dc-e"), fetched(dc_west, emu, name="j-dc-w")])
+    machines.add_tags({"team": "ops"}, **FAST)
+    runs = journal_runs()
+    assert runs[0].datacenters == ["us-east-1", "us-west-1"]
+    assert runs.frame["datacenter"].tolist()[0] == "us-east-1, us-west-1"
+    card = words(runs[0]._repr_html_().split("</style>", 1)[1])
+    assert "Datacenters us-east-1, us-west-1" in card
+    listing = runs._repr_html_()
+    assert 'class="sdcnb' in listing and "NaN" not in listing
+    seen = words(listing.split("</style>", 1)[1])
+    assert runs[0].run_id in seen and "us-east-1, us-west-1" in seen and "2 accepted" in seen
+
+
 def test_reading_an_absent_journal_is_empty_not_an_error(tmp_path):
     assert journal(path=tmp_path / "none.jsonl").empty
     assert list(journal_runs(path=tmp_path / "none.jsonl")) == []

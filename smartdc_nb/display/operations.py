@@ -74,7 +74,8 @@ def run_card(run: Any, limit: int = 20) -> Card:
     who = str(start.get("account") or "?") + (f"/{start['user']}" if start.get("user") else "")
     facts = [("Run id", text(run.run_id)),
              ("Started", when(start.get("time"))), ("By", text(who)),
-             ("Datacenter", text(start.get("datacenter") or ""))]
+             ("Datacenters" if len(run.datacenters) > 1 else "Datacenter",
+              text(", ".join(run.datacenters)))]
     if start.get("plan_id"):
         facts.append(("Plan", text(start["plan_id"])))
     if run.status != "ended":
@@ -90,6 +91,21 @@ def run_card(run: Any, limit: int = 20) -> Card:
                 subtitle=[f"run {run.run_id}"], blocks=[Facts(facts), table])
 
 
+def runs_card(runs: Any, limit: int = 50) -> Card:
+    """The journal's runs, newest first: when, what, where, how each ended."""
+    table = capped(["Started", "Action", "Datacenters", "Plan", "Status", "Machines", "Run id"],
+                   list(runs), lambda r: [when(r.start.get("time")), text(r.action or ""),
+                                          text(", ".join(r.datacenters)),
+                                          text(r.start.get("plan_id") or ""), _badge(r.status),
+                                          ", ".join(f"{n} {s}" for s, n in r.counts().items()),
+                                          text(r.run_id)],
+                   limit, "(runs.frame has every row)", "no runs in the journal")
+    return Card("Journal", f"{len(runs):,} run{'s' * (len(runs) != 1)}",
+                header=_counts(Counter(r.status for r in runs)),
+                subtitle=["newest first", "smartdc_nb.resume(run_id) continues an interrupted one"],
+                blocks=[table])
+
+
 def render(card: Card) -> str:
     from .render import environment, stylesheet
 
@@ -97,4 +113,4 @@ def render(card: Card) -> str:
                                                              css=Markup(stylesheet()))
 
 
-__all__ = ["plan_card", "run_card", "render"]
+__all__ = ["plan_card", "run_card", "runs_card", "render"]

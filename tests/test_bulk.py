@@ -281,6 +281,8 @@ def test_nothing_to_do_is_said_in_words_without_an_empty_bar(emu, dc, capsys):
     result = stopped.stop(confirm=True, wait=True, progress={"file": shown}, interval=0.1)
     assert result.summary() == "stop on 3 machines: nothing to do (3 skipped)"
     assert result.counts["skipped"] == 3 and result.ok
+    one = MachineList(stopped[:1]).stop(confirm=True, progress=False)
+    assert one.summary() == "stop on 1 machine: nothing to do (1 skipped)"
     assert mutations(emu) == []
     printed = shown.getvalue() + capsys.readouterr().out
     assert "nothing to do" in printed and "0/0" not in printed and "sending" not in printed

@@ -234,6 +234,13 @@ def test_hostile_strings_are_data_not_markup(emu, hostile):
     assert "script, 26 bytes, 2 lines" in parsed.text
 
 
+def test_counts_of_one_are_singular():
+    from smartdc_nb.display.parts import metadata_value
+
+    assert metadata_value("user-script", "echo hi").text.endswith("7 bytes, 1 line")
+    assert metadata_value("user-script", "a\nb").text.endswith("2 lines")
+
+
 def test_hostile_strings_in_lists_snapshots_and_text(emu, hostile, catalog):
     machines = catalog.machines()
     parsed = check_markup(render_html(machines))

@@ -121,7 +121,8 @@ def metadata_value(key: str, value: Any) -> Any:
         if key == "root_authorized_keys":
             count = len([line for line in value.splitlines() if line.strip()])
             return Note(f"{count} public key{'s' * (count != 1)}, {size}")
-        return Note(f"script, {size}, {len(value.splitlines())} lines")
+        lines = len(value.splitlines())
+        return Note(f"script, {size}, {lines} line{'s' * (lines != 1)}")
     return text(value)
 
 

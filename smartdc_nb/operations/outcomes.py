@@ -131,7 +131,8 @@ class BulkResult(ResultTable):
         if not acted:
             waited = ""
             counts = "nothing to do" + (f" ({counts})" if counts else "")
-        text = f"{head} on {len(self.outcomes)} machines{waited}: {counts}"
+        count = len(self.outcomes)
+        text = f"{head} on {count} machine{'s' * (count != 1)}{waited}: {counts}"
         if not self.dry_run and acted:
             text += f" in {self.elapsed:.1f}s"
         if self.interrupted:

@@ -47,6 +47,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("smartdc_nb")
 
 
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
 class ChangeStream:
     """Changes of the machines of one or more datacenters (see the module docstring).
 
@@ -105,6 +109,30 @@ class ChangeStream:
         return {name: f.error for name, f in self._feeds.items() if f.error is not None
                 and f.status != LIVE}
 
+    def gaps(self) -> dict[str, str]:
+        """``{datacenter: why}`` for each datacenter whose known machines may be missing or out
+        of date; empty when every one is current (its feed live, or its last poll listed it).
+
+        Not listed yet: nothing of it is known. Stale: its feed is not live and either listing
+        it failed or it is not polled (``poll_interval=None``); what is known stays.
+        """
+        out = {}
+        for name, feed in self._feeds.items():
+            status, error, listed, failed = feed.status, feed.error, feed.known_at, feed.list_error
+            if status == LIVE:
+                continue
+            if listed is None:
+                why = failed or error
+                out[name] = f"not listed yet (feed {status}" + (f"; {_describe(why)})" if why
+                                                                else ")")
+            elif failed is not None:
+                out[name] = (f"stale: known as of {listed:%Y-%m-%dT%H:%M:%SZ}; the feed is "
+                             f"{status} and listing failed ({_describe(failed)})")
+            elif self.poll_interval is None:
+                out[name] = (f"stale: known as of {listed:%Y-%m-%dT%H:%M:%SZ}; the feed is "
+                             f"{status} and it is not polled")
+        return out
+
     def known(self, datacenter: str, machine_id: str) -> dict | None:
         """The latest payload of a machine (from the feed or a listing), or None."""
         return self._feeds[datacenter].known.get(machine_id)
@@ -114,6 +142,10 @@ class ChangeStream:
         feed = self._feeds[datacenter]
         with self._lock:
             return feed.known.get(machine_id), feed.stamps.get(machine_id, 0)
+
+    def listed(self, datacenter: str) -> bool:
+        """True once ``datacenter`` was listed (its known machines are a whole fleet's)."""
+        return self._feeds[datacenter].baseline
 
     def known_machines(self, datacenter: str) -> dict[str, dict]:
         with self._lock:

@@ -62,6 +62,10 @@ class _Datacenter:
         self.seen: deque = deque(maxlen=_REMEMBERED)
         self.seen_set: set = set()
         self.baseline = False
+        # the last listing's failure (None once one succeeds) and when the last one succeeded:
+        # what a live frame says of a datacenter whose feed is down (ChangeStream.gaps)
+        self.list_error: BaseException | None = None
+        self.known_at: datetime | None = None
         self.connects = 0
         self.ws: Any = None
         self.thread = threading.Thread(target=self._run, name=f"smartdc_nb-changes:{name}",
@@ -165,12 +169,11 @@ class _Datacenter:
     # ------------------------------------------------------------ changes
 
     def _reconcile(self) -> None:
-        ids = self.stream.machine_ids
-        if ids and len(ids) <= GET_EACH:
-            listing = self._fetch_each(ids)
-        else:
-            listing = [m for page in self.dc.iter_machine_pages(tombstone=True) for m in page]
-            self.stream.listings += 1
+        try:
+            listing = self._listing()
+        except BaseException as exc:
+            self.list_error = exc
+            raise
         changes = []
         with self.stream._lock:
             for raw in listing:
@@ -190,8 +193,17 @@ class _Datacenter:
                                           raw.get("state"), None, datetime.now(timezone.utc),
                                           "reconcile"))
             self.baseline = True
+            self.list_error, self.known_at = None, datetime.now(timezone.utc)
         for change in changes:
             self.stream._emit(change)
+
+    def _listing(self) -> list[dict]:
+        ids = self.stream.machine_ids
+        if ids and len(ids) <= GET_EACH:
+            return self._fetch_each(ids)
+        listing = [m for page in self.dc.iter_machine_pages(tombstone=True) for m in page]
+        self.stream.listings += 1
+        return listing
 
     def _fetch_each(self, ids: set[str]) -> list[dict]:
         """GET each awaited machine (cheaper than a listing of a large fleet for a few)."""

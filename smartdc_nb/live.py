@@ -3,6 +3,7 @@
     >>> live = fleet.live()        # one WebSocket per datacenter, one listing each
     >>> live                       # in JupyterLab: a widget whose badges and counts move
     >>> live.frame                 # the machines DataFrame, as of the last change
+    >>> live.frame.attrs["errors"] # the datacenters missing from it or out of date in it
     >>> live.changes               # the log of changes: time, datacenter, id, name, kinds, state
     >>> live.close()               # closes the sockets (or use ``with fleet.live() as live``)
 
@@ -109,16 +110,26 @@ class LiveFleet:
 
     @property
     def frame(self) -> "pandas.DataFrame":
-        """The machines DataFrame (the columns of ``fleet.frames.machines()``), as known now."""
+        """The machines DataFrame (the columns and attrs of ``fleet.frames.machines()``), as
+        known now. A datacenter not listed yet has no rows; ``attrs["errors"]`` names it, and
+        a datacenter whose rows may be out of date (see :meth:`ChangeStream.gaps`)."""
         from .frames import build
+        from .frames.tables import finish
 
+        # gaps first: a datacenter listed meanwhile is named needlessly, never left out silently
+        gaps = self.stream.gaps()
+        listed = {name for name in self.status if self.stream.listed(name)}
         parts = []
         for name, machines in self.payloads().items():
+            if name not in listed:
+                continue  # nothing known is not "no machines": attrs["errors"] says why
             dc = self.fleet.datacenters[name]
             machines.sort(key=lambda m: (str(m.get("name") or ""), str(m.get("id"))))
             parts.append(build.Part(name, machines, build.package_index(dc.known_packages()),
                                     build.image_index(dc.known_images())))
-        return build.machines(parts, datetime.now(timezone.utc))
+        now = datetime.now(timezone.utc)
+        return finish(build.machines(parts, now), "machines", parts, self.fleet.datacenters,
+                      gaps, now, feeds=self.status)
 
     @property
     def changes(self) -> "pandas.DataFrame":

@@ -80,3 +80,38 @@ def test_live_without_feed_polls(emu, fleet):
         eventually(lambda: live.frame.set_index("id").loc[machine, "state"] == "stopped", 5,
                    "a poll to see the change")
         assert "no feed (polling)" in live._repr_html_()
+
+
+def test_live_frame_carries_the_machines_attrs_and_says_when_it_is_partial(emu, fleet):
+    west_listing = emu.faults.add(path=r"/demo/machines(\?|$)", datacenter="us-west-1",
+                                  status=500)
+    with fleet.live(poll_interval=0.2, backoff=(0.05, 0.5)) as live:
+        eventually(lambda: live.status == {"us-east-1": "live", "us-west-1": "down"}, 10,
+                   "us-east-1 live, us-west-1 down")
+        frame = live.frame
+        assert (frame.attrs["kind"], frame.attrs["datacenters"]) == ("machines", ["us-east-1"])
+        assert set(frame["datacenter"]) == {"us-east-1"}
+        assert list(frame.attrs["errors"]) == ["us-west-1"]       # partial, and says so
+        assert "not listed yet" in frame.attrs["errors"]["us-west-1"]
+        assert "500" in frame.attrs["errors"]["us-west-1"]
+        assert frame.attrs["fetched_at"].endswith("+00:00")
+        running = frame[frame["state"] == "running"]
+        machines = running.triton.machines()
+        assert [m.id for m in machines] == list(running["id"]) and len(machines) > 0
+        # from the live payloads (a machine fetched again would carry no fetched_at of the frame)
+        assert {m.fetched_at for m in machines} == {frame.attrs["triton"].fetched_at}
+
+        emu.faults.remove(west_listing)                          # us-west-1 comes back
+        eventually(live.stream.live, 10, "both feeds")
+        assert live.frame.attrs["errors"] == {}
+        assert live.frame.attrs["datacenters"] == ["us-east-1", "us-west-1"]
+
+        # us-east-1 can be neither followed nor listed: its rows stay, named as stale
+        emu.faults.add(path=r"/demo/machines(\?|$)", datacenter="us-east-1", status=500)
+        emu.faults.add(path=r"/changefeed", datacenter="us-east-1", status=503)
+        emu.changefeed.drop()
+        eventually(lambda: "us-east-1" in live.frame.attrs["errors"], 10, "the stale rows")
+        frame = live.frame
+        assert set(frame["datacenter"]) == {"us-east-1", "us-west-1"}
+        assert frame.attrs["errors"]["us-east-1"].startswith("stale")
+        assert list(frame.attrs["errors"]) == ["us-east-1"]

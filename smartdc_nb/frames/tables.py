@@ -332,9 +332,10 @@ def machine_parts(machines: Iterable[Machine], datacenters: dict[str, DataCenter
 
 
 def finish(frame: pd.DataFrame, kind: str, parts: list[Part],
-           datacenters: Mapping[str, DataCenter], failed: Mapping[str, BaseException],
+           datacenters: Mapping[str, DataCenter], failed: Mapping[str, BaseException | str],
            fetched_at: datetime, **extra: Any) -> pd.DataFrame:
-    """Attach the attrs every frame carries (see the module docstring)."""
+    """Attach the attrs every frame carries (see the module docstring); ``failed`` holds the
+    datacenters missing from (or out of date in) the frame, with their errors or reasons."""
     used = {p.datacenter: datacenters[p.datacenter] for p in parts}
     frame.attrs.update(kind=kind, fetched_at=fetched_at.isoformat(), datacenters=list(used),
                        errors={n: _describe(e) for n, e in failed.items()}, **extra,
@@ -375,8 +376,8 @@ def from_machines(machines: Iterable[Machine], tags_as: str | None = "dict") -> 
     return finish(frame, "machines", parts, datacenters, {}, fetched_at)
 
 
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
+def _describe(exc: BaseException | str) -> str:
+    return exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
 
 
 def _plain(filters: Mapping[str, Any]) -> dict[str, Any]:

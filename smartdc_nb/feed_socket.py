@@ -66,6 +66,7 @@ class _Datacenter:
         # what a live frame says of a datacenter whose feed is down (ChangeStream.gaps)
         self.list_error: BaseException | None = None
         self.known_at: datetime | None = None
+        self.listed_at: float | None = None      # monotonic start of the last reconcile
         self.connects = 0
         self.ws: Any = None
         self.thread = threading.Thread(target=self._run, name=f"smartdc_nb-changes:{name}",
@@ -145,18 +146,23 @@ class _Datacenter:
         self._set(CLOSED, None)
 
     def _pause(self, seconds: float) -> None:
-        """Wait before reconnecting; list the datacenter meanwhile when polling is asked for."""
+        """Wait before reconnecting; list the datacenter meanwhile when polling is asked for.
+
+        Polls follow their own schedule, ``poll_interval`` after the last listing (a
+        reconcile's included), not the reconnect backoff: a feed that stays down is
+        retried often, but its datacenter is not listed more than once an interval.
+        """
         end = time.monotonic() + seconds
         interval = self.stream.poll_interval
-        if interval is not None and not self.baseline and not self.stream.closed:
-            with contextlib.suppress(APIError, TransportError):  # know the fleet from the start
-                self._reconcile()
         while not self.stream.closed and (left := end - time.monotonic()) > 0:
             if interval is None:
                 self.stream._stopped.wait(left)
                 continue
-            self.stream._stopped.wait(min(left, interval))
-            if not self.stream.closed:
+            # never listed: know the fleet from the start
+            due = 0.0 if self.listed_at is None else self.listed_at + interval - time.monotonic()
+            if due > 0:
+                self.stream._stopped.wait(min(left, due))
+            elif not self.stream.closed:
                 with contextlib.suppress(APIError, TransportError):
                     self._reconcile()
 
@@ -169,6 +175,7 @@ class _Datacenter:
     # ------------------------------------------------------------ changes
 
     def _reconcile(self) -> None:
+        self.listed_at = time.monotonic()
         try:
             listing = self._listing()
         except BaseException as exc:

@@ -138,3 +138,40 @@ def test_a_clean_close_by_the_server_is_not_live(emu, dc):
         assert emu.changefeed.drop() == 1                # a close frame, then the end
         eventually(lambda: not stream.live(), 1.5, "the stream to notice")
         assert "1001" in str(stream.errors["us-east-1"])
+
+
+def listings(emu) -> int:
+    return sum(r["path"] == "/demo/machines" for r in emu.requests)
+
+
+def refused_upgrades(emu) -> int:
+    return sum(r["path"] == "/demo/changefeed" and r["status"] == 503 for r in emu.requests)
+
+
+def test_a_down_feed_is_retried_on_backoff_but_listed_once_per_poll_interval(emu, dc):
+    with dc.changes(backoff=(0.02, 0.05), poll_interval=30.0) as stream:
+        eventually(stream.live, 10, "the feed")
+        emu.clear_requests()
+        emu.faults.add(path=r"/changefeed", status=503)      # the feed cannot come back
+        emu.changefeed.drop()
+        eventually(lambda: refused_upgrades(emu) >= 8, 10, "eight reconnect attempts")
+        # the listing made at the connect is not 30 s old: no reconnect attempt lists again
+        assert listings(emu) == 0 and stream.status["us-east-1"] == "down"
+
+
+def test_a_down_feed_is_still_polled_every_poll_interval(emu, dc, machine_id):
+    interval = 0.3
+    with dc.changes(backoff=(0.02, 0.05), poll_interval=interval) as stream:
+        eventually(stream.live, 10, "the feed")
+        emu.faults.add(path=r"/changefeed", status=503)
+        emu.changefeed.drop()
+        eventually(lambda: stream.status["us-east-1"] == "down", 5, "the drop")
+        emu.datacenter("us-east-1").set_state(machine_id, "stopped")
+        change = next_change(stream, timeout=5)               # a poll saw it
+        assert (change.state, change.source) == ("stopped", "reconcile")
+        emu.clear_requests()
+        start = time.monotonic()
+        eventually(lambda: refused_upgrades(emu) >= 15, 10, "fifteen reconnect attempts")
+        polls, spent = listings(emu), time.monotonic() - start
+        # a bound on the count, not on time: a slow machine only lowers it
+        assert polls <= spent / interval + 1, (polls, spent)

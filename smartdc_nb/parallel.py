@@ -8,7 +8,8 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from typing import Callable, Mapping, TypeVar
+from contextlib import ExitStack
+from typing import Callable, Hashable, Mapping, TypeVar
 
 T = TypeVar("T")
 K = TypeVar("K")
@@ -19,7 +20,8 @@ class DatacenterWarning(UserWarning):
 
 
 def gather(tasks: Mapping[K, Callable[[], T]], max_workers: int | None = None,
-           on_done: Callable[[int], None] | None = None
+           on_done: Callable[[int], None] | None = None, *,
+           per: Callable[[K], Hashable] | None = None
            ) -> tuple[dict[K, T], dict[K, BaseException]]:
     """Run ``tasks`` in threads; return ``(results, errors)`` keyed like ``tasks``.
 
@@ -28,14 +30,26 @@ def gather(tasks: Mapping[K, Callable[[], T]], max_workers: int | None = None,
     ``on_done(count)`` is called (in this thread) as tasks finish, e.g. for a
     progress bar. On Ctrl-C the tasks not started are dropped and the running
     ones finish before the interrupt goes on.
+
+    ``per(key)`` groups the tasks (e.g. by datacenter): each group gets its own
+    ``max_workers`` threads, so the groups run side by side. CloudAPI rate-limits a
+    login per datacenter: in one shared pool, every thread could be waiting on one
+    datacenter's limiter while another's budget sat unused.
     """
     results: dict[K, T] = {}
     errors: dict[K, BaseException] = {}
     if not tasks:
         return results, errors
-    workers = max(1, min(len(tasks), max_workers or len(tasks)))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="smartdc_nb") as pool:
-        futures = {pool.submit(task): key for key, task in tasks.items()}
+    groups: dict[Hashable, list[K]] = {}
+    for key in tasks:
+        groups.setdefault(per(key) if per is not None else None, []).append(key)
+    with ExitStack() as pools:
+        futures = {}
+        for keys in groups.values():
+            workers = max(1, min(len(keys), max_workers or len(keys)))
+            pool = pools.enter_context(
+                ThreadPoolExecutor(max_workers=workers, thread_name_prefix="smartdc_nb"))
+            futures.update({pool.submit(tasks[key]): key for key in keys})
         try:
             for done, future in enumerate(as_completed(futures), 1):
                 key = futures[future]

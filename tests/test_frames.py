@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import pickle
+import threading
 import warnings
 from datetime import datetime, timedelta, timezone
 
@@ -12,6 +13,7 @@ import pandas as pd
 import pytest
 
 from clients import connect_to
+from polling import eventually
 from smartdc_nb import Fleet
 from smartdc_nb.emulator.testing import make_emulator
 from smartdc_nb.errors import InvalidInputError, MachineDeletedError, ServerError
@@ -374,6 +376,36 @@ def test_snapshots_are_fetched_with_bounded_concurrency(emu, dc):
     assert len(spans) > 6
     most = max(sum(1 for s, e in spans if s <= start < e) for start, _ in spans)
     assert most == 3
+
+
+def test_a_fleet_lists_each_datacenter_s_snapshots_side_by_side(emu, dc, dc_west):
+    fleet = Fleet([dc, dc_west])
+    machines = fleet.frames.machines()                   # us-east-1's rows first
+    held = {name: emu.faults.add(path=r"/snapshots(\?|$)", datacenter=name, hold=True)
+            for name in ("us-east-1", "us-west-1")}
+
+    def holding(name: str) -> int:
+        return next(f["hits"] for f in emu.faults.list() if f["id"] == held[name])
+
+    done: dict = {}
+    worker = threading.Thread(target=lambda: done.update(df=fleet.frames.snapshots(
+        machines, concurrency=2)))
+    worker.start()
+    try:
+        # each datacenter's login has its own rate limit: one queue would hold us-west-1's
+        # requests behind every one of us-east-1's while us-west-1's budget sat unused
+        eventually(lambda: holding("us-east-1") == holding("us-west-1") == 2, 5,
+                   "two requests in flight in each datacenter at once")
+    finally:
+        for fault in held.values():
+            emu.faults.release(fault)
+        worker.join(30)
+    for name in ("us-east-1", "us-west-1"):                 # concurrency= bounds each one
+        spans = [(r["time"], r["time"] + r["ms"] / 1000) for r in emu.requests
+                 if r["datacenter"] == name and r["path"].endswith("/snapshots")]
+        assert max(sum(1 for s, e in spans if s <= start < e) for start, _ in spans) == 2
+    df = done["df"]
+    assert set(df["datacenter"]) == {"us-east-1", "us-west-1"} and not df.attrs["snapshot_errors"]
 
 
 def test_snapshots_of_chosen_machines_only(emu, dc):

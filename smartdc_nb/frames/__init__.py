@@ -32,7 +32,8 @@ Views (methods of ``dc.frames`` / ``fleet.frames``, see :class:`Frames`):
     never fetched nor shown).
 ``snapshots(machines=None, concurrency=8, **filters)``
     datacenter, machine_id, machine_name, name, state (categorical), size
-    (Int64 MiB), created, updated, age.
+    (Int64 MiB), created, updated, age (a request per machine, ``concurrency``
+    at once in each datacenter, the datacenters side by side).
 ``packages()``, ``images()``, ``networks()``
     one row per record per datacenter: ``datacenter`` then the documented
     fields with their dtypes, then any other field CloudAPI sent (object).

@@ -214,12 +214,13 @@ class Frames:
 
         ``machines``: Machine objects or a frame with ``df.triton`` (only those
         machines are asked); otherwise the machines matching ``filters`` are
-        listed first. At most ``concurrency`` requests run at once (and each
-        datacenter's rate limiter paces them: CloudAPI allows a login about 10
-        requests a second). Machines that cannot have snapshots (kvm, deleted)
-        are not asked; a machine whose listing fails is left out with a
-        warning and named in ``attrs["snapshot_errors"]``. ``progress`` as in
-        smartdc_nb.progress (a bar counting the machines asked).
+        listed first. At most ``concurrency`` requests run at once in each
+        datacenter, the datacenters side by side (each datacenter's rate limiter
+        paces its own: CloudAPI allows a login about 10 requests a second).
+        Machines that cannot have snapshots (kvm, deleted) are not asked; a
+        machine whose listing fails is left out with a warning and named in
+        ``attrs["snapshot_errors"]``. ``progress`` as in smartdc_nb.progress (a
+        bar counting the machines asked).
         """
         if not isinstance(concurrency, int) or concurrency < 1:
             raise InvalidInputError(f"concurrency must be a whole number >= 1, not {concurrency!r}")
@@ -234,7 +235,9 @@ class Frames:
                  for part in parts for m in part.records
                  if rules.has_snapshots(m)}
         bar = CountBar(len(tasks), "listing snapshots", progress) if tasks else None
-        results, errors = gather(tasks, concurrency, bar.update if bar else None)
+        # one pool per datacenter: each login's rate limit paces only its own requests
+        results, errors = gather(tasks, concurrency, bar.update if bar else None,
+                                 per=lambda key: key[0])
         if bar is not None:
             bar.close(not errors)
         fetched_at = datetime.now(timezone.utc)

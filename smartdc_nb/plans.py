@@ -318,7 +318,7 @@ def _list_snapshots(machines: list[Machine]) -> None:
     before (its snapshots unknown), and the run finds out."""
     from .fleet import gather
 
-    gather({m: m.snapshots for m in machines}, max_workers=8)
+    gather({m: m.snapshots for m in machines}, max_workers=8, per=lambda m: m.datacenter)
 
 
 def make_plan(machines: Iterable[Machine], action: str, *args: Any, refresh: bool = True,

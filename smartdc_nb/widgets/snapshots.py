@@ -179,7 +179,7 @@ class SnapshotPanel(SelectionPanel):
             bar.refresh()
 
         found, failed = gather({m: self._unless_closed(m.snapshots) for m in asked},
-                               self.concurrency, done)
+                               self.concurrency, done, per=lambda m: m.datacenter)
         bar.close()
         if self.closed_during("List snapshots"):
             return

@@ -35,7 +35,9 @@ from .operations.actions import (
                                  _template,
                                  _template_fields,
 )
-from .operations.bulk import _check_options, _Runner, _wait_states, _wait_target, run_bulk
+from .operations.bulk import _check_options, _wait_states, run_bulk
+from .operations.runner import Runner as _Runner  # noqa: F401  (the old private name)
+from .operations.runner import _wait_target
 from .operations.outcomes import (
                                  DONE,
                                  FAILED,

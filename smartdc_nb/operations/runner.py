@@ -1,0 +1,123 @@
+"""How a bulk run acts on one batch: send its requests, wait for them, check its health.
+
+Used by :func:`smartdc_nb.operations.bulk.run_bulk`, which decides what goes in each batch.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import time
+from typing import Any, Callable
+
+from ..errors import BulkActionError, TooManyRequestsError, WaitInterrupted
+from ..progress import CountBar
+from ..resources.machine import Machine
+from ..resources.snapshot import Snapshot
+from .actions import Action
+from .outcomes import DONE, FAILED, NOT_REACHED, Outcome
+from .targets import Target, Tracker
+from .waits import wait_trackers
+
+
+def _wait_target(action: Action, wait: Any, machine: Machine, params: dict) -> Target:
+    return action.target(machine, params) if wait is True else Target.of(wait)
+
+
+
+class Runner:
+    """Sends one batch's requests from a thread pool, then waits and checks health."""
+
+    def __init__(self, spec: Action, params: dict, wait: Any, concurrency: int, progress: Any,
+                 timeout: float | None, interval: float | None, max_interval: float,
+                 health_check: Callable[[Machine], Any] | None):
+        self.spec, self.params, self.wait_for = spec, params, wait
+        self.concurrency, self.progress = concurrency, progress
+        self.timeout, self.interval, self.max_interval = timeout, interval, max_interval
+        self.health = health_check
+        self.sent: dict[Outcome, Any] = {}
+        self.run: Any = None  # the journal's run context (smartdc_nb.journaling)
+
+    def _send(self, row: Outcome) -> None:
+        from ..journaling import inside
+
+        row.started = time.monotonic()
+        try:
+            with inside(self.run):  # this worker thread's requests belong to the run
+                self.sent[row] = self.spec.send(row.machine, self.params)
+        except TooManyRequestsError as exc:  # a throttled request was not applied
+            row.end(NOT_REACHED, error=exc, reason="throttled (429) beyond the retry budget: "
+                                                   "the cloud did not apply that request")
+        except Exception as exc:  # one machine's failure never stops the others
+            row.end(FAILED, error=exc)
+        else:
+            row.end(DONE)
+
+    def act(self, batch: list[Outcome]) -> None:
+        bar = CountBar(len(batch), f"{self.spec.name}: sending", self.progress)
+        pool = concurrent.futures.ThreadPoolExecutor(max_workers=self.concurrency,
+                                                     thread_name_prefix="smartdc_nb-bulk")
+        futures: list[concurrent.futures.Future] = []
+        try:
+            for row in batch:
+                futures.append(pool.submit(self._send, row))
+            pending = set(futures)
+            while pending:
+                # a short timeout keeps the main thread where Ctrl-C can reach it
+                _, pending = concurrent.futures.wait(
+                    pending, timeout=0.25, return_when=concurrent.futures.FIRST_COMPLETED)
+                bar.update(len(futures) - len(pending))
+        except KeyboardInterrupt:
+            bar.close(False)
+            pool.shutdown(wait=True, cancel_futures=True)  # in-flight requests finish
+            raise
+        pool.shutdown(wait=True)
+        bar.close(all(r.outcome == DONE for r in batch))
+
+    def wait(self, batch: list[Outcome]) -> None:
+        trackers: dict[Any, Outcome] = {}
+        for row in batch:
+            if row.outcome != DONE:
+                continue
+            resource = self.sent.get(row)
+            resource = resource if self.spec.snapshot_wait else row.machine
+            target = _wait_target(self.spec, self.wait_for, row.machine, self.params)
+            action = row.machine.pending_action
+            if isinstance(resource, Snapshot):
+                action = action if action and action.subject == resource.name else None
+            trackers[Tracker(resource, target, action=action, label=row.machine.label)] = row
+        if not trackers:
+            return
+        title = self.spec.done if self.wait_for is True else \
+            next(iter(trackers)).target.description
+        try:
+            wait_trackers(list(trackers), title, timeout=self.timeout, interval=self.interval,
+                          max_interval=self.max_interval, progress=self.progress)
+        except WaitInterrupted:
+            for tracker, row in trackers.items():
+                row.history = list(tracker.history)
+                if tracker.outcome != "reached":
+                    row.end(NOT_REACHED, reason="interrupted (Ctrl-C) while waiting; the "
+                                                "request was sent")
+            raise KeyboardInterrupt from None
+        for tracker, row in trackers.items():
+            row.history = list(tracker.history)
+            row.finished = tracker.finished or row.finished
+            if tracker.error is not None:
+                row.end(FAILED, error=tracker.error)
+
+    def check_health(self, batch: list[Outcome]) -> None:
+        for row in batch:
+            if row.outcome != DONE:
+                continue
+            try:
+                healthy = self.health(row.machine)
+            except Exception as exc:
+                row.end(FAILED, error=exc, reason="the health check raised an exception")
+                continue
+            if not healthy:
+                row.end(FAILED, error=BulkActionError(
+                    f"health check of {row.machine.label} returned {healthy!r}"),
+                    reason="unhealthy after the action")
+
+
+__all__ = ["Runner"]

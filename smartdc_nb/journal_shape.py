@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-KINDS = ("run", "resume", "intent", "outcome", "run-end")
+KINDS = ("run", "resume", "intent", "outcome", "batch", "run-end")
 #: Fields that are text when present (``None`` or absent: not known).
 TEXT = ("ref", "intent", "plan_id", "profile", "account", "user", "datacenter", "machine_id",
         "machine_name", "action", "method", "path", "request_id", "state_before", "outcome",

@@ -106,6 +106,25 @@ def _as_time(value: Any) -> datetime:
 
 # ------------------------------------------------------------------ runs
 
+#: What a recorded outcome says the cloud did with the request (MachineRecord.answer).
+ACCEPTED, REFUSED, UNKNOWN = "accepted", "refused", "unknown"
+
+
+def answer_of(outcome: dict) -> str:
+    """ACCEPTED, REFUSED (the cloud answered that it did not act: safe to send again) or
+    UNKNOWN (no answer, or one that does not say: only the cloud can tell) for an outcome.
+
+    A 4xx is the cloud refusing the request (throttled, invalid, not allowed) and a 503 is
+    CloudAPI unavailable: neither acted. A 500/502/504 may come from something in front of
+    CloudAPI after it passed the request on, and a broken connection or Ctrl-C says nothing.
+    """
+    if outcome.get("outcome") == "accepted":
+        return ACCEPTED
+    status = outcome.get("http_status")
+    if isinstance(status, int) and (400 <= status < 500 or status == 503):
+        return REFUSED
+    return UNKNOWN
+
 
 @dataclass
 class MachineRecord:
@@ -117,6 +136,12 @@ class MachineRecord:
     state: str | None = None  # at the start of the run
     intent: dict | None = None  # the last intent without an outcome, if any
     outcome: dict | None = None  # the last outcome
+    request: dict | None = None  # the intent the last outcome answers
+
+    @property
+    def answer(self) -> str | None:
+        """What the last outcome says the cloud did (see answer_of); None without one."""
+        return answer_of(self.outcome) if self.outcome is not None else None
 
     @property
     def status(self) -> str:
@@ -180,7 +205,7 @@ class Run:
                 intents[record["seq"]] = record
                 row.intent = record
             else:
-                intents.pop(record.get("intent"), None)
+                row.request = intents.pop(record.get("intent"), None)
                 row.outcome = record
                 if row.intent is not None and row.intent["seq"] == record.get("intent"):
                     row.intent = None
@@ -192,6 +217,15 @@ class Run:
         when it names no machine)."""
         names = dict.fromkeys(m.datacenter for m in self.machines().values() if m.datacenter)
         return list(names) or ([self.start["datacenter"]] if self.start.get("datacenter") else [])
+
+    def checked(self) -> set[str]:
+        """Ids of the machines whose batch was waited on and passed its health check (the
+        ``batch`` records; runs journalled before those were written have none)."""
+        passed: set[str] = set()
+        for record in self.records:
+            if record["kind"] == "batch":
+                passed.update((record.get("detail") or {}).get("passed") or ())
+        return passed
 
     def counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}

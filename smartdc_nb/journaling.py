@@ -4,8 +4,9 @@ Each POST/PUT/DELETE that smartdc_nb sends (a single Machine action, a bulk
 run, a panel button, a runbook) is written twice: an ``intent`` record before
 the request and an ``outcome`` record after it (HTTP status, request id,
 error, seconds). A bulk run also writes a ``run`` record (action, arguments,
-options, every machine with its state) when it starts and ``run-end`` when it
-ends, which is what :func:`smartdc_nb.resume` reads to continue it.
+options, every machine with its state) when it starts, a ``batch`` record when a
+batch's wait and health check end, and ``run-end`` when it ends, which is what
+:func:`smartdc_nb.resume` reads to continue it.
 
 Where: ``connect(journal=PATH)``, else ``$SMARTDC_NB_JOURNAL``, else
 ``journal.jsonl`` in the user's state directory (platformdirs: XDG on Linux,
@@ -201,6 +202,19 @@ def end_run(context: RunContext | None, outcome: str, detail: Mapping[str, Any] 
                           **who(context.datacenter))
 
 
+def batch_checked(context: RunContext | None, number: int | None, passed: list[str],
+                  failed: list[str]) -> None:
+    """Write a ``batch`` record: the batch's wait and health check ended, and these machines
+    passed them. Resume takes a machine as done only with this record; without it (Ctrl-C or
+    a dead process in the wait or the check) it waits on and checks the machine again."""
+    if context is None:
+        return
+    context.journal.write(kind="batch", run_id=context.run_id, plan_id=context.plan_id,
+                          action=context.action,
+                          detail=to_json({"batch": number, "passed": passed, "failed": failed}),
+                          **who(context.datacenter))
+
+
 @contextlib.contextmanager
 def inside(context: RunContext | None) -> Iterator[None]:
     """The requests sent inside (in this thread) belong to run ``context``."""
@@ -323,6 +337,6 @@ def _warn_unrecorded(problem: JournalError, status: int | None, stacklevel: int)
 
 
 __all__ = ["Journal", "JournalError", "default_path", "to_json", "COLUMNS", "ENV", "journal_of",
-           "start_run", "end_run",
+           "start_run", "end_run", "batch_checked",
            "inside", "resuming", "start_bulk_run", "recorded",
            "about_machine", "under_plan", "current_run", "new_run_id", "COLUMNS"]

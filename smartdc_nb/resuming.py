@@ -5,11 +5,16 @@ A bulk run writes its action, arguments, options and machines to the journal
 around every request. After Ctrl-C, an exception, a dead kernel or ``kill -9``,
 :func:`resume` continues it under the same run id:
 
-- a machine whose request has a recorded outcome is not touched again;
+- a machine whose request the cloud accepted is not sent it again; in a run that
+  waited (or rolled with a health check) it is done only once its batch's wait
+  and check ended (the journal's ``batch`` record): else it is waited on and
+  checked again first, and a failure stops the roll as it would have;
+- a request the cloud refused (a 4xx, a 503: it did not act) is sent again;
 - a machine with an intent but no outcome (the process died with the request
-  in flight) is read first — the machine and its audit log — and is only sent
-  again when the cloud shows the action did not happen (no audit entry of it
-  since the intent, and the machine still in the state it was in);
+  in flight), or whose request got no answer that says (a broken connection, a
+  500), is read first — the machine and its audit log — and is only sent again
+  when the cloud shows the action did not happen (no audit entry of it since the
+  intent, and the machine still in the state it was in);
 - the rest run as planned, with the run's options (wait, batch size,
   concurrency, timeout); every machine is judged again by the rules table on
   fresh states before anything is sent, as in any bulk run.
@@ -32,10 +37,11 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from .operations.actions import ACTIONS
-from .operations.bulk import run_bulk
+from .operations.bulk import Resumed, run_bulk
 from .operations.outcomes import SKIPPED, BulkInterrupted, BulkResult, Outcome
+from .operations.polling import refresh_machines
 from .errors import InvalidInputError, NotFoundError, SmartDCError, TransportError
-from .journal_views import MachineRecord, Run, journal_path, journal_run
+from .journal_views import ACCEPTED, REFUSED, MachineRecord, Run, journal_path, journal_run
 from .resources.audit import PendingAction, action_entry
 from .plan_ids import callable_identity, identity_name
 from .plans import PlannedNames
@@ -146,9 +152,15 @@ def _arguments(run: Run) -> tuple[tuple, dict]:
     return tuple(arguments.get("args") or ()), dict(arguments.get("kwargs") or {})
 
 
-def _happened(machine: Machine, record: MachineRecord) -> str | None:
-    """How the cloud shows an in-flight request took effect, in words; None when it does not."""
-    intent = record.intent or {}
+def _pending(intent: dict) -> PendingAction:
+    """The action of a journalled intent, as a wait or the audit check looks for it."""
+    return PendingAction(intent.get("action"), intent["time"] - CLOCK_SKEW,
+                         intent.get("state_before"), time.monotonic())
+
+
+def _happened(machine: Machine, intent: dict) -> str | None:
+    """How the cloud shows the request of ``intent`` took effect, in words; None when it
+    does not (one GET of the machine, and its audit log)."""
     try:
         machine.refresh()
     except NotFoundError:
@@ -156,12 +168,37 @@ def _happened(machine: Machine, record: MachineRecord) -> str | None:
     before = intent.get("state_before")
     if before and machine.state != before:
         return f"the machine is {machine.state} now (it was {before} when the request was sent)"
-    since = intent["time"] - CLOCK_SKEW
-    pending = PendingAction(intent.get("action"), since, before, time.monotonic())
-    entry = action_entry(pending, machine.audit())
+    entry = action_entry(_pending(intent), machine.audit())
     if entry is not None:
         return f"its audit log shows {entry.get('action')} at {entry.get('time')}"
     return None
+
+
+def _what_happened(record: MachineRecord, machine: Machine) -> tuple[dict | None, str]:
+    """``(the intent of the run's request the cloud took, in words)``, or ``(None, "")`` when
+    the machine has no request that took effect: never sent, refused (the cloud answered
+    that it did not act), or one the cloud shows did not happen."""
+    if record.intent is None and record.answer == ACCEPTED:
+        sent = record.outcome or {}
+        return record.request or sent, (f"already sent in this run at {sent['time']:%H:%M:%S} "
+                                        f"UTC (accepted: HTTP {sent.get('http_status')})")
+    if record.intent is None and record.answer in (None, REFUSED):
+        return None, ""
+    intent = record.intent or record.request or record.outcome or {}
+    shown = _happened(machine, intent)
+    if shown is None:
+        return None, ""
+    if record.intent is not None:
+        return intent, f"sent before the interruption and {shown}"
+    error = (record.outcome or {}).get("error") or "no answer"
+    return intent, f"sent in this run without an answer that says ({error}), and {shown}"
+
+
+def _read_states(machines: list[Machine]) -> None:
+    """Read the machines' states now (one listing per datacenter): a row must not show the
+    state the run started from as its final state. Those that cannot be read keep none."""
+    if machines:
+        refresh_machines(machines, errors={})
 
 
 def _check_is_the_runs(run_id: str, recorded: Any, given: Any, changed: bool) -> None:
@@ -211,28 +248,32 @@ def resume(run_id: str, *, path: str | Path | None = None, datacenters: Any = No
     connections = _connections(run, datacenters, passphrase, profile, url)
     started = time.monotonic()
     outcomes: dict[str, Outcome] = {}
-    todo: list[Machine] = []
+    carried: dict[str, Resumed] = {}  # sent, to wait on and check; or to send (batch only)
+    read: set[str] = set()  # machines whose state this resume read
+    waits = bool(options.get("wait") or options.get("batch_size") or detail.get("health_check"))
+    checked = run.checked()
+    size = options.get("batch_size")
+    order = {m["id"]: i for i, m in enumerate(detail.get("machines") or ())}
     for record in run.machines().values():
         dc = connections.get(record.datacenter or "")
         if dc is None:
             raise InvalidInputError(f"run {run_id} has machines in {record.datacenter!r}, which "
                                     "it has no connection for")
-        machine = Machine(dc, data={"id": record.id, "name": record.name, "state": record.state})
+        # no state: the one recorded is the run's start, not now (it is read below)
+        machine = Machine(dc, data={"id": record.id, "name": record.name})
         row = outcomes[record.id] = Outcome(machine, action or "")
-        if record.intent is None and record.outcome is not None:
-            sent = record.outcome
-            how = f"HTTP {sent.get('http_status')}" if sent.get("http_status") else \
-                sent.get("error") or sent.get("outcome")
-            row.end(SKIPPED, reason=f"already sent in this run at {sent['time']:%H:%M:%S} UTC "
-                                    f"({sent.get('outcome')}: {how}); not sent again")
-            continue
-        if record.intent is not None:
-            shown = _happened(machine, record)
-            if shown:
-                row.end(SKIPPED, reason=f"sent before the interruption and {shown}; not sent "
-                                        "again")
-                continue
-        todo.append(machine)
+        batch = order.get(record.id, 0) // size + 1 if size else None
+        sent, how = _what_happened(record, machine)
+        if record.intent is not None or record.answer not in (ACCEPTED, REFUSED):
+            read.add(record.id)
+        if sent is None:  # never sent, refused, or the cloud shows it did not happen
+            carried[record.id] = Resumed(batch)
+        elif waits and record.id not in checked:
+            carried[record.id] = Resumed(batch, _pending(sent), f"{how}; not sent again, "
+                                                                "waited on and checked now")
+        else:
+            row.end(SKIPPED, reason=f"{how}; not sent again")
+    todo = [outcomes[i].machine for i in carried]
     from .journaling import Journal, resuming, under_plan
 
     interrupted = None
@@ -241,12 +282,14 @@ def resume(run_id: str, *, path: str | Path | None = None, datacenters: Any = No
         if todo:
             try:
                 ran = run_bulk(todo, action, *args, confirm=True, refresh=True,
-                               progress=progress, **options, **kwargs)
+                               progress=progress, _resumed=carried, **options, **kwargs)
             except BulkInterrupted as exc:
                 ran, interrupted = exc.result, exc
     if ran is not None:
         for outcome in ran.outcomes:
             outcomes[outcome.machine.id] = outcome
+    _read_states([o.machine for o in outcomes.values()
+                  if o.outcome == SKIPPED and o.machine.id not in read])
     result = BulkResult(action or "", list(outcomes.values()), time.monotonic() - started,
                         interrupted=interrupted is not None,
                         waited_for=ran.waited_for if ran is not None else None)

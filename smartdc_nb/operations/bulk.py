@@ -47,7 +47,8 @@ accessor) these actions as methods over its ``_bulk_targets()``.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from .. import rules
 from ..errors import (
@@ -55,11 +56,13 @@ from ..errors import (
     InvalidInputError,
 )
 from ..progress import print_summary
+from ..resources.audit import PendingAction
 from ..resources.machine import Machine
 from ..resources.validate import check_states
 from ..rules import MACHINE_STATES, SNAPSHOT_STATES
 from .actions import ACTIONS, Action, _plan_params
 from .outcomes import (
+    DONE,
     FAILED,
     NOT_REACHED,
     PLANNED,
@@ -79,6 +82,35 @@ if TYPE_CHECKING:
 
 #: machines acted on at once when a run does not say
 CONCURRENCY = 8
+
+
+@dataclass(frozen=True)
+class Resumed:
+    """What a resumed run (smartdc_nb.resuming) knows of one machine of the run it continues.
+
+    ``batch`` is the machine's batch in that run (its rolling batches are finished as they
+    were planned); ``sent`` the run's request the cloud took before the interruption, whose
+    wait and health check did not end: the machine is waited on and checked, never sent
+    the request again; ``reason`` says so in its row.
+    """
+
+    batch: int | None = None
+    sent: PendingAction | None = None
+    reason: str = ""
+
+
+def _batches(todo: list[Outcome], batch_size: int | None,
+             resumed: Mapping[str, Resumed]) -> list[tuple[int | None, list[Outcome]]]:
+    """``(batch number, rows)`` in order; one batch (number None) without ``batch_size``."""
+    if not batch_size:
+        return [(None, todo)]
+    if resumed:  # a resumed roll keeps the run's batches: batch 2 is never checked with 3's
+        groups: dict[int, list[Outcome]] = {}
+        for row in todo:
+            groups.setdefault(resumed[row.machine.id].batch or 0, []).append(row)
+        return sorted(groups.items())
+    return [(i // batch_size + 1, todo[i:i + batch_size])
+            for i in range(0, len(todo), batch_size)]
 
 
 def _check_options(concurrency: Any, batch_size: Any, health_check: Any) -> None:
@@ -104,14 +136,16 @@ def run_bulk(machines: Iterable[Machine], action: str, *args: Any, confirm: bool
              batch_size: int | None = None, health_check: Callable[[Machine], Any] | None = None,
              raise_on_failure: bool = False,
              progress: Any = None, refresh: bool = True, interval: float | None = None,
-             max_interval: float = 10.0, **kwargs: Any) -> BulkResult:
+             max_interval: float = 10.0, _resumed: Mapping[str, Resumed] | None = None,
+             **kwargs: Any) -> BulkResult:
     """Apply ``action`` (with ``args``/``kwargs``) to every machine; see the module docstring.
 
     ``wait``: False, True (the action's natural end) or states; ``timeout``
     bounds each wait (per batch in rolling mode). ``batch_size`` and
     ``health_check`` make it a rolling update (they imply ``wait=True``).
     ``raise_on_failure=True`` raises BulkActionError (``outcomes`` is the
-    result) when any machine failed or was not reached.
+    result) when any machine failed or was not reached. ``_resumed`` is for
+    smartdc_nb.resume: what the interrupted run did, by machine id (see :class:`Resumed`).
     """
     spec = ACTIONS.get(action) if isinstance(action, str) else None
     if spec is None:
@@ -149,24 +183,36 @@ def run_bulk(machines: Iterable[Machine], action: str, *args: Any, confirm: bool
                                   reason="could not re-fetch the machine before acting; "
                                          "nothing was sent")
     _plan_params(spec, [m for m in targets if not outcomes[m].outcome], params, outcomes)
+    resumed = _resumed or {}
+    carried = set()
     for machine in targets:
         row = outcomes[machine]
         if row.outcome:
+            continue
+        again = resumed.get(machine.id)
+        if again is not None and again.sent is not None:
+            # Its request went out before the interruption: the rules would judge the state
+            # the request itself made (a stopped machine "already stopped"); wait and check.
+            row.request = spec.describe(machine, params)
+            row.end(DONE, reason=again.reason)
+            machine.pending_action = again.sent
+            if isinstance(params.get("before"), dict):  # what a rollback's wait needs
+                params["before"][machine] = again.sent.from_state
+            carried.add(machine)
             continue
         reason = spec.why_not(machine, params)
         if reason:
             row.end(SKIPPED, reason=reason)
         else:
             row.request = spec.describe(machine, params)
-    todo = [outcomes[m] for m in targets if outcomes[m].outcome is None]
+    todo = [outcomes[m] for m in targets if outcomes[m].outcome is None or m in carried]
     waited_for = None
     if wait:
         waited_for = spec.done if wait is True else " or ".join(wait)
-    batches = [todo[i:i + batch_size] for i in range(0, len(todo), batch_size)] if batch_size \
-        else [todo]
-    for number, batch in enumerate(batches, 1):
+    batches = _batches(todo, batch_size, resumed)
+    for number, batch in batches:
         for row in batch:
-            row.batch = number if batch_size else None
+            row.batch = number
     if not todo and not dry_run:  # said in words, with no empty 0/0 bar and no run journaled
         result = BulkResult(action, list(outcomes.values()), time.monotonic() - started,
                             waited_for=waited_for)
@@ -188,23 +234,34 @@ def run_bulk(machines: Iterable[Machine], action: str, *args: Any, confirm: bool
                      health_check)
     runner.run = run
     interrupted = False
+    current: list[Outcome] = []  # the batch between its requests and the end of its check
     try:
-        for number, batch in enumerate(batches, 1):
+        for index, (number, batch) in enumerate(batches):
+            current = batch
             runner.act(batch)
             if wait:
                 runner.wait(batch)
             if health_check:
                 runner.check_health(batch)
+            if wait:  # what resume needs to take these machines as done
+                journaling.batch_checked(run, number,
+                                         [r.machine.id for r in batch if r.outcome == DONE],
+                                         [r.machine.id for r in batch if r.outcome == FAILED])
+            current = []
             failed = [r for r in batch if r.outcome == FAILED]
-            if batch_size and failed and number < len(batches):
+            if batch_size and failed and index + 1 < len(batches):
                 why = (f"the roll stopped after batch {number}: {len(failed)} machine(s) failed "
                        f"(first: {failed[0].machine.label})")
-                for later in batches[number:]:
-                    for row in later:
+                for _later, rows in batches[index + 1:]:
+                    for row in rows:
                         row.end(NOT_REACHED, reason=why)
                 break
     except KeyboardInterrupt:
         interrupted = True
+        for row in current:
+            if health_check and row.outcome == DONE:  # sent, but never found healthy
+                row.end(NOT_REACHED, reason="interrupted (Ctrl-C) before its health check "
+                                            "ended; the request was sent")
         for row in outcomes.values():
             if row.outcome is None:
                 row.end(NOT_REACHED, reason="interrupted (Ctrl-C) before it was sent")

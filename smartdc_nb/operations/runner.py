@@ -53,6 +53,11 @@ class Runner:
             row.end(DONE)
 
     def act(self, batch: list[Outcome]) -> None:
+        """Send the requests of the batch's rows that have none yet (a resumed run's batch
+        may hold machines whose request went out before the interruption)."""
+        batch = [row for row in batch if row.outcome is None]
+        if not batch:
+            return
         bar = CountBar(len(batch), f"{self.spec.name}: sending", self.progress)
         pool = concurrent.futures.ThreadPoolExecutor(max_workers=self.concurrency,
                                                      thread_name_prefix="smartdc_nb-bulk")
@@ -78,8 +83,10 @@ class Runner:
         for row in batch:
             if row.outcome != DONE:
                 continue
-            resource = self.sent.get(row)
-            resource = resource if self.spec.snapshot_wait else row.machine
+            resource = self.sent.get(row) if self.spec.snapshot_wait else row.machine
+            if resource is None:  # sent before a resume: the snapshot is known by its name
+                resource = Snapshot(row.machine,
+                                    data={"name": self.spec.wanted(row.machine, self.params)})
             target = _wait_target(self.spec, self.wait_for, row.machine, self.params)
             action = row.machine.pending_action
             if isinstance(resource, Snapshot):

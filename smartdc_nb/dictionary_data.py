@@ -247,7 +247,7 @@ _JR = "smartdc_nb.journal() (the journal of mutating requests)"
 JOURNAL = [_c(name, dtype, "", _JR, units, text, values) for name, dtype, units, text, values in (
     ("seq", "int64", "", "Record number, in write order", ""),
     ("time", "datetime64[ns, UTC]", "UTC", "When the record was written", ""),
-    ("kind", "str", "", "What the record is", "run, resume, intent, outcome, run-end"),
+    ("kind", "str", "", "What the record is", "run, resume, intent, outcome, batch, run-end"),
     ("run_id", "str", "", "The bulk run it belongs to", ""),
     ("plan_id", "str", "", "The approved plan the run applies", ""),
     ("profile", "str", "", "The connection's profile", ""),

@@ -293,11 +293,24 @@ def resume(run_id: str, *, path: str | Path | None = None, datacenters: Any = No
     result = BulkResult(action or "", list(outcomes.values()), time.monotonic() - started,
                         interrupted=interrupted is not None,
                         waited_for=ran.waited_for if ran is not None else None)
+    if not todo and outcomes:  # nothing left to send: the run still ends, or it stays
+        _end_without_sending(run, action, result, next(iter(outcomes.values())))  # "incomplete"
     result.run_id = run.run_id  # type: ignore[attr-defined]
     if interrupted is not None:
         raise BulkInterrupted(f"{result.summary()}. The full table is this exception's .result",
                               result) from interrupted
     return result
+
+
+def _end_without_sending(run: Run, action: str | None, result: BulkResult, any_row: Outcome
+                         ) -> None:
+    """Journal a resume that found every machine done (its ``resume`` and ``run-end``)."""
+    from .journaling import Journal, end_run, resuming, start_run
+
+    with resuming(run.run_id, Journal.at(run.path)):
+        context = start_run(Journal.at(run.path), kind="bulk", action=action or "",
+                            datacenter=any_row.machine.datacenter, detail={"machines": []})
+    end_run(context, "ended", result.counts)
 
 
 # ------------------------------------------------------------------ the command

@@ -127,6 +127,10 @@ def test_an_in_flight_request_that_landed_is_found_in_the_audit_log(emu, dc, jou
     (row,) = resume(run_id, progress=False)
     assert "its audit log shows reboot at" in row["reason"]
     assert mutations(emu) == []
+    # a resume with nothing left to send still ends the run: it was "incomplete" forever
+    run = journal_run(run_id)
+    assert [r["kind"] for r in run.records][-2:] == ["resume", "run-end"]
+    assert run.status == "ended"
 
 
 def test_resume_refuses_what_it_cannot_resume(emu, dc):

@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
+from typing import Any
 
 # subcommand -> (module, one-line help)
 SUBCOMMANDS = {
@@ -58,7 +60,16 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "_missing", None):
         print(f"smartdc-nb {args.command}: not available yet in this version", file=sys.stderr)
         return 2
-    return int(importlib.import_module(args._module).run(args) or 0)
+    with warnings.catch_warnings():
+        warnings.showwarning = _say_warning
+        return int(importlib.import_module(args._module).run(args) or 0)
+
+
+def _say_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                 file: Any = None, line: str | None = None) -> None:
+    """A warning on the terminal as the command's own words: the toolkit's warnings say what
+    and where already, and Python's file:line prefix points into the toolkit, not at the user."""
+    print(f"smartdc-nb: warning: {message}", file=sys.stderr)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -189,7 +189,8 @@ _Q = "query().explain()"
 QUERY_STEPS = [_c("filter", "str", "", _Q, "", "The query filter"),
                _c("where", "str", "", _Q, "", "Where it ran", "server, pandas"),
                _c("what", "str", "", _Q, "", "The ListMachines parameter or pandas test"),
-               _c("rows_removed", "float64", "", _Q, "rows", "Rows the pandas step removed"),
+               _c("rows_removed", "Int64", "", _Q, "rows", "Rows the pandas step removed; "
+                 "missing for a step the server ran (not counted)"),
                _c("recheck", "bool", "", _Q, "", "A pandas re-check of a server filter")]
 QUERY_DATACENTERS = [_DC, _c("requests", "int64", "", _Q, "requests", "Requests sent"),
                      _c("seconds", "float64", "", _Q, "seconds", "Time spent in requests"),

@@ -138,9 +138,11 @@ class LiveFleet:
 
         with self._lock:
             rows = [change.row() for change in self._log]
+        from .dictionary_data import LIVE_CHANGES
+        from .frames.columns import typed
+
         frame = pd.DataFrame(rows, columns=list(CHANGE_COLUMNS))
-        frame["time"] = pd.to_datetime(frame["time"], utc=True)
-        return frame
+        return typed(frame, LIVE_CHANGES)
 
     def recent(self, count: int = 10) -> list[Change]:
         """The latest ``count`` changes, newest first."""

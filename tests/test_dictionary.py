@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tempfile
 
+import pandas as pd
 import pytest
 
 import smartdc_nb
@@ -11,10 +12,10 @@ from smartdc_nb import Fleet, dictionary
 from smartdc_nb.display import render_html
 from smartdc_nb.errors import InvalidInputError
 from smartdc_nb.frames.cost import DEMO_PRICES
+from polling import eventually
 
-#: frame kinds built from typed converters: the dictionary's dtype is exactly the frame's
-TYPED = ("machines", "tags", "metadata", "snapshots", "packages", "images", "networks", "audit",
-         "history", "diff", "diff_counts", "cost")
+#: the dtypes a tag.<key> column may take (typed from its values; missing tags: <NA>/None)
+TAG_DTYPES = {"string", "Int64", "boolean", "object"}
 
 
 def every_frame(emu, dc):
@@ -27,6 +28,7 @@ def every_frame(emu, dc):
     yield "machines", machines
     yield "machines", frames.machines(tags_as="columns")
     yield "machines", query
+    yield "machines", fleet.query(name="web-*", tags_as="columns")
     yield "tags", frames.tags()
     yield "metadata", frames.metadata()
     yield "snapshots", frames.snapshots(progress=False)
@@ -36,7 +38,8 @@ def every_frame(emu, dc):
     yield "audit", frames.audit(dc.machine(machines.name.iloc[0]))
     yield "bulk", machines.head(4).triton.stop(dry_run=True).frame
     yield "wait", running.triton.machines().wait_for("running", timeout=10, progress=False).frame
-    yield "query_steps", query.explain().steps
+    yield "query_steps", query.explain().steps  # a server step: rows_removed missing
+    yield "query_steps", fleet.query(name="/^web/").explain().steps  # pandas steps only
     yield "query_datacenters", query.explain().datacenters
     yield from extra_frames(emu, dc, fleet, machines)
 
@@ -77,27 +80,56 @@ def operations_frames(emu, dc, fleet, machines):
     assert len(runs)
     yield "runs", runs.frame
     yield "run", smartdc_nb.journal_run(runs[0].run_id).frame
-    with fleet.live() as live:
-        dc.machines(state="running")[0].add_tags(touched="yes")
+    with fleet.live(poll_interval=0.2, backoff=(0.05, 0.5)) as live:
+        yield "live_changes", live.changes  # empty: no change seen yet
+        dc.machines(state="running")[0].stop()
+        # the change arrives on the live fleet's own thread (feed, or a listing after a gap)
+        eventually(lambda: len(live.changes), 10, "a change in the log")
         yield "live_changes", live.changes
 
 
 def test_every_frame_column_is_documented_with_its_dtype(emu, dc):
-    seen = set()
+    """Every frame kind, built over HTTP, has exactly the dtypes the dictionary says: the
+    mismatches are gathered so one run names all of them."""
+    seen, wrong = set(), []
     for kind, frame in every_frame(emu, dc):
         seen.add(kind)
         assert dictionary.undocumented(frame, kind) == [], kind
         described = frame.triton.columns() if kind != "cost" else dictionary.describe(frame, kind)
         assert described["documented"].all(), (kind, described[~described.documented].column)
-        if kind in TYPED:
-            for column, dtype in frame.dtypes.items():
-                entry = dictionary.lookup(kind, column)
-                if entry.name.startswith("tag."):
-                    continue  # typed from the tag's values
-                assert str(dtype) == entry.dtype, (kind, column, str(dtype), entry.dtype)
-    assert {"machines", "tags", "metadata", "snapshots", "packages", "images", "networks",
-            "audit", "bulk", "wait", "history", "diff", "diff_counts", "cost", "plan", "verdicts",
-            "journal", "runs", "run", "live_changes"} <= seen
+        for column, dtype in frame.dtypes.items():
+            entry = dictionary.lookup(kind, column)
+            if kind == "machines" and str(column).startswith("tag."):
+                if str(dtype) not in TAG_DTYPES:
+                    wrong.append((kind, column, str(dtype), "|".join(sorted(TAG_DTYPES))))
+            elif str(dtype) != entry.dtype:
+                wrong.append((kind, column, str(dtype), entry.dtype))
+    assert not wrong, "\n".join(map(str, sorted(set(wrong))))
+    assert set(dictionary.FRAMES) <= seen, set(dictionary.FRAMES) - seen
+
+
+@pytest.mark.parametrize("build", ["frames", "query"])
+def test_a_missing_tag_is_missing_in_every_tag_column_type(emu, dc, build):
+    """With tags_as="columns" a machine without the tag has <NA> (typed columns) or None
+    (a column of mixed value types), never NaN, which would read as a float tag value."""
+    east = emu.datacenter("us-east-1")
+    ids = [east.put_machine(name="mixed-1", tags={"mixed": 3, "number": 1, "flag": True,
+                                                   "text": "a"}),
+           east.put_machine(name="mixed-2", tags={"mixed": "three", "number": 2, "flag": False,
+                                                   "text": "b"})]
+    fleet = Fleet(dc)
+    frame = (fleet.frames.machines(tags_as="columns") if build == "frames"
+             else fleet.query(tags_as="columns"))
+    frame = frame.sort_values("name", ignore_index=True)
+    tagged = frame.id.isin(ids)
+    assert len(frame[~tagged])
+    expected = {"tag.mixed": "object", "tag.number": "Int64", "tag.flag": "boolean",
+                "tag.text": "string"}
+    assert {c: str(frame[c].dtype) for c in expected} == expected
+    assert frame.loc[tagged, "tag.mixed"].tolist() == [3, "three"]
+    for column in expected:
+        missing = frame.loc[~tagged, column].tolist()
+        assert all(v is None or v is pd.NA for v in missing), (column, missing)
 
 
 def test_an_unknown_column_is_reported(fleet_frame):

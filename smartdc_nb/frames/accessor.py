@@ -19,6 +19,7 @@ from typing import Any, Mapping
 
 import pandas as pd
 
+from .. import dictionary_data as columns_of
 from .. import rules
 from ..resources.bulk_methods import BulkActions
 from ..datacenter import DataCenter
@@ -26,6 +27,7 @@ from ..errors import InvalidInputError, MachineDeletedError, NotFoundError
 from ..fleet import Fleet, gather
 from ..resources.machine import Machine
 from ..machinelist import MachineList
+from . import columns as conv
 from .source import FrameSource
 
 #: Frames whose ``id`` column is not a machine id.
@@ -180,7 +182,7 @@ class TritonAccessor(BulkActions):
         frame = pd.DataFrame(rows, columns=["datacenter", "id", "name", "state", "verdict",
                                             "reason"])
         frame["verdict"] = pd.Categorical(frame["verdict"], categories=list(rules.VERDICTS))
-        return frame.astype({"reason": "string"})
+        return conv.typed(frame, columns_of.VERDICTS)
 
     # ------------------------------------------------------------ bulk
 

@@ -19,8 +19,9 @@ import pandas as pd
 
 from ..errors import InvalidInputError
 from ..gcpause import gc_paused
-from .columns import (AGE_DTYPE, MACHINE_STATES, SNAPSHOT_STATES, bools, categories, fields,
-                      ints, objects, split_ips, strings, times, version_key)
+from .columns import (AGE_DTYPE, MACHINE_STATES, SNAPSHOT_STATES, bools,
+                      categories, fields, ints, objects, split_ips, strings, tag_columns, times,
+                      version_key)
 
 #: The machines frame's columns, in order (tag columns, if expanded, follow ``tag_count``).
 MACHINE_COLUMNS = (
@@ -31,7 +32,6 @@ MACHINE_COLUMNS = (
     "created", "updated", "age",
     "firewall_enabled", "deletion_protection", "compute_node", "docker", "tag_count",
 )
-TAG_COLUMN_PREFIX = "tag."
 TAG_MODES = ("dict", "columns", None)
 TAGS_COLUMNS = ("datacenter", "machine_id", "machine_name", "key", "value")
 METADATA_COLUMNS = ("datacenter", "machine_id", "machine_name", "key", "value", "size")
@@ -166,7 +166,7 @@ def machines(parts: Sequence[Part], fetched_at: datetime, tags_as: str | None = 
     if tags_as == "dict":
         frame["tags"] = objects([t.copy() if t is not None else None for t in tag_dicts])
     elif tags_as == "columns":
-        frame = pd.concat([frame, _tag_columns(tag_dicts)], axis=1)
+        frame = pd.concat([frame, tag_columns(tag_dicts)], axis=1)
     return frame
 
 
@@ -193,16 +193,6 @@ def _joined(parts: Sequence[Part], keys: Any, catalog: str, wanted: Sequence[str
         start = stop
     return {name: np.concatenate(arrays) if arrays else np.empty(0, dtype=object)
             for name, arrays in out.items()}
-
-
-def _tag_columns(tag_dicts: list[dict | None]) -> pd.DataFrame:
-    """One ``tag.<key>`` column per tag key (sorted), typed from its values."""
-    expanded = pd.DataFrame([t or {} for t in tag_dicts], index=range(len(tag_dicts)))
-    expanded = expanded.reindex(columns=sorted(expanded.columns, key=str))
-    expanded.columns = [f"{TAG_COLUMN_PREFIX}{key}" for key in expanded.columns]
-    # convert_dtypes: all-text keys become string, all-boolean boolean, all-integer Int64;
-    # a key with mixed value types stays object, holding the values as CloudAPI sent them
-    return expanded.convert_dtypes()
 
 
 def _long(parts: Sequence[Part], pick: Callable[[dict], Any]) -> tuple[list, list, list, list]:

@@ -10,7 +10,7 @@ a value of the wrong type into a missing value instead of failing the frame.
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -115,6 +115,53 @@ def objects(values: Iterable[Any]) -> pd.Series:
     array of texts (a tag value column that happens to hold only strings).
     """
     return pd.Series(list(values), dtype=object)
+
+
+
+def _floats(values: Sequence[Any]) -> np.ndarray:
+    return pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(np.float64)
+
+
+#: a column dictionary dtype -> the converter that makes it (dtypes not listed here are
+#: built where the frame is made: a categorical needs its vocabulary)
+CONVERTERS: dict[str, Callable[[Sequence[Any]], Any]] = {
+    "string": strings, "Int64": ints, "boolean": bools, "object": objects,
+    TIME_DTYPE: lambda values: times(values).array, "float64": _floats,
+    "str": lambda values: pd.array(values, dtype="str"),
+}
+
+
+def typed(frame: pd.DataFrame, entries: Iterable[Any]) -> pd.DataFrame:
+    """``frame`` with each column converted to the dtype its column dictionary entry
+    (``entries``: :class:`~smartdc_nb.dictionary_data.Column`) documents, so a frame made
+    from rows of Python values has those dtypes whatever the rows hold: none (an empty log),
+    an all-missing column, counts with or without a missing one."""
+    for name, dtype in ((entry.name, entry.dtype) for entry in entries):
+        convert = CONVERTERS.get(dtype)
+        if convert is not None and name in frame.columns:
+            values = frame[name].to_numpy(dtype=object, na_value=None)
+            frame[name] = pd.Series(convert(values), index=frame.index).array
+    return frame
+
+
+TAG_COLUMN_PREFIX = "tag."
+
+
+def tag_columns(tag_dicts: Sequence[dict | None], index: Any = None) -> pd.DataFrame:
+    """One ``tag.<key>`` column per tag key (sorted), typed from its values: all text
+    ``string``, all booleans ``boolean``, all integers ``Int64``, else ``object`` holding the
+    values as CloudAPI sent them. A machine without the tag has <NA> (None in an object
+    column): NaN would read as a float tag value and turn ``== value`` tests into floats."""
+    expanded = pd.DataFrame([t or {} for t in tag_dicts],
+                            index=range(len(tag_dicts)) if index is None else index)
+    expanded = expanded.reindex(columns=sorted(expanded.columns, key=str))
+    expanded.columns = [f"{TAG_COLUMN_PREFIX}{key}" for key in expanded.columns]
+    expanded = expanded.convert_dtypes()
+    for name in expanded.columns:  # convert_dtypes leaves NaN in a column it keeps object
+        if expanded[name].dtype == object:
+            column = expanded[name]
+            expanded[name] = column.astype(object).where(column.notna(), None)
+    return expanded
 
 
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"  # as ipaddress: ASCII, no leading 0

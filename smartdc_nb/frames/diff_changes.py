@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 
 from . import columns as conv
-from .build import TAG_COLUMN_PREFIX
+from .columns import TAG_COLUMN_PREFIX
 
 #: machine columns compared, in the order changes are listed
 COMPARED = ("name", "state", "package", "image", "primary_ip", "public_ips", "private_ips",

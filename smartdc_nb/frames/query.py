@@ -33,7 +33,9 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from .. import dictionary_data as columns_of
 from ..errors import InvalidInputError
+from . import columns as conv
 from .query_plan import QUERY_FILTERS, plan
 
 if TYPE_CHECKING:
@@ -68,14 +70,16 @@ class Explanation:
     @property
     def steps(self) -> pd.DataFrame:
         """One row per filter step: filter, where (server/pandas), what, rows_removed, recheck."""
-        return pd.DataFrame(self.record.get("steps", []),
-                            columns=["filter", "where", "what", "rows_removed", "recheck"])
+        frame = pd.DataFrame(self.record.get("steps", []),
+                             columns=["filter", "where", "what", "rows_removed", "recheck"])
+        return conv.typed(frame, columns_of.QUERY_STEPS)
 
     @property
     def datacenters(self) -> pd.DataFrame:
         """One row per datacenter: requests, seconds (in requests), rows CloudAPI sent, error."""
         rows = [{"datacenter": n, **v} for n, v in self.record.get("datacenters", {}).items()]
-        return pd.DataFrame(rows, columns=["datacenter", "requests", "seconds", "rows", "error"])
+        frame = pd.DataFrame(rows, columns=["datacenter", "requests", "seconds", "rows", "error"])
+        return conv.typed(frame, columns_of.QUERY_DATACENTERS)
 
     def lines(self) -> list[str]:
         r = self.record
@@ -188,10 +192,7 @@ def _tags_as(frame: pd.DataFrame, tags_as: str | None) -> pd.DataFrame:
     tags = frame.pop("tags")
     if tags_as is None:
         return frame
-    expanded = pd.DataFrame([t or {} for t in tags], index=frame.index)
-    expanded = expanded.reindex(columns=sorted(expanded.columns, key=str))
-    expanded.columns = [f"tag.{k}" for k in expanded.columns]
-    out = pd.concat([frame, expanded.convert_dtypes()], axis=1)
+    out = pd.concat([frame, conv.tag_columns(list(tags), frame.index)], axis=1)
     out.attrs = frame.attrs
     return out
 

@@ -275,7 +275,7 @@ RUN = [_DC, _BULK["id"]._replace(returned_by=_RN), _BULK["name"]._replace(return
        JOURNAL[19]._replace(returned_by=_RN)]
 _RS = "smartdc_nb.journal_runs().frame"
 RUNS = [JOURNAL[3]._replace(returned_by=_RS),
-        _c("time", "str", "", _RS, "UTC", "When the run started (ISO text)"),
+        _c("time", "datetime64[ns, UTC]", "", _RS, "UTC", "When the run started"),
         *(JOURNAL[i]._replace(returned_by=_RS) for i in (11, 6, 8, 4)),
         _c("status", "str", "", _RS, "", "Whether the run ended", "ended, interrupted, ..."),
         _c("machines", "int64", "", _RS, "machines", "Machines in the run"),

@@ -81,10 +81,12 @@ def journal(run: str | None = None, machine: str | None = None, since: Any = Non
         tests.append(lambda r, k=tuple(kinds): r.get("kind") in k)
     records = read_records(path, lambda r: all(test(r) for test in tests))
     frame = pd.DataFrame(records, columns=list(COLUMNS))
-    frame["time"] = pd.to_datetime(frame["time"], utc=True)
-    frame["http_status"] = frame["http_status"].astype("Int64")
-    frame["intent"] = frame["intent"].astype("Int64")
-    frame["seconds"] = frame["seconds"].astype("Float64")
+    frame["time"] = pd.to_datetime(frame["time"], utc=True).astype("datetime64[ns, UTC]")
+    # explicit: inferred, a column no record filled (user, plan_id, error) would be object
+    texts = [c for c in COLUMNS if c not in ("seq", "time", "arguments", "detail", "http_status",
+                                             "intent", "seconds")]
+    frame = frame.astype({**dict.fromkeys(texts, "str"), "http_status": "Int64",
+                          "intent": "Int64", "seconds": "Float64"})
     frame.attrs["kind"] = "journal"
     return frame
 
@@ -255,8 +257,9 @@ class Run:
                  "error": (m.outcome or {}).get("error")} for m in self.machines().values()]
         frame = pd.DataFrame(rows, columns=["datacenter", "id", "name", "state_before", "status",
                                             "http_status", "request_id", "error"])
-        frame["http_status"] = frame["http_status"].astype("Int64")
-        return frame
+        return frame.astype({"datacenter": "string", "id": "string", "name": "string",
+                             "state_before": "str", "status": "str", "http_status": "Int64",
+                             "request_id": "str", "error": "str"})
 
     def __repr__(self) -> str:
         return f"<Run {self.summary()}>"
@@ -285,7 +288,11 @@ class RunList(list):
                               "summary": ", ".join(f"{n} {s}" for s, n in r.counts().items())}
                              for r in self],
                             columns=["run_id", "time", "action", "account", "datacenter",
-                                     "plan_id", "status", "machines", "summary"])
+                                     "plan_id", "status", "machines", "summary"]
+                            ).astype({"run_id": "str", "time": "datetime64[ns, UTC]",
+                                      "action": "str", "account": "str", "datacenter": "str",
+                                      "plan_id": "str", "status": "str", "machines": "int64",
+                                      "summary": "str"})
 
     def __repr__(self) -> str:
         return "\n".join(r.summary() for r in self) or "no runs in the journal"

@@ -125,8 +125,11 @@ class Plan:
                              columns=["datacenter", "id", "name", "state", "verdict", "reason",
                                       "request", "batch"])
         frame["verdict"] = pd.Categorical(frame["verdict"], categories=list(VERDICTS))
-        frame["batch"] = frame["batch"].astype("Int64")
-        return frame
+        # explicit: inferred, an all-missing reason would be object and ids str, not the
+        # column dictionary's dtypes (tests/test_dictionary.py)
+        return frame.astype({"datacenter": "string", "id": "string", "name": "string",
+                             "state": "str", "reason": "str", "request": "str",
+                             "batch": "Int64"})
 
     @property
     def estimate(self) -> dict[str, Any]:

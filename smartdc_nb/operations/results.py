@@ -99,7 +99,8 @@ class WaitResult(ResultTable):
 
     COLUMNS = ("datacenter", "id", "name", "final_state", "reached", "outcome", "seconds",
                "error", "history", "audit")
-    DTYPES = {"reached": "boolean", "seconds": "Float64"}
+    DTYPES = {"datacenter": "string", "id": "string", "name": "string", "reached": "boolean",
+              "seconds": "Float64", "error": "str"}
 
     def __init__(self, trackers: Sequence[Tracker], title: str, elapsed: float,
                  interrupted: bool = False):

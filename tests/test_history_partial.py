@@ -8,24 +8,12 @@ from collections import Counter
 
 import pandas as pd
 import pytest
+from test_history import fleet, store  # noqa: F401  (the fixtures: a Fleet, a history dir)
 
 import smartdc_nb
-from smartdc_nb import Fleet
 from smartdc_nb.fleet import DatacenterWarning
 
 LISTING = r"/demo/machines(\?|$)"
-
-
-@pytest.fixture
-def fleet(dc):
-    return Fleet(dc)
-
-
-@pytest.fixture
-def store(tmp_path, monkeypatch):
-    directory = tmp_path / "history"
-    monkeypatch.setenv("SMARTDC_NB_HISTORY_DIR", str(directory))
-    return directory
 
 
 def _card_body(d) -> str:

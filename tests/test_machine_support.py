@@ -10,6 +10,8 @@ import contextlib
 import os
 import signal
 import threading
+import time
+from collections import Counter
 from typing import Any, Iterator
 
 from smartdc_nb.machine import Machine
@@ -40,6 +42,38 @@ def put(emu, datacenter: str = "us-east-1", **fields: Any) -> str:
 def fetched(dc, emu, **fields: Any) -> Machine:
     """Inject a machine and fetch it through the client (one GET)."""
     return Machine(dc, put(emu, dc.name or "us-east-1", **fields))
+
+
+def accepted(emu, action: str) -> Counter:
+    """How many ``action`` requests (``?action=``) the cloud accepted, per machine id."""
+    return Counter(r["path"].rsplit("/", 1)[1] for r in emu.requests
+                   if r["method"] == "POST" and r["query"].get("action") == action
+                   and r["status"] == 202)
+
+
+@contextlib.contextmanager
+def ctrl_c_after_accepted(emu, action: str, count: int, *, settle: float = 0.0,
+                          deadline: float = 60.0) -> Iterator[None]:
+    """A real SIGINT (Ctrl-C) to this process once the cloud has accepted ``count`` ``action``
+    requests (``settle`` seconds later: into the wait that follows them)."""
+    done = threading.Event()
+
+    def watch() -> None:
+        ends = time.monotonic() + deadline
+        while not done.is_set() and time.monotonic() < ends:
+            if sum(accepted(emu, action).values()) >= count:
+                time.sleep(settle)
+                os.kill(os.getpid(), signal.SIGINT)
+                return
+            time.sleep(0.02)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        done.set()
+        watcher.join(timeout=5)
 
 
 @contextlib.contextmanager

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -10,12 +9,11 @@ import signal
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from collections import Counter
 
 import pytest
-from test_machine_support import FAST, fetched, mutations
+from test_machine_support import FAST, accepted, ctrl_c_after_accepted, fetched, mutations
 
 import smartdc_nb
 from smartdc_nb.bulk import BulkInterrupted
@@ -27,38 +25,14 @@ from smartdc_nb.resuming import resume
 
 def accepted_stops(emu) -> Counter:
     """How many stop requests the cloud accepted, per machine id."""
-    return Counter(r["path"].rsplit("/", 1)[1] for r in emu.requests
-                   if r["method"] == "POST" and r["query"].get("action") == "stop"
-                   and r["status"] == 202)
-
-
-@contextlib.contextmanager
-def ctrl_c_once(emu, stops: int, deadline: float = 60.0):
-    """A real SIGINT (Ctrl-C) to this process once the cloud has accepted ``stops`` stops."""
-    done = threading.Event()
-
-    def watch() -> None:
-        ends = time.monotonic() + deadline
-        while not done.is_set() and time.monotonic() < ends:
-            if sum(accepted_stops(emu).values()) >= stops:
-                os.kill(os.getpid(), signal.SIGINT)
-                return
-            time.sleep(0.02)
-
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
-    try:
-        yield
-    finally:
-        done.set()
-        watcher.join(timeout=5)
+    return accepted(emu, "stop")
 
 
 def test_resume_after_ctrl_c_sends_only_what_was_not_sent(emu, dc):
     machines = MachineList(fetched(dc, emu, name=f"r-c{i}") for i in range(8))
     emu.faults.add(r"action=stop", method="POST", latency=0.25)
     emu.clear_requests()
-    with pytest.raises(BulkInterrupted) as caught, ctrl_c_once(emu, stops=2):
+    with pytest.raises(BulkInterrupted) as caught, ctrl_c_after_accepted(emu, "stop", 2):
         machines.stop(confirm=True, concurrency=1, **FAST)
     sent_before = accepted_stops(emu)
     assert 0 < len(sent_before) < 8

@@ -3,50 +3,15 @@ did not finish is waited on and checked (never sent again) before the next batch
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import threading
-import time
 from collections import Counter
 
 import pytest
-from test_machine_support import FAST, fetched, mutations
+from test_machine_support import FAST, accepted, ctrl_c_after_accepted, fetched, mutations
 
 from smartdc_nb.bulk import BulkInterrupted
 from smartdc_nb.journal_views import journal_runs
 from smartdc_nb.machinelist import MachineList
 from smartdc_nb.resuming import resume
-
-
-def accepted(emu, action: str) -> Counter:
-    """How many ``action`` requests the cloud accepted, per machine id."""
-    return Counter(r["path"].rsplit("/", 1)[1] for r in emu.requests
-                   if r["method"] == "POST" and r["query"].get("action") == action
-                   and r["status"] == 202)
-
-
-@contextlib.contextmanager
-def ctrl_c_after_accepted(emu, action: str, count: int, deadline: float = 30.0):
-    """A real SIGINT (Ctrl-C) once the cloud has accepted ``count`` ``action`` requests."""
-    done = threading.Event()
-
-    def watch() -> None:
-        ends = time.monotonic() + deadline
-        while not done.is_set() and time.monotonic() < ends:
-            if sum(accepted(emu, action).values()) >= count:
-                time.sleep(0.2)  # the run is in its wait now (the clock is stopped)
-                os.kill(os.getpid(), signal.SIGINT)
-                return
-            time.sleep(0.02)
-
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
-    try:
-        yield
-    finally:
-        done.set()
-        watcher.join(timeout=5)
 
 
 class Check:
@@ -67,7 +32,7 @@ def _interrupted_in_batch_1(emu, machines, check) -> str:
     """Roll a reboot over ``machines`` (2 a batch); Ctrl-C while batch 1 is rebooting (the
     emulator's clock stopped, so it stays there). Returns the run id."""
     emu.clock.set_manual(True)
-    with pytest.raises(BulkInterrupted) as caught, ctrl_c_after_accepted(emu, "reboot", 2):
+    with pytest.raises(BulkInterrupted) as caught, ctrl_c_after_accepted(emu, "reboot", 2, settle=0.2):
         machines.reboot(batch_size=2, health_check=check, **FAST)
     assert sum(accepted(emu, "reboot").values()) == 2
     rows = {o.machine.name: o for o in caught.value.result.outcomes}

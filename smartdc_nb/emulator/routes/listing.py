@@ -25,17 +25,54 @@ _STATE_FILTERS = {"provisioning": "active", "stopping": "active", "active": "act
 INACTIVE = ("deleted", "failed")
 
 
-def _int_param(params: dict[str, Any], name: str, default: int, low: int, high: int | None) -> int:
+#: VMAPI's own patterns for the values CloudAPI passes on (sdc-vmapi lib/common/validation.js
+#: ALIAS_RE, RAM_RE, UUID_RE, VALID_VM_BRANDS); the messages quote the JS regexps as VMAPI does.
+_ALIAS_RE = r"/^[a-zA-Z0-9][a-zA-Z0-9\_\.\-]*$/"
+_RAM_RE = r"/^0$|^([1-9][0-9]*$)/"
+_BRANDS = ("bhyve", "joyent", "joyent-minimal", "kvm", "lx")
+
+
+def _int_error(params: dict[str, Any], name: str, low: int, high: int | None) -> dict | None:
     raw = params.get(name)
-    if raw is None or raw == "":
-        return default
+    if raw is None or raw == "":  # CloudAPI's ``limit || 1000`` / ``offset || 0``
+        return None
     text = "" if isinstance(raw, bool) else str(raw).strip()
     value = int(text) if re.fullmatch(r"-?\d{1,12}", text) else None
     if value is None or value < low or (high is not None and value > high):
         bound = f">= {low}" + (f" and <= {high}" if high is not None else "")
-        raise validation_failed("Invalid Parameters", [
-            invalid_field(name, f"Not a valid number: number must be {bound}")])
-    return value
+        return invalid_field(name, f"Not a valid number: number must be {bound}")
+    return None
+
+
+def _int_param(params: dict[str, Any], name: str, default: int) -> int:
+    raw = params.get(name)
+    return default if raw is None or raw == "" else int(str(raw).strip())
+
+
+def _vmapi_errors(p: dict[str, Any], tags: dict[str, Any]) -> list[dict]:
+    """What VMAPI's validateListVmsParams says of the values CloudAPI hands it
+    (sdc-cloudapi lib/machines.js getListOptions passes ``brand``, ``image`` as image_uuid,
+    ``memory`` as ram and ``name`` as alias only when truthy, every ``tag.*`` as is, and
+    ``limit || 1000``, ``offset || 0``). The errors come in the order of VMAPI's validator
+    table, under VMAPI's field names."""
+    errors = []
+    name, brand, memory = p.get("name"), p.get("brand"), p.get("memory")
+    image = p.get("image") or p.get("dataset")
+    if name and not re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.\-]*", str(name)):
+        errors.append(invalid_field("alias", f"String does not match regexp: {_ALIAS_RE}"))
+    if brand and brand not in _BRANDS:
+        errors.append(invalid_field("brand", "Must be one of: " + ", ".join(_BRANDS)))
+    if image and not re.fullmatch(r"[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}",
+                                  str(image)):  # VMAPI's UUID_RE is lower-case only
+        errors.append(invalid_field("image_uuid", "Invalid UUID"))
+    errors += [e for e in (_int_error(p, "limit", 1, MAX_LIMIT), _int_error(p, "offset", 0, None))
+               if e]
+    if memory and not re.fullmatch(r"0|[1-9][0-9]*", str(memory)):
+        errors.append(invalid_field("ram", f"String does not match regexp: {_RAM_RE}"))
+    for key, value in tags.items():  # VMAPI validatePolymorphicParamStringKeyValue
+        if value == "":
+            errors.append(invalid_field("tag", 'Invalid tag value: ""'))
+    return errors
 
 
 def _filters(ctx: Ctx):
@@ -58,13 +95,18 @@ def _filters(ctx: Ctx):
     if p.get("image") and p.get("dataset"):
         raise invalid_argument("image and dataset are mutually exclusive parameters.")
     image = p.get("image") or p.get("dataset")
-    tags = {k[4:]: v for k, v in p.items() if k.startswith("tag.")}
+    tags = {k[4:]: v for k, v in p.items() if k.startswith("tag.") and len(k) > 4}  # /^tag\..+/
     tombstone = bool(p.get("tombstone"))
-    if p.get("tags") == "*":
+    if p.get("tags") == "*":  # CloudAPI replaces every other option with one query
+        _raise_invalid([e for e in (_int_error(p, "limit", 1, MAX_LIMIT),
+                                    _int_error(p, "offset", 0, None)) if e])
+
         def any_tags(m: Machine, shown: str) -> bool:
             return bool(m.tags) and (tombstone or shown not in INACTIVE)
         return any_tags
-    name, brand, memory = p.get("name"), p.get("brand"), p.get("memory")
+    _raise_invalid(_vmapi_errors(p, tags))
+    # CloudAPI tests ``if (req.params.name)``: an empty value is no filter at all
+    name, brand, memory = p.get("name") or None, p.get("brand"), p.get("memory")
 
     def keep(m: Machine, shown: str) -> bool:
         if wanted_state is None:
@@ -81,7 +123,7 @@ def _filters(ctx: Ctx):
             return False
         if image and m.image != image:
             return False
-        if memory not in (None, "") and str(m.memory) != str(memory):
+        if memory and str(m.memory) != str(memory):
             return False
         if kind and (m.brand in ("kvm", "bhyve")) != (kind == "virtualmachine"):
             return False
@@ -94,14 +136,19 @@ def _filters(ctx: Ctx):
     return keep
 
 
+def _raise_invalid(errors: list[dict]) -> None:
+    if errors:
+        raise validation_failed("Invalid Parameters", errors)
+
+
 def _tag_text(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def list_machines(ctx: Ctx) -> Reply:
     keep = _filters(ctx)
-    limit = _int_param(ctx.params, "limit", MAX_LIMIT, 1, MAX_LIMIT)
-    offset = _int_param(ctx.params, "offset", 0, 0, None)
+    limit = _int_param(ctx.params, "limit", MAX_LIMIT)  # validated by _filters
+    offset = _int_param(ctx.params, "offset", 0)
     credentials = ctx.params.get("credentials")
     networks = not omits_networks(ctx.accept_version)
     state, now, owner = ctx.state, ctx.now, ctx.account.uuid

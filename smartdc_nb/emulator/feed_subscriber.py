@@ -32,18 +32,26 @@ SEND_TIMEOUT = 10.0
 _UUID_CHARS = set("0123456789abcdef-")
 
 
+def _js_truthy(value: Any) -> bool:
+    """JavaScript's truthiness: every array and object is true, even an empty one."""
+    return value is not None and value is not False and value != 0 and value != ""
+
+
 def valid_registration(message: Any) -> bool:
-    """True for a registration CloudAPI accepts (anything else is ignored, without a reply)."""
+    """True for a registration CloudAPI accepts (anything else is ignored, without a reply:
+    sdc-cloudapi lib/changefeed.js logs it and returns, the socket stays open, unregistered)."""
     if not isinstance(message, dict) or message.get("resource") != "vm":
         return False
     subs = message.get("subResources")
     if not isinstance(subs, list) or any(s not in SUB_RESOURCES for s in subs):
         return False
     vms = message.get("vms")
-    if vms:  # CloudAPI only checks a truthy vms
+    # CloudAPI checks ``msg.vms && (!Array.isArray(msg.vms) || ...UUID_RE...)``: a JS-falsy
+    # vms is no filter, ``{}`` is refused, ``[]`` is a filter that matches nothing
+    if _js_truthy(vms):
         if not isinstance(vms, list):
             return False
-        for vm in vms:
+        for vm in vms:  # UUID_RE has /i: upper-case passes here (and then matches nothing)
             if not (isinstance(vm, str) and len(vm) == 36 and set(vm.lower()) <= _UUID_CHARS
                     and [len(p) for p in vm.split("-")] == [8, 4, 4, 4, 12]):
                 return False
@@ -70,7 +78,9 @@ class FeedSocket:
         if reg is None or not any(s in reg["subResources"] for s in subs):
             return False
         vms = reg.get("vms")
-        return not vms or machine_id.lower() in {v.lower() for v in vms}
+        # broadcastChange: ``reg.vms && reg.vms.indexOf(changedResourceId) === -1`` drops the
+        # change: an exact, case-sensitive match against VMAPI's lower-case ids
+        return not _js_truthy(vms) or machine_id in vms
 
     def serve(self, sock: socket.socket, rfile: Any) -> None:
         """Run the connection until it closes (the server's handler thread calls this)."""

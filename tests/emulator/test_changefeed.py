@@ -77,10 +77,30 @@ def test_invalid_registrations_are_ignored(emu, api, open_feed, machine_id):
     emu.datacenter("us-east-1").set_state(machine_id, "stopped")
     assert quiet(ws)
     assert emu.changefeed.status()["sockets"][0]["registered"] is False
-    ws.send(json.dumps({"resource": "vm", "subResources": ["state"], "vms": [machine_id.upper()]}))
+    ws.send(json.dumps({"resource": "vm", "subResources": ["state"], "vms": [machine_id]}))
     eventually(lambda: emu.changefeed.status()["sockets"][0]["registered"], 5)
     emu.datacenter("us-east-1").set_state(machine_id, "running")
     assert take(ws, 1)[0]["resourceState"] == "running"
+
+
+def test_vms_as_javascript_sees_them(emu, open_feed, machine_id):
+    """sdc-cloudapi lib/changefeed.js: ``[]`` is truthy and an array, so it is a filter that
+    matches nothing; ``{}`` is truthy and no array, so the registration is ignored (the
+    socket stays open, unregistered); an upper-case UUID passes the /i UUID_RE but
+    ``indexOf`` against the lower-case id never finds it; a falsy vms is no filter."""
+    state = {"resource": "vm", "subResources": ["state"]}
+    empty = open_feed({**state, "vms": []})
+    upper = open_feed({**state, "vms": [machine_id.upper()]})
+    unfiltered = open_feed({**state, "vms": None})
+    braces = open_feed()
+    braces.send(json.dumps({**state, "vms": {}}))
+    assert braces.ping().wait(5)    # the server reads frames in order: the registration was read
+    registered = lambda: [s["registered"] for s in emu.changefeed.status()["sockets"]]
+    assert registered() == [True, True, True, False]
+    emu.datacenter("us-east-1").set_state(machine_id, "stopped")
+    assert take(unfiltered, 1)[0]["changedResourceId"] == machine_id
+    assert quiet(empty) and quiet(upper, 0.1) and quiet(braces, 0.1)
+    assert registered() == [True, True, True, False]    # none of them was closed
 
 
 def test_every_timeline_step_and_subresource(emu, api, open_feed, machine_id):

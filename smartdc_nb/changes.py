@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import queue
+import re
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -47,6 +48,26 @@ if TYPE_CHECKING:
 log = logging.getLogger("smartdc_nb")
 
 
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def _machine_ids(ids: Iterable[str] | str | None) -> set[str]:
+    """The registration's ``vms``, lower-cased. CloudAPI (sdc-cloudapi lib/changefeed.js)
+    silently ignores a whole registration with one non-UUID entry, so the stream would look
+    live and hear nothing, and it matches entries case-sensitively against VMAPI's lower-case
+    ids. Empty or None: no filter (the client never sends ``"vms": []``, which hears nothing)."""
+    if ids is None:
+        return set()
+    chosen = set()
+    for one in [ids] if isinstance(ids, str) else ids:
+        text = one.strip().lower() if isinstance(one, str) else ""
+        if not _UUID.fullmatch(text):
+            raise InvalidInputError(f"machine_ids takes machine UUIDs (CloudAPI's changefeed "
+                                    f"ignores a registration naming anything else), not {one!r}")
+        chosen.add(text)
+    return chosen
+
+
 def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
@@ -60,7 +81,7 @@ class ChangeStream:
     """
 
     def __init__(self, datacenters: dict[str, DataCenter], *,
-                 machine_ids: Iterable[str] | None = None, backoff: tuple[float, float] = (0.5, 30.0),
+                 machine_ids: Iterable[str] | str | None = None, backoff: tuple[float, float] = (0.5, 30.0),
                  poll_interval: float | None = None, open_timeout: float = 10.0,
                  queue_size: int = 100_000, notify: threading.Event | None = None):
         if not datacenters:
@@ -71,7 +92,7 @@ class ChangeStream:
                                     f"longest, not {backoff!r}")
         if poll_interval is not None and not poll_interval > 0:
             raise InvalidInputError(f"poll_interval must be positive seconds or None, not {poll_interval!r}")
-        self.machine_ids = {m.lower() for m in machine_ids} if machine_ids else set()
+        self.machine_ids = _machine_ids(machine_ids)
         self.backoff = (float(low), float(high))
         self.poll_interval = poll_interval
         self.open_timeout = open_timeout

@@ -175,3 +175,16 @@ def test_a_down_feed_is_still_polled_every_poll_interval(emu, dc, machine_id):
         polls, spent = listings(emu), time.monotonic() - start
         # a bound on the count, not on time: a slow machine only lowers it
         assert polls <= spent / interval + 1, (polls, spent)
+
+
+def test_machine_ids_register_what_real_cloudapi_matches(emu, dc, machine_id):
+    """CloudAPI ignores a registration with a non-UUID in vms and matches the rest
+    case-sensitively against lower-case ids (sdc-cloudapi lib/changefeed.js), so the client
+    lower-cases ids, takes one id as a string, and refuses anything that is no UUID."""
+    with pytest.raises(smartdc_nb.errors.InvalidInputError, match="fixture-vm"):
+        dc.changes(machine_ids=["fixture-vm"])
+    with dc.changes(machine_ids=machine_id.upper(), **FAST) as stream:
+        eventually(lambda: listening(emu, stream), 10, "the feed")
+        assert emu.changefeed.status()["sockets"][0]["vms"] == [machine_id]
+        emu.datacenter("us-east-1").set_state(machine_id, "stopped")
+        assert next_change(stream, lambda c: c.source == "feed").machine_id == machine_id

@@ -280,3 +280,34 @@ def test_the_question_shows_the_plan_and_yes_applies_exactly_it(emu, fleet, batc
     assert panel.result.plan_id == plan.id
     run = smartdc_nb.journal_runs()[0]  # journalled under the plan: resume(run_id) can go on
     assert run.action == "start" and run.start["plan_id"] == plan.id
+
+
+def test_a_snapshot_name_the_api_refuses_disables_the_button_and_says_why(emu, fleet, batch,
+                                                                          panel_of):
+    panel = panel_of(fleet)
+    list_with(panel, tag_key="role", tag_value="batch")
+    panel.table.select_all()
+    panel.snapshot_template.value = "bad name!"  # what the plan refuses, the button refuses
+    assert panel.buttons["create_snapshot"].disabled
+    assert "invalid snapshot name 'bad name!'" in panel.buttons["create_snapshot"].tooltip
+    panel.ask("create_snapshot")  # a click that arrives anyway asks nothing, sends nothing
+    assert not panel.confirm.armed and posts(emu) == []
+    assert panel.log.entries[-1].word == "refused"
+    assert "invalid snapshot name" in panel.log.entries[-1].message
+
+
+def test_a_run_in_which_no_machine_was_acted_on_is_not_logged_as_done(emu, fleet, batch,
+                                                                      panel_of):
+    panel = panel_of(fleet)
+    list_with(panel, tag_key="role", tag_value="batch", state="stopped")
+    panel.table.select_all()
+    panel.buttons["start"].click()
+    for dc_name, ids in (("us-east-1", batch["east-stopped"]),
+                         ("us-west-1", batch["west-stopped"])):
+        for machine_id in ids:  # started elsewhere after the question: all skipped
+            emu.datacenter(dc_name).set_state(machine_id, "running")
+    panel.confirm.yes.click()
+    panel.wait()
+    assert posts(emu) == [] and panel.result.counts["skipped"] == 4
+    summary = next(e for e in panel.log.entries if e.message.startswith("start on 4"))
+    assert summary.word == "nothing was done" and "nothing to do (4 skipped)" in summary.message

@@ -28,7 +28,7 @@ from ..display.values import Note
 from ..errors import InvalidInputError
 from ..operations.targets import default_interval
 from .html import render_card, render_line, stylesheet
-from .pieces import ActivityLog, ConfirmBar, ProgressArea
+from .pieces import ActivityLog, ConfirmBar, ProgressArea, result_word
 from .table import SelectableTable
 from .sources import datacenters_of
 
@@ -392,7 +392,7 @@ class SelectionPanel(Panel):
         """Show a bulk result's outcome table and say its summary in the log."""
         self.result = result
         self.outcome.value = render_card(card_for(result))
-        self.log.add("done" if result.ok else "failed", summary or result.summary())
+        self.log.add(result_word(result), summary or result.summary())
 
 
 __all__ = ["Panel", "SelectionPanel", "check_options", "WIDGET_VIEW"]

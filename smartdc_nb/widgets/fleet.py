@@ -231,17 +231,16 @@ class FleetPanel(SelectionPanel):
         return args, ACTIONS[action].prepare(*args)
 
     def applicable(self, action: str) -> tuple[list[Machine], Counter]:
-        """The selected machines the action applies to (as known) and why the others not."""
-        _args, params = self.params(action)
-        spec = ACTIONS[action]
-        applies, skipped = [], Counter()
-        for machine in self.table.chosen:
-            reason = spec.why_not(machine, params)
-            if reason:
-                skipped[reason] += 1
-            else:
-                applies.append(machine)
-        return applies, skipped
+        """The selected machines the action applies to (as known) and why the others not.
+
+        Judged by the plan of the known states (no request), the one Yes applies: the button
+        then refuses what the plan refuses (a snapshot name the API cannot take, say).
+        """
+        args, _params = self.params(action)
+        plan = make_plan(self.table.chosen, action, *args, refresh=False,
+                         concurrency=self.concurrency)
+        return list(plan.machines("act")), Counter(r.reason for r in plan.rows
+                                                   if r.verdict != "act")
 
     def why_not(self, name: str) -> str | None:
         if name == "list" or name not in ACTIONS:
@@ -257,8 +256,11 @@ class FleetPanel(SelectionPanel):
         except InvalidInputError as exc:
             return str(exc)
         if not applies:
+            # each machine's expanded name may be refused in its own words: a few say enough
+            reasons = [f"{n} {reason}" for reason, n in skipped.most_common()]
+            more = f"; and {len(reasons) - 3} more reasons" if len(reasons) > 3 else ""
             return f"{BULK[name][0]} applies to none of the selected machines: " + \
-                "; ".join(f"{n} {reason}" for reason, n in skipped.items())
+                "; ".join(reasons[:3]) + more
         return None
 
     def _asker(self, action: str) -> Callable[[], None]:

@@ -23,9 +23,12 @@ from .html import render_card, render_line
 
 log = logging.getLogger("smartdc_nb.widgets")
 
+#: the log word of a run in which no machine was acted on (all skipped): not a success
+NOTHING_DONE = "nothing was done"
 #: how each log word is coloured (the display's tones)
 LOG_TONES = {"done": "ok", "failed": "bad", "refused": "warn", "skipped": "warn", "ignored": "idle",
-             "cancelled": "idle", "stopped": "idle", "started": "busy", "info": "neutral"}
+             "cancelled": "idle", "stopped": "idle", "started": "busy", "info": "neutral",
+             NOTHING_DONE: "warn"}
 #: the log shows the newest entries; ``ActivityLog.entries`` keeps all of them
 LOG_SHOWN = 200
 
@@ -39,6 +42,14 @@ def describe(error: BaseException) -> str:
     """An error in words: its class (which says what kind of failure) and its message."""
     message = str(error) or "(no message)"
     return f"{type(error).__name__}: {message}"
+
+
+def result_word(result: Any) -> str:
+    """The log word of a bulk result: failed, done, or nothing was done (no machine acted on:
+    a run of skips must not read as a success the cloud confirmed)."""
+    if not result.ok:
+        return "failed"
+    return "done" if result.counts.get("done") else NOTHING_DONE
 
 
 @dataclass(frozen=True)

@@ -174,3 +174,25 @@ def test_what_a_snapshot_panel_takes(dc):
         snapshot_panel("web-1")
     with pytest.raises(InvalidInputError, match="max_rows must be a whole number"):
         snapshot_panel(dc, max_rows=0)
+
+
+def test_a_snapshot_that_cannot_be_planned_is_a_failed_row_of_the_result(emu, dc, panel_of):
+    # a name the API cannot address, as the cloud may hold one: the question says it cannot
+    # be planned; after Yes it must be a failed row, not only a line of the log
+    machine = fetched(dc, emu, name="db-1", snapshots=["good", "bad name/x"])
+    panel = panel_of(machine)
+    panel.table.select_all()
+    panel.buttons["delete"].click()
+    assert "bad name/x: cannot be planned" in words(panel.confirm.message.value)
+    panel.confirm.yes.click()
+    panel.wait()
+    assert [r["path"].rsplit("/", 1)[1] for r in posts(emu)] == ["good"]
+    result = panel.result
+    assert not result.ok and (result.counts["done"], result.counts["failed"]) == (1, 1)
+    failed = next(r for r in result if r["outcome"] == "failed")
+    assert failed["reason"].startswith("snapshot 'bad name/x' could not be planned (")
+    assert failed["reason"].endswith("nothing was sent")
+    assert badges(panel.outcome.value).count("failed") == 1
+    summary = next(e for e in panel.log.entries if e.message.startswith("Delete 2 snapshots:"))
+    assert summary.word == "failed" and summary.message.startswith(
+        "Delete 2 snapshots: 1 done, 1 failed in ")

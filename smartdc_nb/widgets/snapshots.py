@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 from .. import rules
-from ..operations.outcomes import BulkResult
+from ..operations.outcomes import FAILED, BulkResult, Outcome
 from ..datacenter import DataCenter
 from ..display.layout import Card, Facts
 from ..display.values import Badge, Note, badge, duration, mebibytes, text
@@ -54,6 +54,27 @@ def snapshot_values(snapshot: Snapshot, now: datetime) -> list[Any]:
             created.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M") if created
             else Note("unknown"), duration(age) if age is not None else Note("unknown"),
             mebibytes(snapshot.raw.get("size"))]
+
+
+def failed_rows(name: str, error: BaseException, plan: Plan | None,
+                chosen: list[Snapshot]) -> list[Outcome]:
+    """The outcome rows of snapshot ``name`` whose delete run ended in ``error``: the rows it
+    got that far (a run interrupted with its result), failed rows in words for the others."""
+    partial = getattr(error, "result", None)
+    rows = list(partial.outcomes) if isinstance(partial, BulkResult) else []
+    have = {o.machine for o in rows}
+    if plan is None:
+        reason = f"snapshot {name!r} could not be planned ({describe(error)}); nothing was sent"
+    else:
+        reason = (f"deleting snapshot {name!r} stopped with {describe(error)}; whether it "
+                  "is gone shows in the next listing")
+    for snapshot in chosen:
+        if snapshot.name == name and snapshot.machine not in have:
+            outcome = Outcome(snapshot.machine, "delete_snapshot")
+            outcome.end(FAILED, error=error, reason=reason)
+            rows.append(outcome)
+            have.add(snapshot.machine)
+    return rows
 
 
 class SnapshotPanel(SelectionPanel):
@@ -310,11 +331,12 @@ class SnapshotPanel(SelectionPanel):
 
             results, errors = gather({name: (lambda n=name, m=machines: run(n, m))
                                       for name, machines in by_name.items()}, workers)
-            errors.update(unplanned)
             bar.close()
-            for name, error in errors.items():
-                self.log.error(f"Delete snapshot {name}", error)
             outcomes = [o for result in results.values() for o in result.outcomes]
+            for name, error in {**errors, **unplanned}.items():
+                self.log.error(f"Delete snapshot {name}", error)
+                # a snapshot not deleted is a failed row of the result, never left out of it
+                outcomes += failed_rows(name, error, plans.get(name), chosen)
             result = BulkResult("delete_snapshot", outcomes, time.monotonic() - started,
                                 waited_for="snapshots deleted")
             counts = ", ".join(f"{n} {outcome}" for outcome, n in result.counts.items() if n)

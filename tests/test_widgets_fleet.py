@@ -311,3 +311,21 @@ def test_a_run_in_which_no_machine_was_acted_on_is_not_logged_as_done(emu, fleet
     assert posts(emu) == [] and panel.result.counts["skipped"] == 4
     summary = next(e for e in panel.log.entries if e.message.startswith("start on 4"))
     assert summary.word == "nothing was done" and "nothing to do (4 skipped)" in summary.message
+
+
+def test_a_listing_that_fails_everywhere_keeps_the_previous_one_and_says_so(emu, fleet, batch,
+                                                                            panel_of):
+    panel = panel_of(fleet)
+    list_with(panel, tag_key="role", tag_value="batch")
+    panel.table.select_all()
+    emu.faults.add(path="/demo/machines", method="GET", status=503)
+    list_with(panel, state="stopped")
+    last = panel.log.entries[-1]
+    assert last.word == "failed" and "nothing could be listed: us-east-1 (" in last.message
+    assert "us-west-1 (ServiceUnavailableError" in last.message
+    assert "previous listing (tag role=batch) is still shown" in last.message
+    assert names(panel) == ["batch-e-run", "batch-e0", "batch-e1", "batch-w0", "batch-w1"]
+    assert len(panel.table.chosen) == 5  # the selection is not wiped either
+    counts = words(panel.counts.value)
+    assert "From the previous listing: listing state stopped, tag role=batch failed" in counts
+    assert "no machine matches" not in counts and "2 datacenter(s) failed" in counts

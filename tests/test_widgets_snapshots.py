@@ -196,3 +196,26 @@ def test_a_snapshot_that_cannot_be_planned_is_a_failed_row_of_the_result(emu, dc
     summary = next(e for e in panel.log.entries if e.message.startswith("Delete 2 snapshots:"))
     assert summary.word == "failed" and summary.message.startswith(
         "Delete 2 snapshots: 1 done, 1 failed in ")
+
+
+def test_failed_listings_are_in_the_summary_and_a_total_failure_keeps_the_rows(emu, dc, aged,
+                                                                               panel_of):
+    panel = panel_of(smartdc_nb.Fleet(dc))
+    before = rows(panel)
+    panel.table.select_all()
+    west = emu.faults.add(path="/demo/machines", method="GET", datacenter="us-west-1",
+                          status=503)
+    panel.buttons["list"].click()
+    panel.wait()
+    last = panel.log.entries[-1]
+    assert last.word == "done" and last.message.endswith("; us-west-1 could not be listed")
+    assert ("old-w", "nightly-1") not in rows(panel)
+    emu.faults.remove(west)
+    emu.faults.add(path="/demo/machines", method="GET", status=503)
+    shown, chosen = rows(panel), len(panel.table.chosen)
+    panel.buttons["list"].click()
+    panel.wait()
+    last = panel.log.entries[-1]
+    assert last.word == "failed" and "nothing could be listed: us-east-1 (" in last.message
+    assert rows(panel) == shown and len(panel.table.chosen) == chosen and shown != before
+    assert "From the previous listing" in words(panel.counts.value)

@@ -27,7 +27,7 @@ from ..plans import Plan, make_plan
 from .base import SelectionPanel
 from .html import render_card
 from .pieces import describe, plural
-from .sources import list_machines, name_matches, tag_text
+from .sources import list_machines, name_matches, nothing_listed, tag_text
 
 #: column widths of the machine rows (MACHINE_COLUMNS of the display package)
 #: (about 75em with the gaps and the checkbox: the whole row fits a 1280 px wide notebook;
@@ -72,6 +72,7 @@ class FleetPanel(SelectionPanel):
         self.listing: MachineList | None = None
         self.plan: Plan | None = None  # the plan the last confirmation showed
         self.listed_with = ""
+        self.stale: str | None = None  # the filters of a listing that failed everywhere
         self._last_lister: Callable[[], None] = lambda: None
         super().__init__(fleet, **options)
 
@@ -131,10 +132,18 @@ class FleetPanel(SelectionPanel):
 
     def draw_counts(self) -> None:
         if self.listing is None:
-            card = Card("Machines", Note("not listed yet"), blocks=[])
+            card = Card("Machines", Note("not listed yet" if not self.list_errors else
+                                         "nothing could be listed"),
+                        blocks=[Facts([(name, text(describe(error)))
+                                       for name, error in self.list_errors.items()])]
+                        if self.list_errors else [])
         else:
             blocks: list[Any] = [state_counts(self.listing)] if self.listing else \
-                [Note("no machine matches these filters")]
+                [Note("no machine matched these filters" if self.stale is not None
+                      else "no machine matches these filters")]
+            if self.stale is not None:  # a failed listing says nothing about the machines
+                blocks.insert(0, Note(f"From the previous listing: listing {self.stale} "
+                                      "failed in every datacenter."))
             if self.list_errors:
                 blocks.append(Facts([(name, text(describe(error)))
                                      for name, error in self.list_errors.items()]))
@@ -196,14 +205,26 @@ class FleetPanel(SelectionPanel):
 
         def job() -> None:
             machines, errors = list_machines(datacenters, **filters)
-            self._show_listing(MachineList(m for m in machines if keep(m)), errors, words)
+            if errors and len(errors) == len(datacenters):
+                self._keep_listing(errors, words)
+            else:
+                self._show_listing(MachineList(m for m in machines if keep(m)), errors, words)
 
         self._last_lister = job
         return job
 
+    def _keep_listing(self, errors: dict[str, BaseException], words: str) -> None:
+        """Every datacenter failed: the previous rows and selection stay, said to be old (an
+        empty table would read as 'no machine matches', which nobody was told)."""
+        self.list_errors, self.stale = errors, words
+        previous = (f"; the previous listing ({self.listed_with}) is still shown"
+                    if self.listing is not None else "")
+        self.log.add("failed", f"List machines ({words}): {nothing_listed(errors)}{previous}")
+
     def _show_listing(self, machines: MachineList, errors: dict[str, BaseException],
                       words: str) -> None:
         self.listing, self.list_errors, self.listed_with = machines, errors, words
+        self.stale = None
         self.table.set_items([((m.datacenter.name or m.datacenter.url, m.id), m, machine_row(m))
                               for m in machines])
         for name, error in errors.items():

@@ -32,7 +32,7 @@ from ..operations.polling import refresh_machines
 from .base import SelectionPanel
 from .html import render_card
 from .pieces import WidgetBar, describe, plural
-from .sources import list_machines
+from .sources import list_machines, nothing_listed
 
 COLUMNS = ["Machine", "Datacenter", "Snapshot", "State", "Created", "Age", "Size"]
 WIDTHS = ["13em", "7em", "16em", "7em", "10.5em", "5.5em", "5em"]
@@ -93,6 +93,7 @@ class SnapshotPanel(SelectionPanel):
                                     f"list of Machines, not {type(subject).__name__}")
         self.snapshots: list[Snapshot] | None = None
         self.plans: dict[str, Plan] = {}  # the plans the last delete question showed, by name
+        self.stale = False  # the last listing failed everywhere: the rows are the previous ones
         super().__init__(subject, **options)
 
     # ------------------------------------------------------------ widgets
@@ -147,7 +148,10 @@ class SnapshotPanel(SelectionPanel):
 
     def draw_counts(self) -> None:
         if self.snapshots is None:
-            card = Card("Snapshots", Note("not listed yet"))
+            card = Card("Snapshots", Note("nothing could be listed" if self.list_errors
+                                          else "not listed yet"),
+                        blocks=[Facts([(name, text(describe(error)))
+                                       for name, error in self.list_errors.items()])])
         else:
             rows = self.shown()
             days = self.older_than.value
@@ -156,7 +160,8 @@ class SnapshotPanel(SelectionPanel):
                         if days else "any age"]
             machines = {(s.machine.datacenter, s.machine.id) for s in rows}
             subtitle.append(f"on {plural(len(machines), 'machine')}")
-            blocks: list[Any] = []
+            blocks: list[Any] = [Note("From the previous listing: the last one failed "
+                                      "everywhere.")] if self.stale else []
             if self.list_errors:
                 blocks.append(Facts([(name, text(describe(error)))
                                      for name, error in self.list_errors.items()]))
@@ -191,6 +196,8 @@ class SnapshotPanel(SelectionPanel):
         machines, errors = self._machines()
         if self.closed_during("List snapshots"):
             return
+        if errors and len(errors) == len(self.datacenters):
+            return self._keep_listing(errors)
         asked = [m for m in machines if rules.has_snapshots(m)]
         bar = WidgetBar(self.progress, total=len(asked), desc="listing snapshots",
                         unit="machine")
@@ -204,13 +211,25 @@ class SnapshotPanel(SelectionPanel):
         bar.close()
         if self.closed_during("List snapshots"):
             return
+        list_errors = {**errors, **{m.label: e for m, e in failed.items()}}
+        if asked and len(failed) == len(asked):
+            return self._keep_listing(list_errors)
         self.snapshots = [s for m in asked for s in found.get(m, [])]
-        self.list_errors = {**errors, **{m.label: e for m, e in failed.items()}}
+        self.list_errors, self.stale = list_errors, False
         for name, error in self.list_errors.items():
             self.log.error(f"Listing {name}", error)
         self.show_rows()
+        # a partial listing says so in its summary, not only in the error lines above it
+        missing = f"; {', '.join(list_errors)} could not be listed" if list_errors else ""
         self.log.add("done", f"{plural(len(self.snapshots), 'snapshot')} on "
-                             f"{plural(len(asked), 'machine')}")
+                             f"{plural(len(asked) - len(failed), 'machine')}{missing}")
+
+    def _keep_listing(self, errors: dict[str, BaseException]) -> None:
+        """Nothing could be listed: the previous rows and selection stay, said to be old."""
+        self.list_errors, self.stale = errors, self.snapshots is not None
+        previous = "; the previous listing is still shown" if self.stale else ""
+        self.log.add("failed", f"List snapshots: {nothing_listed(errors)}{previous}")
+        self.draw_counts()
 
     def _unless_closed(self, fetch: Callable[[], list[Snapshot]]
                        ) -> Callable[[], list[Snapshot] | None]:

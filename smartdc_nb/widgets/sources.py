@@ -43,6 +43,14 @@ def list_machines(datacenters: Mapping[str, DataCenter], **filters: Any
     return MachineList(m for machines in found.values() for m in machines), errors
 
 
+def nothing_listed(errors: Mapping[str, BaseException]) -> str:
+    """``nothing could be listed: us-east-1 (ServiceUnavailableError: ...), ...``: the log line of
+    a listing in which every source failed (no empty result to show: the previous one stays)."""
+    return "nothing could be listed: " + ", ".join(
+        f"{name} ({type(error).__name__}: {error or '(no message)'})"
+        for name, error in errors.items())
+
+
 def tag_text(value: Any) -> str:
     """A tag value as typed in a text field (``true``, ``42``, ``web``)."""
     return value if isinstance(value, str) else json.dumps(value)
@@ -58,4 +66,4 @@ def name_matches(name: Any, pattern: str) -> bool:
     return pattern in name
 
 
-__all__ = ["datacenters_of", "list_machines", "tag_text", "name_matches"]
+__all__ = ["datacenters_of", "list_machines", "nothing_listed", "tag_text", "name_matches"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipywidgets
 import pytest
+from polling import eventually
 from test_machine_support import logged, put
 from test_widgets_support import FAST, HOSTILE, badges, enabled, html_values, posts, words
 from test_widgets_support import opened  # noqa: F401 (a fixture, used by name)
@@ -329,3 +330,23 @@ def test_a_listing_that_fails_everywhere_keeps_the_previous_one_and_says_so(emu,
     counts = words(panel.counts.value)
     assert "From the previous listing: listing state stopped, tag role=batch failed" in counts
     assert "no machine matches" not in counts and "2 datacenter(s) failed" in counts
+
+
+def test_a_list_click_ignored_during_an_action_changes_nothing(emu, fleet, batch, panel_of):
+    panel = panel_of(fleet)
+    list_with(panel, tag_key="role", tag_value="batch")
+    panel.table.select_all()
+    held = emu.faults.add(path="/demo/machines/", method="POST", hold=True)
+    panel.buttons["start"].click()
+    panel.confirm.yes.click()
+    eventually(lambda: any(f["hits"] for f in emu.faults.list() if f["id"] == held),
+               timeout=10, what="the start on its way")
+    panel.tag_key.value, panel.tag_value.value, panel.name_pattern.value = "", "", "batch-e0"
+    panel.buttons["list"].click()  # busy: ignored, so not the filters of the relist either
+    assert panel.log.entries[-1].word == "ignored"
+    emu.faults.release_all()
+    panel.wait()
+    assert panel.result.counts["done"] == 4
+    assert panel.listed_with == "tag role=batch"  # listed again with the filters it had
+    assert names(panel) == ["batch-e-run", "batch-e0", "batch-e1", "batch-w0", "batch-w1"]
+    assert len(panel.table.chosen) == 5

@@ -188,7 +188,9 @@ class FleetPanel(SelectionPanel):
         except InvalidInputError as exc:
             self.refuse("List machines", str(exc))
             return
-        self.submit("List machines", job, button="list", busy_text="Listing")
+        # kept for the relist after an action only when accepted: an ignored click changes nothing
+        if self.submit("List machines", job, button="list", busy_text="Listing") is not None:
+            self._last_lister = job
 
     def _lister(self) -> Callable[[], None]:
         """A job listing with the filters as they are now (kept to list again after an action)."""
@@ -210,7 +212,6 @@ class FleetPanel(SelectionPanel):
             else:
                 self._show_listing(MachineList(m for m in machines if keep(m)), errors, words)
 
-        self._last_lister = job
         return job
 
     def _keep_listing(self, errors: dict[str, BaseException], words: str) -> None:

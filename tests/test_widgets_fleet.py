@@ -350,3 +350,22 @@ def test_a_list_click_ignored_during_an_action_changes_nothing(emu, fleet, batch
     assert panel.listed_with == "tag role=batch"  # listed again with the filters it had
     assert names(panel) == ["batch-e-run", "batch-e0", "batch-e1", "batch-w0", "batch-w1"]
     assert len(panel.table.chosen) == 5
+
+
+def test_closing_the_panel_mid_action_sends_no_listing_after_it(emu, fleet, batch, panel_of):
+    panel = panel_of(fleet)
+    list_with(panel, tag_key="role", tag_value="batch", state="stopped")
+    panel.table.select_all()
+    held = emu.faults.add(path="/demo/machines/", method="POST", hold=True)
+    panel.buttons["start"].click()
+    panel.confirm.yes.click()
+    eventually(lambda: any(f["hits"] for f in emu.faults.list() if f["id"] == held),
+               timeout=10, what="the start on its way")
+    panel.close()
+    emu.clear_requests()
+    emu.faults.release_all()
+    panel.wait()  # the start already sent finishes its wait (tombstone listings)...
+    listings = [r for r in logged(emu, "GET", "/demo/machines")
+                if not r["query"].get("tombstone")]
+    assert listings == []  # ...but the panel lists nothing more once closed
+    assert panel.log.entries[-1].word == "stopped" and "closed" in panel.log.entries[-1].message

@@ -219,3 +219,24 @@ def test_failed_listings_are_in_the_summary_and_a_total_failure_keeps_the_rows(e
     assert last.word == "failed" and "nothing could be listed: us-east-1 (" in last.message
     assert rows(panel) == shown and len(panel.table.chosen) == chosen and shown != before
     assert "From the previous listing" in words(panel.counts.value)
+
+
+def test_closing_the_panel_mid_delete_sends_no_listing_after_it(emu, dc, aged):
+    panel = snapshot_panel(smartdc_nb.Fleet(dc), **FAST)
+    panel.wait()
+    key = ("us-east-1", aged["new-e"], "fresh")
+    panel.table.toggle(key)
+    held = emu.faults.add(path="/snapshots/fresh", method="DELETE", hold=True)
+    panel.buttons["delete"].click()
+    panel.confirm.yes.click()
+    eventually(lambda: any(f["hits"] for f in emu.faults.list() if f["id"] == held),
+               timeout=10, what="the delete on its way")
+    panel.close()
+    emu.clear_requests()
+    emu.faults.release_all()
+    panel.wait()
+    assert [r for r in logged(emu, "GET", "/demo/machines") if r["path"] == "/demo/machines"
+            and not r["query"].get("tombstone")] == []
+    # only the delete's own wait asks about new-e; no other machine is asked for its snapshots
+    assert not any(aged["old-e"] in r["path"] or aged["old-w"] in r["path"] for r in emu.requests)
+    assert panel.log.entries[-1].word == "stopped" and "closed" in panel.log.entries[-1].message

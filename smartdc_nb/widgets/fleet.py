@@ -206,6 +206,8 @@ class FleetPanel(SelectionPanel):
                 value is None or tag_text(tags[key]) == value))
 
         def job() -> None:
+            if self.closed_during("List machines"):  # the relist after an action, once closed
+                return
             machines, errors = list_machines(datacenters, **filters)
             if errors and len(errors) == len(datacenters):
                 self._keep_listing(errors, words)

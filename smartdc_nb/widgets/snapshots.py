@@ -193,6 +193,8 @@ class SnapshotPanel(SelectionPanel):
         return list_machines(self.datacenters)
 
     def _list_job(self) -> None:
+        if self.closed_during("List snapshots"):  # the relist after a delete, once closed
+            return
         machines, errors = self._machines()
         if self.closed_during("List snapshots"):
             return

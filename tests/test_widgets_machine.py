@@ -216,15 +216,34 @@ def test_a_server_error_is_logged_with_its_status_and_request_id(emu, panel_for)
 def test_bad_input_is_refused_before_sending(emu, panel_for):
     panel = panel_for(name="named-ok")
     panel.new_name.value = "bad name!"
-    panel.buttons["rename"].click()
+    panel.buttons["rename"].click()  # a click that arrives anyway is refused in the log
     panel.wait()
     assert posts(emu) == []
-    assert "InvalidInputError: invalid machine name 'bad name!'" in panel.log.lines[-1]
-    # a job that ends at once still leaves the panel idle, not drawn busy
+    assert panel.log.entries[-1].word == "refused"
+    assert "invalid machine name 'bad name!'" in panel.log.lines[-1]
     assert panel.busy is None and panel.progress.widget.layout.display == "none"
     assert (panel.buttons["rename"].description, panel.buttons["rename"].icon) == \
         ("Rename", "pencil")
-    assert {"stop", "rename"} <= enabled(panel)
+    assert "stop" in enabled(panel) and "rename" not in enabled(panel)
+
+
+def test_names_the_click_would_only_refuse_disable_their_buttons(emu, panel_for):
+    panel = panel_for(name="named-ok", snapshots=["nightly"])
+    panel.new_name.value = "bad name!"
+    assert panel.buttons["rename"].disabled
+    assert panel.buttons["rename"].tooltip.startswith("invalid machine name 'bad name!'")
+    panel.new_name.value = "good-name"
+    assert "rename" in enabled(panel)
+    panel.snapshot_name.value = "bad/snap"
+    assert panel.buttons["create_snapshot"].tooltip.startswith("invalid snapshot name")
+    panel.snapshot_name.value = "nightly"  # the panel lists one by that name already
+    assert panel.buttons["create_snapshot"].disabled
+    assert "already has a snapshot named 'nightly'" in panel.buttons["create_snapshot"].tooltip
+    panel.buttons["create_snapshot"].click()
+    panel.wait()
+    assert posts(emu) == [] and panel.log.entries[-1].word == "refused"
+    panel.snapshot_name.value = "nightly-2"
+    assert "create_snapshot" in enabled(panel)
 
 
 def test_unexpected_errors_keep_their_traceback_in_the_log(panel_for, monkeypatch):

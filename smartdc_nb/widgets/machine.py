@@ -29,7 +29,7 @@ from ..resources.machine import Machine
 from ..resources.snapshot import Snapshot
 from .base import Panel
 from .html import render_card
-from .machine_jobs import MachineJobs, default_snapshot_name, plan_note
+from .machine_jobs import MachineJobs, default_snapshot_name, name_problem, plan_note
 from .refresher import AutoRefresh
 
 
@@ -257,6 +257,10 @@ class MachinePanel(MachineJobs, AutoRefresh, Panel):
                 return "choose a snapshot" if machine.known_snapshots else \
                     "this machine has no snapshots (listed by Refresh)"
             return None
+        if name in ("rename", "create_snapshot"):  # what the click would only refuse later
+            problem = name_problem(name, wanted, machine)
+            if problem:
+                return problem
         return rules.why_not(action, machine, wanted)
 
     # ------------------------------------------------------------ actions (on click)

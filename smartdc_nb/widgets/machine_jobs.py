@@ -17,10 +17,12 @@ from typing import Any, Callable, Iterable
 
 from .. import rules
 from ..display.values import Note
+from ..errors import InvalidInputError
 from ..operations.outcomes import DONE
 from ..plans import ACT, Plan
 from ..resources.machine import Machine
 from ..resources.snapshot import Snapshot
+from ..resources.validate import check_snapshot_name, validate_machine_name
 from .pieces import plural
 
 
@@ -30,6 +32,20 @@ def default_snapshot_name(taken: Iterable[str] = ()) -> str:
     taken = set(taken)
     return next(n for n in (name, *(f"{name}-{i}" for i in range(2, len(taken) + 3)))
                 if n not in taken)
+
+
+def name_problem(action: str, wanted: str, machine: Machine) -> str | None:
+    """Why the name typed for ``rename`` or ``create_snapshot`` cannot be sent (None: it can),
+    by the checks the Machine methods make before sending and the snapshots listed."""
+    check = validate_machine_name if action == "rename" else check_snapshot_name
+    try:
+        check(wanted)
+    except InvalidInputError as exc:
+        return str(exc)
+    if action == "create_snapshot" and any(s.name == wanted
+                                           for s in machine.known_snapshots or []):
+        return f"this machine already has a snapshot named {wanted!r} (as last listed)"
+    return None
 
 
 def plan_note(plan: Plan) -> Note:
@@ -172,4 +188,4 @@ class MachineJobs:
         self.log.add("done", f"{verb} {machine.label}: {', '.join(found)}")
 
 
-__all__ = ["MachineJobs", "default_snapshot_name", "plan_note"]
+__all__ = ["MachineJobs", "default_snapshot_name", "name_problem", "plan_note"]

@@ -67,12 +67,17 @@ class FeedWatch:
         self._last: dict[int, tuple[int, float]] = {}  # tracker -> (id of payload seen, when)
         self._checked: set[int] = set()  # trackers polled once for being quiet
         deadline = time.monotonic() + ready_timeout
-        while any(s.status[next(iter(s.status))] == "connecting" for s in self.streams.values()):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            self.event.wait(min(left, 0.1))
-            self.event.clear()
+        try:
+            while any(s.status[next(iter(s.status))] == "connecting"
+                      for s in self.streams.values()):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self.event.wait(min(left, 0.1))
+                self.event.clear()
+        except BaseException:  # Ctrl-C while the upgrade hangs: the caller never gets us
+            self.close(wait=0.0)
+            raise
 
     @classmethod
     def open(cls, trackers: Sequence[Tracker]) -> FeedWatch | None:

@@ -99,7 +99,7 @@ class Runner:
         try:
             wait_trackers(list(trackers), title, timeout=self.timeout, interval=self.interval,
                           max_interval=self.max_interval, progress=self.progress)
-        except WaitInterrupted:
+        except (WaitInterrupted, KeyboardInterrupt):  # a bare one too: never DONE unconfirmed
             for tracker, row in trackers.items():
                 row.history = list(tracker.history)
                 if tracker.outcome != "reached":

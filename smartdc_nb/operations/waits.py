@@ -132,7 +132,7 @@ def _run(trackers: Sequence[Tracker], *, timeout: float | None, interval: float,
     delay = interval
     interrupted = False
     note: str | None = None
-    feed = _open_feed(trackers)  # listen where the changefeed is up (smartdc_nb.feedwait)
+    feed = None
     timed, next_round = True, started
 
     def show() -> None:
@@ -142,6 +142,8 @@ def _run(trackers: Sequence[Tracker], *, timeout: float | None, interval: float,
             bar.update(sum(t.outcome == REACHED for t in trackers), note)  # type: ignore[call-arg]
 
     try:
+        # inside the try: the feed's upgrade may hang, and Ctrl-C there ends the wait as anywhere
+        feed = _open_feed(trackers)  # listen where the changefeed is up (smartdc_nb.feedwait)
         while pending:
             for tracker in pending:
                 tracker.changed = False

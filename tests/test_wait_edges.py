@@ -1,0 +1,110 @@
+"""Waits at their edges: Ctrl-C while the feed opens, bad timing options, an unreadable audit
+log, a hung cloud, a silent feed. Each promise of the waits holds there too."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+import time
+from typing import Any, Iterator
+
+import pytest
+from test_machine_support import FAST, fetched, logged
+
+from smartdc_nb.errors import WaitInterrupted
+from smartdc_nb.machinelist import MachineList
+from smartdc_nb.operations.outcomes import BulkInterrupted
+
+
+class Bars:
+    """A progress factory (the public ``progress=callable``) that remembers its bars."""
+
+    def __init__(self) -> None:
+        self.made: list[Any] = []
+
+    def __call__(self, **kwargs: Any) -> Any:
+        bars = self
+
+        class Bar:
+            n, total, closed = 0, kwargs.get("total"), False
+
+            def set_description_str(self, *a: Any, **k: Any) -> None: ...
+            def set_postfix_str(self, *a: Any, **k: Any) -> None: ...
+            def refresh(self, *a: Any, **k: Any) -> None: ...
+
+            def close(self) -> None:
+                self.closed = True
+
+        bar = Bar()
+        bars.made.append(bar)
+        return bar
+
+    @property
+    def all_closed(self) -> bool:
+        return bool(self.made) and all(b.closed for b in self.made)
+
+
+def held_hit(emu, fault_id: int) -> bool:
+    return any(f["id"] == fault_id and f["hits"] for f in emu.faults.list())
+
+
+@contextlib.contextmanager
+def ctrl_c_once_held(emu, fault_id: int, deadline: float = 20.0) -> Iterator[None]:
+    """A real SIGINT (Ctrl-C) once the held request reached the emulator."""
+    done = threading.Event()
+
+    def watch() -> None:
+        ends = time.monotonic() + deadline
+        while not done.is_set() and time.monotonic() < ends:
+            if held_hit(emu, fault_id):
+                os.kill(os.getpid(), signal.SIGINT)
+                return
+            time.sleep(0.02)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        done.set()
+        watcher.join(timeout=5)
+        emu.faults.release_all()
+
+
+# ------------------------------------------------------------ Ctrl-C while the feed opens
+
+
+def test_ctrl_c_while_the_feed_opens_ends_the_wait_with_what_was_seen(emu, connect):
+    fdc = connect(changefeed=True)
+    emu.set_durations(stop=60)
+    machine = fetched(fdc, emu, name="opening")
+    machine.stop()
+    held = emu.faults.add(path="changefeed", hold=True)
+    bars = Bars()
+    with ctrl_c_once_held(emu, held), pytest.raises(WaitInterrupted) as info:
+        machine.wait_for("stopped", timeout=30, interval=0.05, progress=bars)
+    assert "interrupted after" in str(info.value)
+    assert bars.all_closed
+
+
+def test_ctrl_c_while_a_bulk_wait_opens_the_feed_leaves_nothing_done(emu, connect,
+                                                                     journal_path):
+    import json
+
+    fdc = connect(changefeed=True)
+    emu.set_durations(stop=60)
+    machines = MachineList([fetched(fdc, emu, name=f"bulk-open-{i}") for i in range(3)])
+    held = emu.faults.add(path="changefeed", hold=True)
+    with ctrl_c_once_held(emu, held), pytest.raises(BulkInterrupted) as info:
+        machines.stop(confirm=True, wait=True, timeout=30, **FAST)
+    result = info.value.result
+    assert result.counts["done"] == 0 and result.counts["not reached"] == 3
+    assert all(r["reason"] == "interrupted (Ctrl-C) while waiting; the request was sent"
+               for r in result)
+    ends = [json.loads(line) for line in open(journal_path)
+            if json.loads(line).get("kind") == "run-end"]
+    assert ends[-1]["outcome"] == "interrupted"
+    assert "done" not in json.dumps(ends[-1]["detail"]).replace('"done": 0', "")
+    assert len(logged(emu, "POST")) == 3

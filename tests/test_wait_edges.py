@@ -108,3 +108,19 @@ def test_ctrl_c_while_a_bulk_wait_opens_the_feed_leaves_nothing_done(emu, connec
     assert ends[-1]["outcome"] == "interrupted"
     assert "done" not in json.dumps(ends[-1]["detail"]).replace('"done": 0', "")
     assert len(logged(emu, "POST")) == 3
+
+
+# ------------------------------------------------------------ bad timing refused up front
+
+
+@pytest.mark.parametrize("bad", [{"timeout": 0}, {"timeout": -5}, {"timeout": "60"},
+                                 {"interval": 0}, {"max_interval": -1}])
+def test_a_bulk_wait_refuses_bad_timing_before_sending_anything(emu, dc, journal_path, bad):
+    from smartdc_nb.errors import InvalidInputError
+
+    machines = MachineList([fetched(dc, emu, name=f"timing-{i}") for i in range(2)])
+    emu.clear_requests()
+    with pytest.raises(InvalidInputError, match="must be a positive number"):
+        machines.stop(confirm=True, wait=True, progress=False, **bad)
+    assert emu.requests == []  # not even the re-fetch
+    assert not journal_path.exists() or '"kind": "run"' not in journal_path.read_text()

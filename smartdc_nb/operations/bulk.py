@@ -73,6 +73,7 @@ from .outcomes import (
 )
 from .polling import refresh_machines, unique_machines
 from .runner import Runner
+from .waits import _check_timing
 
 if TYPE_CHECKING:
     pass
@@ -151,6 +152,8 @@ def run_bulk(machines: Iterable[Machine], action: str, *args: Any, confirm: bool
     if spec is None:
         raise InvalidInputError(f"unknown bulk action {action!r}; one of {', '.join(ACTIONS)}")
     _check_options(concurrency, batch_size, health_check)
+    # the wait's own check, here: after the requests went out its refusal would lose the table
+    _check_timing(timeout, interval, max_interval)
     if wait is not True and wait is not False:
         wait = _wait_states(spec, wait)
     targets = unique_machines(machines)

@@ -82,8 +82,15 @@ if TYPE_CHECKING:
 # ------------------------------------------------------------------ the loop
 
 
-def _check_timing(timeout: float | None, interval: float, max_interval: float) -> None:
+def _check_timing(timeout: float | None, interval: float | None, max_interval: float) -> None:
+    """Refuse a bad ``timeout``/``interval``/``max_interval`` (``interval=None``: the default).
+
+    The one check for every wait: a single wait's, and a bulk run's before it sends anything.
+    """
     from ..errors import InvalidInputError
+
+    if interval is None:
+        interval = default_interval()
 
     if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
         raise InvalidInputError(f"timeout must be a positive number of seconds or None (no "

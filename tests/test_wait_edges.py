@@ -124,3 +124,23 @@ def test_a_bulk_wait_refuses_bad_timing_before_sending_anything(emu, dc, journal
         machines.stop(confirm=True, wait=True, progress=False, **bad)
     assert emu.requests == []  # not even the re-fetch
     assert not journal_path.exists() or '"kind": "run"' not in journal_path.read_text()
+
+
+# ------------------------------------------------------------ an audit log that cannot be read
+
+
+def test_an_unreadable_audit_log_is_a_note_not_the_waits_error(emu, connect):
+    """An RBAC user without machineaudit: the audit GET's 403 never replaces the wait's end."""
+    from smartdc_nb.errors import WaitTimeout
+
+    ops = connect(key="ops_ed25519", user="ops")
+    machines = ops.machines(state="running")[:2]
+    bars = Bars()
+    with pytest.raises(WaitTimeout) as info:
+        machines[0].wait_for("stopped", timeout=0.5, interval=0.1, progress=bars)
+    assert "the audit log could not be read" in str(info.value).lower()
+    assert "403" in str(info.value) and "machineaudit" in str(info.value)
+    assert bars.all_closed
+    result = machines.wait_for("stopped", timeout=0.5, interval=0.1, progress=False)
+    assert not result.ok and len(result) == 2
+    assert all("could not be read" in r["error"] for r in result.rows)

@@ -102,6 +102,12 @@ def _read_audit(tracker: Tracker) -> None:
         if isinstance(exc, TransportError):
             tracker.note_error(exc)  # no answer at all: a wait ending now says so
         return
+    except APIError as exc:
+        # e.g. 403 for an RBAC user without machineaudit: the audit only explains a wait, so
+        # the wait goes on (and ends with its own error), saying why it has no audit
+        tracker.audit_at = time.monotonic()
+        tracker.audit_error = exc
+        return
     tracker.apply_audit(entries)
 
 

@@ -129,6 +129,7 @@ class Tracker:
         self.wants_audit: str | None = None  # "confirm" or "stall"
         self.audit: list[dict] | None = None
         self.audit_at = 0.0
+        self.audit_error: BaseException | None = None  # why the audit log could not be read
         self.last_error: BaseException | None = None
         self.outcome: str | None = None
         self.reason = ""
@@ -252,7 +253,8 @@ class Tracker:
 
     def audit_text(self) -> str:
         if not self.audit:
-            return ""
+            return f" The audit log could not be read: {self.audit_error}." \
+                if self.audit_error is not None else ""
         latest = ", ".join(f"{e['action']} {'ok' if e['success'] == 'yes' else 'FAILED'} at "
                            f"{e['time']}" for e in self.audit[:3])
         return f" Latest audit entries: {latest}."

@@ -148,61 +148,64 @@ def _run(trackers: Sequence[Tracker], *, timeout: float | None, interval: float,
         else:
             bar.update(sum(t.outcome == REACHED for t in trackers), note)  # type: ignore[call-arg]
 
-    try:
-        # inside the try: the feed's upgrade may hang, and Ctrl-C there ends the wait as anywhere
-        feed = _open_feed(trackers)  # listen where the changefeed is up (smartdc_nb.feedwait)
-        while pending:
-            for tracker in pending:
-                tracker.changed = False
-            if feed is None:
-                poller.observe(pending)
-                observed = None
-            else:
-                polled, observed = feed.observe(pending, timed)
-                if timed:  # a round woken by a change polls nothing
-                    poller.observe(polled)
-                    observed.update(polled)
-            for tracker in pending:
-                tracker.evaluate()
-                if observed is not None and tracker not in observed:
-                    tracker.wants_audit = None  # nothing new seen: no audit read this round
-            _read_audits(pending, None if single else AUDIT_BUDGET)
-            changed = [t for t in pending if t.changed]
-            if changed:
-                last = changed[-1]
-                note = f"{last.label}: {last.state}"
-            pending = [t for t in pending if t.outcome is None]
-            show()
-            if not pending:
-                break
-            now = time.monotonic()
-            if deadline is not None and now >= deadline:
+    ok = False
+    try:  # whatever goes wrong, the bar never stays open
+        try:
+            # inside the try: the feed's upgrade may hang, and Ctrl-C there ends the wait as anywhere
+            feed = _open_feed(trackers)  # listen where the changefeed is up (smartdc_nb.feedwait)
+            while pending:
                 for tracker in pending:
-                    tracker.stop(TIMED_OUT)
-                break
-            if timed:
-                delay = interval if changed else min(delay * BACKOFF, max_interval)
-                next_round = now + delay
-            wake = next_round if deadline is None else min(next_round, deadline)
-            if feed is not None:
-                timed = not feed.sleep(wake, show)
-                continue
-            while (left := wake - time.monotonic()) > 0:
-                time.sleep(min(left, 0.5))
+                    tracker.changed = False
+                if feed is None:
+                    poller.observe(pending)
+                    observed = None
+                else:
+                    polled, observed = feed.observe(pending, timed)
+                    if timed:  # a round woken by a change polls nothing
+                        poller.observe(polled)
+                        observed.update(polled)
+                for tracker in pending:
+                    tracker.evaluate()
+                    if observed is not None and tracker not in observed:
+                        tracker.wants_audit = None  # nothing new seen: no audit read this round
+                _read_audits(pending, None if single else AUDIT_BUDGET)
+                changed = [t for t in pending if t.changed]
+                if changed:
+                    last = changed[-1]
+                    note = f"{last.label}: {last.state}"
+                pending = [t for t in pending if t.outcome is None]
                 show()
-    except KeyboardInterrupt:
-        interrupted = True
+                if not pending:
+                    break
+                now = time.monotonic()
+                if deadline is not None and now >= deadline:
+                    for tracker in pending:
+                        tracker.stop(TIMED_OUT)
+                    break
+                if timed:
+                    delay = interval if changed else min(delay * BACKOFF, max_interval)
+                    next_round = now + delay
+                wake = next_round if deadline is None else min(next_round, deadline)
+                if feed is not None:
+                    timed = not feed.sleep(wake, show)
+                    continue
+                while (left := wake - time.monotonic()) > 0:
+                    time.sleep(min(left, 0.5))
+                    show()
+        except KeyboardInterrupt:
+            interrupted = True
+            for tracker in trackers:
+                tracker.stop(INTERRUPTED)
+        finally:
+            if feed is not None:
+                feed.close()
+        if not interrupted:
+            _explain(trackers, EXPLAIN_CAP if not single else 1)
         for tracker in trackers:
-            tracker.stop(INTERRUPTED)
+            tracker.error = tracker.make_error(timeout)
+        ok = all(t.outcome == REACHED for t in trackers)
     finally:
-        if feed is not None:
-            feed.close()
-    if not interrupted:
-        _explain(trackers, EXPLAIN_CAP if not single else 1)
-    for tracker in trackers:
-        tracker.error = tracker.make_error(timeout)
-    ok = all(t.outcome == REACHED for t in trackers)
-    bar.close(ok)
+        bar.close(ok)
     elapsed = time.monotonic() - started
     if single:
         text = (f"{only.label}: {only.state} after {elapsed:.1f}s" if ok

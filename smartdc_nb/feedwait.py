@@ -80,12 +80,13 @@ class FeedWatch:
             raise
 
     @classmethod
-    def open(cls, trackers: Sequence[Tracker]) -> FeedWatch | None:
+    def open(cls, trackers: Sequence[Tracker],
+             ready_timeout: float = READY_TIMEOUT) -> FeedWatch | None:
         """A FeedWatch when some awaited machine's datacenter may have a feed, else None."""
         if not any(t.kind == "machine" and _may_have_feed(t.machine.datacenter)
                    for t in trackers):
             return None
-        return cls(trackers)
+        return cls(trackers, ready_timeout)
 
     def live(self, dc: Any) -> bool:
         stream = self.streams.get(dc)

@@ -144,3 +144,25 @@ def test_an_unreadable_audit_log_is_a_note_not_the_waits_error(emu, connect):
     result = machines.wait_for("stopped", timeout=0.5, interval=0.1, progress=False)
     assert not result.ok and len(result) == 2
     assert all("could not be read" in r["error"] for r in result.rows)
+
+
+# ------------------------------------------------------------ a hung cloud, a silent feed
+
+
+def test_a_hung_cloud_cannot_hold_a_feed_wait_past_its_deadline(emu, connect):
+    """Every request hangs (the changefeed's upgrade too): the wait still ends by its
+    deadline plus one interval (+0.5 s of slack for a loaded machine), and says so."""
+    from smartdc_nb.errors import WaitUnanswered
+
+    fdc = connect(changefeed=True)
+    machine = fetched(fdc, emu, name="hung")
+    emu.faults.add(path="/demo/", hold=True)
+    try:
+        started = time.monotonic()
+        with pytest.raises(WaitUnanswered) as info:
+            machine.wait_for("stopped", timeout=1, interval=0.2, progress=False)
+        elapsed = time.monotonic() - started
+    finally:
+        emu.faults.release_all()
+    assert elapsed <= 1 + 0.2 + 0.5, f"the wait took {elapsed:.2f}s for timeout=1, interval=0.2"
+    assert "(0.0s spent)" not in str(info.value)

@@ -152,7 +152,7 @@ def _run(trackers: Sequence[Tracker], *, timeout: float | None, interval: float,
     try:  # whatever goes wrong, the bar never stays open
         try:
             # inside the try: the feed's upgrade may hang, and Ctrl-C there ends the wait as anywhere
-            feed = _open_feed(trackers)  # listen where the changefeed is up (smartdc_nb.feedwait)
+            feed = _open_feed(trackers, deadline)  # listen where the changefeed is up
             while pending:
                 for tracker in pending:
                     tracker.changed = False
@@ -197,8 +197,10 @@ def _run(trackers: Sequence[Tracker], *, timeout: float | None, interval: float,
             for tracker in trackers:
                 tracker.stop(INTERRUPTED)
         finally:
-            if feed is not None:
-                feed.close()
+            if feed is not None:  # a hung server's close finishes in the background, past
+                # the wait's end (deadline + interval) only by what it was already past
+                feed.close(wait=0.25 if deadline is None else
+                           min(0.25, max(0.0, deadline + interval - time.monotonic())))
         if not interrupted:
             _explain(trackers, EXPLAIN_CAP if not single else 1)
         for tracker in trackers:
@@ -216,11 +218,16 @@ def _run(trackers: Sequence[Tracker], *, timeout: float | None, interval: float,
     return interrupted
 
 
-def _open_feed(trackers: Sequence[Tracker]) -> Any:
-    """The changefeed watch of a wait, or None (no machine awaited where a feed may be)."""
-    from ..feedwait import FeedWatch
+def _open_feed(trackers: Sequence[Tracker], deadline: float | None) -> Any:
+    """The changefeed watch of a wait, or None (no machine awaited where a feed may be).
 
-    return FeedWatch.open(trackers)
+    Waiting for the feeds to come up never takes the wait past its deadline: a hung
+    cloud's upgrade gets what is left of the wait, then the wait polls (and says so)."""
+    from ..feedwait import READY_TIMEOUT, FeedWatch
+
+    ready = READY_TIMEOUT if deadline is None else \
+        max(0.0, min(READY_TIMEOUT, deadline - time.monotonic()))
+    return FeedWatch.open(trackers, ready_timeout=ready)
 
 
 def _explain(trackers: Sequence[Tracker], cap: int) -> None:

@@ -166,3 +166,15 @@ def test_a_hung_cloud_cannot_hold_a_feed_wait_past_its_deadline(emu, connect):
         emu.faults.release_all()
     assert elapsed <= 1 + 0.2 + 0.5, f"the wait took {elapsed:.2f}s for timeout=1, interval=0.2"
     assert "(0.0s spent)" not in str(info.value)
+
+
+def test_a_silent_feed_cannot_time_a_wait_out_on_a_stale_view(emu, connect):
+    """The feed stays connected but delivers nothing: before declaring a timeout the wait
+    polls once more, and finds the machine stopped long ago."""
+    fdc = connect(changefeed=True)
+    emu.set_durations(stop=0.5)
+    machine = fetched(fdc, emu, name="silent")
+    emu.changefeed.configure(delay=60)
+    machine.stop()
+    assert machine.wait_for("stopped", timeout=2, interval=0.1, progress=False) is machine
+    assert machine.state == "stopped"

@@ -141,6 +141,8 @@ def _run(trackers: Sequence[Tracker], *, timeout: float | None, interval: float,
     note: str | None = None
     feed = None
     timed, next_round = True, started
+    final = False  # the last round before a timeout, polled whatever the feed says
+    fresh: set[Tracker] = set()  # the trackers the last round polled
 
     def show() -> None:
         if single:
@@ -156,7 +158,7 @@ def _run(trackers: Sequence[Tracker], *, timeout: float | None, interval: float,
             while pending:
                 for tracker in pending:
                     tracker.changed = False
-                if feed is None:
+                if feed is None or final:
                     poller.observe(pending)
                     observed = None
                 else:
@@ -164,6 +166,7 @@ def _run(trackers: Sequence[Tracker], *, timeout: float | None, interval: float,
                     if timed:  # a round woken by a change polls nothing
                         poller.observe(polled)
                         observed.update(polled)
+                    fresh = set(polled) if timed else set()
                 for tracker in pending:
                     tracker.evaluate()
                     if observed is not None and tracker not in observed:
@@ -179,6 +182,11 @@ def _run(trackers: Sequence[Tracker], *, timeout: float | None, interval: float,
                     break
                 now = time.monotonic()
                 if deadline is not None and now >= deadline:
+                    if feed is not None and not final and not fresh.issuperset(pending):
+                        # A feed can stay connected yet fall silent, and a quiet machine is
+                        # polled only every QUIET_CHECK: never time out on that stale view.
+                        final = True
+                        continue
                     for tracker in pending:
                         tracker.stop(TIMED_OUT)
                     break

@@ -178,3 +178,18 @@ def test_a_silent_feed_cannot_time_a_wait_out_on_a_stale_view(emu, connect):
     machine.stop()
     assert machine.wait_for("stopped", timeout=2, interval=0.1, progress=False) is machine
     assert machine.state == "stopped"
+
+
+@pytest.mark.parametrize("bad", [{"timeout": float("inf")}, {"timeout": True},
+                                 {"interval": False}, {"interval": float("nan")},
+                                 {"max_interval": float("inf")}])
+def test_a_wait_refuses_bools_and_endless_numbers(emu, dc, bad):
+    from smartdc_nb.errors import InvalidInputError
+
+    machine = fetched(dc, emu, name="endless")
+    emu.clear_requests()
+    with pytest.raises(InvalidInputError, match="must be a positive number"):
+        machine.wait_for("running", progress=True, **bad)  # already there: no wait
+    with pytest.raises(InvalidInputError, match="must be a positive number"):
+        MachineList([machine]).stop(confirm=True, wait=True, progress=False, **bad)
+    assert emu.requests == []

@@ -48,6 +48,7 @@ the latest audit entries (action, success, time).
 
 from __future__ import annotations
 
+import math
 import time
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
@@ -82,6 +83,13 @@ if TYPE_CHECKING:
 # ------------------------------------------------------------------ the loop
 
 
+def _seconds(value: Any) -> bool:
+    """A positive, finite number of seconds: True is no duration (as in limits.check_limit),
+    and inf would pass as a deadline nothing can show or reach (None means no deadline)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and \
+        math.isfinite(value) and value > 0
+
+
 def _check_timing(timeout: float | None, interval: float | None, max_interval: float) -> None:
     """Refuse a bad ``timeout``/``interval``/``max_interval`` (``interval=None``: the default).
 
@@ -91,13 +99,12 @@ def _check_timing(timeout: float | None, interval: float | None, max_interval: f
 
     if interval is None:
         interval = default_interval()
-
-    if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
+    if timeout is not None and not _seconds(timeout):
         raise InvalidInputError(f"timeout must be a positive number of seconds or None (no "
                                 f"deadline), not {timeout!r}")
-    if not (isinstance(interval, (int, float)) and interval > 0):
+    if not _seconds(interval):
         raise InvalidInputError(f"interval must be a positive number of seconds, not {interval!r}")
-    if not (isinstance(max_interval, (int, float)) and max_interval > 0):
+    if not _seconds(max_interval):
         raise InvalidInputError(f"max_interval must be a positive number of seconds, not "
                                 f"{max_interval!r}")
 

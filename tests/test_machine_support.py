@@ -51,17 +51,25 @@ def accepted(emu, action: str) -> Counter:
                    and r["status"] == 202)
 
 
-@contextlib.contextmanager
 def ctrl_c_after_accepted(emu, action: str, count: int, *, settle: float = 0.0,
-                          deadline: float = 60.0) -> Iterator[None]:
+                          deadline: float = 60.0) -> contextlib.AbstractContextManager:
     """A real SIGINT (Ctrl-C) to this process once the cloud has accepted ``count`` ``action``
     requests (``settle`` seconds later: into the wait that follows them)."""
+    return ctrl_c_when(lambda: sum(accepted(emu, action).values()) >= count, settle=settle,
+                       deadline=deadline)
+
+
+@contextlib.contextmanager
+def ctrl_c_when(condition: Any, *, settle: float = 0.0, deadline: float = 60.0
+                ) -> Iterator[None]:
+    """A real SIGINT (Ctrl-C) to this process once ``condition()`` holds (``settle`` seconds
+    later), watched from a thread while the body runs."""
     done = threading.Event()
 
     def watch() -> None:
         ends = time.monotonic() + deadline
         while not done.is_set() and time.monotonic() < ends:
-            if sum(accepted(emu, action).values()) >= count:
+            if condition():
                 time.sleep(settle)
                 os.kill(os.getpid(), signal.SIGINT)
                 return

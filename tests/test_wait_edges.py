@@ -4,14 +4,11 @@ log, a hung cloud, a silent feed. Each promise of the waits holds there too."""
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
-import threading
 import time
 from typing import Any, Iterator
 
 import pytest
-from test_machine_support import FAST, fetched, logged
+from test_machine_support import FAST, ctrl_c_when, fetched, logged
 
 from smartdc_nb.errors import WaitInterrupted
 from smartdc_nb.machinelist import MachineList
@@ -52,24 +49,11 @@ def held_hit(emu, fault_id: int) -> bool:
 
 @contextlib.contextmanager
 def ctrl_c_once_held(emu, fault_id: int, deadline: float = 20.0) -> Iterator[None]:
-    """A real SIGINT (Ctrl-C) once the held request reached the emulator."""
-    done = threading.Event()
-
-    def watch() -> None:
-        ends = time.monotonic() + deadline
-        while not done.is_set() and time.monotonic() < ends:
-            if held_hit(emu, fault_id):
-                os.kill(os.getpid(), signal.SIGINT)
-                return
-            time.sleep(0.02)
-
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
+    """A real SIGINT (Ctrl-C) once the held request reached the emulator; then let it go."""
     try:
-        yield
+        with ctrl_c_when(lambda: held_hit(emu, fault_id), deadline=deadline):
+            yield
     finally:
-        done.set()
-        watcher.join(timeout=5)
         emu.faults.release_all()
 
 

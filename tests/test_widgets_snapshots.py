@@ -133,6 +133,26 @@ def test_boot_from_one_snapshot_asks_and_waits_for_the_machine(emu, dc, aged, pa
     assert "rollback_snapshot" in [e["action"] for e in machine.audit()]
 
 
+def test_boot_asks_with_a_plan_and_a_machine_changed_since_is_not_rolled_back(emu, dc, panel_of):
+    """Boot from snapshot asked a plain question and sent the rollback whatever happened
+    between the question and Yes; like every other question of the panels, it now shows
+    the plan, and Yes applies exactly it: a machine that changed since is left alone."""
+    machine = fetched(dc, emu, name="boot-plan", snapshots=["s"])
+    panel = panel_of(machine)
+    panel.table.select_all()
+    panel.buttons["boot"].click()
+    plan = panel.plan
+    assert f"plan {plan.id}" in words(panel.confirm.message.value)
+    emu.datacenter("us-east-1").set_state(machine.id, "stopped")  # someone stops it meanwhile
+    emu.clear_requests()
+    panel.confirm.yes.click()
+    panel.wait()
+    assert posts(emu) == []
+    last = panel.log.entries[-1]
+    assert last.word == "skipped" and "changed since the plan (was running, now stopped" in \
+        last.message and f"nothing was sent (plan {plan.id})" in last.message
+
+
 def test_boot_needs_one_created_snapshot_on_a_running_or_stopped_machine(emu, dc, panel_of):
     machine = fetched(dc, emu, name="busy-1", snapshots=["s"])
     panel = panel_of(machine)

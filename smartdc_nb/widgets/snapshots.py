@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 from .. import rules
-from ..operations.outcomes import FAILED, BulkResult, Outcome
+from ..operations.outcomes import DONE, FAILED, BulkResult, Outcome
 from ..datacenter import DataCenter
 from ..display.layout import Card, Facts
 from ..display.values import Badge, Note, badge, duration, mebibytes, text
@@ -93,6 +93,7 @@ class SnapshotPanel(SelectionPanel):
                                     f"list of Machines, not {type(subject).__name__}")
         self.snapshots: list[Snapshot] | None = None
         self.plans: dict[str, Plan] = {}  # the plans the last delete question showed, by name
+        self.plan: Plan | None = None  # the plan the last boot question showed
         self.stale = False  # the last listing failed everywhere: the rows are the previous ones
         super().__init__(subject, **options)
 
@@ -261,20 +262,34 @@ class SnapshotPanel(SelectionPanel):
         snapshot = self.table.chosen[0]
         machine = snapshot.machine
         what = f"Boot {machine.label} from snapshot {snapshot.name}"
+        try:  # the plan, from the state the panel holds (no request), as the other questions
+            plan = self.plan = make_plan([machine], "start_from_snapshot", snapshot.name,
+                                         refresh=False)
+        except InvalidInputError as exc:  # a snapshot name the API cannot address
+            self.refuse(what, str(exc))
+            return
         card = Card("Confirm", text(f"Boot {machine.name} from snapshot {snapshot.name}?"),
-                    subtitle=[dc_name(machine.datacenter)],
+                    subtitle=[dc_name(machine.datacenter), f"plan {plan.id}"],
                     blocks=[Note("The machine is rolled back to the snapshot: everything "
                                  "written since it was taken is lost.")])
         self.confirm.ask(what, card, "Yes, boot from it",
-                         lambda: self.act("boot", what, self._boot_job(snapshot), "Booting"))
+                         lambda: self.act("boot", what, self._boot_job(snapshot, plan),
+                                          "Booting"))
 
-    def _boot_job(self, snapshot: Snapshot) -> Callable[[], None]:
+    def _boot_job(self, snapshot: Snapshot, plan: Plan) -> Callable[[], None]:
         def job() -> None:
             machine = snapshot.machine
-            before = machine.state
-            target = rules.after_rollback(before)
             since = time.monotonic()
-            machine.start_from_snapshot(snapshot.name)
+            # exactly the plan asked about: apply re-reads the machine, and one that changed
+            # since the question is skipped, in words, with nothing sent
+            row = plan.apply(approve=plan.id, wait=False, progress=False).outcomes[0]
+            if row.error is not None:
+                raise row.error
+            if row.outcome != DONE:
+                self.log.add("skipped", f"Boot {machine.label} from snapshot {snapshot.name}: "
+                                        f"{row.reason}; nothing was sent (plan {plan.id})")
+                return
+            target = rules.after_rollback(plan.rows[0].state)
             self.log.add("started", f"Boot {machine.label} from snapshot {snapshot.name}: "
                                     f"accepted by CloudAPI; waiting for {target}")
             machine.wait_for(target, timeout=self.timeout, interval=self.interval,

@@ -17,6 +17,7 @@ from ..errors import InvalidInputError
 from ..fleet import Fleet, gather
 from ..resources.machine import Machine
 from ..machinelist import MachineList
+from .pieces import describe
 
 
 def datacenters_of(subject: Any) -> dict[str, DataCenter]:
@@ -47,8 +48,7 @@ def nothing_listed(errors: Mapping[str, BaseException]) -> str:
     """``nothing could be listed: us-east-1 (ServiceUnavailableError: ...), ...``: the log line of
     a listing in which every source failed (no empty result to show: the previous one stays)."""
     return "nothing could be listed: " + ", ".join(
-        f"{name} ({type(error).__name__}: {error or '(no message)'})"
-        for name, error in errors.items())
+        f"{name} ({describe(error)})" for name, error in errors.items())
 
 
 def tag_text(value: Any) -> str:

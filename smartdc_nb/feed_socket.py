@@ -120,6 +120,12 @@ class _Datacenter:
                 self._pause(delay)
                 delay = min(delay * 2, stream.backoff[1])
                 continue
+            if stream.closed:
+                # close() ran while the upgrade hung: it saw no socket to close, so this
+                # thread closes it; registering would list the datacenter and live on
+                with contextlib.suppress(Exception), self.ws:
+                    pass                    # leaving the block closes the socket
+                break
             self.connects += 1
             try:
                 with self.ws as ws:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import time
+import uuid
 
 import pytest
 from polling import eventually
@@ -140,8 +142,12 @@ def test_a_clean_close_by_the_server_is_not_live(emu, dc):
         assert "1001" in str(stream.errors["us-east-1"])
 
 
-def listings(emu) -> int:
-    return sum(r["path"] == "/demo/machines" for r in emu.requests)
+def listings(emu, agent: str | None = None) -> int:
+    """Listings in the emulator's log; with ``agent``, only those that client sent (the
+    emulator lives for the whole session: another test's thread may still be listing)."""
+    return sum(r["path"] == "/demo/machines"
+               and (agent is None or r["headers"].get("user-agent") == agent)
+               for r in emu.requests)
 
 
 def refused_upgrades(emu) -> int:
@@ -149,14 +155,16 @@ def refused_upgrades(emu) -> int:
 
 
 def test_a_down_feed_is_retried_on_backoff_but_listed_once_per_poll_interval(emu, dc):
+    agent = dc.transport.session.headers["User-Agent"] = f"smartdc-nb-test/{uuid.uuid4()}"
     with dc.changes(backoff=(0.02, 0.05), poll_interval=30.0) as stream:
         eventually(stream.live, 10, "the feed")
+        assert listings(emu, agent) >= 1                      # the connect's (the filter sees it)
         emu.clear_requests()
         emu.faults.add(path=r"/changefeed", status=503)      # the feed cannot come back
         emu.changefeed.drop()
         eventually(lambda: refused_upgrades(emu) >= 8, 10, "eight reconnect attempts")
         # the listing made at the connect is not 30 s old: no reconnect attempt lists again
-        assert listings(emu) == 0 and stream.status["us-east-1"] == "down"
+        assert listings(emu, agent) == 0 and stream.status["us-east-1"] == "down"
 
 
 def test_a_down_feed_is_still_polled_every_poll_interval(emu, dc, machine_id):
@@ -188,3 +196,23 @@ def test_machine_ids_register_what_real_cloudapi_matches(emu, dc, machine_id):
         assert emu.changefeed.status()["sockets"][0]["vms"] == [machine_id]
         emu.datacenter("us-east-1").set_state(machine_id, "stopped")
         assert next_change(stream, lambda c: c.source == "feed").machine_id == machine_id
+
+
+def test_a_stream_closed_while_its_feed_opens_stays_closed(emu, dc):
+    """close() while the upgrade hangs; the cloud then answers it: the closed stream must not
+    register, list the datacenter, or keep a socket and a thread (the flake that listed
+    /machines in a later test of the same session came from here)."""
+    agent = dc.transport.session.headers["User-Agent"] = f"smartdc-nb-test/{uuid.uuid4()}"
+    fault = emu.faults.add(path=r"/changefeed", hold=True)
+    stream = dc.changes(open_timeout=10.0)
+    eventually(lambda: emu.faults.list()[0]["hits"] >= 1, 5, "the upgrade to be held")
+    closer = threading.Thread(target=stream.close)         # close() joins the feed thread
+    closer.start()
+    eventually(lambda: stream.closed, 5, "close() to begin")
+    emu.faults.release(fault)
+    closer.join(10)
+    thread = stream._feeds["us-east-1"].thread
+    thread.join(5)
+    assert not thread.is_alive(), "the closed stream's feed thread is still running"
+    assert listings(emu, agent) == 0
+    assert emu.changefeed.drop() == 0                      # no socket left registered

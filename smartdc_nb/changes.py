@@ -55,7 +55,8 @@ def _machine_ids(ids: Iterable[str] | str | None) -> set[str]:
     """The registration's ``vms``, lower-cased. CloudAPI (sdc-cloudapi lib/changefeed.js)
     silently ignores a whole registration with one non-UUID entry, so the stream would look
     live and hear nothing, and it matches entries case-sensitively against VMAPI's lower-case
-    ids. Empty or None: no filter (the client never sends ``"vms": []``, which hears nothing)."""
+    ids. None: no filter. Empty is refused: it is what a list built from a selection that
+    found nothing gives, and hearing every machine instead would surprise that code."""
     if ids is None:
         return set()
     chosen = set()
@@ -65,6 +66,10 @@ def _machine_ids(ids: Iterable[str] | str | None) -> set[str]:
             raise InvalidInputError(f"machine_ids takes machine UUIDs (CloudAPI's changefeed "
                                     f"ignores a registration naming anything else), not {one!r}")
         chosen.add(text)
+    if not chosen:
+        raise InvalidInputError("machine_ids is empty, so the stream would hear no machine; "
+                                "pass machine_ids=None (the default) to hear every machine, "
+                                "or check the selection the ids came from")
     return chosen
 
 

@@ -216,3 +216,12 @@ def test_a_stream_closed_while_its_feed_opens_stays_closed(emu, dc):
     assert not thread.is_alive(), "the closed stream's feed thread is still running"
     assert listings(emu, agent) == 0
     assert emu.changefeed.drop() == 0                      # no socket left registered
+
+
+@pytest.mark.parametrize("empty", [[], (), set(), iter([])])
+def test_an_empty_machine_ids_is_refused_not_every_machine(emu, dc, empty):
+    """``machine_ids=[m.id for m in selection]`` of an empty selection heard every machine of
+    the datacenter: code that filters and finds nothing must not get the whole fleet."""
+    with pytest.raises(smartdc_nb.InvalidInputError, match="machine_ids=None"):
+        dc.changes(machine_ids=empty)
+    assert not [r for r in emu.requests if r["path"].endswith("/changefeed")]

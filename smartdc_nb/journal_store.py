@@ -34,7 +34,7 @@ import threading
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 try:
     import fcntl
@@ -251,40 +251,55 @@ class Journal:
         (journal_shape.check), is skipped with a :class:`JournalWarning` saying where and
         why; ``intent`` is the ``seq`` of the record the outcome's ``intent=`` named.
         """
+        return list(self.iter_rows(match))
+
+    def iter_rows(self, match: Callable[[dict], bool] | None = None) -> Iterator[dict]:
+        """:meth:`rows` one at a time, the file read line by line: a journal of a million
+        records is never in memory at once (benchmarks/bench_journal_read.py). The shared
+        lock is held until the last one is read: consume it at once."""
         try:
-            with open(self.path, "rb") as file:
-                if fcntl is not None:
-                    fcntl.flock(file.fileno(), fcntl.LOCK_SH)  # no half-written record
-                data = file.read()
+            file = open(self.path, "rb")
         except FileNotFoundError:
-            return []
+            return
         except OSError as exc:
             raise JournalError(f"cannot read the journal at {self.path} ({exc})") from exc
-        out, refs = [], {}
-        for seq, line in enumerate(data.split(b"\n"), start=1):
-            if not line.strip():
-                continue
+        refs: dict[str, int] = {}
+        with file:
+            if fcntl is not None:
+                fcntl.flock(file.fileno(), fcntl.LOCK_SH)  # no half-written record
             try:
-                record = json.loads(line)
-                if not isinstance(record, dict):
-                    raise ValueError("not a JSON object")
-                check(record)  # before ref/intent, and before match, use its fields
-            except ValueError as exc:
-                self.warn_damaged(seq, exc)
-                continue
-            record["seq"] = seq
-            if "ref" in record:
-                refs[record["ref"]] = seq
-            if "intent" in record:
-                record["intent"] = refs.get(record["intent"])
-            if match is None or match(record):
-                out.append({name: record.get(name) for name in COLUMNS})
-        return out
+                lines = enumerate(file, start=1)
+                for seq, line in lines:
+                    record = self._record(seq, line, refs)
+                    if record is not None and (match is None or match(record)):
+                        yield {name: record.get(name) for name in COLUMNS}
+            except OSError as exc:
+                raise JournalError(f"cannot read the journal at {self.path} ({exc})") from exc
+
+    def _record(self, seq: int, line: bytes, refs: dict[str, int]) -> dict | None:
+        """Line ``seq`` as a record (``intent`` resolved through ``refs``), None if blank or
+        damaged (said with a warning)."""
+        if not line.strip():
+            return None
+        try:
+            record = json.loads(line)
+            if not isinstance(record, dict):
+                raise ValueError("not a JSON object")
+            check(record)  # before ref/intent, and before match, use its fields
+        except ValueError as exc:
+            self.warn_damaged(seq, exc)
+            return None
+        record["seq"] = seq
+        if "ref" in record:
+            refs[record["ref"]] = seq
+        if "intent" in record:
+            record["intent"] = refs.get(record["intent"])
+        return record
 
     def warn_damaged(self, seq: int, problem: Exception) -> None:
         """Say that record ``seq`` is skipped, and why (the other records are still read)."""
         warnings.warn(f"journal {self.path}: record {seq} is damaged ({problem}); skipped, the "
-                      "other records are shown", JournalWarning, stacklevel=4)
+                      "other records are shown", JournalWarning, stacklevel=5)
 
 
 #: Journals with an open file in this process, fsync'd and closed at exit.

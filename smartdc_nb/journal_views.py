@@ -17,7 +17,7 @@ import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from .errors import InvalidInputError
 from .journal_store import JournalWarning
@@ -50,10 +50,15 @@ def read_records(path: str | Path | None = None,
                  match: Callable[[dict], bool] | None = None) -> list[dict[str, Any]]:
     """The journal's records as dicts that ``match``, damaged ones skipped with a warning
     (Journal.rows() checks each record's shape: here its fields are as the writers make them)."""
-    records = _journal(path).rows(match)
-    for record in records:
+    return list(iter_records(path, match))
+
+
+def iter_records(path: str | Path | None = None,
+                 match: Callable[[dict], bool] | None = None) -> Iterator[dict[str, Any]]:
+    """:func:`read_records` one at a time, the file read as they are (consume it at once)."""
+    for record in _journal(path).iter_rows(match):
         record["time"] = _parse_time(record["time"])
-    return records
+        yield record
 
 
 def journal(run: str | None = None, machine: str | None = None, since: Any = None,
@@ -307,15 +312,24 @@ def journal_runs(limit: int | None = 20, *, path: str | Path | None = None,
                  since: Any = None) -> RunList:
     """The most recent runs (newest first): bulk runs and single requests, with their status."""
     bound = _time_text(since) if since is not None else None
-    records = read_records(path, None if bound is None else
-                           lambda r: str(r.get("time")) >= bound)
     runs: dict[str, Run] = {}
-    for record in records:
+    # A run is listed by its first record, so the newest `limit` runs are the last `limit`
+    # run ids seen first: one pushed out never comes back, and its records are not kept
+    # (a journal of months is not held in memory to show 20 runs).
+    dropped: set[str] = set()
+    for record in iter_records(path, None if bound is None else
+                               lambda r: str(r.get("time")) >= bound):
         run_id = record["run_id"]
+        if run_id in dropped:
+            continue
         if run_id not in runs:
             start = record if record["kind"] in ("run", "resume") else {
                 **record, "detail": {"kind": "single"}}
             runs[run_id] = Run(run_id, start, path=_journal(path).path)
+            if limit and len(runs) > limit:
+                oldest = next(iter(runs))
+                del runs[oldest]
+                dropped.add(oldest)
         runs[run_id].records.append(record)
     ordered = sorted(runs.values(), key=lambda r: r.start["seq"], reverse=True)
     return RunList(ordered[:limit] if limit else ordered)

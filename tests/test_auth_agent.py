@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 
 import pytest
 from test_auth_support import (  # noqa: F401  (fixtures)
@@ -9,6 +10,7 @@ from test_auth_support import (  # noqa: F401  (fixtures)
     stop_process,
 )
 
+import smartdc_nb
 from smartdc_nb.auth import (
     AgentSigner, HTTPSignatureAuth, KeyFileSigner, PassphraseRequired, load_signer, sha256_fingerprint,
 )
@@ -120,3 +122,33 @@ def test_agent_signer_is_safe_across_threads(keyset, node_verifier, ssh_agent):
     signer = AgentSigner(KeyFileSigner(keyset["ed25519-openssh"].path).md5_fingerprint, ssh_agent)
     auth = HTTPSignatureAuth(signer, "demo")
     assert statuses_from_threads(auth, node_verifier.url + "/demo/machines") == [200] * 40
+
+
+def test_a_long_lived_connection_follows_ssh_auth_sock_to_a_new_agent(emu, triton_keys, tmp_path,
+                                                                      monkeypatch):
+    """A kernel outlives its ssh-agent (a new SSH login starts a new agent on a new socket).
+    Once SSH_AUTH_SOCK names the new agent, the DataCenter made with the old one signs through
+    it: the agent was found through the variable, so it is followed, not frozen at connect()."""
+    key = triton_keys["ed25519"]
+    held = SimpleNamespace(path=key.private, encrypted=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # the key is in no ~/.ssh: only in the agent
+    first, second = tmp_path / "first.sock", tmp_path / "second.sock"
+    agent = start_ssh_agent(first)
+    try:
+        ssh_add(str(first), held)
+        monkeypatch.setenv("SSH_AUTH_SOCK", str(first))
+        dc = smartdc_nb.connect(url=emu.url, account="demo", key_id=key.md5, rate_limit=False,
+                                changefeed=False, backoff=0.001)
+        assert isinstance(dc.transport.session.auth.signer, AgentSigner)
+        machine = dc.machines()[0]
+    finally:
+        stop_process(agent)
+    with pytest.raises(AuthError, match=f"cannot connect to the ssh-agent at {first}"):
+        machine.refresh()
+    agent = start_ssh_agent(second)
+    try:
+        ssh_add(str(second), held)
+        monkeypatch.setenv("SSH_AUTH_SOCK", str(second))
+        assert machine.refresh().id == machine.id
+    finally:
+        stop_process(agent)

@@ -64,7 +64,8 @@ class AgentClient:
                 raise AuthError(
                     f"cannot connect to the ssh-agent at {self.socket_path} ({exc.strerror or exc}): "
                     "the agent is not running or the socket is stale. Start one "
-                    "(eval $(ssh-agent); ssh-add KEY), or unset SSH_AUTH_SOCK and use a key file"
+                    "(eval $(ssh-agent); ssh-add KEY) and point SSH_AUTH_SOCK at it (in a running "
+                    "notebook: %env SSH_AUTH_SOCK=PATH), or unset SSH_AUTH_SOCK and use a key file"
                 ) from None
             try:
                 sock.sendall(pack_string(message))
@@ -133,10 +134,15 @@ class AgentSigner(KeySigner):
 
     ``agent_socket`` defaults to ``$SSH_AUTH_SOCK``. The key is chosen when the
     signer is made; a missing agent or key is an AuthError then, not later.
+    A signer that found its agent through ``$SSH_AUTH_SOCK`` reads the variable again
+    before each signature: a kernel outlives the agent of the SSH login it started under,
+    and pointing the variable at a new agent holding the key (``%env SSH_AUTH_SOCK=...``)
+    must not take a new connection and every object made from the old one.
     """
 
     def __init__(self, key_id: str | KeyId, agent_socket: str | None = None, *, timeout: float = 30.0):
         kid = key_id if isinstance(key_id, KeyId) else parse_key_id(key_id)
+        self._follows_env = not agent_socket
         path = agent_socket or os.environ.get("SSH_AUTH_SOCK")
         if not path:
             raise AuthError("no ssh-agent: SSH_AUTH_SOCK is not set and no agent_socket was given")
@@ -161,6 +167,10 @@ class AgentSigner(KeySigner):
     def sign(self, data: bytes) -> bytes:
         """The agent's signature of ``data``, converted to what http-signature verifies."""
         flags = _RSA_SHA2_256 if self.algorithm == "rsa-sha256" else 0
+        if self._follows_env:
+            path = os.environ.get("SSH_AUTH_SOCK")
+            if path and path != self.agent.socket_path:
+                self.agent = AgentClient(path, self.agent.timeout)
         fmt, sig = self.agent.sign(self._blob, data, flags)
         if fmt != _EXPECTED_FORMAT[self.algorithm]:
             raise AuthError(

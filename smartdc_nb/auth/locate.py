@@ -116,7 +116,7 @@ def load_signer(
     agent_note = _agent_note(agent_socket)
     if agent_note is None:
         try:
-            signer = AgentSigner(kid, agent_socket or os.environ["SSH_AUTH_SOCK"])
+            signer = AgentSigner(kid, agent_socket if isinstance(agent_socket, str) else None)
             log.debug("signing with %r", signer)
             return signer
         except AuthError as exc:

@@ -21,11 +21,19 @@ def _with_key_hint(error: APIError, auth: Any, url: str) -> APIError:
     if key_id is None or signer is None:
         return error
     who = f"account {auth.account}" + (f" (user {auth.user})" if auth.user else "")
-    hint = (f"CloudAPI at {url} did not accept key {signer.md5_fingerprint} "
-            f"({signer.sha256_fingerprint}) for {who}; the key was found in {signer.source}. "
-            "Check that this key is on the account (`triton key list`, or add its .pub to the "
-            "account), that the account and user names are right, and that the URL is that "
-            "account's cloud.")
+    changed = getattr(signer, "changed_on_disk", None)
+    change = changed() if changed is not None else None
+    if change is not None:  # the usual hint would send the user to check a different key
+        hint = (f"CloudAPI at {url} did not accept key {signer.md5_fingerprint} "
+                f"({signer.sha256_fingerprint}) for {who}. That key was read from "
+                f"{signer.source} at connect(), and the file has changed since ({change}; a "
+                "rotated key?): connect again to sign with the key the file holds now.")
+    else:
+        hint = (f"CloudAPI at {url} did not accept key {signer.md5_fingerprint} "
+                f"({signer.sha256_fingerprint}) for {who}; the key was found in {signer.source}. "
+                "Check that this key is on the account (`triton key list`, or add its .pub to "
+                "the account), that the account and user names are right, and that the URL is "
+                "that account's cloud.")
     return type(error)(f"{error.message}. {hint}", status=error.status, code=error.code,
                        errors=error.errors, request_id=error.request_id, method=error.method,
                        path=error.path, body=error.body, retry_after=error.retry_after)

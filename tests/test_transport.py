@@ -283,6 +283,29 @@ def test_unregistered_key_is_invalid_credentials(emu, tmp_path):
     assert emu.url in text and "triton key list" in text
 
 
+def test_a_401_after_the_key_file_was_rotated_says_the_file_changed(emu, triton_keys, tmp_path):
+    """A kernel signs with the key its file held at connect(). Rotated on disk (the new key
+    added to the account, the old one removed), the 401 must not say the key "was found in"
+    a file that now holds an accepted key: it says the file changed and to connect again."""
+    key = tmp_path / "id_work"
+    key.write_bytes(triton_keys["rsa"].private.read_bytes())
+    key.chmod(0o600)
+    dc = smartdc_nb.connect(url=emu.url, account="demo", key_path=str(key), rate_limit=False,
+                            changefeed=False)
+    dc.account()
+    key.write_bytes(triton_keys["rsa_openssh"].private.read_bytes())  # on the account
+    dc.request("DELETE", "keys", triton_keys["rsa"].md5)
+    with pytest.raises(InvalidCredentialsError) as err:
+        dc.account()
+    text = str(err.value)
+    assert triton_keys["rsa"].md5 in text
+    assert f"read from {key} at connect()" in text and "changed since" in text
+    assert "connect again" in text and "found in" not in text
+    again = smartdc_nb.connect(url=emu.url, account="demo", key_path=str(key), rate_limit=False,
+                               changefeed=False)
+    assert again.account()["login"] == "demo"
+
+
 def test_deleted_machine_is_a_machine_deleted_error_with_its_tombstone(emu, dc):
     mid = emu.datacenter("us-east-1").put_machine(name="gone-soon", state="deleted")
     with pytest.raises(MachineDeletedError) as err:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import os
 import struct
 from pathlib import Path
@@ -154,6 +155,18 @@ class KeyFileSigner(KeySigner):
         super().__init__(key.public_key(), str(path))
         self.path = path
         self._sign = _signing_function(key)
+        self._digest = hashlib.sha256(data).digest()
+
+    def changed_on_disk(self) -> str | None:
+        """How the key file differs from what was read (rotated, removed), or None if not.
+
+        The key is read once: a long-lived kernel signs with it after the file was replaced.
+        """
+        try:
+            data = self.path.read_bytes()
+        except OSError as exc:
+            return f"it cannot be read now ({exc.strerror or exc})"
+        return None if hashlib.sha256(data).digest() == self._digest else "it holds another key now"
 
     def sign(self, data: bytes) -> bytes:
         """The signature of ``data`` (cryptography key objects are thread-safe)."""

@@ -188,12 +188,14 @@ class _Datacenter:
             self.list_error = exc
             raise
         changes = []
+        listed: set[str] = set()
         with self.stream._lock:
             for raw in listing:
                 machine_id = raw.get("id")
                 if not machine_id or (self.stream.machine_ids
                                       and machine_id not in self.stream.machine_ids):
                     continue
+                listed.add(machine_id)
                 before = self.known.get(machine_id)
                 self.known[machine_id] = raw
                 if before != raw:
@@ -205,14 +207,34 @@ class _Datacenter:
                     changes.append(Change(self.name, machine_id, tuple(kinds), raw,
                                           raw.get("state"), None, datetime.now(timezone.utc),
                                           "reconcile"))
+            if self.baseline and not self._each(self.stream.machine_ids):
+                changes += self._forget(set(self.known) - listed)
             self.baseline = True
             self.list_error, self.known_at = None, datetime.now(timezone.utc)
         for change in changes:
             self.stream._emit(change)
 
+    def _forget(self, gone: set[str]) -> list[Change]:
+        """Machines a whole listing (tombstones included) no longer has: gone from the cloud
+        while the socket was down (purged after their tombstone time, or a cloud restarted
+        without them). No message will ever say so; kept, they would stay as last seen."""
+        changes = []
+        for machine_id in sorted(gone):
+            before = self.known.pop(machine_id)
+            self.newest.pop(machine_id, None)
+            self.stamps[machine_id] = self.stamps.get(machine_id, 0) + 1
+            changes.append(Change(self.name, machine_id, ("state",), {**before, "state": "deleted"},
+                                  "deleted", None, datetime.now(timezone.utc), "reconcile"))
+        return changes
+
+    @staticmethod
+    def _each(ids: set[str]) -> bool:
+        """Whether the machines are GOT one by one (_fetch_each), not listed."""
+        return bool(ids) and len(ids) <= GET_EACH
+
     def _listing(self) -> list[dict]:
         ids = self.stream.machine_ids
-        if ids and len(ids) <= GET_EACH:
+        if self._each(ids):
             return self._fetch_each(ids)
         listing = [m for page in self.dc.iter_machine_pages(tombstone=True) for m in page]
         self.stream.listings += 1

@@ -115,3 +115,19 @@ def test_live_frame_carries_the_machines_attrs_and_says_when_it_is_partial(emu, 
         assert set(frame["datacenter"]) == {"us-east-1", "us-west-1"}
         assert frame.attrs["errors"]["us-east-1"].startswith("stale")
         assert list(frame.attrs["errors"]) == ["us-east-1"]
+
+
+def test_a_machine_gone_from_the_cloud_while_the_feed_was_down_leaves_the_frame(emu, fleet):
+    """The cloud restarted without a machine (its state lost, or the machine purged after its
+    tombstone time): no message says so, and the reconnect's listing no longer has it. The
+    frame must not keep it, as it was, for the rest of the kernel's life."""
+    gone = emu.datacenter("us-east-1").put_machine(name="purged-later")
+    with fleet.live(poll_interval=None, backoff=(0.05, 0.5)) as live:
+        eventually(lambda: listening(emu, live), 10, "both feeds")
+        assert gone in set(live.frame["id"])
+        emu.reset()                       # ends every socket; the seeded fleet, without it
+        eventually(lambda: live.healthy and live.stream.listings >= 4, 10, "the reconnects' listings")
+        owned = {m.id for dc in emu.state.datacenters.values() for m in dc.machines.values()}
+        assert set(live.frame["id"]) == owned and gone not in owned
+        last = live.changes[live.changes["id"] == gone]
+        assert list(last["state"])[-1] == "deleted" and list(last["source"])[-1] == "reconcile"

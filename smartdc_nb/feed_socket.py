@@ -207,6 +207,10 @@ class _Datacenter:
                     changes.append(Change(self.name, machine_id, tuple(kinds), raw,
                                           raw.get("state"), None, datetime.now(timezone.utc),
                                           "reconcile"))
+            # What a listing says is current. The stamps of a socket that ended order nothing
+            # from the next one: a cloud back with its clock behind stamps its changes earlier,
+            # and they would all be dropped as late until its clock passed the old stamps.
+            self.newest.clear()
             if self.baseline and not self._each(self.stream.machine_ids):
                 changes += self._forget(set(self.known) - listed)
             self.baseline = True
@@ -221,7 +225,6 @@ class _Datacenter:
         changes = []
         for machine_id in sorted(gone):
             before = self.known.pop(machine_id)
-            self.newest.pop(machine_id, None)
             self.stamps[machine_id] = self.stamps.get(machine_id, 0) + 1
             changes.append(Change(self.name, machine_id, ("state",), {**before, "state": "deleted"},
                                   "deleted", None, datetime.now(timezone.utc), "reconcile"))

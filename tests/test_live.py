@@ -131,3 +131,24 @@ def test_a_machine_gone_from_the_cloud_while_the_feed_was_down_leaves_the_frame(
         assert set(live.frame["id"]) == owned and gone not in owned
         last = live.changes[live.changes["id"] == gone]
         assert list(last["state"])[-1] == "deleted" and list(last["source"])[-1] == "reconcile"
+
+
+def test_after_a_reconnect_a_server_clock_that_went_back_does_not_silence_changes(emu, fleet):
+    """``published`` is the server's clock. A cloud that comes back with its clock behind
+    (a clock stepped back, another instance) publishes older stamps than the last socket's:
+    they are not "late" messages of the old socket, and must not be dropped as such."""
+    east = emu.datacenter("us-east-1").put_machine(name="skewed", state="running")
+    with fleet.live(poll_interval=None, backoff=(0.05, 0.5)) as live:
+        eventually(lambda: listening(emu, live), 10, "both feeds")
+        emu.clock.advance(3600)           # the server's clock an hour ahead...
+        fleet["us-east-1"].machine(east).stop()
+        eventually(lambda: live.frame.set_index("id").loc[east, "state"] == "stopped", 10,
+                   "the stop, stamped an hour ahead")
+        emu.clock.reset()                 # ...then set right, with the cloud restarted
+        emu.reset()
+        east = emu.datacenter("us-east-1").put_machine(id=east, name="skewed", state="running")
+        eventually(lambda: listening(emu, live) and live.stream.listings >= 4, 10, "the reconnects")
+        fleet["us-east-1"].machine(east).stop()
+        eventually(lambda: live.frame.set_index("id").loc[east, "state"] == "stopped", 10,
+                   "the stop after the reconnect")
+        assert live.stream.stale == 0

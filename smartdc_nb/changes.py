@@ -82,13 +82,15 @@ class ChangeStream:
 
     Iterate it (blocks until the next change) or call :meth:`get`; close it
     (or use ``with``) to close its sockets. ``machine_ids`` limits the feed to
-    those machines (CloudAPI's ``vms`` filter).
+    those machines (CloudAPI's ``vms`` filter). At most ``queue_size`` changes wait
+    unread (each holds a whole machine); past that the oldest are dropped and counted
+    in ``lost``, while :meth:`known` stays current.
     """
 
     def __init__(self, datacenters: dict[str, DataCenter], *,
                  machine_ids: Iterable[str] | str | None = None, backoff: tuple[float, float] = (0.5, 30.0),
                  poll_interval: float | None = None, open_timeout: float = 10.0,
-                 queue_size: int = 100_000, notify: threading.Event | None = None):
+                 queue_size: int = 10_000, notify: threading.Event | None = None):
         if not datacenters:
             raise InvalidInputError("a change stream needs at least one datacenter")
         low, high = backoff
@@ -107,6 +109,7 @@ class ChangeStream:
         self._notify_event = notify  # also set on every change (one event for many streams)
         self.duplicates = 0     # messages dropped as already seen
         self.stale = 0          # messages dropped as older than what was known
+        self.lost = 0           # changes dropped unread, the oldest first (queue_size)
         self._lock = threading.Lock()
         self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
         self._changed = threading.Condition()
@@ -196,10 +199,16 @@ class ChangeStream:
             self._notify_event.set()
 
     def _emit(self, change: Change) -> None:
-        try:
-            self._queue.put_nowait(change)
-        except queue.Full:  # nobody reads: the known payloads stay current all the same
-            pass
+        # Nobody reads: the oldest change goes, not this one, so a reader that comes back
+        # gets the latest (the known payloads stay current all the same), and is told.
+        while True:
+            try:
+                self._queue.put_nowait(change)
+                break
+            except queue.Full:
+                with contextlib.suppress(queue.Empty):
+                    self._queue.get_nowait()
+                    self.lost += 1
         self._notify()
 
     # ------------------------------------------------------------ reading
@@ -258,4 +267,5 @@ class ChangeStream:
 
     def __repr__(self) -> str:
         status = ", ".join(f"{n}: {s}" for n, s in self.status.items())
-        return f"<ChangeStream {status}>"
+        lost = f"; {self.lost} unread changes lost (queue_size)" if self.lost else ""
+        return f"<ChangeStream {status}{lost}>"

@@ -225,3 +225,19 @@ def test_an_empty_machine_ids_is_refused_not_every_machine(emu, dc, empty):
     with pytest.raises(smartdc_nb.InvalidInputError, match="machine_ids=None"):
         dc.changes(machine_ids=empty)
     assert not [r for r in emu.requests if r["path"].endswith("/changefeed")]
+
+
+def test_a_stream_nobody_reads_keeps_the_newest_changes_and_counts_the_lost(emu, dc, machine_id):
+    """A full queue dropped the newest changes, so a reader that came back got the oldest and
+    never the latest; now it drops the oldest and says how many (``stream.lost``)."""
+    machine = dc.machine(machine_id)
+    with dc.changes(queue_size=3, **FAST) as stream:
+        eventually(lambda: listening(emu, stream), 10, "the feed")
+        for i in range(8):
+            machine.add_tags(n=str(i))
+        eventually(lambda: (stream.known("us-east-1", machine_id) or {}).get("tags", {})
+                   .get("n") == "7", 10, "the last tag change")
+        waiting = stream.drain()
+        assert len(waiting) == 3
+        assert waiting[-1].machine["tags"]["n"] == "7"
+        assert stream.lost >= 5 and "lost" in repr(stream)

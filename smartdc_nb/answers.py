@@ -8,11 +8,51 @@ the innermost cause of a connection error in words.
 from __future__ import annotations
 
 import re
+import time
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from urllib3.exceptions import MaxRetryError
 
-from .errors import (APIError)
+from .errors import APIError
+
+#: How CloudAPI words a signature whose Date is too far from its clock (InvalidHeader,
+#: "clock skew of Ns was greater than 300s") or too old (RequestExpired).
+_CLOCK_WORDS = re.compile(r"clock skew|Date header .* too old")
+
+
+def _with_hints(error: APIError, headers: Any, auth: Any, url: str) -> APIError:
+    """The error with what to do added: which key a 401 tried, whose clock is off."""
+    if error.status == 401:
+        return _with_key_hint(error, auth, url)
+    if _CLOCK_WORDS.search(error.message or ""):
+        return _with_clock_hint(error, headers.get("Date"))
+    return error
+
+
+def _with_clock_hint(error: APIError, date: str | None) -> APIError:
+    """A refused Date that says whose clock is off, by about how much, and what to do:
+    CloudAPI's words name neither (the answer's own Date header is the cloud's clock)."""
+    try:
+        offset = time.time() - parsedate_to_datetime(date).timestamp()  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        hint = ("This computer's clock and the cloud's are more than 300 s apart, and CloudAPI "
+                "refuses requests signed with a Date that far from its own.")
+    else:
+        way = "ahead of" if offset > 0 else "behind"
+        hint = (f"this computer's clock is about {abs(round(offset, -1)):.0f} s {way} the cloud's "
+                f"(the answer's Date was {date}), and CloudAPI refuses requests signed with a "
+                "Date more than 300 s from its own.")
+    return _copy(error, f"{error.message}. {hint[0].upper()}{hint[1:]} Set this computer's "
+                        "clock right (NTP: `timedatectl set-ntp true`, or `chronyc makestep`), "
+                        "then try again.")
+
+
+def _copy(error: APIError, message: str) -> APIError:
+    return type(error)(message, status=error.status, code=error.code,
+                       errors=error.errors, request_id=error.request_id, method=error.method,
+                       path=error.path, body=error.body, retry_after=error.retry_after)
+
 
 def _with_key_hint(error: APIError, auth: Any, url: str) -> APIError:
     """A 401 that says which key and account were used, and where the key was found."""
@@ -34,9 +74,7 @@ def _with_key_hint(error: APIError, auth: Any, url: str) -> APIError:
                 "Check that this key is on the account (`triton key list`, or add its .pub to "
                 "the account), that the account and user names are right, and that the URL is "
                 "that account's cloud.")
-    return type(error)(f"{error.message}. {hint}", status=error.status, code=error.code,
-                       errors=error.errors, request_id=error.request_id, method=error.method,
-                       path=error.path, body=error.body, retry_after=error.retry_after)
+    return _copy(error, f"{error.message}. {hint}")
 
 
 def _shrink(timeout: Any, left: float) -> Any:
@@ -81,4 +119,4 @@ def _reason(exc: Exception) -> str:
     return text if len(text) < 200 else text[:199] + "…"
 
 
-__all__ = ["_with_key_hint", "_shrink", "_excerpt", "_root", "_refused", "_reason"]
+__all__ = ["_with_hints", "_with_key_hint", "_shrink", "_excerpt", "_root", "_refused", "_reason"]

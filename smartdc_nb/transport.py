@@ -34,7 +34,7 @@ from .errors import (AnswerTooLargeError, APIError, MachineDeletedError, Redirec
 from .gcpause import gc_paused
 from .httpsession import Session
 from .limits import DEFAULT_MAX_ANSWER_BYTES, DEFAULT_REQUEST_TIMEOUT
-from .answers import _excerpt, _reason, _refused, _root, _shrink, _with_key_hint  # noqa: F401
+from .answers import _excerpt, _reason, _refused, _root, _shrink, _with_hints, _with_key_hint  # noqa: F401
 from .ratelimit import RateLimiter
 from .retry import CloudAPIRetry
 
@@ -246,9 +246,7 @@ class Transport:
         data = self._decode(resp, body, method, path)
         if resp.status_code >= 400:
             error = self._error(resp, data, method, path, request_id)
-            if resp.status_code == 401:
-                error = _with_key_hint(error, self.session.auth, self.url)
-            raise error
+            raise _with_hints(error, resp.headers, self.session.auth, self.url)
         return Reply(resp.status_code, resp.headers, data, request_id, ms, waited * 1000)
 
     def get(self, path: str, **params: Any) -> Any:

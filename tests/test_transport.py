@@ -464,3 +464,18 @@ def test_pages_read_whole_leave_the_connection_to_the_next_request(emu, connect)
     manager = dc.transport.session.get_adapter(dc.transport.url).poolmanager
     pools = [manager.pools[key] for key in manager.pools.keys()]
     assert [(p.num_connections, p.num_requests >= 5) for p in pools] == [(1, True)]
+
+
+@pytest.mark.parametrize("skew, way", [(-600, "ahead of"), (900, "behind")])
+def test_a_clock_out_of_step_with_the_cloud_says_which_clock_and_what_to_do(emu, dc, skew, way):
+    """CloudAPI refuses a signature dated more than 300 s from its own clock with "clock skew of
+    Ns was greater than 300s", which does not say whose clock is off or what to do."""
+    emu.set_clock_skew(skew)
+    with pytest.raises(smartdc_nb.APIError) as info:
+        dc.machines()
+    text = str(info.value)
+    assert "clock skew" in text                           # CloudAPI's own words are kept
+    assert f"This computer's clock is about {abs(skew)} s {way} the cloud's" in text, text
+    assert "NTP" in text
+    emu.set_clock_skew(0)
+    assert dc.machines()                                   # nothing else was wrong

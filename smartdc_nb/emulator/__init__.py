@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import random
 import re
+import math
 import threading
 import time
 import uuid
@@ -124,6 +125,7 @@ class Emulator:
         self.host = host
         self._ports = list(ports) if ports is not None else [0] * len(names)
         self.verify_signatures = bool(verify_signatures)
+        self.clock_skew = 0.0  # see set_clock_skew
         self.state = State(names, Timing(speed, durations))
         self.faults = Faults(self._seed)
         self.throttle = Throttle(throttle)
@@ -336,6 +338,13 @@ class Emulator:
     def set_durations(self, **seconds: float) -> None:
         with self.state.lock:
             self.state.timing.set_durations(**seconds)
+
+    def set_clock_skew(self, seconds: float) -> None:
+        """Make the cloud's clock read ``seconds`` ahead of this computer's (negative: behind)
+        where a client sees it: the signature's Date check and the answers' Date header."""
+        if not math.isfinite(seconds):
+            raise ValueError(f"clock skew must be finite seconds, not {seconds!r}")
+        self.clock_skew = float(seconds)
 
     def set_throttle(self, setting: Any) -> None:
         self.throttle.configure(setting)

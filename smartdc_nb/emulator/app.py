@@ -85,6 +85,7 @@ class CloudAPIApp:
 
     def __call__(self, environ: dict[str, Any], start_response):
         req = _Request(environ, self.dc)
+        req.now += self.emulator.clock_skew
         is_admin = req.path.startswith(ADMIN_PREFIX)
         try:
             reply = self._admin(req) if is_admin else self._serve(req)
@@ -132,7 +133,8 @@ class CloudAPIApp:
                     else base64.b64encode(hashlib.md5(data).digest()).decode()
         for name, value in reply.headers.items():
             headers[name] = value
-        headers["Date"] = formatdate(self.emulator.state.clock.now(), usegmt=True)
+        headers["Date"] = formatdate(self.emulator.state.clock.now() + self.emulator.clock_skew,
+                                     usegmt=True)
         headers["Server"] = SERVER
         headers["Api-Version"] = CURRENT
         headers["Request-Id"] = req.request_id

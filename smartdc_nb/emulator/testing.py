@@ -159,6 +159,7 @@ def emu(emulator):
     emulator.faults.clear()
     emulator.clear_requests()
     emulator.set_throttle(None)
+    emulator.set_clock_skew(0)
     emulator.set_speed(1.0)
     emulator.set_durations(**FAST_DURATIONS)
     emulator.changefeed.configure(enabled=True, delay=0, duplicate=0, register_delay=0)

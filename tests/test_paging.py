@@ -151,7 +151,9 @@ def test_pages_in_flight_follow_how_long_answers_take(emu, connect):
 
     class NextDoor(PageTimes):  # a 40-row page decodes in no time: time it as a full one
         def add(self, wait, work):
-            super().add(wait, 0.010)
+            # and an answer without the fault's latency as the server next door it is: on a
+            # loaded CI machine loopback answers can take 20 ms, which opens the window to 3
+            super().add(0.002 if wait < 0.1 else wait, 0.010)
 
     make_fleet(emu, 300)
     dc = connect(page_concurrency=8)

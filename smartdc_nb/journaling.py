@@ -46,6 +46,7 @@ class RunContext:
     action: str | None = None
     datacenter: Any = None
     started: float = field(default_factory=time.monotonic)
+    lock: Any = None  # a bulk run's RunLock (run_locks), released by release_run
 
 
 @dataclass
@@ -184,6 +185,11 @@ def start_run(journal: Journal | None, *, kind: str, action: str, datacenter: An
     journal.open()
     context = RunContext(journal, resumed[0] if resumed else new_run_id(), _PLAN.get(), action,
                          datacenter)
+    if kind == "bulk" and not resumed:  # a resume holds its own from before it read the run
+        from .run_locks import RunLock
+
+        context.lock = RunLock(journal.path, context.run_id).acquire(
+            f"run {context.run_id} is already running")  # a new id: never, but said if so
     journal.write(before_sending=True, kind="resume" if resumed else "run", run_id=context.run_id,
                   plan_id=context.plan_id, action=action,
                   detail=to_json({"kind": kind, **detail}), **who(datacenter))
@@ -200,6 +206,12 @@ def end_run(context: RunContext | None, outcome: str, detail: Mapping[str, Any] 
                           seconds=round(time.monotonic() - context.started, 3),
                           outcome=outcome, error=error, detail=to_json(detail),
                           **who(context.datacenter))
+
+
+def release_run(context: RunContext | None) -> None:
+    """Let the run be resumed (after its ``run-end``, or an error that ended it)."""
+    if context is not None and context.lock is not None:
+        context.lock.release()
 
 
 def batch_checked(context: RunContext | None, number: int | None, passed: list[str],
@@ -337,6 +349,6 @@ def _warn_unrecorded(problem: JournalError, status: int | None, stacklevel: int)
 
 
 __all__ = ["Journal", "JournalError", "default_path", "to_json", "COLUMNS", "ENV", "journal_of",
-           "start_run", "end_run", "batch_checked",
+           "start_run", "end_run", "release_run", "batch_checked",
            "inside", "resuming", "start_bulk_run", "recorded",
            "about_machine", "under_plan", "current_run", "new_run_id", "COLUMNS"]

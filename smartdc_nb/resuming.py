@@ -46,6 +46,7 @@ from .resources.audit import PendingAction, action_entry
 from .plan_ids import callable_identity, identity_name
 from .plans import PlannedNames
 from .resources.machine import Machine
+from .run_locks import RunInProgressError, RunLock
 
 #: Audit entries this much older than an intent's (local) time still count as its
 #: action: the client's and the cloud's clocks are not the same clock.
@@ -229,8 +230,25 @@ def resume(run_id: str, *, path: str | Path | None = None, datacenters: Any = No
     ``url`` where to reconnect instead of the run's recorded profile and URL;
     ``health_check`` the run's health check, when it had one: the same name and
     body, or ``check_changed=True`` to run the rest with another (a fixed one).
-    Returns a BulkResult with a row for every machine of the run.
+    Returns a BulkResult with a row for every machine of the run. While the run itself, or
+    another resume of it, still goes on (another process, thread or notebook), this raises
+    RunInProgressError and sends nothing.
     """
+    where = journal_path(path, "path=PATH")
+    # Read the run only once it is ours: two resumes that both read it first both sent
+    # every machine its request (a resume that ended while this one waited is read whole).
+    with RunLock(where, str(run_id)).acquire(
+            f"run {run_id} is still running or being resumed elsewhere",
+            "Let that end (smartdc-nb journal shows the run's status), then resume again if "
+            "the run is still unfinished"):
+        return _resume(run_id, where, datacenters, health_check, check_changed, passphrase,
+                       progress, profile, url)
+
+
+def _resume(run_id: str, path: Path, datacenters: Any,
+            health_check: Callable[[Machine], Any] | None, check_changed: bool,
+            passphrase: str | None, progress: Any, profile: str | None,
+            url: str | None) -> BulkResult:
     run = journal_run(run_id, path=path)
     detail = run.detail
     if detail.get("kind") != "bulk":
@@ -359,4 +377,4 @@ def run(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
-__all__ = ["resume", "ReconnectError"]
+__all__ = ["resume", "ReconnectError", "RunInProgressError"]

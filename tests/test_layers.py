@@ -112,7 +112,7 @@ LAYERS = {
                   "changes", "change", "feed_socket"),
     "operations": ("operations", "bulk", "waiters", "plans", "plan_ids", "journaling", "journal_store",
                    "journal_lines", "journal_shape",
-                   "journal_views", "resuming", "feedwait", "progress"),
+                   "journal_views", "resuming", "run_locks", "feedwait", "progress"),
     "views": ("frames", "dictionary", "dictionary_data", "display", "widgets", "live"),
     "entry points": ("cli", "demo", "runbook", "notebooks", "docs"),
 }

@@ -233,51 +233,54 @@ def run_bulk(machines: Iterable[Machine], action: str, *args: Any, confirm: bool
     run = journaling.start_bulk_run(action, [r.machine for r in todo], args, kwargs, params, dict(
         wait=wait, timeout=timeout, concurrency=concurrency, batch_size=batch_size,
         health_check=health_check, interval=interval, max_interval=max_interval))
-    runner = Runner(spec, params, wait, concurrency, progress, timeout, interval, max_interval,
-                     health_check)
-    runner.run = run
-    interrupted = False
-    current: list[Outcome] = []  # the batch between its requests and the end of its check
-    try:
-        for index, (number, batch) in enumerate(batches):
-            current = batch
-            runner.act(batch)
-            if wait:
-                runner.wait(batch)
-            if health_check:
-                runner.check_health(batch)
-            if wait:  # what resume needs to take these machines as done
-                journaling.batch_checked(run, number,
-                                         [r.machine.id for r in batch if r.outcome == DONE],
-                                         [r.machine.id for r in batch if r.outcome == FAILED])
-            current = []
-            failed = [r for r in batch if r.outcome == FAILED]
-            if batch_size and failed and index + 1 < len(batches):
-                why = (f"the roll stopped after batch {number}: {len(failed)} machine(s) failed "
-                       f"(first: {failed[0].machine.label})")
-                for _later, rows in batches[index + 1:]:
-                    for row in rows:
-                        row.end(NOT_REACHED, reason=why)
-                break
-    except KeyboardInterrupt:
-        interrupted = True
-        for row in current:
-            if health_check and row.outcome == DONE:  # sent, but never found healthy
-                row.end(NOT_REACHED, reason="interrupted (Ctrl-C) before its health check "
-                                            "ended; the request was sent")
-        for row in outcomes.values():
-            if row.outcome is None:
-                row.end(NOT_REACHED, reason="interrupted (Ctrl-C) before it was sent")
-    result = BulkResult(action, list(outcomes.values()), time.monotonic() - started,
-                        interrupted=interrupted, waited_for=waited_for)
-    journaling.end_run(run, "interrupted" if interrupted else "ended", result.counts)
-    print_summary(result.summary(), progress)
-    if interrupted:
-        raise BulkInterrupted(f"{result.summary()}. The full table is this exception's .result",
-                              result)
-    if raise_on_failure and not result.ok:
-        raise BulkActionError(result.summary(), outcomes=result)
-    return result
+    try:  # the run is locked from its run record on (resume refuses it while it runs)
+        runner = Runner(spec, params, wait, concurrency, progress, timeout, interval, max_interval,
+                         health_check)
+        runner.run = run
+        interrupted = False
+        current: list[Outcome] = []  # the batch between its requests and the end of its check
+        try:
+            for index, (number, batch) in enumerate(batches):
+                current = batch
+                runner.act(batch)
+                if wait:
+                    runner.wait(batch)
+                if health_check:
+                    runner.check_health(batch)
+                if wait:  # what resume needs to take these machines as done
+                    journaling.batch_checked(run, number,
+                                             [r.machine.id for r in batch if r.outcome == DONE],
+                                             [r.machine.id for r in batch if r.outcome == FAILED])
+                current = []
+                failed = [r for r in batch if r.outcome == FAILED]
+                if batch_size and failed and index + 1 < len(batches):
+                    why = (f"the roll stopped after batch {number}: {len(failed)} machine(s) failed "
+                           f"(first: {failed[0].machine.label})")
+                    for _later, rows in batches[index + 1:]:
+                        for row in rows:
+                            row.end(NOT_REACHED, reason=why)
+                    break
+        except KeyboardInterrupt:
+            interrupted = True
+            for row in current:
+                if health_check and row.outcome == DONE:  # sent, but never found healthy
+                    row.end(NOT_REACHED, reason="interrupted (Ctrl-C) before its health check "
+                                                "ended; the request was sent")
+            for row in outcomes.values():
+                if row.outcome is None:
+                    row.end(NOT_REACHED, reason="interrupted (Ctrl-C) before it was sent")
+        result = BulkResult(action, list(outcomes.values()), time.monotonic() - started,
+                            interrupted=interrupted, waited_for=waited_for)
+        journaling.end_run(run, "interrupted" if interrupted else "ended", result.counts)
+        print_summary(result.summary(), progress)
+        if interrupted:
+            raise BulkInterrupted(f"{result.summary()}. The full table is this exception's .result",
+                                  result)
+        if raise_on_failure and not result.ok:
+            raise BulkActionError(result.summary(), outcomes=result)
+        return result
+    finally:
+        journaling.release_run(run)
 
 
 __all__ = ["run_bulk"]

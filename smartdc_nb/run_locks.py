@@ -1,0 +1,101 @@
+"""One runner at a time for a run (or a plan): a lock file next to the journal.
+
+Two notebooks or terminals that resume the same interrupted run at once both read the
+journal before either sent anything, so each sent every machine's request: each machine got
+it twice. A resume (and a plan's apply) therefore holds an exclusive ``flock`` on a file of
+its own for the run, from before it reads the journal to the end of its run; another process
+or thread that asks for the same run is refused at once, in words, with nothing sent. The
+kernel drops the lock when the holder dies (``kill -9`` included), so an interrupted run
+never stays locked.
+
+The files live in ``.<journal name>.locks/`` beside the journal and are removed when
+released; a holder that finds its file removed under it (by the holder before it) locks the
+new one instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import socket
+import time
+from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; the lock is then a no-op, as the journal's is
+    fcntl = None  # type: ignore[assignment]
+
+from .errors import SmartDCError
+from .journal_store import JournalError
+
+
+class RunInProgressError(SmartDCError):
+    """Another process or thread is running, resuming or applying this same run (or plan)."""
+
+
+class RunLock:
+    """The lock of ``what`` (a run id, ``plan-<id>``) beside journal ``path``."""
+
+    def __init__(self, path: str | Path, what: str):
+        path = Path(path).expanduser()
+        if not re.fullmatch(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,99}", what):  # a caller's text
+            what = hashlib.sha256(what.encode()).hexdigest()[:32]
+        self.file = path.parent / f".{path.name}.locks" / what
+        self._fd: int | None = None
+
+    def acquire(self, busy: str, advice: str = "") -> RunLock:
+        """Take the lock, or raise RunInProgressError: ``busy``, who holds it and since when,
+        that nothing was sent, and ``advice``. Returns self, a context manager that releases
+        it."""
+        if fcntl is None:
+            return self
+        while True:
+            try:
+                self.file.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(self.file, os.O_RDWR | os.O_CREAT, 0o600)
+            except OSError as exc:
+                raise JournalError(f"cannot lock {self.file} beside the journal ({exc}); "
+                                   "nothing was sent") from exc
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.read(fd, 200).decode(errors="replace").strip()
+                os.close(fd)
+                raise RunInProgressError(f"{busy}{f' ({holder})' if holder else ''}; nothing "
+                                         f"was sent{'. ' + advice if advice else ''}") from None
+            except BaseException:
+                os.close(fd)
+                raise
+            try:
+                same = os.fstat(fd).st_ino == os.stat(self.file).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)  # the holder before us removed it as we opened it: lock the new one
+        os.ftruncate(fd, 0)
+        os.write(fd, (f"process {os.getpid()} on {socket.gethostname()}, since "
+                      f"{time.strftime('%H:%M:%S')}").encode())
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        try:
+            os.unlink(self.file)  # while still locked: a waiter then sees it is gone
+        except OSError:
+            pass
+        os.close(fd)
+
+    def __enter__(self) -> RunLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+__all__ = ["RunLock", "RunInProgressError"]

@@ -42,6 +42,7 @@ from .operations.outcomes import (FAILED, NOT_REACHED, SKIPPED, BulkInterrupted,
                                   Outcome)
 from .operations.polling import refresh_machines, unique_machines
 from .plan_ids import changed_at_apply, checked_covers, plan_id, shown
+from .run_locks import plan_lock
 
 if TYPE_CHECKING:
     import pandas
@@ -231,6 +232,13 @@ class Plan:
         refusal = changed_at_apply({"concurrency": CONCURRENCY, **self.options}, run_options)
         if refusal:
             raise PlanError(refusal)
+        # One apply of a plan at a time: two at once both read the machines before either
+        # sent anything, so both sent every request (an apply after another one reads the
+        # machines it changed and skips them).
+        with plan_lock(self.rows[0].machine.datacenter if self.rows else None, self.id):
+            return self._apply(strict, run_options)
+
+    def _apply(self, strict: bool, run_options: dict[str, Any]) -> BulkResult:
         options = {**self.options, **run_options}
         raise_on_failure = options.pop("raise_on_failure", False)
         started = time.monotonic()

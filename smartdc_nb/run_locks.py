@@ -15,12 +15,14 @@ new one instead.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
 import socket
 import time
 from pathlib import Path
+from typing import Any
 
 try:
     import fcntl
@@ -98,4 +100,16 @@ class RunLock:
         self.release()
 
 
-__all__ = ["RunLock", "RunInProgressError"]
+def plan_lock(datacenter: Any, plan_id: str) -> Any:
+    """Plan ``plan_id``'s lock, taken, beside ``datacenter``'s journal (a no-op without one)."""
+    from .journaling import journal_of
+
+    journal = journal_of(datacenter) if datacenter is not None else None
+    if journal is None:
+        return contextlib.nullcontext()
+    return RunLock(journal.path, f"plan-{plan_id}").acquire(
+        f"plan {plan_id} is being applied elsewhere now",
+        "Let that end, and read its result before applying it again")
+
+
+__all__ = ["RunLock", "RunInProgressError", "plan_lock"]

@@ -1,0 +1,31 @@
+"""The same plan applied twice at once (two notebooks, two terminals, two threads)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+from test_machine_support import FAST, accepted, fetched, mutations
+from test_resume_concurrent import _held, _in_thread
+
+from smartdc_nb.machinelist import MachineList
+from smartdc_nb.run_locks import RunInProgressError
+
+
+def test_a_plan_applied_while_it_is_being_applied_is_refused_and_sends_nothing(emu, dc):
+    machines = MachineList(fetched(dc, emu, name=f"pc-{i}") for i in range(3))
+    plan = machines.plan("stop", **FAST)
+    emu.clear_requests()
+    hold = emu.faults.add(r"action=stop", method="POST", hold=True)
+    first, out = _in_thread(lambda: plan.apply(approve=plan.id))
+    _held(emu, hold, 3)  # all three sent, none answered yet: the machines still read running
+    with pytest.raises(RunInProgressError, match=rf"plan {plan.id} is being applied elsewhere "
+                                                 r"now \(process \d+ .*\); nothing was sent"):
+        plan.apply(approve=plan.id)
+    emu.faults.release(hold)
+    first.join(30)
+    assert "error" not in out and out["result"].counts["done"] == 3
+    assert accepted(emu, "stop") == Counter({m.id: 1 for m in machines})
+    emu.clear_requests()  # after it ended, an apply reads the machines again: all changed
+    again = plan.apply(approve=plan.id)
+    assert again.counts["skipped"] == 3 and mutations(emu) == []

@@ -11,6 +11,12 @@ connections made after it (``smartdc_nb.connect`` again), not to one already
 open. The rest of what requests takes from the environment (``REQUESTS_CA_BUNDLE``,
 ``CURL_CA_BUNDLE``) is still read on every request, as requests reads it.
 
+A process forked after connecting (multiprocessing's default on Linux) inherits the
+sessions and their open keep-alive connections: parent and child then read answers from
+the same socket, each taking the other's (a machine's GET answered with another machine,
+a stop's 202 read by the process that asked for something else). So in a forked child
+every session starts with no connection (:func:`_forget_connections_after_fork`).
+
 An insecure connection was warned about once when it was made; urllib3 would
 repeat its own warning on every request, so the session silences that one for
 its host (:meth:`Session.quiet_unverified`), and keeps it silenced.
@@ -21,10 +27,12 @@ from __future__ import annotations
 import os
 import re
 import warnings
+import weakref
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+from requests.adapters import HTTPAdapter
 from requests.sessions import merge_setting
 from requests.utils import get_environ_proxies
 
@@ -34,6 +42,7 @@ class Session(requests.Session):
 
     def __init__(self) -> None:
         super().__init__()
+        _sessions.add(self)
         self._environ_proxies: dict[tuple[str, str | None, int | None, str | None],
                                     dict[str, str]] = {}
         self._quiet: tuple[Any, ...] | None = None
@@ -82,3 +91,23 @@ class Session(requests.Session):
                 "stream": merge_setting(stream, self.stream),
                 "verify": merge_setting(verify, self.verify),
                 "cert": merge_setting(cert, self.cert)}
+
+
+#: Every Session of this process (a forked child drops their connections).
+_sessions: weakref.WeakSet[Session] = weakref.WeakSet()
+
+
+def _forget_connections_after_fork() -> None:
+    """In a forked child: new, empty connection pools for every session. The inherited ones
+    are let go without being closed or touched (their locks may be held by the parent's
+    threads, and a TLS close would end the parent's session on the shared socket)."""
+    for session in list(_sessions):
+        for adapter in session.adapters.values():
+            if isinstance(adapter, HTTPAdapter):
+                adapter.proxy_manager = {}
+                adapter.init_poolmanager(adapter._pool_connections, adapter._pool_maxsize,
+                                         block=adapter._pool_block)
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork
+    os.register_at_fork(after_in_child=_forget_connections_after_fork)

@@ -62,7 +62,9 @@ def __getattr__(name: str):
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'smartdc_nb' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    from .seam import package_first  # frames.history: the frames package first (threads)
+
+    value = getattr(package_first(module), name)
     globals()[name] = value
     return value
 

@@ -139,7 +139,9 @@ class LiveFleet:
         with self._lock:
             rows = [change.row() for change in self._log]
         from .dictionary_data import LIVE_CHANGES
-        from .frames.columns import typed
+        from .frames import columns  # the package first (seam.package_first says why)
+
+        typed = columns.typed
 
         frame = pd.DataFrame(rows, columns=list(CHANGE_COLUMNS))
         return typed(frame, LIVE_CHANGES)

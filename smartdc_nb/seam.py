@@ -10,6 +10,13 @@ which import their target the first time they run. That also keeps
 ``import smartdc_nb`` quick: pandas, jinja2 and ipywidgets load when used.
 
 This module imports nothing of the package when it loads.
+
+A module of a package that imports its own modules (smartdc_nb.frames) is imported
+after its package, whole (:func:`package_first`): a thread that imported
+``frames.query`` first while another imported ``frames`` deadlocked in the import
+system, which then handed one of them a half-made module (``ImportError: cannot import
+name 'Query' from partially initialized module``) the first time a notebook's threads
+(a panel's and the cell's, a pool's) used ``fleet.query`` and ``fleet.frames`` at once.
 """
 
 from __future__ import annotations
@@ -48,18 +55,24 @@ def frame_of_machines(machines: Any, **options: Any) -> Any:
     return from_machines(machines, **options)
 
 
+def package_first(name: str) -> Any:
+    """Module ``name`` (``smartdc_nb.frames.query``), its packages imported first: a thread
+    that asks for a module while another imports its package then waits for the package
+    holding no import lock, instead of deadlocking with it (see the module docstring)."""
+    parts = name.split(".")
+    for end in range(2, len(parts)):
+        importlib.import_module(".".join(parts[:end]))
+    return importlib.import_module(name)
+
+
 def query(source: Any, **filters: Any) -> Any:
     """Machines by filters, with ``.explain()`` (smartdc_nb.frames.query)."""
-    from .frames.query import query as run_query
-
-    return run_query(source, **filters)
+    return package_first(f"{__package__}.frames.query").query(source, **filters)
 
 
 def save_history(fleet: Any, path: Any = None, **options: Any) -> Any:
     """Save the fleet now as a history point (smartdc_nb.frames.history.save)."""
-    from .frames.history import save
-
-    return save(fleet, path, **options)
+    return package_first(f"{__package__}.frames.history").save(fleet, path, **options)
 
 
 def live_fleet(fleet: Any, **options: Any) -> Any:

@@ -23,6 +23,7 @@ import contextlib
 import contextvars
 import heapq
 import itertools
+import os
 import socket
 import threading
 import time
@@ -188,6 +189,19 @@ class Watchdog:
 
 
 WATCHDOG = Watchdog()
+
+
+def _forget_calls_after_fork() -> None:
+    """In a forked child: the parent's calls in flight are the parent's; the child's watchdog
+    shut their sockets, which it shares, down at their deadlines (under the parent's later
+    requests on the same connections). A fresh condition too: a parent thread may hold it."""
+    WATCHDOG._heap = []
+    WATCHDOG._wake = threading.Condition()
+    WATCHDOG._thread = None
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork
+    os.register_at_fork(after_in_child=_forget_calls_after_fork)
 
 
 # ------------------------------------------------------------- urllib3 wiring

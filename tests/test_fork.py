@@ -67,3 +67,54 @@ def test_processes_forked_after_connect_never_read_each_others_answers(emu, conn
             os.waitpid(pid, 0)
     assert second_answer == {"answer": b.id}
     assert first_answer == {"answer": a.id}
+
+
+def test_a_child_never_cuts_the_parents_connection_at_a_deadline_of_the_parents(emu, connect):
+    """A request in flight when the process forks: its deadline is the parent's business; the
+    child's own watchdog once shut the shared socket down at it, under a later request."""
+    import threading
+
+    from smartdc_nb.limits import cutoff
+
+    dc = connect(request_timeout=60)
+    a, b = fetched(dc, emu, name="cut-a"), fetched(dc, emu, name="cut-b")
+    hold = emu.faults.add(a.id + "$", method="GET", hold=True)
+    started = time.monotonic()
+
+    def short_call() -> None:
+        with cutoff(started + 2):  # a call that must end 2 s from now (a wait's deadline)
+            dc.machine(a.id)
+
+    first = threading.Thread(target=short_call)
+    first.start()
+    while not any(f["hits"] for f in emu.faults.list()):
+        time.sleep(0.01)
+    child = os.fork()  # with that call in flight
+    if child == 0:
+        try:
+            dc.machine(b.id)  # the child's own request: its watchdog runs
+            time.sleep(4)
+        finally:
+            os._exit(0)
+    try:
+        emu.faults.release(hold)
+        first.join(10)
+        # the parent's next request goes out on the same kept-alive connection, and is
+        # still in flight when the first call's deadline passes
+        emu.faults.add(a.id + r"\?action=stop", method="POST", hold=True)
+        errors: list = []
+        second = threading.Thread(target=lambda: _stop(a, errors))
+        second.start()
+        time.sleep(max(0.0, started + 3 - time.monotonic()))
+        emu.faults.clear()
+        second.join(10)
+    finally:
+        os.waitpid(child, 0)
+    assert errors == []  # it was: TransportError: no answer (Remote end closed connection)
+
+
+def _stop(machine, errors: list) -> None:
+    try:
+        machine.stop()
+    except Exception as exc:  # noqa: BLE001 - the test's to judge
+        errors.append(exc)

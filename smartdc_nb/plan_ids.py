@@ -175,5 +175,18 @@ def plan_id(plan: Any) -> str:
     return hashlib.sha256(_json(content).encode()).hexdigest()[:12]
 
 
-__all__ = ["SHAPING", "EXPANDED", "FIXED", "callable_identity", "canonical", "changed_at_apply",
+
+def spent(plan_id: str, earlier: dict | None) -> str:
+    """Why a plan already applied since it was made is not applied again, and what to do."""
+    run = f" (run {earlier['run_id']}, begun {str(earlier.get('time'))[:19]} UTC)" \
+        if earlier else " (in this session)"
+    resume = f"smartdc_nb.resume({earlier['run_id']!r})" if earlier else \
+        "smartdc_nb.resume(run_id) (smartdc_nb.journal_runs() lists the runs)"
+    return (f"plan {plan_id} was already applied since it was made{run}, so nothing was sent: "
+            "its approval was for the machines as it read them, and its apply changed them. "
+            "Plan again to review them as they are now (the same selection in the same states "
+            f"gets the same id, so the same approve= works); to finish that run if it was "
+            f"interrupted, {resume}")
+
+__all__ = ["spent", "SHAPING", "EXPANDED", "FIXED", "callable_identity", "canonical", "changed_at_apply",
            "checked_covers", "identity_name", "plan_id", "shown"]

@@ -25,7 +25,9 @@ the approval fixed (``plan_ids.FIXED``: the batches, the concurrency, the health
 check). It reads the machines again first: a machine whose state or verdict
 changed since the plan is skipped with the reason "changed since the plan"
 (``strict=True`` refuses the whole plan instead, sending nothing). The result
-is a BulkResult with a row for every machine of the plan.
+is a BulkResult with a row for every machine of the plan. A plan is applied once: the
+journal (or, without one, the plan) shows a run of it since it was made, and a second
+apply is refused (plan_ids.spent).
 """
 
 from __future__ import annotations
@@ -41,8 +43,8 @@ from .operations.bulk import CONCURRENCY, _check_options, run_bulk
 from .operations.outcomes import (FAILED, NOT_REACHED, SKIPPED, BulkInterrupted, BulkResult,
                                   Outcome)
 from .operations.polling import refresh_machines, unique_machines
-from .plan_ids import changed_at_apply, checked_covers, plan_id, shown
-from .run_locks import plan_lock
+from .plan_ids import changed_at_apply, checked_covers, plan_id, shown, spent
+from .run_locks import applied_since, plan_lock
 
 if TYPE_CHECKING:
     import pandas
@@ -96,6 +98,7 @@ class Plan:
         #: more that the approval covers (a runbook's parameters, another plan's id)
         self.covers = dict(covers or {})  # make_plan checked it
         self.created = time.time()
+        self._applied = False  # a run began from it (the journal says so across processes)
         machines = [r.machine for r in rows]
         self.account = machines[0].datacenter.login if machines else None
         self.datacenters = sorted({m.datacenter.name or m.datacenter.url for m in machines})
@@ -235,7 +238,13 @@ class Plan:
         # One apply of a plan at a time: two at once both read the machines before either
         # sent anything, so both sent every request (an apply after another one reads the
         # machines it changed and skips them).
-        with plan_lock(self.rows[0].machine.datacenter if self.rows else None, self.id):
+        datacenter = self.rows[0].machine.datacenter if self.rows else None
+        with plan_lock(datacenter, self.id):
+            # Once: a plan whose end state is its start (a reboot) passes every re-check
+            # after its apply, and a second apply would act again on a spent approval.
+            earlier = applied_since(datacenter, self.id, self.created)
+            if earlier is not None or self._applied:
+                raise PlanError(spent(self.id, earlier))
             return self._apply(strict, run_options)
 
     def _apply(self, strict: bool, run_options: dict[str, Any]) -> BulkResult:
@@ -288,6 +297,8 @@ class Plan:
                                **options, **kwargs) if todo else None
             except BulkInterrupted as exc:
                 ran, interrupted = exc.result, exc
+        if ran is not None or interrupted is not None:
+            self._applied = True
         if ran is not None:
             for outcome in ran.outcomes:
                 outcomes[outcome.machine] = outcome

@@ -17,10 +17,13 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
+import mmap
 import os
 import re
 import socket
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -112,4 +115,58 @@ def plan_lock(datacenter: Any, plan_id: str) -> Any:
         "Let that end, and read its result before applying it again")
 
 
-__all__ = ["RunLock", "RunInProgressError", "plan_lock"]
+def applied_since(datacenter: Any, plan_id: str, since: float) -> dict | None:
+    """The run record of plan ``plan_id`` begun at or after ``since`` (epoch seconds) in
+    ``datacenter``'s journal, or None (None too without a journal).
+
+    Only the lines that hold the id are parsed: a search of the bytes (mmap) finds them, so
+    a journal of a million records does not cost a million JSON parses per apply.
+    """
+    from .journaling import journal_of
+
+    journal = journal_of(datacenter) if datacenter is not None else None
+    if journal is None:
+        return None
+    needle = plan_id.encode()
+    try:
+        with open(journal.path, "rb") as file:
+            if fcntl is not None:
+                fcntl.flock(file.fileno(), fcntl.LOCK_SH)  # no half-written record
+            size = os.fstat(file.fileno()).st_size
+            if not size:
+                return None
+            with mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                at = data.find(needle)
+                while at >= 0:
+                    end = data.find(b"\n", at)
+                    end = size if end < 0 else end
+                    record = _record(data[data.rfind(b"\n", 0, at) + 1:end])
+                    if record.get("kind") == "run" and record.get("plan_id") == plan_id \
+                            and _epoch(record.get("time")) >= since:
+                        return record
+                    at = data.find(needle, end)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise JournalError(f"cannot read the journal at {journal.path} ({exc}); nothing "
+                           "was sent") from exc
+    return None
+
+
+def _record(line: bytes) -> dict:
+    try:
+        record = json.loads(line)
+    except ValueError:  # damaged: the readers warn of it; here it is no earlier run
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def _epoch(text: Any) -> float:
+    try:
+        moment = datetime.fromisoformat(str(text))
+    except ValueError:
+        return float("-inf")
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
+
+
+__all__ = ["RunLock", "RunInProgressError", "plan_lock", "applied_since"]

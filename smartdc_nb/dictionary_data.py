@@ -277,7 +277,8 @@ _RS = "smartdc_nb.journal_runs().frame"
 RUNS = [JOURNAL[3]._replace(returned_by=_RS),
         _c("time", "datetime64[ns, UTC]", "", _RS, "UTC", "When the run started"),
         *(JOURNAL[i]._replace(returned_by=_RS) for i in (11, 6, 8, 4)),
-        _c("status", "str", "", _RS, "", "Whether the run ended", "ended, interrupted, ..."),
+        _c("status", "str", "", _RS, "", "Whether the run ended",
+           "ended, interrupted, running (a process has it now), incomplete (resume it)"),
         _c("machines", "int64", "", _RS, "machines", "Machines in the run"),
         _c("summary", "str", "", _RS, "", "Machines per status")]
 _LV = "fleet.live().changes (the changefeed)"

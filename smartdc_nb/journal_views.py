@@ -186,13 +186,16 @@ class Run:
 
     @property
     def status(self) -> str:
-        """``ended``, ``interrupted`` (Ctrl-C or error) or ``incomplete`` (the process died)."""
+        """``ended``, ``interrupted`` (Ctrl-C or error), ``running`` (a process has it now) or
+        ``incomplete`` (the process died: resume it)."""
         if self.detail.get("kind") == "single":  # one request: no run records around it
             pending = any(m.intent is not None for m in self.machines().values())
             return "incomplete" if pending else "ended"
         end = self.ended
         if end is None:
-            return "incomplete"
+            from .run_locks import holder
+
+            return "running" if self.path and holder(self.path, self.run_id) else "incomplete"
         return "ended" if end["outcome"] == "ended" else end["outcome"]
 
     def machines(self) -> dict[str, MachineRecord]:

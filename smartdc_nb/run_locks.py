@@ -103,6 +103,25 @@ class RunLock:
         self.release()
 
 
+def holder(path: str | Path, what: str) -> str | None:
+    """Who holds ``what``'s lock beside journal ``path`` now (its text), or None: a run
+    whose journal shows no end is still running when its lock is held."""
+    if fcntl is None:
+        return None
+    lock = RunLock(path, what)
+    try:
+        fd = os.open(lock.file, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return os.read(fd, 200).decode(errors="replace").strip() or "another process"
+    finally:
+        os.close(fd)  # a shared lock taken goes with it
+    return None
+
+
 def plan_lock(datacenter: Any, plan_id: str) -> Any:
     """Plan ``plan_id``'s lock, taken, beside ``datacenter``'s journal (a no-op without one)."""
     from .journaling import journal_of
@@ -169,4 +188,4 @@ def _epoch(text: Any) -> float:
     return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
 
 
-__all__ = ["RunLock", "RunInProgressError", "plan_lock", "applied_since"]
+__all__ = ["RunLock", "RunInProgressError", "plan_lock", "applied_since", "holder"]

@@ -18,7 +18,7 @@ from test_machine_support import FAST, accepted, fetched, mutations
 from smartdc_nb.journal_views import journal_run, journal_runs
 from smartdc_nb.machinelist import MachineList
 from smartdc_nb.resuming import resume
-from smartdc_nb.errors import SmartDCError as RunInProgressError
+from smartdc_nb.run_locks import RunInProgressError
 
 
 def _held(emu, fault: int, count: int, deadline: float = 30.0) -> None:
@@ -77,7 +77,12 @@ def test_resuming_a_run_still_running_in_another_process_is_refused(emu, dc, jou
     running, out = _in_thread(lambda: machines.stop(confirm=True, **FAST))
     _held(emu, hold, 1)
     run_id = journal_runs()[0].run_id
-    assert journal_run(run_id).status == "incomplete"  # what a terminal sees meanwhile
+    # what a terminal sees meanwhile: not "incomplete", which invites a resume
+    assert journal_run(run_id).status == "running"
+    listed = subprocess.run([sys.executable, "-m", "smartdc_nb.cli", "journal",
+                             "--path", str(journal_path)], capture_output=True, text=True,
+                            timeout=120)
+    assert "running" in listed.stdout and "incomplete" not in listed.stdout, listed.stdout
     cli = subprocess.run([sys.executable, "-m", "smartdc_nb.cli", "resume", run_id,
                           "--path", str(journal_path)], capture_output=True, text=True,
                          timeout=120)
@@ -88,3 +93,4 @@ def test_resuming_a_run_still_running_in_another_process_is_refused(emu, dc, jou
     running.join(30)
     assert "error" not in out and out["result"].counts["done"] == 2
     assert accepted(emu, "stop") == Counter({m.id: 1 for m in machines})
+    assert journal_run(run_id).status == "ended"

@@ -18,7 +18,8 @@ from .parts import ident
 #: tone of each verdict of a plan, and of each status of a journal run's machine
 TONES = {"act": "ok", "skip": "idle", "protected": "warn", "refused": "bad",
          "done": "ok", "accepted": "ok", "not sent": "idle", "sent, outcome unknown": "warn", "failed": "bad",
-         "interrupted": "warn", "ended": "ok", "incomplete": "warn", "error": "bad"}
+         "interrupted": "warn", "ended": "ok", "running": "idle", "incomplete": "warn",
+         "error": "bad"}
 
 
 def _badge(word: Any) -> Badge:

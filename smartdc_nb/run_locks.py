@@ -84,12 +84,14 @@ class RunLock:
         os.write(fd, (f"process {os.getpid()} on {socket.gethostname()}, since "
                       f"{time.strftime('%H:%M:%S')}").encode())
         self._fd = fd
+        _held[fd] = self
         return self
 
     def release(self) -> None:
         fd, self._fd = self._fd, None
         if fd is None:
             return
+        _held.pop(fd, None)
         try:
             os.unlink(self.file)  # while still locked: a waiter then sees it is gone
         except OSError:
@@ -101,6 +103,25 @@ class RunLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+#: The locks this process holds, by descriptor.
+_held: dict[int, RunLock] = {}
+
+
+def _drop_after_fork() -> None:
+    """A forked child (a health check's pool, say) is not the runner: it closes its copies
+    of the locks without unlocking them (a flock goes when the last copy closes), so that a
+    runner killed with kill -9 leaves its run free to resume while its workers live on."""
+    for fd, lock in list(_held.items()):
+        lock._fd = None
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _held.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_drop_after_fork)
 
 
 def holder(path: str | Path, what: str) -> str | None:

@@ -11,7 +11,7 @@ import pytest
 from test_history import fleet, store  # noqa: F401  (the fixtures: a Fleet, a history dir)
 
 import smartdc_nb
-from smartdc_nb.fleet import DatacenterWarning
+from smartdc_nb.fleet import DatacenterWarning, Fleet
 
 LISTING = r"/demo/machines(\?|$)"
 
@@ -135,3 +135,23 @@ def test_a_complete_diff_says_nothing_of_partial(fleet, store):
     assert "partial" not in d.summary() and d.frame.attrs["partial"] == []
     assert d.counts["not_read"].isna().all()
     assert smartdc_nb.history()["errors"].tolist() == [{}]
+
+
+def test_a_datacenter_one_point_did_not_cover_is_not_read_there_not_vanished(emu, fleet, dc,
+                                                                              store):
+    # `smartdc-nb snapshot --datacenters us-east-1`, or Fleet(["us-east-1"]): that point never
+    # read us-west-1, so a diff against a point of both says nothing of us-west-1's machines
+    # (README: "a diff compares only what both sides read").
+    both = fleet.snapshot(progress=False, snapshots=False)
+    east_only = Fleet(["us-east-1"], dc=dc).snapshot(progress=False, snapshots=False)
+    assert east_only.datacenters == ["us-east-1"]
+
+    for d, missing_at in ((smartdc_nb.diff(both.name, east_only.name), east_only.name),
+                          (smartdc_nb.diff(east_only.name, both.name), east_only.name),
+                          (smartdc_nb.diff(both.name, Fleet(["us-east-1"], dc=dc)), "now")):
+        assert d.vanished.empty and d.appeared.empty, d.summary()
+        counts = d.counts.set_index("datacenter")
+        assert counts.loc["us-west-1", "not_read"].startswith(missing_at)
+        assert counts.loc["us-west-1", ["appeared", "vanished"]].isna().all()
+        assert counts.loc["us-east-1"].tolist() == [0, 0, 0, 0, pd.NA]
+        assert "partial" in d.summary() and "us-west-1" in d.summary()

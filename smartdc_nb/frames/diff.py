@@ -13,8 +13,9 @@ DataCenter (read now, nothing saved). A machine is identified by
 that vanished and another that appeared.
 
 Nothing that could not be read is compared: a datacenter whose machines
-could not be listed at either point is counted as unknown (not as machines
-that vanished or appeared), a machine whose snapshots could not be listed is
+could not be listed at either point, or that a point did not cover (one taken
+of fewer datacenters), is counted as unknown (not as machines that vanished
+or appeared), a machine whose snapshots could not be listed is
 not compared for snapshots, and a frame without tag information
 (``tags_as=None``) leaves tags uncompared. Each such gap is a :class:`Gap`
 in ``.gaps``, said in the summary, the card and ``attrs["partial"]`` of
@@ -70,6 +71,16 @@ class FleetDiff:
         self.gaps: list[Gap] = [Gap(label, "machines", str(dc), None, str(why))
                                 for label, side, _ in sides
                                 for dc, why in _machine_errors(side).items()]
+        # a datacenter a side did not cover (a point of fewer datacenters) was not read there
+        covered = [_covered(side) for _, side, _ in sides]
+        everywhere = set(datacenters).union(*(c for c in covered if c is not None))
+        for (label, _, _), mine in zip(sides, covered):
+            if mine is None:
+                continue
+            failed = {g.datacenter for g in self.gaps if g.point == label}
+            self.gaps += [Gap(label, "machines", dc, None, f"not among {label}'s datacenters "
+                              f"({', '.join(mine) or 'none'})")
+                          for dc in sorted(everywhere - set(mine) - failed)]
         unknown = {str(g.datacenter) for g in self.gaps}
         self._datacenters = sorted(set(datacenters) | unknown)
         ka, kb = _keys(ma), _keys(mb)
@@ -103,7 +114,8 @@ class FleetDiff:
 
     def notes(self) -> list[str]:
         """What was not compared, one sentence per gap (per point for snapshots)."""
-        out = [f"{g.datacenter} could not be read at {g.point}: its machines are not compared"
+        out = [f"{g.datacenter} {'was not' if g.error.startswith('not among') else 'could not be'}"
+               f" read at {g.point}: its machines are not compared"
                for g in self.gaps if g.what == "machines"]
         for label in (self.before_label, self.after_label):
             snaps = [g for g in self.gaps if g.what == "snapshots" and g.point == label]
@@ -230,6 +242,14 @@ def _point(value: Any, directory: Any) -> tuple[Any, str]:
         return point, f"now ({point.time.isoformat(timespec='seconds')})"
     point = load(value, directory)
     return point, point.name
+
+
+def _covered(point: Any) -> list[str] | None:
+    """The datacenters a side set out to read (None: a frame that does not say)."""
+    if isinstance(point, pd.DataFrame):
+        names = point.attrs.get("datacenters")
+        return None if names is None else [str(n) for n in names]
+    return [str(n) for n in point.datacenters]
 
 
 def _machines(point: Any) -> pd.DataFrame:

@@ -155,3 +155,19 @@ def test_a_datacenter_one_point_did_not_cover_is_not_read_there_not_vanished(emu
         assert counts.loc["us-west-1", ["appeared", "vanished"]].isna().all()
         assert counts.loc["us-east-1"].tolist() == [0, 0, 0, 0, pd.NA]
         assert "partial" in d.summary() and "us-west-1" in d.summary()
+
+
+def test_a_point_saved_without_snapshots_says_snapshots_were_not_compared(emu, fleet, store):
+    before = fleet.snapshot(progress=False)
+    assert len(before.snapshots)
+    after = fleet.snapshot(progress=False, snapshots=False)  # smartdc-nb snapshot --no-snapshots
+    assert after.snapshots is None
+
+    for d, label in ((smartdc_nb.diff(before.name, after.name), after.name),
+                     (smartdc_nb.diff(after.name, before.name), after.name)):
+        assert not d.changes["column"].str.startswith("snapshot.").any()
+        # nothing was compared for snapshots, and the diff must not read as complete
+        assert "partial" in d.summary() and "snapshots not compared" in d.summary(), d.summary()
+        assert label in d.summary()
+        assert any("snapshots not compared" in note for note in d.frame.attrs["partial"])
+        assert "snapshots not compared" in _card_body(d) and "partial" in _card_body(d)

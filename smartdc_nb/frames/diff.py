@@ -89,6 +89,9 @@ class FleetDiff:
         self.appeared = _frame_rows(mb, [k not in in_a and k[0] not in unknown for k in kb])
         self.vanished = _frame_rows(ma, [k not in in_b and k[0] not in unknown for k in ka])
         self.compared_snapshots = _snaps(a) is not None and _snaps(b) is not None
+        # two machines frames never hold snapshots (documented); a point saved without them does
+        self._no_snapshots = [] if all(isinstance(s, pd.DataFrame) for s in (a, b)) else [
+            label for label, side, _ in sides if _snaps(side) is None]
         unlisted: set[tuple[str, str]] = set()
         if self.compared_snapshots:
             for label, side, machines in sides:
@@ -124,6 +127,8 @@ class FleetDiff:
                 more = f" and {len(snaps) - NAMED} more" if len(snaps) > NAMED else ""
                 out.append(f"snapshots of {len(snaps)} machine{'s' * (len(snaps) != 1)} could "
                            f"not be listed at {label} ({named}{more}), not compared")
+        out += [f"snapshots not compared ({label} has none: saved without them, or a machines "
+                "frame)" for label in self._no_snapshots]
         out += [f"tags not compared ({g.point} has no tag information: build frames with "
                 "tags_as='dict' or 'columns')" for g in self.gaps if g.what == "tags"]
         return out

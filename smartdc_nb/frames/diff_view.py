@@ -19,7 +19,7 @@ GAP_WORDS = {"machines": "machines could not be listed",
 
 def card(d: Any, limit: int) -> Card:
     """Counts per datacenter, then appeared, vanished and changed machines (``limit`` rows each)."""
-    header = [Badge("partial", "warn")] if d.gaps else []
+    header = [Badge("partial", "warn")] if d.notes() else []
     header += [Badge(f"{n} {word}", TONES[word]) for word, n in (
         ("appeared", len(d.appeared)), ("vanished", len(d.vanished)),
         ("changed", d.changes["machine_id"].nunique() if len(d.changes) else 0)) if n]

@@ -288,11 +288,15 @@ class Fleet(BulkActions):
 
     def select(self, where: Any) -> MachineList:
         """The machines a bulk action's ``where`` names: a dict of machine filters, or ``"all"``."""
+        return self._select(where, "<action>(")
+
+    def _select(self, where: Any, call: str) -> MachineList:
+        """:meth:`select`; ``call`` is how the caller's own call starts ("reboot(", "plan('x', ")."""
         if where is None:
             raise InvalidInputError(
-                "say which machines: fleet.stop(..., where={'state': 'running', 'tags': "
+                f"say which machines: fleet.{call}..., where={{'state': 'running', 'tags': "
                 "{'env': 'dev'}}), or where='all' for every machine of every datacenter "
-                "(or act on a selection: fleet.machines(**filters).stop(...))")
+                f"(or act on a selection: fleet.machines(**filters).{call}...))")
         if isinstance(where, str) and where == "all":
             return self.machines()
         if not isinstance(where, Mapping):
@@ -311,7 +315,8 @@ class Fleet(BulkActions):
     def plan(self, action: str, *args: Any, where: Any = None, **kwargs: Any) -> Any:
         """A Plan of ``action`` over ``select(where)`` (``where=`` required, as for actions)."""
         kwargs.setdefault("refresh", False)  # the selection is listed just now
-        return seam.make_plan(self.select(where), action, *args, **kwargs)
+        return seam.make_plan(self._select(where, f"plan({action!r}, "), action, *args,
+                              **kwargs)
 
     def _bulk(self, action: str, *args: Any, where: Any = None, **options: Any) -> BulkResult:
         """Run ``action`` over ``select(where)``, refusing what needs no request to refuse."""
@@ -319,7 +324,7 @@ class Fleet(BulkActions):
                                         bool(options.get("dry_run")))
         if refusal:
             raise InvalidInputError(refusal)
-        targets = self.select(where)
+        targets = self._select(where, f"{action}(")
         options.setdefault("refresh", False)  # the selection was listed just now
         return seam.run_bulk(targets, action, *args, **options)
 

@@ -195,6 +195,18 @@ def test_fleet_actions_need_an_explicit_selection(emu, fleet):
     assert emu.requests == []
 
 
+def test_the_missing_selection_error_shows_the_call_that_was_made(emu, fleet):
+    # it showed fleet.stop(...) whatever was called: copied, it would stop machines
+    emu.clear_requests()
+    for call, shown in ((lambda: fleet.reboot(), "fleet.reboot(..., where="),
+                        (lambda: fleet.start(wait=True), "fleet.start(..., where="),
+                        (lambda: fleet.plan("reboot"), "fleet.plan('reboot', ..., where=")):
+        with pytest.raises(InvalidInputError) as info:
+            call()
+        assert shown in str(info.value) and "stop" not in str(info.value)
+    assert emu.requests == []
+
+
 def test_fleet_action_over_the_machines_where_names(emu, fleet, dc, dc_west):
     where = {"state": "running", "tags": {"env": "dev"}}
     expected = {(d.name, m["id"]) for d in (dc, dc_west) for m in d.raw_machines(**where)}

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from . import seam
 from .catalog import CATALOG_TTL, Catalog
-from .errors import InvalidInputError
+from .errors import ConfigError, InvalidInputError
 from .limits import DEFAULT_MAX_ANSWER_BYTES, DEFAULT_REQUEST_TIMEOUT
 from .paging import MAX_PAGES, PAGE_CONCURRENCY
 from .ratelimit import RateLimiter, shared_limiter
@@ -271,13 +271,17 @@ def connect(profile: str | None = None, **overrides: Any) -> DataCenter:
     ``journal`` is where mutating requests are recorded (a path; False: off;
     default ``$SMARTDC_NB_JOURNAL`` or the user's state directory).
     """
-    from .config import load_profile
+    from .config import OVERRIDES, load_profile
 
-    dc_options = {k: overrides.pop(k) for k in
-                  ("name", "timeout", "rate_limit", "retries", "retry_budget", "backoff", "signer",
-                   "catalog_ttl", "changefeed", "journal", "page_concurrency", "max_pages",
-                   "request_timeout", "max_answer_bytes")
-                  if k in overrides}
+    options = ("name", "timeout", "rate_limit", "retries", "retry_budget", "backoff", "signer",
+               "catalog_ttl", "changefeed", "journal", "page_concurrency", "max_pages",
+               "request_timeout", "max_answer_bytes")
+    unknown = sorted(set(overrides) - set(options) - set(OVERRIDES))
+    if unknown:  # load_profile would name only the profile's fields as accepted
+        raise ConfigError(f"connect() got unknown argument(s) {', '.join(unknown)}; it takes the "
+                          f"profile's {', '.join(OVERRIDES)} and the DataCenter options "
+                          f"{', '.join(options)}")
+    dc_options = {k: overrides.pop(k) for k in options if k in overrides}
     prof = load_profile(profile, **overrides)
     dc_options.setdefault("name", prof.datacenter)
     return DataCenter(

@@ -232,3 +232,15 @@ def test_insecure_tls_is_said_once_however_the_connection_is_made(triton_keys):
         warnings.simplefilter("always")
         DataCenter("http://127.0.0.1:1", "demo", key_path=str(key.private), insecure=True)
     assert not seen  # plain http has no TLS to turn off
+
+
+def test_a_mistyped_connect_option_is_refused_with_the_options_connect_takes(emu, connect):
+    # connect() takes DataCenter options besides the profile's fields; the error listed only
+    # the profile's, so page_concurrency (the README's own example) looked unsupported
+    with pytest.raises(ConfigError) as info:
+        connect(page_concurency=1)
+    message = str(info.value)
+    assert "page_concurency" in message
+    for option in ("url", "key_path", "page_concurrency", "request_timeout", "journal"):
+        assert option in message
+    assert connect(page_concurrency=1).account()["login"] == "demo"

@@ -108,6 +108,10 @@ def test_a_frame_read_back_from_csv_takes_the_connection(emu, fleet, frame, tmp_
     back = pd.read_csv(path)
     with pytest.raises(InvalidInputError, match=r"does not know its DataCenters.*machines\(fleet\)"):
         back.triton.machines()
+    # the advice for a start must not be a stop to copy (it said .stop(confirm=True) always)
+    with pytest.raises(InvalidInputError, match=r"machines\(fleet\)") as info:
+        back.head(2).triton.start(dry_run=True)
+    assert "stop" not in str(info.value)
     few = back[back.datacenter == "us-east-1"].head(3)
     emu.clear_requests()
     machines = few.triton.machines(fleet)

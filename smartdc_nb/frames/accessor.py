@@ -142,7 +142,7 @@ class TritonAccessor(BulkActions):
                 raise InvalidInputError(
                     "this frame does not know its DataCenters (was it read back from a file?): "
                     "pass them, e.g. df.triton.machines(fleet) or df.triton.machines(dc), and act "
-                    "on that list: df.triton.machines(fleet).stop(confirm=True)")
+                    "on that list: df.triton.machines(fleet).<action>(...)")
             known = frame_source.datacenters
         elif isinstance(source, Fleet):
             known = source.datacenters

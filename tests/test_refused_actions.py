@@ -42,6 +42,17 @@ def test_a_snapshot_name_taken_is_refused_before_sending(emu, m):
     assert [e["action"] for e in audit_of(emu, m)].count("create_snapshot") == 1
 
 
+def test_a_snapshot_name_freed_elsewhere_is_checked_before_refusing(emu, m, dc):
+    assert [s.name for s in m.snapshots()] == ["nightly"]  # listed: m knows 'nightly'
+    elsewhere = dc.machine(m.id)
+    elsewhere.snapshot("nightly").delete().wait_for("deleted", **FAST)
+    emu.clear_requests()
+    # m's list is stale: the fresh one says the name is free (it refused, advising to delete a
+    # snapshot that no longer exists)
+    m.create_snapshot("nightly").wait_for("created", **FAST)
+    assert [r["path"] for r in mutations(emu)] == [f"/demo/machines/{m.id}/snapshots"]
+
+
 def test_a_snapshot_the_job_refuses_ends_the_wait_with_the_audit_entry(emu, m, dc):
     m.snapshots()  # known: only "nightly"
     machine = emu.state.datacenters["us-east-1"].machines[m.id]

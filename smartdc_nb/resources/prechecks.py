@@ -110,12 +110,15 @@ def say_skipped(machine: Machine, action: str, verdict: rules.Verdict) -> None:
 def snapshot_taken(machine: Machine, name: str) -> ConflictError | None:
     """The error for a snapshot ``name`` the machine already has (None when free).
 
-    The known snapshots decide when listed (``snapshots()``), else one GET.
-    CloudAPI would accept the request and its job refuse it, leaving the old
+    The known snapshots decide when listed (``snapshots()``) and the name is free there; a
+    name they hold is checked on a fresh listing (another client may have deleted it), else
+    one GET. CloudAPI would accept the request and its job refuse it, leaving the old
     snapshot, which a wait would otherwise take for the new one.
     """
     if machine.known_snapshots is not None:
         found = next((s.raw for s in machine.known_snapshots if s.name == name), None)
+        if found and found.get("state") != "deleted":  # a refusal: not on a stale list
+            found = next((s.raw for s in machine.snapshots() if s.name == name), None)
     else:
         try:
             found = machine.raw_snapshot_data(name)

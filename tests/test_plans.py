@@ -157,6 +157,21 @@ def test_planned_names_are_the_names_applied(emu, mixed):
         assert planned[machine.id].endswith(f"name={machine.name}")
 
 
+def test_a_snapshot_plan_without_a_name_names_them_as_the_bulk_method_does(emu, mixed):
+    # plan()'s arguments are "as for the bulk method of the same name", whose name defaults
+    # to "{datetime}"; plan("create_snapshot") refused: "give one name"
+    machines = MachineList(m for m in mixed if m.name.startswith("p-run"))
+    plan = machines.plan("create_snapshot")
+    assert plan.counts["act"] == 2 and mutations(emu) == []
+    result = plan.apply(approve=plan.id, wait=True, **FAST)
+    assert result.ok
+    for machine in machines:
+        (snap,) = machine.snapshots()
+        assert time.strptime(snap.name, "%Y%m%dT%H%M%SZ")  # the {datetime} template
+    dry = machines.create_snapshot(dry_run=True, progress=False)  # the bulk method, as before
+    assert set(dry.frame["outcome"]) == {"planned"}
+
+
 def test_fleet_plans_need_where_and_frames_plan_too(emu, dc, mixed):
     fleet = Fleet(dc)
     with pytest.raises(InvalidInputError, match="say which machines"):

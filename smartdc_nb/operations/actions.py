@@ -121,9 +121,11 @@ def _expand(template: Any, machine: Machine, params: dict) -> str:
     return template.format(**_template_fields(machine, params))
 
 
-def _template(what: str):
+def _template(what: str, default: str | None = None):
+    """``prepare`` of an action named by a template; ``default`` when none is given (the bulk
+    method's default, so plan() and run_bulk() name things as the method does)."""
     def prepare(*args: Any, **kwargs: Any) -> dict:
-        value = kwargs.pop(what, None) if what in kwargs else (args[0] if args else None)
+        value = kwargs.pop(what, None) if what in kwargs else (args[0] if args else default)
         if value is None or len(args) > 1 or kwargs:
             raise InvalidInputError(f"give one {what}: a template like '{{name}}-old' or a "
                                     "callable(machine) -> str")
@@ -231,7 +233,7 @@ ACTIONS: dict[str, Action] = {a.name: a for a in [
            _check_target(lambda m, p: f"name {_new_name(m, p)}",
                          lambda raw, m, p: raw.get("name") == _new_name(m, p)),
            "the new names"),
-    Action("create_snapshot", _template("name"), _named,
+    Action("create_snapshot", _template("name", "{datetime}"), _named,
            lambda m, p: m.create_snapshot(_new_name(m, p)),
            lambda m, p: f'POST {_path(m, "snapshots")} {{"name": "{_new_name(m, p)}"}}',
            _states_target("created"), "snapshots created", snapshot_wait=True),

@@ -294,3 +294,20 @@ def test_a_packaged_runbook_runs_by_its_short_name(tmp_path):
     assert proc.returncode == 2
     assert ("no-such-runbook: no such notebook file, nor a packaged runbook of that name "
             "(runbooks: fleet-overview, machine-control, rolling-reboot, snapshot-hygiene") in proc.stderr
+
+
+def test_a_cell_past_the_timeout_is_named_as_a_failing_cell_is(tmp_path):
+    # --timeout "fails a cell that runs longer": it is reported like any failing cell (named,
+    # the executed notebook said, the --html report written), not as a stopped kernel
+    nb = write_notebook(tmp_path / "book.ipynb", 'print("step one done")',
+                        "# wait for the batch\nimport time\ntime.sleep(60)",
+                        'print("never reached")', tags={0: ["summary"]})
+    html = tmp_path / "report.html"
+    proc = smartdc_nb_run(nb, "--timeout", "2", "--html", html, cwd=tmp_path)
+    assert proc.returncode == 1
+    assert "cell 4 (In [" in proc.stderr and "# wait for the batch" in proc.stderr
+    assert "--timeout 2" in proc.stderr
+    assert str(tmp_path / "book.out.ipynb") in proc.stderr
+    assert proc.stdout.strip() == "step one done"
+    assert "step one done" in html.read_text()
+    assert "never reached" not in proc.stdout

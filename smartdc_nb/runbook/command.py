@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Iterator, TextIO
 
 from .parameters import ParameterError, declared_parameters, resolve_parameters
-from .report import describe_failure, summary_text, write_html
+from .report import describe_failure, describe_timeout, summary_text, write_html
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -141,6 +141,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         import nbformat
         import papermill
+        from nbclient.exceptions import CellTimeoutError
         from papermill.exceptions import PapermillExecutionError
 
         from .progress import ENGINE, CellPrinter
@@ -181,7 +182,8 @@ def run(args: argparse.Namespace) -> int:
             failure = exc
     if isinstance(failure, KeyboardInterrupt):
         return _fail(f"{notebook}: interrupted; the cells run so far are in {output}", 130)
-    if failure is not None and not isinstance(failure, PapermillExecutionError):
+    timed_out = isinstance(failure, CellTimeoutError)  # a failing cell, named as one below
+    if failure is not None and not isinstance(failure, PapermillExecutionError) and not timed_out:
         log = "".join(captured).strip()
         return _fail(f"the run of {notebook} stopped: {type(failure).__name__}: {failure}"
                      + (f"\nthe kernel said:\n{log[-3000:]}" if log else ""), 1)
@@ -194,7 +196,8 @@ def run(args: argparse.Namespace) -> int:
         summary = summary_text(nb, tagged_only=True)  # a runbook may report, then fail
         if summary:
             print(summary, flush=True)
-        print(f"smartdc-nb run: {notebook}: {describe_failure(failure, nb)}", file=sys.stderr)
+        said = describe_timeout(nb, args.timeout) if timed_out else describe_failure(failure, nb)
+        print(f"smartdc-nb run: {notebook}: {said}", file=sys.stderr)
         print(f"The executed notebook, with the traceback, is {output}"
               + (f" (HTML: {html})" if html else ""), file=sys.stderr)
         return 1

@@ -80,6 +80,18 @@ def describe_failure(error: Any, nb: Any) -> str:
     return text + f"\n  {error.ename}: {error.evalue}"
 
 
+def describe_timeout(nb: Any, timeout: float) -> str:
+    """A cell cut off by ``--timeout`` in words: the last cell that started, as a failure is
+    named (nbclient's CellTimeoutError names no cell, only a preview of its source)."""
+    cells = [c for c in nb.cells if ERROR_TAG not in cell_tags(c)]
+    started = [i for i, c in enumerate(cells) if c.cell_type == "code" and c.get("execution_count")]
+    if not started:
+        return f"a cell did not finish within --timeout {timeout:g} s"
+    cell = cells[started[-1]]
+    return (f"cell {failed_cell_position(nb, started[-1])} (In [{cell.execution_count}]) did not "
+            f"finish within --timeout {timeout:g} s: {first_line(cell.source)}")
+
+
 def write_html(nb: Any, path: Path) -> None:
     """An HTML report of ``nb`` that reads the same offline, e.g. attached to a mail.
 

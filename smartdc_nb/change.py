@@ -46,9 +46,12 @@ class Change:
 
     @property
     def name(self) -> str | None:
+        """The machine's name as of this change."""
         return self.machine.get("name")
 
     def row(self) -> dict[str, Any]:
+        """This change as a row of ``LiveFleet.changes`` (time, datacenter, id, name, kinds,
+        state, source)."""
         return {"time": self.published, "datacenter": self.datacenter, "id": self.machine_id,
                 "name": self.name, "kinds": ",".join(self.kinds), "state": self.state,
                 "source": self.source}

@@ -177,6 +177,7 @@ class ChangeStream:
         return self._feeds[datacenter].baseline
 
     def known_machines(self, datacenter: str) -> dict[str, dict]:
+        """``{machine id: latest payload}`` of ``datacenter`` as known now (a copy; no request)."""
         with self._lock:
             return dict(self._feeds[datacenter].known)
 

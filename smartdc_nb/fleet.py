@@ -98,6 +98,7 @@ class Fleet(BulkActions):
 
     @property
     def names(self) -> list[str]:
+        """The datacenter names of the fleet, in order (no request once known)."""
         return list(self._datacenters)
 
     @property

@@ -86,6 +86,7 @@ class LiveFleet:
 
     @property
     def closed(self) -> bool:
+        """True once :meth:`close` was called (the frame and log stay readable)."""
         return self.stream.closed
 
     @property

@@ -181,6 +181,7 @@ class Plan:
         return text
 
     def summary(self) -> str:
+        """One line: the id, the action, the machines per verdict and the estimate."""
         counts = ", ".join(f"{n} {verdict}" for verdict, n in self.counts.items() if n)
         return (f"plan {self.id}: {self.action} on {len(self.rows)} machine(s): "
                 f"{counts or 'nothing'}; {self._estimate_text()}")

@@ -60,7 +60,7 @@ from .handle import DatacenterHandle
 from .requestlog import RequestLog
 from .seed import (ADMIN_UUID, anchor_time, build_catalog, build_fleet, build_networks, make_nic,
                    stable_uuid)
-from .store import Account, Datacenter, Machine, State, SubUser
+from .store import Account, Datacenter, Machine, State, SubUser, account_config
 from .throttle import Throttle
 from .timeline import FAILABLE, DEFAULT_DURATIONS, Timing, audit_entry
 
@@ -71,38 +71,16 @@ _STATES = ("provisioning", "running", "stopping", "stopped", "ready", "offline",
            "deleted", "unknown")
 
 
-def _account_config(accounts: Any) -> dict[str, dict[str, Any]]:
-    """Normalise ``accounts`` to ``{login: {"keys": [...], "users": {login: {"keys", "can"}}}}``."""
-    if accounts is None:
-        return {"demo": {"keys": [], "users": {}}}
-    if not isinstance(accounts, dict) or not accounts:
-        raise ValueError("accounts must be a non-empty dict: {login: [public key lines]} or "
-                         "{login: {'keys': [...], 'users': {sublogin: [...]}}}")
-    out = {}
-    for login, spec in accounts.items():
-        if not isinstance(login, str) or not re.match(r"^[A-Za-z][A-Za-z0-9._-]*$", login) or login == "my":
-            raise ValueError(f"account login {login!r} is not valid (letters, digits, . _ -; not 'my')")
-        if isinstance(spec, (list, tuple)):
-            spec = {"keys": list(spec), "users": {}}
-        if not isinstance(spec, dict) or set(spec) - {"keys", "users"}:
-            raise ValueError(f"account {login!r}: give a list of public keys or "
-                             "{'keys': [...], 'users': {...}}")
-        users = {}
-        for name, user in (spec.get("users") or {}).items():
-            if isinstance(user, (list, tuple)):
-                user = {"keys": user}
-            if not isinstance(user, dict) or set(user) - {"keys", "can"} or \
-                    isinstance(user.get("can"), str):
-                raise ValueError(f"sub-user {login}/{name}: give a list of public keys or "
-                                 "{'keys': [...], 'can': ['listmachines', ...]}")
-            users[name] = {"keys": list(user.get("keys") or []),
-                           "can": frozenset(str(a).lower() for a in user.get("can") or ())}
-        out[login] = {"keys": list(spec.get("keys") or []), "users": users}
-    return out
-
-
 class Emulator:
-    """A local CloudAPI with one server per datacenter. See the module docstring."""
+    """A local CloudAPI with one server per datacenter. See the module docstring.
+
+    ``accounts``: ``{login: [public key lines]}`` or ``{login: {"keys": [...], "users":
+    {sub: {"keys": [...], "can": ["listmachines", ...]}}}}`` (default: ``demo``, no keys);
+    ``machines`` seeded per datacenter (by ``seed``); ``speed`` divides every transition's
+    duration and ``durations`` sets some (seconds by name, see timeline.py); ``throttle``
+    as ``set_throttle``; ``state`` an SQLite file written through; ``ports`` one per
+    datacenter (0: free); ``verify_signatures=False`` accepts unsigned requests.
+    """
 
     def __init__(self, datacenters: Iterable[str] = ("us-east-1",), accounts: Any = None,
                  machines: int = 0, seed: int = 0, speed: float = 1.0,
@@ -119,7 +97,7 @@ class Emulator:
             raise ValueError(f"machines must be a whole number >= 0, not {machines!r}")
         if ports is not None and len(ports) != len(names):
             raise ValueError(f"give one port per datacenter ({len(names)}), not {len(ports)}")
-        self._accounts_config = _account_config(accounts)
+        self._accounts_config = account_config(accounts)
         self._machines = machines
         self._seed = int(seed)
         self.host = host
@@ -304,9 +282,11 @@ class Emulator:
 
     @property
     def url(self) -> str:
+        """The first datacenter's URL."""
         return next(iter(self.state.datacenters.values())).url
 
     def datacenter(self, name: str) -> DatacenterHandle:
+        """Control of one datacenter's fleet (``put_machine``, ...); KeyError if unknown."""
         dc = self.state.datacenters.get(name)
         if dc is None:
             raise KeyError(f"no datacenter {name!r}; known: {', '.join(self.state.datacenters)}")
@@ -332,10 +312,12 @@ class Emulator:
         return self.clock.advance_to(moment)
 
     def set_speed(self, speed: float) -> None:
+        """Make every default transition ``speed`` times faster."""
         with self.state.lock:
             self.state.timing.set_speed(speed)
 
     def set_durations(self, **seconds: float) -> None:
+        """Set transition durations by name (``stop=0.2``; None restores the default)."""
         with self.state.lock:
             self.state.timing.set_durations(**seconds)
 
@@ -347,16 +329,20 @@ class Emulator:
         self.clock_skew = float(seconds)
 
     def set_throttle(self, setting: Any) -> None:
+        """None/False off, True CloudAPI's (burst 30, 10/s), or ``{"burst", "rate"}``."""
         self.throttle.configure(setting)
 
     @property
     def requests(self) -> list[dict[str, Any]]:
+        """The request log, oldest first (passwords and credentials masked)."""
         return self._requests.entries()
 
     def clear_requests(self) -> None:
+        """Empty the request log and the counters."""
         self._requests.clear()
 
     def counters(self) -> dict[str, Any]:
+        """Request totals by status, route and datacenter."""
         return self._requests.counters()
 
     # ------------------------------------------------------------ catalog
@@ -375,6 +361,7 @@ class Emulator:
         return dict(pkg)
 
     def delete_package(self, id_or_name: str) -> None:
+        """Remove a package (machines keep their reference); KeyError if unknown."""
         with self.state.lock:
             pkg = self.state.package(id_or_name, active_only_for_names=False)
             if pkg is None:
@@ -395,6 +382,7 @@ class Emulator:
         return dict(image)
 
     def delete_image(self, image_id: str) -> None:
+        """Remove an image by id; KeyError if unknown."""
         with self.state.lock:
             if image_id not in self.state.images:
                 raise KeyError(f"no image {image_id!r}")

@@ -10,6 +10,7 @@ When a SQLite file is configured every acknowledged change is written through
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
@@ -301,3 +302,33 @@ def _version_key(version: str) -> tuple:
     for piece in str(version).split("."):
         parts.append((0, int(piece)) if piece.isdigit() else (1, piece))
     return tuple(parts)
+
+
+def account_config(accounts: Any) -> dict[str, dict[str, Any]]:
+    """Normalise ``accounts`` to ``{login: {"keys": [...], "users": {login: {"keys", "can"}}}}``."""
+    if accounts is None:
+        return {"demo": {"keys": [], "users": {}}}
+    if not isinstance(accounts, dict) or not accounts:
+        raise ValueError("accounts must be a non-empty dict: {login: [public key lines]} or "
+                         "{login: {'keys': [...], 'users': {sublogin: [...]}}}")
+    out = {}
+    for login, spec in accounts.items():
+        if not isinstance(login, str) or not re.match(r"^[A-Za-z][A-Za-z0-9._-]*$", login) or login == "my":
+            raise ValueError(f"account login {login!r} is not valid (letters, digits, . _ -; not 'my')")
+        if isinstance(spec, (list, tuple)):
+            spec = {"keys": list(spec), "users": {}}
+        if not isinstance(spec, dict) or set(spec) - {"keys", "users"}:
+            raise ValueError(f"account {login!r}: give a list of public keys or "
+                             "{'keys': [...], 'users': {...}}")
+        users = {}
+        for name, user in (spec.get("users") or {}).items():
+            if isinstance(user, (list, tuple)):
+                user = {"keys": user}
+            if not isinstance(user, dict) or set(user) - {"keys", "can"} or \
+                    isinstance(user.get("can"), str):
+                raise ValueError(f"sub-user {login}/{name}: give a list of public keys or "
+                                 "{'keys': [...], 'can': ['listmachines', ...]}")
+            users[name] = {"keys": list(user.get("keys") or []),
+                           "can": frozenset(str(a).lower() for a in user.get("can") or ())}
+        out[login] = {"keys": list(spec.get("keys") or []), "users": users}
+    return out

@@ -112,6 +112,7 @@ class BulkResult(ResultTable):
 
     @property
     def frame(self) -> pandas.DataFrame:
+        """The rows as a typed DataFrame (the columns in the class docstring)."""
         import pandas as pd
 
         rows = [dict(row, history=" → ".join(state for _when, state in row["history"]) or None)

@@ -121,6 +121,7 @@ class WaitResult(ResultTable):
         return _counts(self.trackers)
 
     def summary(self) -> str:
+        """One line: how many machines reached the target, in how long, and who did not."""
         return _summary_line(self.trackers, self.title, self.elapsed)
 
 

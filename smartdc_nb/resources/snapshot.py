@@ -126,6 +126,7 @@ class Snapshot:
 
     @property
     def label(self) -> str:
+        """``snapshot NAME of MACHINE (short id)``: how waits and bulk results name it."""
         return f"snapshot {self.name} of {self.machine.label}"
 
     def refresh(self) -> Snapshot:

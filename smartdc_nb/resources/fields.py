@@ -104,7 +104,10 @@ class MachineFields:
 
     @property
     def private_ips(self) -> list[str]:
-        """The IPs that are not globally routable: RFC 1918, ULA, link-local, CGNAT, loopback."""
+        """The IPs that are not globally routable: RFC 1918, ULA, link-local, CGNAT, loopback.
+
+        Like :attr:`public_ips`, re-fetches the machine once per object when it has no IP yet.
+        """
         return split_ips(self._ips_once())[1]
 
     def _ips_once(self) -> list[str]:

@@ -10,7 +10,7 @@ import pytest
 from test_machine_support import fetched, logged
 
 from smartdc_nb import writes
-from smartdc_nb.errors import ReadYourWritesWarning
+from smartdc_nb.errors import ReadYourWritesWarning, WaitTimeout
 
 
 @pytest.fixture
@@ -99,3 +99,18 @@ def test_a_write_partly_overridden_by_a_later_one_does_not_wait_in_vain(emu, m):
         assert m.get_tags() == {"only": "this", "more": "1"}
         assert "x" not in m.get_metadata()
     assert len(logged(emu, "GET")) == 2  # one read each: nothing waited for
+
+
+def test_a_wait_on_a_tag_ends_when_the_cloud_shows_it_not_when_this_machine_sent_it(emu, m):
+    # m.tags shows m's own write at once (read-your-writes); a wait is for the cloud, and
+    # raw_as_served says waits judge the payload as served. It ended at once, before the job.
+    emu.clock.set_manual(True)
+    m.add_tags(last_drill="2026-11-30")
+    assert m.tags["last_drill"] == "2026-11-30"
+    with pytest.raises(WaitTimeout):
+        m.wait_for(lambda machine: machine.tags.get("last_drill") == "2026-11-30",
+                   description="the tag", timeout=0.5, interval=0.05, progress=False)
+    emu.clock.advance(60)  # the tag job has run: the cloud shows it
+    m.wait_for(lambda machine: machine.tags.get("last_drill") == "2026-11-30",
+               description="the tag", timeout=10, interval=0.05, progress=False)
+    assert m.tags["last_drill"] == "2026-11-30"

@@ -31,12 +31,24 @@ class MachineData:
         return list(self._writes.writes)
 
     def _wrote(self, write: Write) -> None:
+        # what the cloud served before this write, until a read shows the write: the write's
+        # answer (kept as raw) already shows it, but waits judge raw_as_served
+        self._served.setdefault(write.kind, dict(self.raw.get(write.kind) or {}))
         self._writes.add(write)
 
     def _read(self, kind: str) -> dict[str, Any]:
         """GET tags or metadata, waiting (bounded) until this Machine's writes show."""
-        return self._writes.settle(kind, lambda: self._request("GET", kind).data or {},
-                                   f"machine {self.label}")
+        fetched: dict[str, Any] = {}
+
+        def fetch() -> dict[str, Any]:
+            fetched["last"] = self._request("GET", kind).data or {}
+            return fetched["last"]
+
+        result = self._writes.settle(kind, fetch, f"machine {self.label}")
+        self._served.pop(kind, None)
+        if result != fetched["last"]:  # a write merged in that the cloud did not show
+            self._served[kind] = dict(fetched["last"])
+        return result
 
     # metadata --------------------------------------------------------
 

@@ -38,7 +38,17 @@ class MachineWaits:
                        fail_on=fail_on, progress=progress)
         if callable(states):
             predicate = states
-            return seam.wait_for(self, check=lambda raw: bool(predicate(self)),
+
+            def check(raw: dict) -> bool:
+                # judged as the cloud served it: this Machine's own tag and metadata writes
+                # (already in its tags and metadata) count once the cloud shows them
+                from .machine import Machine
+
+                served = self if raw is self.raw else Machine(
+                    self.datacenter, data=raw, fetched_at=self.fetched_at)
+                return bool(predicate(served))
+
+            return seam.wait_for(self, check=check,
                                  description=description or "the condition", **options)
         return seam.wait_for(self, check_states(states, MACHINE_STATES, "machine"), **options)
 

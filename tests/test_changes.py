@@ -38,7 +38,7 @@ def listening(emu, stream) -> bool:
     return stream.live() and bool(sockets) and all(s["registered"] for s in sockets)
 
 
-def next_change(stream, match=lambda c: True, timeout: float = 5.0):
+def next_change(stream, match=lambda c: True, timeout: float = 15.0):
     deadline = time.monotonic() + timeout
     while (left := deadline - time.monotonic()) > 0:
         change = stream.get(left)

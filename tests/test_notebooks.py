@@ -315,7 +315,8 @@ def test_rolling_reboot_applies_only_the_approved_plan(demo_cloud, tmp_path):
     stale = run_cli(NOTEBOOKS / "03-rolling-reboot.ipynb", "-p", "tag_selector", "role=web",
                     "-p", "approve", plan_id, "-o", tmp_path / "stale.ipynb")
     assert stale.returncode == 1
-    assert f"approve='{plan_id}' does not approve this plan; its id is" in stale.stderr
+    assert f"approve '{plan_id}' is not this plan's id" in stale.stderr
+    assert "run again with -p approve " in stale.stderr
     for machine in web:
         audit = machine.audit()
         assert not any(e["action"] in ("reboot", "create_snapshot") for e in audit
@@ -337,8 +338,7 @@ def test_rolling_reboot_approval_covers_every_parameter_that_changes_the_run(dem
         changed = run_cli(*args, "-p", name, value, "-p", "approve", plan_id,
                           "-o", tmp_path / f"{name}.ipynb")
         assert changed.returncode == 1, name
-        assert f"approve='{plan_id}' does not approve this plan; its id is" in changed.stderr, \
-            name
+        assert f"approve '{plan_id}' is not this plan's id" in changed.stderr, name
     for machine in smartdc_nb.Fleet(smartdc_nb.connect("demo")).machines(tags={"role": "web"}):
         assert not any(e["action"] in ("reboot", "create_snapshot") for e in machine.audit()
                        if parse_time(e["time"]) > parse_time(

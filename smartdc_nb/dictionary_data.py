@@ -90,10 +90,10 @@ MACHINES = [
 TAGS = [_DC, _MID, _MNAME, _c("key", "string", "tags.<key>", _LIST, "", "Tag name"),
         _c("value", "object", "tags.<key>", _LIST, "", "Tag value as CloudAPI sent it "
            "(text, number or boolean)")]
-METADATA = [_DC, _MID, _MNAME, _c("key", "string", "metadata.<key>", _LIST, "", "Metadata key "
-                                   "(credentials and *_pw keys are never included)"),
-            _c("value", "object", "metadata.<key>", _LIST, "", "Metadata value; user-script shows "
-               "only its size; a saved point keeps no value of a masked key"),
+METADATA = [_DC, _MID, _MNAME, _c("key", "string", "metadata.<key>", _LIST, "", "Metadata key"),
+            _c("value", "object", "metadata.<key>", _LIST, "", "Metadata value; empty for a "
+               "secret (credentials, *_pw, password, token, ... keys: smartdc_nb.masking) and "
+               "for user-script (their size is shown); a saved point keeps no value of a masked key"),
             _c("size", "Int64", "metadata.<key>", "computed", "bytes", "UTF-8 size of the value")]
 SNAPSHOTS = [_DC, _MID, _MNAME,
              _c("name", "string", "name", "ListMachineSnapshots (GET /machines/:id/snapshots)",

@@ -107,7 +107,7 @@ LAYERS = {
     "wire": ("_version", "errors", "config", "config_files", "auth", "transport", "retry", "answers", "ratelimit",
              "paging", "limits", "writes", "parallel", "gcpause",
              "httpsession"),
-    "rules": ("rules", "seam"),
+    "rules": ("rules", "seam", "masking"),
     "resources": ("resources", "datacenter", "machine", "machinelist", "fleet", "catalog",
                   "changes", "change", "feed_socket"),
     "operations": ("operations", "bulk", "waiters", "plans", "plan_ids", "journaling", "journal_store",

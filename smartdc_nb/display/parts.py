@@ -17,11 +17,7 @@ from .layout import Table
 from .values import (STATE_ORDER, Badge, Ident, Masked, Note, Series, badge, byte_size, duration,
                      mebibytes, text, when)
 
-#: metadata keys whose values are secrets (CloudAPI's ``*_pw`` convention and common names)
-SECRET_KEY = re.compile(r"(_pw$|passw(or)?d|secret|token|api[_-]?key|private[_-]?key|credential)",
-                        re.I)
-#: metadata keys shown by size only (a boot script, the injected SSH keys)
-SCRIPT_KEYS = {"user-script", "user-data", "root_authorized_keys"}
+from ..masking import SCRIPT_KEYS, SECRET_KEY, is_secret  # noqa: F401 (the one rule)
 #: sections with at most this many entries start open
 OPEN_UP_TO = 8
 #: the longest text in one cell of a compact list (a card shows more)
@@ -114,7 +110,7 @@ def metadata_value(key: str, value: Any) -> Any:
     if key == "credentials" and isinstance(value, Mapping):
         return Series(tuple(Series((text(user), Masked("password masked")), ": ")
                             for user in value), "; ")
-    if SECRET_KEY.search(key):
+    if is_secret(key):
         return Masked()
     if key in SCRIPT_KEYS and isinstance(value, str):
         size = byte_size(len(value.encode()))

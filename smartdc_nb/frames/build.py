@@ -19,6 +19,7 @@ import pandas as pd
 
 from ..errors import InvalidInputError
 from ..gcpause import gc_paused
+from ..masking import is_secret
 from .columns import (AGE_DTYPE, MACHINE_STATES, SNAPSHOT_STATES, bools,
                       categories, fields, ints, objects, split_ips, strings, tag_columns, times,
                       version_key)
@@ -39,9 +40,6 @@ SNAPSHOT_COLUMNS = ("datacenter", "machine_id", "machine_name", "name", "state",
                     "created", "updated", "age")
 AUDIT_COLUMNS = ("datacenter", "machine_id", "machine_name", "action", "success", "time",
                  "caller_type", "caller_ip", "caller_key_id")
-#: Metadata never put in a frame: the credentials CloudAPI adds on request, and
-#: password keys (``*_pw``), which CloudAPI keeps out of customer metadata.
-SECRET_METADATA_KEYS = ("credentials",)
 USER_SCRIPT = "user-script"
 
 
@@ -221,21 +219,16 @@ def tags(parts: Sequence[Part]) -> pd.DataFrame:
     return _frame(cols, TAGS_COLUMNS)
 
 
-def _is_secret(key: Any) -> bool:
-    return key in SECRET_METADATA_KEYS or (isinstance(key, str) and key.endswith("_pw"))
-
-
 @gc_paused()
 def metadata(parts: Sequence[Part]) -> pd.DataFrame:
     """Long form: one row per (machine, metadata key), with ``size`` (UTF-8 bytes of the value).
 
-    ``user-script`` appears with its size and no value; credentials never appear.
+    ``user-script`` and a secret (smartdc_nb.masking: the credentials, ``*_pw``, passwords,
+    tokens, ...) appear with their size and no value, as in a saved history point.
     """
-    dcs, owners, keys, values = _long(
-        parts, lambda m: {k: v for k, v in (m.get("metadata") or {}).items() if not _is_secret(k)}
-        if isinstance(m.get("metadata"), dict) else None)
+    dcs, owners, keys, values = _long(parts, lambda m: m.get("metadata"))
     sizes = [len(_text(v).encode("utf-8", "surrogatepass")) for v in values]
-    shown = [None if k == USER_SCRIPT else v for k, v in zip(keys, values)]
+    shown = [None if k == USER_SCRIPT or is_secret(k) else v for k, v in zip(keys, values)]
     cols = {"datacenter": strings(dcs), "machine_id": strings(_get(owners, "id")),
             "machine_name": strings(_get(owners, "name")), "key": strings(keys),
             "value": objects(shown), "size": ints(sizes)}

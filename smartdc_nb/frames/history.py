@@ -99,11 +99,11 @@ def unread(errors: dict | None, snapshot_errors: dict | None) -> dict[str, str]:
 
 def capture(fleet: Any, *, snapshots: bool = True, progress: Any = None) -> Point:
     """The fleet now, in memory (nothing written): what :func:`save` writes."""
-    from ..display.parts import SCRIPT_KEYS, SECRET_KEY
+    from ..masking import SCRIPT_KEYS, is_secret
 
     frames = fleet.frames
     machines, metadata = frames.machines_and_metadata()
-    masked = metadata["key"].map(lambda k: bool(SECRET_KEY.search(str(k))) or k in SCRIPT_KEYS)
+    masked = metadata["key"].map(lambda k: is_secret(k) or k in SCRIPT_KEYS)
     metadata["value"] = metadata["value"].where(~masked.astype(bool), None)
     snaps = frames.snapshots(machines=machines, progress=progress) if snapshots else None
     when = datetime.fromisoformat(machines.attrs["fetched_at"])

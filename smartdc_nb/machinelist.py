@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
+from .errors import InvalidInputError
 from .resources.bulk_methods import BulkActions
 from .resources.machine import Machine
 from . import seam
@@ -58,6 +59,16 @@ class MachineList(list, BulkActions):
         matches machines having those tags. No request: fields are as known.
         """
         tags = fields.pop("tags", None) or {}
+        unknown = [name for name in fields if name.startswith("_") or not hasattr(Machine, name)]
+        if unknown:  # a typo would otherwise be an AttributeError from the first machine
+            import difflib
+
+            known = sorted(n for n in dir(Machine) if not n.startswith("_"))
+            close = difflib.get_close_matches(unknown[0], known, n=1)
+            raise InvalidInputError(
+                f"where() has no field {unknown[0]!r}" + (f"; did you mean {close[0]!r}?"
+                                                          if close else "")
+                + " Fields are Machine attributes (state, brand, name, package, ...) and tags=")
 
         def keep(machine: Machine) -> bool:
             if predicate is not None and not predicate(machine):

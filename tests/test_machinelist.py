@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+
+import smartdc_nb
 from test_machine_support import fetched, logged
 
 from smartdc_nb.bulk import BulkActions
@@ -68,3 +70,11 @@ def test_waits_and_bulk_actions_are_methods(emu, machines):
     machines.where(state="running").stop(confirm=True, wait=True, interval=0.05, progress=False)
     result = machines.wait_for("stopped", interval=0.05, progress=False)
     assert result.ok and len(logged(emu, "POST")) == 2
+
+
+def test_where_with_a_mistyped_field_says_which_fields_there_are(dc):
+    machines = dc.machines()
+    with pytest.raises(smartdc_nb.InvalidInputError, match=r"nme.*did you mean 'name'"):
+        machines.where(nme="x")
+    with pytest.raises(smartdc_nb.InvalidInputError, match="nme"):
+        MachineList([]).where(nme="x")     # said even when there is nothing to filter

@@ -322,7 +322,8 @@ def _select(profile: str | None, looked: list[str]) -> tuple[str, dict[str, Any]
     known = ", ".join(profile_names()) or "none"
     raise ConfigError(
         f'no profile "{name}" (named by {why}): {path} does not exist (profiles there: {known}). '
-        f"Create it with `triton profile create`, or pass url=..., account=... and key_id=..."
+        f"Create it with `triton profile create`, or (from Python) pass url=..., account=... and "
+        "key_id=..."
     )
 
 
@@ -367,5 +368,5 @@ def _missing_message(name: str, missing: list[str], source: str, looked: list[st
     return (
         f"no profile found: {examined + '; ' if examined else ''}the env profile lacks {', '.join(missing)} "
         f"({variables}). Name a triton CLI profile (profile=... or TRITON_PROFILE), set the variables, "
-        "or pass url=..., account=... and key_id=... (or key_path=...)"
+        "or (from Python) pass url=..., account=... and key_id=... (or key_path=...)"
     )

@@ -376,7 +376,7 @@ def run(args: argparse.Namespace) -> int:
         if args.run_id:
             found = journal_run(args.run_id, path=path)
             print(found.summary())
-            print(found.frame.drop(columns=["request_id"]).to_string(index=False))
+            print(found.frame.drop(columns=["request_id"]).to_string(index=False, na_rep=""))
         else:
             runs = journal_runs(args.limit, path=path)
             print(f"journal {path}: {len(runs)} most recent run(s)")

@@ -235,7 +235,7 @@ def _endless(what: str, max_pages: int, limit: int) -> PagingError:
     return PagingError(
         f"{what} did not end after {max_pages:,} pages of {limit:,}: the server keeps sending "
         f"full pages of new rows. If the list really is that long, raise the cap "
-        f"(DataCenter(max_pages=...)); otherwise the server is not paging correctly.")
+        f"(connect(max_pages=...)); otherwise the server is not paging correctly.")
 
 
 class PageHints:

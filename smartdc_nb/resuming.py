@@ -373,7 +373,7 @@ def run(args: argparse.Namespace) -> int:
         return 130
     print(f"run {args.run_id}: {result.summary()}")
     print(result.frame[["datacenter", "name", "id", "outcome", "reason", "error"]]
-          .to_string(index=False))
+          .to_string(index=False, na_rep=""))
     return 0 if result.ok else 1
 
 

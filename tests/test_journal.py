@@ -242,6 +242,7 @@ def test_runs_have_reprs_and_the_command_lists_them(emu, dc, journal_path):
     one = subprocess.run([sys.executable, "-m", "smartdc_nb.cli", "journal", runs[0].run_id],
                          capture_output=True, text=True, timeout=60)
     assert one.returncode == 0 and "j-run1" in one.stdout and "accepted" in one.stdout
+    assert "NaN" not in one.stdout and "<NA>" not in one.stdout  # no error: blank, not NaN
     missing = subprocess.run([sys.executable, "-m", "smartdc_nb.cli", "journal", "nope"],
                              capture_output=True, text=True, timeout=60)
     assert missing.returncode == 2 and "no run 'nope'" in missing.stderr

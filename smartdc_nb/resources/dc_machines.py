@@ -112,7 +112,7 @@ class MachineCalls:
             offset += limit
         raise PagingError(
             f"counting machines did not end after {self.transport.max_pages:,} pages: the "
-            "server says every page is full. Raise DataCenter(max_pages=...) if the fleet "
+            "server says every page is full. Raise connect(max_pages=...) if the fleet "
             "really is that big.")
 
     def raw_machine_data(self, machine_id: str, credentials: bool = False) -> dict:

@@ -293,7 +293,8 @@ class Journal:
         if "ref" in record:
             refs[record["ref"]] = seq
         if "intent" in record:
-            record["intent"] = refs.get(record["intent"])
+            record["intent"] = refs.pop(record["intent"], None)  # one outcome per intent: the
+            # table holds only intents still waiting for theirs, not one entry per request ever
         return record
 
     def warn_damaged(self, seq: int, problem: Exception) -> None:

@@ -125,6 +125,10 @@ class LiveFleet:
             if name not in listed:
                 continue  # nothing known is not "no machines": attrs["errors"] says why
             dc = self.fleet.datacenters[name]
+            # the stream lists tombstones too (a deleted or failed machine, for the change log
+            # and the counts); the frame has the rows fleet.frames.machines() has: ListMachines
+            # leaves those out unless asked (VMAPI's "active" machines)
+            machines = [m for m in machines if m.get("state") not in ("deleted", "failed")]
             machines.sort(key=lambda m: (str(m.get("name") or ""), str(m.get("id"))))
             parts.append(build.Part(name, machines, build.package_index(dc.known_packages()),
                                     build.image_index(dc.known_images())))

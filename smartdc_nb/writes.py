@@ -51,6 +51,11 @@ class Write:
     keep: tuple[str, ...] = ()
     later: set[str] = field(default_factory=set)
     sent_at: float = field(default_factory=time.monotonic)
+    #: the request's PendingAction (smartdc_nb.resources.audit): its audit entry says whether
+    #: the cloud's job applied the write or refused it
+    action: Any = None
+    #: its job's audit entry says ``success: "no"``: the cloud changed nothing
+    refused: bool = False
 
     @property
     def what(self) -> str:
@@ -132,15 +137,26 @@ class PendingWrites:
                 write.apply(result)
         return result
 
+    def forget(self, refused: list[Write]) -> None:
+        """Forget writes the cloud refused (their job failed): they will never show."""
+        for write in refused:
+            write.refused = True
+            if write in self.writes:
+                self.writes.remove(write)
+
     def settle(self, kind: str, fetch: Callable[[], Mapping[str, Any]],
-               label: str) -> dict[str, Any]:
+               label: str, audit: Callable[[], Any] | None = None) -> dict[str, Any]:
         """``fetch()`` until every pending write of ``kind`` shows (bounded); returns the result.
 
-        Writes still not visible after :data:`VISIBLE_WITHIN` seconds are merged
-        into the result, said with a ReadYourWritesWarning, and forgotten.
+        ``audit()`` (the machine's audit log, which :meth:`forget`\\ s the writes it shows
+        refused) is read once the pauses are at their longest and before giving up: a
+        refused write is never merged, and is said. Writes still not visible after
+        :data:`VISIBLE_WITHIN` seconds are merged into the result, said with a
+        ReadYourWritesWarning, and forgotten.
         """
         current = dict(fetch())
         pending = [w for w in self.of(kind) if not w.landed(current)]
+        waited_on = list(pending)
         deadline = time.monotonic() + VISIBLE_WITHIN
         pause = FIRST_PAUSE
         while pending and time.monotonic() < deadline:
@@ -148,8 +164,17 @@ class PendingWrites:
             pause = min(pause * 2, LONGEST_PAUSE)
             current = dict(fetch())
             pending = [w for w in pending if not w.landed(current)]
+            if pending and audit is not None and (pause >= LONGEST_PAUSE or
+                                                  time.monotonic() >= deadline):
+                audit()
+                pending = [w for w in pending if not w.refused]
+        refused = [w for w in waited_on if w.refused]
         for write in self.of(kind):
             self.writes.remove(write)
+        said = ", ".join(w.what for w in refused)
+        if said:
+            warnings.warn(f"{label}: {said} was refused by the cloud (the job's audit entry "
+                          "says success \"no\"); not shown", ReadYourWritesWarning, stacklevel=4)
         if not pending:
             return current
         for write in pending:

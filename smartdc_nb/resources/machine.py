@@ -394,6 +394,7 @@ class Machine(MachineFields, MachineData, MachineSnapshots, MachineWaits):
         self._outstanding = {name: kept for name, actions in self._outstanding.items()
                              if (kept := [a for a in actions if action_entry(a, entries) is None])}
         self._audit_seen.update(audit_key(e) for e in entries)
+        self._forget_refused(entries)
         return entries
 
 

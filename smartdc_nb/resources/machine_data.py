@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 from ..errors import InvalidInputError
 from .. import writes
 from ..writes import Write
+from .audit import action_entry
 from .validate import check_metadata, check_tags, read_script
 
 if TYPE_CHECKING:
@@ -34,7 +35,22 @@ class MachineData:
         # what the cloud served before this write, until a read shows the write: the write's
         # answer (kept as raw) already shows it, but waits judge raw_as_served
         self._served.setdefault(write.kind, dict(self.raw.get(write.kind) or {}))
+        write.action = self.pending_action  # its audit entry tells a refused write
         self._writes.add(write)
+
+    def _forget_refused(self, entries: list[dict[str, Any]]) -> None:
+        """Stop showing writes whose job the audit log (``entries``) says failed: the cloud
+        changed nothing, so the kinds they touched show again what it served."""
+        refused = [w for w in self._writes.writes if w.action is not None and
+                   (action_entry(w.action, entries) or {}).get("success") == "no"]
+        self._writes.forget(refused)
+        for kind in {w.kind for w in refused}:
+            served = self._served.get(kind)
+            if served is None:
+                continue
+            self.raw[kind] = self._writes.merged(kind, served)
+            if not self._writes.of(kind):
+                self._served.pop(kind, None)
 
     def _read(self, kind: str) -> dict[str, Any]:
         """GET tags or metadata, waiting (bounded) until this Machine's writes show."""
@@ -44,7 +60,7 @@ class MachineData:
             fetched["last"] = self._request("GET", kind).data or {}
             return fetched["last"]
 
-        result = self._writes.settle(kind, fetch, f"machine {self.label}")
+        result = self._writes.settle(kind, fetch, f"machine {self.label}", audit=self.audit)
         self._served.pop(kind, None)
         if result != fetched["last"]:  # a write merged in that the cloud did not show
             self._served[kind] = dict(fetched["last"])

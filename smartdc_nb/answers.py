@@ -12,7 +12,8 @@ import time
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from urllib3.exceptions import MaxRetryError
+import requests
+from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from .errors import APIError
 
@@ -105,6 +106,15 @@ def _root(exc: BaseException) -> BaseException:
         if nxt is None or nxt is inner:
             return inner
         inner = nxt
+
+
+def _maybe_applied(method: str, exc: BaseException) -> bool:
+    """Whether a change (not a GET or HEAD) that got no answer may have been applied: it went
+    out, as far as the client knows (the connection was made)."""
+    if method in ("GET", "HEAD") or isinstance(exc, (requests.exceptions.ConnectTimeout,
+                                                     requests.exceptions.ProxyError)):
+        return False
+    return not isinstance(_root(exc), (ConnectionRefusedError, NewConnectionError))
 
 
 def _refused(error: BaseException | None) -> bool:

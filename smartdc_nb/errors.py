@@ -31,10 +31,14 @@ class InvalidInputError(SmartDCError, ValueError):
 class TransportError(SmartDCError):
     """The request did not get an HTTP answer (connection refused, reset, timeout)."""
 
-    def __init__(self, message: str, *, method: str | None = None, path: str | None = None):
+    def __init__(self, message: str, *, method: str | None = None, path: str | None = None,
+                 maybe_applied: bool = False):
         super().__init__(message)
         self.method = method
         self.path = path
+        #: a change (POST, PUT, DELETE) went out and its answer was lost: the cloud may have
+        #: applied it
+        self.maybe_applied = maybe_applied
 
 
 class PagingError(SmartDCError):
@@ -46,8 +50,8 @@ class RequestTimeoutError(TransportError, TimeoutError):
     (``request_timeout=...`` or the deadline of the wait that made the request)."""
 
     def __init__(self, message: str, *, limit: str = "", method: str | None = None,
-                 path: str | None = None):
-        super().__init__(message, method=method, path=path)
+                 path: str | None = None, maybe_applied: bool = False):
+        super().__init__(message, method=method, path=path, maybe_applied=maybe_applied)
         self.limit = limit
 
 

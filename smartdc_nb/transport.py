@@ -34,7 +34,8 @@ from .errors import (AnswerTooLargeError, APIError, MachineDeletedError, Redirec
 from .gcpause import gc_paused
 from .httpsession import Session
 from .limits import DEFAULT_MAX_ANSWER_BYTES, DEFAULT_REQUEST_TIMEOUT
-from .answers import _excerpt, _reason, _refused, _root, _shrink, _with_hints, _with_key_hint  # noqa: F401
+from .answers import (_excerpt, _maybe_applied, _reason, _refused, _root, _shrink,  # noqa: F401
+                      _with_hints, _with_key_hint)
 from .ratelimit import RateLimiter
 from .retry import CloudAPIRetry
 
@@ -217,14 +218,19 @@ class Transport:
                     allow_redirects=False)  # CloudAPI does not redirect API calls; a signature is per URL
             except requests.exceptions.RequestException as exc:
                 self.stats.add(time.perf_counter() - started)
+                cause, sent = _root(exc), _maybe_applied(method, exc)
                 if current.expired:
-                    raise self._timeout(current, method, path) from exc
-                cause = _root(exc)
+                    raise self._timeout(current, method, path, sent) from exc
                 if isinstance(cause, ConnectionRefusedError):
                     text = (f"cannot connect to CloudAPI at {self.url} ({method} {path}): the "
                             "connection was refused, so nothing listens at that address and "
                             "port. Check the URL (the profile's url, TRITON_URL) and that the "
                             "datacenter or the emulator is running.")
+                elif sent:
+                    text = (f"{method} {self.url}{path}: no answer from CloudAPI "
+                            f"({_reason(exc)}) to a request that went out, so CloudAPI may "
+                            f"have applied it. Read it again (e.g. machine.refresh()) before "
+                            f"sending it again.")
                 else:
                     text = (f"{method} {self.url}{path}: no answer from CloudAPI "
                             f"({_reason(exc)}). Check the URL and that the datacenter is "
@@ -232,7 +238,7 @@ class Transport:
                 # The message stands alone; the chained cause is the root one, without the
                 # dozen library frames between it and here (they are in the DEBUG log).
                 log.debug("%s %s failed", method, path, exc_info=exc)
-                raise TransportError(text, method=method, path=path) \
+                raise TransportError(text, method=method, path=path, maybe_applied=sent) \
                     from cause.with_traceback(None)
             waited = time.perf_counter() - started
             body = self._read(resp, current, method, path)
@@ -318,16 +324,19 @@ class Transport:
             raise
         return b"".join(chunks)
 
-    def _timeout(self, current: limits.Call, method: str, path: str) -> RequestTimeoutError:
+    def _timeout(self, current: limits.Call, method: str, path: str,
+                 sent: bool = False) -> RequestTimeoutError:
         if current.limit.startswith("request_timeout"):
             hint = ("CloudAPI is not answering, or answering too slowly; if it is only slow, "
                     "raise the limit: connect(..., request_timeout=SECONDS)")
         else:
             hint = f"the request was cut off at {current.limit}"
+        hint += ". The request went out, so CloudAPI may have applied it: read it again " \
+            "(e.g. machine.refresh()) before sending it again" if sent else ""
         return RequestTimeoutError(
             f"{method} {self.url}{path}: no complete answer within {current.limit} "
             f"({time.monotonic() - current.started:.1f}s spent); {hint}.",
-            limit=current.limit, method=method, path=path)
+            limit=current.limit, method=method, path=path, maybe_applied=sent)
 
     def _too_large(self, limit: int, what: str, method: str, path: str) -> AnswerTooLargeError:
         return AnswerTooLargeError(

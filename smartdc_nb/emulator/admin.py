@@ -13,7 +13,8 @@ POST        /__emulator/reset              back to the freshly seeded state
 GET         /__emulator/faults             the active faults
 POST        /__emulator/faults             add one: ``{"path": regex, "method", "datacenter",
                                            "status", "count", "share", "retry_after",
-                                           "latency", "drop", "hold"}`` -> 201 ``{"id": N}``
+                                           "latency", "drop", "hold", "drop_after"}``
+                                           -> 201 ``{"id": N}``
 DELETE      /__emulator/faults             remove all faults
 DELETE      /__emulator/faults/ID          remove one fault, releasing what it holds (404 if
                                            unknown)

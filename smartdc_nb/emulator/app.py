@@ -187,10 +187,19 @@ class CloudAPIApp:
                 time.sleep(fault.latency)
             if fault.drop:
                 raise DropConnection()
+            if fault.drop_after:  # applied, then the answer is lost on the way
+                try:
+                    self._answer(req)
+                except (CloudAPIError, Gone):
+                    pass
+                raise DropConnection()
             if fault.status:
                 headers = {"Retry-After": fault.retry_after_header()} if fault.retry_after else {}
                 req.route = "(fault)"
                 return Reply(fault.status, fault.error_body(), headers)
+        return self._answer(req)
+
+    def _answer(self, req: _Request) -> Reply:
         if req.method in ("GET", "HEAD") and (req.path in ("/", "") or req.path.startswith("/docs")):
             return Reply(302, None, {"Location": DOCS_URL})
         if req.path == "/--ping":

@@ -4,7 +4,9 @@ A fault matches requests by a regular expression searched in the path (with
 its query string), optionally by method and datacenter. It then adds
 ``latency`` seconds, or ``hold``\\ s it until the fault is released (removed,
 cleared, or :meth:`Faults.release`\\ d), and/or answers ``status`` (429, 500, 503, ...) with a
-CloudAPI-style error body, or ``drop``\\ s the connection without an answer.
+CloudAPI-style error body, or ``drop``\\ s the connection without an answer; ``drop_after``
+serves the request (it is applied) and then drops the connection, as a network that loses
+the answer does.
 ``count`` limits how many requests it hits; ``share`` (0..1) hits that fraction
 of the matching requests, chosen by a seeded generator so runs repeat.
 """
@@ -44,6 +46,7 @@ class Fault:
     latency: float | None = None
     drop: bool = False
     hold: bool = False
+    drop_after: bool = False
     hits: int = 0
     _pattern: re.Pattern = field(default=None, repr=False)  # type: ignore[assignment]
     released: threading.Event = field(default_factory=threading.Event, repr=False)
@@ -51,7 +54,7 @@ class Fault:
     def to_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in (
             "id", "path", "method", "datacenter", "status", "count", "share", "retry_after",
-            "latency", "drop", "hold", "hits")}
+            "latency", "drop", "hold", "drop_after", "hits")}
 
     def retry_after_header(self) -> str:
         """Seconds as a number, or a string (e.g. an HTTP date) sent as given."""
@@ -81,7 +84,7 @@ class Faults:
     def add(self, path: str = r".*", method: str | None = None, datacenter: str | None = None,
             status: int | None = None, count: int | None = None, share: float | None = None,
             retry_after: float | str | None = None, latency: float | None = None,
-            drop: bool = False, hold: bool = False) -> int:
+            drop: bool = False, hold: bool = False, drop_after: bool = False) -> int:
         """Add a fault; returns its id (for :meth:`remove`).
 
         ``hold=True`` keeps each matching request waiting (before its latency and answer)
@@ -105,16 +108,21 @@ class Faults:
         if retry_after is not None and not isinstance(retry_after, (int, float, str)) or \
                 isinstance(retry_after, float) and not math.isfinite(retry_after):
             raise ValueError(f"retry_after must be seconds or an HTTP date, not {retry_after!r}")
-        if not isinstance(hold, bool):
-            raise ValueError(f"hold must be true or false, not {hold!r}")
-        if status is None and latency is None and not drop and not hold:
-            raise ValueError("a fault needs a status, a latency, drop=True or hold=True")
+        if not isinstance(hold, bool) or not isinstance(drop_after, bool):
+            raise ValueError(f"hold and drop_after must be true or false, not "
+                             f"{hold if not isinstance(hold, bool) else drop_after!r}")
+        if drop_after and (drop or status is not None):
+            raise ValueError("drop_after serves the request, then drops the answer: it takes "
+                             "no status and no drop=True")
+        if status is None and latency is None and not drop and not hold and not drop_after:
+            raise ValueError("a fault needs a status, a latency, drop=True, drop_after=True or "
+                             "hold=True")
         with self._lock:
             fault = Fault(next(self._ids), path, method.upper() if method else None, datacenter,
                           status, int(count) if count is not None else None,
                           float(share) if share is not None else None,
                           retry_after, float(latency) if latency is not None else None,
-                          bool(drop), hold, _pattern=pattern)
+                          bool(drop), hold, drop_after, _pattern=pattern)
             self._faults[fault.id] = fault
             if hold:
                 self._held[fault.id] = fault

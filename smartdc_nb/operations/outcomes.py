@@ -140,12 +140,18 @@ class BulkResult(ResultTable):
             text += " — interrupted"
         failed = [o for o in self.outcomes if o.outcome == FAILED][:3]
         if failed:
-            text += "; failed: " + "; ".join(f"{o.machine.label}: {_first_line(o.error)}"
+            text += "; failed: " + "; ".join(f"{o.machine.label}: {_first_line(_said(o))}"
                                              for o in failed)
         return text
 
 
-def _first_line(error: BaseException | None) -> str:
+def _said(outcome: Outcome) -> Any:
+    """What the summary says of a failed row: its error, or for a request whose answer was
+    lost, its reason (the cloud may have applied it: that comes first, not the URL)."""
+    return outcome.reason if getattr(outcome.error, "maybe_applied", False) else outcome.error
+
+
+def _first_line(error: Any) -> str:
     text = str(error) if error is not None else ""
     return text if len(text) <= 120 else text[:119] + "…"
 

@@ -9,7 +9,7 @@ import concurrent.futures
 import time
 from typing import Any, Callable
 
-from ..errors import BulkActionError, TooManyRequestsError, WaitInterrupted
+from ..errors import BulkActionError, TooManyRequestsError, TransportError, WaitInterrupted
 from ..progress import CountBar
 from ..resources.machine import Machine
 from ..resources.snapshot import Snapshot
@@ -47,6 +47,18 @@ class Runner:
         except TooManyRequestsError as exc:  # a throttled request was not applied
             row.end(NOT_REACHED, error=exc, reason="throttled (429) beyond the retry budget: "
                                                    "the cloud did not apply that request")
+        except TransportError as exc:
+            if not exc.maybe_applied:
+                row.end(FAILED, error=exc)
+                return
+            # Its answer was lost, not the request: the row says what the cloud shows now.
+            try:
+                row.machine.refresh()
+                now = f"it is {row.machine.state} now"
+            except Exception:  # noqa: BLE001 - the lost answer is the error this row reports
+                now = "it could not be read again"
+            row.end(FAILED, error=exc, reason=f"no answer to the request, which the cloud may "
+                                              f"have applied ({now}); not waited for")
         except Exception as exc:  # one machine's failure never stops the others
             row.end(FAILED, error=exc)
         else:

@@ -149,3 +149,16 @@ def test_rename_to_a_taken_name_says_which_machine_has_it(emu, m, dc):
     assert m.refresh().name == "refuse-01"
     with pytest.warns(ActionSkippedWarning, match="already named refuse-01"):
         m.rename("refuse-01")
+
+
+@pytest.mark.parametrize("toggle, flag", [("enable_firewall", "firewall_enabled")])
+def test_a_firewall_change_the_job_refused_ends_the_wait_as_refused_not_timed_out(emu, m,
+                                                                                    toggle, flag):
+    # CloudAPI's audit log names a firewall change "unknown"; its success "no" is the refusal
+    emu.datacenter("us-east-1").fail_next(toggle)
+    refused = r"refused .unknown.*success \"no\".*firewall change"
+    with pytest.raises(WaitFailed, match=refused) as caught:
+        getattr(m, toggle)().wait_until(lambda machine: machine.raw.get(flag), "firewall on",
+                                        timeout=5, **FAST)
+    assert type(caught.value) is WaitFailed  # was: WaitTimeout after the whole timeout
+    assert not m.refresh().raw.get(flag)

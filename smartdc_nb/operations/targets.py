@@ -220,7 +220,8 @@ class Tracker:
             needs = NEEDS.get(self.action.action)
             why = (f"; {self.action.action} needs a {needs} machine and it was {self.state}"
                    if needs and self.state != needs else "")
-            why += self._existed()
+            why += self._existed() + (" ('unknown' is the audit log's name of a firewall "
+                                      "change)" if self.action.action == "unknown" else "")
             self.fail(f"the cloud refused {self.action.action!r} on {self.label}: the audit log "
                       f"records it with success \"no\" at {entry.get('time')}{why}. CloudAPI "
                       "accepts actions with 202 and checks them later")

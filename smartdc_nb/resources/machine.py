@@ -242,10 +242,10 @@ class Machine(MachineFields, MachineData, MachineSnapshots, MachineWaits):
         audit_action: str | None = action
         if action in prechecks.TOGGLES:
             field, value = prechecks.TOGGLES[action]
-            if action.endswith("_firewall") or self.raw.get(field) is value:
-                # the audit log names firewall changes "unknown"; and when the flag is already
-                # so, CloudAPI answers 202 and runs no job
+            if self.raw.get(field) is value:  # CloudAPI answers 202 and runs no job
                 audit_action = None
+            elif action.endswith("_firewall"):  # the audit log's name of a firewall change
+                audit_action = "unknown"
         self._change(audit_action, "POST", params={"action": action, **params}, rule=action)
         if action in prechecks.TOGGLES:
             self.toggled[field] = value  # the next toggle or delete waits until it shows

@@ -117,6 +117,21 @@ def _maybe_applied(method: str, exc: BaseException) -> bool:
     return not isinstance(_root(exc), (ConnectionRefusedError, NewConnectionError))
 
 
+def _no_answer(url: str, method: str, path: str, exc: BaseException, sent: bool) -> str:
+    """What a request that got no HTTP answer says: nothing listens there, the cloud may have
+    applied it (a change that went out), or no answer came."""
+    if isinstance(_root(exc), ConnectionRefusedError):
+        return (f"cannot connect to CloudAPI at {url} ({method} {path}): the connection was "
+                "refused, so nothing listens at that address and port. Check the URL (the "
+                "profile's url, TRITON_URL) and that the datacenter or the emulator is running.")
+    if sent:
+        return (f"{method} {url}{path}: no answer from CloudAPI ({_reason(exc)}) to a request "
+                "that went out, so CloudAPI may have applied it. Read it again (e.g. "
+                "machine.refresh()) before sending it again.")
+    return (f"{method} {url}{path}: no answer from CloudAPI ({_reason(exc)}). Check the URL "
+            "and that the datacenter is reachable.")
+
+
 def _refused(error: BaseException | None) -> bool:
     """Whether a connect error is a refused connection."""
     return error is not None and isinstance(_root(error), ConnectionRefusedError)

@@ -34,8 +34,8 @@ from .errors import (AnswerTooLargeError, APIError, MachineDeletedError, Redirec
 from .gcpause import gc_paused
 from .httpsession import Session
 from .limits import DEFAULT_MAX_ANSWER_BYTES, DEFAULT_REQUEST_TIMEOUT
-from .answers import (_excerpt, _maybe_applied, _reason, _refused, _root, _shrink,  # noqa: F401
-                      _with_hints, _with_key_hint)
+from .answers import (_excerpt, _maybe_applied, _no_answer, _reason, _refused,  # noqa: F401
+                      _root, _shrink, _with_hints, _with_key_hint)
 from .ratelimit import RateLimiter
 from .retry import CloudAPIRetry
 
@@ -221,20 +221,7 @@ class Transport:
                 cause, sent = _root(exc), _maybe_applied(method, exc)
                 if current.expired:
                     raise self._timeout(current, method, path, sent) from exc
-                if isinstance(cause, ConnectionRefusedError):
-                    text = (f"cannot connect to CloudAPI at {self.url} ({method} {path}): the "
-                            "connection was refused, so nothing listens at that address and "
-                            "port. Check the URL (the profile's url, TRITON_URL) and that the "
-                            "datacenter or the emulator is running.")
-                elif sent:
-                    text = (f"{method} {self.url}{path}: no answer from CloudAPI "
-                            f"({_reason(exc)}) to a request that went out, so CloudAPI may "
-                            f"have applied it. Read it again (e.g. machine.refresh()) before "
-                            f"sending it again.")
-                else:
-                    text = (f"{method} {self.url}{path}: no answer from CloudAPI "
-                            f"({_reason(exc)}). Check the URL and that the datacenter is "
-                            "reachable.")
+                text = _no_answer(self.url, method, path, exc, sent)
                 # The message stands alone; the chained cause is the root one, without the
                 # dozen library frames between it and here (they are in the DEBUG log).
                 log.debug("%s %s failed", method, path, exc_info=exc)

@@ -152,7 +152,9 @@ def test_connection_refused_fails_at_once_in_one_readable_paragraph(emu, triton_
 
 def test_client_limiter_keeps_a_burst_under_the_cloud_throttle(emu, connect):
     emu.set_throttle({"burst": 5, "rate": 5})
-    limiter = RateLimiter(rate=4.5, burst=5)
+    # Half the cloud's rate: the cloud counts arrivals, and on a loaded machine requests sent
+    # on the client's schedule arrive bunched (at 4.5/s against 5/s this failed now and then)
+    limiter = RateLimiter(rate=2.5, burst=5)
     dc = connect(rate_limit=limiter)
     errors = []
 

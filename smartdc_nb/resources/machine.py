@@ -385,11 +385,8 @@ class Machine(MachineFields, MachineData, MachineSnapshots, MachineWaits):
         return self._action("disable_deletion_protection")
 
     def audit(self) -> list[dict[str, Any]]:
-        """GET /:login/machines/:id/audit — finished actions, newest first.
-
-        Each entry: ``action``, ``success`` ("yes"/"no"), ``time`` (ISO text)
-        and ``caller``.
-        """
+        """GET /:login/machines/:id/audit — finished actions, newest first: each has
+        ``action``, ``success`` ("yes"/"no"), ``time`` (ISO text) and ``caller``."""
         entries = list(self._request("GET", "audit").data or [])
         self._outstanding = {name: kept for name, actions in self._outstanding.items()
                              if (kept := [a for a in actions if action_entry(a, entries) is None])}

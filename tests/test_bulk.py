@@ -299,3 +299,16 @@ def test_an_empty_result_displays(emu):
     page = result._repr_html_()
     assert "0 machines" in page and "no machines" in page
     assert result.frame.empty and list(result.frame.columns) == list(BulkResult.COLUMNS)
+
+
+def test_a_wait_that_ran_out_says_the_request_was_accepted_and_may_still_finish(emu, dc):
+    """A bulk stop whose wait ran out: the cloud accepted every stop and is still stopping, and
+    the rows said only "failed" with an empty reason."""
+    machines = MachineList(fetched(dc, emu, name=f"slow-{i}") for i in range(2))
+    emu.set_durations(stop=30)
+    result = machines.stop(confirm=True, wait=True, timeout=1, interval=0.1, progress=False)
+    frame = result.frame
+    assert list(frame.outcome) == ["failed", "failed"]
+    for reason in frame.reason:
+        assert "accepted" in reason and "stopping" in reason and "may still" in reason, reason
+    assert "accepted" in result.summary()

@@ -146,9 +146,12 @@ class BulkResult(ResultTable):
 
 
 def _said(outcome: Outcome) -> Any:
-    """What the summary says of a failed row: its error, or for a request whose answer was
-    lost, its reason (the cloud may have applied it: that comes first, not the URL)."""
-    return outcome.reason if getattr(outcome.error, "maybe_applied", False) else outcome.error
+    """What the summary says of a failed row: its error, or its reason when that says more: a
+    request whose answer was lost (the cloud may have applied it: that comes first, not the
+    URL), or one accepted whose wait ran out (the cloud may still finish it)."""
+    said_more = getattr(outcome.error, "maybe_applied", False) or \
+        (outcome.reason or "").startswith("the request was accepted")
+    return outcome.reason if said_more else outcome.error
 
 
 def _first_line(error: Any) -> str:

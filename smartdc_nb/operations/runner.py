@@ -15,7 +15,7 @@ from ..resources.machine import Machine
 from ..resources.snapshot import Snapshot
 from .actions import Action
 from .outcomes import DONE, FAILED, NOT_REACHED, Outcome
-from .targets import Target, Tracker
+from .targets import TIMED_OUT, Target, Tracker
 from .waits import wait_trackers
 
 
@@ -122,7 +122,11 @@ class Runner:
             row.history = list(tracker.history)
             row.finished = tracker.finished or row.finished
             if tracker.error is not None:
-                row.end(FAILED, error=tracker.error)
+                # the cloud took the request; only the wait ended: say so, not a bare "failed"
+                row.end(FAILED, error=tracker.error, reason=(
+                    f"the request was accepted, but the wait ran out with it {tracker.state}: "
+                    "the cloud may still finish it (refresh to see)"
+                    if tracker.outcome == TIMED_OUT else ""))
 
     def check_health(self, batch: list[Outcome]) -> None:
         for row in batch:

@@ -35,6 +35,11 @@ def stable_uuid(*parts: str) -> str:
     return str(uuid.uuid5(_NS, "/".join(parts)))
 
 
+def servers_of(dc_name: str) -> list[str]:
+    """The compute nodes of a datacenter (their uuids)."""
+    return [stable_uuid("server", dc_name, str(i)) for i in range(12)]
+
+
 def anchor_time() -> float:
     """Midnight UTC today: the fleet's "now" for ages, stable within a day."""
     today = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -234,7 +239,7 @@ class _Fleet:
         self.packages = {p["name"]: p for p in state.packages.values() if p.get("active", True)}
         self.legacy_package = next((p for p in state.packages.values()
                                     if p["name"] == "g3-standard-1.75-smartos"), None)
-        self.servers = [stable_uuid("server", dc.name, str(i)) for i in range(12)]
+        self.servers = servers_of(dc.name)
         nets = list(dc.networks.values())
         self.public, self.private, self.fabric = nets[0], nets[1], nets[2]
         self.roles = list(_ROLES)

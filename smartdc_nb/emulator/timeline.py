@@ -190,6 +190,7 @@ def _set_state(state: str) -> Callable[["Machine", dict, float], None]:
 def _provisioned(machine: "Machine", params: dict, _t: float) -> None:
     machine.state = "running"
     machine.nics = [dict(nic) for nic in params.get("nics", [])]
+    machine.compute_node = params.get("server", machine.compute_node)
 
 
 def _provision_failed(machine: "Machine", _params: dict, _t: float) -> None:

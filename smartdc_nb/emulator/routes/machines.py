@@ -10,7 +10,7 @@ from typing import Any
 from .. import strictjson
 from ..errors import (invalid_argument, invalid_field, missing_parameter,
                       validation_failed)
-from ..seed import make_nic
+from ..seed import make_nic, servers_of
 from ..store import Machine
 from ..timeline import audit_entry
 from ..versions import omits_networks
@@ -185,7 +185,10 @@ def create_machine(ctx: Ctx) -> Reply:
                          {"id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
                           "size": max(pkg["disk"] - 10240, 1024), "block_size": 8192}]
     ctx.dc.add(machine)
-    job = ctx.state.enqueue(ctx.dc, machine, "provision", {"nics": nics}, ctx.now, ctx.caller())
+    # VMAPI's server_uuid (compute_node) is set by the provision job, as the NICs are
+    server = rng.choice(servers_of(ctx.dc.name))
+    job = ctx.state.enqueue(ctx.dc, machine, "provision", {"nics": nics, "server": server},
+                            ctx.now, ctx.caller())
     machine.audit.append(audit_entry("provision", not job.forced_fail, ctx.now, ctx.caller()))
     ctx.state.touch(ctx.dc, machine)
     body = machine_dict(machine, ctx.state, ctx.now, networks=not omits_networks(ctx.accept_version))

@@ -117,3 +117,18 @@ def omits_networks(accept_version: str | None) -> bool:
 def admits_subusers(version: str) -> bool:
     """Sub-user keyIds need a negotiated version of at least 7.2.0."""
     return _key(version) >= (7, 2, 0)
+
+
+def admits_network_objects(accept_version: str | None) -> bool:
+    """CreateMachine takes ``networks`` objects when the range admits 7.3.0 or lies wholly
+    above it (``semver.satisfies('7.3.0', v) || semver.ltr('7.3.0', v)``, over the route
+    versions); older ranges get "Invalid Networks" for an object."""
+    admitted = [v for v in API_VERSIONS if _in_range(v, accept_version)]
+    return "7.3.0" in admitted or bool(admitted) and min(map(_key, admitted)) > (7, 3, 0)
+
+
+def _in_range(version: str, accept_version: str | None) -> bool:
+    text = (accept_version or "*").strip() or "*"
+    point = tuple(int(p) for p in version.split("."))
+    return any((c := _comparators(alt)) is not None and _satisfies(point, c)  # type: ignore[arg-type]
+               for alt in text.split("||"))

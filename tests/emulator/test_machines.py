@@ -198,11 +198,24 @@ def test_create_with_networks_and_query_parameters(emu, api):
      'Unknown brand "lx"'),
     ({"image": BASE_IMAGE, "package": "g4-highcpu-1G",
       "networks": [stable_uuid("network", "us-east-1", "public")] * 1 + [{"ipv4_uuid": "x"}]},
-     409, "InvalidArgument", "Invalid Networks"),
+     409, "InvalidArgument", "ipv4_uuid: x is not a uuid"),  # lib/validation/networks.js
+    ({"image": BASE_IMAGE, "package": "g4-highcpu-1G",
+      "networks": [{"ipv4_uuid": stable_uuid("network", "us-east-1", "fabric"), "ipv4_count": 2}]},
+     409, "InvalidArgument", "ipv4_count can only be set to 1"),
+    ({"image": BASE_IMAGE, "package": "g4-highcpu-1G", "networks": [{"ipv4_ips": ["10.0.0.1"]}]},
+     409, "MissingParameter", "network objects must contain ipv4_uuid"),
 ])
 def test_create_refusals(emu, api, body, status, code, message):
     response = api.post("/my/machines", json=body)
     assert (response.status, response.json()) == (status, {"code": code, "message": message})
+
+
+def test_network_objects_need_api_7_3(emu, api):
+    # lib/machines.js: objects only when semver.satisfies('7.3.0', v) || semver.ltr('7.3.0', v)
+    api.accept_version = "~7.2"
+    response = api.post("/my/machines", json={"image": BASE_IMAGE, "package": "g4-highcpu-1G",
+                                              "networks": [{"ipv4_uuid": "x"}]})
+    assert response.json() == {"code": "InvalidArgument", "message": "Invalid Networks"}
 
 
 def test_at_most_one_public_network(emu, api):

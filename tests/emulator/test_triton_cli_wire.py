@@ -28,3 +28,27 @@ def test_a_provisioned_instance_has_a_compute_node(emu, triton_cli):
     assert isinstance(machine["compute_node"], str) and UUID.match(machine["compute_node"])
     listed = json.loads(ok(triton_cli("instance", "list", "-j", "name=cn-vm")))
     assert listed["compute_node"] == machine["compute_node"]
+
+
+def test_create_with_a_nic_ip_gets_that_ip(emu, triton_cli):
+    # lib/validation/networks.js validateNetworkObject() and lib/machines.js: ipv4_ips (one
+    # IP, on a network the account owns) goes to VMAPI/NAPI, which give the NIC that address;
+    # NAPI refuses an address outside the subnet (404 "IP is not in subnet", wrapped).
+    nets = {n["name"]: n["id"] for n in map(json.loads, ok(triton_cli("network", "list", "-j"))
+                                            .splitlines())}
+    fabric, public = nets["My-Fabric-Network"], nets["Joyent-SDC-Public"]
+    ok(triton_cli("instance", "create", "-w", "-n", "ip-vm", "--nic",
+                  f"ipv4_uuid={fabric},ipv4_ips=192.168.128.77", "base-64-lts@23.4.0",
+                  "g4-highcpu-1G"))
+    machine = json.loads(ok(triton_cli("instance", "get", "ip-vm")))
+    assert machine["ips"] == ["192.168.128.77"] and machine["networks"] == [fabric]
+    assert machine["nics"][0]["ip"] == "192.168.128.77" and machine["primaryIp"] == "192.168.128.77"
+    code, _, err = triton_cli("instance", "create", "-n", "ip-vm2", "--nic",
+                              f"ipv4_uuid={public},ipv4_ips=165.225.128.50", "base-64-lts@23.4.0",
+                              "g4-highcpu-1G")
+    assert code == 1 and f"ipv4_uuid: {public} cannot specify IP on a public network" in err
+    code, _, err = triton_cli("instance", "create", "-n", "ip-vm3", "--nic",
+                              f"ipv4_uuid={fabric},ipv4_ips=10.1.2.3", "base-64-lts@23.4.0",
+                              "g4-highcpu-1G")
+    assert code == 1 and "error creating instance: cannot validate 10.1.2.3: IP is not in subnet" in err
+    assert ok(triton_cli("instance", "list", "-H", "-o", "name", "name=ip-vm2")).strip() == ""

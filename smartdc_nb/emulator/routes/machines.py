@@ -13,12 +13,12 @@ from ..errors import (invalid_argument, invalid_field, missing_parameter,
 from ..seed import make_nic, servers_of
 from ..store import Machine
 from ..timeline import audit_entry
-from ..versions import omits_networks
+from ..versions import admits_network_objects, omits_networks
 from ..payloads import dumps, machine_bytes, machine_dict, shown_state
 from .common import Ctx, Reply, conflict, gone, json_reply, machine_or_404, param_true
 from .listing import INACTIVE as _INACTIVE
 from .listing import list_machines
-from .validate import alias_errors, metadata_errors, tag_errors
+from .validate import alias_errors, metadata_errors, network_object_ip, tag_errors
 
 def get_machine(ctx: Ctx) -> Reply:
     machine = machine_or_404(ctx)
@@ -87,26 +87,31 @@ def _brand(ctx: Ctx, image: dict[str, Any], pkg: dict[str, Any]) -> str:
     return image["requirements"].get("brand") or "joyent"
 
 
-def _networks(ctx: Ctx) -> list[dict[str, Any]]:
+def _networks(ctx: Ctx) -> list[tuple[dict[str, Any], str | None]]:
+    """The networks of the new machine's NICs, each with the IP asked for (or None)."""
     raw = ctx.params.get("networks")
     nets = ctx.dc.networks
     if raw in (None, "", []):
         chosen = [n for n in nets.values() if n.get("public")][:1] + \
                  [n for n in nets.values() if not n.get("public") and not n.get("fabric")][:1]
-        return chosen
+        return [(n, None) for n in chosen]
     if isinstance(raw, str):
         raw = [s for s in raw.split(",") if s]
     if not isinstance(raw, list):
         raise invalid_argument("Invalid Networks")
-    chosen = []
+    chosen: list[tuple[dict[str, Any], str | None]] = []
+    objects = admits_network_objects(ctx.accept_version)
     for item in raw:
+        if isinstance(item, dict) and not objects:
+            raise invalid_argument("Invalid Networks")
+        ip = network_object_ip(item, nets) if isinstance(item, dict) else None
         net_id = item.get("ipv4_uuid") if isinstance(item, dict) else item
         network = nets.get(net_id) if isinstance(net_id, str) else None
         if network is None:
             raise invalid_argument("Invalid Networks")
-        if network not in chosen:
-            chosen.append(network)
-    if sum(1 for n in chosen if n.get("public")) > 1:
+        if all(network is not n for n, _ in chosen):
+            chosen.append((network, ip))
+    if sum(1 for n, _ in chosen if n.get("public")) > 1:
         raise invalid_argument("Can specify a maximum of 1 public networks")
     return chosen
 
@@ -171,7 +176,9 @@ def create_machine(ctx: Ctx) -> Reply:
             credentials["administrator"] = p[secret]
     metadata["root_authorized_keys"] = "".join(k.public.openssh + "\n" for k in account.keys.values())
     rng = random.Random(machine_id)
-    nics = [make_nic(net, rng, i == 0) for i, net in enumerate(networks)]
+    nics = [make_nic(net, rng, i == 0) for i, (net, _) in enumerate(networks)]
+    for nic, (_, ip) in zip(nics, networks):
+        nic["ip"] = ip or nic["ip"]
     machine = Machine(
         id=machine_id, name=name, brand=brand, state="provisioning", image=image["id"],
         package_id=pkg["id"], memory=pkg["memory"], disk=pkg["disk"], created=ctx.now,

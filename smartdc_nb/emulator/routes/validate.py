@@ -5,11 +5,12 @@ Messages follow VMAPI and node-triton-tags (cloudapi.md §4.5, §5.1, §5.2).
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from typing import Any
 
-from ..errors import invalid_field
+from ..errors import invalid_argument, invalid_field, missing_parameter, not_found
 
 ALIAS_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$")
 ALIAS_RE_TEXT = r"/^[a-zA-Z0-9][a-zA-Z0-9\_\.\-]*$/"
@@ -147,3 +148,50 @@ def metadata_errors(metadata: dict[str, Any]) -> list[dict[str, str]]:
         if not isinstance(value, (str, int, float)) or value is None:
             return [invalid_field(f"customer_metadata.{key}", "Forbidden Data Type")]
     return []
+
+
+_UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
+
+
+def network_object_ip(item: dict[str, Any], networks: dict[str, dict[str, Any]]) -> str | None:
+    """The IP a CreateMachine network object asks for (None: any), checked as
+    sdc-cloudapi lib/validation/networks.js validateNetworkObject() and NAPI's GetIP do."""
+    net_id, ips, count = item.get("ipv4_uuid"), item.get("ipv4_ips"), item.get("ipv4_count")
+    if not net_id:
+        raise missing_parameter("network objects must contain ipv4_uuid")
+    if not isinstance(net_id, str):
+        raise invalid_argument("ipv4_uuid must be a string")
+    if not _UUID_RE.match(net_id):
+        raise invalid_argument(f"ipv4_uuid: {net_id} is not a uuid")
+    if count is not None and ips is not None:
+        raise invalid_argument("ipv4_count and ipv4_ips cannot be specified together")
+    if count is not None:
+        if isinstance(count, bool) or not isinstance(count, (int, float)):
+            raise invalid_argument("ipv4_count must be a number")
+        if count != 1:
+            raise invalid_argument("ipv4_count can only be set to 1")
+    if ips is None:
+        return None
+    if not isinstance(ips, list):
+        raise invalid_argument("ipv4_ips must be an array with a single IP")
+    if len(ips) != 1:
+        raise invalid_argument(f"ipv4_ips: network with ipv4_uuid {net_id} should contain a "
+                               "single IP array")
+    if not isinstance(ips[0], str):
+        raise invalid_argument("ipv4_ips[0]: string expected")
+    network = networks.get(net_id)
+    if network is None:
+        raise not_found(f"ipv4_uuid: network {net_id} not found")
+    if not network.get("fabric"):  # only the account's own networks have owner_uuids
+        raise invalid_argument(f"ipv4_uuid: {net_id} cannot specify IP on a public network")
+    try:
+        address = ipaddress.IPv4Address(ips[0])
+    except ValueError:
+        address = None
+    subnet = ipaddress.IPv4Network(network["_cidr"])
+    # NAPI's GetIP answers 404; CloudAPI's napiErrorWrap prefixes its message
+    if address is None:
+        raise not_found(f"cannot validate {ips[0]}: Invalid IP address")
+    if address not in subnet or address in (subnet.network_address, subnet.broadcast_address):
+        raise not_found(f"cannot validate {ips[0]}: IP is not in subnet")
+    return str(address)

@@ -52,3 +52,29 @@ def test_create_with_a_nic_ip_gets_that_ip(emu, triton_cli):
                               "g4-highcpu-1G")
     assert code == 1 and "error creating instance: cannot validate 10.1.2.3: IP is not in subnet" in err
     assert ok(triton_cli("instance", "list", "-H", "-o", "name", "name=ip-vm2")).strip() == ""
+
+
+def test_create_with_a_nic_ip_in_use_or_managed_is_refused(emu, triton_cli):
+    # NAPI refuses an address a NIC holds (VMAPI passes its InvalidParameters through,
+    # lib/errors.js translateDuplicateIpErrors hides the holder) and lib/machines.js refuses
+    # a managed one (the gateway belongs to the operator).
+    fabric = next(n for n in emu.state.datacenters["us-east-1"].networks.values() if n.get("fabric"))
+    taken = next(nic["ip"] for m in emu.state.datacenters["us-east-1"].machines.values()
+                 for nic in m.nics if nic["network"] == fabric["id"] and m.state == "running")
+    code, _, err = triton_cli("instance", "create", "-n", "dup-ip", "--nic",
+                              f"ipv4_uuid={fabric['id']},ipv4_ips={taken}", "base-64-lts@23.4.0",
+                              "g4-highcpu-1G")
+    assert code == 1 and "ip: UsedBy: IP in use" in err, err
+    code, _, err = triton_cli("instance", "create", "-n", "gw-ip", "--nic",
+                              f"ipv4_uuid={fabric['id']},ipv4_ips=192.168.128.1",
+                              "base-64-lts@23.4.0", "g4-highcpu-1G")
+    assert code == 1 and "cannot use 192.168.128.1 because it is a managed IP" in err, err
+    assert [r["status"] for r in emu.requests if r["method"] == "POST"] == [409, 409]
+    emu.set_durations(provision=30)
+    ok(triton_cli("instance", "create", "-n", "ip-a", "--nic",
+                  f"ipv4_uuid={fabric['id']},ipv4_ips=192.168.128.99", "base-64-lts@23.4.0",
+                  "g4-highcpu-1G"))  # still provisioning: its NIC already holds the address
+    code, _, err = triton_cli("instance", "create", "-n", "ip-b", "--nic",
+                              f"ipv4_uuid={fabric['id']},ipv4_ips=192.168.128.99",
+                              "base-64-lts@23.4.0", "g4-highcpu-1G")
+    assert code == 1 and "IP in use" in err, err

@@ -8,7 +8,7 @@ import uuid
 from typing import Any
 
 from .. import strictjson
-from ..errors import (invalid_argument, invalid_field, missing_parameter,
+from ..errors import (CloudAPIError, invalid_argument, invalid_field, missing_parameter,
                       validation_failed)
 from ..seed import make_nic, servers_of
 from ..store import Machine
@@ -116,6 +116,26 @@ def _networks(ctx: Ctx) -> list[tuple[dict[str, Any], str | None]]:
     return chosen
 
 
+def _managed_ips(networks: list[tuple[dict[str, Any], str | None]]) -> None:
+    """lib/machines.js validateIps: NAPI says the gateway belongs to the operator."""
+    for network, ip in networks:
+        if ip is not None and ip == network.get("gateway"):
+            raise invalid_argument(f"cannot use {ip} because it is a managed IP")
+
+
+def _ips_in_use(ctx: Ctx, networks: list[tuple[dict[str, Any], str | None]]) -> None:
+    """NAPI refuses an address a NIC holds; CloudAPI hides who holds it."""
+    wanted = {(network["id"], ip) for network, ip in networks if ip is not None}
+    if not wanted:
+        return
+    for m in ctx.dc.machines.values():
+        pending = [n for job in m.jobs if job.kind == "provision" for n in job.params["nics"]]
+        if m.state not in _INACTIVE and any((n.get("network"), n.get("ip")) in wanted
+                                            for n in [*m.nics, *pending]):
+            raise CloudAPIError(409, "InvalidParameters", "Invalid parameters", errors=[
+                invalid_field("ip", "IP in use", "UsedBy")])
+
+
 def _credentials(value: Any) -> dict[str, str]:
     if isinstance(value, str):
         try:
@@ -149,6 +169,7 @@ def create_machine(ctx: Ctx) -> Reply:
                                "order to provision the selected image")
     brand = _brand(ctx, image, pkg)
     networks = _networks(ctx)
+    _managed_ips(networks)
     machine_id = str(uuid.uuid4())
     name = p.get("name")
     if name in (None, ""):
@@ -170,6 +191,7 @@ def create_machine(ctx: Ctx) -> Reply:
     errors = metadata_errors(metadata)
     if errors:
         raise validation_failed("Invalid VM parameters", errors)
+    _ips_in_use(ctx, networks)
     credentials = _credentials(p["metadata.credentials"]) if "metadata.credentials" in p else {}
     for secret in ("password", "administrator_pw"):
         if isinstance(p.get(secret), str):

@@ -48,6 +48,25 @@ def test_tags_add_replace_delete(emu, api, machine_id):
     assert actions == ["remove_tags", "set_tags", "remove_tags", "replace_tags", "set_tags", "provision"]
 
 
+def test_no_tags_or_metadata_to_add_or_replace_is_refused(emu, api, machine_id):
+    # sdc-vmapi lib/common/vm-common.js addMetadata (used by AddMetadata and SetMetadata):
+    # "At least one <type> key must be provided", answered by lib/endpoints/metadata.js as
+    # ValidationFailed with invalidParamErrorsElem(type); CloudAPI's lib/tags.js wraps it.
+    path = f"/my/machines/{machine_id}"
+    invalid = "Invalid parameter"
+    for method, what in (("POST", "error adding tags"), ("PUT", "error replacing tags")):
+        response = api.request(method, f"{path}/tags", json={})
+        assert (response.status, response.json()) == (409, {
+            "code": "ValidationFailed", "message": f"{what}: Invalid tag parameters",
+            "errors": [{"field": "tags", "code": "Invalid", "message": invalid}]})
+    response = api.post(f"{path}/metadata", json={"ignored_pw": "x"})
+    assert (response.status, response.json()) == (409, {
+        "code": "ValidationFailed", "message": "Invalid metadatum parameters",
+        "errors": [{"field": "customer_metadata", "code": "Invalid", "message": invalid}]})
+    assert not emu.state.datacenters["us-east-1"].machines[machine_id].jobs
+    assert tags(api, machine_id) == {"role": "web"}
+
+
 def test_tag_keys_with_odd_characters(emu, api, machine_id):
     api.post(f"/my/machines/{machine_id}/tags", json={"a/b c": "x"})
     eventually(lambda: "a/b c" in tags(api, machine_id))

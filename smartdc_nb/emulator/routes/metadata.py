@@ -8,7 +8,7 @@ cannot be deleted.
 
 from __future__ import annotations
 
-from ..errors import invalid_argument, not_found, validation_failed
+from ..errors import invalid_argument, invalid_field, not_found, validation_failed
 from .common import Ctx, Reply, changing_machine, json_reply, machine_or_404, scalar_reply
 from .validate import metadata_errors
 
@@ -38,7 +38,9 @@ def add_metadata(ctx: Ctx) -> Reply:
     machine = changing_machine(ctx)
     items = {k: v for k, v in ctx.params.items()
              if k not in _RESERVED and not k.endswith("_pw")}
-    errors = metadata_errors(items)
+    # VMAPI's addMetadata wants at least one key
+    errors = metadata_errors(items) if items else [invalid_field("customer_metadata",
+                                                                 "Invalid parameter")]
     if errors:
         raise validation_failed("Invalid metadatum parameters", errors)
     job = ctx.state.enqueue(ctx.dc, machine, "set_metadata", {"items": items}, ctx.now, ctx.caller())

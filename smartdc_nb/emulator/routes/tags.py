@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import CloudAPIError, not_found, validation_failed
+from ..errors import CloudAPIError, invalid_field, not_found, validation_failed
 from ..store import Machine
 from .common import Ctx, Reply, changing_machine, json_reply, machine_or_404, scalar_reply
 from .validate import protected_tag_errors, tag_errors
@@ -25,7 +25,11 @@ def _wrap(error: CloudAPIError, what: str) -> CloudAPIError:
 
 def _tags_from_params(ctx: Ctx, machine: Machine, what: str) -> dict[str, Any]:
     tags = {k: v for k, v in ctx.params.items() if k not in _RESERVED}
-    errors = tag_errors(tags, docker=machine.docker)
+    # VMAPI's addMetadata (also behind SetMetadata) wants at least one key
+    if not tags:
+        errors = [invalid_field("tags", "Invalid parameter")]
+    else:
+        errors = tag_errors(tags, docker=machine.docker)
     if errors:
         raise _wrap(validation_failed("Invalid tag parameters", errors), what)
     return tags

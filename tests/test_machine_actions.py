@@ -271,3 +271,13 @@ def test_a_flag_already_set_expects_no_audit_entry(emu, dc):
     assert m.pending_action.action == "disable_deletion_protection"
     assert m.pending_action.nth == 1  # the no-op before it is not awaited in the audit log
     m.wait_until(lambda x: x.deletion_protection is False, "protection off", **FAST)
+
+
+def test_replacing_the_tags_with_none_deletes_them(emu, m):
+    # CloudAPI refuses PUT /tags with no tag (VMAPI: "At least one tags key must be provided"),
+    # so replace_tags() clears the tags the way CloudAPI can: DELETE /tags.
+    assert m.replace_tags() == {}
+    assert sent(emu) == [("DELETE", "/tags", {}, None)]
+    assert m.tags == {}
+    assert [r["status"] for r in emu.requests] == [204]
+    m.wait_until(lambda x: x.get_tags() == {}, "tags cleared", **FAST)

@@ -252,7 +252,8 @@ ACTIONS: dict[str, Action] = {a.name: a for a in [
            _check_target(lambda m, p: "the tags set", _items_landed("tags")), "tags set"),
     Action("replace_tags", _mapping("replace_tags", check_tags, allow_empty=True),
            lambda m, p: p["items"], _replace_tags_send,
-           lambda m, p: f"PUT {_path(m, 'tags')} {p['items']}",
+           lambda m, p: f"PUT {_path(m, 'tags')} {p['items']}" if p["items"]
+           else f"DELETE {_path(m, 'tags')}",
            _check_target(lambda m, p: "the tags replaced",
                          lambda raw, m, p: (raw.get("tags") or {}) == p["items"]),
            "tags replaced"),

@@ -166,8 +166,16 @@ class MachineData:
         return self._keep_tags(reply.data or {})
 
     def replace_tags(self, **kwargs: Any) -> dict[str, Any]:
-        """PUT /:login/machines/:id/tags — replace every tag with these; returns the tags."""
+        """PUT /:login/machines/:id/tags — replace every tag with these; returns the tags.
+
+        With no tags it sends DELETE /:login/machines/:id/tags instead: CloudAPI refuses
+        a PUT of none (VMAPI wants at least one key).
+        """
         body = check_tags(kwargs)
+        if not body:
+            self._change("remove_tags", "DELETE", "tags", rule="replace_tags")
+            self._wrote(writes.replaced("tags", {}))
+            return self._keep_tags({})
         reply = self._change("replace_tags", "PUT", "tags", json=body, rule="replace_tags")
         self._wrote(writes.replaced("tags", body))
         return self._keep_tags(reply.data or {})

@@ -78,3 +78,18 @@ def test_create_with_a_nic_ip_in_use_or_managed_is_refused(emu, triton_cli):
                               f"ipv4_uuid={fabric['id']},ipv4_ips=192.168.128.99",
                               "base-64-lts@23.4.0", "g4-highcpu-1G")
     assert code == 1 and "IP in use" in err, err
+
+
+def test_names_longer_than_63_are_refused_with_cns_enabled(emu, triton_cli, machine_id):
+    # lib/machines.js create() and rename(): a CNS-enabled account's names must fit a DNS label
+    long_name, message = "n" * 64, ("Name cannot be longer than 63 characters, because you "
+                                    "have triton_cns_enabled set on your Account.")
+    ok(triton_cli("account", "update", "triton_cns_enabled=true"))
+    code, _, err = triton_cli("instance", "create", "-n", long_name, "base-64-lts@23.4.0",
+                              "g4-highcpu-1G")
+    assert code == 1 and message in err, err
+    code, _, err = triton_cli("instance", "rename", machine_id, long_name)
+    assert code == 1 and message in err, err
+    ok(triton_cli("instance", "rename", "-w", machine_id, "n" * 63))
+    ok(triton_cli("account", "update", "triton_cns_enabled=false"))
+    ok(triton_cli("instance", "rename", "-w", machine_id, long_name))

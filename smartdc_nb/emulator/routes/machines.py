@@ -149,6 +149,13 @@ def _credentials(value: Any) -> dict[str, str]:
     return {str(k): str(v) for k, v in value.items()}
 
 
+def _cns_name_fits(ctx: Ctx, name: Any) -> None:
+    """With CNS on, a name must fit a DNS label (lib/machines.js create and rename)."""
+    if ctx.account.triton_cns_enabled and isinstance(name, str) and len(name) > 63:
+        raise invalid_argument("Name cannot be longer than 63 characters, because you have "
+                               "triton_cns_enabled set on your Account.")
+
+
 def _name_taken(ctx: Ctx, name: str, exclude: str | None = None) -> bool:
     for m in ctx.dc.machines.values():
         if m.name == name and m.owner == ctx.account.uuid and m.id != exclude and \
@@ -176,6 +183,7 @@ def create_machine(ctx: Ctx) -> Reply:
         name = machine_id[:8]
     elif isinstance(name, str):
         name = name.replace("{{shortId}}", machine_id[:8])
+    _cns_name_fits(ctx, name)
     errors = alias_errors(name)
     if not errors and _name_taken(ctx, name):
         errors = [invalid_field("alias", "Already exists for this owner_uuid", "Duplicate")]
@@ -282,6 +290,7 @@ def _rename(ctx: Ctx, machine: Machine) -> None:
         raise missing_parameter("New name must be specified")
     if isinstance(name, str) and len(name) > 189:
         raise invalid_argument("Name cannot be longer than 189 characters.")
+    _cns_name_fits(ctx, name)
     errors = alias_errors(name)
     if not errors and _name_taken(ctx, name, exclude=machine.id):
         errors = [invalid_field("alias", "Already exists for this owner_uuid", "Duplicate")]

@@ -195,7 +195,7 @@ def test_create_with_networks_and_query_parameters(emu, api):
     ({"image": BASE_IMAGE, "package": "g4-highcpu-1G", "networks": ["nope"]}, 409, "InvalidArgument",
      "Invalid Networks"),
     ({"image": KVM_IMAGE, "package": "g4-highcpu-1G", "brand": "lx"}, 409, "InvalidArgument",
-     'Unknown brand "lx"'),
+     'Unknown brand "lx". Brand is restricted to one of ["bhyve","kvm"]'),
     ({"image": BASE_IMAGE, "package": "g4-highcpu-1G",
       "networks": [stable_uuid("network", "us-east-1", "public")] * 1 + [{"ipv4_uuid": "x"}]},
      409, "InvalidArgument", "ipv4_uuid: x is not a uuid"),  # lib/validation/networks.js

@@ -93,3 +93,21 @@ def test_names_longer_than_63_are_refused_with_cns_enabled(emu, triton_cli, mach
     ok(triton_cli("instance", "rename", "-w", machine_id, "n" * 63))
     ok(triton_cli("account", "update", "triton_cns_enabled=false"))
     ok(triton_cli("instance", "rename", "-w", machine_id, long_name))
+
+
+@pytest.mark.parametrize("args, message", [
+    (["-b", "kvm", "base-64-lts@23.4.0", "g4-highcpu-1G"],
+     'Brand "kvm" requires the image type to be "zvol"'),
+    (["-b", "kvm", "debian-12", "b1-highcpu-bhyve-2G"],
+     'Package requires brand "bhyve", but brand "kvm" was selected'),
+    (["base-64-lts@23.4.0", "k4-highcpu-kvm-1.75G"],
+     'Brand "kvm" requires the image type to be "zvol"'),
+    (["-b", "lx", "debian-12", "g4-highcpu-1G"],
+     'Unknown brand "lx". Brand is restricted to one of ["bhyve","kvm"]'),
+])
+def test_create_with_a_brand_the_image_or_package_cannot_take(emu, triton_cli, args, message):
+    # lib/machines.js getBrand(): the brand asked for, the image's and the package's must agree,
+    # and an HVM brand needs a zvol image (and only an HVM brand can use one)
+    code, _, err = triton_cli("instance", "create", "-n", "brand-vm", *args)
+    assert code == 1 and message in err, err
+    assert [r["status"] for r in emu.requests if r["method"] == "POST"] == [409]

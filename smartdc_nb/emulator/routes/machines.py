@@ -4,6 +4,7 @@ ListMachines is listing.py."""
 from __future__ import annotations
 
 import random
+import re
 import uuid
 from typing import Any
 
@@ -76,15 +77,45 @@ def _package(ctx: Ctx) -> dict[str, Any]:
     return pkg
 
 
+_BRANDS = ("bhyve", "joyent", "joyent-minimal", "kvm", "lx")
+_HVM_BRANDS = ("bhyve", "kvm")
+
+
+def _safe_brand(name: Any) -> str:
+    """lib/machines.js safeBrandName (its regexp has no g flag: one character goes)."""
+    return re.sub(r"[^a-zA-Z0-9-]", "", _js(name), count=1)[:64]
+
+
 def _brand(ctx: Ctx, image: dict[str, Any], pkg: dict[str, Any]) -> str:
+    """lib/machines.js getBrand: the brand asked for, the image's and the package's agree."""
     wanted = ctx.params.get("brand")
-    if wanted is not None and wanted not in ("kvm", "bhyve"):
-        raise invalid_argument(f'Unknown brand "{_js(wanted)}"')
-    if image.get("type") == "zvol":
-        return wanted or pkg.get("brand") or image["requirements"].get("brand") or "bhyve"
-    if image.get("type") in ("lx-dataset", "docker"):
-        return "lx"
-    return image["requirements"].get("brand") or "joyent"
+    img_brand = (image.get("requirements") or {}).get("brand") or \
+        ("lx" if image.get("type") in ("lx-dataset", "docker") else None)
+    pkg_brand = pkg.get("brand")
+    if wanted and wanted not in _HVM_BRANDS:
+        raise invalid_argument(f'Unknown brand "{_safe_brand(wanted)}". Brand is restricted to '
+                               'one of ["bhyve","kvm"]')
+    if img_brand and img_brand not in _BRANDS:
+        raise invalid_argument(f'Image requires unknown brand "{_safe_brand(img_brand)}"')
+    if pkg_brand and pkg_brand not in _BRANDS:
+        raise invalid_argument(f'Package requires unknown brand "{_safe_brand(pkg_brand)}"')
+    # the defaults are CloudAPI's config (default_hvm_brand, default_container_brand)
+    brand = wanted or img_brand or pkg_brand or ("bhyve" if image.get("type") == "zvol"
+                                                 else "joyent")
+    if pkg_brand and pkg_brand != brand:
+        raise invalid_argument(f'Package requires brand "{_safe_brand(pkg_brand)}", but brand '
+                               f'"{_safe_brand(brand)}" was selected')
+    if img_brand and pkg_brand and img_brand != pkg_brand:
+        raise invalid_argument(f'Image requires brand "{_safe_brand(img_brand)}", but pkq '
+                               f'requires brand "{_safe_brand(pkg_brand)}"')  # sic
+    if img_brand and img_brand != brand:
+        raise invalid_argument(f'Image requires brand "{_safe_brand(img_brand)}", but brand '
+                               f'"{_safe_brand(brand)}" was selected')
+    if brand in _HVM_BRANDS and image.get("type") != "zvol":
+        raise invalid_argument(f'Brand "{_safe_brand(brand)}" requires the image type to be "zvol"')
+    if brand not in _HVM_BRANDS and image.get("type") == "zvol":
+        raise invalid_argument(f'Brand "{_safe_brand(brand)}" cannot use an image of type "zvol"')
+    return brand
 
 
 def _networks(ctx: Ctx) -> list[tuple[dict[str, Any], str | None]]:

@@ -204,6 +204,11 @@ def test_create_with_networks_and_query_parameters(emu, api):
      409, "InvalidArgument", "ipv4_count can only be set to 1"),
     ({"image": BASE_IMAGE, "package": "g4-highcpu-1G", "networks": [{"ipv4_ips": ["10.0.0.1"]}]},
      409, "MissingParameter", "network objects must contain ipv4_uuid"),
+    ({"image": BASE_IMAGE, "package": "g4-highcpu-1G", "bootrom": "uefi"}, 409, "InvalidArgument",
+     'Only bhyve VMs support "bootrom" option'),
+    ({"image": BASE_IMAGE, "package": "g4-highcpu-1G", "locality": {"far": "x"},
+      "affinity": ["instance!=x"]}, 409, "InvalidArgument",
+     'cannot specify both "locality" (deprecated) and "affinity"'),
 ])
 def test_create_refusals(emu, api, body, status, code, message):
     response = api.post("/my/machines", json=body)

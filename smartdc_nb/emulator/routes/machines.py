@@ -206,7 +206,11 @@ def create_machine(ctx: Ctx) -> Reply:
         raise invalid_argument(f"You must use a package with at least {min_ram} MiB of RAM in "
                                "order to provision the selected image")
     brand = _brand(ctx, image, pkg)
+    if p.get("bootrom") and brand != "bhyve":  # lib/machines.js getCreateOptions
+        raise invalid_argument('Only bhyve VMs support "bootrom" option')
     networks = _networks(ctx)
+    if p.get("affinity") and p.get("locality"):
+        raise invalid_argument('cannot specify both "locality" (deprecated) and "affinity"')
     _managed_ips(networks)
     machine_id = str(uuid.uuid4())
     name = p.get("name")

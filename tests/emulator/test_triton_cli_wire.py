@@ -111,3 +111,22 @@ def test_create_with_a_brand_the_image_or_package_cannot_take(emu, triton_cli, a
     code, _, err = triton_cli("instance", "create", "-n", "brand-vm", *args)
     assert code == 1 and message in err, err
     assert [r["status"] for r in emu.requests if r["method"] == "POST"] == [409]
+
+
+def test_actions_on_a_machine_still_provisioning_are_refused(emu, triton_cli):
+    # sdc-vmapi lib/endpoints/vms.js updateVm: any action on a VM whose state is still
+    # "provisioning" is 409 UnallocatedVM, which CloudAPI passes through (lib/machines.js
+    # updateCallback, lib/snapshots.js); tags and metadata have their own endpoints.
+    emu.set_durations(provision=60)
+    ok(triton_cli("instance", "create", "-n", "young", "base-64-lts@23.4.0", "g4-highcpu-1G"))
+    for args, action in ((["stop", "young"], "stop"), (["reboot", "young"], "reboot"),
+                         (["enable-firewall", "young"], "update"),
+                         (["rename", "young", "young2"], "update"),
+                         (["snapshot", "create", "-n", "s1", "young"], "create_snapshot")):
+        code, _, err = triton_cli("instance", *args)
+        assert code == 1, (args, err)
+        assert f"Cannot call {action} for a VM that has not been provisioned yet" in err, err
+    ok(triton_cli("instance", "tag", "set", "young", "a=b"))
+    machine = emu.state.datacenters["us-east-1"].machines
+    young = next(m for m in machine.values() if m.name == "young")
+    assert [job.kind for job in young.jobs] == ["provision", "set_tags"]

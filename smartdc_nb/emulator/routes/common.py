@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import CloudAPIError, Gone, invalid_field, not_found, validation_failed
 from ..store import Account, Datacenter, Machine, State, SubUser
-from ..payloads import dumps, machine_bytes
+from ..payloads import dumps, machine_bytes, shown_state
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..app import CloudAPIApp
@@ -111,6 +111,14 @@ def changing_machine(ctx: Ctx) -> Machine:
     if machine.state == "deleted":
         gone(ctx, machine)
     return machine
+
+
+def provisioned(ctx: Ctx, machine: Machine, vmapi_action: str) -> None:
+    """VMAPI refuses any action on a VM still provisioning (sdc-vmapi lib/endpoints/vms.js
+    updateVm: 409 UnallocatedVM); CloudAPI passes that through."""
+    if shown_state(machine, ctx.now) == "provisioning":
+        raise CloudAPIError(409, "UnallocatedVM", f"Cannot call {vmapi_action} for a VM that "
+                                                  "has not been provisioned yet")
 
 
 def scalar_reply(ctx: Ctx, value: Any) -> Reply:

@@ -16,7 +16,8 @@ from ..store import Machine
 from ..timeline import audit_entry
 from ..versions import admits_network_objects, omits_networks
 from ..payloads import dumps, machine_bytes, machine_dict, shown_state
-from .common import Ctx, Reply, conflict, gone, json_reply, machine_or_404, param_true
+from .common import (Ctx, Reply, conflict, gone, json_reply, machine_or_404, param_true,
+                     provisioned)
 from .listing import INACTIVE as _INACTIVE
 from .listing import list_machines
 from .validate import alias_errors, metadata_errors, network_object_ip, tag_errors
@@ -286,6 +287,7 @@ def delete_machine(ctx: Ctx) -> Reply:
 
 def _simple(kind: str):
     def action(ctx: Ctx, machine: Machine) -> None:
+        provisioned(ctx, machine, kind)
         ctx.state.enqueue(ctx.dc, machine, kind, None, ctx.now, ctx.caller())
     return action
 
@@ -293,6 +295,7 @@ def _simple(kind: str):
 def _toggle(kind: str, attr: str, value: bool):
     def action(ctx: Ctx, machine: Machine) -> None:
         if bool(getattr(machine, attr)) != value:
+            provisioned(ctx, machine, "update")
             ctx.state.enqueue(ctx.dc, machine, kind, None, ctx.now, ctx.caller())
     return action
 
@@ -314,6 +317,7 @@ def _resize(ctx: Ctx, machine: Machine) -> None:
             raise invalid_argument("Resizing to a package without flexible disk space is not supported")
         if machine.state != "stopped":
             raise conflict("VmNotStopped", "VM not stopped")
+    provisioned(ctx, machine, "update")
     ctx.state.enqueue(ctx.dc, machine, "resize",
                       {"package_id": pkg["id"], "memory": pkg["memory"], "disk": pkg["disk"]},
                       ctx.now, ctx.caller())
@@ -331,6 +335,7 @@ def _rename(ctx: Ctx, machine: Machine) -> None:
         errors = [invalid_field("alias", "Already exists for this owner_uuid", "Duplicate")]
     if errors:
         raise validation_failed("Invalid VM update parameters", errors)
+    provisioned(ctx, machine, "update")
     ctx.state.enqueue(ctx.dc, machine, "rename", {"name": name}, ctx.now, ctx.caller())
 
 

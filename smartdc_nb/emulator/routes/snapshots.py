@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 
 from ..errors import CloudAPIError, invalid_argument, not_found
 from ..payloads import snapshot_dict
-from .common import Ctx, Reply, changing_machine, json_reply, machine_or_404
+from .common import Ctx, Reply, changing_machine, json_reply, machine_or_404, provisioned
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}$")
 
@@ -40,10 +40,11 @@ def get_snapshot(ctx: Ctx) -> Reply:
 
 def create_snapshot(ctx: Ctx) -> Reply:
     machine = changing_machine(ctx)
+    if machine.brand == "bhyve":  # CloudAPI's own check; then VMAPI's
+        raise invalid_argument("Snapshots of bhyve VMs are not allowed")
+    provisioned(ctx, machine, "create_snapshot")
     if machine.brand == "kvm":
         raise CloudAPIError(409, "BrandNotSupported", 'snapshots are not supported for VMs of brand "kvm"')
-    if machine.brand == "bhyve":
-        raise invalid_argument("Snapshots of bhyve VMs are not allowed")
     name = ctx.params.get("name") or \
         datetime.fromtimestamp(ctx.now, timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     name = str(name)
@@ -67,6 +68,7 @@ def _snapshot_job(kind: str, status: int):
         name = ctx.url["name"]
         if name not in machine.snapshots:
             raise not_found(f"{name} not found")
+        provisioned(ctx, machine, kind)
         ctx.state.enqueue(ctx.dc, machine, kind, {"name": name}, ctx.now, ctx.caller())
         return Reply(status)
     handler.__name__ = kind.replace("_", "")

@@ -312,3 +312,14 @@ def test_a_wait_that_ran_out_says_the_request_was_accepted_and_may_still_finish(
     for reason in frame.reason:
         assert "accepted" in reason and "stopping" in reason and "may still" in reason, reason
     assert "accepted" in result.summary()
+
+
+def test_done_without_a_wait_says_the_cloud_only_accepted_it(emu, dc):
+    """Without wait, "done" means the cloud accepted the request; a job that fails later does
+    not show. The summary said "2 done", as if the machines had stopped."""
+    machines = MachineList(fetched(dc, emu, name=f"nowait-{i}") for i in range(2))
+    quick = machines.stop(confirm=True, progress=False)
+    assert quick.counts["done"] == 2
+    assert "2 done (accepted, not waited for)" in quick.summary(), quick.summary()
+    waited = machines.start(confirm=True, wait=True, interval=0.05, progress=False)
+    assert "not waited for" not in waited.summary()

@@ -124,7 +124,11 @@ class BulkResult(ResultTable):
     def summary(self) -> str:
         """One line: the action, how many machines, the counts by outcome, the time."""
         verb = "plan for" if self.dry_run else ""
-        counts = ", ".join(f"{n} {outcome}" for outcome, n in self.counts.items() if n)
+        # without a wait, done is the cloud's 202: its job may still fail (say so, not "done")
+        unconfirmed = " (accepted, not waited for)" if not self.waited_for and not self.dry_run \
+            else ""
+        counts = ", ".join(f"{n} {outcome}" + (unconfirmed if outcome == DONE else "")
+                           for outcome, n in self.counts.items() if n)
         waited = (f" ({'would wait' if self.dry_run else 'waited'} for {self.waited_for})"
                   if self.waited_for else "")
         head = f"{verb} {self.action}".strip()

@@ -30,6 +30,20 @@ def logged(emu, method: str | None = None, path_end: str | None = None,
             and (datacenter is None or r["datacenter"] == datacenter)]
 
 
+def held(emu, fault: int) -> int:
+    """How many requests have reached ``hold`` fault ``fault`` (each waits there until released)."""
+    return next((f["hits"] for f in emu.faults.list() if f["id"] == fault), 0)
+
+
+def until_held(emu, fault: int, count: int = 1, what: str = "the held request",
+               timeout: float = 30.0) -> None:
+    """Until ``count`` requests wait at ``hold`` fault ``fault``: the order of a test's events
+    fixed by the emulator, not by sleeping."""
+    from polling import eventually
+
+    eventually(lambda: held(emu, fault) >= count, timeout, what)
+
+
 def mutations(emu) -> list[dict]:
     return [r for r in emu.requests if r["method"] in MUTATING]
 

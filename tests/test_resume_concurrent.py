@@ -9,24 +9,15 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
 
 import pytest
-from test_machine_support import FAST, accepted, fetched, mutations
+from test_machine_support import FAST, accepted, fetched, mutations, until_held
 
 from smartdc_nb.journal_views import journal_run, journal_runs
 from smartdc_nb.machinelist import MachineList
 from smartdc_nb.resuming import resume
 from smartdc_nb.run_locks import RunInProgressError
-
-
-def _held(emu, fault: int, count: int, deadline: float = 30.0) -> None:
-    """Until ``count`` requests are held by ``fault``."""
-    ends = time.monotonic() + deadline
-    while not any(f["id"] == fault and f["hits"] >= count for f in emu.faults.list()):
-        assert time.monotonic() < ends, "the first runner never sent its requests"
-        time.sleep(0.02)
 
 
 def _in_thread(call) -> tuple[threading.Thread, dict]:
@@ -57,7 +48,7 @@ def test_a_second_resume_of_a_run_being_resumed_is_refused_and_sends_nothing(emu
     machines, run_id = _refused_run(emu, dc, 3)
     hold = emu.faults.add(r"action=stop", method="POST", hold=True)
     first, out = _in_thread(lambda: resume(run_id, progress=False))
-    _held(emu, hold, 1)
+    until_held(emu, hold)
     with pytest.raises(RunInProgressError, match=rf"run {run_id} is still running or being "
                                                  r"resumed elsewhere \(process \d+ on .*\); "
                                                  "nothing was sent. Let that end"):
@@ -75,7 +66,7 @@ def test_resuming_a_run_still_running_in_another_process_is_refused(emu, dc, jou
     machines = MachineList(fetched(dc, emu, name=f"rr-{i}") for i in range(2))
     hold = emu.faults.add(r"action=stop", method="POST", hold=True)
     running, out = _in_thread(lambda: machines.stop(confirm=True, **FAST))
-    _held(emu, hold, 1)
+    until_held(emu, hold)
     run_id = journal_runs()[0].run_id
     # what a terminal sees meanwhile: not "incomplete", which invites a resume
     assert journal_run(run_id).status == "running"

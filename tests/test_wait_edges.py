@@ -8,7 +8,7 @@ import time
 from typing import Any, Iterator
 
 import pytest
-from test_machine_support import FAST, ctrl_c_when, fetched, logged
+from test_machine_support import FAST, ctrl_c_when, fetched, held, logged
 
 from smartdc_nb.errors import WaitInterrupted
 from smartdc_nb.machinelist import MachineList
@@ -43,15 +43,11 @@ class Bars:
         return bool(self.made) and all(b.closed for b in self.made)
 
 
-def held_hit(emu, fault_id: int) -> bool:
-    return any(f["id"] == fault_id and f["hits"] for f in emu.faults.list())
-
-
 @contextlib.contextmanager
 def ctrl_c_once_held(emu, fault_id: int, deadline: float = 20.0) -> Iterator[None]:
     """A real SIGINT (Ctrl-C) once the held request reached the emulator; then let it go."""
     try:
-        with ctrl_c_when(lambda: held_hit(emu, fault_id), deadline=deadline):
+        with ctrl_c_when(lambda: held(emu, fault_id), deadline=deadline):
             yield
     finally:
         emu.faults.release_all()

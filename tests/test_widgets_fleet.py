@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import ipywidgets
 import pytest
-from polling import eventually
-from test_machine_support import logged, put
+from test_machine_support import logged, put, until_held
 from test_widgets_support import FAST, HOSTILE, badges, enabled, html_values, posts, words
 from test_widgets_support import opened  # noqa: F401 (a fixture, used by name)
 
@@ -332,15 +331,19 @@ def test_a_listing_that_fails_everywhere_keeps_the_previous_one_and_says_so(emu,
     assert "no machine matches" not in counts and "2 datacenter(s) failed" in counts
 
 
-def test_a_list_click_ignored_during_an_action_changes_nothing(emu, fleet, batch, panel_of):
-    panel = panel_of(fleet)
-    list_with(panel, tag_key="role", tag_value="batch")
+def start_held(emu, panel) -> None:
+    """Start every listed machine, the cloud holding the start: the panel is busy with it."""
     panel.table.select_all()
     held = emu.faults.add(path="/demo/machines/", method="POST", hold=True)
     panel.buttons["start"].click()
     panel.confirm.yes.click()
-    eventually(lambda: any(f["hits"] for f in emu.faults.list() if f["id"] == held),
-               timeout=10, what="the start on its way")
+    until_held(emu, held, what="the start on its way")
+
+
+def test_a_list_click_ignored_during_an_action_changes_nothing(emu, fleet, batch, panel_of):
+    panel = panel_of(fleet)
+    list_with(panel, tag_key="role", tag_value="batch")
+    start_held(emu, panel)
     panel.tag_key.value, panel.tag_value.value, panel.name_pattern.value = "", "", "batch-e0"
     panel.buttons["list"].click()  # busy: ignored, so not the filters of the relist either
     assert panel.log.entries[-1].word == "ignored"
@@ -355,12 +358,7 @@ def test_a_list_click_ignored_during_an_action_changes_nothing(emu, fleet, batch
 def test_closing_the_panel_mid_action_sends_no_listing_after_it(emu, fleet, batch, panel_of):
     panel = panel_of(fleet)
     list_with(panel, tag_key="role", tag_value="batch", state="stopped")
-    panel.table.select_all()
-    held = emu.faults.add(path="/demo/machines/", method="POST", hold=True)
-    panel.buttons["start"].click()
-    panel.confirm.yes.click()
-    eventually(lambda: any(f["hits"] for f in emu.faults.list() if f["id"] == held),
-               timeout=10, what="the start on its way")
+    start_held(emu, panel)
     panel.close()
     emu.clear_requests()
     emu.faults.release_all()

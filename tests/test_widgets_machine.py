@@ -8,7 +8,7 @@ import re
 import threading
 
 import pytest
-from test_machine_support import fetched, logged
+from test_machine_support import fetched, logged, until_held
 from polling import eventually
 from test_widgets_support import (FAST, HOSTILE, badges, enabled, html_values,
                                   posts, words)
@@ -452,10 +452,6 @@ def test_cloud_strings_are_escaped_everywhere_in_the_panel(emu, panel_for):
     assert HOSTILE in words(panel.header.value) and "tex2jax_ignore" in panel.header.value
 
 
-def held_hit(emu, fault_id: int) -> bool:
-    return any(f["id"] == fault_id and f["hits"] for f in emu.faults.list())
-
-
 def test_closing_a_panel_mid_load_asks_for_nothing_more(dc, emu):
     """A panel closed while its first load waits on the machine's GET sends no more of that
     load (the snapshots, the packages): closing stops what the panel was going to ask."""
@@ -463,7 +459,7 @@ def test_closing_a_panel_mid_load_asks_for_nothing_more(dc, emu):
     held = emu.faults.add(path=rf"/machines/{machine.id}$", method="GET", hold=True)
     emu.clear_requests()
     panel = machine_panel(machine, **FAST)
-    eventually(lambda: held_hit(emu, held), timeout=10, what="the machine's GET on its way")
+    until_held(emu, held, what="the machine's GET on its way")
     panel.close()
     emu.faults.release(held)
     panel.wait()

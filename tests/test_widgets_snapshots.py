@@ -6,8 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from polling import eventually
-from test_machine_support import fetched, logged, put
+from test_machine_support import fetched, logged, put, until_held
 from test_widgets_support import FAST, HOSTILE, badges, enabled, html_values, posts, words
 from test_widgets_support import opened  # noqa: F401 (a fixture, used by name)
 
@@ -83,8 +82,7 @@ def test_closing_the_panel_mid_listing_asks_no_machine_for_its_snapshots(emu, dc
     held = emu.faults.add(path=r"/demo/machines\?", method="GET", hold=True)
     emu.clear_requests()
     panel = snapshot_panel(smartdc_nb.Fleet(dc), **FAST)
-    eventually(lambda: any(f["hits"] for f in emu.faults.list() if f["id"] == held),
-               timeout=10, what="the listing on its way")
+    until_held(emu, held, what="the listing on its way")
     panel.close()
     emu.faults.release(held)
     panel.wait()
@@ -249,8 +247,7 @@ def test_closing_the_panel_mid_delete_sends_no_listing_after_it(emu, dc, aged):
     held = emu.faults.add(path="/snapshots/fresh", method="DELETE", hold=True)
     panel.buttons["delete"].click()
     panel.confirm.yes.click()
-    eventually(lambda: any(f["hits"] for f in emu.faults.list() if f["id"] == held),
-               timeout=10, what="the delete on its way")
+    until_held(emu, held, what="the delete on its way")
     panel.close()
     emu.clear_requests()
     emu.faults.release_all()

@@ -17,6 +17,10 @@ from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from .errors import APIError
 
+#: What a change that went out and got no answer must say (a request timeout says it too).
+MAYBE_APPLIED = ("CloudAPI may have applied it: read it again (e.g. machine.refresh()) before "
+                 "sending it again")
+
 #: How CloudAPI words a signature whose Date is too far from its clock (InvalidHeader,
 #: "clock skew of Ns was greater than 300s") or too old (RequestExpired).
 _CLOCK_WORDS = re.compile(r"clock skew|Date header .* too old")
@@ -41,10 +45,10 @@ def _with_clock_hint(error: APIError, date: str | None) -> APIError:
                 "refuses requests signed with a Date that far from its own.")
     else:
         way = "ahead of" if offset > 0 else "behind"
-        hint = (f"this computer's clock is about {abs(round(offset, -1)):.0f} s {way} the cloud's "
+        hint = (f"This computer's clock is about {abs(round(offset, -1)):.0f} s {way} the cloud's "
                 f"(the answer's Date was {date}), and CloudAPI refuses requests signed with a "
                 "Date more than 300 s from its own.")
-    return _copy(error, f"{error.message}. {hint[0].upper()}{hint[1:]} Set this computer's "
+    return _copy(error, f"{error.message}. {hint} Set this computer's "
                         "clock right (NTP: `timedatectl set-ntp true`, or `chronyc makestep`), "
                         "then try again.")
 
@@ -126,8 +130,7 @@ def _no_answer(url: str, method: str, path: str, exc: BaseException, sent: bool)
                 "profile's url, TRITON_URL) and that the datacenter or the emulator is running.")
     if sent:
         return (f"{method} {url}{path}: no answer from CloudAPI ({_reason(exc)}) to a request "
-                "that went out, so CloudAPI may have applied it. Read it again (e.g. "
-                "machine.refresh()) before sending it again.")
+                f"that went out, so {MAYBE_APPLIED}.")
     return (f"{method} {url}{path}: no answer from CloudAPI ({_reason(exc)}). Check the URL "
             "and that the datacenter is reachable.")
 

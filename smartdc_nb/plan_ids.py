@@ -175,7 +175,6 @@ def plan_id(plan: Any) -> str:
     return hashlib.sha256(_json(content).encode()).hexdigest()[:12]
 
 
-
 def spent(plan_id: str, earlier: dict | None) -> str:
     """Why a plan already applied since it was made is not applied again, and what to do."""
     run = f" (run {earlier['run_id']}, begun {str(earlier.get('time'))[:19]} UTC)" \
@@ -188,5 +187,6 @@ def spent(plan_id: str, earlier: dict | None) -> str:
             f"gets the same id, so the same approve= works); to finish that run if it was "
             f"interrupted, {resume}")
 
-__all__ = ["spent", "SHAPING", "EXPANDED", "FIXED", "callable_identity", "canonical", "changed_at_apply",
-           "checked_covers", "identity_name", "plan_id", "shown"]
+
+__all__ = ["SHAPING", "EXPANDED", "FIXED", "callable_identity", "canonical", "changed_at_apply",
+           "checked_covers", "identity_name", "plan_id", "shown", "spent"]

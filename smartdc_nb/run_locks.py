@@ -23,7 +23,6 @@ import os
 import re
 import socket
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -202,11 +201,12 @@ def _record(line: bytes) -> dict:
 
 
 def _epoch(text: Any) -> float:
+    from .journal_views import _parse_time  # how every reader reads a record's time
+
     try:
-        moment = datetime.fromisoformat(str(text))
+        return _parse_time(text).timestamp()
     except ValueError:
         return float("-inf")
-    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
 
 
 __all__ = ["RunLock", "RunInProgressError", "plan_lock", "applied_since", "holder"]

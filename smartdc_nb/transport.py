@@ -34,8 +34,8 @@ from .errors import (AnswerTooLargeError, APIError, MachineDeletedError, Redirec
 from .gcpause import gc_paused
 from .httpsession import Session
 from .limits import DEFAULT_MAX_ANSWER_BYTES, DEFAULT_REQUEST_TIMEOUT
-from .answers import (_excerpt, _maybe_applied, _no_answer, _reason, _refused,  # noqa: F401
-                      _root, _shrink, _with_hints, _with_key_hint)
+from .answers import (MAYBE_APPLIED, _excerpt, _maybe_applied, _no_answer, _reason,  # noqa: F401
+                      _refused, _root, _shrink, _with_hints, _with_key_hint)
 from .ratelimit import RateLimiter
 from .retry import CloudAPIRetry
 
@@ -318,8 +318,7 @@ class Transport:
                     "raise the limit: connect(..., request_timeout=SECONDS)")
         else:
             hint = f"the request was cut off at {current.limit}"
-        hint += ". The request went out, so CloudAPI may have applied it: read it again " \
-            "(e.g. machine.refresh()) before sending it again" if sent else ""
+        hint += f". The request went out, so {MAYBE_APPLIED}" if sent else ""
         return RequestTimeoutError(
             f"{method} {self.url}{path}: no complete answer within {current.limit} "
             f"({time.monotonic() - current.started:.1f}s spent); {hint}.",

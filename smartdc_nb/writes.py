@@ -33,6 +33,9 @@ from .errors import ReadYourWritesWarning
 VISIBLE_WITHIN = 15.0
 #: first and longest pause between the reads of that wait
 FIRST_PAUSE, LONGEST_PAUSE = 0.05, 1.0
+#: Seconds between reads of the audit log while a write is still not visible: a refused
+#: write is found within them, without a second request on every poll.
+AUDIT_EVERY = 5.0
 
 
 @dataclass
@@ -149,8 +152,9 @@ class PendingWrites:
         """``fetch()`` until every pending write of ``kind`` shows (bounded); returns the result.
 
         ``audit()`` (the machine's audit log, which :meth:`forget`\\ s the writes it shows
-        refused) is read once the pauses are at their longest and before giving up: a
-        refused write is never merged, and is said. Writes still not visible after
+        refused) is read once the pauses are at their longest, then every
+        :data:`AUDIT_EVERY` seconds and before giving up: a refused write is never merged,
+        and is said. Writes still not visible after
         :data:`VISIBLE_WITHIN` seconds are merged into the result, said with a
         ReadYourWritesWarning, and forgotten.
         """
@@ -158,15 +162,17 @@ class PendingWrites:
         pending = [w for w in self.of(kind) if not w.landed(current)]
         waited_on = list(pending)
         deadline = time.monotonic() + VISIBLE_WITHIN
-        pause = FIRST_PAUSE
+        pause, audit_due = FIRST_PAUSE, 0.0
         while pending and time.monotonic() < deadline:
             time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
             pause = min(pause * 2, LONGEST_PAUSE)
             current = dict(fetch())
             pending = [w for w in pending if not w.landed(current)]
-            if pending and audit is not None and (pause >= LONGEST_PAUSE or
-                                                  time.monotonic() >= deadline):
+            now = time.monotonic()
+            if pending and audit is not None and pause >= LONGEST_PAUSE and \
+                    (now >= audit_due or now >= deadline):
                 audit()
+                audit_due = now + AUDIT_EVERY
                 pending = [w for w in pending if not w.refused]
         refused = [w for w in waited_on if w.refused]
         for write in self.of(kind):

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
 
 from ..errors import (
-    BulkActionError,
+    BulkActionError, WaitTimeout,
 )
 from ..resources.machine import Machine
 from .results import ResultTable
@@ -154,8 +154,8 @@ def _said(outcome: Outcome) -> Any:
     request whose answer was lost (the cloud may have applied it: that comes first, not the
     URL), or one accepted whose wait ran out (the cloud may still finish it)."""
     said_more = getattr(outcome.error, "maybe_applied", False) or \
-        (outcome.reason or "").startswith("the request was accepted")
-    return outcome.reason if said_more else outcome.error
+        isinstance(outcome.error, WaitTimeout)
+    return outcome.reason if said_more and outcome.reason else outcome.error
 
 
 def _first_line(error: Any) -> str:

@@ -320,6 +320,7 @@ def journal_runs(limit: int | None = 20, *, path: str | Path | None = None,
     # run ids seen first: one pushed out never comes back, and its records are not kept
     # (a journal of months is not held in memory to show 20 runs).
     dropped: set[str] = set()
+    where = _journal(path).path
     for record in iter_records(path, None if bound is None else
                                lambda r: str(r.get("time")) >= bound):
         run_id = record["run_id"]
@@ -328,7 +329,7 @@ def journal_runs(limit: int | None = 20, *, path: str | Path | None = None,
         if run_id not in runs:
             start = record if record["kind"] in ("run", "resume") else {
                 **record, "detail": {"kind": "single"}}
-            runs[run_id] = Run(run_id, start, path=_journal(path).path)
+            runs[run_id] = Run(run_id, start, path=where)
             if limit and len(runs) > limit:
                 oldest = next(iter(runs))
                 del runs[oldest]

@@ -430,3 +430,19 @@ def test_arguments_of_every_kind_are_recorded_as_json_reads_them(monkeypatch, en
     long = json.loads(journal_lines.to_json({"script": "x" * 2000}))["script"]
     assert long == "x" * journal_lines.MAX_VALUE + "… (2000 characters)"
     assert journal_lines.to_json(None) is None
+
+
+def test_a_records_time_is_the_utc_time_now_to_the_microsecond():
+    """now_text (integer arithmetic, the second's text made once a second) reads back as an
+    aware UTC datetime between the clock's readings before and after it."""
+    import datetime
+
+    for _ in range(200):  # across a change of second too, now and then
+        before = datetime.datetime.now(datetime.timezone.utc)
+        text = journal_lines.now_text()
+        after = datetime.datetime.now(datetime.timezone.utc)
+        when = datetime.datetime.fromisoformat(text)
+        assert len(text) == len("2026-11-30T18:45:18.624181+00:00") and text.endswith("+00:00")
+        assert when.utcoffset() == datetime.timedelta(0)
+        assert before - datetime.timedelta(microseconds=1) <= when <= after
+        time.sleep(0.005)

@@ -13,6 +13,7 @@ import functools
 import hashlib
 import inspect
 import json
+import string
 from types import CodeType
 from typing import Any, Mapping
 
@@ -175,6 +176,24 @@ def plan_id(plan: Any) -> str:
     return hashlib.sha256(_json(content).encode()).hexdigest()[:12]
 
 
+def time_bound(params: Mapping[str, Any]) -> str | None:
+    """Why no later planning can have this plan's id, or None: its names come from a template
+    with the time of planning to the second in it ({time}, {datetime}), and the names are
+    part of the id (a dry run's id approves those names, not others)."""
+    template = params.get("template")
+    if not isinstance(template, str):
+        return None
+    fields = {f.split(".")[0].split("[")[0] for _, f, _, _ in string.Formatter().parse(template)
+              if f}
+    clock = next((f for f in ("datetime", "time") if f in fields), None)
+    if clock is None:
+        return None
+    return (f"its names come from {template!r}, whose {{{clock}}} is the time the plan was "
+            "made, to the second, so each planning has other names and another id: only this "
+            "plan object can be approved (apply it in this session). To approve it from "
+            "another run, name with {date} (one id per day) or a fixed name")
+
+
 def spent(plan_id: str, earlier: dict | None) -> str:
     """Why a plan already applied since it was made is not applied again, and what to do."""
     run = f" (run {earlier['run_id']}, begun {str(earlier.get('time'))[:19]} UTC)" \
@@ -189,4 +208,4 @@ def spent(plan_id: str, earlier: dict | None) -> str:
 
 
 __all__ = ["SHAPING", "EXPANDED", "FIXED", "callable_identity", "canonical", "changed_at_apply",
-           "checked_covers", "identity_name", "plan_id", "shown", "spent"]
+           "checked_covers", "identity_name", "plan_id", "shown", "spent", "time_bound"]

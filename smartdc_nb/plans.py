@@ -38,12 +38,12 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from . import rules
 from .errors import BulkActionError, InvalidInputError
-from .operations.actions import ACTIONS, _plan_params
+from .operations.actions import ACTIONS, PlannedNames, _plan_params
 from .operations.bulk import CONCURRENCY, _check_options, run_bulk
 from .operations.outcomes import (FAILED, NOT_REACHED, SKIPPED, BulkInterrupted, BulkResult,
                                   Outcome)
 from .operations.polling import refresh_machines, unique_machines
-from .plan_ids import changed_at_apply, checked_covers, plan_id, shown, spent
+from .plan_ids import changed_at_apply, checked_covers, plan_id, shown, spent, time_bound
 from .run_locks import applied_since, plan_lock
 
 if TYPE_CHECKING:
@@ -196,6 +196,8 @@ class Plan:
         lines.append(f"pace: {self.pace_text()}")
         if self.covers:
             lines.append(f"the id also covers {self._covers_text()}")
+        if self.time_bound:
+            lines.append(f"note: {self.time_bound}")
         lines.append(f"apply with plan.apply(approve={self.id!r})")
         return "\n".join(lines)
 
@@ -212,12 +214,18 @@ class Plan:
 
     # ------------------------------------------------------------ apply
 
+    @property
+    def time_bound(self) -> str | None:
+        """Why no other planning can have this id (names to the second), or None."""
+        return time_bound(self._params)
+
     def check_approval(self, approve: Any) -> None:
         """PlanError (showing this plan's id) unless ``approve`` is this plan's id."""
         if approve != self.id:
             said = "no approve=" if approve is None else f"approve={approve!r}"
+            why = f"; {self.time_bound}" if self.time_bound and approve is not None else ""
             raise PlanError(f"{said} does not approve this plan; its id is {self.id!r}: "
-                            f"plan.apply(approve={self.id!r}) after reviewing it")
+                            f"plan.apply(approve={self.id!r}) after reviewing it{why}")
 
     def apply(self, approve: str | None = None, *, strict: bool = False,
               **run_options: Any) -> BulkResult:
@@ -322,17 +330,6 @@ class Plan:
             planned = {m.id: n for m, n in names.items()}
             return (PlannedNames(planned),), {}
         return self.args, self.kwargs
-
-
-class PlannedNames:
-    """``callable(machine) -> name`` giving the name expanded for each machine when the plan
-    (or the run) began, so a template with a time in it names the machines as planned."""
-
-    def __init__(self, names: dict[str, str]):
-        self.names = names
-
-    def __call__(self, machine: Machine) -> str:
-        return self.names[machine.id]
 
 
 def _list_snapshots(machines: list[Machine]) -> None:

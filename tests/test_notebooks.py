@@ -18,6 +18,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import nbformat
@@ -344,6 +345,24 @@ def test_rolling_reboot_approval_covers_every_parameter_that_changes_the_run(dem
                        if parse_time(e["time"]) > parse_time(
                            nbformat.read(str(tmp_path / "dry.ipynb"), as_version=4)
                            .metadata.papermill.start_time)), machine.name
+
+
+@pytest.mark.slow
+def test_rolling_reboot_named_to_the_second_says_no_id_can_approve_it(demo_cloud, tmp_path):
+    """snapshot_name with {datetime}: every run plans other names, so the id a dry run printed
+    never approves the next run. The dry run and the refusal say so, and what to use, instead
+    of "run again with -p approve <another id that will not work either>"."""
+    args = [NOTEBOOKS / "03-rolling-reboot.ipynb", "-p", "tag_selector", "role=web,env=staging",
+            "-p", "snapshot_name", "pre-{datetime}"]
+    dry = run_cli(*args, "-o", tmp_path / "dry.ipynb")
+    assert dry.returncode == 0, dry.stderr
+    assert "has the time to the second in it" in dry.stdout and "{date}" in dry.stdout
+    plan_id = re.search(r"plan ([0-9a-f]{12}) \(snapshot_name", dry.stdout).group(1)
+    time.sleep(1.1)  # another second: other names
+    refused = run_cli(*args, "-p", "approve", plan_id, "-o", tmp_path / "refused.ipynb")
+    assert refused.returncode == 1
+    assert f"approve '{plan_id}' is not this plan's id" in refused.stderr
+    assert "no id can approve it" in refused.stderr and "run again with" not in refused.stderr
 
 
 @pytest.mark.slow

@@ -468,3 +468,24 @@ def test_a_health_check_gives_the_same_id_in_another_process(emu, dc, triton_key
     assert run('m.state in {"running", "ready"}', seed="2") == reviewed
     changed = run('m.state in {"running"}', seed="1")
     assert not set(changed) & set(reviewed)
+
+
+def test_a_plan_named_to_the_second_says_no_other_run_can_approve_it(emu, dc):
+    """Names from {datetime} or {time} are the time of planning to the second, so every
+    planning has another id: a wrong approve= said only "its id is X", and X was refused too
+    the next time (another second). The refusal and the reprs now say why, and what to use."""
+    machines = MachineList([fetched(dc, emu, name="p-second")])
+    plan = machines.plan("create_snapshot", "pre-{datetime}")
+    time.sleep(1.1)
+    again = machines.plan("create_snapshot", "pre-{datetime}")
+    assert again.id != plan.id  # the trap: the id printed by one run never matches the next
+    with pytest.raises(PlanError) as refused:
+        again.apply(approve=plan.id)
+    said = str(refused.value)
+    assert again.id in said and "'pre-{datetime}'" in said and "{date}" in said
+    assert "only this plan object" in said
+    assert "{datetime}" in repr(again) and "only this plan object" in repr(again)
+    assert "only this plan object" in words(again._repr_html_().split("</style>", 1)[1])
+    assert machines.plan("create_snapshot", "pre-{date}").time_bound is None
+    assert machines.plan("rename", "{name}-{time}").time_bound  # any template, {time} too
+    assert mutations(emu) == []

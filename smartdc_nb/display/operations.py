@@ -61,6 +61,7 @@ def plan_card(plan: Any, limit: int = 20) -> Card:
                     (f"{est['batches']} batch(es)" if est["wait"] else "no wait")),
                    *([("Also covers", plan._covers_text())] if plan.covers else []),
                    ("Apply with", f"plan.apply(approve={plan.id!r})"),
+                   *([("Note", text(plan.time_bound, limit=600))] if plan.time_bound else []),
                    ("Pace", text(plan.pace_text()))])
     return Card("Plan", f"{plan.action} on {len(plan.rows):,} machine"
                         f"{'s' * (len(plan.rows) != 1)}",

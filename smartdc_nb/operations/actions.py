@@ -312,4 +312,15 @@ def _plan_params(action: Action, machines: Sequence[Machine], params: dict,
         params["before"] = {}
 
 
-__all__ = ["Action", "ACTIONS", "TEMPLATE_FIELDS"]
+class PlannedNames:
+    """``callable(machine) -> name`` giving the name expanded for each machine when the plan
+    (or the run) began, so a template with a time in it names the machines as planned."""
+
+    def __init__(self, names: dict[str, str]):
+        self.names = names
+
+    def __call__(self, machine: Machine) -> str:
+        return self.names[machine.id]
+
+
+__all__ = ["Action", "ACTIONS", "TEMPLATE_FIELDS", "PlannedNames"]

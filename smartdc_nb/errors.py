@@ -50,9 +50,12 @@ class RequestTimeoutError(TransportError, TimeoutError):
     (``request_timeout=...`` or the deadline of the wait that made the request)."""
 
     def __init__(self, message: str, *, limit: str = "", method: str | None = None,
-                 path: str | None = None, maybe_applied: bool = False):
+                 path: str | None = None, maybe_applied: bool = False,
+                 spent: float | None = None):
         super().__init__(message, method=method, path=path, maybe_applied=maybe_applied)
         self.limit = limit
+        #: seconds the request ran before it was cut (None: not known)
+        self.spent = spent
 
 
 class AnswerTooLargeError(TransportError):

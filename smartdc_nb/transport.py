@@ -319,10 +319,11 @@ class Transport:
         else:
             hint = f"the request was cut off at {current.limit}"
         hint += f". The request went out, so {MAYBE_APPLIED}" if sent else ""
+        spent = time.monotonic() - current.started
         return RequestTimeoutError(
             f"{method} {self.url}{path}: no complete answer within {current.limit} "
-            f"({time.monotonic() - current.started:.1f}s spent); {hint}.",
-            limit=current.limit, method=method, path=path, maybe_applied=sent)
+            f"({spent:.1f}s spent); {hint}.",
+            limit=current.limit, method=method, path=path, maybe_applied=sent, spent=spent)
 
     def _too_large(self, limit: int, what: str, method: str, path: str) -> AnswerTooLargeError:
         return AnswerTooLargeError(

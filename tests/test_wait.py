@@ -192,6 +192,22 @@ def test_a_poll_cut_off_by_the_deadline_keeps_the_error_the_cloud_gave(emu, m):
     assert not isinstance(info.value, WaitUnanswered)
 
 
+def test_a_slow_clouds_last_poll_cut_by_the_deadline_is_not_called_no_answer(emu, m):
+    """Every poll answered, each in 1 s; the last one began 0.2 s before the wait's end and
+    was cut there. The cloud did not stop answering: the wait ran out. It said "the cloud
+    stopped answering" (WaitUnanswered); it now says the machine did not get there in time,
+    and that the last poll was cut short."""
+    emu.faults.add(path=m.id + "$", method="GET", latency=1.0)
+    with pytest.raises(WaitTimeout) as info:
+        m.wait_for("stopped", timeout=1.2, **FAST)  # polls at 0 (answered at 1.0) and 1.1
+    error = info.value
+    assert not isinstance(error, WaitUnanswered), str(error)
+    assert "stopped answering" not in str(error)
+    assert "did not reach stopped within 1.2s; it is running" in str(error)
+    assert "Its last poll was cut off by the wait's end before an answer" in str(error)
+    assert error.last_state == "running"
+
+
 def test_ctrl_c_stops_promptly_with_what_was_seen(emu, m):
     started = time.monotonic()
     with ctrl_c_after(0.4), pytest.raises(WaitInterrupted) as info:

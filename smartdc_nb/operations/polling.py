@@ -51,15 +51,17 @@ class Poller:
         # one page after another: the listing stops as soon as every awaited machine was
         # seen, and a poll's requests count more here than its latency
         listing = dc.iter_machine_pages(tombstone=True, page_concurrency=1)
+        asked = time.monotonic()
         try:
             for page in listing:
                 pages += 1
+                took, asked = time.monotonic() - asked, time.monotonic()
                 for raw in page:
                     tracker = wanted.get(raw.get("id"))
                     if tracker is not None and raw["id"] not in seen:
                         seen.add(raw["id"])
                         tracker.machine.update_from(raw)
-                        tracker.observe(raw.get("state"), tracker.machine.raw_as_served)
+                        tracker.observe(raw.get("state"), tracker.machine.raw_as_served, seconds=took)
                 if len(seen) == len(wanted):
                     break
             else:
@@ -82,16 +84,18 @@ class Poller:
 def _observe_one(tracker: Tracker) -> None:
     """GET one machine or snapshot (a machine's 410 tombstone becomes its payload)."""
     resource = tracker.resource
+    asked = time.monotonic()
     try:
         resource.refresh()
     except (NotFoundError, GoneError):
-        tracker.observe(None, missing=True)
+        tracker.observe(None, missing=True, seconds=time.monotonic() - asked)
     except TRANSIENT as exc:
         tracker.note_error(exc)
     except APIError as exc:
         tracker.fail(f"fetching {tracker.label} failed: {exc}", exc)
     else:
-        tracker.observe(resource.state, getattr(resource, "raw_as_served", resource.raw))
+        tracker.observe(resource.state, getattr(resource, "raw_as_served", resource.raw),
+                        seconds=time.monotonic() - asked)
 
 
 def _read_audit(tracker: Tracker) -> None:

@@ -131,6 +131,8 @@ class Tracker:
         self.audit_at = 0.0
         self.audit_error: BaseException | None = None  # why the audit log could not be read
         self.last_error: BaseException | None = None
+        self.slowest_answer = 0.0  # seconds the slowest answered poll took
+        self.cut_short: RequestTimeoutError | None = None  # the last poll, cut by the wait's end
         self.outcome: str | None = None
         self.reason = ""
         self.cause: BaseException | None = None
@@ -148,8 +150,11 @@ class Tracker:
     def seconds(self) -> float:
         return (self.finished or time.monotonic()) - self.started
 
-    def observe(self, state: str | None, raw: dict | None = None, missing: bool = False) -> None:
-        self.last_error = None
+    def observe(self, state: str | None, raw: dict | None = None, missing: bool = False,
+                seconds: float = 0.0) -> None:
+        """An answer (``seconds``: how long its request took) showing ``state``."""
+        self.last_error = self.cut_short = None
+        self.slowest_answer = max(self.slowest_answer, seconds)
         self.missing = missing
         if raw is not None:
             self.raw = raw
@@ -163,10 +168,15 @@ class Tracker:
 
     def note_error(self, error: BaseException) -> None:
         """Remember the last error of a poll. A request cut off by the wait's own deadline says
-        nothing new about the cloud when an earlier poll already failed: that error stays."""
-        if isinstance(error, RequestTimeoutError) and self.last_error is not None \
-                and not error.limit.startswith("request_timeout"):
-            return
+        nothing new about the cloud when an earlier poll already failed (that error stays), nor
+        when it was cut sooner than the cloud had been answering: the wait ran out, and the
+        cloud is not said to have stopped answering."""
+        if isinstance(error, RequestTimeoutError) and not error.limit.startswith("request_timeout"):
+            if self.last_error is not None:
+                return
+            if error.spent is not None and error.spent < self.slowest_answer:
+                self.cut_short = error
+                return
         self.last_error = error
 
     # ------------------------------------------------------------ decisions
@@ -275,6 +285,9 @@ class Tracker:
             cls = WaitTimeout
             text = (f"{self.label} did not reach {wanted} within {timeout:g}s; it is "
                     f"{self.state}{self.reason}.")
+            if self.cut_short is not None:
+                text += (" Its last poll was cut off by the wait's end before an answer; the "
+                         f"cloud had been answering, in up to {self.slowest_answer:.1f}s.")
         else:
             cls = WaitInterrupted
             text = f"interrupted after {self.seconds:.1f}s waiting for {self.label} to reach " \

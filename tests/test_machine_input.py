@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from test_machine_support import FAST, fetched, put
+from test_machine_support import FAST, fetched, mutations, put
 
 from smartdc_nb.errors import (BrandNotSupportedError, DeletionProtectedError,
                                InvalidArgumentError, InvalidInputError, MachineDeletedError,
@@ -142,8 +142,10 @@ def test_acting_on_a_deleted_machine(emu, dc):
 def test_unknown_snapshot_tag_and_metadata_key(emu, m):
     with pytest.raises(NotFoundError, match="input-01 .* has no snapshot 'nope'"):
         m.raw_snapshot_data("nope")
+    emu.clear_requests()
     with pytest.raises(NotFoundError, match="has no snapshot .nope."):
-        m.start_from_snapshot("nope")
+        m.start_from_snapshot("nope")  # its snapshots never listed: listed now, nothing sent
+    assert mutations(emu) == []  # CloudAPI would accept it (202) and fail the job later
     with pytest.raises(NotFoundError, match='tag "nope" not found'):
         m.get_tag("nope")
     with pytest.raises(NotFoundError, match='metadatum "nope" not found'):

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from .. import seam
 from ..errors import InvalidInputError, NotFoundError
-from ..rules import SNAPSHOT_STATES
+from ..rules import SNAPSHOT_STATES, has_snapshots
 from . import prechecks
 from .fields import _field, _time
 from .refusal import refused
@@ -69,9 +69,16 @@ class MachineSnapshots:
         """POST /:login/machines/:id/snapshots/:name — boot from the snapshot (rollback).
 
         The machine is stopped if running, rolled back, and started. A snapshot
-        the machine does not have (as last listed) is refused before sending.
+        the machine does not have is refused before sending (its snapshots are listed
+        first if they never were: CloudAPI accepts any name and fails the job later).
         """
         name = check_snapshot_name(name)
+        if self.known_snapshots is None and has_snapshots(self):
+            self.snapshots()
+        return self._boot_from(name)
+
+    def _boot_from(self, name: str) -> Machine:
+        """start_from_snapshot once the snapshot is known to exist, or its snapshots listed."""
         stop = prechecks.judge(self, "start_from_snapshot", name)
         if stop is not None:
             raise refused(stop, self, "POST")
@@ -149,7 +156,10 @@ class Snapshot:
 
     def start(self) -> Snapshot:
         """POST /:login/machines/:id/snapshots/:name — boot the machine from it; returns self."""
-        self.machine.start_from_snapshot(self.name)
+        if self.state is None:  # never fetched: the machine checks that it has it
+            self.machine.start_from_snapshot(self.name)
+        else:  # read from the cloud, so it exists (the rules judge its state)
+            self.machine._boot_from(check_snapshot_name(self.name))
         return self
 
     def wait_for(self, states: str | Iterable[str] = "created", timeout: float | None = 600.0,

@@ -204,6 +204,20 @@ def test_snapshot_names_the_compute_node_refuses(emu, api, machine_id):
     assert snapshot(api, machine_id, "twice")["state"] == "created"
 
 
+def test_starting_from_a_snapshot_the_machine_lacks_is_accepted_and_its_job_fails(
+        emu, api, machine_id):
+    """CloudAPI's StartMachineFromSnapshot loads no snapshots (lib/snapshots.js boot: straight
+    to VMAPI's rollbackVm, which queues the job): an unknown name is a 202 and a failed
+    rollback_snapshot job, the machine left as it was. (Delete loads them: 404.)"""
+    path = f"/my/machines/{machine_id}/snapshots"
+    before = api.get(f"/my/machines/{machine_id}").json()["state"]
+    assert api.post(f"{path}/never-taken").status == 202
+    eventually(lambda: audit(api, machine_id)[0]["action"] == "rollback_snapshot")
+    assert audit(api, machine_id)[0]["success"] == "no"
+    assert api.get(f"/my/machines/{machine_id}").json()["state"] == before
+    assert api.delete(f"{path}/never-taken").status == 404
+
+
 def test_snapshots_by_brand(emu, api):
     dc = emu.datacenter("us-east-1")
     kvm = dc.put_machine(brand="kvm", image=KVM_IMAGE)

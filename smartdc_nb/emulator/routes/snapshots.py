@@ -3,7 +3,9 @@
 A snapshot is ``queued`` then ``running`` while its job runs, then ``created``
 (or ``failed``: the compute node refuses names that are not
 ``[A-Za-z0-9][A-Za-z0-9_.:-]*`` of at most 64 characters). A name already
-taken makes the job fail and leaves the existing snapshot alone. After a delete job
+taken makes the job fail and leaves the existing snapshot alone. Booting from a snapshot
+the machine lacks is accepted (202) and its job fails, as in CloudAPI, which does not load
+the snapshots for it; deleting one is a 404. After a delete job
 GetMachineSnapshot answers ``{"name", "state": "deleted"}``. kvm machines cannot be
 snapshotted (BrandNotSupported), nor bhyve ones (CloudAPI's experimental bhyve snapshots
 are off).
@@ -61,12 +63,14 @@ def create_snapshot(ctx: Ctx) -> Reply:
     return json_reply({"name": name, "state": "queued"}, 201)
 
 
-def _snapshot_job(kind: str, status: int):
-    """A handler queueing ``kind`` on an existing snapshot (404 when unknown)."""
+def _snapshot_job(kind: str, status: int, loads_snapshots: bool):
+    """A handler queueing ``kind`` on snapshot ``name``. CloudAPI loads the machine's snapshots
+    first for a delete (404 when unknown), not to boot from one: VMAPI queues that job, which
+    fails on a name the machine lacks (timeline._rollback_check)."""
     def handler(ctx: Ctx) -> Reply:
         machine = changing_machine(ctx)
         name = ctx.url["name"]
-        if name not in machine.snapshots:
+        if loads_snapshots and name not in machine.snapshots:
             raise not_found(f"{name} not found")
         provisioned(ctx, machine, kind)
         ctx.state.enqueue(ctx.dc, machine, kind, {"name": name}, ctx.now, ctx.caller())
@@ -75,8 +79,8 @@ def _snapshot_job(kind: str, status: int):
     return handler
 
 
-boot_snapshot = _snapshot_job("rollback_snapshot", 202)  # StartMachineFromSnapshot
-delete_snapshot = _snapshot_job("delete_snapshot", 204)
+boot_snapshot = _snapshot_job("rollback_snapshot", 202, loads_snapshots=False)
+delete_snapshot = _snapshot_job("delete_snapshot", 204, loads_snapshots=True)
 
 
 ROUTES = [

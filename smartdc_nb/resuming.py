@@ -38,7 +38,7 @@ from typing import Any, Callable, Mapping
 
 from .operations.actions import ACTIONS
 from .operations.bulk import Resumed, run_bulk
-from .operations.outcomes import SKIPPED, BulkInterrupted, BulkResult, Outcome
+from .operations.outcomes import FAILED, SKIPPED, BulkInterrupted, BulkResult, Outcome
 from .operations.polling import refresh_machines
 from .errors import InvalidInputError, NotFoundError, SmartDCError, TransportError
 from .journal_views import ACCEPTED, REFUSED, MachineRecord, Run, journal_path, journal_run
@@ -159,40 +159,46 @@ def _pending(intent: dict) -> PendingAction:
                          intent.get("state_before"), time.monotonic())
 
 
-def _happened(machine: Machine, intent: dict) -> str | None:
-    """How the cloud shows the request of ``intent`` took effect, in words; None when it
-    does not (one GET of the machine, and its audit log)."""
+def _happened(machine: Machine, intent: dict) -> tuple[str, bool] | None:
+    """How the cloud shows the request of ``intent`` landed, in words, and whether its job
+    failed; None when it does not (one GET of the machine, and its audit log)."""
     try:
         machine.refresh()
     except NotFoundError:
-        return "the machine no longer exists"
+        return "the machine no longer exists", False
     before = intent.get("state_before")
     if before and machine.state != before:
-        return f"the machine is {machine.state} now (it was {before} when the request was sent)"
+        return (f"the machine is {machine.state} now (it was {before} when the request was "
+                "sent)"), False
     entry = action_entry(_pending(intent), machine.audit())
     if entry is not None:
-        return f"its audit log shows {entry.get('action')} at {entry.get('time')}"
+        failed = entry.get("success") == "no"
+        return (f"its audit log shows {entry.get('action')} at {entry.get('time')}"
+                f"{', which failed (success: no)' if failed else ''}"), failed
     return None
 
 
-def _what_happened(record: MachineRecord, machine: Machine) -> tuple[dict | None, str]:
-    """``(the intent of the run's request the cloud took, in words)``, or ``(None, "")`` when
-    the machine has no request that took effect: never sent, refused (the cloud answered
-    that it did not act), or one the cloud shows did not happen."""
+def _what_happened(record: MachineRecord, machine: Machine
+                   ) -> tuple[dict | None, str, bool]:
+    """``(the intent of the run's request the cloud took, in words, whether its job
+    failed)``, or ``(None, "", False)`` when the machine has no request that took effect:
+    never sent, refused (the cloud answered that it did not act), or one the cloud shows did
+    not happen."""
     if record.intent is None and record.answer == ACCEPTED:
         sent = record.outcome or {}
         return record.request or sent, (f"already sent in this run at {sent['time']:%H:%M:%S} "
-                                        f"UTC (accepted: HTTP {sent.get('http_status')})")
+                                        f"UTC (accepted: HTTP {sent.get('http_status')})"), False
     if record.intent is None and record.answer in (None, REFUSED):
-        return None, ""
+        return None, "", False
     intent = record.intent or record.request or record.outcome or {}
     shown = _happened(machine, intent)
     if shown is None:
-        return None, ""
+        return None, "", False
+    words, failed = shown
     if record.intent is not None:
-        return intent, f"sent before the interruption and {shown}"
+        return intent, f"sent before the interruption and {words}", failed
     error = (record.outcome or {}).get("error") or "no answer"
-    return intent, f"sent in this run without an answer that says ({error}), and {shown}"
+    return intent, f"sent in this run without an answer that says ({error}), and {words}", failed
 
 
 def _read_states(machines: list[Machine]) -> None:
@@ -281,7 +287,7 @@ def _resume(run_id: str, path: Path, datacenters: Any,
         machine = Machine(dc, data={"id": record.id, "name": record.name})
         row = outcomes[record.id] = Outcome(machine, action or "")
         batch = order.get(record.id, 0) // size + 1 if size else None
-        sent, how = _what_happened(record, machine)
+        sent, how, job_failed = _what_happened(record, machine)
         if record.intent is not None or record.answer not in (ACCEPTED, REFUSED):
             read.add(record.id)
         if sent is None:  # never sent, refused, or the cloud shows it did not happen
@@ -289,6 +295,8 @@ def _resume(run_id: str, path: Path, datacenters: Any,
         elif waits and record.id not in checked:
             carried[record.id] = Resumed(batch, _pending(sent), f"{how}; not sent again, "
                                                                 "waited on and checked now")
+        elif job_failed:  # the cloud's job refused it: not done, and said so
+            row.end(FAILED, reason=f"{how}; not sent again")
         else:
             row.end(SKIPPED, reason=f"{how}; not sent again")
     todo = [outcomes[i].machine for i in carried]

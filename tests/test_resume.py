@@ -107,6 +107,29 @@ def test_an_in_flight_request_that_landed_is_found_in_the_audit_log(emu, dc, jou
     assert run.status == "ended"
 
 
+def test_an_in_flight_request_whose_job_failed_is_said_failed_not_done(emu, dc, journal_path):
+    """The audit log shows the request landed, and that its job failed (success "no"): the
+    resume sent nothing again (right), but its row was "skipped" with "its audit log shows
+    create_snapshot at ...", which reads as done. It now fails, saying the job failed."""
+    ok, doomed = (fetched(dc, emu, name=f"r-job{i}") for i in range(2))
+    emu.datacenter("us-east-1").fail_next("create_snapshot")  # the first snapshot job fails
+    MachineList([doomed]).create_snapshot("pre", confirm=True, **FAST)
+    MachineList([ok]).create_snapshot("pre", confirm=True, **FAST)
+    runs = [r.run_id for r in journal_runs()[:2]]
+    for run_id in runs:
+        _forget(journal_path, run_id=run_id, kind="outcome")
+        _forget(journal_path, run_id=run_id, kind="run-end")
+    time.sleep(0.5)  # the jobs end (0.3 s at the tests' speed)
+    emu.clear_requests()
+    (failed,) = resume(runs[1], progress=False)  # doomed's run
+    (landed,) = resume(runs[0], progress=False)
+    assert mutations(emu) == []
+    assert failed["outcome"] == "failed", (failed["outcome"], failed["reason"])
+    assert "its audit log shows create_snapshot at" in failed["reason"]
+    assert "which failed" in failed["reason"]
+    assert landed["outcome"] == "skipped" and "which failed" not in landed["reason"]
+
+
 def test_resume_refuses_what_it_cannot_resume(emu, dc):
     fetched(dc, emu, name="r-single").stop()
     single = journal_runs()[0].run_id

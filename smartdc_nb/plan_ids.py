@@ -9,6 +9,7 @@ the apply is another plan.
 
 from __future__ import annotations
 
+import dis
 import functools
 import hashlib
 import inspect
@@ -49,10 +50,10 @@ def callable_identity(value: Any) -> Any:
 
     The body is the source text where Python can find it (a module, a notebook cell),
     else (and for a lambda, also) the compiled code, which the same Python version
-    compiles alike; with the default arguments and the values it closes over (plain
-    data as it is, anything else by its type). Globals it reads are not covered:
-    name those in ``covers=``. A callable without code (a builtin, an object with
-    ``__call__``) counts by its name alone.
+    compiles alike; with the default arguments, the values it closes over and the
+    globals it reads (plain data as it is, anything else by its type: a helper function
+    it calls counts by its type, not its body). A callable without code (a builtin, an
+    object with ``__call__``) counts by its name alone.
     """
     if isinstance(value, functools.partial):
         return {"partial": canonical(value.func), "args": canonical(value.args),
@@ -71,7 +72,8 @@ def callable_identity(value: Any) -> Any:
         body = _code(code)
     body = [body, [_plain(v) for v in function.__defaults__ or ()],
             {k: _plain(v) for k, v in (function.__kwdefaults__ or {}).items()},
-            [_plain(_cell(cell)) for cell in function.__closure__ or ()]]
+            [_plain(_cell(cell)) for cell in function.__closure__ or ()],
+            _globals_read(code, getattr(function, "__globals__", {}))]
     return f"<callable {name} {hashlib.sha256(_json(body).encode()).hexdigest()[:16]}>"
 
 
@@ -106,6 +108,19 @@ def _code(code: CodeType) -> Any:
     """What a code object does, without its file, line numbers or address."""
     consts = [_code(c) if isinstance(c, CodeType) else canonical(c) for c in code.co_consts]
     return [code.co_code.hex(), consts, list(code.co_names)]
+
+
+def _globals_read(code: CodeType, namespace: Mapping[str, Any]) -> dict[str, Any]:
+    """The globals ``code`` (and the code nested in it) loads, by name: a notebook's
+    ``PORT = 22`` read by a health check is part of what it checks. Only LOAD_GLOBAL
+    names: an attribute of the same name (``m.state``) is not a global."""
+    names: set[str] = set()
+    codes = [code]
+    while codes:
+        current = codes.pop()
+        names.update(i.argval for i in dis.get_instructions(current) if i.opname == "LOAD_GLOBAL")
+        codes.extend(c for c in current.co_consts if isinstance(c, CodeType))
+    return {name: _plain(namespace[name]) for name in sorted(names) if name in namespace}
 
 
 def _plain(value: Any) -> Any:

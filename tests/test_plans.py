@@ -436,6 +436,31 @@ def test_a_health_check_redefined_after_the_dry_run_is_another_plan(emu, dc):
     assert mutations(emu) == []
 
 
+def test_a_health_check_reading_a_changed_global_is_another_plan(emu, dc):
+    """A check that reads a notebook's global (PORT = 22; ... PORT) was the same plan after
+    PORT = 8080, so the dry run's id approved a check on another port. The values of the
+    globals it reads (plain data; anything else by its type) are now in the id; a global
+    that only shares its name with an attribute the check reads is not."""
+    machines = MachineList(fetched(dc, emu, name=f"p-hg{i}") for i in range(2))
+    namespace: dict = {"PORT": 22, "state": "x", "helper": len}
+    exec("def healthy(m):\n    return PORT > 0 and m.state == 'running' and helper([1])\n",
+         namespace)
+
+    def plan_id():
+        return machines.plan("reboot", batch_size=1, health_check=namespace["healthy"]).id
+
+    reviewed = plan_id()
+    namespace["PORT"] = 8080
+    on_8080 = plan_id()
+    assert on_8080 != reviewed
+    namespace["state"] = "y"  # m.state is an attribute, not this global
+    namespace["helper"] = max  # a function: by its type, as before
+    assert plan_id() == on_8080
+    namespace["PORT"] = 22
+    assert plan_id() == reviewed
+    assert mutations(emu) == []
+
+
 def test_a_health_check_gives_the_same_id_in_another_process(emu, dc, triton_keys, tmp_path):
     """A headless apply runs the same code in another process (another hash seed): the same
     health check gives the same id there, from its source, its compiled code or both."""

@@ -15,11 +15,14 @@ import json
 import math
 import os
 import random
+import re
 import time
 from datetime import date
 from datetime import time as dt_time
 from json.encoder import encode_basestring_ascii as json_string  # json's escaper for a str
 from typing import Any, Mapping
+
+from .masking import is_secret
 
 #: Columns handed to write() as JSON text (to_json), embedded in the line as they are.
 RAW = ("arguments", "detail")
@@ -92,10 +95,47 @@ except ImportError:  # a platform without its wheel: json writes the same values
     _orjson_dumps = None
 
 
+#: A secret's value as the journal keeps it (smartdc_nb.masking: the card, the frames and
+#: history never show one either); resume cannot send such a value again.
+SECRET_KEPT_AS = "<secret, not kept: {} characters>"
+#: Cheap test of a record's text for a key masking.is_secret may name (and some values):
+#: only text it finds is walked key by key, off the path of a request without secrets.
+_MAYBE_SECRET = re.compile(r"_pw\"|passw|secret|token|api.?key|private.?key|credential", re.I)
+
+
+def _without_secrets(value: Any) -> Any:
+    """``value`` with the value of every secret key (masking.is_secret) replaced."""
+    if isinstance(value, Mapping):
+        return {k: SECRET_KEPT_AS.format(len(str(v))) if is_secret(k) else _without_secrets(v)
+                for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_without_secrets(v) for v in value]
+    return value
+
+
+def holds_secret(value: Any) -> bool:
+    """Whether ``value`` (journalled arguments) holds a secret's value the journal did not keep."""
+    if isinstance(value, str):
+        return value.startswith("<secret, not kept: ")
+    if isinstance(value, Mapping):
+        value = list(value.values())
+    return isinstance(value, list) and any(holds_secret(v) for v in value)
+
+
 def to_json(value: Any) -> str | None:
-    """``value`` as JSON text (keys sorted), each string in it cut to MAX_VALUE characters."""
+    """``value`` as JSON text (keys sorted), each string in it cut to MAX_VALUE characters,
+    the value of each secret key replaced by :data:`SECRET_KEPT_AS`."""
     if value is None:
         return None
+    text = _encoded(value)
+    if text is not None and _MAYBE_SECRET.search(text):
+        masked = _without_secrets(value)
+        if masked != value:
+            text = _encoded(masked)
+    return text
+
+
+def _encoded(value: Any) -> str | None:
     text = None
     if _orjson_dumps is not None:
         try:
@@ -177,5 +217,6 @@ if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork
     os.register_at_fork(after_in_child=_reseed_after_fork)
 
 
-__all__ = ["RAW", "json_string", "MAX_VALUE", "now_text", "random_hex", "new_ref", "to_json",
-           "fragment", "intent_line", "outcome_line", "record_line"]
+__all__ = ["RAW", "SECRET_KEPT_AS", "holds_secret", "json_string", "MAX_VALUE", "now_text",
+           "random_hex", "new_ref", "to_json", "fragment", "intent_line", "outcome_line",
+           "record_line"]

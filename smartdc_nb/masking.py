@@ -1,8 +1,9 @@
-"""Which metadata values are secrets: the one rule the card, the frames and history follow.
+"""Which metadata values are secrets: the one rule the card, the frames, history and the
+journal follow.
 
 A secret's key is shown (which machines carry a ``db_password`` is worth knowing), its value
 never: the card masks it, ``frames.metadata()`` leaves its value empty (its size is shown),
-and a saved history point keeps no value of it. Boot scripts and the injected SSH keys are shown by size
+and neither a saved history point nor the journal keeps its value (journal_lines). Boot scripts and the injected SSH keys are shown by size
 (:data:`SCRIPT_KEYS`); a history point keeps no value of those either.
 """
 

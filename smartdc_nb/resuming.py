@@ -42,6 +42,7 @@ from .operations.outcomes import FAILED, SKIPPED, BulkInterrupted, BulkResult, O
 from .operations.polling import refresh_machines
 from .errors import InvalidInputError, NotFoundError, SmartDCError, TransportError
 from .journal_views import ACCEPTED, REFUSED, MachineRecord, Run, journal_path, journal_run
+from .journal_lines import holds_secret
 from .resources.audit import PendingAction, action_entry
 from .plan_ids import callable_identity, identity_name
 from .plans import PlannedNames
@@ -150,7 +151,14 @@ def _arguments(run: Run) -> tuple[tuple, dict]:
         raise InvalidInputError(
             f"run {run.run_id} was given a callable argument, which a journal cannot keep; "
             "it cannot be resumed as it was")
-    return tuple(arguments.get("args") or ()), dict(arguments.get("kwargs") or {})
+    args, kwargs = tuple(arguments.get("args") or ()), dict(arguments.get("kwargs") or {})
+    if holds_secret([*args, kwargs]):
+        raise InvalidInputError(
+            f"run {run.run_id} set secret values (such as a password), which the journal does "
+            "not keep, so it cannot send them again; nothing was sent. Run the action again "
+            f"for the machines it did not reach (smartdc_nb.journal_run({run.run_id!r}) shows "
+            "them)")
+    return args, kwargs
 
 
 def _pending(intent: dict) -> PendingAction:

@@ -446,3 +446,22 @@ def test_a_records_time_is_the_utc_time_now_to_the_microsecond():
         assert when.utcoffset() == datetime.timedelta(0)
         assert before - datetime.timedelta(microseconds=1) <= when <= after
         time.sleep(0.005)
+
+
+def test_secret_metadata_values_are_not_kept_in_the_journal(emu, dc, journal_path):
+    """update_metadata(db_password=...) wrote the password into the journal file in clear,
+    and journal() showed it: the card, the frames and history never show a secret's value
+    (smartdc_nb.masking). The journal keeps the key and the value's length, not the value."""
+    machine = fetched(dc, emu, name="j-secret")
+    machine.update_metadata(db_password="hunter2-hunter2", note="kept")
+    MachineList([machine]).update_metadata({"api_token": "tok-123456"}, confirm=True, **FAST)
+    text = journal_path.read_text()
+    assert "hunter2" not in text and "tok-123456" not in text
+    intent = [r for r in records() if r["kind"] == "intent"][0]
+    body = intent["arguments"]["body"]
+    assert body["note"] == "kept"
+    assert body["db_password"] == "<secret, not kept: 15 characters>"
+    run = [r for r in records() if r["kind"] == "run"][0]
+    assert run["detail"]["arguments"]["args"] == [{"api_token": "<secret, not kept: 10 characters>"}]
+    # what was sent is what was asked: the cloud has the value
+    assert machine.get_metadata()["db_password"] == "hunter2-hunter2"

@@ -13,7 +13,8 @@ import time
 from collections import Counter
 
 import pytest
-from test_machine_support import FAST, accepted, ctrl_c_after_accepted, fetched, mutations
+from test_machine_support import (FAST, accepted, ctrl_c_after_accepted, ctrl_c_when, fetched,
+                                  mutations)
 
 import smartdc_nb
 from smartdc_nb.bulk import BulkInterrupted
@@ -128,6 +129,25 @@ def test_an_in_flight_request_whose_job_failed_is_said_failed_not_done(emu, dc, 
     assert "its audit log shows create_snapshot at" in failed["reason"]
     assert "which failed" in failed["reason"]
     assert landed["outcome"] == "skipped" and "which failed" not in landed["reason"]
+
+
+def test_a_run_that_set_secrets_is_not_resumed_with_values_it_does_not_have(emu, dc):
+    """The journal keeps no secret's value, so a resume of an interrupted update_metadata
+    with a password would send the placeholder as the password: it refuses, nothing sent."""
+    machines = MachineList(fetched(dc, emu, name=f"r-sec{i}") for i in range(4))
+    emu.faults.add(r"/metadata", method="POST", latency=0.25)
+    emu.clear_requests()
+    written = lambda: any(r["method"] == "POST" and r["path"].endswith("/metadata")  # noqa: E731
+                          and r["status"] == 200 for r in emu.requests)
+    with pytest.raises(BulkInterrupted), ctrl_c_when(written):
+        machines.update_metadata({"db_password": "s3cret-value"}, confirm=True, concurrency=1,
+                                 **FAST)
+    emu.faults.clear()
+    run = journal_runs()[0]
+    emu.clear_requests()
+    with pytest.raises(InvalidInputError, match="set secret values .*nothing was sent"):
+        resume(run.run_id, progress=False)
+    assert mutations(emu) == []
 
 
 def test_resume_refuses_what_it_cannot_resume(emu, dc):

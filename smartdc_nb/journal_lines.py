@@ -122,13 +122,14 @@ def holds_secret(value: Any) -> bool:
     return isinstance(value, list) and any(holds_secret(v) for v in value)
 
 
-def to_json(value: Any) -> str | None:
+def to_json(value: Any, secrets: bool = True) -> str | None:
     """``value`` as JSON text (keys sorted), each string in it cut to MAX_VALUE characters,
-    the value of each secret key replaced by :data:`SECRET_KEPT_AS`."""
+    the value of each secret key replaced by :data:`SECRET_KEPT_AS` (``secrets=False``: the
+    caller knows it holds none, masking.may_carry_secrets)."""
     if value is None:
         return None
     text = _encoded(value)
-    if text is not None and _MAYBE_SECRET.search(text):
+    if secrets and text is not None and _MAYBE_SECRET.search(text):
         masked = _without_secrets(value)
         if masked != value:
             text = _encoded(masked)

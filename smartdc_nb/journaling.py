@@ -30,6 +30,7 @@ from typing import Any, Callable, Iterator, Mapping
 from .journal_lines import (fragment, intent_line, json_string, new_ref, now_text, outcome_line,
                             random_hex, to_json)
 from .journal_store import COLUMNS, ENV, Journal, JournalError, default_path
+from .masking import may_carry_secrets
 from .plan_ids import callable_identity
 
 
@@ -323,7 +324,8 @@ def recorded(datacenter: Any, method: str, path: str, params: Mapping[str, Any] 
         arguments = {"body": body} if body is not None else None
     intent = new_ref()  # the outcome's link to its intent
     journal.append(intent_line(common, stamp, intent, method, path,
-                               to_json(arguments) if arguments else None,
+                               to_json(arguments, may_carry_secrets(method, path))
+                               if arguments else None,
                                machine.state_before if machine else None), before_sending=True)
     started = time.monotonic()
     try:

@@ -3,8 +3,9 @@ journal follow.
 
 A secret's key is shown (which machines carry a ``db_password`` is worth knowing), its value
 never: the card masks it, ``frames.metadata()`` leaves its value empty (its size is shown),
-and neither a saved history point nor the journal keeps its value (journal_lines). Boot scripts and the injected SSH keys are shown by size
-(:data:`SCRIPT_KEYS`); a history point keeps no value of those either.
+and neither a saved history point nor the journal keeps its value (journal_lines). Boot
+scripts and the injected SSH keys are shown by size (:data:`SCRIPT_KEYS`); a history point
+keeps no value of those either.
 """
 
 from __future__ import annotations
@@ -20,9 +21,16 @@ SECRET_KEY = re.compile(r"(_pw$|passw(or)?d|secret|token|api[_-]?key|private[_-]
 SCRIPT_KEYS = frozenset({"user-script", "user-data", "root_authorized_keys"})
 
 
+def may_carry_secrets(method: str, path: str) -> bool:
+    """Whether a request's body may hold metadata values: a metadata write, or a machine's
+    creation (its ``metadata.*`` keys). The journal looks for secrets in these only: the
+    look costs more than the rest of a record where every request pays it."""
+    return "/metadata" in path or (method == "POST" and path.endswith("/machines"))
+
+
 def is_secret(key: Any) -> bool:
     """Whether metadata ``key``'s value is a secret (never shown, never saved)."""
     return isinstance(key, str) and bool(SECRET_KEY.search(key))
 
 
-__all__ = ["SECRET_KEY", "SCRIPT_KEYS", "is_secret"]
+__all__ = ["SECRET_KEY", "SCRIPT_KEYS", "is_secret", "may_carry_secrets"]

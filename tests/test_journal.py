@@ -465,3 +465,9 @@ def test_secret_metadata_values_are_not_kept_in_the_journal(emu, dc, journal_pat
     assert run["detail"]["arguments"]["args"] == [{"api_token": "<secret, not kept: 10 characters>"}]
     # what was sent is what was asked: the cloud has the value
     assert machine.get_metadata()["db_password"] == "hunter2-hunter2"
+    # a new machine's metadata is in its create request's body
+    dc.create_machine(name="j-secret-new", package="g4-highcpu-1G", image="base-64-lts",
+                      metadata={"root_pw": "created-secret", "role": "db"})
+    text = journal_path.read_text()
+    assert "created-secret" not in text
+    assert '"metadata.role":"db"' in text and '"metadata.root_pw":"<secret, not kept' in text

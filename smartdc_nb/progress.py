@@ -51,18 +51,30 @@ def _make(progress: Any, **kwargs: Any) -> Any:
     """A bar from ``progress`` with ``kwargs``, or None when progress is off."""
     if not enabled(progress):
         return None
-    if callable(progress) and not isinstance(progress, bool):
-        return progress(**kwargs)
     if isinstance(progress, Mapping):
         kwargs.update(progress)
-    if progress is None:
-        # tqdm's own rule for "on unless told": a text bar only on a terminal (a log
-        # file full of carriage-return frames helps nobody; the summary line still
-        # comes), a notebook bar always.
-        kwargs.setdefault("disable", None)
-    from tqdm.auto import tqdm  # lazy: tqdm.auto may import ipywidgets
+    # Given at construction, tqdm's notebook bar puts the description into its HTML widget
+    # unescaped (status_printer) before its first frame escapes it: a machine named
+    # <img onerror=...> would run in the front-end. Set afterwards, it only goes through the
+    # escaping display(); a text bar shows the same. A factory that is not a tqdm class
+    # still gets desc= (its bar need not have set_description_str).
+    factory = callable(progress) and not isinstance(progress, bool)
+    tqdm_class = isinstance(progress, type) and hasattr(progress, "set_description_str")
+    desc = kwargs.pop("desc", None) if tqdm_class or not factory else None
+    if factory:
+        bar = progress(**kwargs)
+    else:
+        if progress is None:
+            # tqdm's own rule for "on unless told": a text bar only on a terminal (a log
+            # file full of carriage-return frames helps nobody; the summary line still
+            # comes), a notebook bar always.
+            kwargs.setdefault("disable", None)
+        from tqdm.auto import tqdm  # lazy: tqdm.auto may import ipywidgets
 
-    return tqdm(**kwargs)
+        bar = tqdm(**kwargs)
+    if desc:
+        bar.set_description_str(desc)
+    return bar
 
 
 def _fail_style(bar: Any) -> None:

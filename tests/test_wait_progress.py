@@ -127,3 +127,29 @@ def test_a_caller_with_its_own_bar_factory_gets_no_printed_summary(emu, dc, caps
     m.stop().wait_for("stopped", progress=factory, **QUICK)
     assert len(bars) == 1
     assert capsys.readouterr().out == ""
+
+
+def test_a_notebook_bar_never_holds_a_machine_name_as_markup(emu, dc):
+    # tqdm's notebook bar writes the description it is built with into its HTML widget as it
+    # is, and escapes it only from its first frame on: a front-end shows that first value
+    from tqdm.notebook import tqdm as notebook_tqdm
+
+    labels, bars = [], []
+
+    class Recording(notebook_tqdm):  # progress=tqdm.notebook.tqdm, as the docs suggest
+        def __init__(self, **kwargs):
+            super().__init__(display=False, **kwargs)
+            bars.append(self)
+
+        @staticmethod
+        def status_printer(*args, **kwargs):
+            box = notebook_tqdm.status_printer(*args, **kwargs)
+            labels.append(box.children[0].value)  # what the label holds when it is made
+            return box
+
+    name = '<img src=x onerror="alert(1)">'
+    m = fetched(dc, emu, name=name)
+    m.stop().wait_for("stopped", progress=Recording, **QUICK)
+    labels.append(bars[0].container.children[0].value)
+    assert not any("<img" in value for value in labels), labels
+    assert "&lt;img" in labels[-1] and "stopped" in labels[-1]

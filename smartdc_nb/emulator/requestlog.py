@@ -16,7 +16,11 @@ import threading
 from collections import Counter, deque
 from typing import Any
 
-_SECRET = re.compile(r"(_pw|passw(or)?d|secret|token|credentials|private_?key)$", re.IGNORECASE)
+#: The keys whose values are secrets: the client's rule (smartdc_nb.masking.SECRET_KEY), written
+#: out again because the emulator never imports the client; a test holds the two equal. (Its
+#: own anchored rule kept the values of api_key, aws_secret_access_key, db_password_prod ...)
+_SECRET = re.compile(r"(_pw$|passw(or)?d|secret|token|api[_-]?key|private[_-]?key|credential)",
+                     re.I)
 MASK = "********"
 
 

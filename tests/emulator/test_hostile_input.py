@@ -232,6 +232,28 @@ def test_the_request_log_keeps_no_secrets(emu, api):
     assert not any("hunter2" in json.dumps(r) for r in emu.requests)
 
 
+
+def test_the_request_log_keeps_no_value_the_clients_rule_calls_secret(emu, api, machine_id):
+    # the log masked only keys ending in its own words: api_key, aws_secret_access_key or
+    # db_password_prod, which the client's card and journal never show, were kept in clear
+    from smartdc_nb import masking
+    from smartdc_nb.emulator import requestlog
+
+    keys = ("api_key", "aws_secret_access_key", "db_password_prod", "credential", "apikey")
+    assert all(masking.is_secret(k) for k in keys)
+    api.post(f"/my/machines/{machine_id}/metadata",
+             json={k: f"hunter2-{k}" for k in keys} | {"note": "kept"})
+    image = api.get("/my/images").json()[0]["id"]
+    api.post("/my/machines", json={"image": image, "package": "g4-highcpu-1G", "name": "keys",
+                                   "metadata.api_key": "hunter2-created"})
+    status, _, raw = admin_request(emu, "GET", "requests")
+    assert status == 200 and b"hunter2" not in raw
+    assert not any("hunter2" in json.dumps(r) for r in emu.requests)
+    posted = [r["body"] for r in emu.requests if r["path"].endswith("/metadata")][-1]
+    assert posted["note"] == "kept" and posted["api_key"] == "********"
+    assert (requestlog._SECRET.pattern, requestlog._SECRET.flags) == \
+        (masking.SECRET_KEY.pattern, masking.SECRET_KEY.flags)  # one rule, written twice
+
 # ------------------------------------------------------------ 13: sub-users
 
 

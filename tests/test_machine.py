@@ -165,6 +165,25 @@ def test_credentials_are_fetched_on_request_and_masked_everywhere(emu, dc):
     assert "root" in repr(creds) and "********" in repr(creds)
 
 
+
+def test_secret_metadata_values_are_masked_wherever_metadata_is_shown(emu, dc):
+    # m.metadata and get_metadata() were plain dicts: shown in a cell, db_password's value
+    # was printed in clear, though the card and the frames mask it (smartdc_nb.masking)
+    from IPython.lib.pretty import pretty
+
+    m = fetched(dc, emu, metadata={"db_password": "hunter2-pw", "api_token": "tok-s3cret",
+                                   "role": "db"})
+    updated = m.update_metadata(stripe_secret="sk-s3cret")
+    shown = [m.metadata, m.get_metadata(), updated]
+    for value in shown:
+        for text in (repr(value), str(value), pretty(value), f"{value}"):
+            assert "hunter2" not in text and "s3cret" not in text, text
+            assert "'db_password': '********'" in text and "'role': 'db'" in text
+    # ... and the values are there for code that reads them
+    assert m.metadata["db_password"] == "hunter2-pw" and isinstance(m.metadata, dict)
+    assert m.get_metadata() == {"db_password": "hunter2-pw", "api_token": "tok-s3cret",
+                                "role": "db", "stripe_secret": "sk-s3cret"}
+
 def test_equality_and_hash_by_datacenter_and_id(emu, dc, dc_west, connect):
     mid = put(emu)
     a, b = Machine(dc, mid), Machine(connect(), mid)

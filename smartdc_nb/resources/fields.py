@@ -11,7 +11,7 @@ import copy
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from .values import parse_time, split_ips
+from .values import Metadata, parse_time, split_ips
 
 if TYPE_CHECKING:
     from .machine import Machine
@@ -69,10 +69,11 @@ class MachineFields:
     def metadata(self) -> dict[str, Any] | None:
         """Metadata as of the last payload or metadata call (a copy).
 
-        Passwords are not here: see :meth:`credentials`.
+        Passwords are not here: see :meth:`credentials`. Shown in a cell, the value of a
+        secret key (``db_password``, ``api_token``: smartdc_nb.masking) is masked.
         """
         value = self.raw.get("metadata")
-        return dict(value) if isinstance(value, dict) else None
+        return Metadata(value) if isinstance(value, dict) else None
 
     @property
     def boot_script(self) -> str | None:

@@ -16,6 +16,7 @@ from .. import writes
 from ..writes import Write
 from .audit import action_entry
 from .validate import check_metadata, check_tags, read_script
+from .values import Metadata
 
 if TYPE_CHECKING:
     from .machine import Machine
@@ -71,7 +72,7 @@ class MachineData:
     def _keep_metadata(self, metadata: Mapping[str, Any]) -> dict[str, Any]:
         kept = {k: v for k, v in metadata.items() if k != "credentials"}
         self.raw["metadata"] = kept
-        return dict(kept)
+        return Metadata(kept)  # shown in a cell, a db_password's value is masked
 
     def get_metadata(self) -> dict[str, Any]:
         """GET /:login/machines/:id/metadata — all metadata (also kept as ``metadata``).

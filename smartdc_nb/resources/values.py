@@ -11,6 +11,11 @@ import json
 from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping
 
+from ..masking import is_secret
+
+#: how a secret's value is shown
+MASKED = "********"
+
 
 def parse_time(value: Any) -> datetime | None:
     """An aware datetime from CloudAPI's ISO-8601 text (``...T12:55:50.539Z``), else None.
@@ -84,4 +89,23 @@ class Credentials(dict):
         return f"<table class='smartdc-nb-credentials'>{rows}</table>"
 
 
-__all__ = ["parse_time", "split_ips", "credentials_of", "Credentials"]
+class Metadata(dict):
+    """A machine's metadata; every display of it masks the values of secret keys.
+
+    It is a dict (``metadata["db_password"]`` gives the value); ``repr``, ``str`` and the
+    notebook's pretty print show a secret's key (smartdc_nb.masking.is_secret, the rule of
+    the card and the frames) and ``'********'`` for its value, as :class:`Credentials` does.
+    """
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{k!r}: {MASKED!r}" if is_secret(k) else f"{k!r}: {v!r}"
+                          for k, v in self.items())
+        return f"Metadata({{{shown}}})"
+
+    __str__ = __repr__
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(repr(self))
+
+
+__all__ = ["parse_time", "split_ips", "credentials_of", "Credentials", "Metadata"]

@@ -205,11 +205,9 @@ def end_run(context: RunContext | None, outcome: str, detail: Mapping[str, Any] 
     """Write a run's ``run-end`` record."""
     if context is None:
         return
-    context.journal.write(kind="run-end", run_id=context.run_id, plan_id=context.plan_id,
-                          action=context.action,
-                          seconds=round(time.monotonic() - context.started, 3),
-                          outcome=outcome, error=error, detail=to_json(detail),
-                          **who(context.datacenter))
+    _write_after_sending(context, "its end", kind="run-end", outcome=outcome, error=error,
+                         seconds=round(time.monotonic() - context.started, 3),
+                         detail=to_json(detail))
 
 
 def release_run(context: RunContext | None) -> None:
@@ -225,10 +223,22 @@ def batch_checked(context: RunContext | None, number: int | None, passed: list[s
     a dead process in the wait or the check) it waits on and checks the machine again."""
     if context is None:
         return
-    context.journal.write(kind="batch", run_id=context.run_id, plan_id=context.plan_id,
-                          action=context.action,
-                          detail=to_json({"batch": number, "passed": passed, "failed": failed}),
-                          **who(context.datacenter))
+    _write_after_sending(context, f"the end of batch {number}'s checks", kind="batch",
+                         detail=to_json({"batch": number, "passed": passed, "failed": failed}))
+
+
+def _write_after_sending(context: RunContext, what: str, **record: Any) -> None:
+    """Write a record of a run whose requests were sent; failing to (a full disk), warn: a
+    JournalError here would throw away the run's result, which says what the cloud did.
+    Without the record the run is only left to resume, which asks the cloud again."""
+    try:
+        context.journal.write(run_id=context.run_id, plan_id=context.plan_id,
+                              action=context.action, **record, **who(context.datacenter))
+    except JournalError as exc:
+        import warnings
+
+        warnings.warn(f"{exc}; {what} is not in the journal, the run's result stands",
+                      RuntimeWarning, stacklevel=4)
 
 
 @contextlib.contextmanager

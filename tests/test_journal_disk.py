@@ -1,0 +1,63 @@
+"""The journal when the local disk fails under it: a full disk in the middle of a run, the file
+removed or replaced while a kernel keeps it open. Real failures, not mocks: a file-size limit
+(RLIMIT_FSIZE, the kernel's EFBIG, as a full disk's ENOSPC) in a process of its own, a real
+unlink and rename."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from collections import Counter
+
+import pytest
+from test_machine_support import mutations
+
+
+resource = pytest.importorskip("resource")  # POSIX: the file-size limit
+
+#: A child that connects to the emulator, fetches the machines, then may write only ``limit``
+#: bytes of any file (its journal fills up after a few records, as a full disk would) and
+#: tags them all; it prints the result's rows and the warnings it was given.
+CHILD = textwrap.dedent("""
+    import json, resource, signal, sys, warnings
+    import smartdc_nb
+    from smartdc_nb.machine import Machine
+    from smartdc_nb.machinelist import MachineList
+    url, key_id, key_path, passphrase, path, limit, *ids = sys.argv[1:]
+    dc = smartdc_nb.connect(url=url, account="demo", key_id=key_id, key_path=key_path,
+                            passphrase=passphrase or None, journal=path, rate_limit=False,
+                            changefeed=False, name="us-east-1")
+    machines = MachineList(Machine(dc, i) for i in ids)
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG, not death: as a full disk's ENOSPC
+    resource.setrlimit(resource.RLIMIT_FSIZE, (int(limit), int(limit)))
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        result = machines.add_tags({"disk": "full"}, concurrency=1, progress=False)
+    print(json.dumps({"rows": [{"id": r["id"], "outcome": r["outcome"], "error": r["error"]}
+                               for r in result.rows],
+                      "warnings": [str(w.message) for w in said]}))
+""")
+
+
+def test_a_disk_that_fills_mid_run_loses_no_result(emu, triton_keys, tmp_path):
+    """The journal fills after a few machines were tagged: the run goes on saying, for each
+    machine left, that nothing was sent; its end cannot be recorded either, and that must not
+    throw away the result (which machines the cloud changed) for a bare JournalError."""
+    key = triton_keys["rsa"]
+    ids = [emu.datacenter("us-east-1").put_machine(name=f"full-{i}") for i in range(8)]
+    path = tmp_path / "journal.jsonl"
+    emu.clear_requests()
+    out = subprocess.run([sys.executable, "-c", CHILD, emu.urls["us-east-1"], key.md5,
+                          str(key.private), key.passphrase or "", str(path), "6000", *ids],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    said = json.loads(out.stdout.splitlines()[-1])
+    outcomes = Counter(row["outcome"] for row in said["rows"])
+    tagged = Counter(r["path"].split("/")[3] for r in mutations(emu) if r["status"] == 200)
+    assert 0 < outcomes["done"] < 8 and outcomes["done"] + outcomes["failed"] == 8
+    assert {row["id"] for row in said["rows"] if row["outcome"] == "done"} == set(tagged)
+    assert all("nothing was sent" in row["error"] for row in said["rows"]
+               if row["outcome"] == "failed")
+    assert any("end" in w and "File too large" in w for w in said["warnings"]), said["warnings"]

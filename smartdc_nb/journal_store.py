@@ -94,7 +94,9 @@ class Journal:
     _opened_lock = threading.Lock()
 
     def __init__(self, path: str | Path, sync: str | None = None):
-        self.path = Path(path).expanduser()
+        # Absolute: the file is opened again when its path names another (see _moved), and a
+        # notebook's os.chdir() must not move the journal then.
+        self.path = Path(path).expanduser().absolute()
         self.sync = (sync or os.environ.get(SYNC_ENV) or "background").strip().lower()
         # A mode given here is refused at once; the environment's only when writing: reading
         # (smartdc-nb journal, resume's look at a run) does not depend on it.
@@ -103,6 +105,7 @@ class Journal:
         self._background = self.sync == "background"
         self._lock = threading.Lock()
         self._fd: int | None = None
+        self._identity: tuple[int, int] | None = None  # the open file's (device, inode)
         self._check_tail = True
         self._unsynced = threading.Event()
         self._syncer: threading.Thread | None = None
@@ -152,8 +155,10 @@ class Journal:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+            opened = os.fstat(self._fd)
         except OSError as exc:
             raise self._cannot("write", exc, nothing_sent=True) from exc
+        self._identity = (opened.st_dev, opened.st_ino)
         self._check_tail = True
         self._syncer = None
         _live.add(self)
@@ -188,6 +193,9 @@ class Journal:
         """
         with self._lock:
             fd = self._fd
+            if fd is not None and self._moved():
+                self._drop()
+                fd = None
             if fd is None:
                 self._open()
                 fd = self._fd
@@ -221,6 +229,31 @@ class Journal:
             except OSError as exc:
                 raise self._cannot("fsync", exc, before_sending,
                                    "; the record was written but may not be on disk") from exc
+
+    def _moved(self) -> bool:
+        """Whether the path names another file than the one open (or none): a kernel keeps its
+        journal open for days, while the file is removed, rotated (mv, then a new file) or its
+        directory deleted; records written on would go to a file nobody can read. One stat per
+        record, as logging.handlers.WatchedFileHandler does."""
+        try:
+            now = os.stat(self.path)
+        except OSError:  # gone, or no longer reachable: opening it again says which
+            return True
+        return (now.st_dev, now.st_ino) != self._identity
+
+    def _drop(self) -> None:
+        """Close the open file (under self._lock) to open the path again: what was written to
+        it stays in it (fsync'd, unless the mode is none)."""
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        try:
+            if self.sync != "none":
+                os.fsync(fd)
+        except OSError:
+            pass  # its records are in the old file whatever the disk did; the new one matters
+        finally:
+            os.close(fd)
 
     def _end_line(self, fd: int, size: int) -> None:
         """End a torn last line (a crash while writing) so the next record starts its own."""

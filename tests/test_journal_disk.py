@@ -6,13 +6,16 @@ unlink and rename."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import textwrap
 from collections import Counter
 
 import pytest
-from test_machine_support import mutations
+from test_machine_support import fetched, mutations
+
+from smartdc_nb.journal_views import journal
 
 
 resource = pytest.importorskip("resource")  # POSIX: the file-size limit
@@ -61,3 +64,27 @@ def test_a_disk_that_fills_mid_run_loses_no_result(emu, triton_keys, tmp_path):
     assert all("nothing was sent" in row["error"] for row in said["rows"]
                if row["outcome"] == "failed")
     assert any("end" in w and "File too large" in w for w in said["warnings"]), said["warnings"]
+
+
+@pytest.mark.parametrize("how", ["removed", "replaced", "directory removed"])
+def test_a_journal_removed_or_replaced_under_an_open_kernel_is_written_where_it_is_read(
+        emu, connect, tmp_path, how):
+    """A long-lived kernel keeps its journal open: after the file was removed (rm, a cleanup),
+    replaced (log rotation: mv then a new file) or its directory removed, its records went on
+    into the unlinked file, which nobody can read: the requests were sent and never
+    journalled, and resume could not find the run. They go to the file the path names now."""
+    path = tmp_path / "state" / "journal.jsonl"
+    dc = connect(journal=str(path))
+    machine = fetched(dc, emu, name="j-moved")
+    machine.add_tags(before="1")
+    if how == "removed":
+        path.unlink()
+    elif how == "replaced":
+        path.rename(tmp_path / "state" / "journal.jsonl.1")
+        path.write_text("")
+    else:
+        shutil.rmtree(path.parent)
+    machine.add_tags(after="2")
+    kinds = [(r["kind"], r["arguments"]) for r in journal(path=path).to_dict("records")]
+    assert kinds == [("intent", {"body": {"after": "2"}}), ("outcome", None)]
+    assert json.loads(path.read_text().splitlines()[-1])["http_status"] == 200

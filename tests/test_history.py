@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -201,3 +202,38 @@ def test_a_datacenter_can_be_saved_and_diffed_too(emu, dc, store):
     d = smartdc_nb.diff(point, dc)
     assert d.appeared["name"].tolist() == ["later"] and d.counts["datacenter"].tolist() == [
         "us-east-1"]
+
+
+@pytest.mark.parametrize("failure", ["disk full", "not a directory"])
+def test_a_point_that_cannot_be_written_is_said_with_where_and_what_to_do(
+        emu, triton_keys, tmp_path, failure):
+    """A full disk (the kernel's EFBIG under a file-size limit: as ENOSPC) or a history
+    directory under a file: cron got a bare traceback ("Error writing bytes to file", naming
+    no file); it gets one line naming the point and what to do, exit 1, and no half point."""
+    resource = pytest.importorskip("resource")
+    config = tmp_path / "triton"
+    (config / "profiles.d").mkdir(parents=True)
+    (config / "profiles.d" / "lab.json").write_text(json.dumps(
+        {"url": emu.url, "account": "demo", "keyId": triton_keys["rsa"].md5}))
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("TRITON_", "SDC_", "SMARTDC_NB_")) and k != "SSH_AUTH_SOCK"}
+    env.update(TRITONTEST_CLI_CONFIG_DIR=str(config), HOME=str(cli_home(triton_keys, tmp_path)))
+    directory = tmp_path / "h"
+    if failure == "not a directory":
+        directory.write_text("a file")
+        directory = directory / "history"
+
+    def small_files():  # in the child only: EFBIG, not death, past 2000 bytes
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (2000, 2000))
+
+    proc = subprocess.run([sys.executable, "-m", "smartdc_nb.cli", "snapshot", "--profile", "lab",
+                           "--dir", str(directory), "--no-snapshots"], capture_output=True,
+                          text=True, timeout=300, env=env, stdin=subprocess.DEVNULL,
+                          preexec_fn=small_files if failure == "disk full" else None)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.startswith(f"smartdc-nb snapshot: cannot save the point in {directory}")
+    assert ("File too large" if failure == "disk full" else "Not a directory") in proc.stderr
+    assert "nothing was saved" in proc.stderr and "--dir" in proc.stderr
+    if failure == "disk full":
+        assert list(directory.iterdir()) == []  # no .partial- left behind

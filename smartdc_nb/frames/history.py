@@ -37,7 +37,7 @@ from typing import Any
 import pandas as pd
 
 from ..dictionary import lookup
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, SmartDCError
 from . import columns as conv
 
 FORMAT = 1
@@ -57,6 +57,11 @@ def history_dir(directory: str | os.PathLike | None = None) -> Path:
     import platformdirs
 
     return Path(platformdirs.user_data_dir("smartdc_nb", appauthor=False)) / "history"
+
+
+class HistoryWriteError(SmartDCError, OSError):
+    """A point could not be written (a full disk, a directory that cannot be made): nothing of
+    it was kept. An OSError too, as it was before it said where and what to do."""
 
 
 @dataclass
@@ -125,8 +130,11 @@ def save(fleet: Any, path: str | os.PathLike | None = None, *, directory: Any = 
     if target.exists():
         raise InvalidInputError(f"{target} exists already; give another path (a point is never "
                                 "overwritten)")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".partial-", dir=target.parent))
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".partial-", dir=target.parent))
+    except OSError as exc:
+        raise _unsaved(target, exc) from exc
     try:
         info = {"format": FORMAT, "time": point.time.isoformat(), "account": point.account,
                 "datacenters": point.datacenters, "errors": point.errors or {},
@@ -138,12 +146,23 @@ def save(fleet: Any, path: str | os.PathLike | None = None, *, directory: Any = 
             if frame is not None:
                 _write(frame, table, info, staging / f"{table}.parquet")
         staging.rename(target)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise _unsaved(target, exc) from exc
         raise
     point.path = target
     point.name = target.name
     return point
+
+
+def _unsaved(target: Path, exc: OSError) -> HistoryWriteError:
+    """The error of a point not saved: pyarrow's own ("Error writing bytes to file") names no
+    file, and a cron job's traceback says nothing of what to do."""
+    return HistoryWriteError(
+        f"cannot save the point in {target.parent} ({exc}); nothing was saved. Free some space "
+        f"there, or give a writable directory: directory=DIR (smartdc-nb snapshot --dir DIR) "
+        f"or ${ENV_DIR}")
 
 
 def _write(frame: pd.DataFrame, table: str, info: dict, path: Path) -> None:
@@ -342,4 +361,4 @@ def _typed(table: Any, name: str) -> pd.DataFrame:
     return pd.DataFrame(out, columns=list(table.column_names))
 
 
-__all__ = ["Point", "capture", "history", "history_dir", "load", "resolve", "save", "unread"]
+__all__ = ["HistoryWriteError", "Point", "capture", "history", "history_dir", "load", "resolve", "save", "unread"]

@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .config_files import _default_profile_name, _env, _read_json, config_dir, profile_names
+from .config_files import (_default_profile_name, _env, _read_json, config_dir, present,
+                           profile_names)
 from .errors import ConfigError
 
 __all__ = [
@@ -315,7 +316,7 @@ def _select(profile: str | None, looked: list[str]) -> tuple[str, dict[str, Any]
             return "adhoc", fields, []  # nothing configured: only arguments can make a profile
         return name, fields, [f"environment ({', '.join(used)})"] if used else []
     path = directory / "profiles.d" / f"{name}.json"
-    if path.is_file():
+    if present(path):
         return name, _from_file(path, name), [f"profile file {path}"]
     if name in _PROVIDERS:
         return name, _from_provider(name), [f'built-in "{name}" profile']

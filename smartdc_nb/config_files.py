@@ -37,11 +37,21 @@ def profile_names() -> list[str]:
         return []
 
 
+def present(path: Path) -> bool:
+    """Whether something is at ``path`` to read: a directory or a broken or looping link too,
+    which reading then says is unusable. Taking those for absent said "does not exist" of a
+    profile listed as there, and chose another profile than config.json named, silently."""
+    return os.path.lexists(path)
+
+
 def _read_json(path: Path, what: str) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{what} {path} cannot be read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{what} {path} is not UTF-8 text ({exc.reason} at byte {exc.start}): "
+                          "save it as UTF-8 JSON, as the triton CLI writes it") from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
@@ -53,7 +63,7 @@ def _read_json(path: Path, what: str) -> Any:
 def _default_profile_name(directory: Path) -> tuple[str | None, str]:
     """The ``profile`` named in config.json, and a note of what was examined."""
     path = directory / "config.json"
-    if not path.is_file():
+    if not present(path):
         return None, f"{path} (absent)"
     config = _read_json(path, "triton config")
     if not isinstance(config, dict):

@@ -238,6 +238,32 @@ def test_profile_that_is_not_an_object(home):
         load_profile("list")
 
 
+@pytest.mark.parametrize("damage, said", [
+    ("not UTF-8", r"is not UTF-8 text \(invalid start byte at byte 0\)"),
+    ("a directory", r"cannot be read: Is a directory"),
+    ("a link to itself", r"cannot be read: Too many levels of symbolic links"),
+])
+@pytest.mark.parametrize("which", ["profile", "config.json"])
+def test_a_damaged_profile_or_config_file_is_named_not_called_absent(home, which, damage, said):
+    """A profile file that is a directory or a symlink loop was said not to exist (while the
+    same message listed it among the profiles); a config.json that was one was taken as absent
+    and the env profile used in its place, silently; a file not in UTF-8 raised a bare
+    UnicodeDecodeError naming no file. Each now names the file and what is wrong with it."""
+    if which == "profile":
+        path, label = home / "profiles.d" / "lab.json", 'profile "lab"'
+    else:
+        path, label = home / "config.json", "triton config"
+    path.parent.mkdir(parents=True)
+    if damage == "not UTF-8":
+        path.write_bytes(b'\xff{"url": "https://h"}')
+    elif damage == "a directory":
+        path.mkdir()
+    else:
+        path.symlink_to(path)
+    with pytest.raises(ConfigError, match=f"^{label} {path} {said}"):
+        load_profile("lab" if which == "profile" else None)
+
+
 @pytest.mark.parametrize("field, value, message", [
     ("insecure", "yes", "insecure must be true or false, not 'yes'"),
     ("roles", "admin", "roles must be a list of role names, not 'admin'"),

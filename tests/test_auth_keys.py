@@ -78,6 +78,16 @@ def test_missing_key_file(tmp_path):
         KeyFileSigner(tmp_path)
 
 
+def test_a_key_file_that_cannot_be_read_otherwise_is_named(tmp_path):
+    """A link to itself (ELOOP), or any other reason the key cannot be read, raised a bare
+    OSError from connect(): an AuthError names the key file, as for a missing one."""
+    loop = tmp_path / "id_loop"
+    loop.symlink_to(loop)
+    with pytest.raises(AuthError, match=f"private key file {loop} cannot be read "
+                                        r"\(Too many levels of symbolic links\)"):
+        load_signer(key_path=loop)
+
+
 def test_public_key_or_garbage_given_as_private_key(keyset, tmp_path):
     with pytest.raises(AuthError, match=r"is a public key; give the private key file \(usually the same path wi"):
         KeyFileSigner(keyset["rsa-pkcs1"].pub)

@@ -151,6 +151,9 @@ class KeyFileSigner(KeySigner):
             raise AuthError(f"private key path {path} is a directory, not a key file") from None
         except PermissionError:
             raise AuthError(f"private key file {path} cannot be read (permission denied)") from None
+        except OSError as exc:  # a link loop, an I/O error: named like the ones above
+            raise AuthError(f"private key file {path} cannot be read ({exc.strerror or exc})"
+                            ) from None
         key = load_private_key(data, str(path), passphrase)
         super().__init__(key.public_key(), str(path))
         self.path = path

@@ -311,3 +311,37 @@ def test_a_cell_past_the_timeout_is_named_as_a_failing_cell_is(tmp_path):
     assert proc.stdout.strip() == "step one done"
     assert "step one done" in html.read_text()
     assert "never reached" not in proc.stdout
+
+
+@pytest.mark.parametrize("where", ["-o", "--html"])
+@pytest.mark.parametrize("bad", ["a directory", "in no directory"])
+def test_an_output_that_cannot_be_written_is_refused_before_any_cell_runs(tmp_path, where, bad):
+    """An -o that was a directory ran nothing but said only 'the run stopped:
+    IsADirectoryError'; an --html that was one (or in a missing folder) ran the whole runbook
+    (its changes made) and then ended in a traceback, with no summary. Both are refused
+    first, as a bad argument, before any cell runs."""
+    nb = write_notebook(tmp_path / "book.ipynb", 'open("ran", "w").write("yes")')
+    target = tmp_path / "taken" if bad == "a directory" else tmp_path / "nowhere" / "out"
+    if bad == "a directory":
+        target.mkdir()
+    proc = smartdc_nb_run(nb, where, target, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    what = "the executed notebook" if where == "-o" else "the HTML report"
+    reason = "it is a directory" if bad == "a directory" else f"{target.parent} does not exist"
+    assert proc.stderr.strip() == (f"smartdc-nb run: cannot write {what} to {target}: {reason}; "
+                                   f"give another {where}; nothing was run")
+    assert not (tmp_path / "ran").exists()
+
+
+def test_a_report_that_cannot_be_written_after_the_run_keeps_its_summary(tmp_path):
+    """The HTML report's folder went away while the runbook ran (a full disk at the end is
+    the same): the run's summary and its end are still said, then what was not written."""
+    (tmp_path / "reports").mkdir()
+    nb = write_notebook(tmp_path / "book.ipynb",
+                        'import os; os.rmdir("reports"); print("rebooted web-1")')
+    proc = smartdc_nb_run(nb, "--html", tmp_path / "reports" / "r.html", cwd=tmp_path)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stdout.strip() == "rebooted web-1"
+    assert "ran to the end" in proc.stderr and "book.out.ipynb" in proc.stderr
+    assert (f"cannot write the HTML report to {tmp_path / 'reports' / 'r.html'}: "
+            "No such file or directory") in proc.stderr

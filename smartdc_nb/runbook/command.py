@@ -108,6 +108,22 @@ def _working_dir(notebook: Path) -> Path:
     return Path.cwd() if folder == PACKAGED else folder
 
 
+def _cannot_write(path: Path, what: str, option: str) -> str | None:
+    """Why ``path`` cannot take the run's ``what``, or None. Asked before any cell runs: a
+    runbook's cells change the cloud, and a place to report them that cannot be written must
+    not be found out after (papermill said only "IsADirectoryError"; the HTML report failed
+    with a traceback after the whole run, its summary unsaid)."""
+    if path.is_dir():
+        reason = "it is a directory"
+    elif not path.parent.is_dir():
+        reason = f"{path.parent} {'is not a directory' if path.parent.exists() else 'does not exist'}"
+    elif not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        reason = "permission denied"
+    else:
+        return None
+    return f"cannot write {what} to {path}: {reason}; give another {option}; nothing was run"
+
+
 def _list_parameters(declared: dict[str, dict[str, Any]]) -> int:
     for name, info in declared.items():
         kind = info["type"].__name__ if info["type"] else "any"
@@ -161,6 +177,10 @@ def run(args: argparse.Namespace) -> int:
     html = Path(args.html).expanduser() if args.html else None
     if output.resolve() == notebook.resolve():
         return _fail("the output would overwrite the input notebook; give another -o")
+    problem = _cannot_write(output, "the executed notebook", "-o") or (
+        _cannot_write(html, "the HTML report", "--html") if html is not None else None)
+    if problem:
+        return _fail(problem)
 
     # The kernel inherits this environment: no progress bars in a headless run.
     os.environ["TQDM_DISABLE"] = "1"
@@ -189,8 +209,14 @@ def run(args: argparse.Namespace) -> int:
                      + (f"\nthe kernel said:\n{log[-3000:]}" if log else ""), 1)
 
     nb = nbformat.read(str(output), as_version=4)
+    unwritten = None  # the report, when it could not be written after all (a full disk)
     if html is not None:
-        write_html(nb, html)
+        try:
+            write_html(nb, html)
+        except OSError as exc:
+            unwritten = f"smartdc-nb run: cannot write the HTML report to {html}: " \
+                        f"{exc.strerror or exc}"
+            html = None
     seconds = f"{printer.elapsed():.0f} s"
     if failure is not None:
         summary = summary_text(nb, tagged_only=True)  # a runbook may report, then fail
@@ -200,10 +226,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"smartdc-nb run: {notebook}: {said}", file=sys.stderr)
         print(f"The executed notebook, with the traceback, is {output}"
               + (f" (HTML: {html})" if html else ""), file=sys.stderr)
+        if unwritten:
+            print(unwritten, file=sys.stderr)
         return 1
     summary = summary_text(nb)
     if summary:
         print(summary)
     print(f"smartdc-nb run: {notebook} ran to the end in {seconds}; executed notebook: {output}"
           + (f", HTML report: {html}" if html else ""), file=sys.stderr)
+    if unwritten:
+        print(unwritten, file=sys.stderr)
+        return 1
     return 0

@@ -60,8 +60,11 @@ class RunLock:
                 self.file.parent.mkdir(parents=True, exist_ok=True)
                 fd = os.open(self.file, os.O_RDWR | os.O_CREAT, 0o600)
             except OSError as exc:
-                raise JournalError(f"cannot lock {self.file} beside the journal ({exc}); "
-                                   "nothing was sent") from exc
+                raise JournalError(
+                    f"cannot lock {self.file} beside the journal ({exc}); nothing was sent. "
+                    f"Make {self.file.parent} a writable directory, or give another journal "
+                    "with connect(journal=PATH) or $SMARTDC_NB_JOURNAL, or turn it off with "
+                    "connect(journal=False)") from exc
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

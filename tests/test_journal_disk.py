@@ -16,6 +16,8 @@ import pytest
 from test_machine_support import fetched, mutations
 
 from smartdc_nb.journal_views import journal
+from smartdc_nb.journaling import JournalError
+from smartdc_nb.machinelist import MachineList
 
 
 resource = pytest.importorskip("resource")  # POSIX: the file-size limit
@@ -88,3 +90,18 @@ def test_a_journal_removed_or_replaced_under_an_open_kernel_is_written_where_it_
     kinds = [(r["kind"], r["arguments"]) for r in journal(path=path).to_dict("records")]
     assert kinds == [("intent", {"body": {"after": "2"}}), ("outcome", None)]
     assert json.loads(path.read_text().splitlines()[-1])["http_status"] == 200
+
+
+def test_a_lock_folder_that_cannot_be_made_is_said_with_what_to_do(emu, connect, tmp_path):
+    """A file where the run locks' folder goes (or a folder that cannot be written): the bulk
+    run is refused before any request, and the error says what to do, as the journal's does."""
+    path = tmp_path / "journal.jsonl"
+    (tmp_path / ".journal.jsonl.locks").write_text("in the way")
+    dc = connect(journal=str(path))
+    machines = MachineList([fetched(dc, emu, name="j-lock")])
+    emu.clear_requests()
+    with pytest.raises(JournalError, match=r"cannot lock .*\.journal\.jsonl\.locks.* nothing was "
+                                           r"sent\. Make .*\.journal\.jsonl\.locks a writable "
+                                           r"directory.*journal=False"):
+        machines.add_tags({"a": "b"}, progress=False)
+    assert mutations(emu) == []

@@ -10,11 +10,15 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 from collections import Counter
 
 import pytest
+from polling import eventually
 from test_machine_support import fetched, mutations
 
+from smartdc_nb import journal_store
+from smartdc_nb.journal_store import Journal
 from smartdc_nb.journal_views import journal
 from smartdc_nb.journaling import JournalError
 from smartdc_nb.machinelist import MachineList
@@ -68,17 +72,25 @@ def test_a_disk_that_fills_mid_run_loses_no_result(emu, triton_keys, tmp_path):
     assert any("end" in w and "File too large" in w for w in said["warnings"]), said["warnings"]
 
 
+@pytest.mark.parametrize("quiet", [False, True], ids=["while writing", "after a quiet spell"])
 @pytest.mark.parametrize("how", ["removed", "replaced", "directory removed"])
 def test_a_journal_removed_or_replaced_under_an_open_kernel_is_written_where_it_is_read(
-        emu, connect, tmp_path, how):
+        emu, connect, tmp_path, monkeypatch, how, quiet):
     """A long-lived kernel keeps its journal open: after the file was removed (rm, a cleanup),
     replaced (log rotation: mv then a new file) or its directory removed, its records went on
     into the unlinked file, which nobody can read: the requests were sent and never
-    journalled, and resume could not find the run. They go to the file the path names now."""
+    journalled, and resume could not find the run. They go to the file the path names now:
+    the journal's sync thread looks every SYNC_INTERVAL while records are written, and the
+    first record after it ended (a quiet spell) looks itself."""
+    if quiet:  # the sync thread ends sooner than its 5 s
+        monkeypatch.setattr(journal_store, "SYNCER_IDLE", 0.3)
     path = tmp_path / "state" / "journal.jsonl"
     dc = connect(journal=str(path))
     machine = fetched(dc, emu, name="j-moved")
     machine.add_tags(before="1")
+    if quiet:  # the sync thread has ended: nothing watches the path
+        eventually(lambda: Journal.at(path)._syncer is None, timeout=10,
+                   what="the journal's sync thread to end")
     if how == "removed":
         path.unlink()
     elif how == "replaced":
@@ -86,6 +98,8 @@ def test_a_journal_removed_or_replaced_under_an_open_kernel_is_written_where_it_
         path.write_text("")
     else:
         shutil.rmtree(path.parent)
+    if not quiet:  # the sync thread sees it within SYNC_INTERVAL
+        time.sleep(journal_store.SYNC_INTERVAL * 3)
     machine.add_tags(after="2")
     kinds = [(r["kind"], r["arguments"]) for r in journal(path=path).to_dict("records")]
     assert kinds == [("intent", {"body": {"after": "2"}}), ("outcome", None)]

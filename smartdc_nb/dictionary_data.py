@@ -93,7 +93,9 @@ TAGS = [_DC, _MID, _MNAME, _c("key", "string", "tags.<key>", _LIST, "", "Tag nam
 METADATA = [_DC, _MID, _MNAME, _c("key", "string", "metadata.<key>", _LIST, "", "Metadata key"),
             _c("value", "object", "metadata.<key>", _LIST, "", "Metadata value; empty for a "
                "secret (credentials, *_pw, password, token, ... keys: smartdc_nb.masking) and "
-               "for user-script (their size is shown); a saved point keeps no value of a masked key"),
+               "for a boot script or the injected SSH keys (user-script, user-data, "
+               "root_authorized_keys; their size is shown); a saved point keeps no value of "
+               "a masked key"),
             _c("size", "Int64", "metadata.<key>", "computed", "bytes", "UTF-8 size of the value")]
 SNAPSHOTS = [_DC, _MID, _MNAME,
              _c("name", "string", "name", "ListMachineSnapshots (GET /machines/:id/snapshots)",

@@ -345,6 +345,23 @@ def test_metadata_frame_shows_user_script_as_its_size_and_never_a_secret(emu, dc
     assert df[df.key.str.endswith("_pw")].value.isna().all()
 
 
+def test_metadata_frame_shows_every_boot_script_and_injected_key_by_size(emu, dc):
+    """The card and a history point show user-data and root_authorized_keys by size only
+    (masking.SCRIPT_KEYS); the frame hid only user-script, so a cloud-config's password
+    showed in frames.metadata()."""
+    config = "#cloud-config\npassword: hunter2-in-user-data\n"
+    keys = "ssh-ed25519 AAAAC3Nza... ops@example"
+    machine = emu.datacenter("us-east-1").put_machine(
+        name="cloud-config", metadata={"user-data": config, "root_authorized_keys": keys,
+                                       "role": "db"})
+    df = dc.frames.metadata()
+    mine = df[df.machine_id == machine].set_index("key")
+    for key, value in (("user-data", config), ("root_authorized_keys", keys)):
+        assert pd.isna(mine.loc[key, "value"]), key
+        assert mine.loc[key, "size"] == len(value.encode()), key
+    assert mine.loc["role", "value"] == "db"
+
+
 def test_snapshots_frame(emu, dc):
     raw = dc.raw_machines()
     expected = {}

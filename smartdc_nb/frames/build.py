@@ -19,7 +19,7 @@ import pandas as pd
 
 from ..errors import InvalidInputError
 from ..gcpause import gc_paused
-from ..masking import is_secret
+from ..masking import SCRIPT_KEYS, is_secret
 from .columns import (AGE_DTYPE, MACHINE_STATES, SNAPSHOT_STATES, bools,
                       categories, fields, ints, objects, split_ips, strings, tag_columns, times,
                       version_key)
@@ -40,7 +40,6 @@ SNAPSHOT_COLUMNS = ("datacenter", "machine_id", "machine_name", "name", "state",
                     "created", "updated", "age")
 AUDIT_COLUMNS = ("datacenter", "machine_id", "machine_name", "action", "success", "time",
                  "caller_type", "caller_ip", "caller_key_id")
-USER_SCRIPT = "user-script"
 
 
 @dataclass
@@ -223,12 +222,13 @@ def tags(parts: Sequence[Part]) -> pd.DataFrame:
 def metadata(parts: Sequence[Part]) -> pd.DataFrame:
     """Long form: one row per (machine, metadata key), with ``size`` (UTF-8 bytes of the value).
 
-    ``user-script`` and a secret (smartdc_nb.masking: the credentials, ``*_pw``, passwords,
-    tokens, ...) appear with their size and no value, as in a saved history point.
+    A boot script or the injected SSH keys (masking.SCRIPT_KEYS) and a secret (the
+    credentials, ``*_pw``, passwords, tokens, ...) appear with their size and no value, as
+    on the card and in a saved history point.
     """
     dcs, owners, keys, values = _long(parts, lambda m: m.get("metadata"))
     sizes = [len(_text(v).encode("utf-8", "surrogatepass")) for v in values]
-    shown = [None if k == USER_SCRIPT or is_secret(k) else v for k, v in zip(keys, values)]
+    shown = [None if k in SCRIPT_KEYS or is_secret(k) else v for k, v in zip(keys, values)]
     cols = {"datacenter": strings(dcs), "machine_id": strings(_get(owners, "id")),
             "machine_name": strings(_get(owners, "name")), "key": strings(keys),
             "value": objects(shown), "size": ints(sizes)}

@@ -164,7 +164,9 @@ def test_bad_points_are_refused_clearly(fleet, store, tmp_path):
     assert not [p for p in store.iterdir() if p.name.startswith(".partial")]
 
 
-def test_smartdc_nb_snapshot_from_the_command_line(emu, triton_keys, tmp_path):
+def lab_env(emu, triton_keys, tmp_path) -> dict:
+    """An environment for ``smartdc-nb`` with one triton CLI profile, "lab", for the emulator,
+    and nothing of the caller's (no TRITON_*, SDC_*, SMARTDC_NB_* or ssh-agent)."""
     config = tmp_path / "triton"
     (config / "profiles.d").mkdir(parents=True)
     (config / "profiles.d" / "lab.json").write_text(json.dumps(
@@ -172,6 +174,11 @@ def test_smartdc_nb_snapshot_from_the_command_line(emu, triton_keys, tmp_path):
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("TRITON_", "SDC_", "SMARTDC_NB_")) and k != "SSH_AUTH_SOCK"}
     env.update(TRITONTEST_CLI_CONFIG_DIR=str(config), HOME=str(cli_home(triton_keys, tmp_path)))
+    return env
+
+
+def test_smartdc_nb_snapshot_from_the_command_line(emu, triton_keys, tmp_path):
+    env = lab_env(emu, triton_keys, tmp_path)
     run = lambda *args: subprocess.run(
         [sys.executable, "-m", "smartdc_nb.cli", "snapshot", *args], capture_output=True,
         text=True, timeout=300, env=env, stdin=subprocess.DEVNULL)
@@ -211,13 +218,7 @@ def test_a_point_that_cannot_be_written_is_said_with_where_and_what_to_do(
     directory under a file: cron got a bare traceback ("Error writing bytes to file", naming
     no file); it gets one line naming the point and what to do, exit 1, and no half point."""
     resource = pytest.importorskip("resource")
-    config = tmp_path / "triton"
-    (config / "profiles.d").mkdir(parents=True)
-    (config / "profiles.d" / "lab.json").write_text(json.dumps(
-        {"url": emu.url, "account": "demo", "keyId": triton_keys["rsa"].md5}))
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("TRITON_", "SDC_", "SMARTDC_NB_")) and k != "SSH_AUTH_SOCK"}
-    env.update(TRITONTEST_CLI_CONFIG_DIR=str(config), HOME=str(cli_home(triton_keys, tmp_path)))
+    env = lab_env(emu, triton_keys, tmp_path)
     directory = tmp_path / "h"
     if failure == "not a directory":
         directory.write_text("a file")

@@ -184,6 +184,20 @@ def test_secret_metadata_values_are_masked_wherever_metadata_is_shown(emu, dc):
     assert m.get_metadata() == {"db_password": "hunter2-pw", "api_token": "tok-s3cret",
                                 "role": "db", "stripe_secret": "sk-s3cret"}
 
+def test_long_metadata_shown_in_a_cell_is_laid_out_a_key_a_line_as_a_dict_is(emu, dc):
+    # Metadata's pretty print was its one-line repr: a cell showed a machine's metadata as one
+    # line that JupyterLab broke in the middle of keys and values, where a dict gets a key a line
+    from IPython.lib.pretty import pretty
+
+    values = {f"key_{i}": "value " * 5 for i in range(8)}
+    m = fetched(dc, emu, metadata={"db_password": "hunter2-pw", **values})
+    lines = pretty(m.metadata).splitlines()
+    assert lines[0] == "Metadata({'db_password': '********',"
+    assert lines[1:] == [f"          {k!r}: {v!r}," for k, v in values.items()][:-1] + \
+        [f"          'key_7': {values['key_7']!r}}})"]
+    assert pretty({"m": m.metadata}).count("hunter2") == 0
+
+
 def test_equality_and_hash_by_datacenter_and_id(emu, dc, dc_west, connect):
     mid = put(emu)
     a, b = Machine(dc, mid), Machine(connect(), mid)

@@ -97,15 +97,22 @@ class Metadata(dict):
     the card and the frames) and ``'********'`` for its value, as :class:`Credentials` does.
     """
 
+    def _masked(self) -> dict:
+        return {k: MASKED if is_secret(k) else v for k, v in self.items()}
+
     def __repr__(self) -> str:
-        shown = ", ".join(f"{k!r}: {MASKED!r}" if is_secret(k) else f"{k!r}: {v!r}"
-                          for k, v in self.items())
-        return f"Metadata({{{shown}}})"
+        return f"Metadata({self._masked()!r})"
 
     __str__ = __repr__
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        printer.text(repr(self))
+        # laid out as a cell shows a dict (a key a line when it is too long for one line),
+        # not as one line that the notebook breaks in the middle of keys and values
+        if cycle:
+            printer.text("Metadata({...})")
+            return
+        with printer.group(len("Metadata("), "Metadata(", ")"):
+            printer.pretty(self._masked())
 
 
 __all__ = ["parse_time", "split_ips", "credentials_of", "Credentials", "Metadata"]

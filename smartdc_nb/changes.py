@@ -172,6 +172,11 @@ class ChangeStream:
         with self._lock:
             return feed.known.get(machine_id), feed.stamps.get(machine_id, 0)
 
+    def slowest_answer(self, datacenter: str) -> float:
+        """Seconds the slowest answered reconcile request (listing page or GET) of
+        ``datacenter`` took (0.0: none answered yet)."""
+        return self._feeds[datacenter].slowest_answer
+
     def listed(self, datacenter: str) -> bool:
         """True once ``datacenter`` was listed (its known machines are a whole fleet's)."""
         return self._feeds[datacenter].baseline

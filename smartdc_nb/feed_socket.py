@@ -67,6 +67,9 @@ class _Datacenter:
         self.list_error: BaseException | None = None
         self.known_at: datetime | None = None
         self.listed_at: float | None = None      # monotonic start of the last reconcile
+        # seconds the slowest answered reconcile request took: a wait on the feed counts the
+        # cloud as answering in that time, as it counts its own polls' answers
+        self.slowest_answer = 0.0
         self.connects = 0
         self.ws: Any = None
         self.thread = threading.Thread(target=self._run, name=f"smartdc_nb-changes:{name}",
@@ -239,9 +242,16 @@ class _Datacenter:
         ids = self.stream.machine_ids
         if self._each(ids):
             return self._fetch_each(ids)
-        listing = [m for page in self.dc.iter_machine_pages(tombstone=True) for m in page]
+        listing, asked = [], time.monotonic()
+        for page in self.dc.iter_machine_pages(tombstone=True):
+            listing += page
+            self._answered(asked)
+            asked = time.monotonic()
         self.stream.listings += 1
         return listing
+
+    def _answered(self, asked: float) -> None:
+        self.slowest_answer = max(self.slowest_answer, time.monotonic() - asked)
 
     def _fetch_each(self, ids: set[str]) -> list[dict]:
         """GET each awaited machine (cheaper than a listing of a large fleet for a few)."""
@@ -249,6 +259,7 @@ class _Datacenter:
 
         found = []
         for machine_id in sorted(ids):
+            asked = time.monotonic()
             try:
                 found.append(self.dc.raw_machine_data(machine_id))
             except MachineDeletedError as exc:
@@ -257,6 +268,7 @@ class _Datacenter:
             except NotFoundError:
                 with self.stream._lock:
                     self.known.pop(machine_id, None)
+            self._answered(asked)  # a 404 or 410 is an answer too
             self.stream.gets += 1
         return found
 

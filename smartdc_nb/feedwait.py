@@ -110,7 +110,9 @@ class FeedWatch:
             if stream is None or tracker.kind != "machine" or not stream.live():
                 poll.append(tracker)
                 continue
-            payload, stamp = stream.known_stamped(next(iter(stream.status)), tracker.machine.id)
+            name = next(iter(stream.status))
+            payload, stamp = stream.known_stamped(name, tracker.machine.id)
+            answered = stream.slowest_answer(name)  # how long the cloud took to answer the feed
             seen, since = self._last.get(id(tracker), (-1, now))
             if stamp == seen:
                 if not timed:
@@ -124,11 +126,12 @@ class FeedWatch:
             else:
                 self._last[id(tracker)] = (stamp, now)
             if payload is None:
-                tracker.observe(None, missing=True)
+                tracker.observe(None, missing=True, seconds=answered)
             else:
                 if stamp != seen:
                     tracker.machine.update_from(payload)
-                tracker.observe(payload.get("state"), tracker.machine.raw_as_served)
+                tracker.observe(payload.get("state"), tracker.machine.raw_as_served,
+                                seconds=answered)
             observed.add(tracker)
         return poll, observed
 

@@ -6,12 +6,13 @@ import threading
 import time
 
 import pytest
+from polling import eventually
 from test_machine_support import FAST, logged, put
 from test_widgets_support import FAST as PANEL_FAST
 from test_widgets_support import badges
 from test_widgets_support import opened  # noqa: F401 (a fixture, used by name)
 
-from smartdc_nb.errors import WaitFailed
+from smartdc_nb.errors import WaitFailed, WaitTimeout, WaitUnanswered
 from smartdc_nb.machine import Machine
 from smartdc_nb.machinelist import MachineList
 
@@ -150,3 +151,28 @@ def test_a_change_before_the_server_took_the_registration_is_found_by_a_poll(emu
     assert m.stop().wait_for("stopped", timeout=20, **FAST) is m
     assert [r["status"] for r in logged(emu, "GET", "/changefeed")] == [101]
     assert polls(emu) == [m.path, m.path]  # the reconcile GET, then the quiet machine's poll
+
+
+def test_a_slow_clouds_last_poll_cut_by_the_deadline_is_not_called_no_answer_on_the_feed(emu, fdc):
+    """The feed is live and its reconcile GET was answered, in 0.6 s; the wait's last poll,
+    sent at its deadline, was cut after its 0.5 s of grace. The cloud did not stop answering:
+    the wait ran out. The feed's answers were not timed, so the wait said "the cloud stopped
+    answering" (WaitUnanswered), as a polled wait no longer does."""
+    emu.set_durations(stop=30)
+    m = Machine(fdc, put(emu, name="feed-slow"))
+    m.stop()
+    fault = emu.faults.add(path=m.id + "$", method="GET", latency=0.6)
+    with pytest.raises(WaitTimeout) as info:
+        m.wait_for("stopped", timeout=1.0, interval=0.5, progress=False)
+    # the feed closes in the background and the emulator still answers the cut poll: let
+    # both end in this test, not in the next one's request log
+    eventually(lambda: not any(t.name.startswith("smartdc_nb-changes")
+                               for t in threading.enumerate()), 5, "the feed's thread to end")
+    eventually(lambda: len(logged(emu, "GET", m.id)) >= next(
+        f["hits"] for f in emu.faults.list() if f["id"] == fault), 5, "the cut poll's answer")
+    error = info.value
+    assert not isinstance(error, WaitUnanswered), str(error)
+    assert "stopped answering" not in str(error)
+    assert "did not reach stopped within 1s; it is stopping" in str(error)
+    assert "Its last poll was cut off by the wait's end before an answer; the cloud had been " \
+           "answering, in up to 0.6s." in str(error)

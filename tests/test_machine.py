@@ -184,6 +184,19 @@ def test_secret_metadata_values_are_masked_wherever_metadata_is_shown(emu, dc):
     assert m.get_metadata() == {"db_password": "hunter2-pw", "api_token": "tok-s3cret",
                                 "role": "db", "stripe_secret": "sk-s3cret"}
 
+
+def test_metadata_shown_in_a_cell_gives_boot_scripts_by_size_as_the_card_does(emu, dc):
+    # a cloud-config in user-data can hold a password: the card, the frames and history show
+    # user-script, user-data and root_authorized_keys by size; m.metadata showed them whole
+    from IPython.lib.pretty import pretty
+
+    config = "#cloud-config\npassword: in-user-data\n"
+    m = fetched(dc, emu, metadata={"user-data": config, "role": "db"})
+    for text in (repr(m.metadata), pretty(m.metadata)):
+        assert "in-user-data" not in text, text
+        assert f"'user-data': '<script, {len(config.encode())} bytes>'" in text
+    assert m.metadata["user-data"] == config
+
 def test_long_metadata_shown_in_a_cell_is_laid_out_a_key_a_line_as_a_dict_is(emu, dc):
     # Metadata's pretty print was its one-line repr: a cell showed a machine's metadata as one
     # line that JupyterLab broke in the middle of keys and values, where a dict gets a key a line

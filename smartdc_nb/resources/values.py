@@ -11,7 +11,7 @@ import json
 from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping
 
-from ..masking import is_secret
+from ..masking import SCRIPT_KEYS, is_secret
 
 #: how a secret's value is shown
 MASKED = "********"
@@ -94,11 +94,15 @@ class Metadata(dict):
 
     It is a dict (``metadata["db_password"]`` gives the value); ``repr``, ``str`` and the
     notebook's pretty print show a secret's key (smartdc_nb.masking.is_secret, the rule of
-    the card and the frames) and ``'********'`` for its value, as :class:`Credentials` does.
+    the card and the frames) and ``'********'`` for its value, as :class:`Credentials` does,
+    and a boot script or the injected SSH keys (masking.SCRIPT_KEYS) by size, as the card
+    does: a cloud-config may hold a password.
     """
 
     def _masked(self) -> dict:
-        return {k: MASKED if is_secret(k) else v for k, v in self.items()}
+        return {k: MASKED if is_secret(k) else
+                (f"<script, {len(str(v).encode())} bytes>" if k in SCRIPT_KEYS else v)
+                for k, v in self.items()}
 
     def __repr__(self) -> str:
         return f"Metadata({self._masked()!r})"

@@ -510,7 +510,8 @@ def test_a_plan_named_to_the_second_says_no_other_run_can_approve_it(emu, dc):
     assert again.id in said and "'pre-{datetime}'" in said and "{date}" in said
     assert "only this plan object" in said
     assert "{datetime}" in repr(again) and "only this plan object" in repr(again)
-    assert "only this plan object" in words(again._repr_html_().split("</style>", 1)[1])
+    card = words(again._repr_html_().split("</style>", 1)[1])
+    assert "Note Its names come from" in card and "or a fixed name." in card
     assert machines.plan("create_snapshot", "pre-{date}").time_bound is None
     assert machines.plan("rename", "{name}-{time}").time_bound  # any template, {time} too
     assert mutations(emu) == []

@@ -30,6 +30,11 @@ def _counts(counts: dict[str, int]) -> list[Badge]:
     return [Badge(f"{n:,} {word}", TONES.get(word, "neutral")) for word, n in counts.items() if n]
 
 
+def _sentence(words: str) -> str:
+    """A clause (as an error message continues it) as a sentence of its own on a card."""
+    return words[:1].upper() + words[1:] + ("" if words.endswith(".") else ".")
+
+
 def plan_card(plan: Any, limit: int = 20) -> Card:
     """A plan: counts per verdict and datacenter, the machines that act first, estimate, id."""
     per_dc: dict[str, Counter] = {}
@@ -61,7 +66,8 @@ def plan_card(plan: Any, limit: int = 20) -> Card:
                     (f"{est['batches']} batch(es)" if est["wait"] else "no wait")),
                    *([("Also covers", plan._covers_text())] if plan.covers else []),
                    ("Apply with", f"plan.apply(approve={plan.id!r})"),
-                   *([("Note", text(plan.time_bound, limit=600))] if plan.time_bound else []),
+                   *([("Note", text(_sentence(plan.time_bound), limit=600))]
+                     if plan.time_bound else []),
                    ("Pace", text(plan.pace_text()))])
     return Card("Plan", f"{plan.action} on {len(plan.rows):,} machine"
                         f"{'s' * (len(plan.rows) != 1)}",

@@ -119,3 +119,23 @@ def test_a_lock_folder_that_cannot_be_made_is_said_with_what_to_do(emu, connect,
                                            r"directory.*journal=False"):
         machines.add_tags({"a": "b"}, progress=False)
     assert mutations(emu) == []
+
+
+@pytest.mark.parametrize("sync", ["none", "background"])
+def test_the_sync_thread_wakes_at_most_every_sync_interval_whatever_the_mode(
+        tmp_path, monkeypatch, sync):
+    """The thread that watches the journal's path (and fsyncs in background mode) woke for
+    every record in `none` mode: a wake-up and a turn at the interpreter per record, which
+    bench_journal.py measured at ~100 µs per request. It looks at most every SYNC_INTERVAL."""
+    looks = []
+    journal = Journal(tmp_path / "journal.jsonl", sync=sync)
+    real = journal._moved
+    monkeypatch.setattr(journal, "_moved", lambda: looks.append(1) or real())
+    started = time.monotonic()
+    for i in range(300):
+        journal.write(kind="run", run_id=f"r{i}")
+        time.sleep(0.001)
+    took = time.monotonic() - started
+    time.sleep(journal_store.SYNC_INTERVAL * 2)
+    journal.close()
+    assert len(looks) <= took / journal_store.SYNC_INTERVAL + 3, (len(looks), took)

@@ -155,6 +155,10 @@ def test_bad_parameters_are_refused_before_running(tmp_path, args, message):
 def test_bad_files_are_refused(tmp_path):
     proc = smartdc_nb_run(tmp_path / "missing.ipynb", cwd=tmp_path)
     assert proc.returncode == 2 and "missing.ipynb: no such notebook file" in proc.stderr
+    (tmp_path / "folder.ipynb").mkdir()  # it exists: "no such file" misled
+    proc = smartdc_nb_run(tmp_path / "folder.ipynb", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "folder.ipynb: a directory, not a notebook file; give the .ipynb file" in proc.stderr
     plain = write_notebook(tmp_path / "plain.ipynb", "print(1)", parameters=None)
     proc = smartdc_nb_run(plain, "-p", "count", "1", cwd=tmp_path)
     assert proc.returncode == 2 and "no cell tagged 'parameters'" in proc.stderr

@@ -91,6 +91,8 @@ def _locate(name: str) -> Path | str:
     path = resolve(name)
     if path is not None:
         return path
+    if Path(name).expanduser().is_dir():
+        return f"{name}: a directory, not a notebook file; give the .ipynb file to run"
     names = ", ".join(packaged()) or "none"
     return f"{name}: no such notebook file, nor a packaged runbook of that name (runbooks: {names})"
 

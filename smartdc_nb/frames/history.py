@@ -29,6 +29,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -151,9 +152,26 @@ def save(fleet: Any, path: str | os.PathLike | None = None, *, directory: Any = 
         if isinstance(exc, OSError):
             raise _unsaved(target, exc) from exc
         raise
+    _clear_stale_staging(target.parent)
     point.path = target
     point.name = target.name
     return point
+
+
+#: Seconds after which a ``.partial-*`` folder is a save that died (kill -9, a power cut: the
+#: cleanup above never ran), not one under way in another process.
+STALE_STAGING = 3600
+
+
+def _clear_stale_staging(parent: Path) -> None:
+    """Remove the half-written points that dead saves left in ``parent`` (history() skips
+    them; nothing else would ever remove them)."""
+    for folder in parent.glob(".partial-*"):
+        try:
+            if time.time() - folder.stat().st_mtime > STALE_STAGING:
+                shutil.rmtree(folder, ignore_errors=True)
+        except OSError:  # removed meanwhile by another save
+            pass
 
 
 def _unsaved(target: Path, exc: OSError) -> HistoryWriteError:

@@ -337,6 +337,22 @@ def test_an_output_that_cannot_be_written_is_refused_before_any_cell_runs(tmp_pa
     assert not (tmp_path / "ran").exists()
 
 
+def test_an_executed_notebook_that_cannot_be_saved_mid_run_says_so(tmp_path):
+    """papermill saves the executed notebook after each cell; when that fails (a full disk,
+    its folder gone), the run stops before the next cell. It said only "stopped:
+    FileNotFoundError: ...": nothing named the output as what could not be written, nor
+    that the cells before had run and made their changes."""
+    (tmp_path / "out").mkdir()
+    nb = write_notebook(tmp_path / "book.ipynb", 'print("step one")',
+                        'import shutil; shutil.rmtree("out")', 'print("never")')
+    output = tmp_path / "out" / "book.out.ipynb"
+    proc = smartdc_nb_run(nb, "-o", output, cwd=tmp_path)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert f"cannot save the executed notebook to {output}" in proc.stderr, proc.stderr
+    assert "the cells listed above ran, and made their changes" in proc.stderr
+    assert "never" not in proc.stdout
+
+
 def test_a_report_that_cannot_be_written_after_the_run_keeps_its_summary(tmp_path):
     """The HTML report's folder went away while the runbook ran (a full disk at the end is
     the same): the run's summary and its end are still said, then what was not written."""

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import os
 import sys
 import tempfile
@@ -82,6 +83,15 @@ def _captured_stderr() -> Iterator[tuple[list[str], TextIO]]:
             os.close(saved)
             log.seek(0)
             text.append(log.read())
+
+
+def _unsaved(failure: BaseException | None, output: Path) -> bool:
+    """Whether ``failure`` is the executed notebook that could not be saved (its folder gone,
+    a full disk), not another file error (a kernel that would not start)."""
+    if not isinstance(failure, OSError):
+        return False
+    return (str(output.parent) in str(failure) or
+            failure.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS))
 
 
 def _locate(name: str) -> Path | str:
@@ -205,6 +215,11 @@ def run(args: argparse.Namespace) -> int:
     if isinstance(failure, KeyboardInterrupt):
         return _fail(f"{notebook}: interrupted; the cells run so far are in {output}", 130)
     timed_out = isinstance(failure, CellTimeoutError)  # a failing cell, named as one below
+    if _unsaved(failure, output):  # papermill saves the executed notebook after each cell
+        return _fail(f"cannot save the executed notebook to {output} "
+                     f"({failure.strerror or failure}), so the run of {notebook} stopped there: "
+                     "the cells listed above ran, and made their changes. Free some space, or "
+                     "give another -o", 1)
     if failure is not None and not isinstance(failure, PapermillExecutionError) and not timed_out:
         log = "".join(captured).strip()
         return _fail(f"the run of {notebook} stopped: {type(failure).__name__}: {failure}"

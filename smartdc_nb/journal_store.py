@@ -60,6 +60,9 @@ COLUMNS = ("seq", "time", "kind", "run_id", "plan_id", "profile", "account", "us
            "datacenter", "machine_id", "machine_name", "action", "arguments", "method", "path",
            "request_id", "state_before", "http_status", "outcome", "error", "seconds", "intent",
            "detail")
+#: What to do when the journal (or the run locks beside it) cannot be written.
+ELSEWHERE = (f"Give a writable file with connect(journal=PATH) or ${ENV}, or turn the journal "
+             "off with connect(journal=False)")
 #: Seconds the background syncer waits for another write before it ends.
 SYNCER_IDLE = 5.0
 #: Seconds between two background fsyncs at most: records written in between share one
@@ -144,8 +147,7 @@ class Journal:
         if not nothing_sent:
             return JournalError(text)
         return JournalError(
-            f"{text}; nothing was sent. Give a writable file with connect(journal=PATH) or "
-            f"${ENV}, or turn the journal off with connect(journal=False)")
+            f"{text}; nothing was sent. {ELSEWHERE}")
 
     def _open(self) -> None:
         if self._fd is not None:
@@ -392,5 +394,5 @@ def _close_all() -> None:
             pass
 
 
-__all__ = ["Journal", "JournalError", "JournalWarning", "default_path", "COLUMNS", "ENV",
+__all__ = ["Journal", "JournalError", "JournalWarning", "default_path", "COLUMNS", "ENV", "ELSEWHERE",
            "SYNC_ENV", "SYNC_MODES", "OFF"]

@@ -23,6 +23,7 @@ import contextlib
 import contextvars
 import os
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
@@ -235,8 +236,6 @@ def _write_after_sending(context: RunContext, what: str, **record: Any) -> None:
         context.journal.write(run_id=context.run_id, plan_id=context.plan_id,
                               action=context.action, **record, **who(context.datacenter))
     except JournalError as exc:
-        import warnings
-
         warnings.warn(f"{exc}; {what} is not in the journal, the run's result stands",
                       RuntimeWarning, stacklevel=4)
 
@@ -365,8 +364,6 @@ def _write_outcome(journal: Journal, common: str, **record: Any) -> None:
 
 
 def _warn_unrecorded(problem: JournalError, status: int | None, stacklevel: int) -> None:
-    import warnings
-
     warnings.warn(f"{problem}; the request itself was sent (HTTP {status})", RuntimeWarning,
                   stacklevel=stacklevel)
 

@@ -76,7 +76,7 @@ class Credentials(dict):
     """
 
     def __repr__(self) -> str:
-        shown = ", ".join(f"{k!r}: '********'" for k in self)
+        shown = ", ".join(f"{k!r}: {MASKED!r}" for k in self)
         return f"Credentials({{{shown}}})"
 
     __str__ = __repr__
@@ -85,7 +85,7 @@ class Credentials(dict):
         printer.text(repr(self))
 
     def _repr_html_(self) -> str:
-        rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>********</td></tr>" for k in self)
+        rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{MASKED}</td></tr>" for k in self)
         return f"<table class='smartdc-nb-credentials'>{rows}</table>"
 
 

@@ -108,6 +108,8 @@ class Emulator:
         self.faults = Faults(self._seed)
         self.throttle = Throttle(throttle)
         self._requests = RequestLog()
+        #: bumped by reset(): a request a fault delayed across it is dropped, never applied
+        self.epoch = 0
         self.changefeed = Feed(self.state, enabled=changefeed)
         self.state.changes = self.changefeed
         self.state.clock.on_change(self.changefeed.wake)  # a jump may finish transitions
@@ -216,10 +218,12 @@ class Emulator:
 
         Faults, the request log, speed, durations and the throttle setting are
         kept (the ``emu`` test fixture clears those itself); throttle buckets
-        are refilled.
+        are refilled. A request a fault holds or delays across the reset is
+        dropped without acting: the machine it named is a new one now.
         """
         self.changefeed.reset()
         with self.state.lock:
+            self.epoch += 1
             self._seed_all()
             if self.state.persistence is not None:
                 self.state.persistence.replace_all(self.state, self._meta())
@@ -338,7 +342,10 @@ class Emulator:
         return self._requests.entries()
 
     def clear_requests(self) -> None:
-        """Empty the request log and the counters."""
+        """Empty the request log and the counters.
+
+        A request being served at the time is left out of both when it ends.
+        """
         self._requests.clear()
 
     def counters(self) -> dict[str, Any]:

@@ -86,6 +86,8 @@ class CloudAPIApp:
     def __call__(self, environ: dict[str, Any], start_response):
         req = _Request(environ, self.dc)
         req.now += self.emulator.clock_skew
+        req.log_generation = self.emulator._requests.generation
+        req.epoch = self.emulator.epoch
         is_admin = req.path.startswith(ADMIN_PREFIX)
         try:
             reply = self._admin(req) if is_admin else self._serve(req)
@@ -154,7 +156,7 @@ class CloudAPIApp:
             "account": req.account, "request_id": req.request_id, "time": req.now,
             "headers": {k: v for k, v in req.headers.items() if k in _LOGGED_HEADERS},
             "ms": round((time.perf_counter() - req.started) * 1000, 3),
-        }, req.route)
+        }, req.route, req.log_generation)
 
     # ------------------------------------------------------------ admin
 
@@ -185,6 +187,10 @@ class CloudAPIApp:
                 fault.released.wait()
             if fault.latency:
                 time.sleep(fault.latency)
+            if req.epoch != self.emulator.epoch:
+                # the cloud it was sent to was reset while the fault kept it: it must not act
+                # on the reseeded one (same ids), as a stop let go under the next test did
+                raise DropConnection()
             if fault.drop:
                 raise DropConnection()
             if fault.drop_after:  # applied, then the answer is lost on the way

@@ -52,6 +52,8 @@ class Request:
         self.account: str | None = None
         self.allow: list[str] = []
         self.body_read = False
+        self.log_generation: int | None = None  # the request log's when it arrived
+        self.epoch = 0  # the emulator's resets when it arrived
 
     def drain(self) -> None:
         """Consume a body no step read, so the next request on the connection parses."""

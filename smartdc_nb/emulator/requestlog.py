@@ -49,10 +49,15 @@ class RequestLog:
         self._route: Counter = Counter()
         self._dc: Counter = Counter()
         self._total = 0
+        #: bumped by clear(): a request answered after a clear it arrived before is not kept
+        self.generation = 0
 
-    def record(self, entry: dict[str, Any], route: str | None) -> None:
+    def record(self, entry: dict[str, Any], route: str | None, generation: int | None = None) -> None:
+        """Keep one request; ``generation`` is the log's when it arrived."""
         entry["query"], entry["body"] = redact(entry.get("query")), redact(entry.get("body"))
         with self._lock:
+            if generation is not None and generation != self.generation:
+                return  # the log was cleared while it was served: it belongs to before
             self._entries.append(entry)
             self._total += 1
             self._status[str(entry["status"])] += 1
@@ -65,6 +70,7 @@ class RequestLog:
 
     def clear(self) -> None:
         with self._lock:
+            self.generation += 1
             self._entries.clear()
             self._status.clear()
             self._route.clear()

@@ -9,7 +9,7 @@ import time
 import urllib.request
 
 import pytest
-from emu_client import Client
+from emu_client import Client, sign
 
 
 def admin(emu, method, path, body=None, datacenter=None):
@@ -194,6 +194,55 @@ def test_request_log_and_counters(emu, api, machine_id):
     assert counters["by_datacenter"] == {"us-east-1": 3}
     emu.clear_requests()
     assert emu.requests == [] and emu.counters()["total"] == 0
+
+
+def test_a_request_in_flight_when_the_log_is_cleared_stays_out_of_it(emu, api, triton_keys):
+    """A test clears the log, then reads what it sent. A request from before the clear that
+    answered after it (a slow listing the previous test had cut, answered 1 s later) was
+    logged into the next test's log and failed its "sent nothing" (CI, 1 run in many)."""
+    emu.faults.add(path="/my/networks$", latency=0.5, count=1)
+    slow = threading.Thread(target=lambda: Client(emu.url, triton_keys["rsa"]).get("/my/networks"))
+    slow.start()
+    deadline = time.monotonic() + 10
+    while emu.faults.list() and time.monotonic() < deadline:  # its one hit took it off the list
+        time.sleep(0.01)
+    emu.clear_requests()
+    api.get("/my/images")
+    slow.join(timeout=10)
+    assert [(e["method"], e["path"]) for e in emu.requests] == [("GET", "/my/images")]
+    assert emu.counters()["total"] == 1
+
+
+def test_a_request_held_across_a_reset_does_not_change_the_new_cloud(emu, api, triton_keys):
+    """A stop delayed by a fault and let go after the cloud was reset (a new test's fixture)
+    reached the reseeded machine of the same id and stopped it under the next test."""
+    machine = api.get("/my/machines?limit=1&state=running").json()[0]
+    answers = []
+
+    def stop():  # one try: the test Client would send it again on a dropped connection
+        target = f"/my/machines/{machine['id']}?action=stop"
+        client = Client(emu.url, triton_keys["rsa"])
+        conn = client.connection()
+        try:
+            conn.request("POST", target, headers={"Accept": "application/json",
+                         "Accept-Version": client.accept_version,
+                         **sign(client.key, "POST", target, key_id=client.key_id)})
+            answers.append(conn.getresponse().status)
+        except (http.client.HTTPException, ConnectionError) as exc:
+            answers.append(type(exc).__name__)
+
+    emu.faults.add(path=machine["id"], method="POST", hold=True)
+    held = threading.Thread(target=stop)
+    held.start()
+    deadline = time.monotonic() + 10
+    while not emu.faults.list()[0]["hits"] and time.monotonic() < deadline:
+        time.sleep(0.01)
+    emu.reset()
+    emu.faults.clear()  # lets the held stop go, as the fixture does
+    held.join(timeout=10)
+    assert answers and answers[0] != 202, answers  # the connection is dropped: it never acted
+    assert api.get(f"/my/machines/{machine['id']}").json()["state"] == "running"
+    assert emu.requests[-1]["method"] == "GET"
 
 
 # --------------------------------------------------------------- admin API

@@ -83,6 +83,12 @@ def _fail_style(bar: Any) -> None:
         bar.disp(bar_style="danger", check_delay=False)
 
 
+def _say(bar: Any, note: str | None) -> None:
+    """Put ``note`` where a bar shows its postfix (a caller's own bar may have none)."""
+    if note and hasattr(bar, "set_postfix_str"):
+        bar.set_postfix_str(note, refresh=False)
+
+
 class StateBar:
     """One resource's wait: ``"<label>: <state>"`` and elapsed time towards the deadline."""
 
@@ -101,13 +107,16 @@ class StateBar:
         self.bar.n = min(elapsed, self.timeout) if self.timeout else elapsed
         self.bar.refresh()
 
-    def close(self, ok: bool) -> None:
+    def close(self, ok: bool, note: str | None = None) -> None:
+        """End the bar: green and full when ``ok``, red otherwise; ``note`` says how it ended
+        (in place of what it was waiting for)."""
         if self.bar is None:
             return
         if ok and self.timeout:
             self.bar.n = self.bar.total  # a full bar closes green, a partial one red
         elif not ok:
             _fail_style(self.bar)
+        _say(self.bar, note)
         self.bar.refresh()
         self.bar.close()
 
@@ -126,13 +135,16 @@ class CountBar:
             self.bar.set_postfix_str(note, refresh=False)
         self.bar.refresh()
 
-    def close(self, ok: bool) -> None:
+    def close(self, ok: bool, note: str | None = None) -> None:
+        """End the bar: green and full when ``ok``, red otherwise (a red fill of nothing shows
+        nothing: ``note``, the counts, says how it ended)."""
         if self.bar is None:
             return
         if ok:
             self.bar.n = self.bar.total
         else:
             _fail_style(self.bar)
+        _say(self.bar, note)
         self.bar.refresh()
         self.bar.close()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import io
 
 import pytest
@@ -25,6 +26,11 @@ def notebook_bars():
         bars.append(bar)
         return bar
     return factory, bars
+
+
+def right_text(bar):
+    """The words right of a notebook bar, as a person reads them (tqdm pads with U+2007)."""
+    return html.unescape(bar.container.children[2].value).replace("\u2007", " ").strip()
 
 
 def test_text_bar_shows_the_machine_its_state_and_a_summary(emu, dc):
@@ -153,3 +159,56 @@ def test_a_notebook_bar_never_holds_a_machine_name_as_markup(emu, dc):
     labels.append(bars[0].container.children[0].value)
     assert not any("<img" in value for value in labels), labels
     assert "&lt;img" in labels[-1] and "stopped" in labels[-1]
+
+
+def test_a_finished_bar_says_how_it_ended_not_what_it_was_waiting_for(emu, dc):
+    """After the wait, the bar's right-hand words said "waiting for stopped (deadline 600s)"
+    whatever happened: a green bar still waiting, a red one with no word of why."""
+    factory, bars = notebook_bars()
+    m = fetched(dc, emu, name="end-01")
+    m.stop().wait_for("stopped", progress=factory, **QUICK)
+    with pytest.raises(WaitTimeout):
+        fetched(dc, emu).wait_for("stopped", timeout=0.3, progress=factory, **QUICK)
+    with pytest.raises(WaitFailed):
+        Machine(dc, put(emu, state="failed")).wait_for("running", progress=factory, **QUICK)
+    said = [right_text(b) for b in bars]
+    assert all("waiting for" not in text for text in said), said
+    assert said[0].endswith("reached stopped"), said
+    assert said[1].endswith("timed out: did not reach stopped within 0.3s"), said
+    assert said[2].endswith("failed"), said
+
+    out = io.StringIO()
+    m.start().wait_for("running", progress={"file": out}, **QUICK)
+    assert out.getvalue().rstrip().splitlines()[-2].endswith("reached running")
+
+
+def test_a_many_machine_bar_that_ends_with_nothing_reached_says_so_in_words(emu, dc):
+    """A bar of many machines that failed at 0 % stayed grey and empty (a red fill of
+    nothing), its words the last machine's state: nothing said that it had ended, or how."""
+    machines = MachineList([Machine(dc, put(emu, state="failed")) for _ in range(2)] +
+                           [fetched(dc, emu)])
+    factory, bars = notebook_bars()
+    result = machines.wait_for("stopped", timeout=0.5, progress=factory, **QUICK)
+    assert not result.ok
+    (bar,) = bars
+    words = right_text(bar)
+    assert bar.container.children[1].bar_style == "danger"
+    assert "0 reached, 2 failed, 1 timed out" in words, words
+
+
+def test_a_bulk_send_that_fails_at_nothing_sent_says_so_on_its_bar(emu, dc):
+    """Every stop refused by the cloud: the sending bar closed red at 0 %, which looks like an
+    empty grey bar, its words only "0/3". It now says what the sends got."""
+    machines = MachineList([fetched(dc, emu) for _ in range(3)])
+    emu.faults.add(path=r"action=stop", method="POST", status=409)
+    factory, bars = notebook_bars()
+    result = machines.stop(confirm=True, progress=factory)
+    assert result.counts["failed"] == 3
+    (bar,) = bars
+    assert bar.container.children[1].bar_style == "danger"
+    assert "0 accepted, 3 failed" in right_text(bar)
+
+    emu.faults.clear()
+    factory, bars = notebook_bars()
+    machines.stop(confirm=True, progress=factory)
+    assert "3 accepted" in right_text(bars[0]) and "failed" not in right_text(bars[0])

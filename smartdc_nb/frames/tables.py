@@ -239,7 +239,7 @@ class Frames:
         results, errors = gather(tasks, concurrency, bar.update if bar else None,
                                  per=lambda key: key[0])
         if bar is not None:
-            bar.close(not errors)
+            bar.close(not errors, f"{len(errors)} could not be read" if errors else None)
         fetched_at = datetime.now(timezone.utc)
         for part in parts:
             part.extra["snapshots"] = {i: snaps for (n, i), snaps in results.items()

@@ -14,7 +14,7 @@ from ..progress import CountBar
 from ..resources.machine import Machine
 from ..resources.snapshot import Snapshot
 from .actions import Action
-from .outcomes import DONE, FAILED, NOT_REACHED, Outcome
+from .outcomes import DONE, FAILED, NOT_REACHED, OUTCOMES, Outcome
 from .targets import TIMED_OUT, Target, Tracker
 from .waits import wait_trackers
 
@@ -84,11 +84,14 @@ class Runner:
                     pending, timeout=0.25, return_when=concurrent.futures.FIRST_COMPLETED)
                 bar.update(len(futures) - len(pending))
         except KeyboardInterrupt:
-            bar.close(False)
+            bar.close(False, "interrupted")
             pool.shutdown(wait=True, cancel_futures=True)  # in-flight requests finish
             raise
         pool.shutdown(wait=True)
-        bar.close(all(r.outcome == DONE for r in batch))
+        sent = {outcome: sum(r.outcome == outcome for r in batch) for outcome in OUTCOMES}
+        bar.close(sent[DONE] == len(batch), ", ".join(  # the cloud's 202 is all a send knows
+            f"{n} {'accepted' if outcome == DONE else outcome}" for outcome, n in sent.items()
+            if n or outcome == DONE))
 
     def wait(self, batch: list[Outcome]) -> None:
         trackers: dict[Any, Outcome] = {}

@@ -222,7 +222,7 @@ def _run(trackers: Sequence[Tracker], *, timeout: float | None, interval: float,
             tracker.error = tracker.make_error(timeout)
         ok = all(t.outcome == REACHED for t in trackers)
     finally:
-        bar.close(ok)
+        bar.close(ok, _ending(trackers, single, timeout))
     elapsed = time.monotonic() - started
     if single:
         text = (f"{only.label}: {only.state} after {elapsed:.1f}s" if ok
@@ -231,6 +231,21 @@ def _run(trackers: Sequence[Tracker], *, timeout: float | None, interval: float,
         text = _summary_line(trackers, title, elapsed)
     print_summary(text, progress, bar)
     return interrupted
+
+
+def _ending(trackers: Sequence[Tracker], single: bool, timeout: float | None) -> str:
+    """How a wait ended, in the few words its bar shows in place of what it waited for."""
+    if single:
+        only = trackers[0]
+        if only.outcome == REACHED:
+            return f"reached {only.state}"
+        if only.outcome == TIMED_OUT and timeout is not None:
+            return f"timed out: did not reach {only.target.description} within {timeout:g}s"
+        return only.outcome or "ended by an error"  # one the wait raises, not the cloud's
+    counts = {outcome: sum(t.outcome == outcome for t in trackers)
+              for outcome in (REACHED, FAILED, TIMED_OUT, INTERRUPTED)}
+    return ", ".join(f"{n} {outcome}" for outcome, n in counts.items()
+                     if n or outcome == REACHED)
 
 
 def _open_feed(trackers: Sequence[Tracker], deadline: float | None) -> Any:

@@ -8,6 +8,7 @@ import pytest
 from test_machine_support import FAST, ctrl_c_after, fetched, logged, mutations
 
 from smartdc_nb.bulk import BulkInterrupted, BulkResult, run_bulk
+from smartdc_nb.operations.outcomes import ACCEPTED_ONLY
 from smartdc_nb.errors import (BulkActionError, InvalidInputError, ServerError, TransportError,
                                WaitFailed)
 from smartdc_nb.machine import Machine
@@ -321,5 +322,12 @@ def test_done_without_a_wait_says_the_cloud_only_accepted_it(emu, dc):
     quick = machines.stop(confirm=True, progress=False)
     assert quick.counts["done"] == 2
     assert "2 done (accepted, not waited for)" in quick.summary(), quick.summary()
+    # each row says so too: a frame filtered on outcome == "done" showed machines still
+    # running, with an empty reason
+    for row in quick:
+        assert row["reason"] == ACCEPTED_ONLY and row["final_state"] == "running", row
+    assert "not waited for" in quick._repr_html_()
+    assert machines.wait_for("stopped", interval=0.05, progress=False).ok
     waited = machines.start(confirm=True, wait=True, interval=0.05, progress=False)
-    assert "not waited for" not in waited.summary()
+    assert waited.counts["done"] == 2 and "not waited for" not in waited.summary()
+    assert all(row["reason"] is None for row in waited), [row["reason"] for row in waited]

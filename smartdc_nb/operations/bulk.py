@@ -6,7 +6,8 @@ delete_tags, update_metadata, delete) to many machines, in any datacenters,
 and returns a :class:`BulkResult` with one row per machine. Every machine
 gets an outcome:
 
-- ``done``: the request was accepted (and, with ``wait``, the target reached);
+- ``done``: the request was accepted (and, with ``wait``, the target reached;
+  without, the row's reason says it was not seen done: its job may still fail);
 - ``failed``: the request, the wait or the health check failed (with the error);
 - ``skipped``: the action does not apply, with the reason the rules table
   (smartdc_nb.rules) gives (start on a running machine, delete with deletion

@@ -17,6 +17,9 @@ if TYPE_CHECKING:
 
 DONE, FAILED, SKIPPED, NOT_REACHED, PLANNED = "done", "failed", "skipped", "not reached", "planned"
 OUTCOMES = (DONE, FAILED, SKIPPED, NOT_REACHED, PLANNED)
+#: The reason of a ``done`` row no wait confirmed: the cloud's 202 says its job was queued,
+#: not that it ran (a job the cloud then refuses shows only in the machine's audit log).
+ACCEPTED_ONLY = "accepted by the cloud; not waited for, so not seen done (its job may still fail)"
 
 
 class BulkInterrupted(BulkActionError, KeyboardInterrupt):

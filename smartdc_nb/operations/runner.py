@@ -14,7 +14,7 @@ from ..progress import CountBar
 from ..resources.machine import Machine
 from ..resources.snapshot import Snapshot
 from .actions import Action
-from .outcomes import DONE, FAILED, NOT_REACHED, OUTCOMES, Outcome
+from .outcomes import ACCEPTED_ONLY, DONE, FAILED, NOT_REACHED, OUTCOMES, Outcome
 from .targets import TIMED_OUT, Target, Tracker
 from .waits import wait_trackers
 
@@ -62,7 +62,7 @@ class Runner:
         except Exception as exc:  # one machine's failure never stops the others
             row.end(FAILED, error=exc)
         else:
-            row.end(DONE)
+            row.end(DONE, reason="" if self.wait_for else ACCEPTED_ONLY)
 
     def act(self, batch: list[Outcome]) -> None:
         """Send the requests of the batch's rows that have none yet (a resumed run's batch

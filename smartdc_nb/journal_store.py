@@ -41,7 +41,8 @@ try:
 except ImportError:  # Windows: threads are still serialised; processes are not
     fcntl = None  # type: ignore[assignment]
 
-from .errors import SmartDCError
+from .journal_place import ELSEWHERE, ENV, OFF, TERMINAL_ELSEWHERE, JournalError, \
+    JournalWarning, default_path
 from .journal_lines import now_text, record_line
 from .journal_shape import check
 
@@ -51,43 +52,18 @@ _flock = fcntl.flock if fcntl is not None else None
 _LOCK_EX, _LOCK_UN = (fcntl.LOCK_EX, fcntl.LOCK_UN) if fcntl is not None else (0, 0)
 _write = os.write
 
-ENV = "SMARTDC_NB_JOURNAL"
 SYNC_ENV = "SMARTDC_NB_JOURNAL_SYNC"
 SYNC_MODES = ("background", "full", "none")
-OFF = ("off", "0", "false", "no", "none")
 #: Columns of a record, in order (also the journal() DataFrame's columns).
 COLUMNS = ("seq", "time", "kind", "run_id", "plan_id", "profile", "account", "user",
            "datacenter", "machine_id", "machine_name", "action", "arguments", "method", "path",
            "request_id", "state_before", "http_status", "outcome", "error", "seconds", "intent",
            "detail")
-#: What to do when the journal (or the run locks beside it) cannot be written.
-ELSEWHERE = (f"Give a writable file with connect(journal=PATH) or ${ENV}, or turn the journal "
-             "off with connect(journal=False)")
 #: Seconds the background syncer waits for another write before it ends.
 SYNCER_IDLE = 5.0
 #: Seconds between two background fsyncs at most: records written in between share one
 #: (PostgreSQL's WAL writer, with synchronous_commit off, also waits 200 ms between flushes).
 SYNC_INTERVAL = 0.2
-
-
-class JournalError(SmartDCError):
-    """The journal cannot be opened or written (raised before any mutating request)."""
-
-
-class JournalWarning(UserWarning):
-    """A journal record was damaged and skipped (the message says which, where)."""
-
-
-def default_path() -> Path | None:
-    """Where the journal lives when ``connect()`` was not told: the env var, else platformdirs."""
-    value = os.environ.get(ENV, "").strip()
-    if value.lower() in OFF:
-        return None
-    if value:
-        return Path(value).expanduser()
-    import platformdirs
-
-    return platformdirs.user_state_path("smartdc_nb", appauthor=False) / "journal.jsonl"
 
 
 class Journal:
@@ -146,8 +122,7 @@ class Journal:
         text = f"cannot {verb} the journal at {self.path} ({exc}){more}"
         if not nothing_sent:
             return JournalError(text)
-        return JournalError(
-            f"{text}; nothing was sent. {ELSEWHERE}")
+        return JournalError(f"{text}; nothing was sent.", elsewhere=True)
 
     def _open(self) -> None:
         if self._fd is not None:
@@ -395,4 +370,5 @@ def _close_all() -> None:
 
 
 __all__ = ["Journal", "JournalError", "JournalWarning", "default_path", "COLUMNS", "ENV", "ELSEWHERE",
+           "TERMINAL_ELSEWHERE",
            "SYNC_ENV", "SYNC_MODES", "OFF"]

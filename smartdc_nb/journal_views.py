@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from .errors import InvalidInputError
-from .journal_store import JournalWarning
+from .journal_place import JournalWarning
 from .journaling import COLUMNS, ENV, Journal, JournalError, default_path
 
 if TYPE_CHECKING:

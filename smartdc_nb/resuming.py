@@ -41,6 +41,7 @@ from .operations.bulk import Resumed, run_bulk
 from .operations.outcomes import FAILED, SKIPPED, BulkInterrupted, BulkResult, Outcome
 from .operations.polling import refresh_machines
 from .errors import InvalidInputError, NotFoundError, SmartDCError, TransportError
+from .journal_place import TERMINAL_ELSEWHERE, JournalError
 from .journal_views import ACCEPTED, REFUSED, MachineRecord, Run, journal_path, journal_run
 from .journal_lines import holds_secret
 from .resources.audit import PendingAction, action_entry
@@ -381,6 +382,9 @@ def run(args: argparse.Namespace) -> int:
                         profile=args.profile, url=args.url)
     except ReconnectError as exc:
         print(f"smartdc-nb resume: {exc.saying('--profile NAME or --url URL')}", file=sys.stderr)
+        return 2
+    except JournalError as exc:  # a resume needs its journal: it cannot be turned off here
+        print(f"smartdc-nb resume: {exc.saying(TERMINAL_ELSEWHERE)}", file=sys.stderr)
         return 2
     except SmartDCError as exc:
         print(f"smartdc-nb resume: {exc}", file=sys.stderr)

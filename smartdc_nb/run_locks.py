@@ -32,7 +32,7 @@ except ImportError:  # Windows: no flock; the lock is then a no-op, as the journ
     fcntl = None  # type: ignore[assignment]
 
 from .errors import SmartDCError
-from .journal_store import ELSEWHERE, JournalError
+from .journal_place import JournalError
 
 
 class RunInProgressError(SmartDCError):
@@ -62,7 +62,8 @@ class RunLock:
             except OSError as exc:
                 raise JournalError(
                     f"cannot lock {self.file} beside the journal ({exc}); nothing was sent. "
-                    f"Make {self.file.parent} a writable directory. Or: {ELSEWHERE}") from exc
+                    f"Make {self.file.parent} a writable directory, or keep the journal "
+                    "elsewhere.", elsewhere=True) from exc
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

@@ -111,7 +111,7 @@ LAYERS = {
     "resources": ("resources", "datacenter", "machine", "machinelist", "fleet", "catalog",
                   "changes", "change", "feed_socket"),
     "operations": ("operations", "bulk", "waiters", "plans", "plan_ids", "journaling", "journal_store",
-                   "journal_lines", "journal_shape",
+                   "journal_lines", "journal_shape", "journal_place",
                    "journal_views", "resuming", "run_locks", "feedwait", "progress"),
     "views": ("frames", "dictionary", "dictionary_data", "display", "widgets", "live"),
     "entry points": ("cli", "demo", "runbook", "notebooks", "docs"),

@@ -4,6 +4,7 @@ again (or said to have failed), never reported as done or skipped."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -87,3 +88,25 @@ def _machines(dc, emu, prefix: str, count: int) -> list:
     from test_machine_support import fetched
 
     return [fetched(dc, emu, name=f"{prefix}{i}") for i in range(count)]
+
+
+def test_a_terminal_resume_that_cannot_lock_says_what_to_do_there(emu, dc, journal_path):
+    """`smartdc-nb resume` whose run locks could not be made told the operator at a terminal to
+    use connect(journal=PATH), or to turn the journal off, which a resume cannot do without."""
+    a, b = _machines(dc, emu, "r-lockless", 2)
+    emu.faults.add(a.id, method="POST", status=503)
+    MachineList([a, b]).stop(confirm=True, **FAST)
+    run_id = journal_runs()[0].run_id
+    locks = journal_path.parent / f".{journal_path.name}.locks"
+    shutil.rmtree(locks)  # the run's (empty) lock folder, then a file in its way
+    locks.write_text("in the way")
+    emu.faults.clear()
+    emu.clear_requests()
+    out = subprocess.run([sys.executable, "-m", "smartdc_nb.cli", "resume", run_id,
+                          "--path", str(journal_path)], capture_output=True, text=True,
+                         timeout=120)
+    said = " ".join(out.stderr.split())
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "nothing was sent" in said and "--path FILE" in said, said
+    assert "connect(" not in said and "journal=False" not in said, said
+    assert [r for r in emu.requests if r["method"] == "POST"] == []

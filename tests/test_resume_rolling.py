@@ -108,3 +108,27 @@ def test_ctrl_c_in_the_health_check_leaves_the_batch_unchecked(emu, dc):
     assert calls[2:4] == ["roll-d0", "roll-d1"]  # batch 1 checked again, then batch 2
     assert accepted(emu, "reboot") == Counter({m.id: 1 for m in machines[2:]})
     assert result.ok
+
+
+def test_a_batch_in_flight_that_cannot_be_re_read_does_not_say_nothing_was_sent(emu, dc,
+                                                                                connect):
+    """The resume could not re-read the machines (the listing kept failing): batch 1's rows,
+    whose reboots the run had sent, said "nothing was sent", as the untouched rows did."""
+    machines = MachineList(fetched(dc, emu, name=f"roll-e{i}") for i in range(4))
+    run_id = _interrupted_in_batch_1(emu, machines, Check())
+    emu.faults.add(path=r"/machines\?", method="GET", status=500)
+    emu.clear_requests()
+    quick = connect(retries=1, retry_budget=2, backoff=0.01)  # the listing fails at once
+    result = resume(run_id, health_check=Check(), progress=False, datacenters=quick)
+    assert mutations(emu) == []
+    rows = {row["name"]: row for row in result}
+    for name in ("roll-e0", "roll-e1"):
+        assert rows[name]["outcome"] == "not reached", rows[name]
+        assert "nothing was sent" not in rows[name]["reason"], rows[name]["reason"]
+        assert rows[name]["reason"].startswith(
+            "could not re-fetch the machine to wait on it and check it; its request was already "
+            "sent in this run at "), rows[name]["reason"]
+        assert rows[name]["reason"].endswith("(accepted: HTTP 202): not sent again")
+    for name in ("roll-e2", "roll-e3"):
+        assert rows[name]["outcome"] == "not reached"
+        assert rows[name]["reason"].endswith("nothing was sent"), rows[name]["reason"]

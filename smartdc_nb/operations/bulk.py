@@ -179,15 +179,18 @@ def run_bulk(machines: Iterable[Machine], action: str, *args: Any, confirm: bool
             print_summary(result.summary(), progress)
             raise BulkInterrupted(f"{result.summary()}. The full table is this exception's "
                                   ".result", result) from None
+    resumed = _resumed or {}
     for machine in targets:
         if machine in missing:
             outcomes[machine].end(SKIPPED, reason="the machine no longer exists (404)")
         elif machine in unread:
-            outcomes[machine].end(NOT_REACHED, error=unread[machine],
-                                  reason="could not re-fetch the machine before acting; "
-                                         "nothing was sent")
+            earlier = resumed.get(machine.id)
+            outcomes[machine].end(NOT_REACHED, error=unread[machine], reason=(
+                "could not re-fetch the machine to wait on it and check it; its request was "
+                f"{earlier.reason.split('; not sent again')[0]}: not sent again"
+                if earlier is not None and earlier.sent is not None else
+                "could not re-fetch the machine before acting; nothing was sent"))
     _plan_params(spec, [m for m in targets if not outcomes[m].outcome], params, outcomes)
-    resumed = _resumed or {}
     carried = set()
     for machine in targets:
         row = outcomes[machine]

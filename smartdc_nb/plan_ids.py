@@ -81,7 +81,8 @@ def identity_name(identity: Any) -> str:
     """The callable's name in a :func:`callable_identity` (of a partial: its function's)."""
     if isinstance(identity, dict):
         return f"a partial of {identity_name(identity.get('partial'))}"
-    return str(identity).removeprefix("<callable ").split(" ")[0].rstrip(">")
+    # one ">" closes the identity; a lambda's own name ends in another ("<lambda>")
+    return str(identity).removeprefix("<callable ").removesuffix(">").split(" ")[0]
 
 
 def changed_at_apply(planned: Mapping[str, Any], asked: Mapping[str, Any]) -> str | None:

@@ -193,6 +193,19 @@ def test_resume_runs_the_rest_with_the_runs_own_health_check(emu, dc):
     assert mutations(emu) == [] and again.counts.get("done", 0) == 0
 
 
+def test_a_lambda_health_check_is_named_whole_when_another_is_refused(emu, dc):
+    """A lambda's qualified name ends in ``<lambda>``: the refusal names it whole, not
+    ``<lambda`` (its closing bracket was stripped with the identity's)."""
+    machines = MachineList(fetched(dc, emu, name=f"r-lam{i}") for i in range(2))
+    emu.faults.add(r"action=reboot", method="POST", status=500, count=1)
+    machines.reboot(batch_size=1, health_check=lambda m: m.state == "running", **FAST)
+    run_id = journal_runs()[0].run_id
+    with pytest.raises(InvalidInputError) as refused:
+        resume(run_id, health_check=lambda m: True, progress=False)
+    assert re.search(r"checked each batch with \S*<lambda>, not the health check given "
+                     r"\(another body\)", str(refused.value)), str(refused.value)
+
+
 def test_a_run_journalled_before_checks_were_named_resumes_with_any(emu, dc, journal_path):
     """Journals written by 0.1 recorded only that a run had a check (``true``): any check
     given resumes it, as it did, and none given is still refused."""

@@ -317,6 +317,19 @@ def test_a_cell_past_the_timeout_is_named_as_a_failing_cell_is(tmp_path):
     assert "never reached" not in proc.stdout
 
 
+def test_a_cell_past_the_timeout_with_a_relative_output_is_not_taken_for_a_full_disk(tmp_path):
+    # `-o reboot.ipynb`, as the README writes it: nbclient's CellTimeoutError is an OSError,
+    # and the output's folder "." is in any message, so the timeout was said as "cannot save
+    # the executed notebook ... Free some space", though the notebook was saved
+    nb = write_notebook(tmp_path / "book.ipynb", "# wait for the batch\nimport time\ntime.sleep(60)")
+    proc = smartdc_nb_run(nb, "--timeout", "2", "-o", "out.ipynb", cwd=tmp_path)
+    assert proc.returncode == 1
+    assert "cannot save" not in proc.stderr and "Free some space" not in proc.stderr, proc.stderr
+    assert "cell 3 (In [" in proc.stderr and "--timeout 2" in proc.stderr, proc.stderr
+    assert "The executed notebook, with the traceback, is out.ipynb" in proc.stderr
+    assert (tmp_path / "out.ipynb").exists()
+
+
 @pytest.mark.parametrize("where", ["-o", "--html"])
 @pytest.mark.parametrize("bad", ["a directory", "in no directory"])
 def test_an_output_that_cannot_be_written_is_refused_before_any_cell_runs(tmp_path, where, bad):

@@ -87,10 +87,15 @@ def _captured_stderr() -> Iterator[tuple[list[str], TextIO]]:
 
 def _unsaved(failure: BaseException | None, output: Path) -> bool:
     """Whether ``failure`` is the executed notebook that could not be saved (its folder gone,
-    a full disk), not another file error (a kernel that would not start)."""
-    if not isinstance(failure, OSError):
+    a full disk), not another file error (a kernel that would not start), nor a cell past
+    --timeout (nbclient's CellTimeoutError is an OSError too). The folder papermill names
+    counts unless it is "." (``-o out.ipynb``), which every message with a full stop holds."""
+    from nbclient.exceptions import CellTimeoutError
+
+    if not isinstance(failure, OSError) or isinstance(failure, CellTimeoutError):
         return False
-    return (str(output.parent) in str(failure) or
+    folder = str(output.parent)
+    return (str(output) in str(failure) or (folder != "." and folder in str(failure)) or
             failure.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS))
 
 

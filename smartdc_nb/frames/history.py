@@ -305,9 +305,10 @@ def resolve(point: Any, directory: Any = None) -> Path:
         match = points[points["point"] == point]
         if len(match):
             return Path(match["path"].iloc[0])
-        candidate = Path(point).expanduser()
-        if candidate.is_dir():
-            return candidate
+        # a point history() left out as damaged: load() then says what is wrong with it
+        for candidate in (history_dir(directory) / point, Path(point).expanduser()):
+            if candidate.is_dir():
+                return candidate
         raise InvalidInputError(f"no saved point {point!r} in {history_dir(directory)}; "
                                 "smartdc_nb.history() lists them")
     raise InvalidInputError(f"load() takes a point name, a path or a position (-1: the latest), "

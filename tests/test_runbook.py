@@ -166,6 +166,23 @@ def test_bad_files_are_refused(tmp_path):
     assert proc.returncode == 2 and "would overwrite the input notebook" in proc.stderr
 
 
+@pytest.mark.parametrize("onto", ["the input", "the output"])
+def test_an_html_report_over_the_notebook_or_its_output_is_refused(tmp_path, onto):
+    """--html naming the runbook itself, or the -o file, ran the whole runbook and then
+    wrote the HTML over it: the operator's notebook, or the executed notebook the end of the
+    run named as saved, was gone."""
+    nb = write_notebook(tmp_path / "book.ipynb", 'open("ran", "w").write("yes")')
+    kept = nb.read_text()
+    output = tmp_path / "run.ipynb"
+    target = nb if onto == "the input" else output
+    proc = smartdc_nb_run(nb, "-o", output, "--html", target, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    mine = "the input notebook" if onto == "the input" else f"the executed notebook ({output})"
+    assert proc.stderr.strip() == (f"smartdc-nb run: the HTML report would overwrite {mine}; "
+                                   "give another --html; nothing was run")
+    assert not (tmp_path / "ran").exists() and nb.read_text() == kept
+
+
 def test_list_parameters(tmp_path):
     nb = write_notebook(tmp_path / "book.ipynb", "pass")
     proc = smartdc_nb_run(nb, "--list-parameters", cwd=tmp_path)

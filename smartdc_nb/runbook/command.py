@@ -194,6 +194,13 @@ def run(args: argparse.Namespace) -> int:
     html = Path(args.html).expanduser() if args.html else None
     if output.resolve() == notebook.resolve():
         return _fail("the output would overwrite the input notebook; give another -o")
+    # the report is written last, over whatever is there: the runbook itself, or the executed
+    # notebook it was made from (which the end of the run then named as saved)
+    if html is not None and html.resolve() in (notebook.resolve(), output.resolve()):
+        mine = "the input notebook" if html.resolve() == notebook.resolve() else \
+            f"the executed notebook ({output})"
+        return _fail(f"the HTML report would overwrite {mine}; give another --html; "
+                     "nothing was run")
     problem = _cannot_write(output, "the executed notebook", "-o") or (
         _cannot_write(html, "the HTML report", "--html") if html is not None else None)
     if problem:

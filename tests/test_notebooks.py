@@ -259,6 +259,35 @@ def test_machine_control_needs_a_machine_name_on_a_real_cloud(emu, lab_env, tmp_
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("name, args", [
+    ("02-machine-control.ipynb", ["-p", "timeout", "0"]),
+    ("03-rolling-reboot.ipynb", ["-p", "tag_selector", "role=web", "-p", "timeout", "-5"]),
+    ("04-snapshot-hygiene.ipynb", ["-p", "delete", "True", "-p", "older_than_days", "0",
+                                   "-p", "timeout", "-1"]),
+    ("05-what-changed.ipynb", ["-p", "timeout", "0"]),
+], ids=lambda v: v if isinstance(v, str) else None)
+def test_a_timeout_below_one_second_is_refused_before_any_change(emu, lab_env, dc, tmp_path,
+                                                                  name, args):
+    """The waits refuse a timeout of 0 or less, but only after their requests went out:
+    snapshot-hygiene deleted every old snapshot and reported each as failed; machine-control
+    stopped its machine; rolling-reboot printed a plan id whose apply was then refused. The
+    first cell says so now, before anything is read or sent."""
+    machine = dc.machines(state="running")[0]
+    if name.startswith("04"):  # an old snapshot the bad run would have deleted
+        machine.create_snapshot("old").wait_for("created", timeout=30, interval=0.05)
+        emu.clock.advance(3 * 86400)
+    emu.clear_requests()
+    proc = run_cli(NOTEBOOKS / name, "-p", "profile", "lab", "-p", "machine_name", machine.name,
+                   *args, "-o", tmp_path / "out.ipynb", env=lab_env) if name.startswith("02") \
+        else run_cli(NOTEBOOKS / name, "-p", "profile", "lab", *args, "-o", tmp_path / "out.ipynb",
+                     env=lab_env)
+    assert proc.returncode == 1, proc.stderr
+    assert "ValueError: timeout must be a number of seconds above 0, not " in proc.stderr
+    assert "plan id" not in proc.stdout
+    assert {r["method"] for r in emu.requests} <= {"GET", "HEAD"}
+
+
+@pytest.mark.slow
 def test_rolling_reboot_dry_run_changes_nothing(demo_cloud, tmp_path):
     dc = smartdc_nb.connect("demo")
     nb = execute("03-rolling-reboot.ipynb", tmp_path, tag_selector="role=web")

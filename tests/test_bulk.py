@@ -165,6 +165,18 @@ def test_ctrl_c_while_waiting(emu, dc):
     assert all("the request was sent" in r["reason"] for r in result)
 
 
+def test_ctrl_c_says_how_many_not_reached_were_sent(emu, dc):
+    """Ctrl-C in a rolling reboot's first batch said "12 not reached": read as nothing done,
+    while the cloud had rebooted two machines (the journal said "2 accepted")."""
+    machines = MachineList([fetched(dc, emu) for _ in range(4)])
+    emu.set_durations(stop=5)
+    with ctrl_c_after(0.5), pytest.raises(BulkInterrupted) as info:
+        machines.stop(confirm=True, batch_size=2, **WAIT)
+    summary = info.value.result.summary()
+    assert ": 4 not reached (2 of them sent, not seen done) in " in summary
+    assert summary in str(info.value)
+
+
 def test_rolling_update_stops_at_the_first_failing_batch(emu, dc):
     machines = MachineList([fetched(dc, emu, name=f"roll-{i}") for i in range(6)])
     emu.clear_requests()

@@ -202,6 +202,7 @@ def run_bulk(machines: Iterable[Machine], action: str, *args: Any, confirm: bool
             # the request itself made (a stopped machine "already stopped"); wait and check.
             row.request = spec.describe(machine, params)
             row.end(DONE, reason=again.reason)
+            row.sent = True
             machine.pending_action = again.sent
             if isinstance(params.get("before"), dict):  # what a rollback's wait needs
                 params["before"][machine] = again.sent.from_state

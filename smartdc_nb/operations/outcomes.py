@@ -47,6 +47,8 @@ class Outcome:
     started: float | None = None
     finished: float | None = None
     history: list = field(default_factory=list)
+    #: the cloud accepted its request (a row left not reached by Ctrl-C may still have acted)
+    sent: bool = False
 
     def end(self, outcome: str, *, error: BaseException | None = None, reason: str = "") -> None:
         self.outcome, self.error, self.reason = outcome, error, reason
@@ -130,7 +132,12 @@ class BulkResult(ResultTable):
         # without a wait, done is the cloud's 202: its job may still fail (say so, not "done")
         unconfirmed = " (accepted, not waited for)" if not self.waited_for and not self.dry_run \
             else ""
-        counts = ", ".join(f"{n} {outcome}" + (unconfirmed if outcome == DONE else "")
+        # a Ctrl-C while waiting leaves sent rows not reached: the count must not read as
+        # "nothing was done" when the cloud took some of them
+        sent = sum(o.outcome == NOT_REACHED and o.sent for o in self.outcomes)
+        after = {DONE: unconfirmed,
+                 NOT_REACHED: f" ({sent} of them sent, not seen done)" if sent else ""}
+        counts = ", ".join(f"{n} {outcome}" + after.get(outcome, "")
                            for outcome, n in self.counts.items() if n)
         waited = (f" ({'would wait' if self.dry_run else 'waited'} for {self.waited_for})"
                   if self.waited_for else "")

@@ -44,6 +44,7 @@ class Runner:
         try:
             with inside(self.run):  # this worker thread's requests belong to the run
                 self.sent[row] = self.spec.send(row.machine, self.params)
+            row.sent = True
         except TooManyRequestsError as exc:  # a throttled request was not applied
             row.end(NOT_REACHED, error=exc, reason="throttled (429) beyond the retry budget: "
                                                    "the cloud did not apply that request")

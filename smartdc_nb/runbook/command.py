@@ -26,11 +26,12 @@ import errno
 import os
 import sys
 import tempfile
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, TextIO
 
 from .parameters import ParameterError, declared_parameters, resolve_parameters
-from .report import describe_failure, describe_timeout, summary_text, write_html
+from .report import describe_failure, describe_timeout, journal_changes, summary_text, write_html
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -210,6 +211,7 @@ def run(args: argparse.Namespace) -> int:
     os.environ["TQDM_DISABLE"] = "1"
     os.environ["SMARTDC_NB_PROGRESS"] = "0"
     failure = None
+    began = datetime.now(timezone.utc)
     with _captured_stderr() as (captured, stderr):
         printer = CellPrinter(stderr)
         if not args.quiet:
@@ -224,8 +226,10 @@ def run(args: argparse.Namespace) -> int:
             failure = KeyboardInterrupt("interrupted (Ctrl-C)")
         except Exception as exc:  # noqa: BLE001 - a cell failed, the kernel died, ...: report it
             failure = exc
-    if isinstance(failure, KeyboardInterrupt):
-        return _fail(f"{notebook}: interrupted; the cells run so far are in {output}", 130)
+    if isinstance(failure, KeyboardInterrupt):  # its summary cell never ran: say what changed
+        changes = journal_changes(began)
+        return _fail(f"{notebook}: interrupted; the cells run so far are in {output}"
+                     + (f"\n{changes}" if changes else ""), 130)
     timed_out = isinstance(failure, CellTimeoutError)  # a failing cell, named as one below
     if _unsaved(failure, output):  # papermill saves the executed notebook after each cell
         return _fail(f"cannot save the executed notebook to {output} "
@@ -234,8 +238,10 @@ def run(args: argparse.Namespace) -> int:
                      "give another -o", 1)
     if failure is not None and not isinstance(failure, PapermillExecutionError) and not timed_out:
         log = "".join(captured).strip()
+        changes = journal_changes(began)
         return _fail(f"the run of {notebook} stopped: {type(failure).__name__}: {failure}"
-                     + (f"\nthe kernel said:\n{log[-3000:]}" if log else ""), 1)
+                     + (f"\nthe kernel said:\n{log[-3000:]}" if log else "")
+                     + (f"\n{changes}" if changes else ""), 1)
 
     nb = nbformat.read(str(output), as_version=4)
     unwritten = None  # the report, when it could not be written after all (a full disk)
@@ -257,6 +263,9 @@ def run(args: argparse.Namespace) -> int:
               + (f" (HTML: {html})" if html else ""), file=sys.stderr)
         if unwritten:
             print(unwritten, file=sys.stderr)
+        changes = "" if summary else journal_changes(began)  # no report of what it did
+        if changes:
+            print(f"smartdc-nb run: {changes}", file=sys.stderr)
         return 1
     summary = summary_text(nb)
     if summary:

@@ -29,6 +29,25 @@ def output_text(cell: Any) -> str:
     return "".join(parts).rstrip()
 
 
+def journal_changes(since: Any, limit: int = 10) -> str:
+    """The journal's runs begun since ``since`` (a line each), for a run that stopped before
+    its summary: what it sent to the cloud is there even when its notebook is not. '' if none."""
+    try:
+        from ..journal_views import journal_runs
+
+        runs = journal_runs(None, since=since)
+    except Exception:  # noqa: BLE001 - no readable journal: there is nothing to add
+        return ""
+    if not runs:
+        return ""
+    lines = [run.summary() for run in runs[:limit]]
+    if len(runs) > limit:
+        lines.append(f"… {len(runs) - limit} more (smartdc-nb journal -n {len(runs)})")
+    return ("the journal has the requests sent since the run began (any process's): "
+            "`smartdc-nb journal RUN_ID` shows a run's machines, `smartdc-nb resume RUN_ID` "
+            "continues an interrupted one\n  " + "\n  ".join(lines))
+
+
 def summary_text(nb: Any, tagged_only: bool = False) -> str:
     """The summary of an executed notebook: its ``summary``-tagged cells, else the last output."""
     cells = [c for c in nb.cells if c.cell_type == "code"]

@@ -129,6 +129,7 @@ def test_a_batch_in_flight_that_cannot_be_re_read_does_not_say_nothing_was_sent(
             "could not re-fetch the machine to wait on it and check it; its request was already "
             "sent in this run at "), rows[name]["reason"]
         assert rows[name]["reason"].endswith("(accepted: HTTP 202): not sent again")
+    assert "4 not reached (2 of them sent, not seen done)" in result.summary(), result.summary()
     for name in ("roll-e2", "roll-e3"):
         assert rows[name]["outcome"] == "not reached"
         assert rows[name]["reason"].endswith("nothing was sent"), rows[name]["reason"]

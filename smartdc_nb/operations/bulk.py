@@ -185,6 +185,7 @@ def run_bulk(machines: Iterable[Machine], action: str, *args: Any, confirm: bool
             outcomes[machine].end(SKIPPED, reason="the machine no longer exists (404)")
         elif machine in unread:
             earlier = resumed.get(machine.id)
+            outcomes[machine].sent = earlier is not None and earlier.sent is not None
             outcomes[machine].end(NOT_REACHED, error=unread[machine], reason=(
                 "could not re-fetch the machine to wait on it and check it; its request was "
                 f"{earlier.reason.split('; not sent again')[0]}: not sent again"

@@ -322,6 +322,40 @@ def test_ctrl_c_in_a_rolling_reboot_says_what_the_cloud_was_sent(emu, lab_env, t
 
 
 @pytest.mark.slow
+def test_a_terminated_run_says_so_and_what_the_cloud_was_sent(emu, lab_env, tmp_path):
+    """`timeout 1h smartdc-nb run ...` (or a service stop) sends SIGTERM to the run alone: it
+    died with status 143 and not a word, its kernel left to find out by itself. It now ends
+    like a Ctrl-C: it says it was terminated, what the journal has, and how to resume."""
+    import signal
+
+    args = [NOTEBOOKS / "03-rolling-reboot.ipynb", "-p", "profile", "lab", "-p", "tag_selector",
+            "role=web", "-p", "snapshot_first", "False", "-p", "batch_size", "1"]
+    dry = run_cli(*args, "-o", tmp_path / "dry.ipynb", env=lab_env)
+    assert dry.returncode == 0, dry.stderr
+    emu.clock.set_manual(True)  # the first reboot stays in flight until the SIGTERM
+    proc = subprocess.Popen([sys.executable, "-m", "smartdc_nb.cli", "run", *map(str, args),
+                             "-p", "approve", plan_id_of(dry.stdout), "-o", tmp_path / "out.ipynb"],
+                            env=lab_env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not any(r["method"] == "POST" for r in emu.requests):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.1)
+        time.sleep(0.5)
+        os.kill(proc.pid, signal.SIGTERM)  # the run only, as timeout(1) and systemd do
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        emu.clock.set_manual(False)
+    assert proc.returncode == 128 + signal.SIGTERM, stderr
+    assert "terminated (SIGTERM); the cells run so far are in" in stderr, stderr
+    assert f"(plan {plan_id_of(dry.stdout)})" in stderr and "1 accepted" in stderr, stderr
+    assert "smartdc-nb resume RUN_ID" in stderr
+
+
+@pytest.mark.slow
 def test_rolling_reboot_dry_run_changes_nothing(demo_cloud, tmp_path):
     dc = smartdc_nb.connect("demo")
     nb = execute("03-rolling-reboot.ipynb", tmp_path, tag_selector="role=web")

@@ -15,7 +15,9 @@ While it runs, a line per code cell goes to stderr (``[3/12 +0:04] first line``;
 text output of the cells tagged ``summary``, else of the last cell that
 printed something. Exit status: 0 on success (a cell may end the run early
 with ``sys.exit(0)``), 1 when a cell fails (the cell and the line that raised
-are named, the executed notebook keeps the traceback), 2 for bad arguments.
+are named, the executed notebook keeps the traceback), 2 for bad arguments,
+130 on Ctrl-C and 143 on SIGTERM (``timeout``, systemd): both stop the kernel and
+list what the journal holds since the run began, and how to resume it.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ import argparse
 import contextlib
 import errno
 import os
+import signal
 import sys
+import threading
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -54,6 +58,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="no line per cell while it runs; only the summary and any failure")
     parser.add_argument("--list-parameters", action="store_true",
                         help="print the parameters the notebook takes, and exit")
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``timeout``, systemd, a batch scheduler): the run stops as on Ctrl-C."""
+
+
+@contextlib.contextmanager
+def _sigterm_stops_the_run() -> Iterator[None]:
+    """Make SIGTERM end the run as Ctrl-C does (the kernel shut down, the run saying what the
+    journal has), not kill it without a word, its kernel left to notice by itself."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set in the main thread
+        return
+
+    def stop(_signum: int, _frame: Any) -> None:
+        raise Terminated("terminated (SIGTERM)")
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _fail(message: str, code: int = 2) -> int:
@@ -217,19 +242,24 @@ def run(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(f"running {notebook.name} ...", file=stderr, flush=True)
         try:
-            papermill.execute_notebook(
-                str(notebook), str(output), parameters=parameters, kernel_name=args.kernel,
-                engine_name=ENGINE, on_cell=None if args.quiet else printer,
-                progress_bar=False, cwd=str(_working_dir(notebook)),
-                execution_timeout=args.timeout)
+            with _sigterm_stops_the_run():
+                papermill.execute_notebook(
+                    str(notebook), str(output), parameters=parameters,
+                    kernel_name=args.kernel, engine_name=ENGINE,
+                    on_cell=None if args.quiet else printer, progress_bar=False,
+                    cwd=str(_working_dir(notebook)), execution_timeout=args.timeout)
+        except Terminated as exc:
+            failure = exc
         except KeyboardInterrupt:
             failure = KeyboardInterrupt("interrupted (Ctrl-C)")
         except Exception as exc:  # noqa: BLE001 - a cell failed, the kernel died, ...: report it
             failure = exc
     if isinstance(failure, KeyboardInterrupt):  # its summary cell never ran: say what changed
         changes = journal_changes(began)
-        return _fail(f"{notebook}: interrupted; the cells run so far are in {output}"
-                     + (f"\n{changes}" if changes else ""), 130)
+        how, code = ("terminated (SIGTERM)", 128 + signal.SIGTERM) \
+            if isinstance(failure, Terminated) else ("interrupted", 130)
+        return _fail(f"{notebook}: {how}; the cells run so far are in {output}"
+                     + (f"\n{changes}" if changes else ""), code)
     timed_out = isinstance(failure, CellTimeoutError)  # a failing cell, named as one below
     if _unsaved(failure, output):  # papermill saves the executed notebook after each cell
         return _fail(f"cannot save the executed notebook to {output} "

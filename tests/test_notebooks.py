@@ -322,6 +322,31 @@ def test_ctrl_c_in_a_rolling_reboot_says_what_the_cloud_was_sent(emu, lab_env, t
 
 
 @pytest.mark.slow
+def test_snapshot_deletions_still_going_at_the_timeout_are_not_called_failed(emu, lab_env, dc,
+                                                                            tmp_path):
+    """snapshot-hygiene reported a deletion the cloud had accepted, and was still doing when
+    the wait ran out, as "failed"; and it gave each wait the whole timeout in turn, so two
+    slow deletions took twice the time the parameter names."""
+    emu.clock.set_manual(True, start=time.time() - 3 * 86400)  # two snapshots 3 days old
+    for machine in dc.machines(state="running")[:2]:
+        machine.create_snapshot("old")
+    emu.clock.advance(60)
+    emu.clock.set_manual(False)
+    emu.set_durations(delete_snapshot=120)
+    proc = run_cli(NOTEBOOKS / "04-snapshot-hygiene.ipynb", "-p", "profile", "lab", "-p", "delete",
+                   "True", "-p", "older_than_days", "0", "-p", "keep_newest", "0", "-p",
+                   "name_pattern", "^old$",
+                   "-p", "timeout", "2", "-o", tmp_path / "out.ipynb", env=lab_env)
+    assert proc.returncode == 1, proc.stderr
+    said = " ".join(proc.stdout.split())
+    assert "0 of 2 old snapshots deleted (0.0 GiB freed), 0 failed, 2 accepted but not seen " \
+           "deleted within 2s (the cloud may still finish them)" in said, said
+    assert "2 snapshot deletions were accepted but not seen done within 2s" in proc.stderr
+    deletes = [r for r in emu.requests if r["method"] == "DELETE"]
+    assert len(deletes) == 2 and all(r["status"] == 204 for r in deletes), deletes
+
+
+@pytest.mark.slow
 def test_a_terminated_run_says_so_and_what_the_cloud_was_sent(emu, lab_env, tmp_path):
     """`timeout 1h smartdc-nb run ...` (or a service stop) sends SIGTERM to the run alone: it
     died with status 143 and not a word, its kernel left to find out by itself. It now ends

@@ -287,18 +287,15 @@ def test_a_timeout_below_one_second_is_refused_before_any_change(emu, lab_env, d
     assert {r["method"] for r in emu.requests} <= {"GET", "HEAD"}
 
 
-@pytest.mark.slow
-def test_ctrl_c_in_a_rolling_reboot_says_what_the_cloud_was_sent(emu, lab_env, tmp_path):
-    """Ctrl-C during the first batch said only "interrupted; the cells run so far are in
-    out.ipynb": the summary cell never ran, and the notebook's last error read "not reached".
-    The run now says what the journal has: the reboots accepted, and how to resume."""
-    import signal
-
+def _rolling_reboot_stopped_mid_batch(emu, lab_env, tmp_path, stop) -> tuple[int, str, str]:
+    """Apply a one-at-a-time rolling reboot headless and call ``stop(process)`` once its first
+    reboot is in flight (the emulator's clock stopped, so it stays there). Returns the run's
+    exit status, its stderr and the plan id."""
     args = [NOTEBOOKS / "03-rolling-reboot.ipynb", "-p", "profile", "lab", "-p", "tag_selector",
             "role=web", "-p", "snapshot_first", "False", "-p", "batch_size", "1"]
     dry = run_cli(*args, "-o", tmp_path / "dry.ipynb", env=lab_env)
     assert dry.returncode == 0, dry.stderr
-    emu.clock.set_manual(True)  # the first reboot stays in flight until the Ctrl-C
+    emu.clock.set_manual(True)
     proc = subprocess.Popen([sys.executable, "-m", "smartdc_nb.cli", "run", *map(str, args),
                              "-p", "approve", plan_id_of(dry.stdout), "-o", tmp_path / "out.ipynb"],
                             env=lab_env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -309,15 +306,28 @@ def test_ctrl_c_in_a_rolling_reboot_says_what_the_cloud_was_sent(emu, lab_env, t
             assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
             time.sleep(0.1)
         time.sleep(0.5)
-        os.killpg(proc.pid, signal.SIGINT)  # a terminal's Ctrl-C: the run and its kernel
+        stop(proc)
         _, stderr = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
         emu.clock.set_manual(False)
-    assert proc.returncode == 130, stderr
+    return proc.returncode, stderr, plan_id_of(dry.stdout)
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_a_rolling_reboot_says_what_the_cloud_was_sent(emu, lab_env, tmp_path):
+    """Ctrl-C during the first batch said only "interrupted; the cells run so far are in
+    out.ipynb": the summary cell never ran, and the notebook's last error read "not reached".
+    The run now says what the journal has: the reboots accepted, and how to resume."""
+    import signal
+
+    # a terminal's Ctrl-C: the run and its kernel
+    code, stderr, plan_id = _rolling_reboot_stopped_mid_batch(
+        emu, lab_env, tmp_path, lambda proc: os.killpg(proc.pid, signal.SIGINT))
+    assert code == 130, stderr
     assert "interrupted; the cells run so far are in" in stderr
-    assert f"(plan {plan_id_of(dry.stdout)}) — interrupted; 1 accepted" in stderr, stderr
+    assert f"(plan {plan_id}) — interrupted; 1 accepted" in stderr, stderr
     assert "smartdc-nb resume RUN_ID" in stderr
 
 
@@ -353,30 +363,12 @@ def test_a_terminated_run_says_so_and_what_the_cloud_was_sent(emu, lab_env, tmp_
     like a Ctrl-C: it says it was terminated, what the journal has, and how to resume."""
     import signal
 
-    args = [NOTEBOOKS / "03-rolling-reboot.ipynb", "-p", "profile", "lab", "-p", "tag_selector",
-            "role=web", "-p", "snapshot_first", "False", "-p", "batch_size", "1"]
-    dry = run_cli(*args, "-o", tmp_path / "dry.ipynb", env=lab_env)
-    assert dry.returncode == 0, dry.stderr
-    emu.clock.set_manual(True)  # the first reboot stays in flight until the SIGTERM
-    proc = subprocess.Popen([sys.executable, "-m", "smartdc_nb.cli", "run", *map(str, args),
-                             "-p", "approve", plan_id_of(dry.stdout), "-o", tmp_path / "out.ipynb"],
-                            env=lab_env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 120
-        while not any(r["method"] == "POST" for r in emu.requests):
-            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-            time.sleep(0.1)
-        time.sleep(0.5)
-        os.kill(proc.pid, signal.SIGTERM)  # the run only, as timeout(1) and systemd do
-        _, stderr = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        emu.clock.set_manual(False)
-    assert proc.returncode == 128 + signal.SIGTERM, stderr
+    # the run only, as timeout(1) and systemd do
+    code, stderr, plan_id = _rolling_reboot_stopped_mid_batch(
+        emu, lab_env, tmp_path, lambda proc: os.kill(proc.pid, signal.SIGTERM))
+    assert code == 128 + signal.SIGTERM, stderr
     assert "terminated (SIGTERM); the cells run so far are in" in stderr, stderr
-    assert f"(plan {plan_id_of(dry.stdout)})" in stderr and "1 accepted" in stderr, stderr
+    assert f"(plan {plan_id})" in stderr and "1 accepted" in stderr, stderr
     assert "smartdc-nb resume RUN_ID" in stderr
 
 

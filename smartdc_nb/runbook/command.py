@@ -28,8 +28,8 @@ import errno
 import os
 import signal
 import sys
-import threading
 import tempfile
+import threading
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, TextIO

@@ -201,7 +201,9 @@ class StopSignals:
         """True once a stop signal arrived (waits up to ``seconds`` for one)."""
         if self._masked:
             info = signal.sigtimedwait(self.SIGNALS, seconds)
-            if info is not None:
+            # after SIGSTOP/SIGCONT past the timeout, CPython returns a siginfo it never
+            # filled in (EINTR, then no time left): only a signal we wait for counts
+            if info is not None and info.si_signo in self.SIGNALS:
                 self.received.append(info.si_signo)
         elif not self.received:
             time.sleep(seconds)

@@ -203,3 +203,25 @@ def test_stop_signals_without_sigtimedwait_use_a_lock_free_handler():
             os.kill(os.getpid(), signal.SIGTERM)
         assert stop.wait(0.01) and set(stop.received) == {signal.SIGTERM}
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_a_frozen_emulator_continued_keeps_serving(triton_keys):
+    # SIGSTOP then SIGCONT (a hung cloud, in a test): sigtimedwait is interrupted, and CPython
+    # then hands back a siginfo of garbage once its timeout has passed - it is no stop signal
+    import os
+    import time
+
+    key = triton_keys["rsa"]
+    proc = spawn("--port", "0", "--key", str(key.public), "--machines", "1")
+    try:
+        first_lines(proc, "Ctrl-C")
+        os.kill(proc.pid, signal.SIGSTOP)
+        time.sleep(1.0)                      # past the 0.5 s the signal wait takes
+        os.kill(proc.pid, signal.SIGCONT)
+        time.sleep(1.0)
+        assert proc.poll() is None, finish(proc)
+        proc.send_signal(signal.SIGTERM)
+        code, out, err = finish(proc)
+        assert code == 0 and "stopped" in out
+    finally:
+        finish(proc)

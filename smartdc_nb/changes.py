@@ -143,7 +143,9 @@ class ChangeStream:
         of date; empty when every one is current (its feed live, or its last poll listed it).
 
         Not listed yet: nothing of it is known. Stale: its feed is not live and either listing
-        it failed or it is not polled (``poll_interval=None``); what is known stays.
+        it failed, no listing has answered since the feed dropped (a poll under way, or a cloud
+        that stopped answering), or it is not polled (``poll_interval=None``); what is known
+        stays.
         """
         out = {}
         for name, feed in self._feeds.items():
@@ -157,6 +159,10 @@ class ChangeStream:
             elif failed is not None:
                 out[name] = (f"stale: known as of {listed:%Y-%m-%dT%H:%M:%SZ}; the feed is "
                              f"{status} and listing failed ({_describe(failed)})")
+            elif feed.down_at is not None and listed < feed.down_at and self.poll_interval:
+                out[name] = (f"stale: known as of {feed.down_at:%Y-%m-%dT%H:%M:%SZ}, when the "
+                             f"feed dropped; it is {status} and no listing has answered since"
+                             + (f" ({_describe(error)})" if error else ""))
             elif self.poll_interval is None:
                 out[name] = (f"stale: known as of {listed:%Y-%m-%dT%H:%M:%SZ}; the feed is "
                              f"{status} and it is not polled")

@@ -66,6 +66,9 @@ class _Datacenter:
         # what a live frame says of a datacenter whose feed is down (ChangeStream.gaps)
         self.list_error: BaseException | None = None
         self.known_at: datetime | None = None
+        # when the feed last stopped being live: rows known before it and not listed since
+        # are unconfirmed (a frozen cloud drops the feed, then its poll hangs)
+        self.down_at: datetime | None = None
         self.listed_at: float | None = None      # monotonic start of the last reconcile
         # seconds the slowest answered reconcile request took: a wait on the feed counts the
         # cloud as answering in that time, as it counts its own polls' answers
@@ -176,6 +179,8 @@ class _Datacenter:
                     self._reconcile()
 
     def _set(self, status: str, error: BaseException | None) -> None:
+        if self.status == LIVE and status != LIVE:
+            self.down_at = datetime.now(timezone.utc)
         if status != self.status:
             log.info("changefeed %s: %s%s", self.name, status, f" ({error})" if error else "")
         self.status, self.error = status, error

@@ -194,6 +194,7 @@ class _Datacenter:
             listing = self._listing()
         except BaseException as exc:
             self.list_error = exc
+            self.stream._notify()  # views re-render: their rows are now named stale
             raise
         changes = []
         listed: set[str] = set()
@@ -225,6 +226,8 @@ class _Datacenter:
             self.list_error, self.known_at = None, datetime.now(timezone.utc)
         for change in changes:
             self.stream._emit(change)
+        if not changes:
+            self.stream._notify()  # nothing changed, but the rows are confirmed as of now
 
     def _forget(self, gone: set[str]) -> list[Change]:
         """Machines a whole listing (tombstones included) no longer has: gone from the cloud

@@ -174,3 +174,24 @@ def test_a_dropped_feed_whose_listing_hangs_is_named_stale(emu, fleet):
         emu.faults.clear()
         emu.faults.release_all()                                  # the cloud answers again
         eventually(lambda: live.frame.attrs["errors"] == {}, 10, "the rows current again")
+
+
+def test_the_card_and_widget_say_which_datacenter_is_out_of_date_and_why(emu, fleet):
+    """Both feeds down and the listings refused: the card must not call the fleet "live"
+    with counts of unknown age; it names the datacenters out of date and the reason."""
+    from test_widgets_support import words
+
+    with fleet.live(poll_interval=0.2, backoff=(0.05, 0.5)) as live:
+        eventually(lambda: listening(emu, live), 10, "both feeds")
+        widget = live.widget()
+        assert "out of date" not in words(widget.card.value)
+        emu.faults.add(path=r"/demo/machines(\?|$)", status=500)
+        emu.faults.add(path=r"/changefeed", status=503)
+        emu.changefeed.drop()
+        eventually(lambda: "listing failed" in words(widget.card.value), 10, "the widget to say")
+        text = words(live._repr_html_())
+        assert "2 datacenters, 2 out of date" in text and "2 datacenters, live" not in text
+        assert "us-east-1" in text and "500" in text
+        emu.faults.clear()
+        eventually(lambda: "out of date" not in words(widget.card.value), 10, "the card current")
+        assert "2 datacenters, live" in words(live._repr_html_())

@@ -34,7 +34,13 @@ def live_card(live: Any, recent: int = 10) -> Card:
                     empty="no change yet")
     blocks: list[Any] = [feeds, state_counts(machines) if machines else Note("no machines known yet"),
                          Section("Recent changes", len(rows), changes, open=True)]
-    word = "closed" if live.closed else "live"
+    # counts of unknown age must not pass for live ones: name each datacenter and why
+    gaps = {} if live.closed else live.stream.gaps()
+    if gaps:
+        blocks.insert(1, Section("Out of date", len(gaps),
+                                 Facts([(name, Note(why)) for name, why in gaps.items()]),
+                                 open=True))
+    word = "closed" if live.closed else f"{len(gaps)} out of date" if gaps else "live"
     return Card("Live fleet", f"{len(machines):,} machine{'s' * (len(machines) != 1)}",
                 header=count_badges(total),
                 subtitle=[f"{len(payloads)} datacenter{'s' * (len(payloads) != 1)}, {word}"],

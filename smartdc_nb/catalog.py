@@ -16,7 +16,11 @@ from __future__ import annotations
 
 import threading
 import time
+import warnings
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
+
+from .errors import ServerError, TooManyRequestsError, TransportError
+from .parallel import DatacenterWarning
 
 if TYPE_CHECKING:
     from .datacenter import DataCenter
@@ -93,13 +97,26 @@ class Catalog:
         return age is not None and (self.ttl is None or age < self.ttl)
 
     def derived(self, kind: str, name: str, make: Callable[[list[dict]], Any],
-                refresh: bool = False) -> Any:
+                refresh: bool = False, keep_last: bool = False) -> Any:
         """``make(records)`` of the current ``kind`` list, computed once per fetch.
 
         Frames use it for their join indexes (packages by name, images by id),
-        so a rebuilt frame does not re-sort the catalog either.
+        so a rebuilt frame does not re-sort the catalog either. ``keep_last``: when
+        fetching an expired list again meets no answer (a dropped connection, 5xx, 429),
+        the list in hand is used, with a DatacenterWarning saying how old it is.
         """
-        records = self._get(kind, refresh)
+        try:
+            records = self._get(kind, refresh)
+        except (TransportError, ServerError, TooManyRequestsError) as exc:
+            # an expired list is still the best join a long-lived kernel has: a brief outage
+            # must not strip the frame of its package and image columns
+            records, age = self._entries[kind].records, self.age(kind)
+            if not keep_last or records is None or age is None:
+                raise
+            warnings.warn(f"datacenter {self._dc.name or self._dc.url}: {kind} could not be "
+                          f"fetched again ({type(exc).__name__}: {exc}); the list fetched "
+                          f"{age:.1f} s ago is used (dc.catalog.refresh() tries again)",
+                          DatacenterWarning, stacklevel=2)
         entry = self._entries[kind]
         with entry.lock:
             if entry.records is records and name in entry.derived:

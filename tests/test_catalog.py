@@ -148,3 +148,19 @@ def test_names_that_are_no_text_never_make_the_catalog_stale(emu, dc):
     assert dc.catalog.stale(odd, {"images": images}) == []
     assert dc.catalog.stale(odd + [{"image": "not-in-the-list", "created": late}],
                             {"images": images}) == ["images"]
+
+
+def test_an_expired_catalog_that_cannot_be_fetched_again_is_used_and_said(emu, connect):
+    """A long-lived kernel: the catalog expires, and refetching it meets a 503. The frame keeps
+    its package and image columns from the list in hand, and says how old that list is."""
+    import pytest
+
+    dc = connect(catalog_ttl=0, backoff=0.01, retries=1)
+    first = dc.frames.machines()
+    assert first.package_vcpus.notna().all()
+    emu.faults.add(path=r"/demo/(packages|images)", status=503)
+    with pytest.warns(smartdc_nb.DatacenterWarning, match=r"could not be fetched again.*fetched "
+                                                          r"[0-9.]+ s ago is used"):
+        again = dc.frames.machines()
+    assert list(again.image_name) == list(first.image_name)
+    assert list(again.package_memory) == list(first.package_memory)

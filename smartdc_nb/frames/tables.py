@@ -130,8 +130,9 @@ class Frames:
             "machines": lambda d: d.raw_machines(**filters)}
         if catalog:  # each datacenter's catalog is fetched once and reused while fresh
             calls["packages"] = lambda d: d.catalog.derived("packages", "by name",
-                                                            build.package_index)
-            calls["images"] = lambda d: d.catalog.derived("images", "by id", build.image_index)
+                                                            build.package_index, keep_last=True)
+            calls["images"] = lambda d: d.catalog.derived("images", "by id", build.image_index,
+                                                          keep_last=True)
         answers, failed, partial, fetched_at = self._fetch(calls, what, "machines")
         if self.fleet is not None:
             self.fleet._note_counts({n: got["machines"] for n, got in answers.items()}, filters)

@@ -13,6 +13,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
+import urllib3.exceptions
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from .errors import APIError
@@ -100,10 +101,21 @@ def _excerpt(body: bytes, size: int = 160) -> str:
     return text if len(text) <= size else text[: size - 1] + "…"
 
 
+def _socket_level(exc: BaseException) -> bool:
+    """An OSError of the socket or TLS layer itself, not one of requests' or urllib3's own
+    exceptions (requests' derive from OSError too)."""
+    return isinstance(exc, OSError) and not isinstance(
+        exc, (requests.exceptions.RequestException, urllib3.exceptions.HTTPError))
+
+
 def _root(exc: BaseException) -> BaseException:
     """The innermost cause of a requests exception (urllib3's reason, the OSError, ...)."""
     inner = exc
     while True:
+        if _socket_level(inner) and inner.__cause__ is None:
+            # the OS's own error is the root: its __context__ is whatever the caller was
+            # handling when it made the request (a panel refreshing in its except block)
+            return inner
         nxt = inner.__cause__ or inner.__context__
         if isinstance(inner, MaxRetryError) and inner.reason is not None:
             nxt = inner.reason

@@ -147,6 +147,27 @@ def test_connection_refused_fails_at_once_in_one_readable_paragraph(emu, triton_
     assert shown.count("The above exception") == 1 and "site-packages" not in shown, shown
 
 
+
+def test_a_refused_connection_inside_an_except_block_still_fails_at_once(emu, triton_keys, caplog):
+    """A panel refreshes its machine after a failed wait, inside its error handler: the
+    refused connection then carries the handled exception as its __context__, which must
+    not be taken for the cause (it was retried with backoff for the whole retry budget and
+    reported as "no answer from CloudAPI ('unrelated')")."""
+    key = triton_keys["rsa"]
+    url = f"http://127.0.0.1:{_closed_port()}"
+    dc = smartdc_nb.connect(url=url, account="demo", key_id=key.md5, key_path=str(key.private),
+                            rate_limit=False, changefeed=False, backoff=0.01)
+    caplog.set_level(logging.INFO, logger="smartdc_nb")
+    with pytest.raises(TransportError) as err:
+        try:
+            raise KeyError("unrelated")
+        except KeyError:
+            dc.account()
+    retries = [r for r in caplog.records if r.getMessage().startswith("retrying")]
+    assert len(retries) <= 1, [r.getMessage() for r in retries]
+    text = str(err.value)
+    assert url in text and "refused" in text and "unrelated" not in text
+
 # --------------------------------------------------------------------------- rate limit
 
 

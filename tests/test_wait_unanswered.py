@@ -121,3 +121,16 @@ def test_many_machines_on_a_hung_cloud_end_at_the_deadline_with_their_table(dc, 
     assert elapsed < 1.5 + 0.5 + 0.5
     assert result.counts["timed out"] == 3
     assert all("the cloud stopped answering" in row["error"] for row in result)
+
+
+def test_a_many_machine_wait_on_a_hung_cloud_says_so_in_its_summary(dc, emu):
+    """The summary line (the repr a notebook shows) must not read as machines that stayed
+    "running": nothing was answered during the wait, so that state is only the last known."""
+    payloads = dc.raw_machines(state="running")[:2]
+    with HostileServer(silent) as server:
+        dc.transport.url = server.url
+        machines = smartdc_nb.MachineList(Machine(dc, data=p) for p in payloads)
+        result = machines.wait_for("stopped", timeout=1, **POLL)
+    summary = result.summary()
+    assert "the cloud stopped answering" in summary and summary in repr(result)
+    assert "running when last seen" in summary and ": running;" not in summary

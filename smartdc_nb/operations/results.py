@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
+from ..errors import WaitUnanswered
 from ..seam import render_html as html_repr
 from .targets import FAILED, INTERRUPTED, REACHED, TIMED_OUT, Tracker
 
@@ -18,9 +19,20 @@ def _summary_line(trackers: Sequence[Tracker], title: str, elapsed: float) -> st
     if others:
         text += "; " + ", ".join(others)
         failed = [t for t in trackers if t.outcome != REACHED][:3]
-        text += " (" + "; ".join(f"{t.label}: {t.state}" for t in failed) + \
+        text += " (" + "; ".join(_how(t) for t in failed) + \
             (", …" if len(trackers) - counts.get(REACHED, 0) > 3 else "") + ")"
+        unanswered = sum(isinstance(t.error, WaitUnanswered) for t in trackers)
+        if unanswered:
+            text += (f"; the cloud stopped answering ({unanswered} of them got no answer: see "
+                     f"the error column)")
     return text
+
+
+def _how(tracker: Tracker) -> str:
+    # a state nobody answered during the wait is only the last one known, not a confirmed one
+    if isinstance(tracker.error, WaitUnanswered):
+        return f"{tracker.label}: no answer, {tracker.state} when last seen"
+    return f"{tracker.label}: {tracker.state}"
 
 
 def _counts(trackers: Iterable[Tracker]) -> dict[str, int]:

@@ -134,3 +134,25 @@ def test_a_many_machine_wait_on_a_hung_cloud_says_so_in_its_summary(dc, emu):
     summary = result.summary()
     assert "the cloud stopped answering" in summary and summary in repr(result)
     assert "running when last seen" in summary and ": running;" not in summary
+
+
+def test_a_bulk_run_whose_cloud_goes_silent_after_accepting_says_so(dc, emu):
+    """The cloud accepts the stops, then stops answering: each row must say the cloud went
+    silent, not only that the wait ran out with the machine as it was before."""
+    machines = dc.machines(state="running")[:2]
+
+    def hang_after_the_posts() -> None:
+        eventually(lambda: len(logged(emu, "POST", "")) >= 2, 5, "the stops")
+        emu.faults.add(path=r"/demo/machines", method="GET", hold=True)
+
+    watcher = threading.Thread(target=hang_after_the_posts)
+    watcher.start()
+    try:
+        result = machines.stop(confirm=True, wait=True, timeout=1, **POLL)
+    finally:
+        watcher.join()
+        emu.faults.clear()
+    assert [row.outcome for row in result.outcomes] == ["failed", "failed"]
+    for row in result.outcomes:
+        assert "accepted" in row.reason and "stopped answering" in row.reason, row.reason
+    assert "stopped answering" in result.summary()

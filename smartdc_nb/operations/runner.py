@@ -9,7 +9,8 @@ import concurrent.futures
 import time
 from typing import Any, Callable
 
-from ..errors import BulkActionError, TooManyRequestsError, TransportError, WaitInterrupted
+from ..errors import (BulkActionError, TooManyRequestsError, TransportError, WaitInterrupted,
+                      WaitUnanswered)
 from ..progress import CountBar
 from ..resources.machine import Machine
 from ..resources.snapshot import Snapshot
@@ -128,6 +129,10 @@ class Runner:
             if tracker.error is not None:
                 # the cloud took the request; only the wait ended: say so, not a bare "failed"
                 row.end(FAILED, error=tracker.error, reason=(
+                    # a silent cloud confirmed no state: the last one known is no outcome
+                    "the request was accepted, but the cloud stopped answering during the "
+                    f"wait ({tracker.state} when last seen): it may still finish it (refresh "
+                    "to see)" if isinstance(tracker.error, WaitUnanswered) else
                     f"the request was accepted, but the wait ran out with it {tracker.state}: "
                     "the cloud may still finish it (refresh to see)"
                     if tracker.outcome == TIMED_OUT else ""))

@@ -1,8 +1,9 @@
 """Strict JSON in and out: what a request may carry, and what the emulator writes.
 
 In: ``NaN``/``Infinity`` (and numbers that overflow to infinity) are not JSON
-and are refused, as is nesting deeper than MAX_DEPTH (Python's parser would
-otherwise raise RecursionError on a body of 5,000 ``[``). Out: a non-finite
+and are refused, as is nesting deeper than MAX_DEPTH, also in a body that is not
+JSON at all (5,000 ``[``: Python up to 3.12 raises RecursionError on it, 3.13 parses
+that deep and says "Expecting value" at the end). Out: a non-finite
 float written by the Python API or an old state file becomes ``null``, as
 JavaScript's ``JSON.stringify`` writes it, so a strict reader never fails on a
 listing.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 MAX_DEPTH = 64  # CloudAPI's bodies nest 3 or 4 levels
@@ -44,6 +46,26 @@ def _check_depth(value: Any) -> None:
                          if isinstance(child, (dict, list)))
 
 
+# a string (an unterminated one runs to the end) or a bracket, for _too_deep
+_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*(?:"|\Z)|[\[\]{}]', re.S)
+
+
+def _too_deep(text: str | bytes) -> bool:
+    """Whether ``text``, read as far as it goes, opens more than MAX_DEPTH brackets."""
+    if isinstance(text, (bytes, bytearray)):
+        text = bytes(text).decode("utf-8", "replace")
+    depth = 0
+    for token in _TOKENS.finditer(text):
+        bracket = token.group()
+        if bracket in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return True
+        elif bracket in "]}":
+            depth -= 1
+    return False
+
+
 def loads(text: str | bytes) -> Any:
     """Parse strict JSON; StrictJSONError (a ValueError) says what is wrong."""
     try:
@@ -52,7 +74,9 @@ def loads(text: str | bytes) -> Any:
         raise StrictJSONError(f"nesting deeper than {MAX_DEPTH} levels") from None
     except StrictJSONError:
         raise
-    except ValueError as exc:
+    except ValueError as exc:  # the same answer on every Python, however deep its parser goes
+        if _too_deep(text):
+            raise StrictJSONError(f"nesting deeper than {MAX_DEPTH} levels") from None
         raise StrictJSONError(str(exc)) from None
     _check_depth(value)
     return value

@@ -65,6 +65,10 @@ def callable_identity(value: Any) -> Any:
     if not isinstance(code, CodeType):
         return f"<callable {name}>"
     try:
+        # "<string>" is every exec()'s file, and from Python 3.13 on linecache holds
+        # `python -c`'s command under it (pytest-xdist's workers): not this function's text
+        if code.co_filename == "<string>":
+            raise OSError("made by exec()")
         body: Any = inspect.getsource(function)
         if code.co_name == "<lambda>":  # its source is its whole line, which may hold others
             body = [body, _code(code)]

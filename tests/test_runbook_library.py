@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from smartdc_nb.runbook import library
 
 REPO = Path(__file__).resolve().parents[1]
@@ -33,7 +35,7 @@ def test_the_packaged_runbooks_are_the_repositorys_notebooks():
 
 
 def test_the_wheel_declares_the_runbooks_as_package_data():
-    import tomllib
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11, as in test_binder.py
 
     config = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
     assert "notebooks/*.ipynb" in config["package-data"]["smartdc_nb"]

@@ -28,9 +28,11 @@ def test_a_killed_runner_s_forked_worker_does_not_keep_the_run_locked(tmp_path):
         RunLock({str(journal)!r}, "run-1").acquire("busy")
         child = os.fork()
         if child == 0:                       # the worker: outlives its parent
+            # ready once the worker runs (its at-fork handlers done), not once the parent
+            # returns from fork(): under load the killed runner's child had not run yet
+            open({str(ready)!r}, "w").write(str(os.getpid()))
             time.sleep(60)
             os._exit(0)
-        open({str(ready)!r}, "w").write(str(child))
         time.sleep(60)
     """)
     runner = subprocess.Popen([sys.executable, "-c", script])

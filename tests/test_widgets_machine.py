@@ -480,3 +480,25 @@ def test_bad_panel_options_are_refused(dc, emu):
     panel.close()
     with pytest.raises(InvalidInputError, match="needs a Machine, not str"):
         machine_panel("web-1")
+
+
+def test_yes_on_a_cloud_that_stopped_answering_ends_within_the_panels_timeout(emu, panel_for):
+    """The plan re-reads the machine before it sends: on a frozen cloud that read waited out
+    the 60 s socket timeout, twice, while the panel showed "Stopping…" for two minutes and
+    its timeout= bounded only the wait after. It now bounds the re-read too, and the log
+    says nothing was sent."""
+    import time
+
+    panel = panel_for(name="frozen-yes", options={"timeout": 2})
+    panel.buttons["stop"].click()
+    emu.faults.add(path=panel.machine.id + "$", method="GET", hold=True)  # never answered
+    started = time.monotonic()
+    panel.confirm.yes.click()
+    panel.wait(timeout=150)
+    took = time.monotonic() - started
+    emu.faults.clear()
+    entry = panel.log.entries[-1]
+    assert entry.word == "failed", entry
+    assert "nothing was sent" in entry.message, entry.message
+    assert took < 20, took  # the panel's 2 s, not two socket timeouts
+    assert posts(emu) == []

@@ -257,3 +257,24 @@ def test_closing_the_panel_mid_delete_sends_no_listing_after_it(emu, dc, aged):
     # only the delete's own wait asks about new-e; no other machine is asked for its snapshots
     assert not any(aged["old-e"] in r["path"] or aged["old-w"] in r["path"] for r in emu.requests)
     assert panel.log.entries[-1].word == "stopped" and "closed" in panel.log.entries[-1].message
+
+
+def test_boot_on_a_cloud_that_stopped_answering_ends_within_the_panels_timeout(emu, dc, panel_of):
+    """As on the machine panel: the plan's re-read before the rollback waited out the socket's
+    60 s, twice, under "Booting…"; it is now bounded by the panel's timeout, and the log says
+    nothing was sent."""
+    machine = fetched(dc, emu, name="boot-frozen", snapshots=["s"])
+    panel = panel_of(machine, timeout=2)
+    panel.table.select_all()
+    panel.buttons["boot"].click()
+    emu.faults.add(path=machine.id + "$", method="GET", hold=True)  # never answered
+    emu.clear_requests()
+    started = time.monotonic()
+    panel.confirm.yes.click()
+    panel.wait(timeout=150)
+    took = time.monotonic() - started
+    emu.faults.clear()
+    last = panel.log.entries[-1]
+    assert last.word == "failed" and "nothing was sent" in last.message, last
+    assert took < 20, took  # the panel's 2 s, not two socket timeouts
+    assert posts(emu) == []

@@ -18,12 +18,13 @@ from typing import Any, Callable, Iterable
 from .. import rules
 from ..display.values import Note
 from ..errors import InvalidInputError
+from ..limits import cutoff
 from ..operations.outcomes import DONE
 from ..plans import ACT, Plan
 from ..resources.machine import Machine
 from ..resources.snapshot import Snapshot
 from ..resources.validate import check_snapshot_name, validate_machine_name
-from .pieces import plural
+from .pieces import NotSent, apply_one, plural
 
 
 def default_snapshot_name(taken: Iterable[str] = ()) -> str:
@@ -76,7 +77,7 @@ class MachineJobs:
     def _apply(self, verb: str, plan: Plan) -> bool:
         """Send the planned request (the plan re-reads the machine first); False when the
         plan skipped it, which the log says in words. A failure to send is raised."""
-        row = plan.apply(approve=plan.id, wait=False, progress=False).outcomes[0]
+        row = apply_one(plan, self.timeout)
         if row.outcome == DONE:
             return True
         if row.error is not None:
@@ -89,11 +90,15 @@ class MachineJobs:
         def job() -> None:
             try:
                 work()
+            except NotSent:
+                raise  # nothing changed, and the cloud is not answering reads: no refresh
             except Exception:
                 # After a failure the header must show the machine as it is now; if even
                 # this GET fails, the header's "fetched at" time says how old it is.
                 try:
-                    self.machine.refresh()
+                    with cutoff(time.monotonic() + self.timeout if self.timeout else None,
+                                "the panel's timeout"):
+                        self.machine.refresh()
                 except Exception:  # noqa: BLE001 - the action's error is the one logged
                     pass
                 raise

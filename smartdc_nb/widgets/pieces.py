@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import traceback
 from dataclasses import dataclass
 from datetime import datetime
@@ -50,6 +51,27 @@ def result_word(result: Any) -> str:
     if not result.ok:
         return "failed"
     return "done" if result.counts.get("done") else NOTHING_DONE
+
+
+def apply_one(plan: Any, timeout: float | None) -> Any:
+    """A panel's Yes: apply its one-machine ``plan`` (no wait; the panel waits itself) and
+    return the machine's Outcome. The plan's re-read before sending is bounded by the panel's
+    ``timeout``: on a cloud that stopped answering it waited out the socket's 60 s, twice,
+    under "Stopping…"."""
+    from ..limits import cutoff
+    from ..operations.outcomes import NOT_REACHED
+
+    deadline = time.monotonic() + timeout if timeout else None
+    with cutoff(deadline, "the panel's timeout"):
+        row = plan.apply(approve=plan.id, wait=False, progress=False).outcomes[0]
+    if row.error is not None and row.outcome == NOT_REACHED:  # the reason says nothing was sent
+        raise NotSent(f"{row.reason} ({describe(row.error)})") from row.error
+    return row
+
+
+class NotSent(SmartDCError):
+    """A panel's planned request was not sent (the re-read before it failed); the message
+    says why, for the panel's log."""
 
 
 @dataclass(frozen=True)

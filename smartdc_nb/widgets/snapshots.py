@@ -31,7 +31,7 @@ from ..plans import Plan, make_plan
 from ..operations.polling import refresh_machines
 from .base import SelectionPanel
 from .html import render_card
-from .pieces import WidgetBar, describe, plural
+from .pieces import WidgetBar, apply_one, describe, plural
 from .sources import list_machines, nothing_listed
 
 COLUMNS = ["Machine", "Datacenter", "Snapshot", "State", "Created", "Age", "Size"]
@@ -282,7 +282,7 @@ class SnapshotPanel(SelectionPanel):
             since = time.monotonic()
             # exactly the plan asked about: apply re-reads the machine, and one that changed
             # since the question is skipped, in words, with nothing sent
-            row = plan.apply(approve=plan.id, wait=False, progress=False).outcomes[0]
+            row = apply_one(plan, self.timeout)
             if row.error is not None:
                 raise row.error
             if row.outcome != DONE:

@@ -11,7 +11,7 @@ import pytest
 from test_machine_support import fetched, logged, until_held
 from polling import eventually
 from test_widgets_support import (FAST, HOSTILE, badges, enabled, html_values,
-                                  posts, words)
+                                  posts, words, yes_while_the_machine_is_not_answered)
 from test_widgets_support import opened  # noqa: F401 (a fixture, used by name)
 
 from smartdc_nb.errors import InvalidInputError
@@ -487,18 +487,9 @@ def test_yes_on_a_cloud_that_stopped_answering_ends_within_the_panels_timeout(em
     the 60 s socket timeout, twice, while the panel showed "Stopping…" for two minutes and
     its timeout= bounded only the wait after. It now bounds the re-read too, and the log
     says nothing was sent."""
-    import time
-
     panel = panel_for(name="frozen-yes", options={"timeout": 2})
     panel.buttons["stop"].click()
-    emu.faults.add(path=panel.machine.id + "$", method="GET", hold=True)  # never answered
-    started = time.monotonic()
-    panel.confirm.yes.click()
-    panel.wait(timeout=150)
-    took = time.monotonic() - started
-    emu.faults.clear()
-    entry = panel.log.entries[-1]
+    entry, took = yes_while_the_machine_is_not_answered(emu, panel, panel.machine.id)
     assert entry.word == "failed", entry
     assert "nothing was sent" in entry.message, entry.message
     assert took < 20, took  # the panel's 2 s, not two socket timeouts
-    assert posts(emu) == []

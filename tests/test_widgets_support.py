@@ -73,3 +73,20 @@ def opened(emu):
             panel.wait(timeout=FAST["timeout"])  # a failed test may leave an action running
         finally:
             panel.close()
+
+
+def yes_while_the_machine_is_not_answered(emu, panel, machine_id: str):
+    """Click Yes while the cloud never answers a read of the machine; returns the panel's last
+    log entry and the seconds until its job ended. Nothing may be sent."""
+    import time
+
+    emu.faults.add(path=machine_id + "$", method="GET", hold=True)  # never answered
+    emu.clear_requests()
+    started = time.monotonic()
+    panel.confirm.yes.click()
+    panel.wait(timeout=150)
+    took = time.monotonic() - started
+    emu.faults.clear()
+    assert posts(emu) == []
+    return panel.log.entries[-1], took
+

@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -161,6 +162,7 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
+        shutil.rmtree(work / "keys", ignore_errors=True)  # the journal files stay, to look at
     print(f"journal files in {where}; {args.rounds} rounds of {args.requests} requests")
     report("local emulator", local)
     report(f"with {args.latency * 1000:.0f} ms of latency per answer", far)

@@ -566,8 +566,14 @@ def test_snapshot_hygiene_reports_then_deletes(demo_cloud, tmp_path):
 
 
 @pytest.mark.slow
-def test_what_changed_on_the_demo_takes_a_point_changes_the_fleet_and_diffs(demo_cloud, tmp_path):
+def test_what_changed_on_the_demo_takes_a_point_changes_the_fleet_and_diffs(demo_cloud, tmp_path,
+                                                                           monkeypatch):
+    scratch = tmp_path / "tmp"  # the kernel's temporary directory
+    scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))
     nb = execute("05-what-changed.ipynb", tmp_path)
+    # the demo's own point went to a temporary folder that each run left behind
+    assert list(scratch.glob("what-changed-*")) == []
     text = text_of(nb)
     summary = [c for c in nb.cells if "summary" in c.metadata.get("tags", [])][0]
     first = summary.outputs[0]["text"].splitlines()[0]

@@ -61,7 +61,7 @@ from ..resources.audit import PendingAction
 from ..resources.machine import Machine
 from ..resources.snapshot import Snapshot
 from .polling import Poller, _read_audit, _read_audits, unique_machines
-from .results import WaitResult, _summary_line
+from .results import WaitResult, _counts, _summary_line
 from .targets import (
     AUDIT_BUDGET,
     BACKOFF,
@@ -242,9 +242,7 @@ def _ending(trackers: Sequence[Tracker], single: bool, timeout: float | None) ->
         if only.outcome == TIMED_OUT and timeout is not None:
             return f"timed out: did not reach {only.target.description} within {timeout:g}s"
         return only.outcome or "ended by an error"  # one the wait raises, not the cloud's
-    counts = {outcome: sum(t.outcome == outcome for t in trackers)
-              for outcome in (REACHED, FAILED, TIMED_OUT, INTERRUPTED)}
-    return ", ".join(f"{n} {outcome}" for outcome, n in counts.items()
+    return ", ".join(f"{n} {outcome}" for outcome, n in _counts(trackers).items()
                      if n or outcome == REACHED)
 
 

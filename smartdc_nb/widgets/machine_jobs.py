@@ -18,13 +18,12 @@ from typing import Any, Callable, Iterable
 from .. import rules
 from ..display.values import Note
 from ..errors import InvalidInputError
-from ..limits import cutoff
 from ..operations.outcomes import DONE
 from ..plans import ACT, Plan
 from ..resources.machine import Machine
 from ..resources.snapshot import Snapshot
 from ..resources.validate import check_snapshot_name, validate_machine_name
-from .pieces import NotSent, apply_one, plural
+from .pieces import NotSent, apply_one, plural, within
 
 
 def default_snapshot_name(taken: Iterable[str] = ()) -> str:
@@ -96,8 +95,7 @@ class MachineJobs:
                 # After a failure the header must show the machine as it is now; if even
                 # this GET fails, the header's "fetched at" time says how old it is.
                 try:
-                    with cutoff(time.monotonic() + self.timeout if self.timeout else None,
-                                "the panel's timeout"):
+                    with within(self.timeout):
                         self.machine.refresh()
                 except Exception:  # noqa: BLE001 - the action's error is the one logged
                     pass

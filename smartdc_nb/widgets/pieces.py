@@ -53,16 +53,21 @@ def result_word(result: Any) -> str:
     return "done" if result.counts.get("done") else NOTHING_DONE
 
 
+def within(timeout: float | None) -> Any:
+    """A context in which requests end by the panel's ``timeout`` from now (None: no bound)."""
+    from ..limits import cutoff
+
+    return cutoff(time.monotonic() + timeout if timeout else None, "the panel's timeout")
+
+
 def apply_one(plan: Any, timeout: float | None) -> Any:
     """A panel's Yes: apply its one-machine ``plan`` (no wait; the panel waits itself) and
     return the machine's Outcome. The plan's re-read before sending is bounded by the panel's
     ``timeout``: on a cloud that stopped answering it waited out the socket's 60 s, twice,
     under "Stopping…"."""
-    from ..limits import cutoff
     from ..operations.outcomes import NOT_REACHED
 
-    deadline = time.monotonic() + timeout if timeout else None
-    with cutoff(deadline, "the panel's timeout"):
+    with within(timeout):
         row = plan.apply(approve=plan.id, wait=False, progress=False).outcomes[0]
     if row.error is not None and row.outcome == NOT_REACHED:  # the reason says nothing was sent
         raise NotSent(f"{row.reason} ({describe(row.error)})") from row.error

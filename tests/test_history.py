@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -195,9 +196,16 @@ def test_smartdc_nb_snapshot_from_the_command_line(emu, triton_keys, tmp_path):
     machines = sum(len(emu.datacenter(n).machine_ids()) for n in emu.urls)
     assert proc.stdout.startswith(f"saved point {listed.point[0]}: ")
     assert 0 < listed.machines[0] <= machines and "in us-east-1, us-west-1 to " in proc.stdout
+    # a configuration to fix exits 2, as every other command's does (resume, journal, run,
+    # argparse's own); 1 is kept for a cloud that could not be read, which cron retries
     proc = run("--profile", "nosuch", "--dir", str(tmp_path / "h"))
-    assert proc.returncode == 1 and proc.stderr.startswith("smartdc-nb snapshot: ")
+    assert proc.returncode == 2 and proc.stderr.startswith("smartdc-nb snapshot: ")
     assert "nosuch" in proc.stderr and "Traceback" not in proc.stderr
+    profiles = Path(env["TRITONTEST_CLI_CONFIG_DIR"]) / "profiles.d"
+    (profiles / "badkey.json").write_text(json.dumps(  # no key with that id anywhere
+        {"url": emu.url, "account": "demo", "keyId": "SHA256:" + "A" * 43}))
+    proc = run("--profile", "badkey", "--dir", str(tmp_path / "h"))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
 
 
 def test_a_half_written_point_left_by_a_killed_process_is_cleared_later(fleet, store):

@@ -4,7 +4,9 @@
     smartdc-nb snapshot --profile prod --dir /srv/fleet-history --no-snapshots
 
 Prints one line saying what was saved and where; exits 1 (with the reason on
-stderr) when the cloud cannot be read, so cron mails the failure.
+stderr) when the cloud cannot be read, so cron mails the failure, and 2 when the
+configuration is what is wrong (no such profile, a key that cannot be loaded),
+as the other commands do.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..datacenter import connect
-    from ..errors import SmartDCError
+    from ..errors import AuthError, ConfigError, InvalidInputError, SmartDCError
     from ..fleet import Fleet
     from .history import save
 
@@ -42,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
                      snapshots=not args.no_snapshots, progress=False)
     except SmartDCError as exc:
         print(f"smartdc-nb snapshot: {exc}", file=sys.stderr)
-        return 1
+        # nothing was asked of the cloud: running it again will not help until it is fixed
+        return 2 if isinstance(exc, (ConfigError, AuthError, InvalidInputError)) else 1
     snaps = "" if point.snapshots is None else f", {len(point.snapshots)} snapshots"
     # a partial point is saved (it holds what could be read) but cron must hear of the gap
     missing = point.unread()

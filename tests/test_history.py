@@ -267,3 +267,15 @@ def test_a_point_that_cannot_be_written_is_said_with_where_and_what_to_do(
     assert "nothing was saved" in proc.stderr and "--dir" in proc.stderr
     if failure == "disk full":
         assert list(directory.iterdir()) == []  # no .partial- left behind
+
+
+def test_one_changed_value_is_said_in_the_singular(fleet, store):
+    """The summary said "1 changed (1 values)"."""
+    before = fleet.frames.machines()
+    after = before.copy()
+    first = after.index[after["state"] != "stopped"][0]
+    after.loc[first, "state"] = "stopped"
+    assert smartdc_nb.diff(before, after).summary().endswith(": 0 appeared, 0 vanished, "
+                                                             "1 changed (1 value)")
+    after.loc[first, "name"] = "renamed-y"
+    assert smartdc_nb.diff(before, after).summary().endswith("1 changed (2 values)")

@@ -188,12 +188,16 @@ class FleetDiff:
     def summary(self) -> str:
         """One line: how many machines appeared, vanished and changed, and what was not
         compared (``partial: ...``) when a point could not read everything."""
-        changed = self.changes["machine_id"].nunique() if len(self.changes) else 0
         notes = self.notes()
         partial = f"; partial: {'; '.join(notes)}" if notes else ""
-        return (f"{self.before_label} -> {self.after_label}: {len(self.appeared)} appeared, "
-                f"{len(self.vanished)} vanished, {changed} changed ({len(self.changes)} "
-                f"values){partial}")
+        return f"{self.before_label} -> {self.after_label}: {self.tally()}{partial}"
+
+    def tally(self) -> str:
+        """``"2 appeared, 0 vanished, 1 changed (3 values)"``: the counts alone."""
+        changed = self.changes["machine_id"].nunique() if len(self.changes) else 0
+        values = len(self.changes)
+        return (f"{len(self.appeared)} appeared, {len(self.vanished)} vanished, {changed} "
+                f"changed ({values} value{'' if values == 1 else 's'})")
 
     def __repr__(self) -> str:
         return f"<FleetDiff {self.summary()}>"

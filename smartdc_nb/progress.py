@@ -30,6 +30,9 @@ from typing import Any, Mapping
 log = logging.getLogger("smartdc_nb")
 
 ENV_SWITCH = "SMARTDC_NB_PROGRESS"
+#: What a notice printed on stderr in place of a bar starts with (a wait that hears nothing
+#: from the cloud: operations.silence); ``smartdc-nb run`` relays such lines as they come.
+NOTICE_PREFIX = "smartdc_nb: "
 _FALSE = ("0", "false", "no", "off", "")
 
 
@@ -89,6 +92,14 @@ def _say(bar: Any, note: str | None) -> None:
         bar.set_postfix_str(note, refresh=False)
 
 
+def _notice(bar: Any, text: str) -> bool:
+    if bar is None or not hasattr(bar, "set_postfix_str"):
+        return False  # no bar, or a caller's own without a note
+    bar.set_postfix_str(text, refresh=False)
+    bar.refresh()
+    return True
+
+
 class StateBar:
     """One resource's wait: ``"<label>: <state>"`` and elapsed time towards the deadline."""
 
@@ -106,6 +117,10 @@ class StateBar:
         self.bar.set_description_str(f"{self.label}: {state or '?'}", refresh=False)
         self.bar.n = min(elapsed, self.timeout) if self.timeout else elapsed
         self.bar.refresh()
+
+    def notice(self, text: str) -> bool:
+        """Show ``text`` in place of what the bar waits for; False when no bar is shown."""
+        return _notice(self.bar, text)
 
     def close(self, ok: bool, note: str | None = None) -> None:
         """End the bar: green and full when ``ok``, red otherwise; ``note`` says how it ended
@@ -134,6 +149,10 @@ class CountBar:
         if note:
             self.bar.set_postfix_str(note, refresh=False)
         self.bar.refresh()
+
+    def notice(self, text: str) -> bool:
+        """Show ``text`` as the bar's note (until a change replaces it); False when no bar."""
+        return _notice(self.bar, text)
 
     def close(self, ok: bool, note: str | None = None) -> None:
         """End the bar: green and full when ``ok``, red otherwise (a red fill of nothing shows
@@ -172,4 +191,4 @@ def print_summary(text: str, progress: Any = None,
 #: the former name of print_summary (``summary()`` elsewhere returns one line of text)
 summary = print_summary
 
-__all__ = ["enabled", "StateBar", "CountBar", "print_summary", "ENV_SWITCH"]
+__all__ = ["enabled", "StateBar", "CountBar", "print_summary", "ENV_SWITCH", "NOTICE_PREFIX"]

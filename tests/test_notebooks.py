@@ -18,6 +18,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from smartdc_nb import demo
 from smartdc_nb.emulator.testing import cli_home
 from smartdc_nb.frames.cost import DEMO_PRICES
 from smartdc_nb.machine import parse_time
+from polling import eventually
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
@@ -370,6 +372,39 @@ def test_a_terminated_run_says_so_and_what_the_cloud_was_sent(emu, lab_env, tmp_
     assert "terminated (SIGTERM); the cells run so far are in" in stderr, stderr
     assert f"(plan {plan_id})" in stderr and "1 accepted" in stderr, stderr
     assert "smartdc-nb resume RUN_ID" in stderr
+
+
+@pytest.mark.slow
+def test_a_headless_wait_on_a_silent_cloud_says_so_while_it_goes_on(emu, lab_env, tmp_path):
+    """The cloud accepts a reboot, then stops answering: the batch's wait polls on to its
+    deadline (15 minutes by default) and the terminal said nothing until then. It now shows
+    the wait's notices as they come, under the running cell's line."""
+    args = [NOTEBOOKS / "03-rolling-reboot.ipynb", "-p", "profile", "lab", "-p", "tag_selector",
+            "role=web", "-p", "snapshot_first", "False", "-p", "batch_size", "1",
+            "-p", "timeout", "6"]
+    dry = run_cli(*args, "-o", tmp_path / "dry.ipynb", env=lab_env)
+    assert dry.returncode == 0, dry.stderr
+
+    def silent_after_the_first_reboot() -> None:
+        eventually(lambda: any(r["method"] == "POST" for r in emu.requests), 120, "a reboot")
+        fault = emu.faults.add(path=r"/demo/machines", method="GET", drop=True)
+        time.sleep(7)  # past the batch's wait: the cells after it read the cloud as it is again
+        emu.faults.remove(fault)
+
+    watcher = threading.Thread(target=silent_after_the_first_reboot)
+    watcher.start()
+    try:
+        proc = run_cli(*args, "-p", "approve", plan_id_of(dry.stdout), "-o",
+                       tmp_path / "out.ipynb", env={**lab_env, "SMARTDC_NB_SILENCE_NOTICE": "1"})
+    finally:
+        watcher.join()
+        emu.faults.clear()
+    assert proc.returncode == 1, proc.stderr
+    notices = [line for line in proc.stderr.splitlines() if "no answer from CloudAPI" in line]
+    assert notices, proc.stderr
+    assert re.match(r"\[\d+/\d+ \+\d+:\d\d\] no answer from CloudAPI \(us-east-1\) since ",
+                    notices[0]), notices[0]
+    assert "still waiting for 1 (" in notices[0] and "smartdc_nb: " not in proc.stderr
 
 
 @pytest.mark.slow

@@ -6,6 +6,7 @@ hung one is a local server that accepts and never answers (tests/hostile.py).
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -156,3 +157,39 @@ def test_a_bulk_run_whose_cloud_goes_silent_after_accepting_says_so(dc, emu):
     for row in result.outcomes:
         assert "accepted" in row.reason and "stopped answering" in row.reason, row.reason
     assert "stopped answering" in result.summary()
+
+
+def test_a_wait_on_a_silent_cloud_says_so_while_it_goes_on(dc, emu, monkeypatch, capsys):
+    """A wait polls on through a cloud that stopped answering, up to its deadline (a bulk
+    batch's: 15 minutes), and said nothing until then: a headless run looked hung. Every
+    notice period of silence it now says since when, what it waits for, and until when."""
+    monkeypatch.setenv("SMARTDC_NB_SILENCE_NOTICE", "0.5")
+    machines = dc.machines(state="running")[:2]
+    emu.faults.add(path=r"/demo/machines", method="GET", drop=True)  # no answer, at once
+    machines.wait_for("stopped", timeout=3, interval=0.2, max_interval=0.2, progress=False)
+    notices = [line for line in capsys.readouterr().err.splitlines()
+               if line.startswith("smartdc_nb: ")]
+    assert len(notices) >= 2, notices
+    assert notices[0].startswith("smartdc_nb: no answer from CloudAPI (us-east-1) since ")
+    assert f"still waiting for 2 ({machines[0].label}, {machines[1].label}), until " in notices[0]
+    assert "may still be carried out" in notices[0]
+
+
+def test_a_silent_cloud_is_said_on_the_bar_when_there_is_one(dc, emu, monkeypatch, capsys):
+    monkeypatch.setenv("SMARTDC_NB_SILENCE_NOTICE", "0.5")
+    m = dc.machines(state="running")[0]
+    shown = io.StringIO()
+    emu.faults.add(path=r"/demo/machines/", method="GET", drop=True)
+    with pytest.raises(WaitUnanswered):
+        m.wait_for("stopped", timeout=3, interval=0.2, max_interval=0.2,
+                   progress={"file": shown})
+    assert "no answer from CloudAPI (us-east-1) since" in shown.getvalue()
+    assert "smartdc_nb: " not in capsys.readouterr().err  # said once, on the bar
+
+
+def test_a_cloud_that_answers_gets_no_notice(dc, emu, monkeypatch, capsys):
+    monkeypatch.setenv("SMARTDC_NB_SILENCE_NOTICE", "0.3")
+    m = dc.machines(state="running")[0]
+    with pytest.raises(WaitTimeout):  # it stays running: the wait runs out, the cloud answered
+        m.wait_for("stopped", timeout=1.2, interval=0.2, max_interval=0.2, progress=False)
+    assert "smartdc_nb: " not in capsys.readouterr().err

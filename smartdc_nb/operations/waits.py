@@ -62,6 +62,7 @@ from ..resources.machine import Machine
 from ..resources.snapshot import Snapshot
 from .polling import Poller, _read_audit, _read_audits, unique_machines
 from .results import WaitResult, _counts, _summary_line
+from .silence import Silence, say
 from .targets import (
     AUDIT_BUDGET,
     BACKOFF,
@@ -142,6 +143,7 @@ def _run(trackers: Sequence[Tracker], *, timeout: float | None, interval: float,
     else:
         bar = CountBar(len(trackers), f"waiting for {title}", progress)
     poller = Poller()
+    silence = Silence(started)
     pending = list(trackers)
     delay = interval
     interrupted = False
@@ -187,6 +189,9 @@ def _run(trackers: Sequence[Tracker], *, timeout: float | None, interval: float,
                 show()
                 if not pending:
                     break
+                if timed and (quiet := silence.check(pending, deadline)):
+                    say(quiet, bar.notice(quiet), progress)
+                    note = quiet  # the bar's note until a machine changes
                 now = time.monotonic()
                 if deadline is not None and now >= deadline:
                     if feed is not None and not final and not fresh.issuperset(pending):

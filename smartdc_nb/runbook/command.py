@@ -247,6 +247,7 @@ def run(args: argparse.Namespace) -> int:
                     str(notebook), str(output), parameters=parameters,
                     kernel_name=args.kernel, engine_name=ENGINE,
                     on_cell=None if args.quiet else printer, progress_bar=False,
+                    stderr_file=None if args.quiet else printer,
                     cwd=str(_working_dir(notebook)), execution_timeout=args.timeout)
         except Terminated as exc:
             failure = exc

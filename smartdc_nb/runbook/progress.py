@@ -13,6 +13,7 @@ from typing import Any, Callable, TextIO
 
 from papermill.engines import NBClientEngine, papermill_engines
 
+from ..progress import NOTICE_PREFIX
 from .report import first_line
 
 ENGINE = "smartdc_nb-progress"
@@ -41,21 +42,42 @@ papermill_engines.register(ENGINE, ProgressEngine)
 
 
 class CellPrinter:
-    """Prints one line per code cell to ``stream``: position, time since the run began, first line."""
+    """Prints one line per code cell to ``stream``: position, time since the run began, first
+    line; and, as papermill's ``stderr_file``, the toolkit's notices from the running cell."""
 
     def __init__(self, stream: TextIO, width: int = 100):
         self.stream = stream
         self.width = width
         self.started = time.monotonic()
+        self.cell = "[0/0"  # the running cell's position, as its line showed it
+        self._partial = ""  # a line of the kernel's stderr not yet ended
+
+    def _head(self) -> str:
+        elapsed = int(time.monotonic() - self.started)
+        return f"{self.cell} +{elapsed // 60}:{elapsed % 60:02d}] "
 
     def __call__(self, position: int, total: int, cell: Any) -> None:
-        elapsed = int(time.monotonic() - self.started)
+        self.cell = f"[{position}/{total}"
         text = first_line(cell.source) or "(empty cell)"
-        head = f"[{position}/{total} +{elapsed // 60}:{elapsed % 60:02d}] "
+        head = self._head()
         room = max(20, self.width - len(head))
         if len(text) > room:
             text = text[:room - 1] + "…"
         print(head + text, file=self.stream, flush=True)
+
+    def write(self, text: str) -> int:
+        """The kernel's stderr as it comes: a notice (a wait that hears nothing from the
+        cloud, smartdc_nb.operations.silence) is shown at once, in full, under its cell's
+        line; everything else stays in the executed notebook, as before."""
+        self._partial += text
+        *lines, self._partial = self._partial.split("\n")
+        for line in lines:
+            if line.startswith(NOTICE_PREFIX):
+                print(self._head() + line[len(NOTICE_PREFIX):], file=self.stream, flush=True)
+        return len(text)
+
+    def flush(self) -> None:
+        """Lines are shown as they end (papermill flushes after each output)."""
 
     def elapsed(self) -> float:
         """Seconds since the run began."""

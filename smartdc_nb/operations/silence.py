@@ -1,0 +1,95 @@
+"""A wait that hears nothing from the cloud says so while it goes on, not only at its end.
+
+A wait keeps polling through a cloud that stopped answering, in case it comes back, until
+its deadline (15 minutes for a bulk run's batch by default). Without a word in between, a
+headless run looks hung, and a notebook's bar only shows the last state it saw. Every
+:func:`notice_period` seconds of silence the wait says since when nothing was answered,
+what it still waits for and until when: on its bar when it shows one, else on stderr (a
+headless run, ``smartdc-nb run``, relays those lines to the terminal as they come).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from datetime import datetime, timedelta, timezone
+from typing import Sequence
+
+from ..errors import TransportError
+from ..progress import NOTICE_PREFIX
+from .targets import Tracker
+
+log = logging.getLogger("smartdc_nb")
+
+#: Seconds of silence between two notices; ``$SMARTDC_NB_SILENCE_NOTICE`` changes it.
+NOTICE_PERIOD = 60.0
+PERIOD_ENV = "SMARTDC_NB_SILENCE_NOTICE"
+
+
+def notice_period() -> float:
+    """:data:`NOTICE_PERIOD`, or ``$SMARTDC_NB_SILENCE_NOTICE`` seconds (read at each wait)."""
+    try:
+        value = float(os.environ.get(PERIOD_ENV, "") or NOTICE_PERIOD)
+    except ValueError:
+        return NOTICE_PERIOD
+    return value if value > 0 else NOTICE_PERIOD
+
+
+def _clock(moment: float) -> str:
+    """A monotonic ``moment`` as a UTC wall-clock time."""
+    wall = datetime.now(timezone.utc) + timedelta(seconds=moment - time.monotonic())
+    return f"{wall:%H:%M:%S} UTC"
+
+
+def _length(seconds: float) -> str:
+    minutes, rest = divmod(int(seconds), 60)
+    return f"{minutes} min {rest} s" if minutes else f"{rest} s"
+
+
+class Silence:
+    """Counts a wait's polls that got no answer, and words a notice when one is due."""
+
+    def __init__(self, started: float):
+        self.since = started  # the last round in which something was answered (or the start)
+        self.said = 0  # notices given in this silence
+
+    def check(self, pending: Sequence[Tracker], deadline: float | None) -> str | None:
+        """After a round of polls: the notice to give now, if any. A round is silent when
+        every awaited resource's last poll failed (none answered, or each with an error)."""
+        now = time.monotonic()
+        errors = [t.last_error for t in pending]
+        if not errors or any(e is None for e in errors):
+            self.since, self.said = now, 0
+            return None
+        if deadline is not None and now >= deadline:
+            return None  # the wait ends now, and its ending says the cloud stopped answering
+        period = notice_period()
+        if now - self.since < period * (self.said + 1):
+            return None
+        self.said = int((now - self.since) // period)
+        places = sorted({t.machine.datacenter.name or t.machine.datacenter.url for t in pending})
+        where = ", ".join(places)
+        if all(isinstance(e, TransportError) for e in errors):
+            what = f"no answer from CloudAPI ({where})"
+        else:
+            what = f"every poll of CloudAPI ({where}) failed (the last: {errors[-1]})"
+        names = ", ".join(t.label for t in pending[:3]) + (", …" if len(pending) > 3 else "")
+        until = f"until {_clock(deadline)}" if deadline is not None else "with no deadline"
+        return (f"{what} since {_clock(self.since)} ({_length(now - self.since)}); still "
+                f"waiting for {len(pending)} ({names}), {until}. The requests already sent may "
+                "still be carried out.")
+
+
+def say(text: str, shown_on_bar: bool, progress: object) -> None:
+    """Log a notice, and print it on stderr when no bar showed it. A caller that gives its
+    own bar factory owns the display (a panel: see progress.print_summary), so nothing is
+    printed for it."""
+    import sys
+
+    log.warning("%s", text)
+    if not shown_on_bar and not (callable(progress) and not isinstance(progress, bool)):
+        print(NOTICE_PREFIX + text, file=sys.stderr, flush=True)
+
+
+__all__ = ["Silence", "say", "notice_period", "NOTICE_PERIOD", "PERIOD_ENV"]

@@ -14,10 +14,10 @@ import logging
 import os
 import time
 from datetime import datetime, timedelta, timezone
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 from ..errors import TransportError
-from ..progress import NOTICE_PREFIX
+from ..progress import NOTICE_PREFIX, CountBar, StateBar
 from .targets import Tracker
 
 log = logging.getLogger("smartdc_nb")
@@ -47,6 +47,13 @@ def _length(seconds: float) -> str:
     return f"{minutes} min {rest} s" if minutes else f"{rest} s"
 
 
+class Notice(NamedTuple):
+    """What a wait says of a silent cloud: in full (stderr, the log) and short (a bar)."""
+
+    text: str
+    short: str
+
+
 class Silence:
     """Counts a wait's polls that got no answer, and words a notice when one is due."""
 
@@ -54,7 +61,7 @@ class Silence:
         self.since = started  # the last round in which something was answered (or the start)
         self.said = 0  # notices given in this silence
 
-    def check(self, pending: Sequence[Tracker], deadline: float | None) -> str | None:
+    def check(self, pending: Sequence[Tracker], deadline: float | None) -> Notice | None:
         """After a round of polls: the notice to give now, if any. A round is silent when
         every awaited resource's last poll failed (none answered, or each with an error)."""
         now = time.monotonic()
@@ -71,25 +78,29 @@ class Silence:
         places = sorted({t.machine.datacenter.name or t.machine.datacenter.url for t in pending})
         where = ", ".join(places)
         if all(isinstance(e, TransportError) for e in errors):
-            what = f"no answer from CloudAPI ({where})"
+            what = short = "no answer from CloudAPI"
+            what += f" ({where})"
         else:
+            short = "every poll failed"
             what = f"every poll of CloudAPI ({where}) failed (the last: {errors[-1]})"
         names = ", ".join(t.label for t in pending[:3]) + (", …" if len(pending) > 3 else "")
         until = f"until {_clock(deadline)}" if deadline is not None else "with no deadline"
-        return (f"{what} since {_clock(self.since)} ({_length(now - self.since)}); still "
-                f"waiting for {len(pending)} ({names}), {until}. The requests already sent may "
-                "still be carried out.")
+        since = f"since {_clock(self.since)} ({_length(now - self.since)})"
+        return Notice(f"{what} {since}; still waiting for {len(pending)} ({names}), {until}. "
+                      "The requests already sent may still be carried out.",
+                      f"{short} {since}; waiting {until}")
 
 
-def say(text: str, shown_on_bar: bool, progress: object) -> None:
-    """Log a notice, and print it on stderr when no bar showed it. A caller that gives its
-    own bar factory owns the display (a panel: see progress.print_summary), so nothing is
-    printed for it."""
+def say(notice: Notice, bar: StateBar | CountBar, progress: object) -> None:
+    """Log a notice and show it: on the wait's bar when it has one, else on stderr. A caller
+    that gives its own bar factory owns the display (a panel: see progress.print_summary),
+    so nothing is printed for it."""
     import sys
 
-    log.warning("%s", text)
-    if not shown_on_bar and not (callable(progress) and not isinstance(progress, bool)):
-        print(NOTICE_PREFIX + text, file=sys.stderr, flush=True)
+    log.warning("%s", notice.text)
+    if not bar.notice(notice.short) and not (callable(progress) and
+                                             not isinstance(progress, bool)):
+        print(NOTICE_PREFIX + notice.text, file=sys.stderr, flush=True)
 
 
-__all__ = ["Silence", "say", "notice_period", "NOTICE_PERIOD", "PERIOD_ENV"]
+__all__ = ["Notice", "Silence", "say", "notice_period", "NOTICE_PERIOD", "PERIOD_ENV"]

@@ -190,8 +190,8 @@ def _run(trackers: Sequence[Tracker], *, timeout: float | None, interval: float,
                 if not pending:
                     break
                 if timed and (quiet := silence.check(pending, deadline)):
-                    say(quiet, bar.notice(quiet), progress)
-                    note = quiet  # the bar's note until a machine changes
+                    say(quiet, bar, progress)
+                    note = quiet.short  # the bar's note until a machine changes
                 now = time.monotonic()
                 if deadline is not None and now >= deadline:
                     if feed is not None and not final and not fresh.issuperset(pending):

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import ast
 import io
+import json
+import math
+import re
 import tokenize
 from pathlib import Path
 from typing import Any
@@ -85,25 +88,85 @@ def parse_value(name: str, text: str, kind: type | None) -> Any:
         if text.lower() in _FALSE:
             return False
         raise ParameterError(f"parameter {name} is a boolean: give True or False, not {text!r}")
-    if kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            raise ParameterError(
-                f"parameter {name} is a number ({kind.__name__}): {text!r} is not one") from None
+    if kind is int:
+        return _whole_number(name, text)
+    if kind is float:
+        return _finite_number(name, text)
     if kind is str:
+        _refuse_json_for_text(name, text)
         return text
     if kind in (list, dict):
-        try:
-            value = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            value = None
+        value = _structure(text)
         if not isinstance(value, kind):
             example = '["a", "b"]' if kind is list else '{"key": "value"}'
-            raise ParameterError(f"parameter {name} is a {kind.__name__}: write it as Python, e.g. "
-                                 f"'{example}', not {text!r}")
+            got = f"a {type(value).__name__} ({text!r})" if isinstance(value, (list, dict)) \
+                else repr(text)
+            raise ParameterError(f"parameter {name} is a {kind.__name__}: write it as Python or "
+                                 f"JSON, e.g. '{example}', not {got}")
         return value
     return papermill_value(text)
+
+
+def _not_a_number(name: str, kind: type, text: str) -> ParameterError:
+    return ParameterError(f"parameter {name} is a number ({kind.__name__}): {text!r} is not one")
+
+
+def _whole_number(name: str, text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        value = float(text)
+    except ValueError:
+        raise _not_a_number(name, int, text) from None
+    if not math.isfinite(value):
+        raise _not_a_number(name, int, text)
+    low, high = math.floor(value), math.ceil(value)
+    instead = str(low) if low == high else f"{low} or {high}"
+    raise ParameterError(f"parameter {name} takes a whole number (int): {text!r} is not one; "
+                         f"give {instead}")
+
+
+def _finite_number(name: str, text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        # a decimal comma: the one spelling of a number float() does not take
+        if re.fullmatch(r"\s*[-+]?\d+,\d+\s*", text):
+            raise ParameterError(f"parameter {name} is a number (float): write {text!r} with a "
+                                 f"decimal point: {text.strip().replace(',', '.')}") from None
+        raise _not_a_number(name, float, text) from None
+    if not math.isfinite(value):  # float() takes "nan" and "inf"; no runbook means them
+        raise ParameterError(f"parameter {name} is a number (float): {text!r} is not a finite one")
+    return value
+
+
+def _structure(text: str) -> Any:
+    """``text`` read as a Python literal, else as JSON (``true``, ``null``); None if neither."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        pass
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _refuse_json_for_text(name: str, text: str) -> None:
+    """A JSON list or object given to a text parameter: the notebook would fail on it, or take
+    the brackets as part of a name. Only JSON counts (not Python's literals), so that text such
+    as a regular expression's ``[0-9]`` stays text; -r passes anything as typed."""
+    if not text.lstrip().startswith(("[", "{")):
+        return
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return
+    what = "a list" if isinstance(value, list) else "an object"
+    raise ParameterError(f"parameter {name} is text (str): {text!r} is {what} in JSON; give it "
+                         f"as text (-r {name} VALUE passes it exactly as typed)")
 
 
 def resolve_parameters(declared: dict[str, dict[str, Any]], typed: list[tuple[str, str]],

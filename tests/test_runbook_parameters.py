@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 from test_runbook import smartdc_nb_run, write_notebook
 
-from smartdc_nb.runbook import ParameterError, parse_value
+from smartdc_nb.runbook import ParameterError, parse_value, resolve_parameters
 
 
 def refusal(name: str, text: str, kind: type | None) -> str:
@@ -77,6 +77,21 @@ def test_text_that_is_no_json_list_or_object_stays_text(text):
     assert parse_value("pattern", text, str) == text
 
 
+def test_a_parameter_given_twice_is_refused_naming_both_values():
+    """papermill keeps the last of two ``-p count`` without a word: a runbook run as
+    ``-p dry_run False ... -p dry_run True`` did whichever came last."""
+    declared = {"count": {"type": int}, "label": {"type": str}}
+    with pytest.raises(ParameterError) as info:
+        resolve_parameters(declared, [("count", "2"), ("label", "x"), ("count", "3")], [])
+    assert str(info.value) == ("parameter count is given twice (-p count 2, then -p count 3); "
+                               "give it once")
+    with pytest.raises(ParameterError, match=r"parameter label is given twice \(-p label x, "
+                                             r"then -r label y\)"):
+        resolve_parameters(declared, [("label", "x")], [("label", "y")])
+    assert resolve_parameters(declared, [("count", "2")], [("label", "y")]) == \
+        {"count": 2, "label": "y"}
+
+
 PARAMETERS = 'count = 2  # how many\nratio = 0.5\ndatacenters = ""  # comma-separated names\n'
 
 
@@ -84,6 +99,8 @@ PARAMETERS = 'count = 2  # how many\nratio = 0.5\ndatacenters = ""  # comma-sepa
 @pytest.mark.parametrize("args, message", [
     (["-p", "count", "7.5"], "parameter count takes a whole number (int): '7.5' is not one; "
                              "give 7 or 8"),
+    (["-p", "count", "2", "-p", "ratio", "1", "-p", "count", "3"],
+     "parameter count is given twice (-p count 2, then -p count 3); give it once"),
     (["-p", "datacenters", '["us-east-1"]'],
      "parameter datacenters is text (str): '[\"us-east-1\"]' is a list in JSON; give it as "
      "text (-r datacenters VALUE passes it exactly as typed)"),

@@ -7,7 +7,8 @@ NOTEBOOK is a path or the short name of a packaged runbook (``smartdc-nb
 notebooks --list``). Parameters must be ones the notebook's ``parameters``
 cell declares (a typo in ``-p dry_rum False`` must not run a runbook with its
 defaults); a value is read as the type of the parameter's default (see
-:mod:`smartdc_nb.runbook.parameters`). ``-r NAME VALUE`` passes the text as given.
+:mod:`smartdc_nb.runbook.parameters`), and one it cannot be, or a name given twice, is refused
+before any cell runs. ``-r NAME VALUE`` passes the text as given.
 
 While it runs, a line per code cell goes to stderr (``[3/12 +0:04] first line``;
 ``-q`` turns it off). Progress bars are off in the kernel (``TQDM_DISABLE=1``,

@@ -7,6 +7,7 @@ import io
 import json
 import math
 import re
+import shlex
 import tokenize
 from pathlib import Path
 from typing import Any
@@ -175,10 +176,16 @@ def resolve_parameters(declared: dict[str, dict[str, Any]], typed: list[tuple[st
     given = [(name, text, False) for name, text in typed] + [(name, text, True) for name, text in raw]
     if given and not declared:
         raise ParameterError("the notebook has no cell tagged 'parameters', so it takes no parameters")
-    values = {}
+    values: dict[str, Any] = {}
+    first: dict[str, str] = {}  # each name's -p/-r, as typed
     for name, text, is_raw in given:
         if name not in declared:
             raise ParameterError(f"the notebook has no parameter {name!r}; it takes: "
                                  + ", ".join(declared))
+        typed = f"{'-r' if is_raw else '-p'} {name} {shlex.quote(text)}"
+        if name in first:  # papermill keeps the last without a word; which did the user mean?
+            raise ParameterError(f"parameter {name} is given twice ({first[name]}, then {typed}); "
+                                 "give it once")
+        first[name] = typed
         values[name] = text if is_raw else parse_value(name, text, declared[name]["type"])
     return values

@@ -110,7 +110,7 @@ LAYERS = {
     "rules": ("rules", "seam", "masking"),
     "resources": ("resources", "datacenter", "machine", "machinelist", "fleet", "catalog",
                   "changes", "change", "feed_socket"),
-    "operations": ("operations", "bulk", "waiters", "plans", "plan_ids", "journaling", "journal_store",
+    "operations": ("operations", "bulk", "waiters", "plans", "plan_ids", "plan_runs", "journaling", "journal_store",
                    "journal_lines", "journal_shape", "journal_place",
                    "journal_views", "resuming", "run_locks", "feedwait", "progress"),
     "views": ("frames", "dictionary", "dictionary_data", "display", "widgets", "live"),

@@ -12,7 +12,9 @@ import pytest
 from clients import connect_to
 from test_machine_support import FAST, accepted, fetched, mutations
 
+from smartdc_nb import journal_runs
 from smartdc_nb.machinelist import MachineList
+from smartdc_nb.plan_runs import applied_before, unspent
 from smartdc_nb.plans import PlanError
 
 
@@ -69,3 +71,27 @@ def test_without_a_journal_the_plan_object_still_applies_once(emu, connect):
     with pytest.raises(PlanError, match="already applied"):
         plan.apply(approve=plan.id)
     assert mutations(emu) == []
+
+
+def test_a_plan_remade_after_its_apply_gets_another_id_and_the_old_one_says_by_whom(emu, dc):
+    """A runbook run again makes its plan anew: the same id, which approved it again (the
+    reboots done twice). plan_runs.unspent covers the run that applied it, so the id is new;
+    applied_before names that run for the old id."""
+    machines = _three(dc, emu, "remade")
+
+    def make(after_run):
+        return machines.plan("reboot", wait=True, covers={"after_run": after_run}, **FAST)
+
+    first = unspent(make)
+    assert applied_before(first.id, dc) is None
+    first.apply(approve=first.id)
+    [run] = [r for r in journal_runs(None) if r.start.get("plan_id") == first.id]
+    again = unspent(make)
+    assert again.id != first.id and again.covers == {"after_run": run.run_id}
+    said = applied_before(first.id, dc)
+    assert said.startswith(f"plan {first.id} was already applied: run {run.run_id}, begun "
+                           f"{run.start['time']:%Y-%m-%d %H:%M:%S} UTC, ended (3 ")
+    assert "make a new plan with a dry run" in said
+    assert applied_before(again.id, dc) is None
+    assert unspent(make).id == again.id  # until that one is applied too
+    assert applied_before(first.id, None) is None  # no datacenter, no journal: nothing known

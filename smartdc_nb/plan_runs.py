@@ -1,0 +1,73 @@
+"""A plan id's run in the journal, for a runbook given an id again (``-p approve ID``).
+
+Plan.apply refuses a second apply of one plan, and of a twin made before the apply
+(run_locks.applied_since). A runbook run again makes its plan anew, though: the same machines
+in the same states get the same id, so an approval its first run used approved the second
+too, and a reboot, which ends where it began, was done twice. :func:`unspent` gives a plan
+whose id a journalled run applied another id, one covering that run, so that a new dry run
+prints an id never applied; :func:`applied_before` says, for an id given again, which run
+applied it, how it ended and what to do instead.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable
+
+from .journaling import journal_of
+from .run_locks import applied_since
+
+if TYPE_CHECKING:
+    from .journal_views import Run
+    from .plans import Plan
+
+REPLAN = ("To act on these machines again, make a new plan with a dry run (the runbook without "
+          "-p approve), review it, and approve the id it prints")
+
+
+def earlier_run(plan_id: str, datacenter: Any) -> Run | None:
+    """The journal's run that applied plan ``plan_id``, at any time, or None (None too when
+    ``datacenter`` is None or journals nowhere)."""
+    record = applied_since(datacenter, plan_id, float("-inf"))
+    if record is None:
+        return None
+    from .journal_views import journal_run
+
+    journal = journal_of(datacenter)
+    return journal_run(record["run_id"], path=journal.path if journal else None)
+
+
+def unspent(make: Callable[[str | None], Plan]) -> Plan:
+    """``make(None)``, or, while the journal has a run of the plan made, ``make(run_id)`` with
+    that run's id, which the next plan's ``covers=`` holds (so that its id is another)."""
+    plan = make(None)
+    while plan.rows:
+        record = applied_since(plan.rows[0].machine.datacenter, plan.id, float("-inf"))
+        if record is None:
+            break
+        plan = make(record["run_id"])
+    return plan
+
+
+def applied_before(plan_id: str, datacenter: Any, replan: str = REPLAN) -> str | None:
+    """Why plan ``plan_id`` is not applied again, with the run that applied it (when begun,
+    how it ended) and what to do instead; None when no journalled run applied it."""
+    run = earlier_run(plan_id, datacenter)
+    if run is None:
+        return None
+    begun = f"run {run.run_id}, begun {run.start['time']:%Y-%m-%d %H:%M:%S} UTC"
+    counts = ", ".join(f"{n} {status}" for status, n in run.counts().items()) or "no machines"
+    shown = f"`smartdc-nb journal {run.run_id}` shows its machines"
+    status = run.status
+    if status == "running":
+        return (f"plan {plan_id} is being applied now: {begun}, still running ({counts} so "
+                f"far); nothing was sent. Let that run end; {shown}")
+    if status == "ended":
+        return (f"plan {plan_id} was already applied: {begun}, ended ({counts}); so nothing "
+                "was sent: an approval is used once, for the machines as its dry run read "
+                f"them, and that run changed them. {replan}")
+    return (f"plan {plan_id} was already applied: {begun}, did not finish ({status}: "
+            f"{counts}); so nothing was sent. `smartdc-nb resume {run.run_id}` finishes that "
+            f"run, sending only what it did not send; {shown}")
+
+
+__all__ = ["REPLAN", "applied_before", "earlier_run", "unspent"]

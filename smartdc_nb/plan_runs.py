@@ -48,9 +48,14 @@ def unspent(make: Callable[[str | None], Plan]) -> Plan:
     return plan
 
 
-def applied_before(plan_id: str, datacenter: Any, replan: str = REPLAN) -> str | None:
+def applied_before(plan_id: str, datacenter: Any, replan: str = REPLAN, *,
+                   already: str | None = None, now: str | None = None,
+                   after_resume: str = "") -> str | None:
     """Why plan ``plan_id`` is not applied again, with the run that applied it (when begun,
-    how it ended) and what to do instead; None when no journalled run applied it."""
+    how it ended) and what to do instead (``replan`` after a run that ended; resume, then
+    ``after_resume``, after one that did not); None when no journalled run applied it.
+    ``already`` and ``now`` say what that run did and does (default: plan ID "was already
+    applied", "is being applied now")."""
     run = earlier_run(plan_id, datacenter)
     if run is None:
         return None
@@ -59,15 +64,16 @@ def applied_before(plan_id: str, datacenter: Any, replan: str = REPLAN) -> str |
     shown = f"`smartdc-nb journal {run.run_id}` shows its machines"
     status = run.status
     if status == "running":
-        return (f"plan {plan_id} is being applied now: {begun}, still running ({counts} so "
-                f"far); nothing was sent. Let that run end; {shown}")
+        return (f"{now or f'plan {plan_id} is being applied now'}: {begun}, still running "
+                f"({counts} so far); nothing was sent. Let that run end; {shown}")
+    already = already or f"plan {plan_id} was already applied"
     if status == "ended":
-        return (f"plan {plan_id} was already applied: {begun}, ended ({counts}); so nothing "
-                "was sent: an approval is used once, for the machines as its dry run read "
-                f"them, and that run changed them. {replan}")
-    return (f"plan {plan_id} was already applied: {begun}, did not finish ({status}: "
-            f"{counts}); so nothing was sent. `smartdc-nb resume {run.run_id}` finishes that "
-            f"run, sending only what it did not send; {shown}")
+        return (f"{already}: {begun}, ended ({counts}); so nothing was sent: an approval is "
+                "used once, for the machines as its dry run read them, and that run changed "
+                f"them. {replan}")
+    return (f"{already}: {begun}, did not finish ({status}: {counts}); so nothing was sent. "
+            f"`smartdc-nb resume {run.run_id}` finishes that run, sending only what it did not "
+            f"send{f'; then {after_resume}' if after_resume else ''}; {shown}")
 
 
 __all__ = ["REPLAN", "applied_before", "earlier_run", "unspent"]

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
+import time
 
 import pytest
 from test_notebooks import (NOTEBOOKS, _rolling_reboot_stopped_mid_batch, lab_env,  # noqa: F401
@@ -132,3 +135,54 @@ def test_an_approve_id_being_applied_elsewhere_now_is_said_so(emu, lab_env, tmp_
             f"{earlier.start['time']:%Y-%m-%d %H:%M:%S} UTC, still running") in said, said
     assert "nothing was sent" in said
     assert seen["sent"] == 1  # the first run's reboot, and nothing of the second
+
+
+def _stopped_in_the_snapshots(emu, lab_env, tmp_path) -> tuple[list, str]:
+    """A rolling reboot applied headless and Ctrl-C'd while its snapshots are being taken
+    (the emulator's clock stopped, so they stay there): its reboots never began."""
+    args = [ROLLING, "-p", "profile", "lab", "-p", "tag_selector", "role=web",
+            "-p", "batch_size", "10"]
+    dry = run_cli(*args, "-o", tmp_path / "dry.ipynb", env=lab_env)
+    assert dry.returncode == 0, dry.stderr
+    plan_id = plan_id_of(dry.stdout)
+    emu.clock.set_manual(True)
+    proc = subprocess.Popen([sys.executable, "-m", "smartdc_nb.cli", "run", *map(str, args),
+                             "-p", "approve", plan_id, "-o", tmp_path / "out.ipynb"],
+                            env=lab_env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not any(r["method"] == "POST" for r in emu.requests):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.1)
+        time.sleep(0.5)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        emu.clock.set_manual(False)
+    assert proc.returncode == 130, stderr
+    return args, plan_id
+
+
+def test_an_approve_id_whose_snapshots_were_interrupted_is_pointed_at_resume(emu, lab_env,  # noqa: F811
+                                                                              tmp_path):
+    """Ctrl-C while the snapshots are taken: run again with the same id, it took the
+    snapshots again ("already has a snapshot" for those taken) and stopped there."""
+    args, plan_id = _stopped_in_the_snapshots(emu, lab_env, tmp_path)
+    snapshots = next(run for run in smartdc_nb.journal_runs(None)
+                     if run.action == "create_snapshot")
+    assert snapshots.status == "interrupted"
+    assert not [run for run in smartdc_nb.journal_runs(None) if run.action == "reboot"]
+    emu.clear_requests()
+    again = run_cli(*args, "-p", "approve", plan_id, "-o", tmp_path / "again.ipynb", env=lab_env)
+    assert again.returncode == 1
+    said = _said(again.stderr)
+    assert (f"the snapshots of plan {plan_id} were already taken: run {snapshots.run_id}, "
+            f"begun {snapshots.start['time']:%Y-%m-%d %H:%M:%S} UTC, did not finish "
+            "(interrupted") in said, said
+    assert f"smartdc-nb resume {snapshots.run_id}` finishes that run" in said
+    assert "reboots, which never began" in said and "-p snapshot_first False" in said
+    assert "already has" not in said and "nothing was sent" in said
+    assert mutations(emu) == []

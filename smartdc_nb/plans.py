@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from . import rules
 from .errors import BulkActionError, InvalidInputError
+from .limits import check_limit, cutoff
 from .operations.actions import ACTIONS, PlannedNames, _plan_params
 from .operations.bulk import CONCURRENCY, _check_options, run_bulk
 from .operations.outcomes import (FAILED, NOT_REACHED, SKIPPED, BulkInterrupted, BulkResult,
@@ -228,15 +229,18 @@ class Plan:
                             f"plan.apply(approve={self.id!r}) after reviewing it{why}")
 
     def apply(self, approve: str | None = None, *, strict: bool = False,
-              **run_options: Any) -> BulkResult:
+              reread_timeout: float | None = None, **run_options: Any) -> BulkResult:
         """Run the plan; ``approve`` must be :attr:`id`. See the module docstring.
 
+        ``reread_timeout`` (seconds; None: the transport's limits) bounds the re-read before
+        sending: a machine not read by then is not reached, and sent nothing.
         ``run_options`` are run_bulk's (wait, timeout, raise_on_failure, progress,
         interval, max_interval); they override those given to plan(). A batch_size,
         concurrency or health_check other than the plan's, or in a rolling plan
         another wait, is refused: those were reviewed (``plan_ids.FIXED``).
         """
         self.check_approval(approve)
+        check_limit("reread_timeout", reread_timeout, float)
         unknown = sorted(set(run_options) - set(RUN_OPTIONS))
         if unknown:
             raise InvalidInputError(f"apply() takes run options ({', '.join(RUN_OPTIONS)}), "
@@ -254,9 +258,9 @@ class Plan:
             earlier = applied_since(datacenter, self.id, self.created)
             if earlier is not None or self._applied:
                 raise PlanError(spent(self.id, earlier))
-            return self._apply(strict, run_options)
+            return self._apply(strict, reread_timeout, run_options)
 
-    def _apply(self, strict: bool, run_options: dict[str, Any]) -> BulkResult:
+    def _apply(self, strict: bool, reread: float | None, run_options: dict[str, Any]) -> BulkResult:
         options = {**self.options, **run_options}
         raise_on_failure = options.pop("raise_on_failure", False)
         started = time.monotonic()
@@ -265,8 +269,9 @@ class Plan:
         unread: dict[Machine, BaseException] = {}  # the cloud failed even after retries
         # every machine, not only those that act: one listing per datacenter either way, and
         # a machine the plan left alone that changed is said (and refused by strict=True)
-        missing = set(refresh_machines([r.machine for r in self.rows], errors=unread)) \
-            if self.rows else set()
+        with cutoff(started + reread if reread else None, f"reread_timeout={reread}s"):
+            missing = set(refresh_machines([r.machine for r in self.rows], errors=unread)) \
+                if self.rows else set()
         outcomes: dict[Machine, Outcome] = {}
         changed = []
         for row in self.rows:

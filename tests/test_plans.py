@@ -515,3 +515,27 @@ def test_a_plan_named_to_the_second_says_no_other_run_can_approve_it(emu, dc):
     assert machines.plan("create_snapshot", "pre-{date}").time_bound is None
     assert machines.plan("rename", "{name}-{time}").time_bound  # any template, {time} too
     assert mutations(emu) == []
+
+
+def test_reread_timeout_bounds_the_reread_before_sending_and_not_the_wait(emu, dc):
+    """What a panel's Yes needs: on a cloud that stopped answering, the re-read ends by
+    reread_timeout and nothing is sent; on one that answers, the wait after it is its own."""
+    machines = MachineList([fetched(dc, emu, name=f"reread-{i}") for i in range(2)])
+    plan = machines.plan("stop")
+    with pytest.raises(InvalidInputError, match="reread_timeout must be a number of seconds"):
+        plan.apply(approve=plan.id, reread_timeout=0)
+    emu.faults.add(path="/demo/machines", method="GET", hold=True)
+    started = time.monotonic()
+    result = plan.apply(approve=plan.id, reread_timeout=1, wait=True)
+    took = time.monotonic() - started
+    emu.faults.clear()
+    assert took < 10, took  # not the socket's 60 s per read
+    assert result.counts["not reached"] == 2 and mutations(emu) == []
+    assert all("nothing was sent" in row["reason"] for row in result)
+    assert "reread_timeout=1s" in str(result.outcomes[0].error)
+
+    again = machines.plan("stop")
+    emu.faults.add(path="/demo/machines", method="GET", latency=0.6)  # every read is slow
+    result = again.apply(approve=again.id, reread_timeout=1, wait=True, **FAST)
+    assert result.counts["done"] == 2, result.summary()
+    assert result.elapsed > 1, result.elapsed  # the wait went on past reread_timeout

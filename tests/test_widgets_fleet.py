@@ -367,3 +367,33 @@ def test_closing_the_panel_mid_action_sends_no_listing_after_it(emu, fleet, batc
                 if not r["query"].get("tombstone")]
     assert listings == []  # ...but the panel lists nothing more once closed
     assert panel.log.entries[-1].word == "stopped" and "closed" in panel.log.entries[-1].message
+
+
+def test_yes_on_a_cloud_that_stopped_answering_ends_within_the_panels_timeout(emu, fleet, batch,
+                                                                             panel_of):
+    """The plan re-reads the machines before sending: on a frozen cloud that listing waited out
+    the socket's 60 s, retried, and the listing after it again, under "Starting…"; the panel's
+    timeout= bounded only the wait. The re-read is now bounded by it, the log says that nothing
+    was sent to which machines, and the frozen cloud is not listed again."""
+    import time
+
+    panel = panel_of(fleet, timeout=2)
+    list_with(panel, tag_key="role", tag_value="batch", state="stopped")
+    panel.table.select_all()
+    panel.buttons["start"].click()
+    emu.faults.add(path="/demo/machines", method="GET", hold=True)  # no read is answered
+    emu.clear_requests()
+    started = time.monotonic()
+    panel.confirm.yes.click()
+    panel.wait(timeout=150)
+    took = time.monotonic() - started
+    emu.faults.clear()
+    assert posts(emu) == []
+    assert took < 20, took  # the panel's 2 s, not the socket's timeouts
+    assert panel.result is not None, panel.log.lines
+    assert panel.result.counts["not reached"] == 4
+    summary = next(e for e in panel.log.entries if e.message.startswith("start on 4"))
+    assert summary.word == "failed", summary
+    assert "nothing was sent for 4 machines" in summary.message, summary.message
+    assert "batch-e0" in summary.message and "could not re-fetch" in summary.message
+    assert names(panel) == ["batch-e0", "batch-e1", "batch-w0", "batch-w1"]  # as listed before

@@ -271,3 +271,21 @@ def test_boot_on_a_cloud_that_stopped_answering_ends_within_the_panels_timeout(e
     last, took = yes_while_the_machine_is_not_answered(emu, panel, machine.id)
     assert last.word == "failed" and "nothing was sent" in last.message, last
     assert took < 20, took  # the panel's 2 s, not two socket timeouts
+
+
+def test_delete_on_a_cloud_that_stopped_answering_ends_within_the_panels_timeout(emu, dc,
+                                                                                panel_of):
+    """The delete's plans re-read the machine before sending: on a frozen cloud each waited out
+    the socket's 60 s, retried, and the listing after them again, under "Deleting…". Now the
+    panel's timeout bounds the re-read, and the log says what was not sent, and why."""
+    machine = fetched(dc, emu, name="delete-frozen", snapshots=["a", "b"])
+    panel = panel_of(machine, timeout=2)
+    panel.table.select_all()
+    panel.buttons["delete"].click()
+    last, took = yes_while_the_machine_is_not_answered(emu, panel, machine.id)
+    assert took < 20, took  # the panel's 2 s, not the socket's timeouts
+    summary = next(e for e in panel.log.entries if e.message.startswith("Delete 2 snapshots:"))
+    assert summary.word == "failed", summary
+    assert "nothing was sent for 2 snapshots" in summary.message, summary.message
+    assert "could not re-fetch the machine before acting" in summary.message
+    assert rows(panel) == [("delete-frozen", "a"), ("delete-frozen", "b")], last

@@ -28,7 +28,7 @@ from ..display.values import Note
 from ..errors import InvalidInputError
 from ..operations.targets import default_interval
 from .html import render_card, render_line, stylesheet
-from .pieces import ActivityLog, ConfirmBar, ProgressArea, result_word
+from .pieces import ActivityLog, ConfirmBar, ProgressArea, result_word, unsent
 from .table import SelectableTable
 from .sources import datacenters_of
 
@@ -388,11 +388,12 @@ class SelectionPanel(Panel):
                 "interval": self.interval, "max_interval": self.max_interval,
                 "concurrency": self.concurrency, "progress": self.progress.factory()}
 
-    def show_result(self, result: Any, summary: str | None = None) -> None:
-        """Show a bulk result's outcome table and say its summary in the log."""
+    def show_result(self, result: Any, summary: str | None = None, noun: str = "machine") -> None:
+        """Show a bulk result's outcome table and say its summary in the log, with the rows
+        (each a ``noun``) sent nothing."""
         self.result = result
         self.outcome.value = render_card(card_for(result))
-        self.log.add(result_word(result), summary or result.summary())
+        self.log.add(result_word(result), (summary or result.summary()) + unsent(result, noun))
 
 
 __all__ = ["Panel", "SelectionPanel", "check_options", "WIDGET_VIEW"]

@@ -26,7 +26,7 @@ from ..machinelist import MachineList
 from ..plans import Plan, make_plan
 from .base import SelectionPanel
 from .html import render_card
-from .pieces import describe, plural
+from .pieces import apply_plan, describe, list_again, plural
 from .sources import list_machines, name_matches, nothing_listed, tag_text
 
 #: column widths of the machine rows (MACHINE_COLUMNS of the display package)
@@ -330,8 +330,9 @@ class FleetPanel(SelectionPanel):
                                     f"{plural(len(machines), 'machine')} in {where(machines)} "
                                     f"(plan {plan.id})")
             options = {k: v for k, v in self.bulk_options().items() if k != "confirm"}
-            self.show_result(plan.apply(approve=plan.id, **options))
-            self._last_lister()  # states changed: list again, with the same filters
+            result = apply_plan(plan, self.timeout, **options)
+            self.show_result(result)
+            list_again(result, self.log, self._last_lister)  # with the same filters
         return job
 
 

@@ -60,18 +60,55 @@ def within(timeout: float | None) -> Any:
     return cutoff(time.monotonic() + timeout if timeout else None, "the panel's timeout")
 
 
+def apply_plan(plan: Any, panel_timeout: float | None, **options: Any) -> Any:
+    """A panel's Yes: apply exactly ``plan`` (``options`` are apply's run options). Its re-read
+    of the machines before sending ends within the panel's timeout: on a cloud that stopped
+    answering it waited out the socket's 60 s per read, retried, under "Stopping…"."""
+    return plan.apply(approve=plan.id, reread_timeout=panel_timeout, **options)
+
+
 def apply_one(plan: Any, timeout: float | None) -> Any:
-    """A panel's Yes: apply its one-machine ``plan`` (no wait; the panel waits itself) and
-    return the machine's Outcome. The plan's re-read before sending is bounded by the panel's
-    ``timeout``: on a cloud that stopped answering it waited out the socket's 60 s, twice,
-    under "Stopping…"."""
+    """:func:`apply_plan` of a one-machine ``plan``, without a wait (the panel waits itself):
+    the machine's Outcome, or :class:`NotSent` when the re-read before sending failed."""
     from ..operations.outcomes import NOT_REACHED
 
-    with within(timeout):
-        row = plan.apply(approve=plan.id, wait=False, progress=False).outcomes[0]
+    row = apply_plan(plan, timeout, wait=False, progress=False).outcomes[0]
     if row.error is not None and row.outcome == NOT_REACHED:  # the reason says nothing was sent
         raise NotSent(f"{row.reason} ({describe(row.error)})") from row.error
     return row
+
+
+def unsent(result: Any, noun: str = "machine") -> str:
+    """What the log adds to a bulk result's summary when rows that were to act were sent
+    nothing (not re-read, throttled, interrupted): how many were sent a request, which were
+    not, and why; ``noun`` is what a row is ("" when there are none)."""
+    from ..operations.outcomes import NOT_REACHED
+
+    rows = [o for o in result.outcomes if o.outcome == NOT_REACHED and not o.sent]
+    if not rows:
+        return ""
+    whys: dict[str, list[str]] = {}
+    for row in rows:
+        why = row.reason.removesuffix("; nothing was sent").removesuffix(": nothing was sent")
+        labels = whys.setdefault(why + (f" ({describe(row.error)})" if row.error else ""), [])
+        if row.machine.label not in labels:
+            labels.append(row.machine.label)
+    said = "; ".join(", ".join(labels[:3]) + (f" and {len(labels) - 3} more" if len(labels) > 3
+                                              else "") + f": {why}"
+                     for why, labels in list(whys.items())[:3])
+    sent = sum(o.sent for o in result.outcomes)
+    return (f"; a request was sent for {plural(sent, noun)}" if sent else "") + \
+        f"; nothing was sent for {plural(len(rows), noun)}: {said}"
+
+
+def list_again(result: Any, activity: ActivityLog, relist: Callable[[], Any]) -> None:
+    """After a bulk action, ``relist()`` (states changed), unless nothing was sent because the
+    cloud did not answer: nothing changed, and a listing would wait on it too."""
+    if not any(o.sent for o in result.outcomes) and unsent(result):
+        activity.add("info", "Not listed again: nothing was sent; the rows are those listed "
+                             "before")
+        return
+    relist()
 
 
 class NotSent(SmartDCError):

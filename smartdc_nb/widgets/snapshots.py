@@ -31,7 +31,7 @@ from ..plans import Plan, make_plan
 from ..operations.polling import refresh_machines
 from .base import SelectionPanel
 from .html import render_card
-from .pieces import WidgetBar, apply_one, describe, plural
+from .pieces import WidgetBar, apply_one, apply_plan, describe, list_again, plural
 from .sources import list_machines, nothing_listed
 
 COLUMNS = ["Machine", "Datacenter", "Snapshot", "State", "Created", "Age", "Size"]
@@ -359,7 +359,7 @@ class SnapshotPanel(SelectionPanel):
             options.pop("concurrency")  # each plan holds its share
 
             def run(name: str, machines: list[Machine]) -> BulkResult:
-                result = plans[name].apply(approve=plans[name].id, **options)
+                result = apply_plan(plans[name], self.timeout, **options)
                 with lock:
                     bar.n += len(machines)
                     bar.refresh()
@@ -377,8 +377,8 @@ class SnapshotPanel(SelectionPanel):
                                 waited_for="snapshots deleted")
             counts = ", ".join(f"{n} {outcome}" for outcome, n in result.counts.items() if n)
             self.show_result(result, f"Delete {len(chosen)} snapshots: {counts or 'nothing'} "
-                                     f"in {result.elapsed:.1f} s")
-            self._list_job()
+                                     f"in {result.elapsed:.1f} s", "snapshot")
+            list_again(result, self.log, self._list_job)
         return job
 
 

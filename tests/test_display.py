@@ -140,7 +140,7 @@ def test_machine_repr_shows_every_fact_from_the_payload_and_catalog(emu, catalog
     for key, value in raw["tags"].items():
         assert key in text and str(value) in text
     assert "not fetched yet: m.snapshots() lists them" in text
-    assert "fetched " + machine.fetched_at.strftime("%Y-%m-%d %H:%M UTC") in text
+    assert "fetched " + machine.fetched_at.strftime("%Y-%m-%d %H:%M:%S UTC") in text
 
 
 def test_a_listed_machines_card_names_its_image_without_an_earlier_images_call(emu, dc):

@@ -397,3 +397,14 @@ def test_yes_on_a_cloud_that_stopped_answering_ends_within_the_panels_timeout(em
     assert "nothing was sent for 4 machines" in summary.message, summary.message
     assert "batch-e0" in summary.message and "could not re-fetch" in summary.message
     assert names(panel) == ["batch-e0", "batch-e1", "batch-w0", "batch-w1"]  # as listed before
+
+
+def test_the_counts_say_when_the_machines_were_listed(fleet, batch, panel_of):
+    """As the machine panel's header: the listing's time (UTC, to the second), which stays true
+    however long the panel is left open (the machine panel said "just now" for hours)."""
+    import re
+
+    panel = panel_of(fleet)
+    counts = words(panel.counts.value)
+    assert re.search(r"listed \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", counts), counts
+    assert "just now" not in counts and " ago" not in counts

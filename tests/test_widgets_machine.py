@@ -493,3 +493,18 @@ def test_yes_on_a_cloud_that_stopped_answering_ends_within_the_panels_timeout(em
     assert entry.word == "failed", entry
     assert "nothing was sent" in entry.message, entry.message
     assert took < 20, took  # the panel's 2 s, not two socket timeouts
+
+
+def test_the_header_says_when_the_machine_was_fetched_not_an_age_that_stops(panel_for):
+    """The header said "fetched … (just now)", and still did an hour later: an age is true only
+    when it is drawn, and a panel is redrawn only when something happens. The header and the
+    snapshot chooser say the time (UTC, to the second for the fetch), which stays true."""
+    from datetime import timezone
+
+    panel = panel_for(name="as-of", snapshots=["s1"])
+    at = panel.machine.fetched_at.astimezone(timezone.utc)
+    assert f"fetched {at:%Y-%m-%d %H:%M:%S} UTC" in header(panel), header(panel)
+    labels = [label for label, _name in panel.snapshot.options]
+    assert labels and all("UTC" in label for label in labels), labels
+    for said in [header(panel), *labels]:
+        assert "just now" not in said and " ago" not in said, said

@@ -289,3 +289,13 @@ def test_delete_on_a_cloud_that_stopped_answering_ends_within_the_panels_timeout
     assert "nothing was sent for 2 snapshots" in summary.message, summary.message
     assert "could not re-fetch the machine before acting" in summary.message
     assert rows(panel) == [("delete-frozen", "a"), ("delete-frozen", "b")], last
+
+
+def test_the_counts_say_when_the_snapshots_were_listed(emu, dc, aged, panel_of):
+    """The Age column is each snapshot's age when listed: the card says when that was (UTC, to
+    the second), as the other panels do."""
+    import re
+
+    panel = panel_of(smartdc_nb.Machine(dc, aged["old-e"]))
+    counts = words(panel.counts.value)
+    assert re.search(r"listed \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", counts), counts

@@ -14,8 +14,8 @@ from datetime import datetime, timedelta
 from typing import Any, Iterable, Mapping
 
 from .layout import Table
-from .values import (STATE_ORDER, Badge, Ident, Masked, Note, Series, badge, byte_size, duration,
-                     mebibytes, text, when)
+from .values import (STATE_ORDER, Badge, Ident, Masked, Note, Series, When, badge, byte_size,
+                     duration, mebibytes, text, when)
 
 from ..masking import SCRIPT_KEYS, SECRET_KEY, is_secret  # noqa: F401 (the one rule)
 #: sections with at most this many entries start open
@@ -53,11 +53,15 @@ def dc_name(dc: Any) -> str | Note:
     return text(name) if name else Note("unknown datacenter")
 
 
+def stamped(what: str, at: Any, how: str) -> list[Any]:
+    """A footer saying when the data shown was read (``fetched 2026-03-01 18:42:10 UTC``) and
+    ``how`` to read it again; no age: a card stays on screen, "just now" would not stay true."""
+    moment = when(at) if at is not None else None
+    return [f"{what} {moment.exact}", Note(how)] if isinstance(moment, When) else []
+
+
 def fetched(obj: Any, how: str) -> list[Any]:
-    at = attr(obj, "fetched_at")
-    if at is None:
-        return []
-    return ["fetched " + str(when(at)), Note(how)]
+    return stamped("fetched", attr(obj, "fetched_at"), how)
 
 
 # ------------------------------------------------------------------ machines

@@ -86,6 +86,12 @@ class When:
         return self.at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
     @property
+    def exact(self) -> str:
+        """To the second, for when data was read: true however long it is shown (an age is
+        true only when drawn)."""
+        return self.at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+    @property
     def iso(self) -> str:
         return self.at.astimezone(timezone.utc).isoformat(timespec="milliseconds")
 

@@ -12,13 +12,14 @@ when it is done.
 from __future__ import annotations
 
 from collections import Counter
+from datetime import datetime, timezone
 from typing import Any, Callable
 
 from ..operations.actions import ACTIONS
 from ..datacenter import LIST_STATE_FILTERS
 from ..display.layout import Card, Facts
 from ..display.values import Badge, Note, text
-from ..display.parts import MACHINE_COLUMNS, machine_row, state_counts
+from ..display.parts import MACHINE_COLUMNS, machine_row, stamped, state_counts
 from ..errors import InvalidInputError
 from ..resources.machine import Machine
 from ..resources.validate import TRITON_TAGS
@@ -72,6 +73,7 @@ class FleetPanel(SelectionPanel):
         self.listing: MachineList | None = None
         self.plan: Plan | None = None  # the plan the last confirmation showed
         self.listed_with = ""
+        self.listed_at: datetime | None = None  # when the rows shown were listed
         self.stale: str | None = None  # the filters of a listing that failed everywhere
         self._last_lister: Callable[[], None] = lambda: None
         super().__init__(fleet, **options)
@@ -150,7 +152,8 @@ class FleetPanel(SelectionPanel):
             header = [Badge(f"{len(self.list_errors)} datacenter(s) failed", "bad")] \
                 if self.list_errors else []
             card = Card("Machines", f"{plural(len(self.listing), 'machine')} match",
-                        header=header, subtitle=[self.listed_with], blocks=blocks)
+                        header=header, subtitle=[self.listed_with], blocks=blocks,
+                        footer=stamped("listed", self.listed_at, "List machines lists them again; Age is as listed"))
         self.counts.value = render_card(card)
 
     def refresh_view(self) -> None:
@@ -227,6 +230,7 @@ class FleetPanel(SelectionPanel):
     def _show_listing(self, machines: MachineList, errors: dict[str, BaseException],
                       words: str) -> None:
         self.listing, self.list_errors, self.listed_with = machines, errors, words
+        self.listed_at = datetime.now(timezone.utc)
         self.stale = None
         self.table.set_items([((m.datacenter.name or m.datacenter.url, m.id), m, machine_row(m))
                               for m in machines])

@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 from .. import rules
 from ..display.layout import Card, Facts
-from ..display.values import Badge, Note, badge, flag, mebibytes, text, when
+from ..display.values import Badge, Note, When, badge, flag, mebibytes, text, when
 from ..display.parts import (dc_name, fetched, ident, image_value, ip_facts, package_value,
                              raw_of)
 from ..errors import InvalidInputError
@@ -42,10 +42,16 @@ def package_label(package: dict) -> str:
     return " · ".join(parts)
 
 
-def snapshot_label(snapshot: Snapshot) -> str:
+def taken_at(snapshot: Snapshot) -> str | None:
+    """When the snapshot was taken (UTC), not its age: a chooser or a question stays on screen
+    long after it is drawn."""
     created = when(snapshot.created)
-    age = f", {created.relative}" if hasattr(created, "relative") else ""
-    return f"{snapshot.name} ({snapshot.state}{age})"
+    return created.absolute if isinstance(created, When) else None
+
+
+def snapshot_label(snapshot: Snapshot) -> str:
+    said = [str(snapshot.state)] if snapshot.state != "created" else []  # created: the usual
+    return f"{snapshot.name} ({', '.join(said + [taken_at(snapshot) or 'taken when unknown'])})"
 
 
 class MachinePanel(MachineJobs, AutoRefresh, Panel):
@@ -90,8 +96,9 @@ class MachinePanel(MachineJobs, AutoRefresh, Panel):
         self.new_name = w.Text(value=self.machine.name or "", placeholder="new name",
                                layout=w.Layout(width="14em"))
         self.snapshot_name = w.Text(value=default_snapshot_name(), placeholder="snapshot name",
-                                    layout=w.Layout(width="14em"))
-        self.snapshot = w.Dropdown(options=[], layout=w.Layout(width="20em"))
+                                    layout=w.Layout(width="12em"))
+        # wide enough for a name and when it was taken (snapshot_label)
+        self.snapshot = w.Dropdown(options=[], layout=w.Layout(width="22em"))
         self.auto_refresh = w.Checkbox(value=False, description=f"Auto-refresh every "
                                        f"{self.refresh_every:g} s", indent=False,
                                        layout=w.Layout(width="auto"))
@@ -342,7 +349,8 @@ class MachinePanel(MachineJobs, AutoRefresh, Panel):
         what = f"Boot {machine.label} from snapshot {name}"
         self._confirm("boot_snapshot", what, f"Boot {machine.name} from snapshot {name}?",
                       f"The machine is rolled back to the snapshot taken "
-                      f"{when(snapshot.created)}: everything written since is lost.",
+                      f"{taken_at(snapshot) or 'at an unknown time'}: everything written since "
+                      "is lost.",
                       "Yes, boot from it", "Booting",
                       lambda plan: self._rollback_job(name, plan), name)
 

@@ -21,7 +21,7 @@ from ..operations.outcomes import DONE, FAILED, BulkResult, Outcome
 from ..datacenter import DataCenter
 from ..display.layout import Card, Facts
 from ..display.values import Badge, Note, badge, duration, mebibytes, text
-from ..display.parts import count_badges, dc_name
+from ..display.parts import count_badges, dc_name, stamped
 from ..errors import InvalidInputError
 from ..fleet import Fleet, gather
 from ..resources.machine import Machine
@@ -95,6 +95,7 @@ class SnapshotPanel(SelectionPanel):
         self.plans: dict[str, Plan] = {}  # the plans the last delete question showed, by name
         self.plan: Plan | None = None  # the plan the last boot question showed
         self.stale = False  # the last listing failed everywhere: the rows are the previous ones
+        self.listed_at: datetime | None = None  # when the rows shown were listed
         super().__init__(subject, **options)
 
     # ------------------------------------------------------------ widgets
@@ -134,15 +135,15 @@ class SnapshotPanel(SelectionPanel):
     # ------------------------------------------------------------ rows
 
     def shown(self, now: datetime | None = None) -> list[Snapshot]:
-        """The listed snapshots older than ``older_than`` days (all when 0)."""
-        now = now or datetime.now(timezone.utc)
+        """The listed snapshots older than ``older_than`` days (all when 0) when listed."""
+        now = now or self.listed_at or datetime.now(timezone.utc)
         days = self.older_than.value
         return [s for s in self.snapshots or []
                 if not days or (age_of(s, now) is not None and age_of(s, now) >= timedelta(days))]
 
     def show_rows(self) -> None:
         with self._lock:  # the age filter (main thread) and a listing (worker) both draw
-            now = datetime.now(timezone.utc)
+            now = self.listed_at or datetime.now(timezone.utc)  # ages as of the footer's time
             self.table.set_items([(snapshot_key(s), s, snapshot_values(s, now))
                                   for s in self.shown(now)])
             self.draw_counts()
@@ -169,7 +170,9 @@ class SnapshotPanel(SelectionPanel):
             header = count_badges(Counter(str(s.state) for s in rows))
             if self.list_errors:
                 header.append(Badge(f"{len(self.list_errors)} listing(s) failed", "bad"))
-            card = Card("Snapshots", title, header=header, subtitle=subtitle, blocks=blocks)
+            card = Card("Snapshots", title, header=header, subtitle=subtitle, blocks=blocks,
+                        footer=stamped("listed", self.listed_at,
+                                       "List snapshots lists them again; Age is as listed"))
         self.counts.value = render_card(card)
 
     def refresh_view(self) -> None:
@@ -218,6 +221,7 @@ class SnapshotPanel(SelectionPanel):
         if asked and len(failed) == len(asked):
             return self._keep_listing(list_errors)
         self.snapshots = [s for m in asked for s in found.get(m, [])]
+        self.listed_at = datetime.now(timezone.utc)
         self.list_errors, self.stale = list_errors, False
         for name, error in self.list_errors.items():
             self.log.error(f"Listing {name}", error)

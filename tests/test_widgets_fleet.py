@@ -6,7 +6,8 @@ from __future__ import annotations
 import ipywidgets
 import pytest
 from test_machine_support import logged, put, until_held
-from test_widgets_support import FAST, HOSTILE, badges, enabled, html_values, posts, words
+from test_widgets_support import (FAST, HOSTILE, badges, click_while_not_answered, enabled,
+                                  html_values, posts, words)
 from test_widgets_support import opened  # noqa: F401 (a fixture, used by name)
 
 import smartdc_nb
@@ -408,3 +409,17 @@ def test_the_counts_say_when_the_machines_were_listed(fleet, batch, panel_of):
     counts = words(panel.counts.value)
     assert re.search(r"listed \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", counts), counts
     assert "just now" not in counts and " ago" not in counts
+
+
+def test_list_on_a_cloud_that_stopped_answering_ends_within_the_panels_timeout(emu, fleet, batch,
+                                                                              panel_of):
+    """List machines waited out the socket's limits (60 s per read, retried) in every
+    datacenter, whatever the panel's timeout=; now that bounds it, and the rows stay."""
+    panel = panel_of(fleet, timeout=2)
+    list_with(panel, tag_key="role", tag_value="batch")
+    panel.state.value = "stopped"
+    last, took = click_while_not_answered(emu, panel, "list", "/demo/machines")
+    assert took < 20, took
+    assert last.word == "failed" and "nothing could be listed" in last.message, last
+    assert "the panel's timeout" in last.message
+    assert names(panel) == ["batch-e-run", "batch-e0", "batch-e1", "batch-w0", "batch-w1"]

@@ -10,8 +10,9 @@ import threading
 import pytest
 from test_machine_support import fetched, logged, until_held
 from polling import eventually
-from test_widgets_support import (FAST, HOSTILE, badges, enabled, html_values,
-                                  posts, words, yes_while_the_machine_is_not_answered)
+from test_widgets_support import (FAST, HOSTILE, badges, click_while_not_answered, enabled,
+                                  html_values, posts, words,
+                                  yes_while_the_machine_is_not_answered)
 from test_widgets_support import opened  # noqa: F401 (a fixture, used by name)
 
 from smartdc_nb.errors import InvalidInputError
@@ -508,3 +509,24 @@ def test_the_header_says_when_the_machine_was_fetched_not_an_age_that_stops(pane
     assert labels and all("UTC" in label for label in labels), labels
     for said in [header(panel), *labels]:
         assert "just now" not in said and " ago" not in said, said
+
+
+def test_refresh_on_a_cloud_that_stopped_answering_ends_within_the_panels_timeout(emu, panel_for):
+    """Refresh read the machine (and its snapshots) with the socket's limits: on a frozen cloud
+    "Refreshing…" stayed for minutes whatever the panel's timeout=; now that bounds it."""
+    panel = panel_for(name="frozen-refresh", options={"timeout": 2}, snapshots=["s1"])
+    last, took = click_while_not_answered(emu, panel, "refresh", "/demo/machines")
+    assert took < 20, took
+    assert last.word == "failed" and "the panel's timeout" in last.message, last
+
+
+def test_a_request_not_answered_ends_within_the_panels_timeout_and_says_it_may_be_applied(
+        emu, panel_for):
+    """A rename the cloud took and never answered waited out the socket's 60 s under
+    "Renaming…"; the panel's timeout now bounds it, and the log says the cloud may have
+    applied it (the request went out)."""
+    panel = panel_for(name="frozen-rename", options={"timeout": 2})
+    panel.new_name.value = "frozen-rename-2"
+    last, took = click_while_not_answered(emu, panel, "rename", "/demo/machines/", method="POST")
+    assert took < 20, took
+    assert last.word == "failed" and "may have applied it" in last.message, last

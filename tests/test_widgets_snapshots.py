@@ -7,8 +7,8 @@ import time
 
 import pytest
 from test_machine_support import fetched, logged, put, until_held
-from test_widgets_support import (FAST, HOSTILE, badges, enabled, html_values, posts, words,
-                                  yes_while_the_machine_is_not_answered)
+from test_widgets_support import (FAST, HOSTILE, badges, click_while_not_answered, enabled,
+                                  html_values, posts, words, yes_while_the_machine_is_not_answered)
 from test_widgets_support import opened  # noqa: F401 (a fixture, used by name)
 
 import smartdc_nb
@@ -299,3 +299,15 @@ def test_the_counts_say_when_the_snapshots_were_listed(emu, dc, aged, panel_of):
     panel = panel_of(smartdc_nb.Machine(dc, aged["old-e"]))
     counts = words(panel.counts.value)
     assert re.search(r"listed \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", counts), counts
+
+
+def test_list_on_a_cloud_that_stopped_answering_ends_within_the_panels_timeout(emu, dc, aged,
+                                                                              panel_of):
+    """Listing the snapshots read each machine with the socket's limits, whatever the panel's
+    timeout=; now that bounds the listing, and the rows stay."""
+    panel = panel_of(smartdc_nb.Fleet(dc), timeout=2)
+    before = rows(panel)
+    last, took = click_while_not_answered(emu, panel, "list", "/demo/machines")
+    assert took < 20, took
+    assert last.word == "failed" and "the panel's timeout" in last.message, last
+    assert rows(panel) == before

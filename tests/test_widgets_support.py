@@ -90,3 +90,19 @@ def yes_while_the_machine_is_not_answered(emu, panel, machine_id: str):
     assert posts(emu) == []
     return panel.log.entries[-1], took
 
+
+
+def click_while_not_answered(emu, panel, button: str, path: str, method: str = "GET"):
+    """Click ``button`` while the cloud never answers ``method`` requests to ``path`` (a
+    regular expression); returns the panel's last log entry and the seconds until the panel
+    was idle again."""
+    import time
+
+    emu.faults.add(path=path, method=method, hold=True)  # never answered
+    emu.clear_requests()
+    started = time.monotonic()
+    panel.buttons[button].click()
+    panel.wait(timeout=250)
+    took = time.monotonic() - started
+    emu.faults.clear()
+    return panel.log.entries[-1], took

@@ -21,8 +21,9 @@ How every panel behaves:
 - ``panel.wait()`` blocks until the submitted actions are done (scripts and
   tests), ``panel.close()`` stops background work and closes the widgets.
 
-Options every panel takes: ``timeout`` (seconds per wait, and for the re-read
-of the machines before Yes sends anything; default 600),
+Options every panel takes: ``timeout`` (seconds per wait, and the bound of what a
+panel asks outside a wait: a listing, a refresh, a request, the re-read of the
+machines before Yes sends anything; default 600),
 ``interval`` and ``max_interval`` (polling, default 2 s, or
 ``$SMARTDC_NB_WAIT_INTERVAL``, and 10 s). The machine panel also takes
 ``refresh_every`` (auto-refresh period, default 5 s, off until its checkbox is

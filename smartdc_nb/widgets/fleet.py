@@ -27,7 +27,7 @@ from ..machinelist import MachineList
 from ..plans import Plan, make_plan
 from .base import SelectionPanel
 from .html import render_card
-from .pieces import apply_plan, describe, list_again, plural
+from .pieces import apply_plan, describe, list_again, plural, within
 from .sources import list_machines, name_matches, nothing_listed, tag_text
 
 #: column widths of the machine rows (MACHINE_COLUMNS of the display package)
@@ -211,7 +211,8 @@ class FleetPanel(SelectionPanel):
         def job() -> None:
             if self.closed_during("List machines"):  # the relist after an action, once closed
                 return
-            machines, errors = list_machines(datacenters, **filters)
+            with within(self.timeout):
+                machines, errors = list_machines(datacenters, **filters)
             if errors and len(errors) == len(datacenters):
                 self._keep_listing(errors, words)
             else:

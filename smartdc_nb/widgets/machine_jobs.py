@@ -107,7 +107,8 @@ class MachineJobs:
         """``send`` is the request, or the plan the question showed."""
         def work() -> None:
             if not isinstance(send, Plan):
-                send()
+                with within(self.timeout):
+                    send()
             elif not self._apply(verb, send):
                 return
             since = self._sent(verb, target)
@@ -118,7 +119,8 @@ class MachineJobs:
     def _change_job(self, verb: str, send: Callable[[Machine], Any],
                     landed: Callable[[Machine], bool], description: str) -> Callable[[], None]:
         def work() -> None:
-            send(self.machine)
+            with within(self.timeout):  # a request not answered by then may have been applied
+                send(self.machine)
             since = self._sent(verb, description)
             self.machine.wait_until(landed, description, **self._wait_options())
             self._done(verb, since, description)
@@ -135,10 +137,12 @@ class MachineJobs:
 
     def _create_snapshot_job(self, name: str) -> Callable[[], None]:
         def work() -> None:
-            snapshot = self.machine.create_snapshot(name)
+            with within(self.timeout):
+                snapshot = self.machine.create_snapshot(name)
             since = self._sent(f"Create snapshot {name} of", "the snapshot to be created")
             snapshot.wait_for("created", **self._wait_options())
-            self.machine.snapshots()
+            with within(self.timeout):
+                self.machine.snapshots()
             self.snapshot.value = None  # refresh_view picks the newest, this one
             if self.snapshot_name.value.strip() == name:
                 self.snapshot_name.value = default_snapshot_name(
@@ -162,16 +166,22 @@ class MachineJobs:
                 return
             since = self._sent(f"Delete snapshot {snapshot.name} of", "it to be gone")
             snapshot.wait_for("deleted", **self._wait_options())
-            self.machine.snapshots()
+            with within(self.timeout):
+                self.machine.snapshots()
             self._done(f"Delete snapshot {snapshot.name} of", since, "snapshot deleted")
         return self._guarded(work)
 
     def _load(self, verb: str = "Loaded") -> None:
-        """Fetch the machine, then its snapshots and the packages of its datacenter.
+        """Fetch the machine, then its snapshots and the packages of its datacenter, all within
+        the panel's timeout.
 
         The machine's own GET failing fails the job; a failed list only leaves its
         chooser empty, and is said in the log.
         """
+        with within(self.timeout):
+            self._read(verb)
+
+    def _read(self, verb: str) -> None:
         machine = self.machine
         machine.refresh()
         found = [machine.state or "unknown"]

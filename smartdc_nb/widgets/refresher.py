@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import threading
 
+from .pieces import within
+
 
 class AutoRefresh:
     """Auto-refresh of a MachinePanel (``refresh_every`` seconds; see the module docstring)."""
@@ -46,7 +48,8 @@ class AutoRefresh:
         """One background GET; an error is logged once, not every few seconds."""
         self._refresh_queued = False
         try:
-            self.machine.refresh()
+            with within(self.timeout):  # an action queued behind it waits no longer
+                self.machine.refresh()
         except Exception as exc:  # noqa: BLE001 - logged (once per kind of error)
             # the same failure again (only its request id differs) is not news
             kind = repr((type(exc), getattr(exc, "status", None), getattr(exc, "code", None)))

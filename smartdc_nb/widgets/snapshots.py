@@ -31,7 +31,7 @@ from ..plans import Plan, make_plan
 from ..operations.polling import refresh_machines
 from .base import SelectionPanel
 from .html import render_card
-from .pieces import WidgetBar, apply_one, apply_plan, describe, list_again, plural
+from .pieces import WidgetBar, apply_one, apply_plan, carried, describe, list_again, plural, within
 from .sources import list_machines, nothing_listed
 
 COLUMNS = ["Machine", "Datacenter", "Snapshot", "State", "Created", "Age", "Size"]
@@ -197,6 +197,11 @@ class SnapshotPanel(SelectionPanel):
         return list_machines(self.datacenters)
 
     def _list_job(self) -> None:
+        """The machines, then their snapshots, all within the panel's timeout."""
+        with within(self.timeout):
+            self._list()
+
+    def _list(self) -> None:
         if self.closed_during("List snapshots"):  # the relist after a delete, once closed
             return
         machines, errors = self._machines()
@@ -212,7 +217,7 @@ class SnapshotPanel(SelectionPanel):
             bar.n = count
             bar.refresh()
 
-        found, failed = gather({m: self._unless_closed(m.snapshots) for m in asked},
+        found, failed = gather({m: carried(self._unless_closed(m.snapshots)) for m in asked},
                                self.concurrency, done, per=lambda m: m.datacenter)
         bar.close()
         if self.closed_during("List snapshots"):

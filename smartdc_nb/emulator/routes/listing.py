@@ -11,7 +11,7 @@ import weakref
 from collections import OrderedDict
 from typing import Any
 
-from ..errors import invalid_argument, invalid_field, validation_failed
+from ..errors import invalid_argument, invalid_field, not_found, validation_failed
 from ..payloads import dumps, machine_bytes, machine_dict, shown_state
 from ..store import Datacenter, Machine
 from ..versions import omits_networks
@@ -30,6 +30,7 @@ INACTIVE = ("deleted", "failed")
 _ALIAS_RE = r"/^[a-zA-Z0-9][a-zA-Z0-9\_\.\-]*$/"
 _RAM_RE = r"/^0$|^([1-9][0-9]*$)/"
 _BRANDS = ("bhyve", "joyent", "joyent-minimal", "kvm", "lx")
+_UUID = r"[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}"  # both lower-case only
 
 
 def _int_error(params: dict[str, Any], name: str, low: int, high: int | None) -> dict | None:
@@ -57,13 +58,12 @@ def _vmapi_errors(p: dict[str, Any], tags: dict[str, Any]) -> list[dict]:
     table, under VMAPI's field names."""
     errors = []
     name, brand, memory = p.get("name"), p.get("brand"), p.get("memory")
-    image = p.get("image") or p.get("dataset")
+    image = p.get("image")
     if name and not re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.\-]*", str(name)):
         errors.append(invalid_field("alias", f"String does not match regexp: {_ALIAS_RE}"))
     if brand and brand not in _BRANDS:
         errors.append(invalid_field("brand", "Must be one of: " + ", ".join(_BRANDS)))
-    if image and not re.fullmatch(r"[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}",
-                                  str(image)):  # VMAPI's UUID_RE is lower-case only
+    if image and not re.fullmatch(_UUID, str(image)):
         errors.append(invalid_field("image_uuid", "Invalid UUID"))
     errors += [e for e in (_int_error(p, "limit", 1, MAX_LIMIT), _int_error(p, "offset", 0, None))
                if e]
@@ -75,8 +75,25 @@ def _vmapi_errors(p: dict[str, Any], tags: dict[str, Any]) -> list[dict]:
     return errors
 
 
+def _load_image(ctx: Ctx) -> None:
+    """CloudAPI's loadDatasets, which runs before ListMachines: a UUID in ``image`` (else
+    ``dataset``) is fetched from IMGAPI, whatever its owner; an unknown one is IMGAPI's 404."""
+    wanted = ctx.params.get("image") or ctx.params.get("dataset")
+    if not isinstance(wanted, str) or not re.fullmatch(_UUID, wanted):
+        return
+    image = ctx.state.images.get(wanted)
+    if image is None:
+        raise not_found(f"image {wanted} not found")
+    if image.get("state") == "destroyed":
+        raise not_found(f"{wanted} not found")
+
+
 def _filters(ctx: Ctx):
-    """Turn ListMachines parameters into a predicate (409s for bad values)."""
+    """Turn ListMachines parameters into a predicate (409s for bad values).
+
+    Only ``image`` filters: CloudAPI folds ``image`` into ``dataset`` for CreateMachine's
+    sake, but getListOptions reads ``image``, so a ``dataset`` alone filters nothing."""
+    _load_image(ctx)
     p = ctx.params
     state = p.get("state")
     if state is not None and state not in _STATE_FILTERS:
@@ -94,7 +111,7 @@ def _filters(ctx: Ctx):
         docker = None
     if p.get("image") and p.get("dataset"):
         raise invalid_argument("image and dataset are mutually exclusive parameters.")
-    image = p.get("image") or p.get("dataset")
+    image = p.get("image")
     tags = {k[4:]: v for k, v in p.items() if k.startswith("tag.") and len(k) > 4}  # /^tag\..+/
     tombstone = bool(p.get("tombstone"))
     if p.get("tags") == "*":  # CloudAPI replaces every other option with one query

@@ -16,6 +16,7 @@ from ..payloads import dumps, machine_bytes, machine_dict, shown_state
 from ..store import Datacenter, Machine
 from ..versions import omits_networks
 from .common import Ctx, Reply
+from .tagsearch import tag_matcher, tag_string
 
 MAX_LIMIT = 1000
 _STATE_FILTERS = {"provisioning": "active", "stopping": "active", "active": "active",
@@ -114,16 +115,15 @@ def _filters(ctx: Ctx):
     image = p.get("image")
     tags = {k[4:]: v for k, v in p.items() if k.startswith("tag.") and len(k) > 4}  # /^tag\..+/
     tombstone = bool(p.get("tombstone"))
-    if p.get("tags") == "*":  # CloudAPI replaces every other option with one query
-        _raise_invalid([e for e in (_int_error(p, "limit", 1, MAX_LIMIT),
-                                    _int_error(p, "offset", 0, None)) if e])
+    if all_tagged(p):  # one query replaces every other option, even the state
 
         def any_tags(m: Machine, shown: str) -> bool:
-            return bool(m.tags) and (tombstone or shown not in INACTIVE)
+            return bool(m.tags)
         return any_tags
     _raise_invalid(_vmapi_errors(p, tags))
     # CloudAPI tests ``if (req.params.name)``: an empty value is no filter at all
     name, brand, memory = p.get("name") or None, p.get("brand"), p.get("memory")
+    tag_tests = [tag_matcher(key, value) for key, value in tags.items()]
 
     def keep(m: Machine, shown: str) -> bool:
         if wanted_state is None:
@@ -146,8 +146,9 @@ def _filters(ctx: Ctx):
             return False
         if docker is not None and bool(m.docker) != docker:
             return False
-        for key, value in tags.items():
-            if key not in m.tags or _tag_text(m.tags[key]) != _tag_text(value):
+        if tag_tests:
+            stored = tag_string(m.tags)
+            if not all(test(stored) for test in tag_tests):
                 return False
         return True
     return keep
@@ -158,14 +159,18 @@ def _raise_invalid(errors: list[dict]) -> None:
         raise validation_failed("Invalid Parameters", errors)
 
 
-def _tag_text(value: Any) -> str:
-    return str(value).lower() if isinstance(value, bool) else str(value)
+def all_tagged(params: dict[str, Any]) -> bool:
+    """``tags=*``: CloudAPI lists every tagged machine with one query of its own."""
+    return params.get("tags") == "*"
 
 
 def list_machines(ctx: Ctx) -> Reply:
     keep = _filters(ctx)
-    limit = _int_param(ctx.params, "limit", MAX_LIMIT)  # validated by _filters
-    offset = _int_param(ctx.params, "offset", 0)
+    if all_tagged(ctx.params):  # VMAPI gets no limit nor offset: its default page
+        limit, offset = MAX_LIMIT, 0
+    else:
+        limit = _int_param(ctx.params, "limit", MAX_LIMIT)  # validated by _filters
+        offset = _int_param(ctx.params, "offset", 0)
     credentials = ctx.params.get("credentials")
     networks = not omits_networks(ctx.accept_version)
     state, now, owner = ctx.state, ctx.now, ctx.account.uuid
@@ -180,7 +185,9 @@ def list_machines(ctx: Ctx) -> Reply:
         page.append(m)
         if len(page) >= limit:
             break
-    headers = {"x-query-limit": str(limit), "x-resource-count": str(len(page))}
+    headers = {"x-resource-count": str(len(page))}
+    if not all_tagged(ctx.params):  # else CloudAPI's res.header('x-query-limit', undefined)
+        headers["x-query-limit"] = str(limit)  # is a getter, and sets nothing
     if credentials:
         parts = [dumps(machine_dict(m, state, now, credentials=credentials, networks=networks))
                  for m in page]

@@ -91,6 +91,22 @@ def test_machine_filters_are_sent_as_cloudapi_reads_them(emu, dc):
     assert dc.num_machines() == len(dc.raw_machines())
 
 
+def test_a_tag_value_vmapi_cannot_search_exactly_is_matched_here(emu, dc):
+    # VMAPI searches tags with an LDAP substring filter: a "*" in the value is a wildcard,
+    # "=" is stored escaped but searched raw, and ( ) \ are filter syntax
+    cloud = emu.datacenter("us-east-1")
+    star = cloud.put_machine(name="lit-star", tags={"motto": "web*"})
+    cloud.put_machine(name="lit-web", tags={"motto": "web-1"})
+    eq = cloud.put_machine(name="lit-eq", tags={"motto": "a=b (x)"})
+    for value, wanted in (("web*", star), ("a=b (x)", eq)):
+        emu.clear_requests()
+        assert [m.id for m in dc.machines(tags={"motto": value})] == [wanted]
+        assert "tag.motto" not in last(emu, "GET", "/demo/machines")["query"]
+        assert dc.num_machines(tags={"motto": value}) == 1
+    assert [m.id for m in dc.machines(tags={"motto": "web-1"})] != []  # searchable: sent
+    assert last(emu, "GET", "/demo/machines")["query"]["tag.motto"] == "web-1"
+
+
 @pytest.mark.parametrize("filters, message", [
     ({"state": "deleted"}, "cannot filter machines by state 'deleted' (use tombstone=True"),
     ({"state": "bogus"}, "valid states: provisioning"),

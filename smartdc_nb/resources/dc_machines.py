@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
 
@@ -27,6 +28,29 @@ LIST_STATE_FILTERS = ("provisioning", "stopping", "active", "running", "stopped"
 #: Query parameters ListMachines understands, besides ``tag.KEY``.
 MACHINE_FILTERS = ("name", "image", "state", "memory", "brand", "type", "docker", "tombstone",
                    "credentials")
+#: What VMAPI's tag search (an LDAP substring filter on its tag string) cannot match as
+#: written: ``*`` is its wildcard, ``=`` is stored escaped but searched raw, ( ) \ are
+#: filter syntax. A ``tag.KEY`` filter holding one is matched here instead.
+_UNSEARCHABLE = re.compile(r"[*=()\\]")
+
+
+def _split_tags(params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """(the parameters to send, the tag filters to match here: ``{key: value}``)."""
+    local = {k[4:]: v for k, v in params.items() if k.startswith("tag.")
+             and isinstance(v, str) and (_UNSEARCHABLE.search(k) or _UNSEARCHABLE.search(v))}
+    return {k: v for k, v in params.items()
+            if not (k.startswith("tag.") and k[4:] in local)}, local
+
+
+def _tagged(pages: Iterator[list[dict]], wanted: dict[str, str]) -> Iterator[list[dict]]:
+    try:
+        for page in pages:
+            yield [m for m in page if all(isinstance(m.get("tags"), dict) and
+                                          m["tags"].get(k) == v for k, v in wanted.items())]
+    finally:
+        close = getattr(pages, "close", None)
+        if close is not None:
+            close()
 
 
 
@@ -76,8 +100,10 @@ class MachineCalls:
         during the listing (see smartdc_nb.paging). A caller that may stop
         early to save requests asks with ``page_concurrency=1``.
         """
-        return self.transport.paginate(self.path("machines"), self.machine_filters(filters),
-                                       concurrency=page_concurrency)
+        params, local = _split_tags(self.machine_filters(filters))
+        pages = self.transport.paginate(self.path("machines"), params,
+                                        concurrency=page_concurrency)
+        return _tagged(pages, local) if local else pages
 
     def raw_machines(self, **filters: Any) -> list[dict]:
         """Every machine matching ``filters`` as CloudAPI's dicts (all pages)."""
@@ -87,7 +113,8 @@ class MachineCalls:
         """GET /:login/machines — every matching machine (all pages) as Machine objects.
 
         Filters: name, image, state, memory, brand, type, docker, tombstone,
-        credentials, and ``tags={"key": "value", ...}``.
+        credentials, and ``tags={"key": "value", ...}`` (exact values: one VMAPI's search
+        cannot match as written, e.g. with ``*`` or ``=``, is matched here).
         """
         from ..machinelist import MachineList
 
@@ -97,7 +124,9 @@ class MachineCalls:
 
     def num_machines(self, **filters: Any) -> int:
         """How many machines match ``filters`` (HEAD requests: no bodies are transferred)."""
-        params = self.machine_filters(filters)
+        params, local = _split_tags(self.machine_filters(filters))
+        if local:  # matched here, so counted here
+            return len(self.raw_machines(**filters))
         total, offset, limit = 0, 0, 1000
         for _ in range(self.transport.max_pages):
             reply = self.request("HEAD", "machines",

@@ -55,8 +55,10 @@ LIVE = ("running", "stopped")
 EXISTING = tuple(s for s in MACHINE_STATES if s != "deleted")
 #: Brands CloudAPI refuses snapshots for (409 BrandNotSupported).
 NO_SNAPSHOT_BRANDS = ("kvm",)
-#: Snapshot states a rollback accepts.
-BOOTABLE = ("created",)
+#: Snapshot states a rollback accepts: those of a snapshot the machine has. CloudAPI shows
+#: the newest job of a snapshot (a rollback or delete of it queued, running or failed), and
+#: ``deleted`` for one the machine lacks (deleted, or its create job not done or failed).
+BOOTABLE = tuple(s for s in SNAPSHOT_STATES if s != "deleted")
 
 
 @dataclass(frozen=True)
@@ -214,7 +216,7 @@ def _known_snapshot(facts: Facts, wanted: Any, bootable: bool = False
             return f"the machine has no snapshot {name!r}", "ResourceNotFound"
         state = known[name]
     if bootable and state is not None and state not in BOOTABLE:
-        return f"snapshot {name} is {state}, not created"
+        return f"snapshot {name} is {state}: the machine does not have it (deleted, or not made)"
     return None
 
 

@@ -66,14 +66,48 @@ def test_wait_for_created(emu, m):
     assert snap.state == "created" and snap.size
 
 
-def test_a_failed_snapshot_ends_the_wait(emu, m):
+def test_a_snapshot_is_deleted_until_its_job_made_it_and_the_wait_goes_on(emu, m):
+    # CloudAPI's GetMachineSnapshot says "deleted" for a snapshot the machine lacks, even
+    # while its create job is queued (sdc-cloudapi lib/snapshots.js get)
+    emu.clock.set_manual(True)
+    try:
+        snap = m.create_snapshot("pending")
+        assert snap.status() == "deleted"
+        emu.step()
+        assert snap.wait_for("created", **FAST) is snap and snap.state == "created"
+    finally:
+        emu.clock.reset()
+
+
+def test_a_create_job_that_fails_ends_the_wait_with_its_audit_entry(emu, m):
+    # the job never made the snapshot: CloudAPI shows it "deleted", only the audit log
+    # says the job failed
     emu.datacenter("us-east-1").fail_next("create_snapshot")
     snap = m.create_snapshot("doomed")
-    with pytest.raises(WaitFailed, match="snapshot doomed of snap-01 .* is failed") as info:
+    with pytest.raises(WaitFailed, match="refused 'create_snapshot' on snapshot doomed of "
+                                         "snap-01 .*no snapshot doomed was made") as info:
         snap.wait_for("created", **FAST)
-    assert info.value.last_state == "failed"
-    assert [s for _, s in info.value.history][-1] == "failed"
+    assert info.value.last_state == "deleted"
+    assert [s for _, s in info.value.history] == ["deleted"]
     assert info.value.audit and info.value.audit[0]["action"] == "create_snapshot"
+
+
+def test_a_failed_job_on_a_snapshot_is_explained_and_leaves_it_bootable(emu, m):
+    from smartdc_nb import rules
+
+    emu.datacenter("us-east-1").fail_next("delete_snapshot")
+    m.snapshot("nightly").delete()
+    with pytest.raises(WaitFailed):
+        m.snapshot("nightly").wait_for("deleted", timeout=10, **FAST)
+    failed = m.snapshot("nightly")  # still on the machine; its newest job failed
+    assert failed.state == "failed"
+    with pytest.raises(WaitFailed, match="nightly of snap-01 .* is failed .*newest create, "
+                                         "rollback or delete job"):
+        failed.wait_for("created", timeout=10, **FAST)
+    assert rules.why_not("start_from_snapshot", m, failed) is None
+    assert failed.start() is failed
+    m.wait_for("running", timeout=10, **FAST)
+    assert m.audit()[0]["action"] == "rollback_snapshot" and m.audit()[0]["success"] == "yes"
 
 
 def test_a_refused_delete_ends_the_wait(emu, m):

@@ -21,9 +21,8 @@ Where it knowingly differs from CloudAPI 9.20 (cloudapi.md), and why:
   waiter reads ``audit[0]`` and crashes on an empty list.
 * ``start`` shows the transient state ``ready`` (as a boot does); ``reboot``
   shows ``stopping`` then ``ready``.
-* A snapshot name the compute node would refuse leaves a snapshot in state
-  ``failed`` (CloudAPI's GetMachineSnapshot would say ``deleted`` and a
-  ``snapshot create -w`` would never end); queued snapshots are listed at once.
+* A create job's snapshot appears when the job ends (VMAPI's machine has it from the
+  compute node's snapshot step on); snapshot jobs are never ``canceled``.
 * Changing tags, metadata or snapshots of a deleted machine answers 410 with
   the machine, as the machine actions do.
 * Metadata values that are not strings are returned as JSON values (CloudAPI

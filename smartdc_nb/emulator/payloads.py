@@ -11,7 +11,7 @@ from typing import Any
 
 from . import strictjson
 from .store import Account, Datacenter, Key, Machine, State
-from .timeline import iso, snapshot_state
+from .timeline import iso
 
 
 def dumps(obj: Any) -> bytes:
@@ -101,10 +101,13 @@ def machine_bytes(machine: Machine, state: State, now: float, *, networks: bool 
     return data
 
 
-def snapshot_dict(machine: Machine, snap: dict[str, Any], state: State, now: float) -> dict[str, Any]:
-    shown = snapshot_state(machine, snap["name"], now, state.timing) or snap["state"]
-    body = {"name": snap["name"], "state": shown}
-    if shown == "created" and snap.get("size") is not None:
+def snapshot_dict(snap: dict[str, Any], shown: str | None) -> dict[str, Any]:
+    """A snapshot the machine has, in ``shown`` state (None: CloudAPI's undefined, dropped),
+    keys in the order of CloudAPI's translate()."""
+    body: dict[str, Any] = {"name": snap["name"]}
+    if shown is not None:
+        body["state"] = shown
+    if snap.get("size") is not None:
         body["size"] = snap["size"]
     body["created"] = iso(snap["created"])
     body["updated"] = iso(snap["created"])

@@ -106,7 +106,7 @@ class Machine:
     __slots__ = ("id", "name", "brand", "state", "image", "package_id", "memory", "disk",
                  "created", "updated", "firewall_enabled", "deletion_protection", "docker",
                  "tags", "metadata", "credentials", "nics", "compute_node", "disks",
-                 "snapshots", "deleted_snapshots", "audit", "jobs", "last_job_end",
+                 "snapshots", "snapshot_jobs", "audit", "jobs", "last_job_end",
                  "extra", "version", "cache", "owner")
 
     _PLAIN = ("id", "name", "brand", "state", "image", "package_id", "memory", "disk", "created",
@@ -121,7 +121,8 @@ class Machine:
         self.nics: list[dict[str, Any]] = []
         self.disks: list[dict[str, Any]] | None = None
         self.snapshots: dict[str, dict[str, Any]] = {}
-        self.deleted_snapshots: set[str] = set()
+        #: finished snapshot jobs per name: [oldest, newest] execution (snapshotjobs.py)
+        self.snapshot_jobs: dict[str, list[str]] = {}
         self.audit: list[dict[str, Any]] = []
         self.jobs = new_queue()
         self.last_job_end = 0.0
@@ -137,14 +138,16 @@ class Machine:
 
     def to_dict(self) -> dict[str, Any]:
         data = {name: getattr(self, name) for name in self._PLAIN}
-        data["deleted_snapshots"] = sorted(self.deleted_snapshots)
+        data["snapshot_jobs"] = {k: list(v) for k, v in self.snapshot_jobs.items()}
         data["jobs"] = [job.to_dict() for job in self.jobs]
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Machine":
         fields = {name: data[name] for name in cls._PLAIN}
-        fields["deleted_snapshots"] = set(data["deleted_snapshots"])
+        # files written before snapshot_jobs kept the names of deleted snapshots only
+        fields["snapshot_jobs"] = {k: list(v) for k, v in data.get("snapshot_jobs", {
+            name: ["succeeded", "succeeded"] for name in data.get("deleted_snapshots", ())}).items()}
         fields["jobs"] = new_queue([Job.from_dict(j) for j in data["jobs"]])
         return cls(**fields)
 

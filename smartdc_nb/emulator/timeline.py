@@ -26,7 +26,7 @@ firewall               1        enable/disable_firewall
 deletion_protection    1        enable/disable_deletion_protection
 tags                   1        set/replace/remove tags
 metadata               1        set/replace/remove metadata
-create_snapshot        3        snapshot queued -> running -> created
+create_snapshot        3        snapshot queued -> running -> created (snapshotjobs.py)
 rollback_snapshot      5        boot from a snapshot: stop (if running), roll back, start
 delete_snapshot        3        snapshot disappears
 failed_job             1        how long a job that fails its precondition takes
@@ -40,6 +40,8 @@ from __future__ import annotations
 import uuid
 from collections import deque
 from typing import TYPE_CHECKING, Any, Callable
+
+from . import snapshotjobs as snapjobs
 
 if TYPE_CHECKING:  # pragma: no cover
     from .store import Machine
@@ -239,46 +241,12 @@ def _remove_items(attr: str):
     return effect
 
 
-def _snapshot_check(machine: "Machine", params: dict) -> str | None:
-    if machine.state in ("deleted", "failed", "provisioning"):
-        return f"the VM is {machine.state}"
-    return params.get("invalid") or params.get("refuse")
-
-
-def _snapshot_created(machine: "Machine", params: dict, t: float) -> None:
-    snap = machine.snapshots.get(params["name"])
-    if snap is not None:
-        snap["state"] = "created"
-
-
-def _snapshot_failed(machine: "Machine", params: dict, _t: float) -> None:
-    snap = machine.snapshots.get(params["name"])
-    if snap is not None and snap["state"] == "queued":
-        snap["state"] = "failed"
-
-
-def _rollback_check(machine: "Machine", params: dict) -> str | None:
-    snap = machine.snapshots.get(params["name"])
-    if snap is None or snap["state"] != "created":
-        return f"snapshot {params['name']!r} does not exist"
-    return _not_gone(machine, params)
-
-
 def _rollback_phases(machine: "Machine") -> list[tuple[float, str]]:
     # VMAPI's rollback job stops a running machine (a stopped one skips that), rolls the
     # dataset back, and starts it: the job expects "running" either way.
     if machine.state == "running":
         return [(0.5, "stopping"), (1.0, "ready")]
     return [(0.5, "stopped"), (1.0, "ready")]
-
-
-def _snapshot_deleted(machine: "Machine", params: dict, _t: float) -> None:
-    machine.snapshots.pop(params["name"], None)
-    machine.deleted_snapshots.add(params["name"])
-
-
-def _delete_snapshot_check(machine: "Machine", params: dict) -> str | None:
-    return None if params["name"] in machine.snapshots else f"snapshot {params['name']!r} does not exist"
 
 
 KINDS: dict[str, Kind] = {
@@ -311,12 +279,13 @@ KINDS: dict[str, Kind] = {
                             effect=_remove_items("metadata")),
     "replace_metadata": Kind("replace_metadata", "metadata", check=_not_gone,
                              effect=_replace_items("metadata", ("administrator_pw", "root_authorized_keys"))),
-    "create_snapshot": Kind("create_snapshot", "create_snapshot", check=_snapshot_check,
-                            effect=_snapshot_created, failure=_snapshot_failed),
+    "create_snapshot": Kind("create_snapshot", "create_snapshot", check=snapjobs.create_check,
+                            effect=snapjobs.created, failure=snapjobs.failed),
     "rollback_snapshot": Kind("rollback_snapshot", "rollback_snapshot", phases=_rollback_phases,
-                              check=_rollback_check, effect=_set_state("running")),
-    "delete_snapshot": Kind("delete_snapshot", "delete_snapshot", check=_delete_snapshot_check,
-                            effect=_snapshot_deleted),
+                              check=snapjobs.rollback_check, effect=snapjobs.rolled_back,
+                              failure=snapjobs.failed),
+    "delete_snapshot": Kind("delete_snapshot", "delete_snapshot", check=snapjobs.delete_check,
+                            effect=snapjobs.deleted, failure=snapjobs.failed),
 }
 
 #: the job kinds ``fail_next`` accepts (the CloudAPI actions and audit names)
@@ -371,20 +340,6 @@ def settle(machine: "Machine", now: float, timing: Timing) -> bool:
 def audit_entry(action: str, ok: bool, t: float, caller: dict[str, Any]) -> dict[str, Any]:
     """One MachineAudit record, keys in CloudAPI's order."""
     return {"success": "yes" if ok else "no", "time": iso(t), "action": action, "caller": caller}
-
-
-def snapshot_state(machine: "Machine", name: str, now: float, timing: Timing) -> str | None:
-    """The state a snapshot shows at ``now`` while its create job is pending."""
-    for index, job in enumerate(machine.jobs):
-        if job.kind == "create_snapshot" and job.params.get("name") == name \
-                and "invalid" not in job.params:
-            if index or job.start is None:
-                return "queued"
-            span = job.end - job.start
-            if not job.ok or span <= 0 or (now - job.start) / span < 1 / 3:
-                return "queued"
-            return "running"
-    return None
 
 
 def new_queue(jobs: list[Job] | None = None) -> deque:

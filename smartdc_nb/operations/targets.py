@@ -130,6 +130,7 @@ class Tracker:
         self.audit: list[dict] | None = None
         self.audit_at = 0.0
         self.audit_error: BaseException | None = None  # why the audit log could not be read
+        self.failure_seen = False  # a failure state seen; the audit is read once to name it
         self.last_error: BaseException | None = None
         self.slowest_answer = 0.0  # seconds the slowest answered poll took
         self.cut_short: RequestTimeoutError | None = None  # the last poll, cut by the wait's end
@@ -191,10 +192,24 @@ class Tracker:
     def fail(self, reason: str, cause: BaseException | None = None) -> None:
         self._end(FAILED, reason, cause)
 
+    @property
+    def unmade(self) -> bool:
+        """A snapshot its tracked create job has not been seen to make: CloudAPI shows
+        ``deleted`` for a snapshot the machine lacks, while the job is queued or running
+        and after it failed (sdc-cloudapi lib/snapshots.js get), so only the audit log
+        tells the two apart."""
+        return (self.kind == "snapshot" and self.state == "deleted" and not self.missing
+                and self.action is not None and self.action.action == "create_snapshot"
+                and not self.confirmed)
+
     def evaluate(self) -> None:
         """Decide after an observation: reached, failed, or keep waiting (maybe read the audit)."""
         self.wants_audit = None
         if self.outcome is not None or self.last_error is not None:
+            return
+        if self.unmade:
+            if self.same_polls >= 2:
+                self.wants_audit = "stall"
             return
         if self.gone:
             if self.target.awaits_deleted:
@@ -205,7 +220,12 @@ class Tracker:
                 self.fail(f"{self.label} was deleted")
             return
         if self.state in self.fail_on and self.state not in self.target.states:
-            self.fail(f"{self.label} is {self.state}")
+            if self.kind == "snapshot" and self.action is not None and not self.failure_seen:
+                # the audit log names the job that failed (apply_audit), else this does
+                self.failure_seen = True
+                self.wants_audit = "confirm"
+            else:
+                self._fail_state()
         elif self.target.met(self.state, self.raw):
             if self.needs_confirmation and not self.confirmed:
                 # The target state is the one the machine had before the action
@@ -217,6 +237,12 @@ class Tracker:
             # Resting in a state that is not the target: maybe the cloud refused the action.
             self.wants_audit = "stall"
 
+    def _fail_state(self) -> None:
+        why = (" (CloudAPI shows the outcome of the newest create, rollback or delete job "
+               "of a snapshot: that job failed)"
+               if self.kind == "snapshot" and self.state == "failed" else "")
+        self.fail(f"{self.label} is {self.state}{why}")
+
     def apply_audit(self, entries: list[dict]) -> None:
         """Use the machine's audit log: a refusal of the tracked action ends the wait."""
         self.audit = [_compact(e) for e in entries[:AUDIT_SHOWN]]
@@ -225,6 +251,8 @@ class Tracker:
             return
         entry = action_entry(self.action, entries)
         if entry is None:
+            if self.failure_seen:
+                self._fail_state()
             return
         if entry.get("success") != "yes":
             needs = NEEDS.get(self.action.action)
@@ -232,6 +260,9 @@ class Tracker:
                    if needs and self.state != needs else "")
             why += self._existed() + (" ('unknown' is the audit log's name of a firewall "
                                       "change)" if self.action.action == "unknown" else "")
+            if self.unmade:
+                why += (f"; no snapshot {self.resource.name} was made (CloudAPI shows such a "
+                        "snapshot as 'deleted')")
             self.fail(f"the cloud refused {self.action.action!r} on {self.label}: the audit log "
                       f"records it with success \"no\" at {entry.get('time')}{why}. CloudAPI "
                       "accepts actions with 202 and checks them later")
@@ -239,6 +270,8 @@ class Tracker:
         self.confirmed = True
         if self.target.met(self.state, self.raw):
             self._end(REACHED)
+        elif self.failure_seen:
+            self._fail_state()
 
     def _existed(self) -> str:
         """Why a create_snapshot was refused, when the snapshot seen predates the request."""

@@ -164,46 +164,6 @@ def test_metadata_values_must_be_scalars(emu, api, machine_id):
 # ----------------------------------------------------------------- snapshots
 
 
-def snapshot(api, machine_id, name):
-    return api.get(f"/my/machines/{machine_id}/snapshots/{name}").json()
-
-
-def test_snapshot_life(emu, api, machine_id):
-    path = f"/my/machines/{machine_id}/snapshots"
-    created = api.post(path, json={"name": "before"})
-    assert (created.status, created.json()) == (201, {"name": "before", "state": "queued"})
-    assert snapshot(api, machine_id, "before")["state"] == "queued"
-    eventually(lambda: snapshot(api, machine_id, "before")["state"] == "created")
-    body = snapshot(api, machine_id, "before")
-    assert body["created"] == body["updated"] and body["size"] > 0
-    assert [s["name"] for s in api.get(path).json()] == ["before"]
-    auto = api.post(path).json()["name"]
-    assert len(auto) == 16 and auto.endswith("Z")
-    assert api.post(f"{path}/before").status == 202  # start from it
-    assert api.delete(f"{path}/before").status == 204
-    eventually(lambda: snapshot(api, machine_id, "before").get("state") == "deleted")
-    assert snapshot(api, machine_id, "before") == {"name": "before", "state": "deleted"}
-    gone = api.delete(f"{path}/before")
-    assert (gone.status, gone.json()) == (404, {"code": "ResourceNotFound", "message": "before not found"})
-    never = api.get(f"{path}/never")
-    assert (never.status, never.json()) == (404, {"code": "ResourceNotFound", "message": "Snapshot does not exist"})
-    actions = [e["action"] for e in audit(api, machine_id)]
-    assert actions[:4] == ["delete_snapshot", "rollback_snapshot", "create_snapshot", "create_snapshot"]
-
-
-def test_snapshot_names_the_compute_node_refuses(emu, api, machine_id):
-    path = f"/my/machines/{machine_id}/snapshots"
-    assert api.post(path, json={"name": "bad name!"}).status == 201
-    eventually(lambda: snapshot(api, machine_id, "bad%20name!")["state"] == "failed")
-    latest = audit(api, machine_id)[0]
-    assert (latest["action"], latest["success"]) == ("create_snapshot", "no")
-    api.post(path, json={"name": "twice"})
-    eventually(lambda: snapshot(api, machine_id, "twice")["state"] == "created")
-    assert api.post(path, json={"name": "twice"}).status == 201
-    eventually(lambda: audit(api, machine_id)[0]["success"] == "no")
-    assert snapshot(api, machine_id, "twice")["state"] == "created"
-
-
 def test_starting_from_a_snapshot_the_machine_lacks_is_accepted_and_its_job_fails(
         emu, api, machine_id):
     """CloudAPI's StartMachineFromSnapshot loads no snapshots (lib/snapshots.js boot: straight

@@ -1,43 +1,39 @@
-"""Machine snapshots (cloudapi.md §5.3).
+"""Machine snapshots (cloudapi.md §5.3): the routes; the states and jobs are in
+snapshotjobs.py.
 
-A snapshot is ``queued`` then ``running`` while its job runs, then ``created``
-(or ``failed``: the compute node refuses names that are not
-``[A-Za-z0-9][A-Za-z0-9_.:-]*`` of at most 64 characters). A name already
-taken makes the job fail and leaves the existing snapshot alone. Booting from a snapshot
-the machine lacks is accepted (202) and its job fails, as in CloudAPI, which does not load
-the snapshots for it; deleting one is a 404. After a delete job
-GetMachineSnapshot answers ``{"name", "state": "deleted"}``. kvm machines cannot be
-snapshotted (BrandNotSupported), nor bhyve ones (CloudAPI's experimental bhyve snapshots
-are off).
+A create job made under a name the compute node refuses (not
+``[A-Za-z0-9][A-Za-z0-9_.:-]*`` of at most 64 characters), or one the machine already
+has, fails. Booting from a snapshot the machine lacks is accepted (202) and its job
+fails, as in CloudAPI, which does not load the snapshots for it; deleting one is a 404.
+kvm machines cannot be snapshotted (BrandNotSupported), nor bhyve ones (CloudAPI's
+experimental bhyve snapshots are off).
 """
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timezone
 
 from ..errors import CloudAPIError, invalid_argument, not_found
 from ..payloads import snapshot_dict
+from ..snapshotjobs import got_state, listed_state
 from .common import Ctx, Reply, changing_machine, json_reply, machine_or_404, provisioned
-
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}$")
 
 
 def list_snapshots(ctx: Ctx) -> Reply:
     machine = machine_or_404(ctx)
-    return json_reply([snapshot_dict(machine, s, ctx.state, ctx.now)
+    return json_reply([snapshot_dict(s, listed_state(machine, s["name"], ctx.now))
                        for s in machine.snapshots.values()])
 
 
 def get_snapshot(ctx: Ctx) -> Reply:
     machine = machine_or_404(ctx)
     name = ctx.url["name"]
+    shown = got_state(machine, name, ctx.now)
+    if shown is None:
+        raise not_found("Snapshot does not exist")
     snap = machine.snapshots.get(name)
-    if snap is not None:
-        return json_reply(snapshot_dict(machine, snap, ctx.state, ctx.now))
-    if name in machine.deleted_snapshots:
-        return json_reply({"name": name, "state": "deleted"})
-    raise not_found("Snapshot does not exist")
+    return json_reply(snapshot_dict(snap, shown) if snap is not None else
+                      {"name": name, "state": shown})
 
 
 def create_snapshot(ctx: Ctx) -> Reply:
@@ -50,16 +46,7 @@ def create_snapshot(ctx: Ctx) -> Reply:
     name = ctx.params.get("name") or \
         datetime.fromtimestamp(ctx.now, timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     name = str(name)
-    params = {"name": name}
-    if name in machine.snapshots:
-        params["invalid"] = f"snapshot {name!r} already exists"
-    else:
-        if not _NAME_RE.match(name):
-            params["refuse"] = f"invalid snapshot name {name!r}"
-        machine.deleted_snapshots.discard(name)
-        size = max(1, (machine.disk or 1024) // 20)
-        machine.snapshots[name] = {"name": name, "state": "queued", "created": ctx.now, "size": size}
-    ctx.state.enqueue(ctx.dc, machine, "create_snapshot", params, ctx.now, ctx.caller())
+    ctx.state.enqueue(ctx.dc, machine, "create_snapshot", {"name": name}, ctx.now, ctx.caller())
     return json_reply({"name": name, "state": "queued"}, 201)
 
 

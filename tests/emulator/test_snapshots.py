@@ -1,0 +1,129 @@
+"""Snapshot states as real CloudAPI shows them (sdc-cloudapi lib/snapshots.js).
+
+CloudAPI builds a snapshot's state from two sources: the snapshots VMAPI has on the
+machine (``vm.snapshots``, which gets one once the compute node made it) and VMAPI's
+snapshot-task jobs (create, rollback and delete, newest first), translated by
+``translate()``: ``succeeded`` -> ``created``, any other execution verbatim.
+
+* GetMachineSnapshot: no job for the name -> 404 ``Snapshot does not exist``; the machine
+  lacks the snapshot -> ``deleted`` (not made yet, its create job failed, or deleted);
+  else the NEWEST job's execution (a rollback or delete in progress shows ``queued`` /
+  ``running``; a failed one ``failed``).
+* ListMachineSnapshots: only the snapshots the machine has; state from the OLDEST job
+  (``forEach`` over newest-first jobs: the last write wins).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture
+def manual(emu):
+    """Time stands still; ``emu.step()`` ends the next pending job."""
+    emu.clock.set_manual(True)
+    yield emu
+    emu.clock.reset()
+
+
+def get(api, machine_id, name):
+    response = api.get(f"/my/machines/{machine_id}/snapshots/{name}")
+    return response.status, response.json()
+
+
+def state(api, machine_id, name):
+    status, body = get(api, machine_id, name)
+    assert status == 200, body
+    return body.get("state")
+
+
+def listed(api, machine_id):
+    return {s["name"]: s.get("state") for s in
+            api.get(f"/my/machines/{machine_id}/snapshots").json()}
+
+
+def audit(api, machine_id):
+    return api.get(f"/my/machines/{machine_id}/audit").json()
+
+
+def test_a_snapshot_is_deleted_until_made_then_shows_its_newest_job(manual, api, machine_id):
+    path = f"/my/machines/{machine_id}/snapshots"
+    created = api.post(path, json={"name": "before"})
+    assert (created.status, created.json()) == (201, {"name": "before", "state": "queued"})
+    # the job is queued; VMAPI's machine has no such snapshot yet
+    assert get(api, machine_id, "before") == (200, {"name": "before", "state": "deleted"})
+    assert "before" not in listed(api, machine_id)
+    manual.step()
+    status, body = get(api, machine_id, "before")
+    assert status == 200 and body["state"] == "created" and body["size"] > 0
+    assert body["created"] == body["updated"]
+    assert listed(api, machine_id) == {"before": "created"}
+    # booting from it: the newest job on that name is the rollback, queued
+    assert api.post(f"{path}/before").status == 202
+    assert state(api, machine_id, "before") == "queued"
+    assert listed(api, machine_id) == {"before": "created"}  # the oldest job: the create
+    manual.step()
+    assert state(api, machine_id, "before") == "created"
+    assert api.delete(f"{path}/before").status == 204
+    assert state(api, machine_id, "before") == "queued"
+    manual.step()
+    assert get(api, machine_id, "before") == (200, {"name": "before", "state": "deleted"})
+    assert listed(api, machine_id) == {}
+    assert api.delete(f"{path}/before").json() == {"code": "ResourceNotFound",
+                                                   "message": "before not found"}
+    assert get(api, machine_id, "never") == (404, {"code": "ResourceNotFound",
+                                                   "message": "Snapshot does not exist"})
+    # made again under the same name: deleted until the new job made it
+    api.post(path, json={"name": "before"})
+    assert state(api, machine_id, "before") == "deleted"
+    manual.step()
+    assert state(api, machine_id, "before") == "created"
+    actions = [e["action"] for e in audit(api, machine_id)]
+    assert actions[:4] == ["create_snapshot", "delete_snapshot", "rollback_snapshot",
+                           "create_snapshot"]
+
+
+def test_a_create_job_that_fails_leaves_no_snapshot_shown_deleted(manual, api, machine_id):
+    path = f"/my/machines/{machine_id}/snapshots"
+    assert api.post(path, json={"name": "bad name!"}).status == 201  # the compute node refuses
+    manual.step()
+    assert get(api, machine_id, "bad%20name!") == (200, {"name": "bad name!", "state": "deleted"})
+    assert listed(api, machine_id) == {}
+    latest = audit(api, machine_id)[0]
+    assert (latest["action"], latest["success"]) == ("create_snapshot", "no")
+
+
+def test_a_failed_job_on_an_existing_snapshot_shows_failed_but_lists_created(
+        manual, api, machine_id):
+    path = f"/my/machines/{machine_id}/snapshots"
+    api.post(path, json={"name": "twice"})
+    manual.step()
+    assert api.post(path, json={"name": "twice"}).status == 201  # the name is taken: job fails
+    manual.step()
+    assert audit(api, machine_id)[0]["success"] == "no"
+    assert state(api, machine_id, "twice") == "failed"
+    assert listed(api, machine_id) == {"twice": "created"}
+    manual.datacenter("us-east-1").fail_next("delete_snapshot")
+    assert api.delete(f"{path}/twice").status == 204
+    manual.step()
+    assert state(api, machine_id, "twice") == "failed"
+    assert listed(api, machine_id) == {"twice": "created"}  # still there
+
+
+def test_a_job_shows_running_once_started(manual, api, machine_id):
+    path = f"/my/machines/{machine_id}/snapshots"
+    api.post(path, json={"name": "s"})
+    manual.step()
+    manual.set_durations(delete_snapshot=3.0)
+    api.delete(f"{path}/s")
+    assert state(api, machine_id, "s") == "queued"
+    manual.clock.advance(2.0)
+    assert state(api, machine_id, "s") == "running"
+    manual.step()
+    assert state(api, machine_id, "s") == "deleted"
+
+
+def test_seeded_snapshots_list_and_show_created(emu, api):
+    machine_id = emu.datacenter("us-east-1").put_machine(name="seeded", snapshots=["nightly"])
+    assert listed(api, machine_id) == {"nightly": "created"}
+    assert state(api, machine_id, "nightly") == "created"

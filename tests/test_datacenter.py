@@ -107,6 +107,17 @@ def test_a_tag_value_vmapi_cannot_search_exactly_is_matched_here(emu, dc):
     assert last(emu, "GET", "/demo/machines")["query"]["tag.motto"] == "web-1"
 
 
+def test_a_name_filter_is_exact_though_vmapi_matches_a_prefix(emu, dc, connect):
+    # VMAPI lists by (alias=<name>*): fleet.stop(where={"name": "web"}) would stop web-01 too
+    cloud = emu.datacenter("us-east-1")
+    web = cloud.put_machine(name="pfx-web")
+    cloud.put_machine(name="pfx-web-01")
+    assert [m.id for m in dc.machines(name="pfx-web")] == [web]
+    assert last(emu, "GET", "/demo/machines")["query"]["name"] == "pfx-web"  # still narrows
+    assert dc.num_machines(name="pfx-web") == 1
+    assert [m.id for m in smartdc_nb.Fleet([dc]).select({"name": "pfx-web"})] == [web]
+
+
 @pytest.mark.parametrize("filters, message", [
     ({"state": "deleted"}, "cannot filter machines by state 'deleted' (use tombstone=True"),
     ({"state": "bogus"}, "valid states: provisioning"),

@@ -29,29 +29,44 @@ LIST_STATE_FILTERS = ("provisioning", "stopping", "active", "running", "stopped"
 MACHINE_FILTERS = ("name", "image", "state", "memory", "brand", "type", "docker", "tombstone",
                    "credentials")
 #: What VMAPI's tag search (an LDAP substring filter on its tag string) cannot match as
-#: written: ``*`` is its wildcard, ``=`` is stored escaped but searched raw, ( ) \ are
+#: written: ``*`` is its wildcard, ``=`` is stored escaped but searched raw, ( ) \\ are
 #: filter syntax. A ``tag.KEY`` filter holding one is matched here instead.
 _UNSEARCHABLE = re.compile(r"[*=()\\]")
 
 
-def _split_tags(params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
-    """(the parameters to send, the tag filters to match here: ``{key: value}``)."""
-    local = {k[4:]: v for k, v in params.items() if k.startswith("tag.")
-             and isinstance(v, str) and (_UNSEARCHABLE.search(k) or _UNSEARCHABLE.search(v))}
+def _split_exact(params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the parameters to send, the exact matches to check here: ``{field: value}``).
+
+    VMAPI matches ``name`` as a prefix, ``(alias=<name>*)``: it is sent, to narrow the
+    listing, and checked here. A tag filter VMAPI's search cannot match is not sent."""
+    tags = {k[4:]: v for k, v in params.items() if k.startswith("tag.")
+            and isinstance(v, str) and (_UNSEARCHABLE.search(k) or _UNSEARCHABLE.search(v))}
+    local: dict[str, Any] = {("tags", k): v for k, v in tags.items()}
+    if params.get("name"):
+        local[("name", None)] = str(params["name"])
     return {k: v for k, v in params.items()
-            if not (k.startswith("tag.") and k[4:] in local)}, local
+            if not (k.startswith("tag.") and k[4:] in tags)}, local
 
 
-def _tagged(pages: Iterator[list[dict]], wanted: dict[str, str]) -> Iterator[list[dict]]:
+def _exact(machine: dict, wanted: dict[tuple[str, str | None], Any]) -> bool:
+    for (field, key), value in wanted.items():
+        found = machine.get(field)
+        if key is not None:
+            found = found.get(key) if isinstance(found, dict) else None
+        if found != value:
+            return False
+    return True
+
+
+def _kept(pages: Iterator[list[dict]], wanted: dict[tuple[str, str | None], Any]
+          ) -> Iterator[list[dict]]:
     try:
         for page in pages:
-            yield [m for m in page if all(isinstance(m.get("tags"), dict) and
-                                          m["tags"].get(k) == v for k, v in wanted.items())]
+            yield [m for m in page if _exact(m, wanted)]
     finally:
         close = getattr(pages, "close", None)
         if close is not None:
             close()
-
 
 
 class MachineCalls:
@@ -100,10 +115,10 @@ class MachineCalls:
         during the listing (see smartdc_nb.paging). A caller that may stop
         early to save requests asks with ``page_concurrency=1``.
         """
-        params, local = _split_tags(self.machine_filters(filters))
+        params, local = _split_exact(self.machine_filters(filters))
         pages = self.transport.paginate(self.path("machines"), params,
                                         concurrency=page_concurrency)
-        return _tagged(pages, local) if local else pages
+        return _kept(pages, local) if local else pages
 
     def raw_machines(self, **filters: Any) -> list[dict]:
         """Every machine matching ``filters`` as CloudAPI's dicts (all pages)."""
@@ -113,8 +128,9 @@ class MachineCalls:
         """GET /:login/machines — every matching machine (all pages) as Machine objects.
 
         Filters: name, image, state, memory, brand, type, docker, tombstone,
-        credentials, and ``tags={"key": "value", ...}`` (exact values: one VMAPI's search
-        cannot match as written, e.g. with ``*`` or ``=``, is matched here).
+        credentials, and ``tags={"key": "value", ...}``. A name and tag values are exact:
+        what VMAPI matches otherwise (a name as a prefix, a tag value with ``*`` or ``=``)
+        is checked here.
         """
         from ..machinelist import MachineList
 
@@ -124,7 +140,7 @@ class MachineCalls:
 
     def num_machines(self, **filters: Any) -> int:
         """How many machines match ``filters`` (HEAD requests: no bodies are transferred)."""
-        params, local = _split_tags(self.machine_filters(filters))
+        params, local = _split_exact(self.machine_filters(filters))
         if local:  # matched here, so counted here
             return len(self.raw_machines(**filters))
         total, offset, limit = 0, 0, 1000
@@ -157,7 +173,7 @@ class MachineCalls:
             machine = Machine(self, id_or_name)
             self.images_for_cards()
             return machine
-        found = [m for m in self.raw_machines(name=id_or_name) if m.get("name") == id_or_name]
+        found = self.raw_machines(name=id_or_name)  # exact (see machines)
         if not found:
             raise NotFoundError(f"no machine named {id_or_name!r} in {self.name or self.url}",
                                 status=404, code="ResourceNotFound")

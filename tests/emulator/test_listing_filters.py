@@ -99,3 +99,12 @@ def test_image_and_dataset_together_are_409(emu, api):
     response = api.get(f"/my/machines?image={BASE_IMAGE}&dataset={BASE_IMAGE}")
     assert (response.status, response.json()) == (409, {
         "code": "InvalidArgument", "message": "image and dataset are mutually exclusive parameters."})
+
+
+def test_name_is_a_prefix_as_vmapi_searches_it(emu, api):
+    # sdc-vmapi lib/apis/moray.js _vmsListParams: (alias=<name>*) unless updating
+    dc = emu.datacenter("us-east-1")
+    web, web1 = dc.put_machine(name="pfx-web"), dc.put_machine(name="pfx-web-01")
+    dc.put_machine(name="pfx-db")
+    assert set(listed_ids(api, "name=pfx-web")) == {web, web1}
+    assert listed_ids(api, "name=pfx-web-01") == [web1]

@@ -134,7 +134,7 @@ def _filters(ctx: Ctx):
                 return False
         elif shown != wanted_state:
             return False
-        if name is not None and m.name != name:
+        if name is not None and not m.name.startswith(name):  # VMAPI: (alias=<name>*)
             return False
         if brand and m.brand != brand:
             return False

@@ -110,6 +110,14 @@ def test_a_failed_job_on_a_snapshot_is_explained_and_leaves_it_bootable(emu, m):
     assert m.audit()[0]["action"] == "rollback_snapshot" and m.audit()[0]["success"] == "yes"
 
 
+def test_a_canceled_job_ends_a_snapshot_wait_with_words(emu, m):
+    emu.datacenter("us-east-1").fail_next("rollback_snapshot", canceled=True)
+    m.snapshot("nightly").start()
+    with pytest.raises(WaitFailed, match="nightly of snap-01 .* is canceled .*newest create, "
+                                         "rollback or delete job"):
+        Snapshot(m, data={"name": "nightly"}).wait_for("created", timeout=5, **FAST)
+
+
 def test_a_refused_delete_ends_the_wait(emu, m):
     emu.datacenter("us-east-1").fail_next("delete_snapshot")
     snap = m.snapshot("nightly").delete()

@@ -22,7 +22,8 @@ Where it knowingly differs from CloudAPI 9.20 (cloudapi.md), and why:
 * ``start`` shows the transient state ``ready`` (as a boot does); ``reboot``
   shows ``stopping`` then ``ready``.
 * A create job's snapshot appears when the job ends (VMAPI's machine has it from the
-  compute node's snapshot step on); snapshot jobs are never ``canceled``.
+  compute node's snapshot step on); a job is canceled only when
+  ``fail_next(..., canceled=True)`` says so.
 * Changing tags, metadata or snapshots of a deleted machine answers 410 with
   the machine, as the machine actions do.
 * Metadata values that are not strings are returned as JSON values (CloudAPI
@@ -170,6 +171,7 @@ class Emulator:
         dc.busy.clear()
         dc._order = None
         dc.fail_next.clear()
+        dc.cancel_next.clear()
         dc.account_config.clear()
         build_networks(dc)
         build_fleet(self.state, dc, owner, self._machines, self._seed)

@@ -108,16 +108,19 @@ class DatacenterHandle:
             machine.updated = emu.state.clock.now()
             emu.state.touch(self._dc, machine)
 
-    def fail_next(self, action: str, count: int = 1) -> None:
+    def fail_next(self, action: str, count: int = 1, canceled: bool = False) -> None:
         """Make the next ``count`` jobs of ``action`` end with ``success: "no"``.
 
         ``provision`` leaves the machine ``failed``; other jobs change nothing.
         Actions: the job kinds of timeline.py (start, stop, reboot, destroy or
-        delete, resize, rename, set_tags, create_snapshot, ...).
+        delete, resize, rename, set_tags, create_snapshot, ...). ``canceled``: the
+        jobs are canceled (as by an operator) rather than failed, which only a
+        snapshot's state shows.
         """
         if action not in FAILABLE:
             raise ValueError(f"unknown action {action!r}; one of {', '.join(sorted(FAILABLE))}")
         if int(count) < 1:
             raise ValueError("count must be >= 1")
         with self._emu.state.lock:
-            self._dc.fail_next[action] = self._dc.fail_next.get(action, 0) + int(count)
+            counts = self._dc.cancel_next if canceled else self._dc.fail_next
+            counts[action] = counts.get(action, 0) + int(count)

@@ -4,7 +4,7 @@ CloudAPI (sdc-cloudapi lib/snapshots.js) reads two things: the snapshots VMAPI h
 the machine (``machine.snapshots`` here: a create job adds one when it succeeds, a
 delete job removes it) and VMAPI's snapshot-task jobs for the name, newest first. A
 job's execution is ``queued``, ``running``, ``succeeded`` (shown ``created``) or
-``failed``. So:
+``failed`` or ``canceled``. So:
 
 * GetMachineSnapshot (:func:`got_state`): no job ever named it -> 404; the machine
   lacks it -> ``deleted`` (its create job is still queued or running, failed, or it
@@ -17,8 +17,8 @@ job's execution is ``queued``, ``running``, ``succeeded`` (shown ``created``) or
 Finished jobs are kept per name as ``[oldest, newest]`` executions in
 ``machine.snapshot_jobs``; pending ones are read from the machine's queue. Snapshots put
 in place without a job (seed, ``put_machine``) count as made by a create job that
-succeeded. Not emulated: ``canceled`` (nothing cancels a job here) and a snapshot
-appearing mid-job (a create job's snapshot appears when the job ends).
+succeeded. A job ``fail_next(..., canceled=True)`` made is ``canceled``. Not emulated: a
+snapshot appearing mid-job (a create job's snapshot appears when the job ends).
 """
 
 from __future__ import annotations
@@ -80,8 +80,7 @@ def listed_state(machine: "Machine", name: str, now: float) -> str | None:
     return _shown(pending[0]) if pending else None
 
 
-def _record(machine: "Machine", name: str, ok: bool) -> None:
-    done = "succeeded" if ok else "failed"
+def _record(machine: "Machine", name: str, done: str) -> None:
     history = machine.snapshot_jobs.get(name)
     machine.snapshot_jobs[name] = [history[0] if history else done, done]
 
@@ -102,7 +101,7 @@ def created(machine: "Machine", params: dict, t: float) -> None:
     name = params["name"]
     machine.snapshots[name] = {"name": name, "state": "created", "created": t,
                                "size": max(1, (machine.disk or 1024) // 20)}
-    _record(machine, name, True)
+    _record(machine, name, "succeeded")
 
 
 def rollback_check(machine: "Machine", params: dict) -> str | None:
@@ -113,7 +112,7 @@ def rollback_check(machine: "Machine", params: dict) -> str | None:
 
 def rolled_back(machine: "Machine", params: dict, _t: float) -> None:
     machine.state = "running"
-    _record(machine, params["name"], True)
+    _record(machine, params["name"], "succeeded")
 
 
 def delete_check(machine: "Machine", params: dict) -> str | None:
@@ -123,8 +122,8 @@ def delete_check(machine: "Machine", params: dict) -> str | None:
 
 def deleted(machine: "Machine", params: dict, _t: float) -> None:
     machine.snapshots.pop(params["name"], None)
-    _record(machine, params["name"], True)
+    _record(machine, params["name"], "succeeded")
 
 
 def failed(machine: "Machine", params: dict, _t: float) -> None:
-    _record(machine, params["name"], False)
+    _record(machine, params["name"], "canceled" if params.get("canceled") else "failed")

@@ -164,6 +164,7 @@ class Datacenter:
         self.account_config: dict[str, dict[str, Any]] = {}  # login -> {"default_network": id}
         self.busy: set[str] = set()            # machines with queued jobs
         self.fail_next: dict[str, int] = {}    # job kind -> how many of the next ones fail
+        self.cancel_next: dict[str, int] = {}  # ... and how many are canceled (a snapshot shows it)
         self._order: list[Machine] | None = None
 
     def add(self, machine: Machine) -> None:
@@ -258,9 +259,13 @@ class State:
 
     def enqueue(self, dc: Datacenter, machine: Machine, kind: str, params: dict[str, Any] | None,
                 now: float, caller: dict[str, Any] | None) -> Job:
-        """Queue a job on ``machine`` (honouring ``fail_next``) and persist it."""
+        """Queue a job on ``machine`` (honouring ``cancel_next`` and ``fail_next``) and persist it."""
         forced = False
         for name in (kind, "delete" if kind == "destroy" else None):
+            if name and dc.cancel_next.get(name):
+                dc.cancel_next[name] -= 1
+                forced, params = True, {**(params or {}), "canceled": True}
+                break
             if name and dc.fail_next.get(name):
                 dc.fail_next[name] -= 1
                 forced = True

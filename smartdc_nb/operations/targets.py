@@ -49,6 +49,9 @@ AUDIT_SHOWN = 5
 TRANSIENT = (TransportError, ServerError, TooManyRequestsError)
 #: states shown while a job runs (a refused action never shows them)
 TRANSITIONAL = {"machine": ("provisioning", "stopping", "ready"), "snapshot": ("queued", "running")}
+#: states that end a wait as failed unless awaited (``fail_on``'s default): a snapshot shows
+#: its newest job's outcome, and a job can be canceled
+FAILURES = {"machine": ("failed",), "snapshot": ("failed", "canceled")}
 #: actions whose end is known only from the audit log: the machine comes back
 #: to the state it had (reboot, rollback) or keeps it (resize, rename), and a
 #: snapshot under a name already taken shows the old one "created", so the
@@ -107,14 +110,15 @@ class Tracker:
     """The wait of one resource (a Machine or a Snapshot) towards its Target."""
 
     def __init__(self, resource: Machine | Snapshot, target: Target, *,
-                 fail_on: str | Iterable[str] = ("failed",), action: PendingAction | None = None,
+                 fail_on: str | Iterable[str] | None = None, action: PendingAction | None = None,
                  label: str | None = None):
         self.resource = resource
         self.kind = "snapshot" if isinstance(resource, Snapshot) else "machine"
         self.machine: Machine = resource.machine if isinstance(resource, Snapshot) else resource
         self.target = target
         # one state may be a string, as for the awaited ones; a typo would never fail the wait
-        self.fail_on = check_states(fail_on, SNAPSHOT_STATES if self.kind == "snapshot"
+        self.fail_on = check_states(FAILURES[self.kind] if fail_on is None else fail_on,
+                                    SNAPSHOT_STATES if self.kind == "snapshot"
                                     else MACHINE_STATES, self.kind, empty_ok=True)
         self.action = action if action is not None and action.action else None
         self.label = label or resource.label
@@ -239,8 +243,8 @@ class Tracker:
 
     def _fail_state(self) -> None:
         why = (" (CloudAPI shows the outcome of the newest create, rollback or delete job "
-               "of a snapshot: that job failed)"
-               if self.kind == "snapshot" and self.state == "failed" else "")
+               f"of a snapshot: that job {'was canceled' if self.state == 'canceled' else 'failed'})"
+               if self.kind == "snapshot" and self.state in ("failed", "canceled") else "")
         self.fail(f"{self.label} is {self.state}{why}")
 
     def apply_audit(self, entries: list[dict]) -> None:

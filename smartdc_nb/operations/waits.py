@@ -288,8 +288,10 @@ def _action_for(resource: Machine | Snapshot) -> PendingAction | None:
 def wait_one(resource: Machine | Snapshot, target: Target, *,
              timeout: float | None = DEFAULT_TIMEOUT,
              interval: float | None = None, max_interval: float = DEFAULT_MAX_INTERVAL,
-             fail_on: str | Iterable[str] = ("failed",), progress: Any = None) -> Any:
-    """Wait for one Machine or Snapshot; return it, or raise the WaitError that ended the wait."""
+             fail_on: str | Iterable[str] | None = None, progress: Any = None) -> Any:
+    """Wait for one Machine or Snapshot; return it, or raise the WaitError that ended the wait.
+
+    ``fail_on`` defaults to :data:`~smartdc_nb.operations.targets.FAILURES` of its kind."""
     tracker = Tracker(resource, target, fail_on=fail_on, action=_action_for(resource))
     run([tracker], timeout=timeout, interval=interval, max_interval=max_interval,
         progress=progress, single=True)

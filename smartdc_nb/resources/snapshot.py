@@ -166,8 +166,10 @@ class Snapshot:
                  **options: Any) -> Snapshot:
         """Poll until the snapshot is in one of ``states`` (default ``created``).
 
-        ``failed`` ends the wait with WaitFailed; awaiting ``deleted`` also
-        accepts the snapshot being gone (404).
+        ``failed`` or ``canceled`` (the outcome of its newest job) ends the wait with
+        WaitFailed; awaiting ``deleted`` also accepts the snapshot being gone (404). After
+        :meth:`Machine.create_snapshot`, ``deleted`` (how CloudAPI shows a snapshot not
+        made yet) is waited through, and a create job that failed is named from the audit.
         """
         return seam.wait_for(self, check_states(states, SNAPSHOT_STATES, "snapshot"),
                              timeout=timeout, **options)

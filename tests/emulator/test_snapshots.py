@@ -127,3 +127,16 @@ def test_seeded_snapshots_list_and_show_created(emu, api):
     machine_id = emu.datacenter("us-east-1").put_machine(name="seeded", snapshots=["nightly"])
     assert listed(api, machine_id) == {"nightly": "created"}
     assert state(api, machine_id, "nightly") == "created"
+
+
+def test_a_canceled_job_shows_canceled(manual, api, machine_id):
+    path = f"/my/machines/{machine_id}/snapshots"
+    api.post(path, json={"name": "c"})
+    manual.step()
+    manual.datacenter("us-east-1").fail_next("rollback_snapshot", canceled=True)
+    assert api.post(f"{path}/c").status == 202
+    manual.step()
+    assert state(api, machine_id, "c") == "canceled"
+    assert listed(api, machine_id) == {"c": "created"}
+    latest = audit(api, machine_id)[0]
+    assert (latest["action"], latest["success"]) == ("rollback_snapshot", "no")

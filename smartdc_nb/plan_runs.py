@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable
 
+from . import rules
 from .journaling import journal_of
 from .run_locks import applied_since
 
@@ -36,6 +37,32 @@ def earlier_run(plan_id: str, datacenter: Any) -> Run | None:
     return journal_run(record["run_id"], path=journal.path if journal else None)
 
 
+def snapshots_taken_by(plan: Plan, datacenter: Any) -> Run | None:
+    """The journalled run that took create_snapshot ``plan``'s names, or None: the run of this
+    very plan (its snapshots may not be made yet), else the newest run that took a name the
+    machine has now. Once its snapshots exist the rules refuse those names, so a plan made
+    again leaves the machines out and has another id; a name taken and later deleted is free,
+    and no run is named for it."""
+    run = earlier_run(plan.id, datacenter)
+    if run is not None:
+        return run
+    # the names the plan expanded for each machine (plans.Plan keeps them for its apply)
+    ours = {m.id: n for m, n in (plan._params.get("names") or {}).items()
+            if rules.snapshot_name_taken(m, n)}
+    journal = journal_of(datacenter) if datacenter is not None else None
+    if not ours or journal is None:
+        return None
+    from .journal_views import iter_records, journal_run
+
+    found = None
+    for record in iter_records(journal.path, lambda r: r.get("kind") == "run"
+                               and r.get("action") == "create_snapshot"):
+        names = (record.get("detail") or {}).get("names") or {}
+        if any(ours.get(machine_id) == name for machine_id, name in names.items()):
+            found = record["run_id"]  # oldest first: the last one found is the newest
+    return journal_run(found, path=journal.path) if found else None
+
+
 def unspent(make: Callable[[str | None], Plan]) -> Plan:
     """``make(None)``, or, while the journal has a run of the plan made, ``make(run_id)`` with
     that run's id, which the next plan's ``covers=`` holds (so that its id is another)."""
@@ -50,13 +77,13 @@ def unspent(make: Callable[[str | None], Plan]) -> Plan:
 
 def applied_before(plan_id: str, datacenter: Any, replan: str = REPLAN, *,
                    already: str | None = None, now: str | None = None,
-                   after_resume: str = "") -> str | None:
+                   after_resume: str = "", run: Run | None = None) -> str | None:
     """Why plan ``plan_id`` is not applied again, with the run that applied it (when begun,
     how it ended) and what to do instead (``replan`` after a run that ended; resume, then
     ``after_resume``, after one that did not); None when no journalled run applied it.
     ``already`` and ``now`` say what that run did and does (default: plan ID "was already
-    applied", "is being applied now")."""
-    run = earlier_run(plan_id, datacenter)
+    applied", "is being applied now"); ``run`` is that run when the caller found it."""
+    run = run or earlier_run(plan_id, datacenter)
     if run is None:
         return None
     begun = f"run {run.run_id}, begun {run.start['time']:%Y-%m-%d %H:%M:%S} UTC"
@@ -76,4 +103,4 @@ def applied_before(plan_id: str, datacenter: Any, replan: str = REPLAN, *,
             f"send{f'; then {after_resume}' if after_resume else ''}; {shown}")
 
 
-__all__ = ["REPLAN", "applied_before", "earlier_run", "unspent"]
+__all__ = ["REPLAN", "applied_before", "earlier_run", "snapshots_taken_by", "unspent"]

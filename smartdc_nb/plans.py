@@ -61,7 +61,7 @@ RUN_OPTIONS = ("wait", "timeout", "concurrency", "batch_size", "health_check",
                "raise_on_failure", "progress", "interval", "max_interval")
 CHANGED = "changed since the plan"
 #: actions judged on the machine's snapshots, which planning lists (a read)
-SNAPSHOT_ACTIONS = ("start_from_snapshot", "delete_snapshot")
+SNAPSHOT_ACTIONS = ("create_snapshot", "start_from_snapshot", "delete_snapshot")
 
 
 class PlanError(InvalidInputError):

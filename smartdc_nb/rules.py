@@ -220,6 +220,23 @@ def _known_snapshot(facts: Facts, wanted: Any, bootable: bool = False
     return None
 
 
+def _snapshot_free(facts: Facts, wanted: Any) -> str | None:
+    """A new snapshot's name the machine already has (as last listed): CloudAPI accepts the
+    request and its job refuses it, leaving the old snapshot, which a wait would take for new."""
+    name = _name_of(wanted)
+    state = (facts.snapshots or {}).get(name, "deleted")
+    if state == "deleted":
+        return None
+    return (f"already has a snapshot {name!r} ({state}); CloudAPI never replaces one (its job "
+            "would refuse): pick another name, or delete that snapshot first")
+
+
+def snapshot_name_taken(machine: Any, name: str) -> str | None:
+    """Why ``name`` cannot be a new snapshot of ``machine`` (it has one by that name, as last
+    listed), or None: create_snapshot's check, for a panel asking before any plan."""
+    return _snapshot_free(Facts(machine), name)
+
+
 _KVM_SNAPSHOTS = ("kvm machines cannot be snapshotted (BrandNotSupported)", "BrandNotSupported")
 _KVM_NO_SNAPSHOTS = ("kvm machines have no snapshots (BrandNotSupported)", "BrandNotSupported")
 
@@ -244,7 +261,7 @@ RULES: dict[str, Rule] = {r.action: r for r in [
          done=_flag("deletion_protection", True, "deletion protection is already on")),
     Rule("disable_deletion_protection", needs=MACHINE_STATES,
          done=_flag("deletion_protection", False, "deletion protection is already off")),
-    Rule("create_snapshot", needs=LIVE, brands={"kvm": _KVM_SNAPSHOTS}),
+    Rule("create_snapshot", needs=LIVE, brands={"kvm": _KVM_SNAPSHOTS}, check=_snapshot_free),
     Rule("start_from_snapshot", needs=LIVE, brands={"kvm": _KVM_NO_SNAPSHOTS},
          check=lambda f, w: _known_snapshot(f, w, bootable=True), destructive=True),
     Rule("delete_snapshot", needs=LIVE, brands={"kvm": _KVM_NO_SNAPSHOTS}, check=_known_snapshot,
@@ -360,7 +377,7 @@ def table(actions: Iterable[str] = RULES, states: Iterable[str] = MACHINE_STATES
     return rows
 
 
-__all__ = ["Verdict", "Rule", "RULES", "DESTRUCTIVE", "MACHINE_STATES", "SNAPSHOT_STATES",
+__all__ = ["Verdict", "Rule", "snapshot_name_taken", "RULES", "DESTRUCTIVE", "MACHINE_STATES", "SNAPSHOT_STATES",
            "OK", "SKIP", "REFUSED", "PROTECTED", "VERDICTS", "LIVE", "BOOTABLE",
            "NO_SNAPSHOT_BRANDS", "verdict", "why_not", "has_snapshots", "confirm_message",
            "after_rollback",

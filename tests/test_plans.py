@@ -13,7 +13,7 @@ import pytest
 from test_machine_support import FAST, fetched, mutations
 from test_widgets_support import words
 
-from smartdc_nb.errors import InvalidInputError
+from smartdc_nb.errors import ConflictError, InvalidInputError
 from smartdc_nb.fleet import Fleet
 from smartdc_nb.journal_views import journal_runs
 from smartdc_nb.machinelist import MachineList
@@ -169,7 +169,12 @@ def test_a_snapshot_plan_without_a_name_names_them_as_the_bulk_method_does(emu, 
         (snap,) = machine.snapshots()
         assert time.strptime(snap.name, "%Y%m%dT%H%M%SZ")  # the {datetime} template
     dry = machines.create_snapshot(dry_run=True, progress=False)  # the bulk method, as before
-    assert set(dry.frame["outcome"]) == {"planned"}
+    # planned, or (within the same second) refused: each machine has a snapshot of that name
+    taken = {m.id: m.known_snapshots[0].name for m in machines}
+    for row in dry.outcomes:
+        assert row.outcome == "planned" or (
+            row.outcome == "skipped" and f"already has a snapshot {taken[row.machine.id]!r}"
+            in row.reason), (row.outcome, row.reason)
 
 
 def test_fleet_plans_need_where_and_frames_plan_too(emu, dc, mixed):
@@ -270,6 +275,29 @@ def test_a_snapshot_plan_reads_the_machines_snapshots(emu, dc):
     emu.clear_requests()
     again = MachineList([has, lacks]).plan("delete_snapshot", "before", refresh=False)
     assert by_name(again)["p-nosnap"]["verdict"] == "refused" and emu.requests == []  # known
+
+
+def test_a_snapshot_name_the_machine_has_is_refused_by_the_plan_as_by_the_machine(emu, dc):
+    """The plan said "act" for a machine that already has a snapshot of the name; its apply
+    then failed it ("already has a snapshot"), as Machine.create_snapshot and the panel refuse
+    it before sending: the plan and the run disagreed, which the one rules table forbids."""
+    has = fetched(dc, emu, name="p-taken", snapshots=["nightly"])
+    lacks = fetched(dc, emu, name="p-free")
+    emu.clear_requests()
+    plan = MachineList([has, lacks]).plan("create_snapshot", "nightly")
+    rows = by_name(plan)
+    assert rows["p-free"]["verdict"] == "act"
+    assert rows["p-taken"]["verdict"] == "refused"
+    assert "already has a snapshot 'nightly' (created)" in rows["p-taken"]["reason"]
+    assert mutations(emu) == []
+    result = plan.apply(approve=plan.id, wait=False, progress=False)
+    outcomes = {o.machine.name: o for o in result.outcomes}
+    assert outcomes["p-taken"].outcome == "skipped" and not outcomes["p-taken"].sent
+    assert outcomes["p-taken"].reason.startswith("refused in the plan: already has a snapshot")
+    assert outcomes["p-free"].sent
+    assert [r["path"] for r in mutations(emu)] == [f"/demo/machines/{lacks.id}/snapshots"]
+    with pytest.raises(ConflictError, match="already has a snapshot 'nightly'"):
+        has.create_snapshot("nightly")  # the single action says the same, and sends nothing
 
 
 def test_the_id_covers_the_batches_and_how_the_run_goes(emu, dc):

@@ -239,7 +239,7 @@ def test_names_the_click_would_only_refuse_disable_their_buttons(emu, panel_for)
     assert panel.buttons["create_snapshot"].tooltip.startswith("invalid snapshot name")
     panel.snapshot_name.value = "nightly"  # the panel lists one by that name already
     assert panel.buttons["create_snapshot"].disabled
-    assert "already has a snapshot named 'nightly'" in panel.buttons["create_snapshot"].tooltip
+    assert "already has a snapshot 'nightly' (created)" in panel.buttons["create_snapshot"].tooltip
     panel.buttons["create_snapshot"].click()
     panel.wait()
     assert posts(emu) == [] and panel.log.entries[-1].word == "refused"

@@ -42,10 +42,8 @@ def name_problem(action: str, wanted: str, machine: Machine) -> str | None:
         check(wanted)
     except InvalidInputError as exc:
         return str(exc)
-    if action == "create_snapshot" and any(s.name == wanted
-                                           for s in machine.known_snapshots or []):
-        return f"this machine already has a snapshot named {wanted!r} (as last listed)"
-    return None
+    taken = rules.snapshot_name_taken(machine, wanted) if action == "create_snapshot" else None
+    return f"this machine {taken} (as last listed)" if taken else None
 
 
 def plan_note(plan: Plan) -> Note:

@@ -43,7 +43,7 @@ from .operations.actions import ACTIONS, PlannedNames, _plan_params
 from .operations.bulk import CONCURRENCY, _check_options, run_bulk
 from .operations.outcomes import (FAILED, NOT_REACHED, SKIPPED, BulkInterrupted, BulkResult,
                                   Outcome)
-from .operations.polling import refresh_machines, unique_machines
+from .operations.polling import list_snapshots, refresh_machines, unique_machines
 from .plan_ids import changed_at_apply, checked_covers, plan_id, shown, spent, time_bound
 from .run_locks import applied_since, plan_lock
 
@@ -229,18 +229,18 @@ class Plan:
                             f"plan.apply(approve={self.id!r}) after reviewing it{why}")
 
     def apply(self, approve: str | None = None, *, strict: bool = False,
-              reread_timeout: float | None = None, **run_options: Any) -> BulkResult:
+              send_timeout: float | None = None, **run_options: Any) -> BulkResult:
         """Run the plan; ``approve`` must be :attr:`id`. See the module docstring.
 
-        ``reread_timeout`` (seconds; None: the transport's limits) bounds the re-read before
-        sending: a machine not read by then is not reached, and sent nothing.
-        ``run_options`` are run_bulk's (wait, timeout, raise_on_failure, progress,
-        interval, max_interval); they override those given to plan(). A batch_size,
-        concurrency or health_check other than the plan's, or in a rolling plan
-        another wait, is refused: those were reviewed (``plan_ids.FIXED``).
+        ``send_timeout`` (seconds; None: the transport's limits) bounds the re-read before
+        sending and the sends, not the wait: a machine not read by then is sent nothing; a
+        send cut off may still have been applied, and its row says so. ``run_options`` are
+        run_bulk's (wait, timeout, raise_on_failure, progress, interval, max_interval) and
+        override plan()'s; another batch_size, concurrency or health_check than the plan's,
+        or in a rolling plan another wait, is refused: they were reviewed (plan_ids.FIXED).
         """
         self.check_approval(approve)
-        check_limit("reread_timeout", reread_timeout, float)
+        check_limit("send_timeout", send_timeout, float)
         unknown = sorted(set(run_options) - set(RUN_OPTIONS))
         if unknown:
             raise InvalidInputError(f"apply() takes run options ({', '.join(RUN_OPTIONS)}), "
@@ -258,9 +258,9 @@ class Plan:
             earlier = applied_since(datacenter, self.id, self.created)
             if earlier is not None or self._applied:
                 raise PlanError(spent(self.id, earlier))
-            return self._apply(strict, reread_timeout, run_options)
+            return self._apply(strict, send_timeout, run_options)
 
-    def _apply(self, strict: bool, reread: float | None, run_options: dict[str, Any]) -> BulkResult:
+    def _apply(self, strict: bool, bound: float | None, run_options: dict[str, Any]) -> BulkResult:
         options = {**self.options, **run_options}
         raise_on_failure = options.pop("raise_on_failure", False)
         started = time.monotonic()
@@ -269,7 +269,8 @@ class Plan:
         unread: dict[Machine, BaseException] = {}  # the cloud failed even after retries
         # every machine, not only those that act: one listing per datacenter either way, and
         # a machine the plan left alone that changed is said (and refused by strict=True)
-        with cutoff(started + reread if reread else None, f"reread_timeout={reread}s"):
+        until = (started + bound, f"send_timeout={bound:g}s") if bound else (None, "")
+        with cutoff(*until):  # None: no cutoff
             missing = set(refresh_machines([r.machine for r in self.rows], errors=unread)) \
                 if self.rows else set()
         outcomes: dict[Machine, Outcome] = {}
@@ -308,7 +309,7 @@ class Plan:
         with under_plan(self.id):
             try:
                 ran = run_bulk(todo, self.action, *args, confirm=True, refresh=False,
-                               **options, **kwargs) if todo else None
+                               _send_until=until, **options, **kwargs) if todo else None
             except BulkInterrupted as exc:
                 ran, interrupted = exc.result, exc
         if ran is not None or interrupted is not None:
@@ -335,15 +336,6 @@ class Plan:
             planned = {m.id: n for m, n in names.items()}
             return (PlannedNames(planned),), {}
         return self.args, self.kwargs
-
-
-def _list_snapshots(machines: list[Machine]) -> None:
-    """List each machine's snapshots (reads, a few at a time), so the rules judge a snapshot
-    action on the snapshots the machine has; a machine whose listing fails is judged as
-    before (its snapshots unknown), and the run finds out."""
-    from .fleet import gather
-
-    gather({m: m.snapshots for m in machines}, max_workers=8, per=lambda m: m.datacenter)
 
 
 def make_plan(machines: Iterable[Machine], action: str, *args: Any, refresh: bool = True,
@@ -373,7 +365,7 @@ def make_plan(machines: Iterable[Machine], action: str, *args: Any, refresh: boo
     params = spec.prepare(*args, **kwargs)
     missing = set(refresh_machines(targets)) if refresh and targets else set()
     if action in SNAPSHOT_ACTIONS:  # machines whose snapshots were never listed
-        _list_snapshots([m for m in targets if m not in missing and rules.has_snapshots(m)
+        list_snapshots([m for m in targets if m not in missing and rules.has_snapshots(m)
                          and m.known_snapshots is None])
     outcomes = {m: Outcome(m, action) for m in targets}
     for machine in missing:

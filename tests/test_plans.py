@@ -545,25 +545,44 @@ def test_a_plan_named_to_the_second_says_no_other_run_can_approve_it(emu, dc):
     assert mutations(emu) == []
 
 
-def test_reread_timeout_bounds_the_reread_before_sending_and_not_the_wait(emu, dc):
+def test_send_timeout_bounds_the_reread_before_sending_and_not_the_wait(emu, dc):
     """What a panel's Yes needs: on a cloud that stopped answering, the re-read ends by
-    reread_timeout and nothing is sent; on one that answers, the wait after it is its own."""
+    send_timeout and nothing is sent; on one that answers, the wait after it is its own."""
     machines = MachineList([fetched(dc, emu, name=f"reread-{i}") for i in range(2)])
     plan = machines.plan("stop")
-    with pytest.raises(InvalidInputError, match="reread_timeout must be a number of seconds"):
-        plan.apply(approve=plan.id, reread_timeout=0)
+    with pytest.raises(InvalidInputError, match="send_timeout must be a number of seconds"):
+        plan.apply(approve=plan.id, send_timeout=0)
     emu.faults.add(path="/demo/machines", method="GET", hold=True)
     started = time.monotonic()
-    result = plan.apply(approve=plan.id, reread_timeout=1, wait=True)
+    result = plan.apply(approve=plan.id, send_timeout=1, wait=True)
     took = time.monotonic() - started
     emu.faults.clear()
     assert took < 10, took  # not the socket's 60 s per read
     assert result.counts["not reached"] == 2 and mutations(emu) == []
     assert all("nothing was sent" in row["reason"] for row in result)
-    assert "reread_timeout=1s" in str(result.outcomes[0].error)
+    assert "send_timeout=1s" in str(result.outcomes[0].error)
 
     again = machines.plan("stop")
     emu.faults.add(path="/demo/machines", method="GET", latency=0.6)  # every read is slow
-    result = again.apply(approve=again.id, reread_timeout=1, wait=True, **FAST)
+    result = again.apply(approve=again.id, send_timeout=1, wait=True, **FAST)
     assert result.counts["done"] == 2, result.summary()
-    assert result.elapsed > 1, result.elapsed  # the wait went on past reread_timeout
+    assert result.elapsed > 1, result.elapsed  # the wait went on past send_timeout
+
+
+def test_send_timeout_bounds_the_sends_too_and_says_they_may_be_applied(emu, dc):
+    """The re-read answered, the stops did not: each send waited out the socket's 60 s (a
+    panel's Yes with timeout=2 stayed busy a minute). A send cut off at send_timeout is
+    said as one the cloud may have applied."""
+    machines = MachineList([fetched(dc, emu, name=f"unsent-{i}") for i in range(2)])
+    plan = machines.plan("stop")
+    emu.faults.add(path="/demo/machines/", method="POST", hold=True)
+    started = time.monotonic()
+    try:
+        result = plan.apply(approve=plan.id, send_timeout=1, wait=True, **FAST)
+    finally:
+        emu.faults.clear()
+    took = time.monotonic() - started
+    assert took < 10, took  # not the socket's 60 s per request
+    assert result.counts["failed"] == 2, result.summary()
+    for row in result.outcomes:
+        assert "may have applied" in row.reason and "send_timeout=1s" in str(row.error), row

@@ -400,6 +400,28 @@ def test_yes_on_a_cloud_that_stopped_answering_ends_within_the_panels_timeout(em
     assert names(panel) == ["batch-e0", "batch-e1", "batch-w0", "batch-w1"]  # as listed before
 
 
+def test_yes_whose_requests_get_no_answer_ends_within_the_panels_timeout(emu, fleet, batch,
+                                                                        panel_of):
+    """The machines were re-read, then the starts got no answer: each waited out the socket's
+    60 s under "Starting…" (timeout=2). The sends are bounded by the panel's timeout too, and
+    the log says the cloud may have applied them."""
+    import time
+
+    panel = panel_of(fleet, timeout=2)
+    list_with(panel, tag_key="role", tag_value="batch", state="stopped")
+    panel.table.select_all()
+    panel.buttons["start"].click()
+    emu.faults.add(path="/demo/machines/", method="POST", hold=True)  # no start is answered
+    started = time.monotonic()
+    panel.confirm.yes.click()
+    panel.wait(timeout=150)
+    took = time.monotonic() - started
+    emu.faults.clear()
+    assert took < 20, took  # the panel's 2 s, not the socket's 60
+    assert panel.result is not None and panel.result.counts["failed"] == 4, panel.log.lines
+    assert all("may have applied" in o.reason for o in panel.result.outcomes)
+
+
 def test_the_counts_say_when_the_machines_were_listed(fleet, batch, panel_of):
     """As the machine panel's header: the listing's time (UTC, to the second), which stays true
     however long the panel is left open (the machine panel said "just now" for hours)."""

@@ -139,7 +139,7 @@ def run_bulk(machines: Iterable[Machine], action: str, *args: Any, confirm: bool
              raise_on_failure: bool = False,
              progress: Any = None, refresh: bool = True, interval: float | None = None,
              max_interval: float = 10.0, _resumed: Mapping[str, Resumed] | None = None,
-             **kwargs: Any) -> BulkResult:
+             _send_until: tuple[float | None, str] = (None, ""), **kwargs: Any) -> BulkResult:
     """Apply ``action`` (with ``args``/``kwargs``) to every machine; see the module docstring.
 
     ``wait``: False, True (the action's natural end) or states; ``timeout``
@@ -148,6 +148,7 @@ def run_bulk(machines: Iterable[Machine], action: str, *args: Any, confirm: bool
     ``raise_on_failure=True`` raises BulkActionError (``outcomes`` is the
     result) when any machine failed or was not reached. ``_resumed`` is for
     smartdc_nb.resume: what the interrupted run did, by machine id (see :class:`Resumed`).
+    ``_send_until`` is Plan.apply's ``send_timeout``: (when the sends must end, why then).
     """
     spec = ACTIONS.get(action) if isinstance(action, str) else None
     if spec is None:
@@ -242,7 +243,7 @@ def run_bulk(machines: Iterable[Machine], action: str, *args: Any, confirm: bool
     try:  # the run is locked from its run record on (resume refuses it while it runs)
         runner = Runner(spec, params, wait, concurrency, progress, timeout, interval, max_interval,
                          health_check)
-        runner.run = run
+        runner.run, runner.send_until = run, _send_until
         interrupted = False
         current: list[Outcome] = []  # the batch between its requests and the end of its check
         try:

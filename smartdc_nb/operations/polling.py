@@ -127,6 +127,15 @@ def _read_audits(trackers: Sequence[Tracker], budget: int | None) -> None:
         _read_audit(tracker)
 
 
+def list_snapshots(machines: list[Machine]) -> None:
+    """List each machine's snapshots (reads, a few at a time), so the rules judge a snapshot
+    action on the snapshots the machine has; a machine whose listing fails is judged as
+    before (its snapshots unknown), and the run finds out."""
+    from ..parallel import gather
+
+    gather({m: m.snapshots for m in machines}, max_workers=8, per=lambda m: m.datacenter)
+
+
 def unique_machines(machines: Iterable[Machine]) -> list[Machine]:
     """The machines in order, each once; anything else is refused."""
     seen: set[Machine] = set()
@@ -163,4 +172,4 @@ def refresh_machines(machines: Iterable[Machine],
     return [t.machine for t in trackers if t.missing]
 
 
-__all__ = ["Poller", "refresh_machines", "unique_machines"]
+__all__ = ["Poller", "list_snapshots", "refresh_machines", "unique_machines"]

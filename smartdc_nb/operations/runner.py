@@ -9,6 +9,7 @@ import concurrent.futures
 import time
 from typing import Any, Callable
 
+from ..limits import cutoff
 from ..errors import (BulkActionError, TooManyRequestsError, TransportError, WaitInterrupted,
                       WaitUnanswered)
 from ..progress import CountBar
@@ -37,11 +38,17 @@ class Runner:
         self.health = health_check
         self.sent: dict[Outcome, Any] = {}
         self.run: Any = None  # the journal's run context (smartdc_nb.journaling)
+        #: (when the sends must end or None, why then): Plan.apply's send_timeout (a panel's)
+        self.send_until: tuple[float | None, str] = (None, "")
 
     def _send(self, row: Outcome) -> None:
+        row.started = time.monotonic()
+        with cutoff(*self.send_until):  # in this worker thread: its refresh after a lost answer too
+            self._send_bounded(row)
+
+    def _send_bounded(self, row: Outcome) -> None:
         from ..journaling import inside
 
-        row.started = time.monotonic()
         try:
             with inside(self.run):  # this worker thread's requests belong to the run
                 self.sent[row] = self.spec.send(row.machine, self.params)

@@ -73,7 +73,7 @@ def apply_plan(plan: Any, panel_timeout: float | None, **options: Any) -> Any:
     """A panel's Yes: apply exactly ``plan`` (``options`` are apply's run options). Its re-read
     of the machines before sending ends within the panel's timeout: on a cloud that stopped
     answering it waited out the socket's 60 s per read, retried, under "Stopping…"."""
-    return plan.apply(approve=plan.id, reread_timeout=panel_timeout, **options)
+    return plan.apply(approve=plan.id, send_timeout=panel_timeout, **options)
 
 
 def apply_one(plan: Any, timeout: float | None) -> Any:

@@ -1,4 +1,4 @@
-"""Where and how the journal is stored: one JSON-lines file (see smartdc_nb.journaling).
+"""Where and how the journal is stored: JSON-lines files (see smartdc_nb.journaling).
 
 Why JSON lines, appended with one ``write()`` under a file lock, rather than
 SQLite: a record costs three system calls and no page rewrites (SQLite in WAL
@@ -23,6 +23,14 @@ Durability (``SMARTDC_NB_JOURNAL_SYNC`` or ``Journal(sync=...)``):
     (about 0.2-0.6 ms here, more on a busy disk).
 ``none``
     never fsync; the operating system writes the file back when it likes.
+
+Rotation (``SMARTDC_NB_JOURNAL_ROTATE``, default 64 MiB; smartdc_nb.journal_segments): the
+same background thread, which stats the path every 200 ms anyway, renames the file to a
+segment (``journal.<UTC time>.jsonl``) once it passes the limit, under the writers' lock; the
+next record opens a new file, so writing a record costs no more system calls. Readers read
+the segments then the file as one journal; ``seq`` numbers the records of all of them, oldest
+first, as they are when read (a pruned segment renumbers the records after it);
+``smartdc-nb journal --prune DAYS`` removes old segments whole (smartdc_nb.journal_prune).
 """
 
 from __future__ import annotations
@@ -44,6 +52,7 @@ except ImportError:  # Windows: threads are still serialised; processes are not
 from .journal_place import ELSEWHERE, ENV, OFF, TERMINAL_ELSEWHERE, JournalError, \
     JournalWarning, default_path
 from .journal_lines import now_text, record_line
+from .journal_segments import configured_limit, files, rotate
 from .journal_shape import check
 
 # Bound once: append() runs twice per mutating request, after a round trip that left the
@@ -72,7 +81,8 @@ class Journal:
     _opened: dict[Path, Journal] = {}
     _opened_lock = threading.Lock()
 
-    def __init__(self, path: str | Path, sync: str | None = None):
+    def __init__(self, path: str | Path, sync: str | None = None,
+                 rotate: str | int | None = None):
         # Absolute: the file is opened again when its path names another (see _moved), and a
         # notebook's os.chdir() must not move the journal then.
         self.path = Path(path).expanduser().absolute()
@@ -81,6 +91,8 @@ class Journal:
         # (smartdc-nb journal, resume's look at a run) does not depend on it.
         if sync is not None and self._sync_problem():
             raise JournalError(self._sync_problem())
+        self.rotate_at, self._rotate_problem = configured_limit(rotate)  # the same way
+        self._size = 0  # the open file's size when _moved last looked
         self._background = self.sync == "background"
         self._lock = threading.Lock()
         self._fd: int | None = None
@@ -127,7 +139,7 @@ class Journal:
     def _open(self) -> None:
         if self._fd is not None:
             return
-        problem = self._sync_problem()
+        problem = self._sync_problem() or self._rotate_problem
         if problem:
             raise JournalError(f"{problem}; nothing was sent")
         try:
@@ -220,6 +232,7 @@ class Journal:
             now = os.stat(self.path)
         except OSError:  # gone, or no longer reachable: opening it again says which
             return True
+        self._size = now.st_size  # for rotation (_sync_loop): no stat more
         return (now.st_dev, now.st_ino) != self._identity
 
     def _drop(self) -> None:
@@ -246,7 +259,8 @@ class Journal:
     def _sync_loop(self) -> None:
         """While records are written: fsync after them in ``background`` mode (writes that
         come during an fsync share the next one), and every SYNC_INTERVAL see whether the path
-        still names the open file (_moved; the next record then opens it again). Ends when the
+        still names the open file (_moved; the next record then opens it again) and whether
+        it passed the rotation size (journal_segments.rotate). Ends when the
         file is closed or nothing was written for SYNCER_IDLE (the next write starts another)."""
         quiet_since = time.monotonic()
         while self._syncer is threading.current_thread():
@@ -268,8 +282,11 @@ class Journal:
                     os.fsync(fd)
                 except OSError:  # closed under us: close() synced it
                     return
-            if not self._stale and self._moved():
-                self._stale = True
+            if not self._stale:
+                if self._moved():
+                    self._stale = True
+                elif self.rotate_at and self._size >= self.rotate_at:
+                    rotate(self, self.rotate_at)  # then stale: the next record opens anew
             if wrote:
                 # At most this often, in every mode: appends wait while the page they extend
                 # is written out, so fsyncing after every record made each request wait for
@@ -278,40 +295,43 @@ class Journal:
                 time.sleep(SYNC_INTERVAL)
 
     def rows(self, match: Callable[[dict], bool] | None = None) -> list[dict]:
-        """Records (every column; ``seq`` numbers the lines) that ``match``, oldest first.
+        """Records (every column) that ``match``, oldest first: the segments', then the
+        live file's (journal_segments). ``seq`` numbers the lines of those files, from 1, in
+        that order, as they are when read: it names a record within one reading (``intent``
+        is the ``seq`` of the record an outcome's ``intent=`` named, in any of the files).
 
         A line that is not a whole record, or not of a record's shape
-        (journal_shape.check), is skipped with a :class:`JournalWarning` saying where and
-        why; ``intent`` is the ``seq`` of the record the outcome's ``intent=`` named.
+        (journal_shape.check), is skipped with a :class:`JournalWarning` saying where and why.
         """
         return list(self.iter_rows(match))
 
     def iter_rows(self, match: Callable[[dict], bool] | None = None) -> Iterator[dict]:
-        """:meth:`rows` one at a time, the file read line by line: a journal of a million
-        records is never in memory at once (benchmarks/bench_journal_read.py). The shared
-        lock is held until the last one is read: consume it at once."""
-        try:
-            file = open(self.path, "rb")
-        except FileNotFoundError:
-            return
-        except OSError as exc:
-            raise JournalError(f"cannot read the journal at {self.path} ({exc})") from exc
-        refs: dict[str, int] = {}
-        with file:
-            if fcntl is not None:
-                fcntl.flock(file.fileno(), fcntl.LOCK_SH)  # no half-written record
-            try:
-                lines = enumerate(file, start=1)
-                for seq, line in lines:
-                    record = self._record(seq, line, refs)
-                    if record is not None and (match is None or match(record)):
-                        yield {name: record.get(name) for name in COLUMNS}
-            except OSError as exc:
-                raise JournalError(f"cannot read the journal at {self.path} ({exc})") from exc
+        """:meth:`rows` one at a time, each file read line by line: a journal of a million
+        records is never in memory at once (benchmarks/bench_journal_read.py). Each file's
+        shared lock is held until its last line is read: consume it at once."""
+        for _, record in self.records():
+            if match is None or match(record):
+                yield {name: record.get(name) for name in COLUMNS}
 
-    def _record(self, seq: int, line: bytes, refs: dict[str, int]) -> dict | None:
-        """Line ``seq`` as a record (``intent`` resolved through ``refs``), None if blank or
-        damaged (said with a warning)."""
+    def records(self) -> Iterator[tuple[Path, dict]]:
+        """Every readable record as it was written (with ``seq``; ``intent`` resolved), and
+        the file it is in, oldest first (iter_rows; pruning, which needs to know the file)."""
+        refs: dict[str, int] = {}
+        seq = 0
+        for where, file in files(self.path):
+            try:
+                for line_number, line in enumerate(file, start=1):
+                    seq += 1
+                    record = self._record(seq, line, refs, where, line_number)
+                    if record is not None:
+                        yield where, record
+            except OSError as exc:
+                raise JournalError(f"cannot read the journal at {where} ({exc})") from exc
+
+    def _record(self, seq: int, line: bytes, refs: dict[str, int], where: Path,
+                line_number: int) -> dict | None:
+        """Line ``line_number`` of file ``where``, record ``seq``, as a record (``intent``
+        resolved through ``refs``), None if blank or damaged (said with a warning)."""
         if not line.strip():
             return None
         try:
@@ -320,7 +340,7 @@ class Journal:
                 raise ValueError("not a JSON object")
             check(record)  # before ref/intent, and before match, use its fields
         except ValueError as exc:
-            self.warn_damaged(seq, exc)
+            self.warn_damaged(seq, exc, where, line_number)
             return None
         record["seq"] = seq
         if "ref" in record:
@@ -330,10 +350,13 @@ class Journal:
             # table holds only intents still waiting for theirs, not one entry per request ever
         return record
 
-    def warn_damaged(self, seq: int, problem: Exception) -> None:
-        """Say that record ``seq`` is skipped, and why (the other records are still read)."""
-        warnings.warn(f"journal {self.path}: record {seq} is damaged ({problem}); skipped, the "
-                      "other records are shown", JournalWarning, stacklevel=5)
+    def warn_damaged(self, seq: int, problem: Exception, where: Path | None = None,
+                     line_number: int | None = None) -> None:
+        """Say that record ``seq`` (line ``line_number`` of file ``where``: of the live file,
+        when not said) is skipped, and why (the other records are still read)."""
+        line = f" (line {line_number})" if line_number not in (None, seq) else ""
+        warnings.warn(f"journal {where or self.path}: record {seq}{line} is damaged ({problem}); "
+                      "skipped, the other records are shown", JournalWarning, stacklevel=6)
 
 
 #: Journals with an open file in this process, fsync'd and closed at exit.
@@ -369,6 +392,5 @@ def _close_all() -> None:
             pass
 
 
-__all__ = ["Journal", "JournalError", "JournalWarning", "default_path", "COLUMNS", "ENV", "ELSEWHERE",
-           "TERMINAL_ELSEWHERE",
-           "SYNC_ENV", "SYNC_MODES", "OFF"]
+__all__ = ["Journal", "JournalError", "JournalWarning", "default_path", "COLUMNS", "ENV",
+           "ELSEWHERE", "TERMINAL_ELSEWHERE", "SYNC_ENV", "SYNC_MODES", "OFF"]

@@ -33,6 +33,7 @@ except ImportError:  # Windows: no flock; the lock is then a no-op, as the journ
 
 from .errors import SmartDCError
 from .journal_place import JournalError
+from .journal_segments import newest_first
 
 
 class RunInProgressError(SmartDCError):
@@ -168,13 +169,24 @@ def applied_since(datacenter: Any, plan_id: str, since: float) -> dict | None:
     journal = journal_of(datacenter) if datacenter is not None else None
     if journal is None:
         return None
+    for file in newest_first(journal.path):  # the live file, then segments newest first
+        found = _applied_in(file, plan_id, since)
+        if found is not None:
+            return found
+    return None
+
+
+def _applied_in(file_path: Path, plan_id: str, since: float) -> dict | None:
+    """applied_since in one of the journal's files (the live one, or a segment)."""
     needle = plan_id.encode()
     try:
-        with open(journal.path, "rb") as file:
+        with open(file_path, "rb") as file:
             if fcntl is not None:
                 fcntl.flock(file.fileno(), fcntl.LOCK_SH)  # no half-written record
-            size = os.fstat(file.fileno()).st_size
-            if not size:
+            stat = os.fstat(file.fileno())
+            size = stat.st_size
+            # last written before (a second for the kernel's coarse clock): not searched
+            if not size or stat.st_mtime < since - 1:
                 return None
             with mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data:
                 at = data.find(needle)
@@ -186,10 +198,10 @@ def applied_since(datacenter: Any, plan_id: str, since: float) -> dict | None:
                             and _epoch(record.get("time")) >= since:
                         return record
                     at = data.find(needle, end)
-    except FileNotFoundError:
+    except FileNotFoundError:  # no live file (yet, or just rotated), or a segment pruned
         return None
     except OSError as exc:
-        raise JournalError(f"cannot read the journal at {journal.path} ({exc}); nothing "
+        raise JournalError(f"cannot read the journal at {file_path} ({exc}); nothing "
                            "was sent") from exc
     return None
 

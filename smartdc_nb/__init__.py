@@ -37,6 +37,7 @@ _LAZY = {
     "journal": "smartdc_nb.journal_views",
     "journal_runs": "smartdc_nb.journal_views",
     "journal_run": "smartdc_nb.journal_views",
+    "journal_prune": "smartdc_nb.journal_pruning",
     "JournalError": "smartdc_nb.journaling",
     "resume": "smartdc_nb.resuming",
     "Plan": "smartdc_nb.plans",
@@ -83,6 +84,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .operations.bulk import run_bulk
     from .operations.outcomes import BulkInterrupted, BulkResult
     from .fleet import DatacenterWarning, Fleet
+    from .journal_pruning import journal_prune
     from .journal_views import journal, journal_run, journal_runs
     from .journaling import JournalError
     from .plans import Plan, PlanError, make_plan

@@ -5,7 +5,7 @@ renames it to a segment beside it, ``journal.<UTC time of the rename>.jsonl``
 (``journal.20261201T184512.123456Z.jsonl``: names sort as times do), and the next record
 opens a new live file (smartdc_nb.journal_store). Readers read the segments, oldest
 first, then the live file, as one journal (:func:`files`); pruning removes old segments
-whole (smartdc_nb.journal_prune), never the live file, and never rewrites one.
+whole (smartdc_nb.journal_pruning), never the live file, and never rewrites one.
 
 ``$SMARTDC_NB_JOURNAL_ROTATE`` (or ``Journal(rotate=...)``) is the limit in bytes (``64M``,
 ``1G`` and ``500K`` too; default :data:`DEFAULT_ROTATE`); ``0`` or ``off`` never rotates.

@@ -30,7 +30,7 @@ segment (``journal.<UTC time>.jsonl``) once it passes the limit, under the write
 next record opens a new file, so writing a record costs no more system calls. Readers read
 the segments then the file as one journal; ``seq`` numbers the records of all of them, oldest
 first, as they are when read (a pruned segment renumbers the records after it);
-``smartdc-nb journal --prune DAYS`` removes old segments whole (smartdc_nb.journal_prune).
+``smartdc-nb journal --prune DAYS`` removes old segments whole (smartdc_nb.journal_pruning).
 """
 
 from __future__ import annotations

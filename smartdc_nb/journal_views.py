@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from .errors import InvalidInputError
 from .journal_place import JournalWarning
+from .journal_pruning import command as prune_command
+from .journal_pruning import days_argument
 from .journaling import COLUMNS, ENV, Journal, JournalError, default_path
 
 if TYPE_CHECKING:
@@ -369,11 +371,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-n", "--limit", type=_positive, default=20,
                         help="how many runs (default 20)")
     parser.add_argument("--path", help=f"the journal file (default ${ENV} or the state directory)")
+    parser.add_argument("--prune", type=days_argument, metavar="DAYS", help="remove the segments "
+                        "(rotated files) older than DAYS days that hold no run still to end")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="with --prune: say what it would remove, and remove nothing")
 
 
 def run(args: argparse.Namespace) -> int:
     try:
         path = journal_path(args.path, "--path FILE")
+        if args.prune is not None or args.dry_run:
+            return prune_command(args, path)
         if args.run_id:
             found = journal_run(args.run_id, path=path)
             print(found.summary())

@@ -2,11 +2,11 @@
 
     python benchmarks/bench_journal_read.py [--records 200000] [--dir PATH]
 
-A journal is never rotated: a kernel or a cron job that runs for months leaves one with
-hundreds of thousands of records, and ``smartdc-nb journal`` (the 20 newest runs) or
-``resume`` (one run) read it. The journal is made here by one real bulk run against the
-emulator (``add_tags`` on 15 machines, plus one single request), its records copied
-under new run ids up to ``--records``.
+A journal rotates only past 64 MiB (smartdc_nb.journal_segments): a kernel or a cron job
+that runs for months leaves one with hundreds of thousands of records, and
+``smartdc-nb journal`` (the 20 newest runs) or ``resume`` (one run) read it. The journal
+is made here by one real bulk run against the emulator (``add_tags`` on 15 machines, plus
+one single request), its records copied under new run ids up to ``--records``.
 
 Printed, for each reader: the peak of Python's allocations (tracemalloc) as a ratio of
 the file's size, and its time as a ratio of the baseline, which only reads the file and

@@ -74,6 +74,32 @@ def test_a_damaged_line_in_a_segment_is_said_with_its_file_and_line(tmp_path):
                for m in said), said
 
 
+def test_a_rotation_while_the_journal_is_read_loses_nothing_to_the_reader(tmp_path):
+    """The live file renamed to a segment while a reader is in an older segment: the reader
+    reads that new segment, then the new live file (listing the segments once would skip it)."""
+    path = tmp_path / "journal.jsonl"
+    journal = Journal(path, sync="none", rotate="off")
+
+    def rotated() -> None:
+        journal.rotate_at = 1
+        eventually(lambda: not path.exists(), timeout=10, what="the journal to rotate")
+        journal.rotate_at = None
+
+    for i in range(3):
+        journal.write(kind="run", run_id=f"first-{i}")
+    rotated()
+    journal.write(kind="run", run_id="second-0")
+    journal.write(kind="run", run_id="second-1")
+    reading = journal.iter_rows()
+    assert next(reading)["run_id"] == "first-0"  # in the first segment, its lock held
+    rotated()  # the live file becomes the second segment meanwhile
+    journal.write(kind="run", run_id="third-0")
+    rest = list(reading)
+    assert [r["run_id"] for r in rest] == ["first-1", "first-2", "second-0", "second-1",
+                                            "third-0"]
+    assert [r["seq"] for r in rest] == [2, 3, 4, 5, 6] and len(segments(path)) == 2
+
+
 @pytest.mark.parametrize("value, limit", [(None, DEFAULT_ROTATE), ("0", None), ("off", None),
                                           ("1000", 1000), ("64M", 64 << 20), ("2k", 2048),
                                           (0, None), (5, 5)])

@@ -119,30 +119,38 @@ def rotate(journal: Journal, limit: int) -> Path | None:
         fd = journal._fd
         if fd is None or journal._stale:
             return None
-        if fcntl is not None:
-            fcntl.flock(fd, fcntl.LOCK_EX)  # other processes' writers and readers
         try:
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)  # other processes' writers and readers
             try:
-                now = os.stat(journal.path)
-            except OSError:
-                now = None
-            if now is None or (now.st_dev, now.st_ino) != journal._identity:
-                journal._stale = True  # rotated (or moved) by another: open the path again
-                return None
-            if now.st_size < limit:
-                return None
-            target = _segment_for(journal.path)
-            os.rename(journal.path, target)
+                target = _rename_if_over(journal, limit)
+            finally:
+                if fcntl is not None:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
         except OSError as exc:  # Windows cannot rename an open file; a read-only directory
             journal.rotate_at = None  # not again every 200 ms: this file grows on, as before
             _log.warning("cannot rotate the journal at %s (%s); it grows on unrotated",
                          journal.path, exc)
             return None
-        finally:
-            if fcntl is not None:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-        journal._stale = True
         return target
+
+
+def _rename_if_over(journal: Journal, limit: int) -> Path | None:
+    """rotate's step under the locks: the path must still name the open file (another process
+    may have rotated it first), and that file be ``limit`` bytes or more."""
+    try:
+        now = os.stat(journal.path)
+    except FileNotFoundError:
+        now = None
+    if now is None or (now.st_dev, now.st_ino) != journal._identity:
+        journal._stale = True  # rotated (or moved) by another: open the path again
+        return None
+    if now.st_size < limit:
+        return None
+    target = _segment_for(journal.path)
+    os.rename(journal.path, target)
+    journal._stale = True  # the next record opens a new live file
+    return target
 
 
 def _open_live(path: Path) -> IO[bytes] | None:

@@ -181,6 +181,31 @@ def test_a_plan_applied_before_a_rotation_is_still_refused_after_it(emu, connect
     assert mutations(emu) == []
 
 
+def test_a_writer_that_has_not_seen_the_rename_yet_writes_into_the_segment_which_is_read(
+        tmp_path, monkeypatch):
+    """Two writers of one file (two Journal objects: two open files and flocks, as two
+    processes have): one rotates it; the other, whose sync thread has not looked since,
+    writes its next record into the renamed file, which is read as a segment; its
+    record after that, once it looked, goes to the new live file."""
+    monkeypatch.setattr(journal_store, "SYNC_INTERVAL", 2.0)  # the other's look comes late
+    path = tmp_path / "journal.jsonl"
+    rotating = Journal(path, sync="none", rotate=1)
+    other = Journal(path, sync="none", rotate="off")
+    other.write(kind="run", run_id="other-1")  # its sync thread looks now, then in 2 s
+    rotating.write(kind="run", run_id="rotating-1")  # its sync thread rotates at once
+    eventually(lambda: not path.exists(), timeout=5, what="the journal to rotate")
+    other.write(kind="run", run_id="other-2")  # into the renamed file: not seen yet
+    eventually(lambda: other._stale, timeout=10, what="the other writer to see the rename")
+    other.write(kind="run", run_id="other-3")
+    parts = segments(path)
+    assert len(parts) == 1 and "other-2" in parts[0].read_text()
+    assert [r["run_id"] for r in rotating.rows()] == ["other-1", "rotating-1", "other-2",
+                                                      "other-3"]
+    assert "other-3" in path.read_text()
+    rotating.close()
+    other.close()
+
+
 def test_processes_writing_while_the_file_rotates_lose_and_interleave_no_record(tmp_path):
     """Four processes of four threads append while each one's sync thread rotates the file
     they share (a small limit): a record written to a file just renamed lands in the

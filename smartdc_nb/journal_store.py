@@ -285,8 +285,8 @@ class Journal:
             if not self._stale:
                 if self._moved():
                     self._stale = True
-                elif self.rotate_at and self._size >= self.rotate_at:
-                    rotate(self, self.rotate_at)  # then stale: the next record opens anew
+                elif (limit := self.rotate_at) and self._size >= limit:
+                    rotate(self, limit)  # then stale: the next record opens anew
             if wrote:
                 # At most this often, in every mode: appends wait while the page they extend
                 # is written out, so fsyncing after every record made each request wait for

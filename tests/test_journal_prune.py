@@ -65,6 +65,7 @@ def old_journal(tmp_path):
                {"kind": "intent", "run_id": "single", "time": ago(39)})  # one request alone
     segment_of(journal, *run("resumed", 35, "run", "run-end", outcome="interrupted"))  # 5: stays
     segment_of(journal, *run("recent", 2, "run", "intent", "outcome", "run-end"))  # 6: too new
+    journal.rotate_at = None
     for record in run("resumed", 1, "resume"):  # the live file: a resume without its end yet
         journal.write(**record)
     journal.close()

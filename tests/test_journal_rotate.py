@@ -192,6 +192,7 @@ def test_a_writer_that_has_not_seen_the_rename_yet_writes_into_the_segment_which
     rotating = Journal(path, sync="none", rotate=1)
     other = Journal(path, sync="none", rotate="off")
     other.write(kind="run", run_id="other-1")  # its sync thread looks now, then in 2 s
+    eventually(lambda: other._size > 0, timeout=10, what="the other's first look")
     rotating.write(kind="run", run_id="rotating-1")  # its sync thread rotates at once
     eventually(lambda: not path.exists(), timeout=5, what="the journal to rotate")
     other.write(kind="run", run_id="other-2")  # into the renamed file: not seen yet

@@ -21,6 +21,7 @@ import logging
 import os
 import re
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Iterator
 
@@ -41,6 +42,7 @@ DEFAULT_ROTATE = 64 * 1024 * 1024
 _SIZE = re.compile(r"(\d+)\s*([kmg]?)(?:i?b)?", re.I)
 _UNITS = {"": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3}
 _STAMP = r"\d{8}T\d{6}\.\d{6}Z"
+_EPOCH = datetime(1970, 1, 1)
 
 _log = logging.getLogger(__name__)
 
@@ -100,15 +102,21 @@ def segment_time(segment: Path, path: Path) -> str:
 
 
 def _segment_for(path: Path) -> Path:
-    """A free segment name for ``path`` now (os.rename would replace one that exists)."""
+    """A name for a new segment of ``path``: the UTC time now, or just after the newest
+    segment's if the clock went back since (the names must sort in the order the segments
+    were made), and not one that exists (os.rename would replace it)."""
+    micros = time.time_ns() // 1000
+    made = segments(path)
+    if made:
+        last = datetime.strptime(segment_time(made[-1], path), "%Y%m%dT%H%M%S.%fZ")
+        micros = max(micros, (last - _EPOCH) // timedelta(microseconds=1) + 1)
     stem, suffix = (path.stem, path.suffix) if path.suffix else (path.name, "")
     while True:
-        now = time.time_ns()
-        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now // 1_000_000_000))
-        target = path.with_name(f"{stem}.{stamp}.{now // 1000 % 1_000_000:06d}Z{suffix}")
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(micros // 1_000_000))
+        target = path.with_name(f"{stem}.{stamp}.{micros % 1_000_000:06d}Z{suffix}")
         if not target.exists():
             return target
-        time.sleep(0.000_001)
+        micros += 1
 
 
 def rotate(journal: Journal, limit: int) -> Path | None:

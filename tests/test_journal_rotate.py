@@ -100,6 +100,21 @@ def test_a_rotation_while_the_journal_is_read_loses_nothing_to_the_reader(tmp_pa
     assert [r["seq"] for r in rest] == [2, 3, 4, 5, 6] and len(segments(path)) == 2
 
 
+def test_a_segment_made_after_the_clock_went_back_still_sorts_last(tmp_path):
+    """Segments are read in the order of their names: one named by a clock that has since
+    gone back (NTP, a VM restored) must not make the next one sort, and read, before it."""
+    path = tmp_path / "journal.jsonl"
+    ahead = tmp_path / "journal.20991231T235959.999999Z.jsonl"
+    ahead.write_text('{"time":"2099-12-31T23:59:59+00:00","kind":"run","run_id":"ahead"}\n')
+    journal = Journal(path, sync="none", rotate=1)
+    journal.write(kind="run", run_id="now")
+    eventually(lambda: not path.exists(), timeout=10, what="the journal to rotate")
+    assert [p.name for p in segments(path)] == [ahead.name,
+                                                 "journal.21000101T000000.000000Z.jsonl"]
+    assert [r["run_id"] for r in journal.rows()] == ["ahead", "now"]
+    journal.close()
+
+
 @pytest.mark.parametrize("value, limit", [(None, DEFAULT_ROTATE), ("0", None), ("off", None),
                                           ("1000", 1000), ("64M", 64 << 20), ("2k", 2048),
                                           (0, None), (5, 5)])

@@ -59,6 +59,7 @@ class Pruned:
     removed: list[Segment]
     kept: list[Segment]
     dry_run: bool = False
+    failed: list[Segment] = field(default_factory=list)  # to remove, but could not be (kept)
 
     @property
     def records(self) -> int:
@@ -153,7 +154,7 @@ def journal_prune(days: float, *, path: str | Path | None = None,
         segment.newest = max(segment.newest or moment, moment)
         if run_id in ended:
             segment.runs.add(run_id)
-    removed, kept = [], []
+    removed, kept, failed = [], [], []
     for segment in found.values():
         try:
             stat = os.stat(segment.path)
@@ -169,8 +170,9 @@ def journal_prune(days: float, *, path: str | Path | None = None,
                 continue
             except OSError as exc:
                 segment.why_kept = f"cannot remove it ({exc})"
+                failed.append(segment)
         (kept if segment.why_kept else removed).append(segment)
-    return Pruned(journal.path, float(days), before, removed, kept, dry_run)
+    return Pruned(journal.path, float(days), before, removed, kept, dry_run, failed)
 
 
 def _why_kept(segment: Segment, before: datetime, ended: dict[str, str]) -> str | None:
@@ -211,8 +213,7 @@ def command(args: argparse.Namespace, path: Path) -> int:
         print(f"smartdc-nb journal: {exc}", file=sys.stderr)
         return 2
     print(repr(pruned))
-    return 1 if any(s.why_kept.startswith("cannot remove") for s in pruned.kept
-                    if s.why_kept) else 0
+    return 1 if pruned.failed else 0
 
 
 __all__ = ["journal_prune", "Pruned", "Segment", "checked_days"]

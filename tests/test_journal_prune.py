@@ -142,6 +142,24 @@ def test_a_run_interrupted_across_rotations_is_kept_until_it_is_resumed(
     assert not any(run_id in p.read_text() for p in segments(journal_path))
 
 
+def test_a_segment_that_cannot_be_removed_is_said_and_the_command_exits_1(old_journal):
+    """A real refusal to remove (an immutable file, chattr +i: not even root may unlink it):
+    the others still go, that one is listed as kept with the system's reason, and the exit
+    status is 1, so a cron job sees it."""
+    path, parts = old_journal
+    if subprocess.run(["chattr", "+i", str(parts[0])], capture_output=True).returncode:
+        pytest.skip("chattr +i is not possible here (not root, or not ext2/3/4)")
+    try:
+        said = cli("--path", str(path), "--prune", "30")
+    finally:
+        subprocess.run(["chattr", "-i", str(parts[0])], check=True)
+    assert said.returncode == 1, said.stdout + said.stderr
+    assert "removed 2 segment(s)" in said.stdout and not parts[3].exists()
+    assert f"{parts[0].name}: 4 records" in said.stdout
+    assert "kept: cannot remove it ([Errno 1] Operation not permitted" in said.stdout
+    assert parts[0].exists()
+
+
 @pytest.mark.parametrize("days", [-1, "x", True, float("nan"), None])
 def test_bad_days_are_refused_saying_what_to_give(days, tmp_path):
     with pytest.raises(InvalidInputError, match=r"days must be a number of days, 0 or more "

@@ -115,6 +115,33 @@ def test_a_segment_made_after_the_clock_went_back_still_sorts_last(tmp_path):
     journal.close()
 
 
+def test_a_rotation_the_directory_refuses_leaves_the_journal_written_and_says_why(
+        tmp_path, caplog):
+    """A directory where nothing may be renamed (chattr +i: refused even to root): the
+    journal keeps its one file, written and watched as before, and the log says why."""
+    folder = tmp_path / "state"
+    folder.mkdir()
+    path = folder / "journal.jsonl"
+    journal = Journal(path, sync="background", rotate="off")
+    journal.write(kind="run", run_id="before")
+    if subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode:
+        journal.close()
+        pytest.skip("chattr +i is not possible here (not root, or not ext2/3/4)")
+    try:
+        journal.rotate_at = 1
+        eventually(lambda: journal.rotate_at is None, timeout=10, what="the rotation to fail")
+        journal.write(kind="run", run_id="after")
+        time.sleep(journal_store.SYNC_INTERVAL * 2)
+        syncer = journal._syncer
+        assert syncer is not None and syncer.is_alive()  # it still fsyncs and watches
+    finally:
+        subprocess.run(["chattr", "-i", str(folder)], check=True)
+    assert segments(path) == [] and [r["run_id"] for r in journal.rows()] == ["before", "after"]
+    assert any(f"cannot rotate the journal at {path}" in r.getMessage() and "grows on" in
+               r.getMessage() for r in caplog.records), caplog.records
+    journal.close()
+
+
 @pytest.mark.parametrize("value, limit", [(None, DEFAULT_ROTATE), ("0", None), ("off", None),
                                           ("1000", 1000), ("64M", 64 << 20), ("2k", 2048),
                                           (0, None), (5, 5)])

@@ -138,6 +138,7 @@ def test_a_run_interrupted_across_rotations_is_kept_until_it_is_resumed(
     assert [s.path for s in said.removed] == [p for p in parts if p not in holding] != []
     assert f"holds records of run {run_id} (interrupted), not ended" in repr(said)
     assert resume(run_id, progress=False).counts["done"] >= 1
+    eventually(lambda: not journal_path.exists(), timeout=10, what="the journal to rotate")
     assert len(journal_prune(0).removed) >= len(holding)
     assert not any(run_id in p.read_text() for p in segments(journal_path))
 

@@ -295,6 +295,13 @@ def _rolling_reboot_stopped_mid_batch(emu, lab_env, tmp_path, stop) -> tuple[int
     exit status, its stderr and the plan id."""
     args = [NOTEBOOKS / "03-rolling-reboot.ipynb", "-p", "profile", "lab", "-p", "tag_selector",
             "role=web", "-p", "snapshot_first", "False", "-p", "batch_size", "1"]
+    return applied_then_stopped(emu, lab_env, tmp_path, args, stop)
+
+
+def applied_then_stopped(emu, lab_env, tmp_path, args, stop) -> tuple[int, str, str]:
+    """Dry-run a runbook with ``args``, apply its plan id headless and call ``stop(process)``
+    once its first change is in flight (the emulator's clock stopped, so it stays there).
+    Returns the run's exit status, its stderr and the plan id."""
     dry = run_cli(*args, "-o", tmp_path / "dry.ipynb", env=lab_env)
     assert dry.returncode == 0, dry.stderr
     emu.clock.set_manual(True)

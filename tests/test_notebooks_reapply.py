@@ -12,13 +12,10 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
-import time
 
 import pytest
-from test_notebooks import (NOTEBOOKS, _rolling_reboot_stopped_mid_batch, lab_env,  # noqa: F401
-                            plan_id_of, run_cli)
+from test_notebooks import (NOTEBOOKS, _rolling_reboot_stopped_mid_batch,  # noqa: F401
+                            applied_then_stopped, lab_env, plan_id_of, run_cli)
 from test_machine_support import accepted, mutations
 
 import smartdc_nb
@@ -142,27 +139,9 @@ def _stopped_in_the_snapshots(emu, lab_env, tmp_path) -> tuple[list, str]:
     (the emulator's clock stopped, so they stay there): its reboots never began."""
     args = [ROLLING, "-p", "profile", "lab", "-p", "tag_selector", "role=web",
             "-p", "batch_size", "10"]
-    dry = run_cli(*args, "-o", tmp_path / "dry.ipynb", env=lab_env)
-    assert dry.returncode == 0, dry.stderr
-    plan_id = plan_id_of(dry.stdout)
-    emu.clock.set_manual(True)
-    proc = subprocess.Popen([sys.executable, "-m", "smartdc_nb.cli", "run", *map(str, args),
-                             "-p", "approve", plan_id, "-o", tmp_path / "out.ipynb"],
-                            env=lab_env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 120
-        while not any(r["method"] == "POST" for r in emu.requests):
-            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-            time.sleep(0.1)
-        time.sleep(0.5)
-        os.killpg(proc.pid, signal.SIGINT)
-        _, stderr = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        emu.clock.set_manual(False)
-    assert proc.returncode == 130, stderr
+    code, stderr, plan_id = applied_then_stopped(emu, lab_env, tmp_path, args,
+                                                 lambda proc: os.killpg(proc.pid, signal.SIGINT))
+    assert code == 130, stderr
     return args, plan_id
 
 

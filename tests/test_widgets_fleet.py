@@ -7,7 +7,7 @@ import ipywidgets
 import pytest
 from test_machine_support import logged, put, until_held
 from test_widgets_support import (FAST, HOSTILE, badges, click_while_not_answered, enabled,
-                                  html_values, posts, words)
+                                  html_values, posts, words, yes_while_not_answered)
 from test_widgets_support import opened  # noqa: F401 (a fixture, used by name)
 
 import smartdc_nb
@@ -376,20 +376,11 @@ def test_yes_on_a_cloud_that_stopped_answering_ends_within_the_panels_timeout(em
     the socket's 60 s, retried, and the listing after it again, under "Starting…"; the panel's
     timeout= bounded only the wait. The re-read is now bounded by it, the log says that nothing
     was sent to which machines, and the frozen cloud is not listed again."""
-    import time
-
     panel = panel_of(fleet, timeout=2)
     list_with(panel, tag_key="role", tag_value="batch", state="stopped")
     panel.table.select_all()
     panel.buttons["start"].click()
-    emu.faults.add(path="/demo/machines", method="GET", hold=True)  # no read is answered
-    emu.clear_requests()
-    started = time.monotonic()
-    panel.confirm.yes.click()
-    panel.wait(timeout=150)
-    took = time.monotonic() - started
-    emu.faults.clear()
-    assert posts(emu) == []
+    _, took = yes_while_not_answered(emu, panel, "/demo/machines")  # no read is answered
     assert took < 20, took  # the panel's 2 s, not the socket's timeouts
     assert panel.result is not None, panel.log.lines
     assert panel.result.counts["not reached"] == 4

@@ -78,9 +78,16 @@ def opened(emu):
 def yes_while_the_machine_is_not_answered(emu, panel, machine_id: str):
     """Click Yes while the cloud never answers a read of the machine; returns the panel's last
     log entry and the seconds until its job ended. Nothing may be sent."""
+    return yes_while_not_answered(emu, panel, machine_id + "$")
+
+
+def yes_while_not_answered(emu, panel, path: str):
+    """Click Yes while the cloud never answers a read of ``path`` (a regular expression);
+    returns the panel's last log entry and the seconds until its job ended. Nothing may be
+    sent."""
     import time
 
-    emu.faults.add(path=machine_id + "$", method="GET", hold=True)  # never answered
+    emu.faults.add(path=path, method="GET", hold=True)  # never answered
     emu.clear_requests()
     started = time.monotonic()
     panel.confirm.yes.click()

@@ -169,6 +169,18 @@ def test_bad_days_are_refused_saying_what_to_give(days, tmp_path):
         journal_prune(days, path=tmp_path / "j.jsonl")
 
 
+@pytest.mark.parametrize("days", ["1e10", "999999999", "1e300"])
+def test_more_days_than_the_calendar_holds_are_refused_not_a_traceback(days, tmp_path):
+    """``--prune 1e10`` (a slip of the finger) raised OverflowError with a traceback: DAYS
+    before now fell before year 1. It is bad input, refused with what to give, exit 2."""
+    told = cli("--path", str(tmp_path / "j.jsonl"), "--prune", days)
+    assert told.returncode == 2 and "Traceback" not in told.stderr, told.stderr
+    assert (f"argument --prune: {days} days ago is before the calendar's year 1: give fewer "
+            "days") in told.stderr, told.stderr
+    with pytest.raises(InvalidInputError, match="is before the calendar's year 1"):
+        journal_prune(float(days), path=tmp_path / "j.jsonl")
+
+
 @pytest.mark.parametrize("args, said", [
     (["--prune", "-1"], "argument --prune: must be a number of days, 0 or more, not '-1'"),
     (["--prune", "soon"], "argument --prune: must be a number of days, 0 or more, not 'soon'"),

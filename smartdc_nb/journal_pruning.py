@@ -118,7 +118,24 @@ def checked_days(days: Any) -> float:
             or days < 0:
         raise InvalidInputError(f"days must be a number of days, 0 or more (the segments whose "
                                 f"newest record is older are removed), not {days!r}")
+    try:
+        _cutoff(float(days))
+    except OverflowError:  # a slip such as 1e10: no record can be that old
+        raise _TooFar(_too_far(str(days))) from None
     return float(days)
+
+
+class _TooFar(InvalidInputError):
+    """More days than the calendar holds before now."""
+
+
+def _too_far(days: str) -> str:
+    return f"{days} days ago is before the calendar's year 1: give fewer days"
+
+
+def _cutoff(days: float) -> datetime:
+    """The time ``days`` days before now (OverflowError before year 1)."""
+    return datetime.now(timezone.utc) - timedelta(days=days)
 
 
 def journal_prune(days: float, *, path: str | Path | None = None,
@@ -131,7 +148,7 @@ def journal_prune(days: float, *, path: str | Path | None = None,
     """
     from .journal_views import _journal
 
-    before = datetime.now(timezone.utc) - timedelta(days=checked_days(days))
+    before = _cutoff(checked_days(days))
     journal = _journal(path)
     found: dict[Path, Segment] = {}
     for segment in segments(journal.path):
@@ -194,6 +211,8 @@ def days_argument(text: str) -> float:
     """An argparse type for --prune: a number of days, 0 or more."""
     try:
         return checked_days(text)
+    except _TooFar:
+        raise argparse.ArgumentTypeError(_too_far(text)) from None
     except InvalidInputError:
         raise argparse.ArgumentTypeError(f"must be a number of days, 0 or more, not {text!r}"
                                          ) from None

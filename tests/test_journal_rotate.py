@@ -162,6 +162,19 @@ def test_a_bad_rotation_size_is_refused_saying_what_to_give(tmp_path, monkeypatc
         journal.write(kind="run", run_id="x")
 
 
+@pytest.mark.parametrize("value", ["", "  "])
+def test_an_empty_rotation_size_in_the_environment_is_the_default(tmp_path, monkeypatch, value):
+    """``SMARTDC_NB_JOURNAL_ROTATE=`` (an env file's blank line, a CI's unset variable)
+    refused every request ("not ''; nothing was sent"), where an empty
+    $SMARTDC_NB_JOURNAL_SYNC or $SMARTDC_NB_JOURNAL is the default: so is this one."""
+    monkeypatch.setenv(ROTATE_ENV, value)
+    journal = Journal(tmp_path / "j.jsonl")
+    journal.write(kind="run", run_id="x")
+    assert journal.rotate_at == DEFAULT_ROTATE
+    assert [row["run_id"] for row in journal.rows()] == ["x"]
+    journal.close()
+
+
 def test_a_bulk_run_across_rotations_reads_back_whole_and_resumes(emu, connect, journal_path,
                                                                   monkeypatch):
     """A run interrupted after its journal rotated (its ``run`` record and first requests in

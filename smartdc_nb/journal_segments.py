@@ -71,8 +71,10 @@ def configured_limit(given: str | int | None) -> tuple[int | None, str | None]:
     """``Journal(rotate=given)``'s limit, else the environment's, and None; or, for a bad
     value in the environment, None and what is wrong with it (said when writing, as a bad
     sync mode is: reading does not need it). A bad ``given`` raises JournalError."""
+    # an empty variable (an env file's ``NAME=``) is unset, as for $SMARTDC_NB_JOURNAL_SYNC
+    from_env = (os.environ.get(ROTATE_ENV) or "").strip() or None
     try:
-        return rotate_limit(given if given is not None else os.environ.get(ROTATE_ENV)), None
+        return rotate_limit(given if given is not None else from_env), None
     except ValueError as exc:
         if given is not None:
             raise JournalError(str(exc)) from None

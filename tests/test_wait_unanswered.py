@@ -194,3 +194,25 @@ def test_a_cloud_that_answers_gets_no_notice(dc, emu, monkeypatch, capsys):
     with pytest.raises(WaitTimeout):  # it stays running: the wait runs out, the cloud answered
         m.wait_for("stopped", timeout=1.2, interval=0.2, max_interval=0.2, progress=False)
     assert "smartdc_nb: " not in capsys.readouterr().err
+
+
+def test_a_wait_on_a_hung_cloud_says_so_while_it_goes_on(dc, emu, monkeypatch, capsys):
+    """A cloud that takes the connection and never answers (frozen, or a proxy holding it):
+    the wait's one poll hung until the wait's deadline (or request_timeout, 180 s), so a
+    headless run said nothing for all that time, not "every minute". Each request of a wait
+    now ends within the notice period, so the notices come on time."""
+    monkeypatch.setenv("SMARTDC_NB_SILENCE_NOTICE", "0.5")
+    payload = dc.raw_machines(state="running")[0]
+    with HostileServer(silent) as server:
+        dc.transport.url = server.url
+        m = Machine(dc, data=payload)
+        started = time.monotonic()
+        with pytest.raises(WaitUnanswered) as info:
+            m.wait_for("stopped", timeout=3, interval=0.2, max_interval=0.2, progress=False)
+        elapsed = time.monotonic() - started
+    assert elapsed < 3 + 0.2 + 0.5
+    notices = [line for line in capsys.readouterr().err.splitlines()
+               if line.startswith("smartdc_nb: ")]
+    assert len(notices) >= 3, notices  # at 0.5 s, 1 s, 1.5 s ... of a 3 s wait
+    assert notices[0].startswith("smartdc_nb: no answer from CloudAPI (")
+    assert "the cloud stopped answering" in str(info.value)

@@ -43,6 +43,8 @@ _cutoff: contextvars.ContextVar[tuple[float, str] | None] = contextvars.ContextV
     "smartdc_nb_cutoff", default=None)
 _current: contextvars.ContextVar[Call | None] = contextvars.ContextVar(
     "smartdc_nb_call", default=None)
+_each: contextvars.ContextVar[tuple[float, str] | None] = contextvars.ContextVar(
+    "smartdc_nb_each", default=None)
 
 
 def check_limit(name: str, value: Any, kind: type) -> Any:
@@ -75,6 +77,18 @@ def cutoff(at: float | None, why: str = "the wait's deadline") -> Iterator[None]
         _cutoff.reset(token)
 
 
+@contextlib.contextmanager
+def each_within(seconds: float, why: str) -> Iterator[None]:
+    """Each request made inside ends within ``seconds`` of its start, when that is sooner
+    than its own bound (a wait's polls: one hung poll must not hold back the wait's notice
+    that the cloud is silent, smartdc_nb.operations.silence); ``why`` names the bound."""
+    token = _each.set((seconds, why))
+    try:
+        yield
+    finally:
+        _each.reset(token)
+
+
 class Call:
     """One request in progress: when it started, when it must end, and why then."""
 
@@ -85,6 +99,9 @@ class Call:
         if request_timeout is not None:
             self.deadline = self.started + request_timeout
             self.limit = f"request_timeout={request_timeout:g}s"
+        each = _each.get()
+        if each is not None and self.started + each[0] < self.deadline:
+            self.deadline, self.limit = self.started + each[0], each[1]
         outer = _cutoff.get()
         if outer is not None and outer[0] < self.deadline:
             self.deadline, self.limit = outer
@@ -249,5 +266,5 @@ class BoundedAdapter(HTTPAdapter):
 
 
 __all__ = ["DEFAULT_REQUEST_TIMEOUT", "DEFAULT_MAX_ANSWER_BYTES", "Call", "call", "check_limit",
-           "cutoff",
+           "cutoff", "each_within",
            "current_call", "BoundedAdapter", "Watchdog", "WATCHDOG"]

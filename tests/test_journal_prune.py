@@ -5,6 +5,7 @@ Journal with their time given."""
 
 from __future__ import annotations
 
+import gzip
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
@@ -159,6 +160,25 @@ def test_a_segment_that_cannot_be_removed_is_said_and_the_command_exits_1(old_jo
     assert f"{parts[0].name}: 4 records" in said.stdout
     assert "kept: cannot remove it ([Errno 1] Operation not permitted" in said.stdout
     assert parts[0].exists()
+
+
+def test_a_segment_compressed_or_renamed_is_said_as_not_read_and_not_pruned(old_journal):
+    """A segment gzip'ed (logrotate's habit) or renamed is no longer read or pruned, and the
+    report said nothing of it: the runs in it vanished from the journal, and --prune said
+    'removed nothing' while it stayed forever. The report names such files and says why."""
+    path, parts = old_journal
+    zipped = parts[0].with_name(parts[0].name + ".gz")
+    zipped.write_bytes(gzip.compress(parts[0].read_bytes()))
+    parts[0].unlink()
+    renamed = parts[3].with_name("old-" + parts[3].name)
+    parts[3].rename(renamed)
+    said = cli("--path", str(path), "--prune", "30")
+    assert said.returncode == 0, said.stderr
+    text = " ".join(said.stdout.split())
+    assert (f"not read, so not pruned: 2 file(s) named after a segment of this journal, "
+            f"but not as one: {zipped.name}, {renamed.name}") in text, text
+    assert "gunzip a compressed one" in text
+    assert zipped.exists() and renamed.exists()
 
 
 @pytest.mark.parametrize("days", [-1, "x", True, float("nan"), None])

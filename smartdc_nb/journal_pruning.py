@@ -23,7 +23,7 @@ from typing import Any
 
 from .errors import InvalidInputError
 from .journal_place import JournalError
-from .journal_segments import segments
+from .journal_segments import segments, strays
 
 #: What a kept run is when it has no run-end (after its last start or resume).
 NOT_ENDED = "no run-end: incomplete, or running now"
@@ -60,6 +60,7 @@ class Pruned:
     kept: list[Segment]
     dry_run: bool = False
     failed: list[Segment] = field(default_factory=list)  # to remove, but could not be (kept)
+    unread: list[Path] = field(default_factory=list)  # named after a segment, not as one
 
     @property
     def records(self) -> int:
@@ -85,6 +86,12 @@ class Pruned:
         if self.kept:
             lines.append(f"kept {len(self.kept)} segment(s):")
             lines += [s.line() for s in self.kept]
+        if self.unread:
+            lines.append(f"not read, so not pruned: {len(self.unread)} file(s) named after a "
+                         f"segment of this journal, but not as one: "
+                         f"{', '.join(p.name for p in self.unread)}; the journal reads only "
+                         f"its segments as rotation named them (gunzip a compressed one, or "
+                         f"rename it back, to read and prune it)")
         lines.append(f"the live file {self.path.name} is never pruned")
         return "\n".join(lines)
 
@@ -189,7 +196,8 @@ def journal_prune(days: float, *, path: str | Path | None = None,
                 segment.why_kept = f"cannot remove it ({exc})"
                 failed.append(segment)
         (kept if segment.why_kept else removed).append(segment)
-    return Pruned(journal.path, float(days), before, removed, kept, dry_run, failed)
+    return Pruned(journal.path, float(days), before, removed, kept, dry_run, failed,
+                  strays(journal.path))
 
 
 def _why_kept(segment: Segment, before: datetime, ended: dict[str, str]) -> str | None:

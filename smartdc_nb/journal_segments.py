@@ -97,6 +97,20 @@ def segments(path: Path) -> list[Path]:
     return [path.parent / name for name in sorted(names)]
 
 
+def strays(path: Path) -> list[Path]:
+    """Files beside the journal at ``path`` named after one of its segments but not as one
+    (``….jsonl.gz``, ``old-journal.<time>.jsonl``): not read, so not pruned either."""
+    stem, suffix = (path.stem, path.suffix) if path.suffix else (path.name, "")
+    named = re.compile(rf"{re.escape(stem)}\.{_STAMP}")
+    pattern = _pattern(path)
+    try:
+        names = [entry.name for entry in os.scandir(path.parent)
+                 if named.search(entry.name) and not pattern.fullmatch(entry.name)]
+    except OSError:
+        return []
+    return [path.parent / name for name in sorted(names)]
+
+
 def segment_time(segment: Path, path: Path) -> str:
     """When ``segment`` of ``path`` was renamed from the live file (its name's UTC time)."""
     match = _pattern(path).fullmatch(segment.name)
@@ -228,5 +242,5 @@ def newest_first(path: Path) -> Iterator[Path]:
     yield from reversed(segments(path))
 
 
-__all__ = ["ROTATE_ENV", "DEFAULT_ROTATE", "rotate_limit", "configured_limit", "segments", "segment_time", "rotate",
-           "files", "newest_first"]
+__all__ = ["ROTATE_ENV", "DEFAULT_ROTATE", "rotate_limit", "configured_limit", "segments", "strays",
+           "segment_time", "rotate", "files", "newest_first"]

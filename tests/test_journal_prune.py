@@ -181,6 +181,17 @@ def test_a_segment_compressed_or_renamed_is_said_as_not_read_and_not_pruned(old_
     assert zipped.exists() and renamed.exists()
 
 
+def test_pruning_where_there_is_no_journal_says_so(tmp_path):
+    """A mistyped --path (or a journal never written) said 'removed nothing' and 'the live
+    file j.jsonl is never pruned', as though a journal were there."""
+    path = tmp_path / "typo" / "j.jsonl"
+    said = cli("--path", str(path), "--prune", "30")
+    assert said.returncode == 0, said.stderr
+    assert f"there is no journal at {path} (no file, no segment): nothing to prune" \
+        in said.stdout, said.stdout
+    assert "never pruned" not in said.stdout
+
+
 @pytest.mark.parametrize("days", [-1, "x", True, float("nan"), None])
 def test_bad_days_are_refused_saying_what_to_give(days, tmp_path):
     with pytest.raises(InvalidInputError, match=r"days must be a number of days, 0 or more "

@@ -71,6 +71,8 @@ class Pruned:
         return sum(s.bytes for s in self.removed)
 
     def __repr__(self) -> str:
+        if not (self.removed or self.kept or self.unread or self.path.exists()):
+            return f"there is no journal at {self.path} (no file, no segment): nothing to prune"
         verb = "would remove" if self.dry_run else "removed"
         lines = [f"journal {self.path}: segments whose newest record is older than "
                  f"{self.days:g} days (before {_when(self.before)}) and that hold no run still "

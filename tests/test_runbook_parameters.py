@@ -69,7 +69,24 @@ def test_a_json_list_or_object_for_a_text_parameter_is_refused(text, what):
     the brackets as part of a name); it is refused before, with how to pass text."""
     said = refusal("datacenters", text, str)
     assert said == (f"parameter datacenters is text (str): {text!r} is {what} in JSON; give "
-                    f"it as text (-r datacenters VALUE passes it exactly as typed)")
+                    f"it as text, or -r datacenters VALUE to pass those brackets as typed")
+
+
+def test_a_json_refusal_says_what_text_the_parameter_takes():
+    """'give it as text (-r NAME VALUE passes it exactly as typed)' left a user who typed
+    -p tag_selector '{"role": "web"}' to retype the same JSON with -r, which the runbook then
+    fails on; the refusal now says what text it takes: its help and its default."""
+    declared = {"tag_selector": {"type": str, "default": '"role=web,env=staging"',
+                                 "help": "the tags a machine must all carry"},
+                "datacenters": {"type": str, "default": '""', "help": "comma-separated names"}}
+    with pytest.raises(ParameterError) as info:
+        resolve_parameters(declared, [("tag_selector", '{"role": "web"}')], [])
+    assert str(info.value) == (
+        "parameter tag_selector is text (str): '{\"role\": \"web\"}' is an object in JSON; "
+        "give it as text (the tags a machine must all carry; its default is "
+        "\"role=web,env=staging\"), or -r tag_selector VALUE to pass those brackets as typed")
+    with pytest.raises(ParameterError, match=r"give it as text \(comma-separated names\), or "):
+        resolve_parameters(declared, [("datacenters", '["a"]')], [])
 
 
 @pytest.mark.parametrize("text", ["[abc]", "[0-9]{3}", "role=web", "{date}-x", '"quoted"', ""])
@@ -103,7 +120,7 @@ PARAMETERS = 'count = 2  # how many\nratio = 0.5\ndatacenters = ""  # comma-sepa
      "parameter count is given twice (-p count 2, then -p count 3); give it once"),
     (["-p", "datacenters", '["us-east-1"]'],
      "parameter datacenters is text (str): '[\"us-east-1\"]' is a list in JSON; give it as "
-     "text (-r datacenters VALUE passes it exactly as typed)"),
+     "text (comma-separated names), or -r datacenters VALUE to pass those brackets as typed"),
 ])
 def test_the_command_refuses_them_before_running(tmp_path, args, message):
     nb = write_notebook(tmp_path / "book.ipynb", 'open("ran", "w").write("yes")',

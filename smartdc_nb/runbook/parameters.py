@@ -81,8 +81,9 @@ def papermill_value(text: str) -> Any:
     return text
 
 
-def parse_value(name: str, text: str, kind: type | None) -> Any:
-    """``text`` as a value of ``kind`` (the parameter's declared type); ParameterError if it is not one."""
+def parse_value(name: str, text: str, kind: type | None, takes: str = "") -> Any:
+    """``text`` as a value of ``kind`` (the parameter's declared type); ParameterError if it is
+    not one. ``takes`` says in words what the parameter takes (its help, its default)."""
     if kind is bool:
         if text.lower() in _TRUE:
             return True
@@ -94,7 +95,7 @@ def parse_value(name: str, text: str, kind: type | None) -> Any:
     if kind is float:
         return _finite_number(name, text)
     if kind is str:
-        _refuse_json_for_text(name, text)
+        _refuse_json_for_text(name, text, takes)
         return text
     if kind in (list, dict):
         value = _structure(text)
@@ -155,7 +156,7 @@ def _structure(text: str) -> Any:
         return None
 
 
-def _refuse_json_for_text(name: str, text: str) -> None:
+def _refuse_json_for_text(name: str, text: str, takes: str) -> None:
     """A JSON list or object given to a text parameter: the notebook would fail on it, or take
     the brackets as part of a name. Only JSON counts (not Python's literals), so that text such
     as a regular expression's ``[0-9]`` stays text; -r passes anything as typed."""
@@ -166,8 +167,18 @@ def _refuse_json_for_text(name: str, text: str) -> None:
     except (ValueError, RecursionError):
         return
     what = "a list" if isinstance(value, list) else "an object"
+    takes = f" ({takes})" if takes else ""
     raise ParameterError(f"parameter {name} is text (str): {text!r} is {what} in JSON; give it "
-                         f"as text (-r {name} VALUE passes it exactly as typed)")
+                         f"as text{takes}, or -r {name} VALUE to pass those brackets as typed")
+
+
+def _takes(entry: dict[str, Any]) -> str:
+    """What a declared parameter takes, in words: its help, and its default unless empty."""
+    said = [entry["help"]] if entry.get("help") else []
+    default = entry.get("default")
+    if default and default not in ('""', "''"):
+        said.append(f"its default is {default}")
+    return "; ".join(said)
 
 
 def resolve_parameters(declared: dict[str, dict[str, Any]], typed: list[tuple[str, str]],
@@ -187,5 +198,6 @@ def resolve_parameters(declared: dict[str, dict[str, Any]], typed: list[tuple[st
             raise ParameterError(f"parameter {name} is given twice ({first[name]}, then {typed}); "
                                  "give it once")
         first[name] = typed
-        values[name] = text if is_raw else parse_value(name, text, declared[name]["type"])
+        values[name] = text if is_raw else parse_value(name, text, declared[name]["type"],
+                                                       _takes(declared[name]))
     return values

@@ -25,6 +25,9 @@ log = logging.getLogger("smartdc_nb")
 #: Seconds of silence between two notices; ``$SMARTDC_NB_SILENCE_NOTICE`` changes it.
 NOTICE_PERIOD = 60.0
 PERIOD_ENV = "SMARTDC_NB_SILENCE_NOTICE"
+#: Seconds a wait's poll may take at least, whatever the period: a short period must not cut
+#: a slow answer (a page of 1,000 machines from a busy CloudAPI can take seconds).
+POLL_BOUND = 5.0
 
 
 def notice_period() -> float:
@@ -103,4 +106,4 @@ def say(notice: Notice, bar: StateBar | CountBar, progress: object) -> None:
         print(NOTICE_PREFIX + notice.text, file=sys.stderr, flush=True)
 
 
-__all__ = ["Notice", "Silence", "say", "notice_period", "NOTICE_PERIOD", "PERIOD_ENV"]
+__all__ = ["Notice", "Silence", "say", "notice_period", "NOTICE_PERIOD", "PERIOD_ENV", "POLL_BOUND"]

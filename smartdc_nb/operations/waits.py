@@ -62,7 +62,7 @@ from ..resources.machine import Machine
 from ..resources.snapshot import Snapshot
 from .polling import Poller, _read_audit, _read_audits, unique_machines
 from .results import WaitResult, _counts, _summary_line
-from .silence import Silence, notice_period, say
+from .silence import POLL_BOUND, Silence, notice_period, say
 from .targets import (
     AUDIT_BUDGET,
     BACKOFF,
@@ -125,8 +125,10 @@ def run(trackers: Sequence[Tracker], *, timeout: float | None = DEFAULT_TIMEOUT,
         interval = default_interval()
     _check_timing(timeout, interval, max_interval)
     ends = time.monotonic() + timeout + interval if timeout is not None else None
-    period = notice_period()  # a poll ends by then, so a hung one delays no notice
-    with limits.cutoff(ends), limits.each_within(period, f"the wait's {period:g}s per poll"):
+    # a poll ends within the notice period, so a hung one does not hold the notice back;
+    # never under POLL_BOUND, so a short period does not cut a slow answer
+    bound = max(notice_period(), POLL_BOUND)
+    with limits.cutoff(ends), limits.each_within(bound, f"the wait's {bound:g}s per poll"):
         return _run(trackers, timeout=timeout, interval=interval, max_interval=max_interval,
                     progress=progress, single=single, title=title)
 

@@ -165,3 +165,17 @@ def test_an_approve_id_whose_snapshots_were_interrupted_is_pointed_at_resume(emu
     assert "reboots, which never began" in said and "-p snapshot_first False" in said
     assert "already has" not in said and "nothing was sent" in said
     assert mutations(emu) == []
+
+
+@pytest.mark.parametrize("check", ["tcp:99999", "tcp:0"])
+def test_a_health_check_port_no_tcp_port_can_be_is_refused_before_any_reboot(emu, lab_env,  # noqa: F811
+                                                                             tmp_path, check):
+    """``-p health_check tcp:99999`` (a digit too many) passed the dry run, so its apply
+    rebooted the first batch, then failed every check and stopped the roll. The dry run
+    refuses it, and nothing is sent."""
+    proc = run_cli(ROLLING, "-p", "profile", "lab", "-p", "tag_selector", "role=web",
+                   "-p", "health_check", check, "-o", tmp_path / "dry.ipynb", env=lab_env)
+    assert proc.returncode == 1, proc.stdout
+    assert (f'health_check must be "running", "tcp:PORT" (a port from 1 to 65535) or "none", '
+            f"not '{check}'") in _said(proc.stderr), proc.stderr
+    assert mutations(emu) == []

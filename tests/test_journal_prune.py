@@ -210,6 +210,8 @@ def test_more_days_than_the_calendar_holds_are_refused_not_a_traceback(days, tmp
             "days") in told.stderr, told.stderr
     with pytest.raises(InvalidInputError, match="is before the calendar's year 1"):
         journal_prune(float(days), path=tmp_path / "j.jsonl")
+    with pytest.raises(InvalidInputError, match="is before the calendar's year 1"):
+        journal_prune(10 ** 400, path=tmp_path / "j.jsonl")  # no float holds it
 
 
 @pytest.mark.parametrize("args, said", [

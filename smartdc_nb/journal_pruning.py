@@ -123,6 +123,8 @@ def checked_days(days: Any) -> float:
             days = float(days.strip())
         except ValueError:
             pass
+    if isinstance(days, int) and days > 1e300:  # no float holds it; far too many days anyway
+        raise _TooFar(_too_far("so many"))
     if isinstance(days, bool) or not isinstance(days, (int, float)) or not math.isfinite(days) \
             or days < 0:
         raise InvalidInputError(f"days must be a number of days, 0 or more (the segments whose "

@@ -232,3 +232,17 @@ def test_a_short_notice_period_does_not_cut_a_slow_answer(dc, emu, monkeypatch, 
         emu.faults.clear()
     assert m.state == "stopped"
     assert "smartdc_nb: " not in capsys.readouterr().err
+
+
+def test_a_notice_period_that_is_no_number_is_said_once(dc, emu, monkeypatch, caplog):
+    """SMARTDC_NB_SILENCE_NOTICE=30s (a unit, as one writes a time) was taken as the
+    default, 60 s, without a word; $SMARTDC_NB_WAIT_INTERVAL refuses such a value. It is
+    said, once, and the default is used: a wait of requests already sent goes on."""
+    monkeypatch.setenv("SMARTDC_NB_SILENCE_NOTICE", "30s")
+    m = fetched(dc, emu, name="notice-typo")
+    with caplog.at_level("WARNING", logger="smartdc_nb"):
+        for _ in range(2):
+            m.wait_for("running", timeout=5, interval=0.2, max_interval=0.2, progress=False)
+    said = [r.getMessage() for r in caplog.records if "SMARTDC_NB_SILENCE_NOTICE" in r.getMessage()]
+    assert said == ["SMARTDC_NB_SILENCE_NOTICE='30s' is not a number of seconds > 0 (such as 30): "
+                    "a wait that hears nothing from the cloud says so every 60 s"], said

@@ -11,6 +11,7 @@ headless run, ``smartdc-nb run``, relays those lines to the terminal as they com
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from datetime import datetime, timedelta, timezone
@@ -30,13 +31,25 @@ PERIOD_ENV = "SMARTDC_NB_SILENCE_NOTICE"
 POLL_BOUND = 5.0
 
 
+_said_bad: set[str] = set()  # values of $SMARTDC_NB_SILENCE_NOTICE already said to be bad
+
+
 def notice_period() -> float:
-    """:data:`NOTICE_PERIOD`, or ``$SMARTDC_NB_SILENCE_NOTICE`` seconds (read at each wait)."""
+    """:data:`NOTICE_PERIOD`, or ``$SMARTDC_NB_SILENCE_NOTICE`` seconds (read at each wait).
+    A value that is no number > 0 is said once and the default used, not raised: the wait
+    it is read for may follow requests already sent."""
+    raw = os.environ.get(PERIOD_ENV, "").strip()
     try:
-        value = float(os.environ.get(PERIOD_ENV, "") or NOTICE_PERIOD)
+        value = float(raw or NOTICE_PERIOD)
     except ValueError:
-        return NOTICE_PERIOD
-    return value if value > 0 else NOTICE_PERIOD
+        value = math.nan
+    if value > 0:
+        return value
+    if raw not in _said_bad:
+        _said_bad.add(raw)
+        log.warning("%s=%r is not a number of seconds > 0 (such as 30): a wait that hears "
+                    "nothing from the cloud says so every %g s", PERIOD_ENV, raw, NOTICE_PERIOD)
+    return NOTICE_PERIOD
 
 
 def _clock(moment: float) -> str:

@@ -7,7 +7,7 @@ import copy
 import pytest
 from test_machine_support import FAST, fetched
 
-from smartdc_nb.errors import InvalidInputError, NotFoundError, WaitFailed
+from smartdc_nb.errors import ConflictError, InvalidInputError, NotFoundError, WaitFailed
 from smartdc_nb.machine import Snapshot
 
 
@@ -90,6 +90,22 @@ def test_a_create_job_that_fails_ends_the_wait_with_its_audit_entry(emu, m):
     assert info.value.last_state == "deleted"
     assert [s for _, s in info.value.history] == ["deleted"]
     assert info.value.audit and info.value.audit[0]["action"] == "create_snapshot"
+
+
+def test_booting_from_a_snapshot_whose_create_job_failed_is_refused_before_sending(emu, dc, m):
+    # the cloud shows it 'deleted' (the machine lacks it): a rollback would be taken with 202
+    # and its job fail, so the Snapshot read from the cloud says so before sending, as a
+    # plan or Machine.start_from_snapshot do, even on a Machine that never listed its snapshots
+    emu.datacenter("us-east-1").fail_next("create_snapshot")
+    with pytest.raises(WaitFailed):
+        m.create_snapshot("doomed").wait_for("created", **FAST)
+    snap = Snapshot(dc.machine(m.id), "doomed")
+    assert snap.state == "deleted"
+    emu.clear_requests()
+    with pytest.raises(ConflictError, match="snapshot doomed is deleted: the machine does not "
+                                            "have it"):
+        snap.start()
+    assert [r for r in emu.requests if r["method"] == "POST"] == []
 
 
 def test_a_failed_job_on_a_snapshot_is_explained_and_leaves_it_bootable(emu, m):

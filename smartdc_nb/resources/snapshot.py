@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from .. import seam
 from ..errors import InvalidInputError, NotFoundError
-from ..rules import SNAPSHOT_STATES, has_snapshots
+from ..rules import BOOTABLE, SNAPSHOT_STATES, has_snapshots
 from . import prechecks
 from .fields import _field, _time
 from .refusal import refused
@@ -77,9 +77,10 @@ class MachineSnapshots:
             self.snapshots()
         return self._boot_from(name)
 
-    def _boot_from(self, name: str) -> Machine:
-        """start_from_snapshot once the snapshot is known to exist, or its snapshots listed."""
-        stop = prechecks.judge(self, "start_from_snapshot", name)
+    def _boot_from(self, name: str, snapshot: Snapshot | None = None) -> Machine:
+        """start_from_snapshot once the snapshot is known to exist, or its snapshots listed
+        (``snapshot``: as read from the cloud, judged by its state)."""
+        stop = prechecks.judge(self, "start_from_snapshot", snapshot or name)
         if stop is not None:
             raise refused(stop, self, "POST")
         try:
@@ -158,8 +159,10 @@ class Snapshot:
         """POST /:login/machines/:id/snapshots/:name — boot the machine from it; returns self."""
         if self.state is None:  # never fetched: the machine checks that it has it
             self.machine.start_from_snapshot(self.name)
-        else:  # read from the cloud, so it exists (the rules judge its state)
-            self.machine._boot_from(check_snapshot_name(self.name))
+        else:  # read from the cloud: the rules judge its state ('deleted': not on the machine)
+            if self.state not in BOOTABLE:
+                self.refresh()  # its create job may have made it since
+            self.machine._boot_from(check_snapshot_name(self.name), self)
         return self
 
     def wait_for(self, states: str | Iterable[str] = "created", timeout: float | None = 600.0,

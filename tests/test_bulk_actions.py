@@ -103,6 +103,29 @@ def test_create_snapshot_by_template_and_wait_for_created(emu, dc, pair):
     assert all(len(r["body"]["name"]) == 16 for r in logged(emu, "POST")[-2:])
 
 
+def test_a_snapshot_name_a_machine_has_is_skipped_by_the_bulk_run_as_the_plan_refuses_it(
+        emu, dc):
+    """On Machines that never listed their snapshots, the bulk method's dry run said "planned"
+    for a machine that has a 'nightly' and its run said "failed" (the machine's own check, a
+    GET each) while the plan refused it: the run now lists them first, as planning does, and
+    all three give the rules' words."""
+    has = fetched(dc, emu, name="b-taken", snapshots=["nightly"])
+    free = fetched(dc, emu, name="b-free")
+
+    def fresh():  # as a notebook has them from dc.machines(): snapshots never listed
+        return MachineList([dc.machine(has.id), dc.machine(free.id)])
+
+    plan = fresh().plan("create_snapshot", "nightly")
+    reason = outcome(plan.frame.to_dict("records"), has)["reason"]
+    assert "already has a snapshot 'nightly' (created)" in reason
+    dry = fresh().create_snapshot("nightly", dry_run=True, progress=False)
+    assert (outcome(dry, has)["outcome"], outcome(dry, has)["reason"]) == ("skipped", reason)
+    emu.clear_requests()
+    run = fresh().create_snapshot("nightly", progress=False)
+    assert (outcome(run, has)["outcome"], outcome(run, has)["reason"]) == ("skipped", reason)
+    assert [r["path"] for r in logged(emu, "POST")] == [f"{free.path}/snapshots"]
+
+
 def test_start_from_snapshot_and_delete_snapshot(emu, pair):
     pair.create_snapshot("golden", wait=True, **WAIT)
     emu.clear_requests()

@@ -43,7 +43,7 @@ from .operations.actions import ACTIONS, PlannedNames, _plan_params
 from .operations.bulk import CONCURRENCY, _check_options, run_bulk
 from .operations.outcomes import (FAILED, NOT_REACHED, SKIPPED, BulkInterrupted, BulkResult,
                                   Outcome)
-from .operations.polling import list_snapshots, refresh_machines, unique_machines
+from .operations.polling import list_snapshots_for, refresh_machines, unique_machines
 from .plan_ids import changed_at_apply, checked_covers, plan_id, shown, spent, time_bound
 from .run_locks import applied_since, plan_lock
 
@@ -60,8 +60,6 @@ _FROM_RULES = {rules.OK: ACT, rules.SKIP: SKIP, rules.PROTECTED: PROTECTED,
 RUN_OPTIONS = ("wait", "timeout", "concurrency", "batch_size", "health_check",
                "raise_on_failure", "progress", "interval", "max_interval")
 CHANGED = "changed since the plan"
-#: actions judged on the machine's snapshots, which planning lists (a read)
-SNAPSHOT_ACTIONS = ("create_snapshot", "start_from_snapshot", "delete_snapshot")
 
 
 class PlanError(InvalidInputError):
@@ -364,9 +362,7 @@ def make_plan(machines: Iterable[Machine], action: str, *args: Any, refresh: boo
     targets = unique_machines(machines)
     params = spec.prepare(*args, **kwargs)
     missing = set(refresh_machines(targets)) if refresh and targets else set()
-    if action in SNAPSHOT_ACTIONS:  # machines whose snapshots were never listed
-        list_snapshots([m for m in targets if m not in missing and rules.has_snapshots(m)
-                         and m.known_snapshots is None])
+    list_snapshots_for(action, [m for m in targets if m not in missing])
     outcomes = {m: Outcome(m, action) for m in targets}
     for machine in missing:
         outcomes[machine].end(SKIPPED, reason="the machine no longer exists (404)")

@@ -72,7 +72,7 @@ from .outcomes import (
     BulkResult,
     Outcome,
 )
-from .polling import refresh_machines, unique_machines
+from .polling import list_snapshots_for, refresh_machines, unique_machines
 from .runner import Runner
 from .waits import _check_timing
 
@@ -192,6 +192,8 @@ def run_bulk(machines: Iterable[Machine], action: str, *args: Any, confirm: bool
                 f"{earlier.reason.split('; not sent again')[0]}: not sent again"
                 if earlier is not None and earlier.sent is not None else
                 "could not re-fetch the machine before acting; nothing was sent"))
+    # judged on the snapshots each machine has, as its plan is (not failed by its own check)
+    list_snapshots_for(action, [m for m in targets if not outcomes[m].outcome])
     _plan_params(spec, [m for m in targets if not outcomes[m].outcome], params, outcomes)
     carried = set()
     for machine in targets:

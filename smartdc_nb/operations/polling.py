@@ -8,6 +8,7 @@ import time
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
+from .. import rules
 from ..errors import (
     APIError,
     GoneError,
@@ -127,6 +128,18 @@ def _read_audits(trackers: Sequence[Tracker], budget: int | None) -> None:
         _read_audit(tracker)
 
 
+#: actions judged on the machine's snapshots, which planning and a bulk run list (a read)
+SNAPSHOT_ACTIONS = ("create_snapshot", "start_from_snapshot", "delete_snapshot")
+
+
+def list_snapshots_for(action: str, machines: Iterable[Machine]) -> None:
+    """Before judging ``action``: list the snapshots of the machines that never listed them
+    (those whose brand has any), so a plan, a dry run and a run judge on the same facts."""
+    if action in SNAPSHOT_ACTIONS:
+        list_snapshots([m for m in machines if rules.has_snapshots(m)
+                        and m.known_snapshots is None])
+
+
 def list_snapshots(machines: list[Machine]) -> None:
     """List each machine's snapshots (reads, a few at a time), so the rules judge a snapshot
     action on the snapshots the machine has; a machine whose listing fails is judged as
@@ -172,4 +185,4 @@ def refresh_machines(machines: Iterable[Machine],
     return [t.machine for t in trackers if t.missing]
 
 
-__all__ = ["Poller", "list_snapshots", "refresh_machines", "unique_machines"]
+__all__ = ["Poller", "SNAPSHOT_ACTIONS", "list_snapshots", "list_snapshots_for", "refresh_machines", "unique_machines"]

@@ -212,3 +212,29 @@ def test_a_bulk_send_that_fails_at_nothing_sent_says_so_on_its_bar(emu, dc):
     factory, bars = notebook_bars()
     machines.stop(confirm=True, progress=factory)
     assert "3 accepted" in right_text(bars[0]) and "failed" not in right_text(bars[0])
+
+
+def test_a_snapshot_being_made_is_not_shown_deleted_on_its_bars(emu, dc):
+    """CloudAPI shows 'deleted' for a snapshot its create job has not made yet: a bar that read
+    "snapshot slow of m: deleted" for the whole wait told the user it was gone. The bars say
+    it is not made yet, CloudAPI's word beside it; the error and history keep 'deleted'."""
+    m = fetched(dc, emu, name="made-01")
+    emu.set_durations(create_snapshot=0.6)
+    out = io.StringIO()
+    m.create_snapshot("slow").wait_for(progress={"file": out}, **QUICK)
+    text = out.getvalue()
+    assert f"snapshot slow of made-01 ({m.id[:8]}): deleted" not in text
+    assert "not made yet (CloudAPI: deleted)" in text
+
+    out = io.StringIO()
+    MachineList([m]).create_snapshot("slow2", wait=True, progress={"file": out}, **QUICK)
+    text = out.getvalue()
+    assert f"({m.id[:8]}): deleted" not in text and f"({m.id[:8]}): not made yet (CloudAPI: deleted)" in text
+
+    emu.datacenter("us-east-1").fail_next("create_snapshot")
+    out = io.StringIO()
+    with pytest.raises(WaitFailed) as info:
+        m.create_snapshot("doomed").wait_for(progress={"file": out}, **QUICK)
+    assert info.value.last_state == "deleted"  # what the cloud said, kept as it said it
+    text = out.getvalue()
+    assert f"({m.id[:8]}): deleted" not in text and ": not made (CloudAPI: deleted)" in text

@@ -206,6 +206,14 @@ class Tracker:
                 and self.action is not None and self.action.action == "create_snapshot"
                 and not self.confirmed)
 
+    @property
+    def shown(self) -> str | None:
+        """The state in the words a bar shows: 'deleted' reads as gone, so a snapshot its
+        create job has not made is said to be not made (yet), CloudAPI's word beside it."""
+        if self.unmade:
+            return f"not made{' yet' if self.outcome is None else ''} (CloudAPI: deleted)"
+        return self.state
+
     def evaluate(self) -> None:
         """Decide after an observation: reached, failed, or keep waiting (maybe read the audit)."""
         self.wants_audit = None

@@ -158,7 +158,7 @@ def _run(trackers: Sequence[Tracker], *, timeout: float | None, interval: float,
 
     def show() -> None:
         if single:
-            bar.update(only.state, time.monotonic() - started)  # type: ignore[union-attr]
+            bar.update(only.shown, time.monotonic() - started)  # type: ignore[union-attr]
         else:
             bar.update(sum(t.outcome == REACHED for t in trackers), note)  # type: ignore[call-arg]
 
@@ -187,7 +187,7 @@ def _run(trackers: Sequence[Tracker], *, timeout: float | None, interval: float,
                 changed = [t for t in pending if t.changed]
                 if changed:
                     last = changed[-1]
-                    note = f"{last.label}: {last.state}"
+                    note = f"{last.label}: {last.shown}"
                 pending = [t for t in pending if t.outcome is None]
                 show()
                 if not pending:

@@ -134,6 +134,19 @@ def test_a_canceled_job_ends_a_snapshot_wait_with_words(emu, m):
         Snapshot(m, data={"name": "nightly"}).wait_for("created", timeout=5, **FAST)
 
 
+def test_a_canceled_delete_is_said_canceled_not_refused_by_the_wait_that_sent_it(emu, m):
+    # the wait after .delete() reads the audit entry (success "no"); the snapshot itself shows
+    # 'canceled' (an operator canceled the job): "the cloud refused" was not what happened
+    emu.datacenter("us-east-1").fail_next("delete_snapshot", canceled=True)
+    with pytest.raises(WaitFailed) as info:
+        m.snapshot("nightly").delete().wait_for("deleted", timeout=10, **FAST)
+    text = str(info.value)
+    assert info.value.last_state == "canceled" and "refused" not in text
+    assert text.startswith(f"the 'delete_snapshot' job on snapshot nightly of {m.label} was "
+                           "canceled (its snapshot shows 'canceled')")
+    assert 'the audit log records it with success "no"' in text
+
+
 def test_a_refused_delete_ends_the_wait(emu, m):
     emu.datacenter("us-east-1").fail_next("delete_snapshot")
     snap = m.snapshot("nightly").delete()

@@ -275,9 +275,13 @@ class Tracker:
             if self.unmade:
                 why += (f"; no snapshot {self.resource.name} was made (CloudAPI shows such a "
                         "snapshot as 'deleted')")
-            self.fail(f"the cloud refused {self.action.action!r} on {self.label}: the audit log "
-                      f"records it with success \"no\" at {entry.get('time')}{why}. CloudAPI "
-                      "accepts actions with 202 and checks them later")
+            # an operator's cancel also gives success "no": the snapshot's state tells it apart
+            head = (f"the {self.action.action!r} job on {self.label} was canceled (its snapshot "
+                    "shows 'canceled')" if self.kind == "snapshot" and self.state == "canceled"
+                    else f"the cloud refused {self.action.action!r} on {self.label}")
+            self.fail(f"{head}: the audit log records it with success \"no\" at "
+                      f"{entry.get('time')}{why}. CloudAPI accepts actions with 202 and checks "
+                      "them later")
             return
         self.confirmed = True
         if self.target.met(self.state, self.raw):

@@ -411,6 +411,8 @@ def test_yes_whose_requests_get_no_answer_ends_within_the_panels_timeout(emu, fl
     assert took < 20, took  # the panel's 2 s, not the socket's 60
     assert panel.result is not None and panel.result.counts["failed"] == 4, panel.log.lines
     assert all("may have applied" in o.reason for o in panel.result.outcomes)
+    for row in panel.result.outcomes:  # the panel's words: its user never gave send_timeout
+        assert "the panel's timeout" in str(row.error) and "send_timeout" not in str(row.error)
 
 
 def test_the_counts_say_when_the_machines_were_listed(fleet, batch, panel_of):

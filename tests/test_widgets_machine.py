@@ -494,6 +494,8 @@ def test_yes_on_a_cloud_that_stopped_answering_ends_within_the_panels_timeout(em
     assert entry.word == "failed", entry
     assert "nothing was sent" in entry.message, entry.message
     assert took < 20, took  # the panel's 2 s, not two socket timeouts
+    # said in the panel's words: its user gave timeout=2, not Plan.apply's send_timeout
+    assert "the panel's timeout" in entry.message and "send_timeout" not in entry.message, entry
 
 
 def test_the_header_says_when_the_machine_was_fetched_not_an_age_that_stops(panel_for):

@@ -227,7 +227,8 @@ class Plan:
                             f"plan.apply(approve={self.id!r}) after reviewing it{why}")
 
     def apply(self, approve: str | None = None, *, strict: bool = False,
-              send_timeout: float | None = None, **run_options: Any) -> BulkResult:
+              send_timeout: float | None = None, _send_said: str = "",
+              **run_options: Any) -> BulkResult:
         """Run the plan; ``approve`` must be :attr:`id`. See the module docstring.
 
         ``send_timeout`` (seconds; None: the transport's limits) bounds the re-read before
@@ -236,6 +237,7 @@ class Plan:
         run_bulk's (wait, timeout, raise_on_failure, progress, interval, max_interval) and
         override plan()'s; another batch_size, concurrency or health_check than the plan's,
         or in a rolling plan another wait, is refused: they were reviewed (plan_ids.FIXED).
+        ``_send_said`` names the bound in errors as its user gave it (a panel's timeout).
         """
         self.check_approval(approve)
         check_limit("send_timeout", send_timeout, float)
@@ -256,9 +258,10 @@ class Plan:
             earlier = applied_since(datacenter, self.id, self.created)
             if earlier is not None or self._applied:
                 raise PlanError(spent(self.id, earlier))
-            return self._apply(strict, send_timeout, run_options)
+            return self._apply(strict, send_timeout, run_options, _send_said)
 
-    def _apply(self, strict: bool, bound: float | None, run_options: dict[str, Any]) -> BulkResult:
+    def _apply(self, strict: bool, bound: float | None, run_options: dict[str, Any],
+               said: str = "") -> BulkResult:
         options = {**self.options, **run_options}
         raise_on_failure = options.pop("raise_on_failure", False)
         started = time.monotonic()
@@ -267,7 +270,7 @@ class Plan:
         unread: dict[Machine, BaseException] = {}  # the cloud failed even after retries
         # every machine, not only those that act: one listing per datacenter either way, and
         # a machine the plan left alone that changed is said (and refused by strict=True)
-        until = (started + bound, f"send_timeout={bound:g}s") if bound else (None, "")
+        until = (started + bound, said or f"send_timeout={bound:g}s") if bound else (None, "")
         with cutoff(*until):  # None: no cutoff
             missing = set(refresh_machines([r.machine for r in self.rows], errors=unread)) \
                 if self.rows else set()

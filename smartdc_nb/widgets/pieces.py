@@ -55,11 +55,15 @@ def result_word(result: Any) -> str:
     return "done" if result.counts.get("done") else NOTHING_DONE
 
 
+#: how a request cut off by a panel's ``timeout=`` says what cut it (its user gave no other)
+PANEL_BOUND = "the panel's timeout"
+
+
 def within(timeout: float | None) -> Any:
     """A context in which requests end by the panel's ``timeout`` from now (None: no bound)."""
     from ..limits import cutoff
 
-    return cutoff(time.monotonic() + timeout if timeout else None, "the panel's timeout")
+    return cutoff(time.monotonic() + timeout if timeout else None, PANEL_BOUND)
 
 
 def carried(work: Callable[[], T]) -> Callable[[], T]:
@@ -73,7 +77,8 @@ def apply_plan(plan: Any, panel_timeout: float | None, **options: Any) -> Any:
     """A panel's Yes: apply exactly ``plan`` (``options`` are apply's run options). Its re-read
     of the machines before sending ends within the panel's timeout: on a cloud that stopped
     answering it waited out the socket's 60 s per read, retried, under "Stopping…"."""
-    return plan.apply(approve=plan.id, send_timeout=panel_timeout, **options)
+    return plan.apply(approve=plan.id, send_timeout=panel_timeout, _send_said=PANEL_BOUND,
+                      **options)
 
 
 def apply_one(plan: Any, timeout: float | None) -> Any:

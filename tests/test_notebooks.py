@@ -411,7 +411,7 @@ def test_a_headless_wait_on_a_silent_cloud_says_so_while_it_goes_on(emu, lab_env
     assert notices, proc.stderr
     assert re.match(r"\[\d+/\d+ \+\d+:\d\d\] no answer from CloudAPI \(us-east-1\) since ",
                     notices[0]), notices[0]
-    assert "still waiting for 1 (" in notices[0] and "smartdc_nb: " not in proc.stderr
+    assert "still waiting for 1 machine (" in notices[0] and "smartdc_nb: " not in proc.stderr
 
 
 @pytest.mark.slow

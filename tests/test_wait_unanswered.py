@@ -171,7 +171,8 @@ def test_a_wait_on_a_silent_cloud_says_so_while_it_goes_on(dc, emu, monkeypatch,
                if line.startswith("smartdc_nb: ")]
     assert len(notices) >= 2, notices
     assert notices[0].startswith("smartdc_nb: no answer from CloudAPI (us-east-1) since ")
-    assert f"still waiting for 2 ({machines[0].label}, {machines[1].label}), until " in notices[0]
+    assert f"still waiting for 2 machines ({machines[0].label}, {machines[1].label}), until " \
+        in notices[0]
     assert "may still be carried out" in notices[0]
 
 

@@ -100,9 +100,11 @@ class Silence:
             short = "every poll failed"
             what = f"every poll of CloudAPI ({where}) failed (the last: {errors[-1]})"
         names = ", ".join(t.label for t in pending[:3]) + (", …" if len(pending) > 3 else "")
+        noun = "snapshot" if all(t.kind == "snapshot" for t in pending) else "machine"
+        count = f"{len(pending)} {noun}{'' if len(pending) == 1 else 's'}"
         until = f"until {_clock(deadline)}" if deadline is not None else "with no deadline"
         since = f"since {_clock(self.since)} ({_length(now - self.since)})"
-        return Notice(f"{what} {since}; still waiting for {len(pending)} ({names}), {until}. "
+        return Notice(f"{what} {since}; still waiting for {count} ({names}), {until}. "
                       "The requests already sent may still be carried out.",
                       f"{short} {since}; waiting {until}")
 

@@ -289,6 +289,19 @@ def test_a_timeout_below_one_second_is_refused_before_any_change(emu, lab_env, d
     assert {r["method"] for r in emu.requests} <= {"GET", "HEAD"}
 
 
+@pytest.mark.slow
+def test_an_empty_snapshot_name_is_refused_before_anything(emu, lab_env, tmp_path):
+    """`-p snapshot_name ''` planned every machine as "left alone: invalid snapshot name ''",
+    a dry run of nothing, rather than saying the parameter was wrong."""
+    emu.clear_requests()
+    proc = run_cli(NOTEBOOKS / "03-rolling-reboot.ipynb", "-p", "profile", "lab",
+                   "-p", "tag_selector", "role=web", "-p", "snapshot_name", "",
+                   "-o", tmp_path / "out.ipynb", env=lab_env)
+    assert proc.returncode == 1, proc.stderr
+    assert "ValueError: snapshot_name must name the snapshots" in proc.stderr, proc.stderr
+    assert emu.requests == []  # refused before the fleet was even listed
+
+
 def _rolling_reboot_stopped_mid_batch(emu, lab_env, tmp_path, stop) -> tuple[int, str, str]:
     """Apply a one-at-a-time rolling reboot headless and call ``stop(process)`` once its first
     reboot is in flight (the emulator's clock stopped, so it stays there). Returns the run's

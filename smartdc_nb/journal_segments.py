@@ -81,8 +81,13 @@ def configured_limit(given: str | int | None) -> tuple[int | None, str | None]:
         return None, f"{exc} (${ROTATE_ENV})"
 
 
+def _split(path: Path) -> tuple[str, str]:
+    """``journal.jsonl`` as ("journal", ".jsonl"): a segment's name goes between the two."""
+    return (path.stem, path.suffix) if path.suffix else (path.name, "")
+
+
 def _pattern(path: Path) -> re.Pattern[str]:
-    stem, suffix = (path.stem, path.suffix) if path.suffix else (path.name, "")
+    stem, suffix = _split(path)
     return re.compile(rf"{re.escape(stem)}\.({_STAMP}){re.escape(suffix)}")
 
 
@@ -100,7 +105,7 @@ def segments(path: Path) -> list[Path]:
 def strays(path: Path) -> list[Path]:
     """Files beside the journal at ``path`` named after one of its segments but not as one
     (``….jsonl.gz``, ``old-journal.<time>.jsonl``): not read, so not pruned either."""
-    stem, suffix = (path.stem, path.suffix) if path.suffix else (path.name, "")
+    stem, _ = _split(path)
     named = re.compile(rf"{re.escape(stem)}\.{_STAMP}")
     pattern = _pattern(path)
     try:
@@ -126,7 +131,7 @@ def _segment_for(path: Path) -> Path:
     if made:
         last = datetime.strptime(segment_time(made[-1], path), "%Y%m%dT%H%M%S.%fZ")
         micros = max(micros, (last - _EPOCH) // timedelta(microseconds=1) + 1)
-    stem, suffix = (path.stem, path.suffix) if path.suffix else (path.name, "")
+    stem, suffix = _split(path)
     while True:
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(micros // 1_000_000))
         target = path.with_name(f"{stem}.{stamp}.{micros % 1_000_000:06d}Z{suffix}")

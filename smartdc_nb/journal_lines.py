@@ -31,8 +31,9 @@ RAW = ("arguments", "detail")
 MAX_VALUE = 500
 
 
-#: (second, its text): the date and time to the second, made once per second.
-_second: tuple[int, str] = (0, "")
+#: (second, its text, its text in a run id): the date and time to the second, made once per
+#: second.
+_second: tuple[int, str, str] = (0, "", "")
 
 
 def now_text() -> str:
@@ -45,8 +46,20 @@ def now_text() -> str:
     whole = now // 1_000_000_000
     second = _second  # one read: another thread may replace it
     if second[0] != whole:  # strftime is most of the cost: once a second, not per record
-        second = _second = (whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)))
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+        second = _second = (whole, text, text.replace("-", "").replace(":", ""))
     return "%s.%06d+00:00" % (second[1], now // 1000 % 1_000_000)
+
+
+def new_run_id() -> str:
+    """A short, sortable run id: the UTC time to the second, then randomness
+    (``20261130T184518-3fa9c2d1``). Its time is the second now_text last made: a request's
+    own when it comes right after its intent's (a single action's run id, per request)."""
+    second = _second
+    if second[0] != time.time_ns() // 1_000_000_000:
+        now_text()
+        second = _second
+    return second[2] + "-" + random_hex(8)
 
 
 # Ids are random, not secret: a generator seeded from the OS once (and again in a forked
@@ -195,13 +208,16 @@ def intent_line(shared: str, time: str, ref: str, method: str, path: str,
 
 
 def outcome_line(shared: str, intent: str, http_status: int, request_id: str | None,
-                 seconds: float) -> bytes:
+                 nanos: int) -> bytes:
     """An accepted request's outcome, as ``write(shared, kind="outcome", ...)`` would encode
-    it. Written out by hand because one is written per request, right after its answer."""
+    it, its ``seconds`` from ``nanos`` to four places. Written out by hand because one is
+    written per request, right after its answer; integer arithmetic rather than round() and
+    a float's repr, which cost ~8 µs there (benchmarks/bench_journal.py)."""
     rid = "" if request_id is None else f',"request_id":{json_string(request_id)}'
     return (f'{{"time":"{now_text()}","kind":"outcome","intent":"{intent}",'
             f'"http_status":{int(http_status)}{rid},"outcome":"accepted",'
-            f'"seconds":{float(seconds)!r}{"," + shared if shared else ""}}}\n').encode()
+            f'"seconds":{"%d.%04d" % divmod((nanos + 50_000) // 100_000, 10_000)}'
+            f'{"," + shared if shared else ""}}}\n').encode()
 
 
 def record_line(record: Mapping[str, Any], shared: str) -> bytes:
@@ -219,5 +235,5 @@ if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork
 
 
 __all__ = ["RAW", "SECRET_KEPT_AS", "holds_secret", "json_string", "MAX_VALUE", "now_text",
-           "random_hex", "new_ref", "to_json", "fragment", "intent_line", "outcome_line",
+           "new_run_id", "random_hex", "new_ref", "to_json", "fragment", "intent_line", "outcome_line",
            "record_line"]

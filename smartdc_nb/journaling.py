@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
-from .journal_lines import (fragment, intent_line, json_string, new_ref, now_text, outcome_line,
-                            random_hex, to_json)
+from .journal_lines import (fragment, intent_line, json_string, new_ref, new_run_id, now_text,
+                            outcome_line, to_json)
 from .journal_store import COLUMNS, ENV, Journal, JournalError, default_path
 from .masking import may_carry_secrets
 from .plan_ids import callable_identity
@@ -65,11 +65,6 @@ _MACHINE: contextvars.ContextVar[MachineContext | None] = contextvars.ContextVar
     "smartdc_nb_machine", default=None)
 _PLAN: contextvars.ContextVar[str | None] = contextvars.ContextVar("smartdc_nb_plan",
                                                                  default=None)
-
-
-def new_run_id(stamp: str | None = None) -> str:
-    """A short, sortable run id: UTC time (now, or ``stamp`` from now_text), then randomness."""
-    return (stamp or now_text())[:19].replace("-", "").replace(":", "") + "-" + random_hex(8)
 
 
 def journal_of(datacenter: Any) -> Journal | None:
@@ -311,7 +306,7 @@ def recorded(datacenter: Any, method: str, path: str, params: Mapping[str, Any] 
     # The fields the intent and outcome share, escaped one by one (not fragment()'s dict and
     # loop): this runs for every mutating request, right after the last one's round trip
     # left the CPU's caches cold, where each step costs several times what it does in a loop.
-    common = '"run_id":' + json_string(context.run_id if context else new_run_id(stamp))
+    common = '"run_id":' + json_string(context.run_id if context else new_run_id())
     plan_id = context.plan_id if context else _PLAN.get()
     if plan_id is not None:
         common += ',"plan_id":' + json_string(plan_id)
@@ -336,7 +331,7 @@ def recorded(datacenter: Any, method: str, path: str, params: Mapping[str, Any] 
                                to_json(arguments, may_carry_secrets(method, path))
                                if arguments else None,
                                machine.state_before if machine else None), before_sending=True)
-    started = time.monotonic()
+    started = time.monotonic_ns()
     try:
         reply = send()
     except BaseException as exc:
@@ -344,11 +339,11 @@ def recorded(datacenter: Any, method: str, path: str, params: Mapping[str, Any] 
                        request_id=getattr(exc, "request_id", None),
                        outcome="interrupted" if isinstance(exc, KeyboardInterrupt) else "failed",
                        error=f"{type(exc).__name__}: {exc}"[:2000],
-                       seconds=round(time.monotonic() - started, 4))
+                       seconds=round((time.monotonic_ns() - started) / 1e9, 4))
         raise
-    seconds = round(time.monotonic() - started, 4)
+    nanos = time.monotonic_ns() - started
     try:
-        journal.append(outcome_line(common, intent, reply.status, reply.request_id, seconds))
+        journal.append(outcome_line(common, intent, reply.status, reply.request_id, nanos))
     except JournalError as exc:
         _warn_unrecorded(exc, reply.status, stacklevel=4)
     return reply

@@ -389,7 +389,7 @@ def test_the_per_request_lines_read_back_as_the_generic_write_would(tmp_path):
                                                  arguments, state))
         generic.write(shared, time=when, kind="intent", ref="ref1", method="POST",
                       path="/a/\"b\"", arguments=arguments, state_before=state)
-        by_hand.append(journal_lines.outcome_line(shared, "ref1", 202, request_id, 0.0125))
+        by_hand.append(journal_lines.outcome_line(shared, "ref1", 202, request_id, 12_500_000))
         generic.write(shared, kind="outcome", intent="ref1", http_status=202,
                       request_id=request_id, outcome="accepted", seconds=0.0125)
     mine, theirs = by_hand.rows(), generic.rows()
@@ -471,3 +471,15 @@ def test_secret_metadata_values_are_not_kept_in_the_journal(emu, dc, journal_pat
     text = journal_path.read_text()
     assert "created-secret" not in text
     assert '"metadata.role":"db"' in text and '"metadata.root_pw":"<secret, not kept' in text
+
+
+def test_an_outcomes_seconds_are_its_nanoseconds_to_four_places(tmp_path):
+    """outcome_line writes the request's time from integer nanoseconds, rounded as round()
+    would to four places, and JSON reads it back as that number."""
+    journal = Journal(tmp_path / "seconds.jsonl", sync="none")
+    cases = {12_345_678: 0.0123, 12_350_001: 0.0124, 2_500_000_000: 2.5, 0: 0.0,
+             61_999_960_000: 62.0}
+    for nanos in cases:
+        journal.append(journal_lines.outcome_line("", "ref1", 200, None, nanos))
+    lines = (tmp_path / "seconds.jsonl").read_text().splitlines()
+    assert [json.loads(line)["seconds"] for line in lines] == list(cases.values())

@@ -179,3 +179,26 @@ def test_booting_a_stopped_machine_from_a_snapshot_starts_it(emu, m):
     assert snap.start() is snap
     m.wait_for("running", timeout=10, **FAST)
     assert m.state == "running" and m.audit()[0]["action"] == "rollback_snapshot"
+
+
+def test_a_snapshot_card_says_what_cloudapis_deleted_means(emu, m):
+    """CloudAPI shows 'deleted' for a snapshot the machine does not have, including one its
+    create job has not made yet: the card said only 'deleted', which reads as gone. It says
+    the snapshot is not on the machine and why that can be, the create this object sent
+    included, without a request."""
+    emu.clock.set_manual(True)
+    try:
+        snap = m.create_snapshot("pending")
+        snap.refresh()
+        count = len(emu.requests)
+        page = snap._repr_html_()
+        assert len(emu.requests) == count
+        assert "not made (CloudAPI: deleted)" in page
+        assert "its create job was sent" in page and "s.wait_for()" in page
+        other = m.snapshot("nightly")
+        other.raw["state"] = "deleted"  # as GET shows one deleted since
+        page = other._repr_html_()
+        assert "not on the machine (CloudAPI: deleted)" in page and "create job was sent" not in page
+        assert "not made" not in m.snapshot("nightly")._repr_html_()
+    finally:
+        emu.clock.reset()

@@ -35,7 +35,7 @@ from datetime import timedelta
 from typing import Any, Mapping
 
 from .layout import Card, Facts, Section, Table, capped
-from .values import (Badge, Note, Series, badge, duration,
+from .values import (Badge, Note, Series, When, badge, duration,
                      flag, mebibytes, text, when)
 
 from .parts import (MACHINE_COLUMNS, OPEN_UP_TO, _age, _blank, _call, _count_known, _error_text,
@@ -156,8 +156,30 @@ def snapshot_card(snapshot: Any) -> Card:
         ("Age", _age(created)),
         ("Size", mebibytes(raw.get("size"))),
     ]
-    return Card("Snapshot", text(raw.get("name")), header=[badge(raw.get("state"))],
+    header: list[Any] = [badge(raw.get("state"))]
+    if raw.get("state") == "deleted":
+        header, note = _not_on_the_machine(attr(snapshot, "create_sent_at"))
+        facts.insert(0, ("State", note))
+    return Card("Snapshot", text(raw.get("name")), header=header,
                 blocks=[Facts(facts)], footer=fetched(snapshot, "s.refresh() fetches it again"))
+
+
+def _exact(moment: Any) -> str:
+    shown = when(moment)
+    return shown.exact if isinstance(shown, When) else "an unknown time"
+
+
+def _not_on_the_machine(create_sent: Any) -> tuple[list[Any], Note]:
+    """CloudAPI's ``deleted`` in words: it shows it for any snapshot the machine does not
+    have, one its create job has not made yet included, where 'deleted' reads as gone."""
+    if create_sent is not None:
+        return [Badge("not made (CloudAPI: deleted)", "busy")], Note(
+            f"its create job was sent at {_exact(create_sent)}: CloudAPI shows deleted until "
+            "the job makes it, and for good if the job failed or was canceled; s.wait_for() "
+            "waits for it and names a failure")
+    return [Badge("not on the machine (CloudAPI: deleted)", "gone")], Note(
+        "CloudAPI shows deleted for a snapshot the machine does not have: deleted, not made "
+        "yet by its create job, or never made because the job failed")
 
 
 def snapshots_card(snapshots: list, limit: int) -> Card:

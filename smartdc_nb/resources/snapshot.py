@@ -58,9 +58,11 @@ class MachineSnapshots:
         taken = prechecks.snapshot_taken(self, name) if name is not None else None
         if taken is not None:
             raise taken
+        sent = datetime.now(timezone.utc)
         reply = self._change("create_snapshot", "POST", "snapshots", json=body, subject=name,
                              rule="create_snapshot")
         snap = Snapshot(self, data=reply.data or {"name": name, "state": "queued"})
+        snap.create_sent_at = sent
         if self.known_snapshots is not None:
             self.known_snapshots = [s for s in self.known_snapshots if s.name != snap.name] + [snap]
         return snap
@@ -114,6 +116,8 @@ class Snapshot:
         elif not isinstance(data, Mapping) or not (name or data.get("name")):
             raise InvalidInputError("a snapshot payload must be a dict with a 'name'")
         self._save({"name": name, **data} if name and not data.get("name") else data)
+        #: When this object's Machine.create_snapshot sent its create (aware UTC), else None.
+        self.create_sent_at: datetime | None = None
 
     def _save(self, data: Mapping[str, Any]) -> None:
         self.raw: dict[str, Any] = copy.deepcopy(dict(data))

@@ -532,3 +532,29 @@ def test_a_request_not_answered_ends_within_the_panels_timeout_and_says_it_may_b
     last, took = click_while_not_answered(emu, panel, "rename", "/demo/machines/", method="POST")
     assert took < 20, took
     assert last.word == "failed" and "may have applied it" in last.message, last
+
+
+def test_the_log_says_its_times_in_utc_as_the_headers_do(panel_for, monkeypatch):
+    """The header says when the machine was fetched in UTC, while the log's times were the
+    kernel's local time with no zone: in a kernel not running in UTC the two disagreed by
+    hours on one panel. The log says UTC too, and its column says so."""
+    import time
+    from datetime import datetime, timezone
+
+    monkeypatch.setenv("TZ", "America/Los_Angeles")
+    time.tzset()
+    try:
+        panel = panel_for(name="log-utc")
+        before = datetime.now(timezone.utc)
+        panel.refresh()
+        panel.wait()
+        entry = panel.log.entries[-1]
+        assert entry.at.utcoffset().total_seconds() == 0, entry.at
+        assert before.replace(microsecond=0) <= entry.at.replace(microsecond=0)
+        assert str(entry).startswith(f"{entry.at:%H:%M:%S} UTC "), str(entry)
+        card = panel.log.card()
+        shown = str(card.blocks[0].rows[0][0])
+        assert shown == f"{entry.at:%H:%M:%S}" and "UTC" in str(card.blocks[0].columns[0])
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()

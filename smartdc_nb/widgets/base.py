@@ -19,7 +19,7 @@ from __future__ import annotations
 import concurrent.futures
 import threading
 import time
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 
 from ..display import card_for, render_text
@@ -302,7 +302,7 @@ class Panel:
         return [card_for(self.subject)]
 
     def _note(self) -> str:
-        when = datetime.now().astimezone()
+        when = datetime.now(timezone.utc)
         if self.missing:
             head = f"No live panel: {self.missing}."
         elif self.closed:
@@ -310,7 +310,7 @@ class Panel:
         else:
             head = ("Live panel: needs a front-end with Jupyter widgets (JupyterLab, Notebook 7, "
                     "VS Code); run the cell again to get it back.")
-        return f"{head} Below: {self.describe()} as of {when:%H:%M:%S}, without controls."
+        return f"{head} Below: {self.describe()} as of {when:%H:%M:%S} UTC, without controls."
 
     def describe(self) -> str:
         """What the panel is about, in a few words (for the note)."""

@@ -15,7 +15,7 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Callable, Sequence, TypeVar
 
 from ..display.layout import Card, Section, Table
@@ -132,7 +132,7 @@ class NotSent(SmartDCError):
 
 @dataclass(frozen=True)
 class Entry:
-    """One line of a panel's log."""
+    """One line of a panel's log (``at``: aware, UTC)."""
 
     at: datetime
     word: str
@@ -140,7 +140,7 @@ class Entry:
     detail: str | None = None  # the traceback of an unexpected error
 
     def __str__(self) -> str:
-        return f"{self.at:%H:%M:%S} {self.word}: {self.message}"
+        return f"{self.at:%H:%M:%S} UTC {self.word}: {self.message}"
 
 
 class ActivityLog:
@@ -159,7 +159,9 @@ class ActivityLog:
         self._render()
 
     def add(self, word: str, message: str, detail: str | None = None) -> Entry:
-        entry = Entry(datetime.now().astimezone(), word, message, detail)
+        # UTC, as the headers' fetch times and CloudAPI's: local time beside them, unlabelled,
+        # disagreed by hours in a kernel not running in UTC
+        entry = Entry(datetime.now(timezone.utc), word, message, detail)
         with self._lock:
             self.entries.append(entry)
             self._render()
@@ -188,12 +190,12 @@ class ActivityLog:
         shown = entries[::-1][:LOG_SHOWN]
         rows = [[f"{e.at:%H:%M:%S}", Badge(e.word, LOG_TONES.get(e.word, "neutral")),
                  text(e.message, 4000)] for e in shown]
-        blocks: list[Any] = [Table(["Time", "", "What happened"], rows, empty="nothing yet",
+        blocks: list[Any] = [Table(["Time (UTC)", "", "What happened"], rows, empty="nothing yet",
                                    more=len(entries) - len(shown),
                                    more_hint="(earlier: panel.log.entries)")]
         last = next((e for e in reversed(entries) if e.detail), None)
         if last is not None:
-            blocks.append(Section(f"Traceback of the error at {last.at:%H:%M:%S}", None,
+            blocks.append(Section(f"Traceback of the error at {last.at:%H:%M:%S} UTC", None,
                                   text(last.detail, 8000)))
         count = len(entries)
         return Card(self.title, f"{count} entr{'y' if count == 1 else 'ies'}", blocks=blocks)

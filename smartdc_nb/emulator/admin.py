@@ -32,7 +32,8 @@ GET         /__emulator/counters           totals by status, route and datacente
 POST        /__emulator/machines           inject a machine (any fields) -> 201 ``{"id"}``
 PUT         /__emulator/machines/ID/state  force a state: ``{"state": "failed"}``
 POST        /__emulator/fail-next          ``{"action": "stop", "count": 1}``: the next such
-                                           job(s) fail (``provision`` -> state failed)
+                                           job(s) fail (``provision`` -> state failed);
+                                           ``"canceled": true``: are canceled instead
 POST        /__emulator/packages           add a package (fields as in ListPackages)
 DELETE      /__emulator/packages/ID        remove a package (machines keep their reference)
 POST        /__emulator/images             add an image
@@ -144,8 +145,13 @@ def _dispatch(emu: "Emulator", target: str, method: str, parts: list[str], query
         return _machines(emu, target, method, parts, body)
     if key == ("POST", "fail-next", 1):
         fields = _object(body)
-        emu.datacenter(target).fail_next(fields["action"], int(fields.get("count", 1)))
-        return Reply(200, {"datacenter": target, "fail_next": emu.state.datacenters[target].fail_next})
+        canceled = fields.get("canceled", False)
+        if not isinstance(canceled, bool):
+            raise _bad(f"'canceled' must be true or false, not {canceled!r}")
+        emu.datacenter(target).fail_next(fields["action"], int(fields.get("count", 1)), canceled)
+        dc = emu.state.datacenters[target]
+        return Reply(200, {"datacenter": target, "fail_next": dc.fail_next,
+                           "cancel_next": dc.cancel_next})
     if head in ("packages", "images"):
         return _catalog(emu, head, method, parts, body)
     if key == ("GET", "changefeed", 1):

@@ -15,6 +15,8 @@ snapshot-task jobs (create, rollback and delete, newest first), translated by
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 
@@ -140,3 +142,23 @@ def test_a_canceled_job_shows_canceled(manual, api, machine_id):
     assert listed(api, machine_id) == {"c": "created"}
     latest = audit(api, machine_id)[0]
     assert (latest["action"], latest["success"]) == ("rollback_snapshot", "no")
+
+
+def test_the_admin_api_cancels_the_next_job_too(manual, api, machine_id):
+    """``fail_next(..., canceled=True)`` had no HTTP form: a test or a demo driving the
+    emulator from another process (the triton CLI's, a notebook's) could fail a job but not
+    cancel one. ``POST /__emulator/fail-next`` takes ``"canceled": true``."""
+    from test_throttle_faults import admin
+
+    path = f"/my/machines/{machine_id}/snapshots"
+    api.post(path, json={"name": "c"})
+    manual.step()
+    status, body = admin(manual, "POST", "fail-next",
+                         {"action": "rollback_snapshot", "canceled": True})
+    assert status == 200 and body["cancel_next"] == {"rollback_snapshot": 1}, body
+    assert body["fail_next"] == {}
+    assert api.post(f"{path}/c").status == 202
+    manual.step()
+    assert state(api, machine_id, "c") == "canceled"
+    status, body = admin(manual, "POST", "fail-next", {"action": "stop", "canceled": "yes"})
+    assert status == 400 and "canceled" in json.dumps(body), body

@@ -23,6 +23,7 @@ import contextlib
 import contextvars
 import heapq
 import itertools
+import logging
 import os
 import socket
 import threading
@@ -33,11 +34,14 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from . import call_notices
+
 #: seconds one call may take in all: connecting, every read and every retry
 DEFAULT_REQUEST_TIMEOUT = 180.0
 #: bytes of one decoded answer (a full page of 1,000 machines is ~2 MB)
 DEFAULT_MAX_ANSWER_BYTES = 64 * 2**20
 CHUNK = 64 * 1024
+log = logging.getLogger("smartdc_nb")
 
 _cutoff: contextvars.ContextVar[tuple[float, str] | None] = contextvars.ContextVar(
     "smartdc_nb_cutoff", default=None)
@@ -92,7 +96,8 @@ def each_within(seconds: float, why: str) -> Iterator[None]:
 class Call:
     """One request in progress: when it started, when it must end, and why then."""
 
-    def __init__(self, request_timeout: float | None):
+    def __init__(self, request_timeout: float | None,
+                 about: tuple[str, str, str] | None = None):
         self.started = time.monotonic()
         self.deadline = float("inf")
         self.limit = ""
@@ -109,6 +114,10 @@ class Call:
         self._connections: list[HTTPConnection] = []
         self.active = True
         self.cut = False  # the watchdog shut a connection down
+        # (method, path, url) while unanswered it is to be said (call_notices), and where: not
+        # a wait's poll (each_within: the wait says it) nor a panel's, and only when asked
+        self.about = about if about and each is None and call_notices.noticed() else None
+        self.context = contextvars.copy_context() if self.about else None
 
     def left(self) -> float:
         """Seconds until the deadline (may be negative; inf without one)."""
@@ -143,9 +152,11 @@ class Call:
 
 
 @contextlib.contextmanager
-def call(request_timeout: float | None) -> Iterator[Call]:
-    """Run one request as a :class:`Call` watched by the :class:`Watchdog`."""
-    current = Call(request_timeout)
+def call(request_timeout: float | None,
+         about: tuple[str, str, str] | None = None) -> Iterator[Call]:
+    """Run one request as a :class:`Call` watched by the :class:`Watchdog`; ``about``
+    (method, path, url) says it while unanswered (smartdc_nb.call_notices)."""
+    current = Call(request_timeout, about)
     token = _current.set(current)
     WATCHDOG.watch(current)
     try:
@@ -161,23 +172,29 @@ def current_call() -> Call | None:
 
 
 class Watchdog:
-    """One daemon thread that shuts down the sockets of calls past their deadline.
+    """One daemon thread that shuts down the sockets of calls past their deadline, and has a
+    call that is still unanswered say so every notice period (smartdc_nb.call_notices).
 
     A thread rather than a timeout because a socket timeout bounds one read,
     and a trickling server makes each read short.
     """
 
     def __init__(self) -> None:
-        self._heap: list[tuple[float, int, Call]] = []
+        # (when, order, call, whether it is a notice rather than the deadline)
+        self._heap: list[tuple[float, int, Call, bool]] = []
         self._order = itertools.count()
         self._wake = threading.Condition()
         self._thread: threading.Thread | None = None
 
     def watch(self, current: Call) -> None:
-        if current.deadline == float("inf"):
+        notice = current.started + call_notices.notice_period() if current.about else None
+        if current.deadline == float("inf") and notice is None:
             return
         with self._wake:
-            heapq.heappush(self._heap, (current.deadline, next(self._order), current))
+            if current.deadline != float("inf"):
+                heapq.heappush(self._heap, (current.deadline, next(self._order), current, False))
+            if notice is not None and notice < current.deadline:
+                heapq.heappush(self._heap, (notice, next(self._order), current, True))
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="smartdc_nb-watchdog",
                                                 daemon=True)
@@ -196,13 +213,23 @@ class Watchdog:
                         self._thread = None
                         return
                     continue
-                when, _, due = self._heap[0]
+                when, _, due, notice = self._heap[0]
                 wait = when - time.monotonic()
                 if wait > 0:
                     self._wake.wait(wait)
                     continue
                 heapq.heappop(self._heap)
-            due.shut()
+                if notice:
+                    again = when + call_notices.notice_period()
+                    if again < due.deadline:
+                        heapq.heappush(self._heap, (again, next(self._order), due, True))
+            if not notice:
+                due.shut()
+            elif due.context is not None:
+                try:  # in the context that made the request: a notebook shows it under its cell
+                    due.context.run(call_notices.say_unanswered, due)
+                except Exception:  # noqa: BLE001 - a notice must never stop the deadlines
+                    log.debug("saying an unanswered request failed", exc_info=True)
 
 
 WATCHDOG = Watchdog()

@@ -30,7 +30,6 @@ instead of looping for ever.
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import math
 import statistics
@@ -39,6 +38,7 @@ from collections import OrderedDict, deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable, Hashable, Iterator
 
+from .call_notices import carry
 from .errors import PagingError, TransportError
 
 log = logging.getLogger("smartdc_nb")
@@ -96,15 +96,12 @@ def pages(fetch: Fetch, *, what: str, limit: int = PAGE_LIMIT,
     pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="smartdc_nb-page")
     asked: dict[int, Future] = {}
     interrupted = False
-    context = contextvars.copy_context()
-
-    def in_context(offset: int, size: int) -> Any:
-        # the caller's context, so a wait's deadline (smartdc_nb.limits) holds in the workers
-        return context.copy().run(fetch, offset, size)
 
     def ask(index: int) -> None:
         if index < max_pages and index not in asked:
-            asked[index] = pool.submit(in_context, index * stride, limit)
+            # in the caller's context: a wait's deadline (smartdc_nb.limits) holds in the
+            # workers, and a page the cloud does not answer says so where the caller would
+            asked[index] = pool.submit(carry(lambda o=index * stride: fetch(o, limit)))
 
     def width() -> int:
         return max(1, min(concurrency, window() if window is not None else concurrency))
@@ -125,7 +122,7 @@ def pages(fetch: Fetch, *, what: str, limit: int = PAGE_LIMIT,
                 # before it has been answered (what sequential paging would get)
                 log.info("%s: page at offset %d shares no row with the one before; asking again",
                          what, index * stride)
-                asked[index] = pool.submit(in_context, index * stride, limit)
+                asked[index] = pool.submit(carry(lambda o=index * stride: fetch(o, limit)))
                 retried = True
                 continue
             new, full = _take(page, keys, ids, index, index * stride, limit, seen, what)

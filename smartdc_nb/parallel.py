@@ -11,6 +11,8 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import ExitStack
 from typing import Callable, Hashable, Mapping, TypeVar
 
+from .call_notices import carry
+
 T = TypeVar("T")
 K = TypeVar("K")
 
@@ -49,7 +51,9 @@ def gather(tasks: Mapping[K, Callable[[], T]], max_workers: int | None = None,
             workers = max(1, min(len(keys), max_workers or len(keys)))
             pool = pools.enter_context(
                 ThreadPoolExecutor(max_workers=workers, thread_name_prefix="smartdc_nb"))
-            futures.update({pool.submit(tasks[key]): key for key in keys})
+            # each in the caller's context: the bounds it set (a wait's deadline, a panel's
+            # timeout) hold there, and an unanswered request says so where the caller's would
+            futures.update({pool.submit(carry(tasks[key])): key for key in keys})
         try:
             for done, future in enumerate(as_completed(futures), 1):
                 key = futures[future]

@@ -27,12 +27,11 @@ import os
 import sys
 from typing import Any, Mapping
 
+from .call_notices import NOTICE_PREFIX  # what a notice on stderr starts with
+
 log = logging.getLogger("smartdc_nb")
 
 ENV_SWITCH = "SMARTDC_NB_PROGRESS"
-#: What a notice printed on stderr in place of a bar starts with (a wait that hears nothing
-#: from the cloud: operations.silence); ``smartdc-nb run`` relays such lines as they come.
-NOTICE_PREFIX = "smartdc_nb: "
 _FALSE = ("0", "false", "no", "off", "")
 
 

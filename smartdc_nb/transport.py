@@ -204,7 +204,7 @@ class Transport:
         if self.limiter is not None:
             self.limiter.acquire()
         started = time.perf_counter()
-        with limits.call(self.request_timeout) as current:
+        with limits.call(self.request_timeout, (method, path, self.url)) as current:
             left = current.left()
             if left <= 0:
                 raise self._timeout(current, method, path)

@@ -9,6 +9,7 @@ import concurrent.futures
 import time
 from typing import Any, Callable
 
+from ..call_notices import carry
 from ..limits import cutoff
 from ..errors import (BulkActionError, TooManyRequestsError, TransportError, WaitInterrupted,
                       WaitUnanswered)
@@ -85,7 +86,8 @@ class Runner:
         futures: list[concurrent.futures.Future] = []
         try:
             for row in batch:
-                futures.append(pool.submit(self._send, row))
+                # in this thread's context: a send the cloud does not answer says so here
+                futures.append(pool.submit(carry(lambda r=row: self._send(r))))
             pending = set(futures)
             while pending:
                 # a short timeout keeps the main thread where Ctrl-C can reach it

@@ -11,56 +11,21 @@ headless run, ``smartdc-nb run``, relays those lines to the terminal as they com
 from __future__ import annotations
 
 import logging
-import math
-import os
 import time
-from datetime import datetime, timedelta, timezone
 from typing import NamedTuple, Sequence
 
+from ..call_notices import NOTICE_PERIOD, PERIOD_ENV, notice_period
+from ..call_notices import clock as _clock
+from ..call_notices import length as _length
 from ..errors import TransportError
 from ..progress import NOTICE_PREFIX, CountBar, StateBar
 from .targets import Tracker
 
 log = logging.getLogger("smartdc_nb")
 
-#: Seconds of silence between two notices; ``$SMARTDC_NB_SILENCE_NOTICE`` changes it.
-NOTICE_PERIOD = 60.0
-PERIOD_ENV = "SMARTDC_NB_SILENCE_NOTICE"
 #: Seconds a wait's poll may take at least, whatever the period: a short period must not cut
 #: a slow answer (a page of 1,000 machines from a busy CloudAPI can take seconds).
 POLL_BOUND = 5.0
-
-
-_said_bad: set[str] = set()  # values of $SMARTDC_NB_SILENCE_NOTICE already said to be bad
-
-
-def notice_period() -> float:
-    """:data:`NOTICE_PERIOD`, or ``$SMARTDC_NB_SILENCE_NOTICE`` seconds (read at each wait).
-    A value that is no number > 0 is said once and the default used, not raised: the wait
-    it is read for may follow requests already sent."""
-    raw = os.environ.get(PERIOD_ENV, "").strip()
-    try:
-        value = float(raw or NOTICE_PERIOD)
-    except ValueError:
-        value = math.nan
-    if value > 0:
-        return value
-    if raw not in _said_bad:
-        _said_bad.add(raw)
-        log.warning("%s=%r is not a number of seconds > 0 (such as 30): a wait that hears "
-                    "nothing from the cloud says so every %g s", PERIOD_ENV, raw, NOTICE_PERIOD)
-    return NOTICE_PERIOD
-
-
-def _clock(moment: float) -> str:
-    """A monotonic ``moment`` as a UTC wall-clock time."""
-    wall = datetime.now(timezone.utc) + timedelta(seconds=moment - time.monotonic())
-    return f"{wall:%H:%M:%S} UTC"
-
-
-def _length(seconds: float) -> str:
-    minutes, rest = divmod(int(seconds), 60)
-    return f"{minutes} min {rest} s" if minutes else f"{rest} s"
 
 
 class Notice(NamedTuple):

@@ -9,14 +9,13 @@ under the part's own lock so two threads never interleave one part's state.
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import threading
 import time
 import traceback
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, Callable, Sequence
 
 from ..display.layout import Card, Section, Table
 from ..display.values import Badge, Note, text
@@ -24,7 +23,6 @@ from ..errors import SmartDCError
 from .html import render_card, render_line
 
 log = logging.getLogger("smartdc_nb.widgets")
-T = TypeVar("T")
 
 #: the log word of a run in which no machine was acted on (all skipped): not a success
 NOTHING_DONE = "nothing was done"
@@ -64,13 +62,6 @@ def within(timeout: float | None) -> Any:
     from ..limits import cutoff
 
     return cutoff(time.monotonic() + timeout if timeout else None, PANEL_BOUND)
-
-
-def carried(work: Callable[[], T]) -> Callable[[], T]:
-    """``work`` to run on another thread (a listing's, one per datacenter or machine) in this
-    thread's context as it is now, so the bound of :func:`within` holds there too."""
-    context = contextvars.copy_context()
-    return lambda: context.copy().run(work)  # a copy each: one context runs on one thread
 
 
 def apply_plan(plan: Any, panel_timeout: float | None, **options: Any) -> Any:

@@ -31,7 +31,7 @@ from ..plans import Plan, make_plan
 from ..operations.polling import refresh_machines
 from .base import SelectionPanel
 from .html import render_card
-from .pieces import WidgetBar, apply_one, apply_plan, carried, describe, list_again, plural, within
+from .pieces import WidgetBar, apply_one, apply_plan, describe, list_again, plural, within
 from .sources import list_machines, nothing_listed
 
 COLUMNS = ["Machine", "Datacenter", "Snapshot", "State", "Created", "Age", "Size"]
@@ -217,7 +217,7 @@ class SnapshotPanel(SelectionPanel):
             bar.n = count
             bar.refresh()
 
-        found, failed = gather({m: carried(self._unless_closed(m.snapshots)) for m in asked},
+        found, failed = gather({m: self._unless_closed(m.snapshots) for m in asked},
                                self.concurrency, done, per=lambda m: m.datacenter)
         bar.close()
         if self.closed_during("List snapshots"):

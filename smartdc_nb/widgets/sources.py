@@ -17,7 +17,7 @@ from ..errors import InvalidInputError
 from ..fleet import Fleet, gather
 from ..resources.machine import Machine
 from ..machinelist import MachineList
-from .pieces import carried, describe
+from .pieces import describe
 
 
 def datacenters_of(subject: Any) -> dict[str, DataCenter]:
@@ -40,7 +40,7 @@ def list_machines(datacenters: Mapping[str, DataCenter], **filters: Any
     Each datacenter is listed on its own thread, in the caller's context (its request bound)."""
     for dc in list(datacenters.values())[:1]:
         dc.machine_filters(filters)  # refuse bad filters once, before any request
-    tasks = {name: carried(lambda d=dc: d.machines(**filters)) for name, dc in datacenters.items()}
+    tasks = {name: (lambda d=dc: d.machines(**filters)) for name, dc in datacenters.items()}
     found, errors = gather(tasks)
     return MachineList(m for machines in found.values() for m in machines), errors
 

@@ -1,0 +1,109 @@
+"""A request the cloud has not answered says so while it waits, not only when it ends.
+
+A listing on a cloud that took the connection and never answered said nothing until its
+``request_timeout`` (180 s by default) ended it, so a notebook cell or a headless run looked
+hung. Every :func:`notice_period` seconds the watchdog that ends a request at its deadline
+(smartdc_nb.limits) has it say what it waits for, since when and until when, on stderr;
+``smartdc-nb run`` relays such lines (:data:`NOTICE_PREFIX`) to the terminal as they come.
+
+Said for requests made in the main thread, or in threads given its context
+(:func:`carry`: a Fleet's per-datacenter listings, pages fetched in parallel, a bulk run's
+sends), and printed in that context, so a notebook shows the line under the cell that made the
+request. Not for a wait's polls (the wait says it, once for all its machines:
+smartdc_nb.operations.silence) nor for a panel's requests (their own threads: a panel says
+what it waits for in its header and log, and a line on stderr would land in whatever cell
+happens to be running).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import math
+import os
+import sys
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, TypeVar
+
+log = logging.getLogger("smartdc_nb")
+T = TypeVar("T")
+
+#: What a notice printed on stderr starts with; ``smartdc-nb run`` relays such lines.
+NOTICE_PREFIX = "smartdc_nb: "
+#: Seconds of silence between two notices; ``$SMARTDC_NB_SILENCE_NOTICE`` changes it.
+NOTICE_PERIOD = 60.0
+PERIOD_ENV = "SMARTDC_NB_SILENCE_NOTICE"
+
+_said_bad: set[str] = set()  # values of $SMARTDC_NB_SILENCE_NOTICE already said to be bad
+#: Whether requests made here give notices; None: only in the main thread.
+_noticed: contextvars.ContextVar[bool | None] = contextvars.ContextVar(
+    "smartdc_nb_noticed", default=None)
+
+
+def notice_period() -> float:
+    """:data:`NOTICE_PERIOD`, or ``$SMARTDC_NB_SILENCE_NOTICE`` seconds (read each time).
+    A value that is no number > 0 is said once and the default used, not raised: the wait
+    or request it is read for may follow requests already sent."""
+    raw = os.environ.get(PERIOD_ENV, "").strip()
+    try:
+        value = float(raw or NOTICE_PERIOD)
+    except ValueError:
+        value = math.nan
+    if value > 0:
+        return value
+    if raw not in _said_bad:
+        _said_bad.add(raw)
+        log.warning("%s=%r is not a number of seconds > 0 (such as 30): a wait that hears "
+                    "nothing from the cloud says so every %g s", PERIOD_ENV, raw, NOTICE_PERIOD)
+    return NOTICE_PERIOD
+
+
+def noticed() -> bool:
+    """Whether a request made here now says so when it goes unanswered (see the module)."""
+    flag = _noticed.get()
+    return threading.current_thread() is threading.main_thread() if flag is None else flag
+
+
+def carry(work: Callable[[], T]) -> Callable[[], T]:
+    """``work`` to run on another thread in this thread's context as it is now: the bounds a
+    caller set (smartdc_nb.limits: a wait's deadline, a panel's timeout) hold there, and its
+    requests give notices where this thread's would, printed where this thread's are."""
+    context = contextvars.copy_context()
+    flag = noticed()
+
+    def run() -> T:
+        _noticed.set(flag)
+        return work()
+    return lambda: context.copy().run(run)  # a copy each: one context runs on one thread
+
+
+def clock(moment: float) -> str:
+    """A ``time.monotonic()`` moment as a UTC wall-clock time."""
+    wall = datetime.now(timezone.utc) + timedelta(seconds=moment - time.monotonic())
+    return f"{wall:%H:%M:%S} UTC"
+
+
+def length(seconds: float) -> str:
+    minutes, rest = divmod(int(seconds), 60)
+    return f"{minutes} min {rest} s" if minutes else f"{rest} s"
+
+
+def say_unanswered(call: Any) -> None:
+    """Say that request ``call`` (a limits.Call with ``about`` = (method, path, url)) has had
+    no full answer yet: in the log, and on stderr (run in the context that made it)."""
+    method, path, url = call.about
+    now = time.monotonic()
+    until = (f"until {clock(call.deadline)} ({call.limit})" if math.isfinite(call.deadline)
+             else "with no deadline (request_timeout=None)")
+    text = (f"{method} {path} to CloudAPI at {url} has had no full answer since "
+            f"{clock(call.started)} ({length(now - call.started)}); still waiting, {until}.")
+    if method not in ("GET", "HEAD"):
+        text += " If it arrived, the cloud may carry it out whatever becomes of the answer."
+    log.warning("%s", text)
+    print(NOTICE_PREFIX + text, file=sys.stderr, flush=True)
+
+
+__all__ = ["NOTICE_PREFIX", "NOTICE_PERIOD", "PERIOD_ENV", "notice_period", "noticed", "carry",
+           "clock", "length", "say_unanswered"]

@@ -1,0 +1,110 @@
+"""A request the cloud does not answer says so while it waits, not only when it ends.
+
+A listing (``dc.machines()``, a Fleet's, a frame's) on a cloud that took the connection and
+never answered said nothing until ``request_timeout`` (180 s by default) ended it: a notebook
+cell or a headless run looked hung. Waits had such notices (smartdc_nb.operations.silence);
+one request now has them too, on stderr, every notice period (``$SMARTDC_NB_SILENCE_NOTICE``),
+said by the watchdog that ends it at its deadline.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from smartdc_nb import Fleet
+from smartdc_nb.errors import RequestTimeoutError, TransportError
+
+PREFIX = "smartdc_nb: "
+
+
+def notices(err: str) -> list[str]:
+    return [line for line in err.splitlines() if line.startswith(PREFIX)]
+
+
+def test_a_listing_the_cloud_does_not_answer_says_so_while_it_waits(connect, emu, monkeypatch,
+                                                                   capsys):
+    monkeypatch.setenv("SMARTDC_NB_SILENCE_NOTICE", "0.5")
+    dc = connect(request_timeout=2.2)
+    emu.faults.add(path=r"/demo/machines(\?|$)", method="GET", hold=True)
+    try:
+        started = time.monotonic()
+        with pytest.raises(RequestTimeoutError):
+            dc.machines()
+        took = time.monotonic() - started
+    finally:
+        emu.faults.clear()
+    said = notices(capsys.readouterr().err)
+    assert took < 2.2 + 1.5, took
+    assert 3 <= len(said) <= 4, said  # at 0.5, 1, 1.5 and 2 s: before the 2.2 s deadline
+    first = said[0]
+    assert f"GET /demo/machines to CloudAPI at {emu.urls['us-east-1']}" in first, first
+    assert "has had no full answer since " in first, first
+    assert "still waiting, until " in first and " UTC (request_timeout=2.2s)" in first, first
+
+
+def test_a_listing_of_many_datacenters_says_which_one_is_silent(dc, emu, monkeypatch, capsys):
+    """A Fleet lists its datacenters in threads: the notice comes from the silent one's."""
+    monkeypatch.setenv("SMARTDC_NB_SILENCE_NOTICE", "0.5")
+    dc.transport.request_timeout = 1.8
+    emu.faults.add(path=r"/demo/machines(\?|$)", method="GET", hold=True, datacenter="us-west-1")
+    try:
+        fleet = Fleet(dc)
+        for member in fleet.datacenters.values():
+            member.transport.request_timeout = 1.8
+        with pytest.warns(UserWarning):
+            fleet.machines()
+    finally:
+        emu.faults.clear()
+    said = notices(capsys.readouterr().err)
+    assert said and all(emu.urls["us-west-1"] in line for line in said), said
+    assert not any(emu.urls["us-east-1"] in line for line in said), said
+
+
+def test_a_request_answered_in_time_and_a_waits_polls_say_nothing(connect, emu, monkeypatch,
+                                                                 capsys):
+    """A slow answer within the period, and a wait's polls (the wait says it itself, once)."""
+    monkeypatch.setenv("SMARTDC_NB_SILENCE_NOTICE", "0.6")
+    dc = connect()
+    emu.faults.add(path=r"/demo/machines(\?|$)", method="GET", latency=0.3)
+    try:
+        assert dc.machines()
+    finally:
+        emu.faults.clear()
+    assert notices(capsys.readouterr().err) == []
+
+
+def test_a_panels_request_prints_no_notice(dc, emu, monkeypatch, capsys):
+    """A panel works in its own threads and says what it waits for in its header and log: a
+    line on stderr would land in whatever cell happens to be running."""
+    from smartdc_nb.widgets import fleet_panel
+
+    monkeypatch.setenv("SMARTDC_NB_SILENCE_NOTICE", "0.3")
+    panel = fleet_panel(dc, timeout=1.5)
+    panel.wait(timeout=30)
+    capsys.readouterr()
+    emu.faults.add(path=r"/demo/machines(\?|$)", method="GET", hold=True)
+    try:
+        panel.buttons["list"].click()
+        panel.wait(timeout=30)
+    finally:
+        emu.faults.clear()
+        panel.close()
+    assert "failed" in panel.log.entries[-1].word or "not" in panel.log.entries[-1].message
+    assert notices(capsys.readouterr().err) == []
+
+
+def test_a_mutating_request_says_it_may_still_be_carried_out(dc, emu, monkeypatch, capsys):
+    monkeypatch.setenv("SMARTDC_NB_SILENCE_NOTICE", "0.5")
+    machine = next(m for m in dc.machines() if m.state == "running")
+    dc.transport.request_timeout = 1.2
+    emu.faults.add(path=r"/demo/machines/[^/?]+(\?|$)", method="POST", hold=True)
+    try:
+        with pytest.raises(TransportError):
+            machine.stop()
+    finally:
+        emu.faults.clear()
+    said = notices(capsys.readouterr().err)
+    assert said and "POST /demo/machines/" in said[0], said
+    assert "the cloud may carry it out" in said[0], said

@@ -428,6 +428,36 @@ def test_a_headless_wait_on_a_silent_cloud_says_so_while_it_goes_on(emu, lab_env
 
 
 @pytest.mark.slow
+def test_a_headless_listing_the_cloud_holds_says_so_under_its_cell(emu, lab_env, tmp_path):
+    """A listing on a cloud that takes the connection and does not answer said nothing until
+    request_timeout (180 s): the terminal showed a cell's line and then nothing. The request's
+    notice is printed in the kernel from the watchdog's thread, in the context of the cell that
+    made it, and relayed under that cell's line."""
+    fault = emu.faults.add(path=r"/demo/machines(\?|$)", method="GET", hold=True)
+
+    def answer_after_a_while() -> None:
+        eventually(lambda: any(f["hits"] for f in emu.faults.list()), 120, "the held listing")
+        time.sleep(3.5)
+        emu.faults.remove(fault)  # lets the held request go on to its answer
+
+    watcher = threading.Thread(target=answer_after_a_while)
+    watcher.start()
+    try:
+        proc = run_cli(NOTEBOOKS / "01-fleet-overview.ipynb", "-p", "profile", "lab", "-o",
+                       tmp_path / "out.ipynb", env={**lab_env, "SMARTDC_NB_SILENCE_NOTICE": "1"})
+    finally:
+        watcher.join()
+        emu.faults.clear()
+    assert proc.returncode == 0, proc.stderr
+    notices = [line for line in proc.stderr.splitlines() if "has had no full answer" in line]
+    assert len(notices) >= 2, proc.stderr
+    urls = "|".join(map(re.escape, emu.urls.values()))  # the overview lists every datacenter
+    assert re.match(r"\[\d+/\d+ \+\d+:\d\d\] GET /demo/machines\S* to CloudAPI at "
+                    f"({urls}) has had no full answer since ", notices[0]), notices[0]
+    assert "smartdc_nb: " not in proc.stderr
+
+
+@pytest.mark.slow
 def test_rolling_reboot_dry_run_changes_nothing(demo_cloud, tmp_path):
     dc = smartdc_nb.connect("demo")
     nb = execute("03-rolling-reboot.ipynb", tmp_path, tag_selector="role=web")

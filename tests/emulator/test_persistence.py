@@ -216,3 +216,32 @@ def test_unexpected_errors_reach_stderr_with_the_request_id(tmp_path, triton_key
     assert code == 0
     assert "smartdc-nb emulator: ERROR: unexpected error serving POST" in err
     assert "(request id req-13-12)" in err and "database is locked" in err
+
+
+def test_a_state_file_from_before_snapshot_jobs_still_shows_its_deleted_snapshots(
+        tmp_path, triton_keys):
+    """Files written before the emulator kept snapshot jobs kept the names of deleted
+    snapshots only (``deleted_snapshots``). Loaded again, such a snapshot is what CloudAPI
+    shows for one the machine had and deleted: GET says ``deleted`` (not a 404, which is for a
+    name no job ever touched), and the list leaves it out."""
+    import sqlite3
+
+    from smartdc_nb.emulator import Emulator
+
+    path = valid_state(tmp_path / "old.sqlite", triton_keys)
+    db = sqlite3.connect(path)
+    with db:
+        dc, machine_id, doc = db.execute("SELECT dc, id, doc FROM machines LIMIT 1").fetchone()
+        old = json.loads(doc)
+        old.pop("snapshot_jobs")
+        old["deleted_snapshots"] = ["gone-before"]
+        db.execute("UPDATE machines SET doc = ? WHERE dc = ? AND id = ?",
+                   (json.dumps(old), dc, machine_id))
+    db.close()
+    with Emulator(accounts={"demo": [triton_keys["rsa"].public_line]}, state=str(path)) as emu:
+        api = Client(emu.urls[dc], triton_keys["rsa"])
+        got = api.get(f"/my/machines/{machine_id}/snapshots/gone-before")
+        assert got.status == 200 and got.json()["state"] == "deleted", got.json()
+        listed = api.get(f"/my/machines/{machine_id}/snapshots").json()
+        assert "gone-before" not in {s["name"] for s in listed}
+        assert api.get(f"/my/machines/{machine_id}/snapshots/never-made").status == 404

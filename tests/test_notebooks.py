@@ -155,6 +155,18 @@ def run_cli(*args, env=None) -> subprocess.CompletedProcess:
                           stdin=subprocess.DEVNULL)
 
 
+def run_cli_while(emu, meanwhile, *args, env=None) -> subprocess.CompletedProcess:
+    """run_cli while ``meanwhile()`` (what the cloud does during the run) runs in a thread;
+    the emulator's faults are cleared after both."""
+    watcher = threading.Thread(target=meanwhile)
+    watcher.start()
+    try:
+        return run_cli(*args, env=env)
+    finally:
+        watcher.join()
+        emu.faults.clear()
+
+
 HOSTILE = "<script>alert(1)</script>"
 GONE_IMAGE = "00000000-0000-4000-8000-0000000000ad"
 
@@ -411,14 +423,9 @@ def test_a_headless_wait_on_a_silent_cloud_says_so_while_it_goes_on(emu, lab_env
         time.sleep(7)  # past the batch's wait: the cells after it read the cloud as it is again
         emu.faults.remove(fault)
 
-    watcher = threading.Thread(target=silent_after_the_first_reboot)
-    watcher.start()
-    try:
-        proc = run_cli(*args, "-p", "approve", plan_id_of(dry.stdout), "-o",
-                       tmp_path / "out.ipynb", env={**lab_env, "SMARTDC_NB_SILENCE_NOTICE": "1"})
-    finally:
-        watcher.join()
-        emu.faults.clear()
+    proc = run_cli_while(emu, silent_after_the_first_reboot, *args, "-p", "approve",
+                         plan_id_of(dry.stdout), "-o", tmp_path / "out.ipynb",
+                         env={**lab_env, "SMARTDC_NB_SILENCE_NOTICE": "1"})
     assert proc.returncode == 1, proc.stderr
     notices = [line for line in proc.stderr.splitlines() if "no answer from CloudAPI" in line]
     assert notices, proc.stderr
@@ -440,14 +447,9 @@ def test_a_headless_listing_the_cloud_holds_says_so_under_its_cell(emu, lab_env,
         time.sleep(3.5)
         emu.faults.remove(fault)  # lets the held request go on to its answer
 
-    watcher = threading.Thread(target=answer_after_a_while)
-    watcher.start()
-    try:
-        proc = run_cli(NOTEBOOKS / "01-fleet-overview.ipynb", "-p", "profile", "lab", "-o",
-                       tmp_path / "out.ipynb", env={**lab_env, "SMARTDC_NB_SILENCE_NOTICE": "1"})
-    finally:
-        watcher.join()
-        emu.faults.clear()
+    proc = run_cli_while(emu, answer_after_a_while, NOTEBOOKS / "01-fleet-overview.ipynb",
+                         "-p", "profile", "lab", "-o", tmp_path / "out.ipynb",
+                         env={**lab_env, "SMARTDC_NB_SILENCE_NOTICE": "1"})
     assert proc.returncode == 0, proc.stderr
     notices = [line for line in proc.stderr.splitlines() if "has had no full answer" in line]
     assert len(notices) >= 2, proc.stderr

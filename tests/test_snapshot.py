@@ -202,3 +202,16 @@ def test_a_snapshot_card_says_what_cloudapis_deleted_means(emu, m):
         assert "not made" not in m.snapshot("nightly")._repr_html_()
     finally:
         emu.clock.reset()
+
+
+def test_a_canceled_create_is_not_said_to_be_only_a_refusal(emu, m):
+    """A create job an operator canceled leaves what a failed one leaves: the snapshot shown
+    'deleted' and an audit entry with success "no". The wait said the cloud refused it, which
+    for a cancel is wrong; CloudAPI gives nothing to tell the two apart, so it says both."""
+    emu.datacenter("us-east-1").fail_next("create_snapshot", canceled=True)
+    snap = m.create_snapshot("stopped-by-an-operator")
+    with pytest.raises(WaitFailed) as info:
+        snap.wait_for("created", **FAST)
+    text = str(info.value)
+    assert "no snapshot stopped-by-an-operator was made" in text, text
+    assert "failed or was canceled" in text, text

@@ -273,8 +273,9 @@ class Tracker:
             why += self._existed() + (" ('unknown' is the audit log's name of a firewall "
                                       "change)" if self.action.action == "unknown" else "")
             if self.unmade:
-                why += (f"; no snapshot {self.resource.name} was made (CloudAPI shows such a "
-                        "snapshot as 'deleted')")
+                why += (f"; no snapshot {self.resource.name} was made: its job failed or was "
+                        "canceled (CloudAPI shows either as 'deleted', with nothing to tell them "
+                        "apart)")
             # an operator's cancel also gives success "no": the snapshot's state tells it apart
             head = (f"the {self.action.action!r} job on {self.label} was canceled (its snapshot "
                     "shows 'canceled')" if self.kind == "snapshot" and self.state == "canceled"

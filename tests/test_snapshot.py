@@ -84,8 +84,9 @@ def test_a_create_job_that_fails_ends_the_wait_with_its_audit_entry(emu, m):
     # says the job failed
     emu.datacenter("us-east-1").fail_next("create_snapshot")
     snap = m.create_snapshot("doomed")
-    with pytest.raises(WaitFailed, match="refused 'create_snapshot' on snapshot doomed of "
-                                         "snap-01 .*no snapshot doomed was made") as info:
+    with pytest.raises(WaitFailed, match="the 'create_snapshot' job on snapshot doomed of "
+                                         "snap-01 .* did not succeed: .*no snapshot doomed was "
+                                         "made: its job failed or was canceled") as info:
         snap.wait_for("created", **FAST)
     assert info.value.last_state == "deleted"
     assert [s for _, s in info.value.history] == ["deleted"]

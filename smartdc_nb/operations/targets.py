@@ -279,7 +279,8 @@ class Tracker:
             # an operator's cancel also gives success "no": the snapshot's state tells it apart
             head = (f"the {self.action.action!r} job on {self.label} was canceled (its snapshot "
                     "shows 'canceled')" if self.kind == "snapshot" and self.state == "canceled"
-                    else f"the cloud refused {self.action.action!r} on {self.label}")
+                    else f"the {self.action.action!r} job on {self.label} did not succeed"
+                    if self.unmade else f"the cloud refused {self.action.action!r} on {self.label}")
             self.fail(f"{head}: the audit log records it with success \"no\" at "
                       f"{entry.get('time')}{why}. CloudAPI accepts actions with 202 and checks "
                       "them later")

@@ -137,3 +137,34 @@ def test_raw_text_that_looks_like_json_still_reaches_the_notebook(tmp_path):
     proc = smartdc_nb_run(nb, "-r", "datacenters", '["us-east-1"]', cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "'[\"us-east-1\"]'"
+
+
+@pytest.mark.parametrize("kind, what", [
+    (int, "a whole number (int)"), (float, "a number (float)"), (bool, "True or False"),
+    (list, "a list, e.g. '[\"a\", \"b\"]'"), (dict, "a dict, e.g. '{\"key\": \"value\"}'")])
+@pytest.mark.parametrize("text", ["", "  "])
+def test_an_empty_value_is_said_to_be_empty(kind, what, text):
+    """``-p batch_size "$SIZE"`` with SIZE unset gave "'' is not one", as if '' were a typo
+    of a number; it says now that the value is empty, and what to give."""
+    assert refusal("size", text, kind) == \
+        f"parameter size is empty (an unset shell variable?); give {what}"
+
+
+def test_an_empty_value_says_what_the_parameter_takes():
+    declared = {"batch_size": {"type": int, "default": "2", "help": "machines rebooted at once"}}
+    with pytest.raises(ParameterError) as info:
+        resolve_parameters(declared, [("batch_size", "")], [])
+    assert str(info.value) == ("parameter batch_size is empty (an unset shell variable?); give "
+                               "a whole number (int): machines rebooted at once; its default is 2")
+
+
+@pytest.mark.slow
+def test_the_command_says_an_empty_number_is_empty(tmp_path):
+    nb = write_notebook(tmp_path / "book.ipynb", 'open("ran", "w").write("yes")',
+                        parameters=PARAMETERS)
+    proc = smartdc_nb_run(nb, "-p", "count", "", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip() == ("smartdc-nb run: parameter count is empty (an unset shell "
+                                   "variable?); give a whole number (int): how many; its "
+                                   "default is 2")
+    assert not (tmp_path / "ran").exists()

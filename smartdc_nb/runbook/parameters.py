@@ -16,6 +16,9 @@ PARAMETERS_TAG = "parameters"
 KNOWN_TYPES = {t.__name__: t for t in (bool, int, float, str, list, dict)}
 _TRUE = ("true", "yes", "on", "1")
 _FALSE = ("false", "no", "off", "0")
+#: What a value of each typed kind is, in the words of a refusal.
+_WHAT = {int: "a whole number (int)", float: "a number (float)", bool: "True or False",
+         list: 'a list, e.g. \'["a", "b"]\'', dict: 'a dict, e.g. \'{"key": "value"}\''}
 
 
 class ParameterError(ValueError):
@@ -84,6 +87,9 @@ def papermill_value(text: str) -> Any:
 def parse_value(name: str, text: str, kind: type | None, takes: str = "") -> Any:
     """``text`` as a value of ``kind`` (the parameter's declared type); ParameterError if it is
     not one. ``takes`` says in words what the parameter takes (its help, its default)."""
+    if kind in _WHAT and not text.strip():  # "-p batch_size $SIZE" with SIZE unset: no typo
+        raise ParameterError(f"parameter {name} is empty (an unset shell variable?); give "
+                             f"{_WHAT[kind]}" + (f": {takes}" if takes else ""))
     if kind is bool:
         if text.lower() in _TRUE:
             return True

@@ -10,8 +10,8 @@ defaults); a value is read as the type of the parameter's default (see
 :mod:`smartdc_nb.runbook.parameters`), and one it cannot be, or a name given twice, is refused
 before any cell runs. ``-r NAME VALUE`` passes the text as given.
 
-While it runs, a line per code cell goes to stderr (``[3/12 +0:04] first line``;
-``-q`` turns it off). Progress bars are off in the kernel (``TQDM_DISABLE=1``,
+While it runs, a line per code cell goes to stderr (``[3/12 +0:04] # reboot in batches``:
+its first line that is not an import; ``-q`` turns it off). Progress bars are off in the kernel (``TQDM_DISABLE=1``,
 ``SMARTDC_NB_PROGRESS=0``). The summary printed on stdout at the end is the
 text output of the cells tagged ``summary``, else of the last cell that
 printed something. Exit status: 0 on success (a cell may end the run early

@@ -14,7 +14,7 @@ from typing import Any, Callable, TextIO
 from papermill.engines import NBClientEngine, papermill_engines
 
 from ..progress import NOTICE_PREFIX
-from .report import first_line
+from .report import cell_label
 
 ENGINE = "smartdc_nb-progress"
 
@@ -58,7 +58,7 @@ class CellPrinter:
 
     def __call__(self, position: int, total: int, cell: Any) -> None:
         self.cell = f"[{position}/{total}"
-        text = first_line(cell.source) or "(empty cell)"
+        text = cell_label(cell.source)[1] or "(empty cell)"
         head = self._head()
         room = max(20, self.width - len(head))
         if len(text) > room:

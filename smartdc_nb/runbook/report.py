@@ -84,17 +84,31 @@ def raising_line(source: str, traceback: list[str]) -> tuple[int, str] | None:
     return None
 
 
-def first_line(source: str) -> str:
-    """The first non-blank line of a cell's source."""
-    return next((line.strip() for line in str(source).splitlines() if line.strip()), "")
+def cell_label(source: str) -> tuple[int, str]:
+    """(line number, text) of what names a cell: its first line that is neither blank nor an
+    import, so a heading comment when it has one; the first line of a cell that only imports;
+    ``(0, "")`` for an empty cell. A runbook's first cell starts with imports, and "import
+    socket" named it in the progress and in a failure."""
+    lines = str(source).splitlines()
+    open_parens = 0  # inside an import's parentheses: `from x import (\n a,\n b)`
+    for number, line in enumerate(lines, 1):
+        text = line.strip()
+        if open_parens or text.startswith(("import ", "from ")):
+            open_parens = max(0, open_parens + text.count("(") - text.count(")"))
+            continue
+        if text:
+            return number, text
+    return next(((n, line.strip()) for n, line in enumerate(lines, 1) if line.strip()), (0, ""))
 
 
 def describe_failure(error: Any, nb: Any) -> str:
-    """A papermill execution error in words: the cell (position and first line) and the line that raised."""
+    """A papermill execution error in words: the cell (its position, its In [n] as papermill's
+    banner in the executed notebook says it, and its label) and the line that raised."""
     position = failed_cell_position(nb, error.cell_index)
-    text = f"cell {position} (In [{error.exec_count}]) failed: {first_line(error.source)}"
+    label = cell_label(error.source)
+    text = f"cell {position} (In [{error.exec_count}]) failed: {label[1]}"
     raised = raising_line(str(error.source), getattr(error, "traceback", []))
-    if raised is not None and (raised[0] != 1 or raised[1] != first_line(error.source)):
+    if raised is not None and raised[0] != label[0]:
         text += f"\n  at line {raised[0]}: {raised[1]}"
     return text + f"\n  {error.ename}: {error.evalue}"
 
@@ -108,7 +122,7 @@ def describe_timeout(nb: Any, timeout: float) -> str:
         return f"a cell did not finish within --timeout {timeout:g} s"
     cell = cells[started[-1]]
     return (f"cell {failed_cell_position(nb, started[-1])} (In [{cell.execution_count}]) did not "
-            f"finish within --timeout {timeout:g} s: {first_line(cell.source)}")
+            f"finish within --timeout {timeout:g} s: {cell_label(cell.source)[1]}")
 
 
 def write_html(nb: Any, path: Path) -> None:

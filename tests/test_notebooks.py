@@ -498,9 +498,13 @@ def plan_id_of(text: str) -> str:
 def test_rolling_reboot_of_nothing_is_a_clean_no_op(demo_cloud, tmp_path):
     nb = execute("03-rolling-reboot.ipynb", tmp_path, tag_selector="role=nothing")
     assert "0 machines carry {'role': 'nothing'}" in text_of(nb)
+    assert "nothing to apply: no machine carries role=nothing" in text_of(nb)
     approved = execute("03-rolling-reboot.ipynb", tmp_path, tag_selector="role=nothing",
-                       approve=plan_id_of(text_of(nb)))
+                       approve=re.search(r"plan id: ([0-9a-f]{12})", text_of(nb)).group(1))
     assert "reboot on 0 machines: nothing to do" in text_of(approved)
+    assert "Empty DataFrame" not in text_of(approved)
+    assert "no machines to verify: none was rebooted" in text_of(approved)
+    assert not [o for o in outputs(approved, "text/plain") if o["data"]["text/plain"] == "None"]
 
 
 @pytest.mark.slow

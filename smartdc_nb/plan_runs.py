@@ -87,7 +87,7 @@ def applied_before(plan_id: str, datacenter: Any, replan: str = REPLAN, *,
     if run is None:
         return None
     begun = f"run {run.run_id}, begun {run.start['time']:%Y-%m-%d %H:%M:%S} UTC"
-    counts = ", ".join(f"{n} {status}" for status, n in run.counts().items()) or "no machines"
+    counts = _counts(run)
     shown = f"`smartdc-nb journal {run.run_id}` shows its machines"
     status = run.status
     if status == "running":
@@ -101,6 +101,18 @@ def applied_before(plan_id: str, datacenter: Any, replan: str = REPLAN, *,
     return (f"{already}: {begun}, did not finish ({status}: {counts}); so nothing was sent. "
             f"`smartdc-nb resume {run.run_id}` finishes that run, sending only what it did not "
             f"send{f'; then {after_resume}' if after_resume else ''}; {shown}")
+
+
+def _counts(run: Run) -> str:
+    """The run's machines counted as its summary said them when it ended ("8 done": its
+    run-end holds the outcomes), else by what the journal has of each ("1 accepted, 7 not
+    sent": what a resume would go by)."""
+    from .operations.outcomes import OUTCOMES, counts_text
+
+    ended = (run.ended or {}).get("detail") if run.status == "ended" else None
+    if isinstance(ended, dict) and ended and set(ended) <= set(OUTCOMES):
+        return counts_text(ended) or "no machines"
+    return ", ".join(f"{n} {status}" for status, n in run.counts().items()) or "no machines"
 
 
 __all__ = ["REPLAN", "applied_before", "earlier_run", "snapshots_taken_by", "unspent"]

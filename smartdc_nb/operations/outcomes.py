@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from ..errors import (
     BulkActionError, WaitTimeout,
@@ -137,8 +137,7 @@ class BulkResult(ResultTable):
         sent = sum(o.outcome == NOT_REACHED and o.sent for o in self.outcomes)
         after = {DONE: unconfirmed,
                  NOT_REACHED: f" ({sent} of them sent, not seen done)" if sent else ""}
-        counts = ", ".join(f"{n} {outcome}" + after.get(outcome, "")
-                           for outcome, n in self.counts.items() if n)
+        counts = counts_text(self.counts, after)
         waited = (f" ({'would wait' if self.dry_run else 'waited'} for {self.waited_for})"
                   if self.waited_for else "")
         head = f"{verb} {self.action}".strip()
@@ -159,6 +158,14 @@ class BulkResult(ResultTable):
         return text
 
 
+def counts_text(counts: Mapping[str, int], after: Mapping[str, str] | None = None) -> str:
+    """Machines per outcome as a run's summary says them ("7 done, 1 failed"), ``after`` an
+    outcome's count what follows it; the journal's record of a run's end holds ``counts``,
+    and a refusal that names the run says them in these words too (plan_runs)."""
+    return ", ".join(f"{n} {outcome}" + (after or {}).get(outcome, "")
+                     for outcome, n in counts.items() if n)
+
+
 def _said(outcome: Outcome) -> Any:
     """What the summary says of a failed row: its error, or its reason when that says more: a
     request whose answer was lost (the cloud may have applied it: that comes first, not the
@@ -173,5 +180,5 @@ def _first_line(error: Any) -> str:
     return text if len(text) <= 120 else text[:119] + "…"
 
 
-__all__ = ["Outcome", "BulkResult", "BulkInterrupted", "DONE", "FAILED", "SKIPPED", "NOT_REACHED",
+__all__ = ["Outcome", "BulkResult", "BulkInterrupted", "counts_text", "DONE", "FAILED", "SKIPPED", "NOT_REACHED",
            "PLANNED", "OUTCOMES"]

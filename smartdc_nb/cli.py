@@ -18,7 +18,7 @@ SUBCOMMANDS = {
     "demo": ("smartdc_nb.demo", "start the embedded demo cloud and JupyterLab on the notebooks"),
     "emulator": ("smartdc_nb.emulator.cli", "run the local CloudAPI emulator"),
     "journal": ("smartdc_nb.journal_views", "list recent runs of the journal, or one run's machines"),
-    "resume": ("smartdc_nb.resuming", "continue an interrupted bulk run from the journal"),
+    "resume": ("smartdc_nb.resume_command", "continue an interrupted bulk run from the journal"),
     "snapshot": ("smartdc_nb.frames.snapshot_cli",
                  "save the fleet now as a history point (Parquet), e.g. from cron"),
     "run": ("smartdc_nb.runbook.command", "execute a runbook headless with parameters (papermill)"),

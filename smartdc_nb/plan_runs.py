@@ -87,7 +87,7 @@ def applied_before(plan_id: str, datacenter: Any, replan: str = REPLAN, *,
     if run is None:
         return None
     begun = f"run {run.run_id}, begun {run.start['time']:%Y-%m-%d %H:%M:%S} UTC"
-    counts = _counts(run)
+    counts = ended_counts(run)
     shown = f"`smartdc-nb journal {run.run_id}` shows its machines"
     status = run.status
     if status == "running":
@@ -103,7 +103,7 @@ def applied_before(plan_id: str, datacenter: Any, replan: str = REPLAN, *,
             f"send{f'; then {after_resume}' if after_resume else ''}; {shown}")
 
 
-def _counts(run: Run) -> str:
+def ended_counts(run: Run) -> str:
     """The run's machines counted as its summary said them when it ended ("8 done": its
     run-end holds the outcomes), else by what the journal has of each ("1 accepted, 7 not
     sent": what a resume would go by)."""
@@ -115,4 +115,4 @@ def _counts(run: Run) -> str:
     return ", ".join(f"{n} {status}" for status, n in run.counts().items()) or "no machines"
 
 
-__all__ = ["REPLAN", "applied_before", "earlier_run", "snapshots_taken_by", "unspent"]
+__all__ = ["REPLAN", "applied_before", "earlier_run", "ended_counts", "snapshots_taken_by", "unspent"]

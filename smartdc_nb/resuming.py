@@ -29,8 +29,6 @@ and another check is refused unless ``check_changed=True`` says it is meant.
 
 from __future__ import annotations
 
-import argparse
-import sys
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -41,7 +39,6 @@ from .operations.bulk import Resumed, run_bulk
 from .operations.outcomes import FAILED, SKIPPED, BulkInterrupted, BulkResult, Outcome
 from .operations.polling import refresh_machines
 from .errors import InvalidInputError, NotFoundError, SmartDCError, TransportError
-from .journal_place import TERMINAL_ELSEWHERE, JournalError
 from .journal_views import ACCEPTED, REFUSED, MachineRecord, Run, journal_path, journal_run
 from .journal_lines import holds_secret
 from .resources.audit import PendingAction, action_entry
@@ -210,6 +207,25 @@ def _what_happened(record: MachineRecord, machine: Machine
     return intent, f"sent in this run without an answer that says ({error}), and {words}", failed
 
 
+def _waits(run: Run) -> bool:
+    """Whether the run waited on its machines (or rolled with a health check): a machine of
+    it is done only once its batch's wait and check ended."""
+    options = run.detail.get("options") or {}
+    return bool(options.get("wait") or options.get("batch_size") or run.detail.get("health_check"))
+
+
+def nothing_to_send(run: Run) -> bool:
+    """Whether the journal alone shows a resume of ``run`` would send nothing, nor wait on or
+    check anything: the cloud accepted every machine's request, and, in a run that waited,
+    each machine's batch passed its wait and check. Any other machine :func:`resume` sends,
+    reads from the cloud first, or waits on and checks again."""
+    machines = run.machines().values()
+    waits, checked = _waits(run), run.checked()
+    return bool(machines) and all(
+        record.intent is None and record.answer == ACCEPTED and (not waits or record.id in checked)
+        for record in machines)
+
+
 def _read_states(machines: list[Machine]) -> None:
     """Read the machines' states now (one listing per datacenter): a row must not show the
     state the run started from as its final state. Those that cannot be read keep none."""
@@ -283,7 +299,7 @@ def _resume(run_id: str, path: Path, datacenters: Any,
     outcomes: dict[str, Outcome] = {}
     carried: dict[str, Resumed] = {}  # sent, to wait on and check; or to send (batch only)
     read: set[str] = set()  # machines whose state this resume read
-    waits = bool(options.get("wait") or options.get("batch_size") or detail.get("health_check"))
+    waits = _waits(run)
     checked = run.checked()
     size = options.get("batch_size")
     order = {m["id"]: i for i, m in enumerate(detail.get("machines") or ())}
@@ -348,53 +364,4 @@ def _end_without_sending(run: Run, action: str | None, result: BulkResult, any_r
     end_run(context, "ended", result.counts)
 
 
-# ------------------------------------------------------------------ the command
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run_id", help="the run to continue (smartdc-nb journal lists them)")
-    parser.add_argument("--path", help="the journal file (default $SMARTDC_NB_JOURNAL or the "
-                                       "state directory)")
-    parser.add_argument("--without-health-check", action="store_true",
-                        help="resume a run that had a health check without one")
-    parser.add_argument("--profile", metavar="NAME",
-                        help="reconnect through this profile (default: the run's own, then its URL)")
-    parser.add_argument("--url", help="reconnect to CloudAPI at this URL (with the run's account "
-                                      "and key, or --profile's)")
-
-
-def run(args: argparse.Namespace) -> int:
-    try:
-        path = journal_path(args.path, "--path FILE")
-        run_record = journal_run(args.run_id, path=path)
-        had = run_record.detail.get("health_check")
-        if had and not args.without_health_check:
-            which = identity_name(had) if isinstance(had, (str, dict)) else "a health check"
-            print(f"smartdc-nb resume: run {args.run_id} checked each batch with {which}, "
-                  "which a terminal cannot give. Resume it from Python with "
-                  f"smartdc_nb.resume({args.run_id!r}, health_check=...), or here with "
-                  "--without-health-check (the rest then goes on without a check)",
-                  file=sys.stderr)
-            return 2
-        check = (lambda machine: True) if had else None
-        result = resume(args.run_id, path=path, health_check=check,
-                        check_changed=check is not None, progress=False,
-                        profile=args.profile, url=args.url)
-    except ReconnectError as exc:
-        print(f"smartdc-nb resume: {exc.saying('--profile NAME or --url URL')}", file=sys.stderr)
-        return 2
-    except JournalError as exc:  # a resume needs its journal: it cannot be turned off here
-        print(f"smartdc-nb resume: {exc.saying(TERMINAL_ELSEWHERE)}", file=sys.stderr)
-        return 2
-    except SmartDCError as exc:
-        print(f"smartdc-nb resume: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
-    print(f"run {args.run_id}: {result.summary()}")
-    print(result.frame[["datacenter", "name", "id", "outcome", "reason", "error"]]
-          .to_string(index=False, na_rep=""))
-    return 0 if result.ok else 1
-
-
-__all__ = ["resume", "ReconnectError", "RunInProgressError"]
+__all__ = ["resume", "nothing_to_send", "ReconnectError", "RunInProgressError"]

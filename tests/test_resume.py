@@ -293,3 +293,28 @@ def test_the_terminal_says_how_to_resume_a_run_that_had_a_health_check(emu, dc, 
     assert f"smartdc_nb.resume({run_id!r}, health_check=...)" in said
     assert "--without-health-check" in said
     assert emu.requests == []
+
+
+def test_the_terminal_says_first_that_a_run_that_ended_needs_nothing_sent(emu, dc, journal_path):
+    """`smartdc-nb resume` of a rolling run that ended, every batch checked, asked for
+    --without-health-check, and only with it said there was nothing to do. It says so at
+    once now, without the flag and without a request; the flag is asked for only when there
+    is something to send (the test above)."""
+    machines = MachineList(fetched(dc, emu, name=f"r-end{i}") for i in range(2))
+
+    def healthy(m):
+        return m.state == "running"
+    result = machines.reboot(batch_size=1, health_check=healthy, **FAST)
+    assert result.ok, result.summary()
+    run_id = journal_runs()[0].run_id
+    records = len(journal_run(run_id).records)
+    emu.clear_requests()
+    told = subprocess.run([sys.executable, "-m", "smartdc_nb.cli", "resume", run_id,
+                           "--path", str(journal_path)], capture_output=True, text=True,
+                          timeout=120)
+    assert told.returncode == 0, told.stderr
+    assert told.stdout.strip() == (f"run {run_id} ended (2 done): nothing needs sending; every "
+                                   "machine's request was accepted and its batch checked"), \
+        told.stdout
+    assert told.stderr == "" and emu.requests == []
+    assert len(journal_run(run_id).records) == records  # nothing journalled either

@@ -4,8 +4,13 @@ without inviting an approve; an empty table is said in words, not as pandas'
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
+
 import nbformat
 import pytest
+from polling import eventually
 from test_notebooks import NOTEBOOKS, lab_env, run_cli, text_of  # noqa: F401
 
 pytestmark = pytest.mark.slow
@@ -59,3 +64,47 @@ def test_a_selection_whose_machines_are_all_left_out_has_nothing_to_apply(emu, l
     proc, _ = _dry_run(tmp_path, lab_env, "drill=lonely", "-p", "snapshot_first", "False")
     assert "nothing to apply" not in proc.stdout
     assert "apply it with -p approve" in proc.stdout
+
+
+def test_a_batch_that_came_back_after_its_wait_says_so_in_order(emu, lab_env, dc, tmp_path,  # noqa: F811
+                                                                journal_path):
+    """The batch's wait timed out, and the verify step after it found the machine running,
+    its reboot succeeded: the report's row read reboot "failed" next to reboot_succeeded
+    True. The row keeps the run's outcome (as the summary counts it) and says what the check
+    found after, in that order."""
+    machine = next(m for m in dc.machines(state="running") if m.brand != "kvm")
+    machine.add_tags(drill="late")
+    args = [ROLLING, "-p", "profile", "lab", "-p", "tag_selector", "drill=late",
+            "-p", "snapshot_first", "False", "-p", "timeout", "2"]
+    dry = run_cli(*args, "-o", tmp_path / "dry.ipynb", env=lab_env)
+    assert dry.returncode == 0, dry.stderr
+    plan_id = re.search(r"plan id: ([0-9a-f]{12})", text_of(
+        nbformat.read(str(tmp_path / "dry.ipynb"), as_version=4))).group(1)
+    emu.clock.set_manual(True)  # the reboot stays in flight past the batch's wait
+    proc = subprocess.Popen([sys.executable, "-m", "smartdc_nb.cli", "run", *map(str, args),
+                             "-p", "approve", plan_id, "-o", tmp_path / "out.ipynb"],
+                            env=lab_env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        # the wait ended (its batch record is journalled): the machine comes back now, before
+        # the verify step reads it
+        eventually(lambda: journal_path.exists() and '"kind":"batch"' in journal_path.read_text(),
+                   120, "the batch's end", interval=0.005)
+        emu.clock.advance(600)
+        emu.clock.set_manual(False)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        emu.clock.set_manual(False)
+    assert proc.returncode == 1, err
+    lines = out.splitlines()
+    # the run's own count, then what the check found after it
+    assert re.search(r": 1 failed in [0-9.]+s; failed: .*; then, at the check after the waits, "
+                     r"1 of the failed found running, their newest reboot succeeded$", lines[0]), out
+    # the row: the run's outcome, then what the check found, and the note in that order
+    assert "then, at the check" in lines[1] and "reboot_succeeded" not in out, out
+    row = lines[2]
+    assert machine.name in row and " failed " in row, out
+    assert " running, reboot succeeded 20" in row, out
+    assert " the wait ran out, then it was found running at" in row, out

@@ -216,3 +216,14 @@ def test_a_canceled_create_is_not_said_to_be_only_a_refusal(emu, m):
     text = str(info.value)
     assert "no snapshot stopped-by-an-operator was made" in text, text
     assert "failed or was canceled" in text, text
+
+
+def test_a_machine_without_snapshots_lists_them_as_no_snapshots(emu, dc):
+    """m.snapshots() of a machine with none showed a card 'Machines: 0 machines, no
+    machines' (an empty list was taken for a list of machines): it is 0 snapshots."""
+    bare = fetched(dc, emu, name="snap-none")
+    listed = bare.snapshots()
+    assert listed == []
+    page = listed._repr_html_()
+    assert "0 snapshots" in page and "no snapshots" in page
+    assert "0 machines" not in page and "no machines" not in page

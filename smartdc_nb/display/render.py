@@ -42,7 +42,8 @@ def card_for(obj: Any, max_rows: int | None = None) -> Card:
     if isinstance(obj, (list, tuple)) and not isinstance(obj, str):
         kinds = {cls for item in obj for cls in ("Machine", "Snapshot")
                  if cls in {c.__name__ for c in type(item).__mro__}}
-        if kinds == {"Snapshot"}:
+        # a SnapshotList by its class too: an empty one has no item to tell it by
+        if kinds == {"Snapshot"} or (not obj and "SnapshotList" in names):
             return cards.snapshots_card(list(obj), limit)
         if kinds <= {"Machine"}:  # MachineList, or a plain list of machines (or empty)
             return cards.machines_card(obj, limit)

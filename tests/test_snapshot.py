@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import html
 
 import pytest
 from test_machine_support import FAST, fetched
@@ -227,3 +228,18 @@ def test_a_machine_without_snapshots_lists_them_as_no_snapshots(emu, dc):
     page = listed._repr_html_()
     assert "0 snapshots" in page and "no snapshots" in page
     assert "0 machines" not in page and "no machines" not in page
+
+
+def test_a_snapshot_whose_create_failed_says_so_on_its_card(emu, m):
+    """After s.wait_for() named the create job's failure from the audit log, the card still
+    said 'not made (CloudAPI: deleted)', that CloudAPI shows deleted 'until the job makes
+    it' and that s.wait_for() waits for it: the failure the wait had just named was lost."""
+    emu.datacenter("us-east-1").fail_next("create_snapshot")
+    snap = m.create_snapshot("will-fail")
+    with pytest.raises(WaitFailed, match="did not succeed"):
+        snap.wait_for(timeout=10, **FAST)
+    assert snap.state == "deleted"
+    page = html.unescape(snap._repr_html_())
+    assert "not made (its create job did not succeed)" in page
+    assert 'success "no"' in page and "until the job makes it" not in page
+    assert "s.wait_for() waits for it" not in page

@@ -158,7 +158,8 @@ def snapshot_card(snapshot: Any) -> Card:
     ]
     header: list[Any] = [badge(raw.get("state"))]
     if raw.get("state") == "deleted":
-        header, note = _not_on_the_machine(attr(snapshot, "create_sent_at"))
+        header, note = _not_on_the_machine(attr(snapshot, "create_sent_at"),
+                                           attr(snapshot, "create_failed_at"))
         facts.insert(0, ("State", note))
     return Card("Snapshot", text(raw.get("name")), header=header,
                 blocks=[Facts(facts)], footer=fetched(snapshot, "s.refresh() fetches it again"))
@@ -169,9 +170,15 @@ def _exact(moment: Any) -> str:
     return shown.exact if isinstance(shown, When) else "an unknown time"
 
 
-def _not_on_the_machine(create_sent: Any) -> tuple[list[Any], Note]:
+def _not_on_the_machine(create_sent: Any, create_failed: Any = None) -> tuple[list[Any], Note]:
     """CloudAPI's ``deleted`` in words: it shows it for any snapshot the machine does not
     have, one its create job has not made yet included, where 'deleted' reads as gone."""
+    if create_failed is not None:
+        sent = f", sent at {_exact(create_sent)}," if create_sent is not None else ""
+        return [Badge("not made (its create job did not succeed)", "bad")], Note(
+            f"its create job{sent} is in the audit log with success "
+            f"\"no\" at {_exact(create_failed)}: it failed or was canceled, and CloudAPI shows deleted "
+            "for good; m.create_snapshot() can try again")
     if create_sent is not None:
         return [Badge("not made (CloudAPI: deleted)", "busy")], Note(
             f"its create job was sent at {_exact(create_sent)}: CloudAPI shows deleted until "

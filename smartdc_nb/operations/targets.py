@@ -272,7 +272,8 @@ class Tracker:
                    if needs and self.state != needs else "")
             why += self._existed() + (" ('unknown' is the audit log's name of a firewall "
                                       "change)" if self.action.action == "unknown" else "")
-            if self.unmade:
+            if self.unmade:  # kept on the Snapshot: its card says it, not "until the job makes it"
+                self.resource.create_failed_at = entry.get("time")
                 why += (f"; no snapshot {self.resource.name} was made: its job failed or was "
                         "canceled (CloudAPI shows either as 'deleted', with nothing to tell them "
                         "apart)")

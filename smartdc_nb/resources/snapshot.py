@@ -118,6 +118,9 @@ class Snapshot:
         self._save({"name": name, **data} if name and not data.get("name") else data)
         #: When this object's Machine.create_snapshot sent its create (aware UTC), else None.
         self.create_sent_at: datetime | None = None
+        #: When the audit log recorded that create as not succeeded (its ``time``), as a wait
+        #: found it; else None.
+        self.create_failed_at: str | None = None
 
     def _save(self, data: Mapping[str, Any]) -> None:
         self.raw: dict[str, Any] = copy.deepcopy(dict(data))

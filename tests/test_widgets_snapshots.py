@@ -4,6 +4,7 @@ deleting through the bulk engine (confirmed) and booting from a snapshot."""
 from __future__ import annotations
 
 import time
+from datetime import timezone
 
 import pytest
 from test_machine_support import fetched, logged, put, until_held
@@ -311,3 +312,20 @@ def test_list_on_a_cloud_that_stopped_answering_ends_within_the_panels_timeout(e
     assert took < 20, took
     assert last.word == "failed" and "the panel's timeout" in last.message, last
     assert rows(panel) == before
+
+
+def test_the_created_column_says_its_times_are_utc(emu, dc, aged, panel_of, monkeypatch):
+    """The Created column showed '2026-12-01 22:14' (UTC) with no zone, under a log headed
+    'Time (UTC)' and beside cards that say UTC: in a kernel not running in UTC it read as
+    local time. Its heading says UTC, and the times are UTC whatever the kernel's zone."""
+    monkeypatch.setenv("TZ", "America/Los_Angeles")
+    time.tzset()
+    try:
+        panel = panel_of(smartdc_nb.Machine(dc, aged["old-e"]))
+        assert "Created (UTC)" in words(panel.table.heading.children[1].value)
+        snap = panel.table.items[("us-east-1", aged["old-e"], "nightly-1")][0]
+        row = words(row_html(panel, ("us-east-1", aged["old-e"], "nightly-1")))
+        assert f" {snap.created.astimezone(timezone.utc):%Y-%m-%d %H:%M} " in row, row
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()

@@ -34,7 +34,7 @@ from .html import render_card
 from .pieces import WidgetBar, apply_one, apply_plan, describe, list_again, plural, within
 from .sources import list_machines, nothing_listed
 
-COLUMNS = ["Machine", "Datacenter", "Snapshot", "State", "Created", "Age", "Size"]
+COLUMNS = ["Machine", "Datacenter", "Snapshot", "State", "Created (UTC)", "Age", "Size"]
 WIDTHS = ["13em", "7em", "16em", "7em", "10.5em", "5.5em", "5em"]
 
 

@@ -95,7 +95,9 @@ def say_unanswered(call: Any) -> None:
     no full answer yet: in the log, and on stderr (run in the context that made it)."""
     method, path, url = call.about
     now = time.monotonic()
-    until = (f"until {clock(call.deadline)} ({call.limit})" if math.isfinite(call.deadline)
+    # the latest, not a promise: a read timeout, or retries that ran out, may end it sooner
+    until = (f"at the latest until {clock(call.deadline)} ({call.limit})"
+             if math.isfinite(call.deadline)
              else "with no deadline (request_timeout=None)")
     text = (f"{method} {path} to CloudAPI at {url} has had no full answer since "
             f"{clock(call.started)} ({length(now - call.started)}); still waiting, {until}.")

@@ -41,7 +41,7 @@ def test_a_listing_the_cloud_does_not_answer_says_so_while_it_waits(connect, emu
     first = said[0]
     assert f"GET /demo/machines to CloudAPI at {emu.urls['us-east-1']}" in first, first
     assert "has had no full answer since " in first, first
-    assert "still waiting, until " in first and " UTC (request_timeout=2.2s)" in first, first
+    assert "still waiting, at the latest until " in first and " UTC (request_timeout=2.2s)" in first, first
 
 
 def test_a_listing_of_many_datacenters_says_which_one_is_silent(dc, emu, monkeypatch, capsys):
@@ -108,3 +108,26 @@ def test_a_mutating_request_says_it_may_still_be_carried_out(dc, emu, monkeypatc
     said = notices(capsys.readouterr().err)
     assert said and "POST /demo/machines/" in said[0], said
     assert "the cloud may carry it out" in said[0], said
+
+
+def test_the_deadline_a_notice_gives_is_a_bound_not_a_promise(connect, emu, monkeypatch,
+                                                              capsys):
+    """With the defaults, a silent cloud's first notice (at 60 s) said 'still waiting, until'
+    request_timeout's end (3 min away), and the read timeout (60 s) ended the request half a
+    second later: the line promised minutes it did not wait. Reads, retries and their budget
+    can end a request sooner; its deadline is said as the latest it may wait."""
+    monkeypatch.setenv("SMARTDC_NB_SILENCE_NOTICE", "0.4")
+    dc = connect(timeout=(5, 1.0), retries=0, request_timeout=30)
+    emu.faults.add(path=r"/demo/machines(\?|$)", method="GET", hold=True)
+    try:
+        started = time.monotonic()
+        with pytest.raises(TransportError, match="timed out"):
+            dc.machines()
+        took = time.monotonic() - started
+    finally:
+        emu.faults.clear()
+    said = notices(capsys.readouterr().err)
+    assert took < 5, took  # the read timeout ended it, long before request_timeout
+    assert said, said
+    assert all("; still waiting, at the latest until " in line and
+               " UTC (request_timeout=30s)." in line for line in said), said

@@ -2,7 +2,7 @@
 
 A listing on a cloud that took the connection and never answered said nothing until its
 ``request_timeout`` (180 s by default) ended it, so a notebook cell or a headless run looked
-hung. Every :func:`notice_period` seconds the watchdog that ends a request at its deadline
+hung. Every :func:`request_notice_period` seconds the watchdog that ends a request at its deadline
 (smartdc_nb.limits) has it say what it waits for, since when and until when, on stderr;
 ``smartdc-nb run`` relays such lines (:data:`NOTICE_PREFIX`) to the terminal as they come.
 
@@ -35,6 +35,10 @@ NOTICE_PREFIX = "smartdc_nb: "
 #: Seconds of silence between two notices; ``$SMARTDC_NB_SILENCE_NOTICE`` changes it.
 NOTICE_PERIOD = 60.0
 PERIOD_ENV = "SMARTDC_NB_SILENCE_NOTICE"
+#: Seconds a single request goes unanswered before it says so (and between two notices) at
+#: most: a third of the default read timeout (60 s), which with the default retry budget ends a
+#: silent request, so a minute's period would speak as the request ended, or not at all.
+REQUEST_NOTICE = 20.0
 
 _said_bad: set[str] = set()  # values of $SMARTDC_NB_SILENCE_NOTICE already said to be bad
 #: Whether requests made here give notices; None: only in the main thread.
@@ -58,6 +62,12 @@ def notice_period() -> float:
         log.warning("%s=%r is not a number of seconds > 0 (such as 30): a wait that hears "
                     "nothing from the cloud says so every %g s", PERIOD_ENV, raw, NOTICE_PERIOD)
     return NOTICE_PERIOD
+
+
+def request_notice_period() -> float:
+    """Seconds between a request's notices: :func:`notice_period`, :data:`REQUEST_NOTICE` at
+    most."""
+    return min(notice_period(), REQUEST_NOTICE)
 
 
 def noticed() -> bool:
@@ -107,5 +117,6 @@ def say_unanswered(call: Any) -> None:
     print(NOTICE_PREFIX + text, file=sys.stderr, flush=True)
 
 
-__all__ = ["NOTICE_PREFIX", "NOTICE_PERIOD", "PERIOD_ENV", "notice_period", "noticed", "carry",
+__all__ = ["NOTICE_PREFIX", "NOTICE_PERIOD", "PERIOD_ENV", "REQUEST_NOTICE", "notice_period",
+           "request_notice_period", "noticed", "carry",
            "clock", "length", "say_unanswered"]

@@ -187,7 +187,7 @@ class Watchdog:
         self._thread: threading.Thread | None = None
 
     def watch(self, current: Call) -> None:
-        notice = current.started + call_notices.notice_period() if current.about else None
+        notice = current.started + call_notices.request_notice_period() if current.about else None
         if current.deadline == float("inf") and notice is None:
             return
         with self._wake:
@@ -220,7 +220,7 @@ class Watchdog:
                     continue
                 heapq.heappop(self._heap)
                 if notice:
-                    again = when + call_notices.notice_period()
+                    again = when + call_notices.request_notice_period()
                     if again < due.deadline:
                         heapq.heappush(self._heap, (again, next(self._order), due, True))
             if not notice:

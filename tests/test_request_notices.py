@@ -131,3 +131,30 @@ def test_the_deadline_a_notice_gives_is_a_bound_not_a_promise(connect, emu, monk
     assert said, said
     assert all("; still waiting, at the latest until " in line and
                " UTC (request_timeout=30s)." in line for line in said), said
+
+
+def test_with_the_defaults_a_request_speaks_before_its_read_timeout_ends_it(
+        connect, emu, monkeypatch, capsys):
+    """The notice period (a minute) equals the default read timeout (60 s), which with the
+    default retry budget (60 s from the start) ends a silent request: the first notice came
+    at 60.0 s, half a second before the error, or not at all. A request says so after
+    REQUEST_NOTICE seconds (a third of the read timeout) unless the period is shorter; here
+    the read timeout is scaled down with it."""
+    from smartdc_nb import call_notices
+    from smartdc_nb.transport import DEFAULT_TIMEOUT
+
+    monkeypatch.delenv("SMARTDC_NB_SILENCE_NOTICE", raising=False)
+    assert call_notices.REQUEST_NOTICE * 3 <= DEFAULT_TIMEOUT[1] < call_notices.NOTICE_PERIOD * 1.5
+    scale = 60  # 20 s and 60 s as 1/3 s and 1 s
+    monkeypatch.setattr(call_notices, "REQUEST_NOTICE", call_notices.REQUEST_NOTICE / scale)
+    monkeypatch.setattr(call_notices, "NOTICE_PERIOD", call_notices.NOTICE_PERIOD / scale)
+    dc = connect(timeout=(10, DEFAULT_TIMEOUT[1] / scale), retries=0)
+    emu.faults.add(path=r"/demo/machines(\?|$)", method="GET", hold=True)
+    try:
+        with pytest.raises(TransportError):
+            dc.machines()
+    finally:
+        emu.faults.clear()
+    said = notices(capsys.readouterr().err)
+    # at 1/3 s and 2/3 s, before the read timeout at 1 s (a third may race it)
+    assert 2 <= len(said) <= 3, said

@@ -24,6 +24,7 @@ from .journal_place import JournalWarning
 from .journal_pruning import command as prune_command
 from .journal_pruning import days_argument
 from .journaling import COLUMNS, ENV, Journal, JournalError, default_path
+from .pandas_text import dtypes
 
 if TYPE_CHECKING:
     import pandas
@@ -92,8 +93,8 @@ def journal(run: str | None = None, machine: str | None = None, since: Any = Non
     # explicit: inferred, a column no record filled (user, plan_id, error) would be object
     texts = [c for c in COLUMNS if c not in ("seq", "time", "arguments", "detail", "http_status",
                                              "intent", "seconds")]
-    frame = frame.astype({**dict.fromkeys(texts, "str"), "http_status": "Int64",
-                          "intent": "Int64", "seconds": "Float64"})
+    frame = frame.astype(dtypes({**dict.fromkeys(texts, "str"), "http_status": "Int64",
+                                 "intent": "Int64", "seconds": "Float64"}))
     frame.attrs["kind"] = "journal"
     return frame
 
@@ -267,9 +268,9 @@ class Run:
                  "error": (m.outcome or {}).get("error")} for m in self.machines().values()]
         frame = pd.DataFrame(rows, columns=["datacenter", "id", "name", "state_before", "status",
                                             "http_status", "request_id", "error"])
-        return frame.astype({"datacenter": "string", "id": "string", "name": "string",
-                             "state_before": "str", "status": "str", "http_status": "Int64",
-                             "request_id": "str", "error": "str"})
+        return frame.astype(dtypes({"datacenter": "string", "id": "string", "name": "string",
+                                    "state_before": "str", "status": "str", "http_status": "Int64",
+                                    "request_id": "str", "error": "str"}))
 
     def __repr__(self) -> str:
         return f"<Run {self.summary()}>"
@@ -299,10 +300,10 @@ class RunList(list):
                              for r in self],
                             columns=["run_id", "time", "action", "account", "datacenter",
                                      "plan_id", "status", "machines", "summary"]
-                            ).astype({"run_id": "str", "time": "datetime64[ns, UTC]",
-                                      "action": "str", "account": "str", "datacenter": "str",
-                                      "plan_id": "str", "status": "str", "machines": "int64",
-                                      "summary": "str"})
+                            ).astype(dtypes({"run_id": "str", "time": "datetime64[ns, UTC]",
+                                             "action": "str", "account": "str", "datacenter": "str",
+                                             "plan_id": "str", "status": "str", "machines": "int64",
+                                             "summary": "str"}))
 
     def __repr__(self) -> str:
         return "\n".join(r.summary() for r in self) or "no runs in the journal"

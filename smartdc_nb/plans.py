@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 from . import rules
 from .errors import BulkActionError, InvalidInputError
 from .limits import check_limit, cutoff
+from .pandas_text import dtypes
 from .operations.actions import ACTIONS, PlannedNames, _plan_params
 from .operations.bulk import CONCURRENCY, _check_options, run_bulk
 from .operations.outcomes import (FAILED, NOT_REACHED, SKIPPED, BulkInterrupted, BulkResult,
@@ -130,9 +131,9 @@ class Plan:
         frame["verdict"] = pd.Categorical(frame["verdict"], categories=list(VERDICTS))
         # explicit: inferred, an all-missing reason would be object and ids str, not the
         # column dictionary's dtypes (tests/test_dictionary.py)
-        return frame.astype({"datacenter": "string", "id": "string", "name": "string",
-                             "state": "str", "reason": "str", "request": "str",
-                             "batch": "Int64"})
+        return frame.astype(dtypes({"datacenter": "string", "id": "string", "name": "string",
+                                    "state": "str", "reason": "str", "request": "str",
+                                    "batch": "Int64"}))
 
     @property
     def estimate(self) -> dict[str, Any]:

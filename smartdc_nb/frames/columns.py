@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from ..pandas_text import text
 from ..resources.values import split_ips as classify
 # the state columns' categories: the states CloudAPI reports, as the rules table lists them
 from ..rules import MACHINE_STATES, SNAPSHOT_STATES  # noqa: F401
@@ -127,7 +128,7 @@ def _floats(values: Sequence[Any]) -> np.ndarray:
 CONVERTERS: dict[str, Callable[[Sequence[Any]], Any]] = {
     "string": strings, "Int64": ints, "boolean": bools, "object": objects,
     TIME_DTYPE: lambda values: times(values).array, "float64": _floats,
-    "str": lambda values: pd.array(values, dtype="str"),
+    "str": lambda values: pd.array(values, dtype=text()),  # pandas 3's str, on 2.3 too
 }
 
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 from ..errors import (
     BulkActionError, WaitTimeout,
 )
+from ..pandas_text import dtypes
 from ..resources.machine import Machine
 from .results import ResultTable
 
@@ -122,7 +123,7 @@ class BulkResult(ResultTable):
 
         rows = [dict(row, history=" → ".join(state for _when, state in row["history"]) or None)
                 for row in self.rows]  # the timed history stays on result.outcomes[i].history
-        frame = pd.DataFrame(rows, columns=list(self.COLUMNS)).astype(self.DTYPES)
+        frame = pd.DataFrame(rows, columns=list(self.COLUMNS)).astype(dtypes(self.DTYPES))
         frame["outcome"] = pd.Categorical(frame["outcome"], categories=list(OUTCOMES))
         return frame
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from ..errors import WaitUnanswered
+from ..pandas_text import dtypes
 from ..seam import render_html as html_repr
 from .targets import FAILED, INTERRUPTED, REACHED, TIMED_OUT, Tracker
 
@@ -78,7 +79,7 @@ class ResultTable:
         import pandas as pd
 
         frame = pd.DataFrame(self.rows, columns=list(self.COLUMNS))
-        return frame.astype(self.DTYPES) if self.DTYPES else frame
+        return frame.astype(dtypes(self.DTYPES)) if self.DTYPES else frame
 
     def to_frame(self) -> pandas.DataFrame:
         """The rows as a DataFrame: ``to_frame()`` builds a frame everywhere (MachineList,
@@ -111,8 +112,8 @@ class WaitResult(ResultTable):
 
     COLUMNS = ("datacenter", "id", "name", "final_state", "reached", "outcome", "seconds",
                "error", "history", "audit")
-    DTYPES = {"datacenter": "string", "id": "string", "name": "string", "reached": "boolean",
-              "seconds": "Float64", "error": "str"}
+    DTYPES = {"datacenter": "string", "id": "string", "name": "string", "final_state": "str",
+              "reached": "boolean", "outcome": "str", "seconds": "Float64", "error": "str"}
 
     def __init__(self, trackers: Sequence[Tracker], title: str, elapsed: float,
                  interrupted: bool = False):

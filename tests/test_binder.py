@@ -37,7 +37,7 @@ def binder_requirements() -> list[str]:
 
 
 def project() -> dict:
-    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+    tomllib = pytest.importorskip("tomllib" if sys.version_info >= (3, 11) else "tomli")
     return tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
 
 

@@ -35,7 +35,7 @@ def test_the_packaged_runbooks_are_the_repositorys_notebooks():
 
 
 def test_the_wheel_declares_the_runbooks_as_package_data():
-    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11, as in test_binder.py
+    tomllib = pytest.importorskip("tomllib" if sys.version_info >= (3, 11) else "tomli")
 
     config = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
     assert "notebooks/*.ipynb" in config["package-data"]["smartdc_nb"]

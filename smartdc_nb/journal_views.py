@@ -25,6 +25,7 @@ from .journal_pruning import command as prune_command
 from .journal_pruning import days_argument
 from .journaling import COLUMNS, ENV, Journal, JournalError, default_path
 from .pandas_text import dtypes
+from .resources.values import parse_time
 
 if TYPE_CHECKING:
     import pandas
@@ -45,8 +46,10 @@ def journal_path(path: str | Path | None, option: str) -> Path:
 
 
 def _parse_time(text: Any) -> datetime:
-    moment = datetime.fromisoformat(str(text))
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    moment = parse_time(str(text))  # CloudAPI's rule: a trailing Z read on Python 3.10 too
+    if moment is None:
+        raise ValueError(f"not an ISO 8601 time: {text!r}")
+    return moment
 
 
 def read_records(path: str | Path | None = None,

@@ -190,6 +190,10 @@ def test_filters_by_run_machine_and_time(emu, dc):
     assert set(journal(since=cut)["machine_name"]) == {"j-f2"}
     assert set(journal(until=cut.isoformat())["machine_name"]) <= {"j-f1", "j-f2"}
     assert journal(since="2999-01-01").empty
+    # CloudAPI's way of writing a time (a trailing Z), read on Python 3.10 as on 3.11
+    zulu = cut.tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    assert set(journal(since=zulu)["machine_name"]) == {"j-f2"}
+    assert journal(since="2999-01-01T00:00Z").empty
     with pytest.raises(smartdc_nb.InvalidInputError, match="since/until"):
         journal(since="yesterday")
 

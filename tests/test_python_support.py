@@ -7,12 +7,16 @@ from __future__ import annotations
 import importlib.metadata
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
+
+from smartdc_nb import Fleet, pandas_text
 
 try:
     import tomllib
@@ -71,3 +75,22 @@ def test_lowest_pins_the_floors_for_the_python_it_runs_on():
         pandas = [r for r in pins if r.name == "pandas" and (r.marker is None or r.marker.evaluate(environment))]
         assert [str(r.specifier) for r in pandas] == [f"=={want}"], (python, out)
     assert all(Version(str(r.specifier)[2:]) for r in pins)  # one exact version each
+
+
+def test_the_text_dtype_is_pandas_3s_str_and_the_users_options_stay_as_they_were(dc):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pandas 3 deprecates reading the option
+        inference = pd.get_option("future.infer_string")
+    dtype = pandas_text.text()
+    assert str(dtype) == "str" and dtype.na_value is np.nan
+    if Version(pd.__version__).major >= 3:
+        assert dtype == pd.api.types.pandas_dtype("str")
+    else:  # pandas 2.3: "str" is numpy text there, so the frames never hand it to pandas
+        assert pd.api.types.pandas_dtype("str") != dtype
+    # the typed frames came from the package: pandas' own inference is the user's, untouched
+    assert Fleet(dc).frames.machines().triton.verdicts("stop")["state"].dtype == dtype
+    assert pandas_text.dtypes({"a": "str", "b": "string"}) == {"a": dtype, "b": "string"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert pd.get_option("future.infer_string") == inference
+    assert pd.DataFrame({"a": ["x"]})["a"].dtype == (dtype if inference else object)

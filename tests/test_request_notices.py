@@ -23,19 +23,28 @@ def notices(err: str) -> list[str]:
     return [line for line in err.splitlines() if line.startswith(PREFIX)]
 
 
+LISTING = r"/demo/machines(\?|$)"
+
+
+def held(emu, capsys, call, path=LISTING, method="GET", error=TransportError, match=None):
+    """The notices ``call()`` printed while the cloud held its ``method`` requests to
+    ``path`` until ``error`` ended it, and the seconds it took."""
+    emu.faults.add(path=path, method=method, hold=True)
+    try:
+        started = time.monotonic()
+        with pytest.raises(error, match=match):
+            call()
+        took = time.monotonic() - started
+    finally:
+        emu.faults.clear()
+    return notices(capsys.readouterr().err), took
+
+
 def test_a_listing_the_cloud_does_not_answer_says_so_while_it_waits(connect, emu, monkeypatch,
                                                                    capsys):
     monkeypatch.setenv("SMARTDC_NB_SILENCE_NOTICE", "0.5")
     dc = connect(request_timeout=2.2)
-    emu.faults.add(path=r"/demo/machines(\?|$)", method="GET", hold=True)
-    try:
-        started = time.monotonic()
-        with pytest.raises(RequestTimeoutError):
-            dc.machines()
-        took = time.monotonic() - started
-    finally:
-        emu.faults.clear()
-    said = notices(capsys.readouterr().err)
+    said, took = held(emu, capsys, dc.machines, error=RequestTimeoutError)
     assert took < 2.2 + 1.5, took
     assert 3 <= len(said) <= 4, said  # at 0.5, 1, 1.5 and 2 s: before the 2.2 s deadline
     first = said[0]
@@ -48,7 +57,7 @@ def test_a_listing_of_many_datacenters_says_which_one_is_silent(dc, emu, monkeyp
     """A Fleet lists its datacenters in threads: the notice comes from the silent one's."""
     monkeypatch.setenv("SMARTDC_NB_SILENCE_NOTICE", "0.5")
     dc.transport.request_timeout = 1.8
-    emu.faults.add(path=r"/demo/machines(\?|$)", method="GET", hold=True, datacenter="us-west-1")
+    emu.faults.add(path=LISTING, method="GET", hold=True, datacenter="us-west-1")
     try:
         fleet = Fleet(dc)
         for member in fleet.datacenters.values():
@@ -67,7 +76,7 @@ def test_a_request_answered_in_time_and_a_waits_polls_say_nothing(connect, emu, 
     """A slow answer within the period, and a wait's polls (the wait says it itself, once)."""
     monkeypatch.setenv("SMARTDC_NB_SILENCE_NOTICE", "0.6")
     dc = connect()
-    emu.faults.add(path=r"/demo/machines(\?|$)", method="GET", latency=0.3)
+    emu.faults.add(path=LISTING, method="GET", latency=0.3)
     try:
         assert dc.machines()
     finally:
@@ -84,7 +93,7 @@ def test_a_panels_request_prints_no_notice(dc, emu, monkeypatch, capsys):
     panel = fleet_panel(dc, timeout=1.5)
     panel.wait(timeout=30)
     capsys.readouterr()
-    emu.faults.add(path=r"/demo/machines(\?|$)", method="GET", hold=True)
+    emu.faults.add(path=LISTING, method="GET", hold=True)
     try:
         panel.buttons["list"].click()
         panel.wait(timeout=30)
@@ -99,13 +108,7 @@ def test_a_mutating_request_says_it_may_still_be_carried_out(dc, emu, monkeypatc
     monkeypatch.setenv("SMARTDC_NB_SILENCE_NOTICE", "0.5")
     machine = next(m for m in dc.machines() if m.state == "running")
     dc.transport.request_timeout = 1.2
-    emu.faults.add(path=r"/demo/machines/[^/?]+(\?|$)", method="POST", hold=True)
-    try:
-        with pytest.raises(TransportError):
-            machine.stop()
-    finally:
-        emu.faults.clear()
-    said = notices(capsys.readouterr().err)
+    said, _ = held(emu, capsys, machine.stop, r"/demo/machines/[^/?]+(\?|$)", "POST")
     assert said and "POST /demo/machines/" in said[0], said
     assert "the cloud may carry it out" in said[0], said
 
@@ -118,15 +121,7 @@ def test_the_deadline_a_notice_gives_is_a_bound_not_a_promise(connect, emu, monk
     can end a request sooner; its deadline is said as the latest it may wait."""
     monkeypatch.setenv("SMARTDC_NB_SILENCE_NOTICE", "0.4")
     dc = connect(timeout=(5, 1.0), retries=0, request_timeout=30)
-    emu.faults.add(path=r"/demo/machines(\?|$)", method="GET", hold=True)
-    try:
-        started = time.monotonic()
-        with pytest.raises(TransportError, match="timed out"):
-            dc.machines()
-        took = time.monotonic() - started
-    finally:
-        emu.faults.clear()
-    said = notices(capsys.readouterr().err)
+    said, took = held(emu, capsys, dc.machines, match="timed out")
     assert took < 5, took  # the read timeout ended it, long before request_timeout
     assert said, said
     assert all("; still waiting, at the latest until " in line and
@@ -149,12 +144,6 @@ def test_with_the_defaults_a_request_speaks_before_its_read_timeout_ends_it(
     monkeypatch.setattr(call_notices, "REQUEST_NOTICE", call_notices.REQUEST_NOTICE / scale)
     monkeypatch.setattr(call_notices, "NOTICE_PERIOD", call_notices.NOTICE_PERIOD / scale)
     dc = connect(timeout=(10, DEFAULT_TIMEOUT[1] / scale), retries=0)
-    emu.faults.add(path=r"/demo/machines(\?|$)", method="GET", hold=True)
-    try:
-        with pytest.raises(TransportError):
-            dc.machines()
-    finally:
-        emu.faults.clear()
-    said = notices(capsys.readouterr().err)
+    said, _ = held(emu, capsys, dc.machines)
     # at 1/3 s and 2/3 s, before the read timeout at 1 s (a third may race it)
     assert 2 <= len(said) <= 3, said

@@ -17,7 +17,7 @@ from typing import Any
 SUBCOMMANDS = {
     "demo": ("smartdc_nb.demo", "start the embedded demo cloud and JupyterLab on the notebooks"),
     "emulator": ("smartdc_nb.emulator.cli", "run the local CloudAPI emulator"),
-    "journal": ("smartdc_nb.journal_views", "list recent runs of the journal, or one run's machines"),
+    "journal": ("smartdc_nb.journal_command", "list recent runs of the journal, or one run's machines"),
     "resume": ("smartdc_nb.resume_command", "continue an interrupted bulk run from the journal"),
     "snapshot": ("smartdc_nb.frames.snapshot_cli",
                  "save the fleet now as a history point (Parquet), e.g. from cron"),

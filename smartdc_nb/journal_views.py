@@ -1,4 +1,5 @@
-"""Reading the journal: :func:`journal` (a DataFrame), runs with reprs, ``smartdc-nb journal``.
+"""Reading the journal: :func:`journal` (a DataFrame), runs with reprs (``smartdc-nb journal``:
+smartdc_nb.journal_command).
 
     >>> smartdc_nb.journal()                          # every record, oldest first
     >>> smartdc_nb.journal(run="20260101T120000-1a2b3c4d", machine="web-01")
@@ -12,8 +13,6 @@ other records are still returned.
 
 from __future__ import annotations
 
-import argparse
-import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,9 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from .errors import InvalidInputError
 from .journal_place import JournalWarning
-from .journal_pruning import command as prune_command
-from .journal_pruning import days_argument
-from .journaling import COLUMNS, ENV, Journal, JournalError, default_path
+from .journaling import COLUMNS, ENV, Journal, default_path
 from .pandas_text import dtypes
 from .resources.values import parse_time
 
@@ -354,50 +351,6 @@ def journal_run(run_id: str, *, path: str | Path | None = None) -> Run:
     start = next((r for r in records if r["kind"] == "run"), None) or {
         **records[0], "detail": {"kind": "single"}}
     return Run(str(run_id), start, records, path=_journal(path).path)
-
-
-# ------------------------------------------------------------------ the command
-
-
-def _positive(text: str) -> int:
-    """An argparse type: a whole number of 1 or more (0 or -1 would not mean "all")."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, not {text}")
-    return value
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run_id", nargs="?", help="show this run's machines instead of the list")
-    parser.add_argument("-n", "--limit", type=_positive, default=20,
-                        help="how many runs (default 20)")
-    parser.add_argument("--path", help=f"the journal file (default ${ENV} or the state directory)")
-    parser.add_argument("--prune", type=days_argument, metavar="DAYS", help="remove the segments "
-                        "(rotated files) older than DAYS days that hold no run still to end")
-    parser.add_argument("--dry-run", action="store_true",
-                        help="with --prune: say what it would remove, and remove nothing")
-
-
-def run(args: argparse.Namespace) -> int:
-    try:
-        path = journal_path(args.path, "--path FILE")
-        if args.prune is not None or args.dry_run:
-            return prune_command(args, path)
-        if args.run_id:
-            found = journal_run(args.run_id, path=path)
-            print(found.summary())
-            print(found.frame.drop(columns=["request_id"]).to_string(index=False, na_rep=""))
-        else:
-            runs = journal_runs(args.limit, path=path)
-            print(f"journal {path}: {len(runs)} most recent run(s)")
-            print(repr(runs))
-    except (JournalError, InvalidInputError) as exc:
-        print(f"smartdc-nb journal: {exc}", file=sys.stderr)
-        return 2
-    return 0
 
 
 __all__ = ["journal", "journal_runs", "journal_run", "Run", "RunList", "JournalWarning",

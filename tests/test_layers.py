@@ -113,7 +113,7 @@ LAYERS = {
     "operations": ("operations", "bulk", "waiters", "plans", "plan_ids", "plan_runs",
                    "journaling", "journal_store", "journal_lines", "journal_shape",
                    "journal_place", "journal_segments", "journal_pruning",
-                   "journal_views", "resuming", "resume_command", "run_locks", "feedwait",
+                   "journal_views", "journal_command", "resuming", "resume_command", "run_locks", "feedwait",
                    "progress"),
     "views": ("frames", "dictionary", "dictionary_data", "display", "widgets", "live"),
     "entry points": ("cli", "demo", "runbook", "notebooks", "docs"),

@@ -130,15 +130,18 @@ class Fleet(BulkActions):
 
     # ------------------------------------------------------------ listing
 
-    def each(self, call: Callable[[DataCenter], T], what: str = "request") -> dict[str, T]:
+    def each(self, call: Callable[[DataCenter], T], what: str = "request", *,
+             only_reads: bool = False) -> dict[str, T]:
         """``call(dc)`` for every datacenter in parallel; ``{name: result}`` of those that answered.
 
         The failures go to :attr:`errors` with a :class:`DatacenterWarning`
-        each; if every datacenter failed, the first one's error is raised.
+        each; if every datacenter failed, the first one's error is raised. With
+        ``only_reads`` (``call`` sends no write), Ctrl-C cuts the requests in flight and
+        returns at once; otherwise the running calls finish first (smartdc_nb.parallel).
         """
         tasks = {name: (lambda d=datacenter: call(d))
                  for name, datacenter in self._datacenters.items()}
-        results, errors = gather(tasks, self.max_workers)
+        results, errors = gather(tasks, self.max_workers, only_reads=only_reads)
         self._report(errors, len(tasks), what)
         return results
 
@@ -158,7 +161,7 @@ class Fleet(BulkActions):
         """``{name: [machine dicts]}``: every matching machine of every datacenter (all pages)."""
         for datacenter in list(self._datacenters.values())[:1]:
             datacenter.machine_filters(filters)  # refuse bad filters once, before any request
-        found = self.each(lambda d: d.raw_machines(**filters), "listing machines")
+        found = self.each(lambda d: d.raw_machines(**filters), "listing machines", only_reads=True)
         self._note_counts(found, filters)
         return found
 
@@ -178,7 +181,7 @@ class Fleet(BulkActions):
         lacking = {name: (lambda d=d: d.images_for_cards()) for name, d in self._datacenters.items()
                    if name in found and d.catalog.cached_images() is None}
         if lacking:
-            gather(lacking, self.max_workers)
+            gather(lacking, self.max_workers, only_reads=True)
         machines = MachineList(Machine(self._datacenters[name], data=payload)
                                for name, payloads in found.items() for payload in payloads)
         if not filters:
@@ -192,21 +195,22 @@ class Fleet(BulkActions):
 
     def num_machines(self, **filters: Any) -> dict[str, int]:
         """``{name: count}`` of matching machines per datacenter (HEAD requests only)."""
-        counts = self.each(lambda d: d.num_machines(**filters), "counting machines")
+        counts = self.each(lambda d: d.num_machines(**filters), "counting machines",
+                           only_reads=True)
         self._note_counts(counts, filters)
         return counts
 
     def packages(self, **filters: Any) -> dict[str, list[dict]]:
         """``{name: [package dicts]}`` from every datacenter."""
-        return self.each(lambda d: d.packages(**filters), "listing packages")
+        return self.each(lambda d: d.packages(**filters), "listing packages", only_reads=True)
 
     def images(self, **filters: Any) -> dict[str, list[dict]]:
         """``{name: [image dicts]}`` from every datacenter."""
-        return self.each(lambda d: d.images(**filters), "listing images")
+        return self.each(lambda d: d.images(**filters), "listing images", only_reads=True)
 
     def networks(self, **filters: Any) -> dict[str, list[dict]]:
         """``{name: [network dicts]}`` from every datacenter."""
-        return self.each(lambda d: d.networks(**filters), "listing networks")
+        return self.each(lambda d: d.networks(**filters), "listing networks", only_reads=True)
 
     def _note_counts(self, found: Mapping[str, Any], filters: Mapping[str, Any]) -> None:
         if filters:  # a filtered listing says nothing about the fleet's size

@@ -49,6 +49,8 @@ _current: contextvars.ContextVar[Call | None] = contextvars.ContextVar(
     "smartdc_nb_call", default=None)
 _each: contextvars.ContextVar[tuple[float, str] | None] = contextvars.ContextVar(
     "smartdc_nb_each", default=None)
+_group: contextvars.ContextVar[CallGroup | None] = contextvars.ContextVar(
+    "smartdc_nb_group", default=None)
 
 
 def check_limit(name: str, value: Any, kind: type) -> Any:
@@ -114,6 +116,7 @@ class Call:
         self._connections: list[HTTPConnection] = []
         self.active = True
         self.cut = False  # the watchdog shut a connection down
+        self.abandoned = False  # its caller stopped waiting for it (CallGroup.abandon)
         # (method, path, url) while unanswered it is to be said (call_notices), and where: not
         # a wait's poll (each_within: the wait says it) nor a panel's, and only when asked
         self.about = about if about and each is None and call_notices.noticed() else None
@@ -125,7 +128,7 @@ class Call:
 
     @property
     def expired(self) -> bool:
-        return self.cut or self.left() <= 0
+        return self.cut or self.abandoned or self.left() <= 0
 
     def attach(self, connection: HTTPConnection) -> None:
         with self._lock:
@@ -157,13 +160,75 @@ def call(request_timeout: float | None,
     """Run one request as a :class:`Call` watched by the :class:`Watchdog`; ``about``
     (method, path, url) says it while unanswered (smartdc_nb.call_notices)."""
     current = Call(request_timeout, about)
+    groups = []
+    group = _group.get()
+    while group is not None:  # the call's group, and the groups that one was made in
+        groups.append(group)
+        group = group.parent
+    for group in groups:
+        group.add(current)
     token = _current.set(current)
-    WATCHDOG.watch(current)
     try:
+        if current.abandoned:
+            raise Abandoned("its caller stopped waiting (Ctrl-C) before it was sent")
+        WATCHDOG.watch(current)
         yield current
     finally:
         current.finish()
         _current.reset(token)
+        for group in groups:
+            group.discard(current)
+
+
+class Abandoned(Exception):
+    """A request not sent because the listing it was for was given up (CallGroup)."""
+
+
+class CallGroup:
+    """The calls made inside :func:`within` this group (on any thread the work was carried
+    to), so that they can all be given up at once: a listing interrupted by Ctrl-C does not
+    wait for the requests it no longer needs, which a frozen cloud would hold until their
+    timeout. Only for reads: a write that was sent must be let finish, for its outcome."""
+
+    def __init__(self) -> None:
+        self.parent = _group.get()
+        self._lock = threading.Lock()
+        self._calls: set[Call] = set()
+        self.abandoned = False
+
+    def add(self, current: Call) -> None:
+        with self._lock:
+            if self.abandoned:
+                current.abandoned = True
+            else:
+                self._calls.add(current)
+
+    def discard(self, current: Call) -> None:
+        with self._lock:
+            self._calls.discard(current)
+
+    def abandon(self) -> None:
+        """Cut the group's calls in flight (their sockets shut down) and refuse its later ones."""
+        with self._lock:
+            self.abandoned = True
+            calls = list(self._calls)
+        for current in calls:
+            current.abandoned = True
+            current.shut()
+
+
+@contextlib.contextmanager
+def within(group: CallGroup | None) -> Iterator[None]:
+    """The calls made inside, and in work carried from here (call_notices.carry), are
+    ``group``'s (None: no group)."""
+    if group is None:
+        yield
+        return
+    token = _group.set(group)
+    try:
+        yield
+    finally:
+        _group.reset(token)
 
 
 def current_call() -> Call | None:
@@ -257,6 +322,8 @@ class _Watched:
     def request(self, *args: Any, **kwargs: Any) -> None:
         current = _current.get()
         if current is not None:
+            if current.abandoned:  # given up between its attempts: send nothing more
+                raise ConnectionAbortedError("the request was given up (Ctrl-C)")
             current.attach(self)  # type: ignore[arg-type]
         super().request(*args, **kwargs)  # type: ignore[misc]
 
@@ -293,5 +360,5 @@ class BoundedAdapter(HTTPAdapter):
 
 
 __all__ = ["DEFAULT_REQUEST_TIMEOUT", "DEFAULT_MAX_ANSWER_BYTES", "Call", "call", "check_limit",
-           "cutoff", "each_within",
+           "cutoff", "each_within", "Abandoned", "CallGroup", "within",
            "current_call", "BoundedAdapter", "Watchdog", "WATCHDOG"]

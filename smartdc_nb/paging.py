@@ -39,6 +39,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable, Hashable, Iterator
 
 from .call_notices import carry
+from .limits import CallGroup, within
 from .errors import PagingError, TransportError
 
 log = logging.getLogger("smartdc_nb")
@@ -96,12 +97,17 @@ def pages(fetch: Fetch, *, what: str, limit: int = PAGE_LIMIT,
     pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="smartdc_nb-page")
     asked: dict[int, Future] = {}
     interrupted = False
+    calls = CallGroup()  # the pages' requests, cut on Ctrl-C
+
+    def send(index: int) -> Future:
+        # in the caller's context: a wait's deadline (smartdc_nb.limits) holds in the
+        # workers, and a page the cloud does not answer says so where the caller would
+        with within(calls):
+            return pool.submit(carry(lambda o=index * stride: fetch(o, limit)))
 
     def ask(index: int) -> None:
         if index < max_pages and index not in asked:
-            # in the caller's context: a wait's deadline (smartdc_nb.limits) holds in the
-            # workers, and a page the cloud does not answer says so where the caller would
-            asked[index] = pool.submit(carry(lambda o=index * stride: fetch(o, limit)))
+            asked[index] = send(index)
 
     def width() -> int:
         return max(1, min(concurrency, window() if window is not None else concurrency))
@@ -122,7 +128,7 @@ def pages(fetch: Fetch, *, what: str, limit: int = PAGE_LIMIT,
                 # before it has been answered (what sequential paging would get)
                 log.info("%s: page at offset %d shares no row with the one before; asking again",
                          what, index * stride)
-                asked[index] = pool.submit(carry(lambda o=index * stride: fetch(o, limit)))
+                asked[index] = send(index)
                 retried = True
                 continue
             new, full = _take(page, keys, ids, index, index * stride, limit, seen, what)
@@ -141,11 +147,14 @@ def pages(fetch: Fetch, *, what: str, limit: int = PAGE_LIMIT,
             for later in range(index, ahead):
                 ask(later)
     except KeyboardInterrupt:
-        interrupted = True  # Ctrl-C returns now, not when a hung request times out
+        # Ctrl-C returns now, not when a held page times out; the pages on the wire are
+        # cut, so their threads end now too
+        interrupted = True
+        calls.abandon()
         raise
     finally:
-        # pages not yet sent are dropped; those on the wire are waited for, so that no
-        # request of this listing is still running once it has returned
+        # pages not yet sent are dropped; otherwise those on the wire are waited for, so that
+        # no request of this listing is still running once it has returned
         pool.shutdown(wait=not interrupted, cancel_futures=True)
 
 

@@ -79,6 +79,8 @@ class CloudAPIRetry(Retry):
         if time.monotonic() - started + wait > self.budget:
             reason = error or Exception(f"retry budget of {self.budget:g}s exhausted")
             raise MaxRetryError(_pool, url, reason)  # type: ignore[arg-type]
+        if current is not None and current.abandoned:  # its listing was given up (Ctrl-C)
+            raise MaxRetryError(_pool, url, error or Exception("the request was given up"))
         if current is not None and current.left() < wait:
             reason = error or Exception(f"no time left for a retry before {current.limit}")
             raise MaxRetryError(_pool, url, reason)  # type: ignore[arg-type]

@@ -211,7 +211,7 @@ def _fetch(datacenters: Mapping[str, DataCenter], missing: Mapping[str, list[str
         wanted = set(ids)
         return {m["id"]: m for m in dc.raw_machines(tombstone=True) if m.get("id") in wanted}
 
-    results, errors = gather({name: (lambda n=name: fetch(n)) for name in missing})
+    results, errors = gather({name: (lambda n=name: fetch(n)) for name in missing}, only_reads=True)
     if errors:
         raise next(iter(errors.values()))
     out: dict[tuple[str, str], dict] = {}

@@ -92,7 +92,7 @@ class Frames:
         self._learn_name()
         tasks = {(name, key): (lambda d=dc, c=call: c(d))
                  for name, dc in self.datacenters.items() for key, call in calls.items()}
-        results, errors = gather(tasks, FETCH_WORKERS)
+        results, errors = gather(tasks, FETCH_WORKERS, only_reads=True)
         fetched_at = datetime.now(timezone.utc)
         answers: dict[str, dict[str, Any]] = {name: {} for name in self.datacenters}
         for (name, key), value in results.items():
@@ -238,7 +238,7 @@ class Frames:
         bar = CountBar(len(tasks), "listing snapshots", progress) if tasks else None
         # one pool per datacenter: each login's rate limit paces only its own requests
         results, errors = gather(tasks, concurrency, bar.update if bar else None,
-                                 per=lambda key: key[0])
+                                 per=lambda key: key[0], only_reads=True)
         if bar is not None:
             bar.close(not errors, f"{len(errors)} could not be read" if errors else None)
         fetched_at = datetime.now(timezone.utc)

@@ -146,7 +146,8 @@ def list_snapshots(machines: list[Machine]) -> None:
     before (its snapshots unknown), and the run finds out."""
     from ..parallel import gather
 
-    gather({m: m.snapshots for m in machines}, max_workers=8, per=lambda m: m.datacenter)
+    gather({m: m.snapshots for m in machines}, max_workers=8, per=lambda m: m.datacenter,
+           only_reads=True)
 
 
 def unique_machines(machines: Iterable[Machine]) -> list[Machine]:

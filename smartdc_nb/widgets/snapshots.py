@@ -218,7 +218,8 @@ class SnapshotPanel(SelectionPanel):
             bar.refresh()
 
         found, failed = gather({m: self._unless_closed(m.snapshots) for m in asked},
-                               self.concurrency, done, per=lambda m: m.datacenter)
+                               self.concurrency, done, per=lambda m: m.datacenter,
+                               only_reads=True)
         bar.close()
         if self.closed_during("List snapshots"):
             return

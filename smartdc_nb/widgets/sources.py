@@ -41,7 +41,7 @@ def list_machines(datacenters: Mapping[str, DataCenter], **filters: Any
     for dc in list(datacenters.values())[:1]:
         dc.machine_filters(filters)  # refuse bad filters once, before any request
     tasks = {name: (lambda d=dc: d.machines(**filters)) for name, dc in datacenters.items()}
-    found, errors = gather(tasks)
+    found, errors = gather(tasks, only_reads=True)
     return MachineList(m for machines in found.values() for m in machines), errors
 
 

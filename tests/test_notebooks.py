@@ -502,7 +502,7 @@ def test_rolling_reboot_of_nothing_is_a_clean_no_op(demo_cloud, tmp_path):
     assert "0 machines carry {'role': 'nothing'}" in text_of(nb)
     assert "nothing to apply: no machine carries role=nothing" in text_of(nb)
     approved = execute("03-rolling-reboot.ipynb", tmp_path, tag_selector="role=nothing",
-                       approve=re.search(r"plan id: ([0-9a-f]{12})", text_of(nb)).group(1))
+                       approve=re.search(r"\(plan ([0-9a-f]{12})\)", text_of(nb)).group(1))
     assert "reboot on 0 machines: nothing to do" in text_of(approved)
     assert "Empty DataFrame" not in text_of(approved)
     assert "no machines to verify: none was rebooted" in text_of(approved)

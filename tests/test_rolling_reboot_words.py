@@ -24,6 +24,13 @@ def _dry_run(tmp_path, env, selector: str, *args: str):
     return proc, text_of(nbformat.read(str(tmp_path / "dry.ipynb"), as_version=4))
 
 
+def _plan_cell(tmp_path) -> str:
+    """What the plan's cell of the last dry run showed (as JupyterLab shows it)."""
+    nb = nbformat.read(str(tmp_path / "dry.ipynb"), as_version=4)
+    cell = next(c for c in nb.cells if c.source.startswith("# The machines were listed just now"))
+    return text_of(nbformat.v4.new_notebook(cells=[cell]))
+
+
 def test_a_selection_that_matches_no_machine_has_nothing_to_apply(emu, lab_env, tmp_path):  # noqa: F811
     """It ended with "0 machines would be rebooted ...; plan ID (apply it with -p approve
     ID)", then pandas' "Empty DataFrame" for the report."""
@@ -35,6 +42,10 @@ def test_a_selection_that_matches_no_machine_has_nothing_to_apply(emu, lab_env, 
     # nothing anywhere invites an approve, nor shows an empty frame
     assert "approve" not in notebook and "Empty DataFrame" not in notebook, notebook
     assert "nothing to apply: no machine carries drill=none" in notebook
+    # the plan's cell says it once, without "0 of 0 machines to reboot, in 0 batch(es)"
+    plan = _plan_cell(tmp_path)
+    assert plan.count("no machine carries drill=none") == 1, plan
+    assert "0 of 0" not in plan and "batch(es)" not in plan, plan
     # an id that is not this plan's is refused, saying there is nothing to apply now
     stale = run_cli(ROLLING, "-p", "profile", "lab", "-p", "tag_selector", "drill=none",
                     "-p", "approve", "0123456789ab", "-o", tmp_path / "stale.ipynb", env=lab_env)

@@ -7,10 +7,14 @@ fixtures below connect smartdc_nb to it over loopback HTTP, as a user would.
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
 from clients import connect_to
+from notebook_runs import start_demo_cloud
+
+from smartdc_nb import demo
 
 pytest_plugins = ["smartdc_nb.emulator.testing"]
 
@@ -77,3 +81,37 @@ def quick_waits(monkeypatch):
     0.1 s instead of 2 s: the test clouds' jobs take 0.1-0.5 s (the emulator's FAST_DURATIONS,
     the demo clouds at 20x). test_wait checks the 2 s default and the variable."""
     monkeypatch.setenv("SMARTDC_NB_WAIT_INTERVAL", "0.1")
+
+
+# ------------------------------------------------------------ runbooks (notebook_runs)
+
+
+@pytest.fixture
+def demo_cloud(tmp_path, monkeypatch):
+    proc, info = start_demo_cloud(tmp_path, monkeypatch, machines=20)
+    yield info
+    demo.stop_process(proc)
+
+
+@pytest.fixture
+def empty_demo_cloud(tmp_path, monkeypatch):
+    proc, info = start_demo_cloud(tmp_path, monkeypatch, machines=0)
+    yield info
+    demo.stop_process(proc)
+
+
+@pytest.fixture
+def lab_env(emu, triton_keys, tmp_path):
+    """An environment with a triton CLI profile "lab" for the emulator fixture, and no demo cloud."""
+    # here, not at the top: pytest_plugins must import the plugin first (assertion rewriting)
+    from smartdc_nb.emulator.testing import cli_home
+
+    config = tmp_path / "triton"
+    (config / "profiles.d").mkdir(parents=True)
+    (config / "profiles.d" / "lab.json").write_text(json.dumps(
+        {"url": emu.url, "account": "demo", "keyId": triton_keys["rsa"].md5}))
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("TRITON_", "SDC_", "SMARTDC_NB_DEMO_")) and k != "SSH_AUTH_SOCK"}
+    env.update(TRITONTEST_CLI_CONFIG_DIR=str(config), HOME=str(cli_home(triton_keys, tmp_path)),
+               SMARTDC_NB_DEMO_DIR=str(tmp_path / "no-demo"))
+    return env

@@ -15,8 +15,8 @@ import signal
 
 import nbformat
 import pytest
-from test_notebooks import (NOTEBOOKS, _rolling_reboot_stopped_mid_batch,  # noqa: F401
-                            applied_then_stopped, lab_env, plan_id_of, run_cli, text_of)
+from notebook_runs import (NOTEBOOKS, _rolling_reboot_stopped_mid_batch, applied_then_stopped,
+                           plan_id_of, run_cli, text_of)
 from test_machine_support import accepted, mutations
 
 import smartdc_nb
@@ -29,7 +29,7 @@ def _run_of(plan_id: str):
     return next(run for run in smartdc_nb.journal_runs(None) if run.start.get("plan_id") == plan_id)
 
 
-def _applied(emu, lab_env, tmp_path, *args: str) -> tuple[list, str]:  # noqa: F811
+def _applied(emu, lab_env, tmp_path, *args: str) -> tuple[list, str]:
     args = [ROLLING, "-p", "profile", "lab", "-p", "tag_selector", "role=web",
             "-p", "batch_size", "10", *args]
     dry = run_cli(*args, "-o", tmp_path / "dry.ipynb", env=lab_env)
@@ -46,7 +46,7 @@ def _said(text: str) -> str:
 
 
 @pytest.mark.parametrize("snapshot_first", ["True", "False"])
-def test_an_approve_id_applied_before_is_refused_saying_by_which_run(emu, lab_env, tmp_path,  # noqa: F811
+def test_an_approve_id_applied_before_is_refused_saying_by_which_run(emu, lab_env, tmp_path,
                                                                      snapshot_first):
     args, plan_id = _applied(emu, lab_env, tmp_path, "-p", "snapshot_first", snapshot_first)
     earlier = _run_of(plan_id)
@@ -71,7 +71,7 @@ def test_an_approve_id_applied_before_is_refused_saying_by_which_run(emu, lab_en
     assert mutations(emu) == []
 
 
-def test_the_dry_run_after_an_apply_prints_a_new_id_which_applies(emu, lab_env, tmp_path):  # noqa: F811
+def test_the_dry_run_after_an_apply_prints_a_new_id_which_applies(emu, lab_env, tmp_path):
     """The same machines in the same states, planned after the apply: another id, so a new
     review approves a new reboot, and only the old id is spent."""
     args, plan_id = _applied(emu, lab_env, tmp_path, "-p", "snapshot_first", "False")
@@ -88,7 +88,7 @@ def test_the_dry_run_after_an_apply_prints_a_new_id_which_applies(emu, lab_env, 
     assert rebooted and accepted(emu, "reboot") == {machine_id: 1 for machine_id in rebooted}
 
 
-def test_an_approve_id_whose_run_was_interrupted_is_pointed_at_resume(emu, lab_env, tmp_path):  # noqa: F811
+def test_an_approve_id_whose_run_was_interrupted_is_pointed_at_resume(emu, lab_env, tmp_path):
     code, stderr, plan_id = _rolling_reboot_stopped_mid_batch(
         emu, lab_env, tmp_path, lambda proc: os.killpg(proc.pid, signal.SIGINT))
     assert code == 130, stderr
@@ -108,7 +108,7 @@ def test_an_approve_id_whose_run_was_interrupted_is_pointed_at_resume(emu, lab_e
     assert mutations(emu) == []
 
 
-def test_an_approve_id_being_applied_elsewhere_now_is_said_so(emu, lab_env, tmp_path):  # noqa: F811
+def test_an_approve_id_being_applied_elsewhere_now_is_said_so(emu, lab_env, tmp_path):
     """The same command started again while the first still reboots (a second cron entry):
     it names the running run, and sends nothing."""
     seen = {}
@@ -149,7 +149,7 @@ def _stopped_in_the_snapshots(emu, lab_env, tmp_path) -> tuple[list, str]:
     return args, plan_id
 
 
-def test_an_approve_id_whose_snapshots_were_interrupted_is_pointed_at_resume(emu, lab_env,  # noqa: F811
+def test_an_approve_id_whose_snapshots_were_interrupted_is_pointed_at_resume(emu, lab_env,
                                                                               tmp_path):
     """Ctrl-C while the snapshots are taken: run again with the same id, it took the
     snapshots again ("already has a snapshot" for those taken) and stopped there."""
@@ -172,7 +172,7 @@ def test_an_approve_id_whose_snapshots_were_interrupted_is_pointed_at_resume(emu
 
 
 @pytest.mark.parametrize("check", ["tcp:99999", "tcp:0"])
-def test_a_health_check_port_no_tcp_port_can_be_is_refused_before_any_reboot(emu, lab_env,  # noqa: F811
+def test_a_health_check_port_no_tcp_port_can_be_is_refused_before_any_reboot(emu, lab_env,
                                                                              tmp_path, check):
     """``-p health_check tcp:99999`` (a digit too many) passed the dry run, so its apply
     rebooted the first batch, then failed every check and stopped the roll. The dry run

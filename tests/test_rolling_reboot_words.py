@@ -11,7 +11,7 @@ import sys
 import nbformat
 import pytest
 from polling import eventually
-from test_notebooks import NOTEBOOKS, lab_env, run_cli, text_of  # noqa: F401
+from notebook_runs import NOTEBOOKS, run_cli, text_of
 
 pytestmark = pytest.mark.slow
 ROLLING = NOTEBOOKS / "03-rolling-reboot.ipynb"
@@ -31,7 +31,7 @@ def _plan_cell(tmp_path) -> str:
     return text_of(nbformat.v4.new_notebook(cells=[cell]))
 
 
-def test_a_selection_that_matches_no_machine_has_nothing_to_apply(emu, lab_env, tmp_path):  # noqa: F811
+def test_a_selection_that_matches_no_machine_has_nothing_to_apply(emu, lab_env, tmp_path):
     """It ended with "0 machines would be rebooted ...; plan ID (apply it with -p approve
     ID)", then pandas' "Empty DataFrame" for the report."""
     proc, notebook = _dry_run(tmp_path, lab_env, "drill=none")
@@ -55,7 +55,7 @@ def test_a_selection_that_matches_no_machine_has_nothing_to_apply(emu, lab_env, 
     assert "run again with -p approve" not in stale.stderr
 
 
-def test_a_selection_whose_machines_are_all_left_out_has_nothing_to_apply(emu, lab_env, dc,  # noqa: F811
+def test_a_selection_whose_machines_are_all_left_out_has_nothing_to_apply(emu, lab_env, dc,
                                                                          tmp_path):
     stopped = dc.machines(state="stopped")[0]
     kvm = next(m for m in dc.machines(state="running") if m.brand == "kvm")
@@ -77,7 +77,7 @@ def test_a_selection_whose_machines_are_all_left_out_has_nothing_to_apply(emu, l
     assert "apply it with -p approve" in proc.stdout
 
 
-def test_a_batch_that_came_back_after_its_wait_says_so_in_order(emu, lab_env, dc, tmp_path,  # noqa: F811
+def test_a_batch_that_came_back_after_its_wait_says_so_in_order(emu, lab_env, dc, tmp_path,
                                                                 journal_path):
     """The batch's wait timed out, and the verify step after it found the machine running,
     its reboot succeeded: the report's row read reboot "failed" next to reboot_succeeded

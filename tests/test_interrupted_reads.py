@@ -18,6 +18,7 @@ from polling import eventually
 from test_machine_support import ctrl_c_when, held, put
 
 from smartdc_nb import Fleet
+from smartdc_nb.limits import Abandoned, CallGroup, within
 from smartdc_nb.parallel import gather
 
 LISTING = r"/demo/machines(\?|$)"
@@ -90,3 +91,14 @@ def test_a_gather_that_writes_lets_a_sent_request_finish_before_the_interrupt():
     with pytest.raises(KeyboardInterrupt):
         gather({i: (lambda i=i: task(i)) for i in range(2)}, 2, interrupt)
     assert sorted(ended) == [0, 1]
+
+
+def test_a_request_of_a_listing_already_given_up_is_not_sent(dc, emu):
+    """A task of a gather that was given up may still reach its next page or retry: it sends
+    nothing more."""
+    calls = CallGroup()
+    calls.abandon()
+    emu.clear_requests()
+    with within(calls), pytest.raises(Abandoned, match="stopped waiting"):
+        dc.machines()
+    assert not emu.requests

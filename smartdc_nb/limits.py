@@ -51,6 +51,7 @@ _each: contextvars.ContextVar[tuple[float, str] | None] = contextvars.ContextVar
     "smartdc_nb_each", default=None)
 _group: contextvars.ContextVar[CallGroup | None] = contextvars.ContextVar(
     "smartdc_nb_group", default=None)
+_label: contextvars.ContextVar[Any] = contextvars.ContextVar("smartdc_nb_label", default=None)
 
 
 def check_limit(name: str, value: Any, kind: type) -> Any:
@@ -117,6 +118,7 @@ class Call:
         self.active = True
         self.cut = False  # the watchdog shut a connection down
         self.abandoned = False  # its caller stopped waiting for it (CallGroup.abandon)
+        self.label = _label.get()  # what it is for (labelled), for its CallGroup's live()
         # (method, path, url) while unanswered it is to be said (call_notices), and where: not
         # a wait's poll (each_within: the wait says it) nor a panel's, and only when asked
         self.about = about if about and each is None and call_notices.noticed() else None
@@ -186,19 +188,20 @@ class Abandoned(Exception):
 
 class CallGroup:
     """The calls made inside :func:`within` this group (on any thread the work was carried
-    to), so that they can all be given up at once: a listing interrupted by Ctrl-C does not
-    wait for the requests it no longer needs, which a frozen cloud would hold until their
-    timeout. Only for reads: a write that was sent must be let finish, for its outcome."""
+    to), so that they can be given up at once. On Ctrl-C a listing abandons its reads
+    (:meth:`abandon`: it no longer needs them, and a frozen cloud would hold them until their
+    timeout); a bulk action closes its group (:meth:`close`): no more writes are sent, and
+    those sent finish, for their outcomes."""
 
     def __init__(self) -> None:
         self.parent = _group.get()
         self._lock = threading.Lock()
         self._calls: set[Call] = set()
-        self.abandoned = False
+        self.closed = False
 
     def add(self, current: Call) -> None:
         with self._lock:
-            if self.abandoned:
+            if self.closed:
                 current.abandoned = True
             else:
                 self._calls.add(current)
@@ -207,14 +210,34 @@ class CallGroup:
         with self._lock:
             self._calls.discard(current)
 
+    def live(self) -> list[Any]:
+        """The labels (:func:`labelled`) of the group's calls in flight."""
+        with self._lock:
+            return [current.label for current in self._calls]
+
+    def close(self) -> None:
+        """Refuse the group's later calls (:class:`Abandoned`); those in flight go on."""
+        with self._lock:
+            self.closed = True
+
     def abandon(self) -> None:
         """Cut the group's calls in flight (their sockets shut down) and refuse its later ones."""
         with self._lock:
-            self.abandoned = True
+            self.closed = True
             calls = list(self._calls)
         for current in calls:
             current.abandoned = True
             current.shut()
+
+
+@contextlib.contextmanager
+def labelled(label: Any) -> Iterator[None]:
+    """The calls made inside are for ``label`` (what :meth:`CallGroup.live` lists)."""
+    token = _label.set(label)
+    try:
+        yield
+    finally:
+        _label.reset(token)
 
 
 @contextlib.contextmanager
@@ -360,5 +383,5 @@ class BoundedAdapter(HTTPAdapter):
 
 
 __all__ = ["DEFAULT_REQUEST_TIMEOUT", "DEFAULT_MAX_ANSWER_BYTES", "Call", "call", "check_limit",
-           "cutoff", "each_within", "Abandoned", "CallGroup", "within",
+           "cutoff", "each_within", "Abandoned", "CallGroup", "labelled", "within",
            "current_call", "BoundedAdapter", "Watchdog", "WATCHDOG"]

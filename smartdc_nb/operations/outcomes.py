@@ -50,10 +50,20 @@ class Outcome:
     history: list = field(default_factory=list)
     #: the cloud accepted its request (a row left not reached by Ctrl-C may still have acted)
     sent: bool = False
+    #: its request's answer was not waited for (a second Ctrl-C): the row, in a table already
+    #: given to the user, no longer changes when the answer comes
+    let_go: bool = False
 
     def end(self, outcome: str, *, error: BaseException | None = None, reason: str = "") -> None:
+        if self.let_go:
+            return
         self.outcome, self.error, self.reason = outcome, error, reason
         self.finished = time.monotonic()
+
+    def let_go_of(self, reason: str) -> None:
+        """End the row as not reached with ``reason`` and keep it so (see :attr:`let_go`)."""
+        self.end(NOT_REACHED, reason=reason)
+        self.let_go = True
 
     def row(self) -> dict[str, Any]:
         machine = self.machine

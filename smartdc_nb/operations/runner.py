@@ -6,11 +6,12 @@ Used by :func:`smartdc_nb.operations.bulk.run_bulk`, which decides what goes in 
 from __future__ import annotations
 
 import concurrent.futures
+import sys
 import time
 from typing import Any, Callable
 
-from ..call_notices import carry
-from ..limits import cutoff
+from ..call_notices import NOTICE_PREFIX, carry, clock
+from ..limits import Abandoned, CallGroup, cutoff, labelled, within
 from ..errors import (BulkActionError, TooManyRequestsError, TransportError, WaitInterrupted,
                       WaitUnanswered)
 from ..progress import CountBar
@@ -44,7 +45,8 @@ class Runner:
 
     def _send(self, row: Outcome) -> None:
         row.started = time.monotonic()
-        with cutoff(*self.send_until):  # in this worker thread: its refresh after a lost answer too
+        # in this worker thread: its refresh after a lost answer too
+        with cutoff(*self.send_until), labelled(row):
             self._send_bounded(row)
 
     def _send_bounded(self, row: Outcome) -> None:
@@ -53,7 +55,9 @@ class Runner:
         try:
             with inside(self.run):  # this worker thread's requests belong to the run
                 self.sent[row] = self.spec.send(row.machine, self.params)
-            row.sent = True
+            row.sent = not row.let_go  # a row let go of stays as the user was given it
+        except Abandoned:  # its turn under the rate limit came after a Ctrl-C
+            row.end(NOT_REACHED, reason="interrupted (Ctrl-C) before it was sent")
         except TooManyRequestsError as exc:  # a throttled request was not applied
             row.end(NOT_REACHED, error=exc, reason="throttled (429) beyond the retry budget: "
                                                    "the cloud did not apply that request")
@@ -84,10 +88,12 @@ class Runner:
         pool = concurrent.futures.ThreadPoolExecutor(max_workers=self.concurrency,
                                                      thread_name_prefix="smartdc_nb-bulk")
         futures: list[concurrent.futures.Future] = []
+        calls = CallGroup()  # closed on Ctrl-C: nothing more is sent
         try:
-            for row in batch:
-                # in this thread's context: a send the cloud does not answer says so here
-                futures.append(pool.submit(carry(lambda r=row: self._send(r))))
+            with within(calls):
+                for row in batch:
+                    # in this thread's context: a send the cloud does not answer says so here
+                    futures.append(pool.submit(carry(lambda r=row: self._send(r))))
             pending = set(futures)
             while pending:
                 # a short timeout keeps the main thread where Ctrl-C can reach it
@@ -95,14 +101,39 @@ class Runner:
                     pending, timeout=0.25, return_when=concurrent.futures.FIRST_COMPLETED)
                 bar.update(len(futures) - len(pending))
         except KeyboardInterrupt:
+            calls.close()
             bar.close(False, "interrupted")
-            pool.shutdown(wait=True, cancel_futures=True)  # in-flight requests finish
+            self._finish_sent(pool, [row for row in calls.live() if isinstance(row, Outcome)])
             raise
         pool.shutdown(wait=True)
         sent = {outcome: sum(r.outcome == outcome for r in batch) for outcome in OUTCOMES}
         bar.close(sent[DONE] == len(batch), ", ".join(  # the cloud's 202 is all a send knows
             f"{n} {'accepted' if outcome == DONE else outcome}" for outcome, n in sent.items()
             if n or outcome == DONE))
+
+    def _finish_sent(self, pool: concurrent.futures.ThreadPoolExecutor,
+                     flying: list[Outcome]) -> None:
+        """On Ctrl-C: let the requests on their way finish, so that what the cloud did with
+        them is known and journalled, saying so at once (a held request keeps the cell busy
+        until its timeout); a second Ctrl-C stops waiting, and their rows say the cloud may
+        have applied them. Their threads go on: the journal gets the answers if they come."""
+        if flying:
+            ends = [row.started + rt for row in flying if row.started is not None
+                    and (rt := row.machine.datacenter.transport.request_timeout) is not None]
+            until = f", at the latest until {clock(max(ends))} UTC" if ends else ""
+            requests = f"{len(flying)} {self.spec.name} request{'s' if len(flying) > 1 else ''}"
+            print(f"{NOTICE_PREFIX}interrupted: waiting for the answers to the {requests} "
+                  f"already sent{until}, so that what the cloud did with them is known; Ctrl-C "
+                  "again to stop waiting", file=sys.stderr, flush=True)
+        try:
+            pool.shutdown(wait=True, cancel_futures=True)
+        except KeyboardInterrupt:
+            pool.shutdown(wait=False, cancel_futures=True)
+            run = f"; smartdc-nb resume {self.run.run_id} asks it" if self.run else ""
+            for row in flying:
+                if row.outcome is None:
+                    row.let_go_of("interrupted (Ctrl-C twice) while its request was on its way: "
+                                  f"its answer was not waited for: the cloud may have applied it{run}")
 
     def wait(self, batch: list[Outcome]) -> None:
         trackers: dict[Any, Outcome] = {}

@@ -7,12 +7,11 @@ fixtures below connect smartdc_nb to it over loopback HTTP, as a user would.
 
 from __future__ import annotations
 
-import json
 import os
 
 import pytest
 from clients import connect_to
-from notebook_runs import start_demo_cloud
+from notebook_runs import profile_env, start_demo_cloud
 
 from smartdc_nb import demo
 
@@ -103,15 +102,5 @@ def empty_demo_cloud(tmp_path, monkeypatch):
 @pytest.fixture
 def lab_env(emu, triton_keys, tmp_path):
     """An environment with a triton CLI profile "lab" for the emulator fixture, and no demo cloud."""
-    # here, not at the top: pytest_plugins must import the plugin first (assertion rewriting)
-    from smartdc_nb.emulator.testing import cli_home
-
-    config = tmp_path / "triton"
-    (config / "profiles.d").mkdir(parents=True)
-    (config / "profiles.d" / "lab.json").write_text(json.dumps(
-        {"url": emu.url, "account": "demo", "keyId": triton_keys["rsa"].md5}))
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("TRITON_", "SDC_", "SMARTDC_NB_DEMO_")) and k != "SSH_AUTH_SOCK"}
-    env.update(TRITONTEST_CLI_CONFIG_DIR=str(config), HOME=str(cli_home(triton_keys, tmp_path)),
-               SMARTDC_NB_DEMO_DIR=str(tmp_path / "no-demo"))
-    return env
+    return {**profile_env(emu, triton_keys, tmp_path, ("TRITON_", "SDC_", "SMARTDC_NB_DEMO_")),
+            "SMARTDC_NB_DEMO_DIR": str(tmp_path / "no-demo")}

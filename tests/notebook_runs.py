@@ -9,6 +9,7 @@ at the emulator fixture instead.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -124,3 +125,19 @@ def plan_id_of(text: str) -> str:
     match = re.search(r"plan ([0-9a-f]{12}) \(apply it with -p approve \1\)", text)
     assert match, text[-3000:]
     return match.group(1)
+
+
+def profile_env(emu, triton_keys, tmp_path, drop: tuple[str, ...]) -> dict[str, str]:
+    """This process's environment without the variables starting with ``drop`` (nor an
+    ssh-agent), with a triton CLI profile "lab" for the emulator ``emu``."""
+    # here, not at the top: conftest imports this module before pytest_plugins imports the
+    # plugin, which must come first (assertion rewriting)
+    from smartdc_nb.emulator.testing import cli_home
+
+    config = tmp_path / "triton"
+    (config / "profiles.d").mkdir(parents=True)
+    (config / "profiles.d" / "lab.json").write_text(json.dumps(
+        {"url": emu.url, "account": "demo", "keyId": triton_keys["rsa"].md5}))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(drop) and k != "SSH_AUTH_SOCK"}
+    env.update(TRITONTEST_CLI_CONFIG_DIR=str(config), HOME=str(cli_home(triton_keys, tmp_path)))
+    return env

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from notebook_runs import profile_env
 
 import smartdc_nb
 from smartdc_nb import Fleet
-from smartdc_nb.emulator.testing import cli_home
 from smartdc_nb.errors import InvalidInputError
 from smartdc_nb.frames.history import history_dir
 
@@ -174,14 +174,7 @@ def test_bad_points_are_refused_clearly(fleet, store, tmp_path):
 def lab_env(emu, triton_keys, tmp_path) -> dict:
     """An environment for ``smartdc-nb`` with one triton CLI profile, "lab", for the emulator,
     and nothing of the caller's (no TRITON_*, SDC_*, SMARTDC_NB_* or ssh-agent)."""
-    config = tmp_path / "triton"
-    (config / "profiles.d").mkdir(parents=True)
-    (config / "profiles.d" / "lab.json").write_text(json.dumps(
-        {"url": emu.url, "account": "demo", "keyId": triton_keys["rsa"].md5}))
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("TRITON_", "SDC_", "SMARTDC_NB_")) and k != "SSH_AUTH_SOCK"}
-    env.update(TRITONTEST_CLI_CONFIG_DIR=str(config), HOME=str(cli_home(triton_keys, tmp_path)))
-    return env
+    return profile_env(emu, triton_keys, tmp_path, ("TRITON_", "SDC_", "SMARTDC_NB_"))
 
 
 def test_smartdc_nb_snapshot_from_the_command_line(emu, triton_keys, tmp_path):

@@ -13,7 +13,7 @@ import pytest
 from clients import connect_to
 from notebook_runs import profile_env, start_demo_cloud
 
-from smartdc_nb import demo
+from smartdc_nb import Fleet, demo
 
 pytest_plugins = ["smartdc_nb.emulator.testing"]
 
@@ -54,6 +54,12 @@ def dc(emu, triton_keys):
 def dc_west(emu, triton_keys):
     """smartdc_nb connected to the emulator's second datacenter (us-west-1)."""
     return connect_to(emu, triton_keys, "us-west-1")
+
+
+@pytest.fixture
+def fleet(dc):
+    """A Fleet of ``dc`` alone (a module that needs another Fleet defines its own)."""
+    return Fleet(dc)
 
 
 @pytest.fixture

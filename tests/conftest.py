@@ -75,7 +75,7 @@ def journal_path(tmp_path_factory, monkeypatch):
     path = tmp_path_factory.mktemp("journal") / "journal.jsonl"
     monkeypatch.setenv("SMARTDC_NB_JOURNAL", str(path))
     # No fsync in tests (records still survive a killed process): the suite sends thousands
-    # of requests on a shared disk. test_journal checks the default fsyncs every record.
+    # of requests on a shared disk. test_journal_records checks the default fsyncs every record.
     monkeypatch.setenv("SMARTDC_NB_JOURNAL_SYNC", "none")
     return path
 

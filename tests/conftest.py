@@ -63,6 +63,14 @@ def fleet(dc):
 
 
 @pytest.fixture
+def catalog(dc):
+    """The DataCenter with its packages and images fetched (so reprs can name them)."""
+    dc.packages()
+    dc.images()
+    return dc
+
+
+@pytest.fixture
 def connect(emu, triton_keys):
     """``connect(datacenter=None, key="rsa", **options)`` for tests that need their own options."""
     return lambda datacenter=None, key="rsa", **options: connect_to(

@@ -1,105 +1,24 @@
 """HTML and text reprs over the emulator's seeded fleet: structure, escaping, masking, no requests.
 
-Every rendered output is parsed with html.parser; the checks are on the parsed
-elements and text, so markup smuggled in through cloud data would show up as
-an element or attribute that the templates never write.
+Every rendered output is parsed with html.parser (test_display_support's check_markup); the
+checks are on the parsed elements and text, so markup smuggled in through cloud data would
+show up as an element or attribute that the templates never write. The reprs of lists, a
+fleet, a datacenter and snapshots are in test_display_lists.
 """
 
 from __future__ import annotations
 
 import re
-from collections import Counter
-from html.parser import HTMLParser
 
 import pytest
 
 import smartdc_nb
-from smartdc_nb import dictionary
-from smartdc_nb.display import card_for, options, render_html, render_text
+from smartdc_nb.display import card_for, render_html, render_text
 from smartdc_nb.machine import Machine
-
-#: every element and attribute the templates write; anything else came from data
-OUR_TAGS = {"div", "style", "span", "strong", "time", "em", "bdi", "dl", "dt", "dd", "table",
-            "thead", "tbody", "tfoot", "tr", "th", "td", "details", "summary", "p"}
-OUR_ATTRIBUTES = {"class", "title", "tabindex", "datetime", "colspan", "open"}
-OUR_CLASS = re.compile(r"^(sdcnb(-[a-z]+)?|tex2jax_ignore|mathjax_ignore)$")
-UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-TITLE = re.compile(rf"^({UUID}|\d{{4}}-\d\d-\d\dT[\d:.]+\+00:00)$")
-#: the tooltips a table header may carry: the column dictionary's, for every frame column
-HEADER_TIPS = {dictionary.tip(entry.name, kind) for kind, entries in dictionary.FRAMES.items()
-               for entry in entries}
+from test_display_support import Parsed, check_markup, counted
 
 HOSTILE = ('<script>alert(1)</script><img src=x onerror="alert(2)"></td></details>'
            '"q" \'s\' {{ 7*7 }} {% raw %} $x^2$ \u202eevil\u202c ünï 名前 <!-- x')
-
-
-class Parsed(HTMLParser):
-    """The elements, attributes and text of an HTML fragment."""
-
-    def __init__(self, html: str):
-        super().__init__(convert_charrefs=True)
-        self.elements: list[tuple[str, dict[str, str | None]]] = []
-        self.chunks: list[str] = []
-        self.comments: list[str] = []
-        self._skip = 0
-        self.feed(html)
-        self.close()
-
-    def handle_starttag(self, tag, attrs):
-        self.elements.append((tag, dict(attrs)))
-        if tag == "style":
-            self._skip += 1
-
-    def handle_endtag(self, tag):
-        if tag == "style":
-            self._skip -= 1
-
-    def handle_data(self, data):
-        if not self._skip:
-            self.chunks.append(data)
-
-    def handle_comment(self, data):
-        self.comments.append(data)
-
-    @property
-    def text(self) -> str:
-        return "".join(self.chunks)
-
-    def tags(self, name: str) -> list[dict[str, str | None]]:
-        return [attrs for tag, attrs in self.elements if tag == name]
-
-
-def check_markup(html: str) -> Parsed:
-    """Parse ``html`` and assert every element and attribute is one the templates write."""
-    parsed = Parsed(html)
-    assert parsed.elements[0] == ("div", {"class": "sdcnb tex2jax_ignore mathjax_ignore"})
-    assert not parsed.comments
-    for tag, attrs in parsed.elements:
-        assert tag in OUR_TAGS, f"element <{tag}> came from data"
-        assert set(attrs) <= OUR_ATTRIBUTES, f"attributes {set(attrs) - OUR_ATTRIBUTES} on <{tag}>"
-        for name in (attrs.get("class") or "").split():
-            assert OUR_CLASS.match(name), f"class {name!r} came from data"
-        if "title" in attrs and tag == "th":  # our column dictionary, not cloud data
-            assert attrs["title"] in HEADER_TIPS, attrs["title"]
-        elif "title" in attrs:
-            assert TITLE.match(attrs["title"]), attrs["title"]
-        if "colspan" in attrs:
-            assert attrs["colspan"].isdigit()
-    assert len(parsed.tags("style")) == 1
-    assert "<script" not in html.lower()
-    return parsed
-
-
-@pytest.fixture
-def catalog(dc):
-    """The DataCenter with its packages and images fetched (so reprs can name them)."""
-    dc.packages()
-    dc.images()
-    return dc
-
-
-def counted(emu):
-    return emu.counters()["total"]
 
 
 def seeded(dc, **want) -> Machine:
@@ -279,92 +198,6 @@ def test_credentials_and_secret_metadata_are_masked(emu, catalog):
     machine.raw["metadata"]["credentials"] = {"root": "r00t-Secret"}
     html = render_html(machine)
     assert "Secret" not in html and "root" in check_markup(html).text
-
-
-# ------------------------------------------------------------------ lists, fleet, datacenter
-
-def test_machine_list_counts_per_datacenter_and_state_and_caps_the_table(emu, catalog, dc_west):
-    machines = catalog.machines(tombstone=True) + dc_west.machines(tombstone=True)
-    before = counted(emu)
-    html = render_html(machines, max_rows=7)
-    assert counted(emu) == before
-    parsed = check_markup(html)
-    expected = Counter((m.datacenter.name, m.state) for m in machines)
-    header = re.search(r"<thead><tr>(.*?)</tr></thead>", html).group(1)
-    states = re.findall(r"sdcnb-badge sdcnb-\w+\">([^<]+)<", header)
-    assert set(states) == {s for _, s in expected}
-    for name in ("us-east-1", "us-west-1"):
-        row = re.search(rf"<tr><td><bdi>{name}</bdi></td>(.*?)</tr>", html).group(1)
-        cells = re.findall(r"<td[^>]*>([^<]*)</td>", row)
-        assert [int(c or 0) for c in cells[:-1]] == [expected[(name, s)] for s in states]
-        assert int(cells[-1]) == sum(v for (d, _), v in expected.items() if d == name)
-    assert f"… and {len(machines) - 7} more" in parsed.text
-    assert html.count("<tr>") == 1 + 3 + 1 + 7 + 1  # counts head + 2 dcs + All, head, rows, more
-    assert f"{len(machines)} machines" in parsed.text
-
-
-def test_the_default_cap_is_an_option(emu, catalog):
-    machines = catalog.machines()
-    saved = options.max_rows
-    try:
-        options.max_rows = 3
-        assert f"… and {len(machines) - 3} more" in check_markup(render_html(machines)).text
-    finally:
-        options.max_rows = saved
-    assert "more" not in render_text(catalog.machines(name=machines[0].name))
-
-
-def test_an_empty_list_says_so(emu, dc):
-    assert "no machines" in check_markup(render_html([])).text
-
-
-def test_fleet_repr_before_and_after_listing(emu, catalog):
-    fleet = smartdc_nb.Fleet(catalog)
-    before = counted(emu)
-    text = check_markup(render_html(fleet)).text
-    assert counted(emu) == before
-    assert "us-east-1" in text and "us-west-1" in text and "not listed yet" in text
-    machines = fleet.machines()
-    before = counted(emu)
-    text = check_markup(render_html(fleet)).text
-    assert counted(emu) == before
-    assert f"{len(machines)} machines" in text
-    for name in ("us-east-1", "us-west-1"):
-        count = sum(1 for m in machines if m.datacenter.name == name)
-        assert re.search(rf"{name}\s*{re.escape(fleet[name].url)}\s*{count}\s*ok", text)
-
-
-def test_datacenter_repr_shows_what_is_known_without_a_request(emu, connect):
-    dc = connect(name=None)
-    before = counted(emu)
-    text = check_markup(render_html(dc)).text
-    assert counted(emu) == before
-    assert "name not known yet" in text and dc.url in text and "demo" in text
-    assert "not listed yet: dc.datacenters() lists them" in text
-    assert "none yet: dc.packages() fetches them" in text
-    dc.datacenters()
-    dc.packages()
-    before = counted(emu)
-    text = check_markup(render_html(dc)).text
-    assert counted(emu) == before
-    assert "us-east-1" in text and "us-west-1" in text and emu.urls["us-west-1"] in text
-    assert re.search(r"Packages known\s*\d+", text)
-
-
-# ------------------------------------------------------------------ snapshots
-
-def test_snapshot_and_snapshot_list_reprs(emu, catalog):
-    machine = next(m for m in catalog.machines() if m.brand != "kvm" and m.snapshots())
-    snapshots = machine.known_snapshots
-    before = counted(emu)
-    one = check_markup(render_html(snapshots[0])).text
-    many = check_markup(render_html(snapshots)).text
-    assert counted(emu) == before
-    assert snapshots[0].name in one and machine.name in one and machine.id in one
-    assert "created" in one and "Age" in one
-    assert f"{len(snapshots)} snapshot" in many
-    assert all(s.name in many for s in snapshots)
-    assert f"{len(snapshots)} created" in many  # the count badge
 
 
 # ------------------------------------------------------------------ stylesheet and fallbacks

@@ -8,12 +8,13 @@ fixtures below connect smartdc_nb to it over loopback HTTP, as a user would.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 from clients import connect_to
 from notebook_runs import profile_env, start_demo_cloud
 
-from smartdc_nb import Fleet, demo
+from smartdc_nb import Fleet, config, demo
 
 pytest_plugins = ["smartdc_nb.emulator.testing"]
 
@@ -118,3 +119,20 @@ def lab_env(emu, triton_keys, tmp_path):
     """An environment with a triton CLI profile "lab" for the emulator fixture, and no demo cloud."""
     return {**profile_env(emu, triton_keys, tmp_path, ("TRITON_", "SDC_", "SMARTDC_NB_DEMO_")),
             "SMARTDC_NB_DEMO_DIR": str(tmp_path / "no-demo")}
+
+
+# ------------------------------------------------------------ profiles (test_config*)
+
+
+_SCRUB = ("TRITONTEST_CLI_CONFIG_DIR", "XDG_CONFIG_HOME", "TRITON_PROFILE", "TRITON_ROLE", "SDC_TESTING",
+          "SMARTDC_NB_KEY_PASSPHRASE", "SSH_AUTH_SOCK",
+          *(v for names in config.ENV_VARS.values() for v in names), *config.INSECURE_VARS)
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch) -> Path:
+    """An empty HOME with no triton or SDC variables; returns the ~/.triton path (not created)."""
+    for var in _SCRUB:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    return tmp_path / ".triton"

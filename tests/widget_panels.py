@@ -1,6 +1,6 @@
-"""The panels under test, opened on the emulator (no tests here): ``panel_of`` makes a fleet
-panel, ``batch`` the machines the fleet panel tests list, with ``list_with`` and ``names``
-to list them and read the listing.
+"""The panels under test, opened on the emulator (no tests here): ``panel_for`` makes a machine
+panel on a new machine, ``panel_of`` a fleet panel, ``batch`` the machines the fleet panel
+tests list, with ``list_with`` and ``names`` to list them and read the listing.
 
 The fixtures here use test_widgets_support's ``opened``: a module that imports them imports
 that too.
@@ -9,10 +9,17 @@ that too.
 from __future__ import annotations
 
 import pytest
-from test_machine_support import put
+from test_machine_support import fetched, put
 from test_widgets_support import FAST
 
-from smartdc_nb.widgets import fleet_panel
+from smartdc_nb.widgets import fleet_panel, machine_panel
+
+
+@pytest.fixture
+def panel_for(dc, emu, opened):
+    """``panel_for(options=None, **machine fields)``: a loaded panel on a new machine."""
+    return lambda options=None, **fields: opened(
+        machine_panel(fetched(dc, emu, **fields), **{**FAST, **(options or {})}))
 
 
 @pytest.fixture

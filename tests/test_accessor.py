@@ -5,14 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from smartdc_nb import Fleet
 from smartdc_nb.errors import InvalidInputError
 from smartdc_nb.frames import TritonAccessor
-
-
-@pytest.fixture
-def fleet(dc):
-    return Fleet(dc)
 
 
 @pytest.fixture

@@ -14,11 +14,6 @@ from smartdc_nb.errors import InvalidInputError, ServerError, TransportError
 from smartdc_nb.fleet import DatacenterWarning, gather
 
 
-@pytest.fixture
-def fleet(dc):
-    return Fleet(dc)
-
-
 def ids_of(dc, **filters):
     return {m["id"] for m in dc.raw_machines(**filters)}
 

@@ -17,14 +17,8 @@ import pytest
 from notebook_runs import profile_env
 
 import smartdc_nb
-from smartdc_nb import Fleet
 from smartdc_nb.errors import InvalidInputError
 from smartdc_nb.frames.history import history_dir
-
-
-@pytest.fixture
-def fleet(dc):
-    return Fleet(dc)
 
 
 @pytest.fixture

@@ -8,14 +8,8 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from smartdc_nb import Fleet
 from smartdc_nb.errors import InvalidInputError
 from smartdc_nb.frames.query import Query, QueryFrame
-
-
-@pytest.fixture
-def fleet(dc):
-    return Fleet(dc)
 
 
 def listings(emu):

@@ -25,7 +25,7 @@ from ..resources.machine import Machine
 from ..resources.validate import TRITON_TAGS
 from ..machinelist import MachineList
 from ..plans import Plan, make_plan
-from .base import SelectionPanel
+from .selection import SelectionPanel
 from .html import render_card
 from .pieces import apply_plan, describe, list_again, plural, within
 from .sources import list_machines, name_matches, nothing_listed, tag_text

@@ -29,7 +29,7 @@ from ..resources.snapshot import Snapshot
 from ..machinelist import MachineList
 from ..plans import Plan, make_plan
 from ..operations.polling import refresh_machines
-from .base import SelectionPanel
+from .selection import SelectionPanel
 from .html import render_card
 from .pieces import WidgetBar, apply_one, apply_plan, describe, list_again, plural, within
 from .sources import list_machines, nothing_listed

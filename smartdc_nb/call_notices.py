@@ -9,14 +9,15 @@ hung. Every :func:`request_notice_period` seconds the watchdog that ends a reque
 Said for requests made in the main thread, or in threads given its context
 (:func:`carry`: a Fleet's per-datacenter listings, pages fetched in parallel, a bulk run's
 sends), and printed in that context, so a notebook shows the line under the cell that made the
-request. Not for a wait's polls (the wait says it, once for all its machines:
-smartdc_nb.operations.silence) nor for a panel's requests (their own threads: a panel says
-what it waits for in its header and log, and a line on stderr would land in whatever cell
-happens to be running).
+request. A panel's requests (on its own threads, where a line on stderr would land in
+whatever cell happens to be running) give theirs to the panel instead (:func:`notices_to`:
+its progress line), in the same words. Not for a wait's polls (the wait says it, once for all
+its machines: smartdc_nb.operations.silence).
 """
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import logging
 import math
@@ -25,7 +26,7 @@ import sys
 import threading
 import time
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Iterator, TypeVar
 
 log = logging.getLogger("smartdc_nb")
 T = TypeVar("T")
@@ -44,6 +45,10 @@ _said_bad: set[str] = set()  # values of $SMARTDC_NB_SILENCE_NOTICE already said
 #: Whether requests made here give notices; None: only in the main thread.
 _noticed: contextvars.ContextVar[bool | None] = contextvars.ContextVar(
     "smartdc_nb_noticed", default=None)
+#: ``sink(call, text)``: a request's notice; ``sink(call, None)``: its end (see notices_to)
+Sink = Callable[[Any, "str | None"], None]
+_sink: contextvars.ContextVar[Sink | None] = contextvars.ContextVar(
+    "smartdc_nb_notice_sink", default=None)
 
 
 def notice_period() -> float:
@@ -76,6 +81,24 @@ def noticed() -> bool:
     return threading.current_thread() is threading.main_thread() if flag is None else flag
 
 
+def sink() -> Sink | None:
+    """Where the notices of requests made here go instead of stderr (None: stderr)."""
+    return _sink.get()
+
+
+@contextlib.contextmanager
+def notices_to(where: Sink) -> Iterator[None]:
+    """Requests made inside (and in work carried from here) say they are unanswered by
+    ``where(call, text)``, on the watchdog's thread, instead of on stderr, and end with
+    ``where(call, None)`` on theirs once they do, if ``where`` was given a notice: a panel
+    shows it on its progress line until the answer comes."""
+    token = _sink.set(where)
+    try:
+        yield
+    finally:
+        _sink.reset(token)
+
+
 def carry(work: Callable[[], T]) -> Callable[[], T]:
     """``work`` to run on another thread in this thread's context as it is now: the bounds a
     caller set (smartdc_nb.limits: a wait's deadline, a panel's timeout) hold there, and its
@@ -100,9 +123,9 @@ def length(seconds: float) -> str:
     return f"{minutes} min {rest} s" if minutes else f"{rest} s"
 
 
-def say_unanswered(call: Any) -> None:
-    """Say that request ``call`` (a limits.Call with ``about`` = (method, path, url)) has had
-    no full answer yet: in the log, and on stderr (run in the context that made it)."""
+def unanswered(call: Any) -> str:
+    """The words of request ``call`` (a limits.Call with ``about`` = (method, path, url))
+    having had no full answer yet: what it waits for, since when, until when at the latest."""
     method, path, url = call.about
     now = time.monotonic()
     # the latest, not a promise: a read timeout, or retries that ran out, may end it sooner
@@ -113,10 +136,24 @@ def say_unanswered(call: Any) -> None:
             f"{clock(call.started)} ({length(now - call.started)}); still waiting, {until}.")
     if method not in ("GET", "HEAD"):
         text += " If it arrived, the cloud may carry it out whatever becomes of the answer."
+    return text
+
+
+def say_unanswered(call: Any) -> None:
+    """Say :func:`unanswered` of ``call``: to its sink (:func:`notices_to`), else in the log
+    and on stderr (run in the context that made it)."""
+    text = unanswered(call)
+    if call.sink is not None:
+        # INFO: with no handler configured, Python prints a warning on stderr, which from
+        # here would land in whatever cell happens to be running
+        log.info("%s", text)
+        call.said = True  # before the sink: a call ending now then tells it (Call.finish)
+        call.sink(call, text)
+        return
     log.warning("%s", text)
     print(NOTICE_PREFIX + text, file=sys.stderr, flush=True)
 
 
 __all__ = ["NOTICE_PREFIX", "NOTICE_PERIOD", "PERIOD_ENV", "REQUEST_NOTICE", "notice_period",
-           "request_notice_period", "noticed", "carry",
-           "clock", "length", "say_unanswered"]
+           "request_notice_period", "noticed", "carry", "Sink", "sink", "notices_to",
+           "clock", "length", "unanswered", "say_unanswered"]

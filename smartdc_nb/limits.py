@@ -120,8 +120,12 @@ class Call:
         self.abandoned = False  # its caller stopped waiting for it (CallGroup.abandon)
         self.label = _label.get()  # what it is for (labelled), for its CallGroup's live()
         # (method, path, url) while unanswered it is to be said (call_notices), and where: not
-        # a wait's poll (each_within: the wait says it) nor a panel's, and only when asked
-        self.about = about if about and each is None and call_notices.noticed() else None
+        # a wait's poll (each_within: the wait says it), and only when asked (the main
+        # thread, carried work) or given a sink (a panel's line)
+        self.sink = call_notices.sink()
+        self.said = False  # a notice went to the sink, which is told when the call ends
+        self.about = about if about and each is None and (
+            self.sink is not None or call_notices.noticed()) else None
         self.context = contextvars.copy_context() if self.about else None
 
     def left(self) -> float:
@@ -154,6 +158,11 @@ class Call:
         with self._lock:
             self.active = False
             self._connections.clear()
+        if self.said and self.sink is not None:
+            try:
+                self.sink(self, None)
+            except Exception:  # noqa: BLE001 - a notice's end must never fail the request
+                log.debug("ending an unanswered request's notice failed", exc_info=True)
 
 
 @contextlib.contextmanager

@@ -85,8 +85,9 @@ def test_a_request_answered_in_time_and_a_waits_polls_say_nothing(connect, emu, 
 
 
 def test_a_panels_request_prints_no_notice(dc, emu, monkeypatch, capsys):
-    """A panel works in its own threads and says what it waits for in its header and log: a
-    line on stderr would land in whatever cell happens to be running."""
+    """A panel works in its own threads and says what it waits for on its progress line
+    (test_widgets_notices): a line on stderr would land in whatever cell happens to be
+    running."""
     from smartdc_nb.widgets import fleet_panel
 
     monkeypatch.setenv("SMARTDC_NB_SILENCE_NOTICE", "0.3")

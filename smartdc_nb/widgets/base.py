@@ -22,6 +22,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 
+from ..call_notices import notices_to
 from ..display import card_for, render_text
 from ..display.layout import Card
 from ..display.values import Note
@@ -154,7 +155,10 @@ class Panel:
     def _run(self, what: str, job: Callable[[], Any], quiet: bool) -> Any:
         result = None
         try:
-            result = job()
+            # its requests' notices on its progress line: a line on stderr from this thread
+            # would land in whatever cell happens to be running
+            with notices_to(self.progress.unanswered):
+                result = job()
             if not quiet:
                 self.last_error = None
         except Exception as exc:  # every failure ends in the log, never in a lost thread

@@ -252,18 +252,28 @@ class ConfirmBar:
 
 
 class ProgressArea:
-    """The panel's one progress bar and the line beside it, shown while an action runs."""
+    """The panel's one progress bar and the line beside it, shown while an action runs.
+
+    The line says what the action does and, while a request of the panel's has had no
+    answer for the notice period, what it waits for, since when and until when at the latest
+    (smartdc_nb.call_notices' words; :meth:`unanswered` is the panel's notice sink).
+    """
 
     def __init__(self, widgets: Any):
         self.bar = widgets.FloatProgress(value=0.0, min=0.0, max=1.0,
                                          layout=widgets.Layout(width="16em"))
-        self.note = widgets.HTML()
+        self.note = widgets.HTML(layout=widgets.Layout(flex="1 1 0", min_width="0"))
         self.widget = widgets.HBox([self.bar, self.note],
                                    layout=widgets.Layout(display="none", align_items="center"))
+        self._lock = threading.Lock()  # the worker and the watchdog's thread both draw it
+        self._words: Sequence[Any] = ()
+        self._silent: dict[Any, str] = {}  # unanswered requests -> their notice, newest last
 
     def start(self, what: str) -> None:
-        self.bar.value, self.bar.max, self.bar.bar_style = 0.0, 1.0, "info"
-        self.note.value = render_line(what)
+        with self._lock:
+            self.bar.value, self.bar.max, self.bar.bar_style = 0.0, 1.0, "info"
+            self._words = (what,)
+            self._draw()
         self.widget.layout.display = "flex"
 
     def stop(self) -> None:
@@ -271,11 +281,31 @@ class ProgressArea:
 
     def show(self, value: float, maximum: float | None, words: Sequence[Any],
              style: str = "info") -> None:
-        if maximum:
-            self.bar.max = float(maximum)
-            self.bar.value = float(min(value, maximum))
-        self.bar.bar_style = style
-        self.note.value = render_line(*words)
+        with self._lock:
+            if maximum:
+                self.bar.max = float(maximum)
+                self.bar.value = float(min(value, maximum))
+            self.bar.bar_style = style
+            self._words = words
+            self._draw()
+
+    def unanswered(self, call: Any, notice: str | None) -> None:
+        """A notice sink (call_notices.notices_to): ``call`` has had no answer (``notice``
+        says it) or it ended (None). A notice that comes as its call ends is dropped."""
+        with self._lock:
+            self._silent.pop(call, None)
+            if notice is not None and call.active:
+                self._silent[call] = notice
+            self._draw()
+
+    def _draw(self) -> None:
+        line = render_line(*self._words)
+        if self._silent:
+            more = len(self._silent) - 1
+            said = list(self._silent.values())[-1] + (
+                f" ({plural(more, 'other request')} unanswered too)" if more else "")
+            line += render_line(said, css_class="sdcnb-panel-silence")
+        self.note.value = line
 
     def factory(self) -> Callable[..., WidgetBar]:
         """What ``progress=`` takes in smartdc_nb's waits and bulk actions: bars drawn here."""

@@ -1,0 +1,62 @@
+"""A panel says, where it shows its state, what it waits for while the cloud does not answer.
+
+A panel's requests run on its own thread and print nothing (a line on stderr from a thread
+lands in whatever cell happens to be running), so a panel whose request the cloud held showed
+its busy text and a bar, and nothing about how long the cloud had been silent, for up to its
+timeout. Its progress line now says it, in the words of the notice printed for a request made
+in a notebook's main thread (smartdc_nb.call_notices), and goes back to the action's own words
+when the answer comes. And an action that re-reads the machine before sending (a plan's
+re-check) says "Checking …" until it sends, not "Stopping…" from the click.
+"""
+
+from __future__ import annotations
+
+import pytest
+from polling import eventually
+from test_machine_support import fetched, until_held
+from test_widgets_support import FAST, words
+from test_widgets_support import opened  # noqa: F401 (a fixture, used by name)
+
+from smartdc_nb.widgets import machine_panel
+
+PREFIX = "smartdc_nb: "
+SILENT = "has had no full answer since"
+
+
+def note(panel) -> str:
+    return words(panel.progress.note.value)
+
+
+@pytest.fixture
+def held_panel(dc, emu, opened):
+    """A loaded machine panel (timeout 30 s) on a new running machine with a snapshot; its
+    held requests are let go after the test."""
+    panel = opened(machine_panel(fetched(dc, emu, name="web-01", snapshots=["s1"]), **FAST))
+    yield panel
+    emu.faults.release_all()
+    emu.faults.clear()
+
+
+def test_a_held_listing_says_its_silence_and_goes_back_when_answered(emu, held_panel,
+                                                                     monkeypatch, capsys):
+    """Refresh, the cloud holding the machine's GET: the line says the silence, and the
+    action's text when the answer came (the snapshots' listing, held too, then under way)."""
+    panel = held_panel
+    machine_id = panel.machine.id
+    monkeypatch.setenv("SMARTDC_NB_SILENCE_NOTICE", "0.5")
+    read = emu.faults.add(path=machine_id + "$", method="GET", hold=True)
+    more = emu.faults.add(path=machine_id + "/snapshots", method="GET", hold=True)
+    capsys.readouterr()
+    panel.buttons["refresh"].click()
+    until_held(emu, read)
+    eventually(lambda: SILENT in note(panel), 10, "the silence said on the progress line")
+    assert note(panel).startswith("Refreshing "), note(panel)
+    monkeypatch.setenv("SMARTDC_NB_SILENCE_NOTICE", "60")
+    emu.faults.release(read)
+    until_held(emu, more, what="the snapshots' listing after the machine's GET")
+    eventually(lambda: note(panel) == "Refreshing", 5, "the action's own words again")
+    emu.faults.release(more)
+    panel.wait(timeout=30)
+    assert panel.progress.widget.layout.display == "none"
+    assert capsys.readouterr().err.count(PREFIX) == 0
+

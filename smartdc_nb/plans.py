@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from . import rules
 from .errors import BulkActionError, InvalidInputError
@@ -229,7 +229,7 @@ class Plan:
 
     def apply(self, approve: str | None = None, *, strict: bool = False,
               send_timeout: float | None = None, _send_said: str = "",
-              **run_options: Any) -> BulkResult:
+              _sending: Callable[[], Any] | None = None, **run_options: Any) -> BulkResult:
         """Run the plan; ``approve`` must be :attr:`id`. See the module docstring.
 
         ``send_timeout`` (seconds; None: the transport's limits) bounds the re-read before
@@ -238,7 +238,9 @@ class Plan:
         run_bulk's (wait, timeout, raise_on_failure, progress, interval, max_interval) and
         override plan()'s; another batch_size, concurrency or health_check than the plan's,
         or in a rolling plan another wait, is refused: they were reviewed (plan_ids.FIXED).
-        ``_send_said`` names the bound in errors as its user gave it (a panel's timeout).
+        ``_send_said`` names the bound in errors as its user gave it (a panel's timeout);
+        ``_sending()`` is called when the re-read is done and something is to be sent (a
+        panel then says "Stopping" instead of "Checking").
         """
         self.check_approval(approve)
         check_limit("send_timeout", send_timeout, float)
@@ -259,10 +261,10 @@ class Plan:
             earlier = applied_since(datacenter, self.id, self.created)
             if earlier is not None or self._applied:
                 raise PlanError(spent(self.id, earlier))
-            return self._apply(strict, send_timeout, run_options, _send_said)
+            return self._apply(strict, send_timeout, run_options, _send_said, _sending)
 
     def _apply(self, strict: bool, bound: float | None, run_options: dict[str, Any],
-               said: str = "") -> BulkResult:
+               said: str = "", sending: Callable[[], Any] | None = None) -> BulkResult:
         options = {**self.options, **run_options}
         raise_on_failure = options.pop("raise_on_failure", False)
         started = time.monotonic()
@@ -308,6 +310,8 @@ class Plan:
         from .journaling import under_plan
 
         interrupted = None
+        if todo and sending is not None:
+            sending()
         with under_plan(self.id):
             try:
                 ran = run_bulk(todo, self.action, *args, confirm=True, refresh=False,

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import pytest
 from polling import eventually
-from test_machine_support import fetched, until_held
-from test_widgets_support import FAST, words
+from test_machine_support import fetched, held, until_held
+from test_widgets_support import FAST, posts, words
 from test_widgets_support import opened  # noqa: F401 (a fixture, used by name)
 
 from smartdc_nb.widgets import machine_panel
@@ -35,6 +35,49 @@ def held_panel(dc, emu, opened):
     yield panel
     emu.faults.release_all()
     emu.faults.clear()
+
+
+def test_a_held_re_read_says_checking_and_the_silence_then_the_action(emu, held_panel,
+                                                                      monkeypatch, capsys):
+    """Stop's Yes re-reads the machine first (the plan's re-check); the cloud holds that GET,
+    then the POST. While the GET is held the button says "Checking web-01…" (not
+    "Stopping…": nothing is sent yet) and, after the notice period, the progress line says
+    what it waits for, since when and until when; once answered, the button and the line say
+    "Stopping" and the silence is gone. Nothing of it is printed on stderr."""
+    panel = held_panel
+    machine_id = panel.machine.id
+    monkeypatch.setenv("SMARTDC_NB_SILENCE_NOTICE", "0.5")
+    read = emu.faults.add(path=machine_id + "$", method="GET", hold=True)
+    send = emu.faults.add(path=machine_id, method="POST", hold=True)
+    capsys.readouterr()
+    panel.buttons["stop"].click()
+    panel.confirm.yes.click()
+    until_held(emu, read, what="the plan's re-read of the machine")
+    assert panel.busy_text == "Checking web-01", panel.busy_text
+    assert panel.buttons["stop"].description == "Checking web-01…"
+    assert "Checking web-01" in note(panel)
+
+    eventually(lambda: SILENT in note(panel), 10, "the silence said on the progress line")
+    said = note(panel)
+    assert f"GET /demo/machines/{machine_id} to CloudAPI at {emu.urls['us-east-1']} " \
+           f"{SILENT} " in said, said
+    assert "; still waiting, at the latest until " in said, said
+    assert " UTC (the panel's timeout)." in said, said  # the bound as its user gave it
+    assert "Checking web-01" in said, said  # and still what the panel is doing
+    assert posts(emu) == [] and held(emu, send) == 0  # nothing sent yet
+
+    monkeypatch.setenv("SMARTDC_NB_SILENCE_NOTICE", "60")  # the held POST: no notice now
+    emu.faults.release(read)
+    until_held(emu, send, what="the stop request, sent after the re-read")
+    assert panel.busy_text == "Stopping", panel.busy_text
+    assert panel.buttons["stop"].description == "Stopping…"
+    assert note(panel) == "Stopping", note(panel)  # the action's own words, the silence gone
+
+    emu.faults.release(send)
+    panel.wait(timeout=30)
+    assert [r["query"] for r in posts(emu)] == [{"action": "stop"}]
+    assert panel.log.entries[-1].word == "done", panel.log.lines
+    assert capsys.readouterr().err.count(PREFIX) == 0  # nothing from the panel's threads
 
 
 def test_a_held_listing_says_its_silence_and_goes_back_when_answered(emu, held_panel,

@@ -71,6 +71,8 @@ class Panel:
         self._lock = threading.RLock()
         self._busy: str | None = None
         self._busy_text = ""
+        self._busy_button: str | None = None
+        self._first: str | None = None  # what the action says until it sends (see sending)
         self._labels: dict[str, tuple[str, str]] = {}
         try:
             import ipywidgets
@@ -117,16 +119,19 @@ class Panel:
 
     @property
     def busy_text(self) -> str:
-        """What the running action's button says (``Stopping``), or ``""``."""
-        return self._busy_text if self._busy else ""
+        """What the running action's button says (``Stopping``, ``Checking web-01`` before
+        it sends), or ``""``."""
+        return (self._first or self._busy_text) if self._busy else ""
 
     def submit(self, what: str, job: Callable[[], Any], *, button: str | None = None,
-               busy_text: str | None = None, quiet: bool = False
+               busy_text: str | None = None, quiet: bool = False, first: str | None = None
                ) -> concurrent.futures.Future | None:
         """Run ``job`` on the panel's worker thread; None when refused (busy or closed).
 
         ``quiet`` jobs (background refreshes) neither take the busy flag nor
-        show progress; they queue behind an action, never beside it.
+        show progress; they queue behind an action, never beside it. An action that
+        reads before it sends says ``first`` (``Checking web-01``) until the job calls
+        :meth:`sending`, then ``busy_text``.
         """
         with self._lock:
             if self.closed:
@@ -138,9 +143,10 @@ class Panel:
                 return None
             if not quiet:
                 self._busy, self._busy_text = what, busy_text or what
+                self._busy_button, self._first = button, first
                 # drawn busy before the job can start: a job that ends at once must not
                 # find its "done" drawing overwritten by this one
-                self._show_busy(button, busy_text or what)
+                self._show_busy(button, self.busy_text)
             future = self._executor.submit(self._run, what, job, quiet)
             self.futures = [f for f in self.futures if not f.done()] + [future]
         return future
@@ -186,6 +192,15 @@ class Panel:
             self.progress.start(text)
             self.show_status()
 
+    def sending(self) -> None:
+        """Called by the running job as it sends its request: the action's button, header
+        and progress line say what it does (``Stopping``) instead of its ``first`` words."""
+        with self._lock:
+            if self._busy is None or self._first is None:
+                return
+            self._first = None
+            self._show_busy(self._busy_button, self._busy_text)
+
     def show_status(self) -> None:
         """Redraw what shows the panel's state (busy, last error): subclasses' headers."""
 
@@ -230,10 +245,12 @@ class Panel:
             return False
         return True
 
-    def act(self, name: str, what: str, job: Callable[[], Any], busy_text: str) -> None:
-        """Submit action ``name`` if it applies now (checked again: states change)."""
+    def act(self, name: str, what: str, job: Callable[[], Any], busy_text: str,
+            first: str | None = None) -> None:
+        """Submit action ``name`` if it applies now (checked again: states change); see
+        :meth:`submit` for ``first``."""
         if self.applies(name, what):
-            self.submit(what, job, button=name, busy_text=busy_text)
+            self.submit(what, job, button=name, busy_text=busy_text, first=first)
 
     def wait(self, timeout: float | None = 600.0) -> None:
         """Block until every job submitted so far has finished (for scripts and tests).

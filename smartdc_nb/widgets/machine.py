@@ -388,8 +388,10 @@ class MachinePanel(MachineJobs, AutoRefresh, Panel):
         card = Card("Confirm", text(question),
                     subtitle=[dc_name(self.machine.datacenter), f"plan {plan.id}"],
                     blocks=[Note(consequence), plan_note(plan)])
+        # the plan re-reads the machine before it sends (Panel.sending): it says so till then
+        checking = f"Checking {self.machine.name or self.machine.label}"
         self.confirm.ask(what, card, yes,
-                         lambda: self.act(name, what, job_of(plan), busy_text))
+                         lambda: self.act(name, what, job_of(plan), busy_text, checking))
 
 
 __all__ = ["MachinePanel", "default_snapshot_name"]

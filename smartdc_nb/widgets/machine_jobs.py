@@ -74,7 +74,7 @@ class MachineJobs:
     def _apply(self, verb: str, plan: Plan) -> bool:
         """Send the planned request (the plan re-reads the machine first); False when the
         plan skipped it, which the log says in words. A failure to send is raised."""
-        row = apply_one(plan, self.timeout)
+        row = apply_one(plan, self.timeout, self.sending)
         if row.outcome == DONE:
             return True
         if row.error is not None:

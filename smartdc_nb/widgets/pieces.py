@@ -64,20 +64,22 @@ def within(timeout: float | None) -> Any:
     return cutoff(time.monotonic() + timeout if timeout else None, PANEL_BOUND)
 
 
-def apply_plan(plan: Any, panel_timeout: float | None, **options: Any) -> Any:
+def apply_plan(plan: Any, panel_timeout: float | None,
+               sending: Callable[[], Any] | None = None, **options: Any) -> Any:
     """A panel's Yes: apply exactly ``plan`` (``options`` are apply's run options). Its re-read
     of the machines before sending ends within the panel's timeout: on a cloud that stopped
-    answering it waited out the socket's 60 s per read, retried, under "Stopping…"."""
+    answering it waited out the socket's 60 s per read, retried, under "Stopping…".
+    ``sending()`` is called once that re-read is done, as the plan sends (Panel.sending)."""
     return plan.apply(approve=plan.id, send_timeout=panel_timeout, _send_said=PANEL_BOUND,
-                      **options)
+                      _sending=sending, **options)
 
 
-def apply_one(plan: Any, timeout: float | None) -> Any:
+def apply_one(plan: Any, timeout: float | None, sending: Callable[[], Any] | None = None) -> Any:
     """:func:`apply_plan` of a one-machine ``plan``, without a wait (the panel waits itself):
     the machine's Outcome, or :class:`NotSent` when the re-read before sending failed."""
     from ..operations.outcomes import NOT_REACHED
 
-    row = apply_plan(plan, timeout, wait=False, progress=False).outcomes[0]
+    row = apply_plan(plan, timeout, sending, wait=False, progress=False).outcomes[0]
     if row.error is not None and row.outcome == NOT_REACHED:  # the reason says nothing was sent
         raise NotSent(f"{row.reason} ({describe(row.error)})") from row.error
     return row

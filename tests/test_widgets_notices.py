@@ -16,6 +16,7 @@ from polling import eventually
 from test_machine_support import fetched, held, until_held
 from test_widgets_support import FAST, posts, words
 from test_widgets_support import opened  # noqa: F401 (a fixture, used by name)
+from test_widgets_fleet import batch, fleet, list_with, panel_of  # noqa: F401 (fixtures)
 
 from smartdc_nb.widgets import machine_panel
 
@@ -103,3 +104,61 @@ def test_a_held_listing_says_its_silence_and_goes_back_when_answered(emu, held_p
     assert panel.progress.widget.layout.display == "none"
     assert capsys.readouterr().err.count(PREFIX) == 0
 
+
+
+def test_a_fleet_action_says_checking_until_its_plan_sends(emu, fleet, batch, panel_of,
+                                                          monkeypatch, capsys):
+    """The fleet panel's Yes applies its plan, which re-reads the machines (one listing per
+    datacenter) first: "Checking 4 machines" while the cloud holds that listing, with the
+    silence on the progress line, then "Starting" once the starts are sent."""
+    panel = panel_of(fleet)
+    list_with(panel, tag_key="role", tag_value="batch", state="stopped")
+    panel.table.select_all()
+    monkeypatch.setenv("SMARTDC_NB_SILENCE_NOTICE", "0.5")
+    read = emu.faults.add(path=r"/demo/machines\?", method="GET", hold=True,
+                          datacenter="us-west-1")
+    send = emu.faults.add(path="/demo/machines/", method="POST", hold=True)
+    capsys.readouterr()
+    try:
+        panel.buttons["start"].click()
+        panel.confirm.yes.click()
+        until_held(emu, read, what="the plan's re-read of us-west-1's machines")
+        assert panel.busy_text == "Checking 4 machines", panel.busy_text
+        eventually(lambda: SILENT in note(panel), 10, "the silence said on the progress line")
+        assert f"GET /demo/machines to CloudAPI at {emu.urls['us-west-1']} " in note(panel)
+        assert held(emu, send) == 0  # nothing sent yet
+        monkeypatch.setenv("SMARTDC_NB_SILENCE_NOTICE", "60")
+        emu.faults.release(read)
+        until_held(emu, send, what="a start, sent after the re-read")
+        assert panel.busy_text == "Starting", panel.busy_text
+        assert panel.buttons["start"].description == "Starting…"
+    finally:
+        emu.faults.release_all()
+        emu.faults.clear()
+    panel.wait(timeout=30)
+    assert panel.result.counts["done"] == 4
+    assert capsys.readouterr().err.count(PREFIX) == 0
+
+
+def test_a_snapshot_boot_says_checking_until_its_plan_sends(dc, emu, opened):
+    """The snapshot panel's boot applies a one-machine plan, as the machine panel's Stop."""
+    from smartdc_nb.widgets import snapshot_panel
+
+    machine = fetched(dc, emu, name="boot-check", snapshots=["s"])
+    panel = opened(snapshot_panel(machine, **FAST))
+    panel.table.select_all()
+    read = emu.faults.add(path=machine.id + "$", method="GET", hold=True)
+    send = emu.faults.add(path=machine.id + "/snapshots/s", method="POST", hold=True)
+    try:
+        panel.buttons["boot"].click()
+        panel.confirm.yes.click()
+        until_held(emu, read, what="the plan's re-read of the machine")
+        assert panel.busy_text == "Checking boot-check", panel.busy_text
+        emu.faults.release(read)
+        until_held(emu, send, what="the rollback, sent after the re-read")
+        assert panel.busy_text == "Booting", panel.busy_text
+    finally:
+        emu.faults.release_all()
+        emu.faults.clear()
+    panel.wait(timeout=30)
+    assert panel.log.entries[-1].word == "done", panel.log.lines

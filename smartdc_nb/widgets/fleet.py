@@ -325,8 +325,10 @@ class FleetPanel(SelectionPanel):
         card = Card("Confirm", text(f"{label}: {count} in {where(selected)}?"),
                     subtitle=[f"{len(applies)} to act on as last listed", f"plan {plan.id}"],
                     blocks=notes)
+        # the plan re-reads the machines before it sends (Panel.sending): it says so till then
         self.confirm.ask(what, card, f"Yes, {label.lower()} {count}",
-                         lambda: self.act(action, what, self._bulk_job(plan), BULK[action][2]))
+                         lambda: self.act(action, what, self._bulk_job(plan), BULK[action][2],
+                                          f"Checking {count}"))
 
     def _bulk_job(self, plan: Plan) -> Callable[[], None]:
         def job() -> None:
@@ -335,7 +337,7 @@ class FleetPanel(SelectionPanel):
                                     f"{plural(len(machines), 'machine')} in {where(machines)} "
                                     f"(plan {plan.id})")
             options = {k: v for k, v in self.bulk_options().items() if k != "confirm"}
-            result = apply_plan(plan, self.timeout, **options)
+            result = apply_plan(plan, self.timeout, self.sending, **options)
             self.show_result(result)
             list_again(result, self.log, self._last_lister)  # with the same filters
         return job

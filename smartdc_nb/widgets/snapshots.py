@@ -284,7 +284,7 @@ class SnapshotPanel(SelectionPanel):
                                  "written since it was taken is lost.")])
         self.confirm.ask(what, card, "Yes, boot from it",
                          lambda: self.act("boot", what, self._boot_job(snapshot, plan),
-                                          "Booting"))
+                                          "Booting", f"Checking {machine.name or machine.label}"))
 
     def _boot_job(self, snapshot: Snapshot, plan: Plan) -> Callable[[], None]:
         def job() -> None:
@@ -292,7 +292,7 @@ class SnapshotPanel(SelectionPanel):
             since = time.monotonic()
             # exactly the plan asked about: apply re-reads the machine, and one that changed
             # since the question is skipped, in words, with nothing sent
-            row = apply_one(plan, self.timeout)
+            row = apply_one(plan, self.timeout, self.sending)
             if row.error is not None:
                 raise row.error
             if row.outcome != DONE:

@@ -16,7 +16,8 @@ from polling import eventually
 from test_machine_support import fetched, held, until_held
 from test_widgets_support import FAST, posts, words
 from test_widgets_support import opened  # noqa: F401 (a fixture, used by name)
-from test_widgets_fleet import batch, fleet, list_with, panel_of  # noqa: F401 (fixtures)
+from widget_panels import list_with
+from widget_panels import batch, panel_of  # noqa: F401 (fixtures, used by name)
 
 from smartdc_nb.widgets import machine_panel
 

@@ -64,8 +64,10 @@ def notice_period() -> float:
         return value
     if raw not in _said_bad:
         _said_bad.add(raw)
-        log.warning("%s=%r is not a number of seconds > 0 (such as 30): a wait that hears "
-                    "nothing from the cloud says so every %g s", PERIOD_ENV, raw, NOTICE_PERIOD)
+        log.warning("%s=%r is not a number of seconds > 0 (such as 30): the defaults are "
+                    "used: a wait that hears nothing from the cloud says so every %g s, a "
+                    "request the cloud does not answer every %g s", PERIOD_ENV, raw,
+                    NOTICE_PERIOD, REQUEST_NOTICE)
     return NOTICE_PERIOD
 
 

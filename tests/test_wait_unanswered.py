@@ -246,4 +246,5 @@ def test_a_notice_period_that_is_no_number_is_said_once(dc, emu, monkeypatch, ca
             m.wait_for("running", timeout=5, interval=0.2, max_interval=0.2, progress=False)
     said = [r.getMessage() for r in caplog.records if "SMARTDC_NB_SILENCE_NOTICE" in r.getMessage()]
     assert said == ["SMARTDC_NB_SILENCE_NOTICE='30s' is not a number of seconds > 0 (such as 30): "
-                    "a wait that hears nothing from the cloud says so every 60 s"], said
+                    "the defaults are used: a wait that hears nothing from the cloud says so "
+                    "every 60 s, a request the cloud does not answer every 20 s"], said

@@ -163,3 +163,30 @@ def test_a_snapshot_boot_says_checking_until_its_plan_sends(dc, emu, opened):
         emu.faults.clear()
     panel.wait(timeout=30)
     assert panel.log.entries[-1].word == "done", panel.log.lines
+
+
+def test_a_snapshot_delete_says_checking_until_its_plans_send(dc, emu, opened):
+    """The snapshot panel's Delete applies one plan per name, side by side; each re-reads its
+    machines first. It said "Deleting…" and "deleting snapshots 0/1" from the click."""
+    from smartdc_nb.widgets import snapshot_panel
+
+    machine = fetched(dc, emu, name="delete-check", snapshots=["s"])
+    panel = opened(snapshot_panel(machine, **FAST))
+    panel.table.select_all()
+    read = emu.faults.add(path=machine.id + "$", method="GET", hold=True)
+    send = emu.faults.add(path=machine.id + "/snapshots/s", method="DELETE", hold=True)
+    try:
+        panel.buttons["delete"].click()
+        panel.confirm.yes.click()
+        until_held(emu, read, what="the plan's re-read of the machine")
+        assert panel.busy_text == "Checking 1 machine", panel.busy_text
+        assert note(panel).startswith("Checking 1 machine"), note(panel)
+        emu.faults.release(read)
+        until_held(emu, send, what="the delete, sent after the re-read")
+        assert panel.busy_text == "Deleting", panel.busy_text
+        assert note(panel).startswith("deleting snapshots 0/1"), note(panel)
+    finally:
+        emu.faults.release_all()
+        emu.faults.clear()
+    panel.wait(timeout=30)
+    assert panel.log.entries[-1].word == "done", panel.log.lines

@@ -190,3 +190,24 @@ def test_a_snapshot_delete_says_checking_until_its_plans_send(dc, emu, opened):
         emu.faults.clear()
     panel.wait(timeout=30)
     assert panel.log.entries[-1].word == "done", panel.log.lines
+
+
+def test_the_bar_shows_only_while_it_measures_something(emu, held_panel):
+    """While the plan re-reads the machine there is nothing to measure: the bar sat at 0, an
+    empty grey box beside "Checking web-01". It shows once the wait for the state begins."""
+    panel = held_panel
+    read = emu.faults.add(path=panel.machine.id + "$", method="GET", hold=True)
+    emu.clock.set_manual(True)  # the stop stays under way: the wait's bar can be seen
+    try:
+        panel.buttons["stop"].click()
+        panel.confirm.yes.click()
+        until_held(emu, read, what="the plan's re-read of the machine")
+        assert panel.progress.bar.layout.display == "none"
+        emu.faults.release(read)
+        eventually(lambda: panel.progress.bar.layout.display != "none", 10,
+                   "the bar of the wait for stopped")
+        assert panel.progress.bar.max > 1  # seconds towards the wait's deadline
+    finally:
+        emu.clock.set_manual(False)
+    panel.wait(timeout=30)
+    assert panel.log.entries[-1].word == "done", panel.log.lines

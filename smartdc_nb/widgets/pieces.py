@@ -274,6 +274,9 @@ class ProgressArea:
     def start(self, what: str) -> None:
         with self._lock:
             self.bar.value, self.bar.max, self.bar.bar_style = 0.0, 1.0, "info"
+            # no bar until there is something to measure: at 0 beside "Checking web-01" it
+            # reads as stuck
+            self.bar.layout.display = "none"
             self._words = (what,)
             self._draw()
         self.widget.layout.display = "flex"
@@ -287,6 +290,7 @@ class ProgressArea:
             if maximum:
                 self.bar.max = float(maximum)
                 self.bar.value = float(min(value, maximum))
+                self.bar.layout.display = None
             self.bar.bar_style = style
             self._words = words
             self._draw()

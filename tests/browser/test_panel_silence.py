@@ -55,8 +55,10 @@ def test_a_held_re_read_shows_checking_and_the_silence_whole(emu, triton_keys, l
         assert "Checking web-silent-01" in line.inner_text()
         assert line.evaluate(CUT) == []  # every word of it in view
         assert_labels_whole(output)
-        box, bar = line.bounding_box(), line.locator(".widget-hprogress").bounding_box()
-        assert box["x"] + box["width"] <= 1280 and bar["width"] > 50, (box, bar)
+        box = line.bounding_box()
+        assert box["x"] + box["width"] <= 1280, box
+        # no bar while there is nothing to measure (an empty grey box read as stuck)
+        assert line.locator(".widget-hprogress").bounding_box() is None
         for theme in ("light", "dark"):
             notebook.set_theme(theme)
             notebook.screenshot(1, SCREENSHOTS / f"panel-machine-silent-{theme}.png")

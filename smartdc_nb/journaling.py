@@ -31,6 +31,7 @@ from typing import Any, Callable, Iterator, Mapping
 from .journal_lines import (fragment, intent_line, json_string, new_ref, new_run_id, now_text,
                             outcome_line, to_json)
 from .journal_store import COLUMNS, ENV, Journal, JournalError, default_path
+from .limits import Abandoned
 from .masking import may_carry_secrets
 from .plan_ids import callable_identity
 
@@ -337,7 +338,9 @@ def recorded(datacenter: Any, method: str, path: str, params: Mapping[str, Any] 
     except BaseException as exc:
         _write_outcome(journal, common, intent=intent, http_status=getattr(exc, "status", None),
                        request_id=getattr(exc, "request_id", None),
-                       outcome="interrupted" if isinstance(exc, KeyboardInterrupt) else "failed",
+                       # Abandoned: refused before it was sent, after a Ctrl-C (limits)
+                       outcome="interrupted" if isinstance(exc, (KeyboardInterrupt, Abandoned))
+                       else "failed",
                        error=f"{type(exc).__name__}: {exc}"[:2000],
                        seconds=round((time.monotonic_ns() - started) / 1e9, 4))
         raise

@@ -71,7 +71,8 @@ def test_ctrl_c_twice_while_the_cloud_holds_the_requests(dc, emu, capsys, journa
     assert list(interrupted.value.result.frame["outcome"]) == [NOT_REACHED] * 2
 
 
-def test_after_ctrl_c_no_request_waiting_for_the_rate_limit_goes_out(connect, emu, capsys):
+def test_after_ctrl_c_no_request_waiting_for_the_rate_limit_goes_out(connect, emu, capsys,
+                                                                    journal_path):
     """Threads that were waiting their turn under the rate limit sent their requests after
     the Ctrl-C; now nothing more is sent once it came."""
     dc = connect(rate_limit=RateLimiter(rate=2, burst=1))
@@ -86,3 +87,7 @@ def test_after_ctrl_c_no_request_waiting_for_the_rate_limit_goes_out(connect, em
     assert sorted(frame["outcome"]) == [DONE, NOT_REACHED, NOT_REACHED]
     assert list(frame.loc[frame["outcome"] == NOT_REACHED, "reason"]) == [
         "interrupted (Ctrl-C) before it was sent"] * 2
+    # the journal says the same of them (their intents were written before their turn came)
+    outcomes = journal(path=journal_path).query("kind == 'outcome'")
+    assert sorted(outcomes["outcome"]) == ["accepted", "interrupted", "interrupted"]
+    assert outcomes["error"].str.contains("before it was sent").sum() == 2

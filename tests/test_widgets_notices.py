@@ -141,50 +141,32 @@ def test_a_fleet_action_says_checking_until_its_plan_sends(emu, fleet, batch, pa
     assert capsys.readouterr().err.count(PREFIX) == 0
 
 
-def test_a_snapshot_boot_says_checking_until_its_plan_sends(dc, emu, opened):
-    """The snapshot panel's boot applies a one-machine plan, as the machine panel's Stop."""
+@pytest.mark.parametrize("button, method, checking, doing, line", [
+    # boot applies a one-machine plan, as the machine panel's Stop
+    ("boot", "POST", "Checking the-machine", "Booting", None),
+    # Delete applies one plan per name, side by side, each re-reading its machines; it said
+    # "Deleting…" and "deleting snapshots 0/1" from the click
+    ("delete", "DELETE", "Checking 1 machine", "Deleting", "deleting snapshots 0/1"),
+])
+def test_a_snapshot_action_says_checking_until_its_plan_sends(dc, emu, opened, button, method,
+                                                               checking, doing, line):
     from smartdc_nb.widgets import snapshot_panel
 
-    machine = fetched(dc, emu, name="boot-check", snapshots=["s"])
+    machine = fetched(dc, emu, name="the-machine", snapshots=["s"])
     panel = opened(snapshot_panel(machine, **FAST))
     panel.table.select_all()
     read = emu.faults.add(path=machine.id + "$", method="GET", hold=True)
-    send = emu.faults.add(path=machine.id + "/snapshots/s", method="POST", hold=True)
+    send = emu.faults.add(path=machine.id + "/snapshots/s", method=method, hold=True)
     try:
-        panel.buttons["boot"].click()
+        panel.buttons[button].click()
         panel.confirm.yes.click()
         until_held(emu, read, what="the plan's re-read of the machine")
-        assert panel.busy_text == "Checking boot-check", panel.busy_text
+        assert panel.busy_text == checking, panel.busy_text
+        assert note(panel).startswith(checking), note(panel)
         emu.faults.release(read)
-        until_held(emu, send, what="the rollback, sent after the re-read")
-        assert panel.busy_text == "Booting", panel.busy_text
-    finally:
-        emu.faults.release_all()
-        emu.faults.clear()
-    panel.wait(timeout=30)
-    assert panel.log.entries[-1].word == "done", panel.log.lines
-
-
-def test_a_snapshot_delete_says_checking_until_its_plans_send(dc, emu, opened):
-    """The snapshot panel's Delete applies one plan per name, side by side; each re-reads its
-    machines first. It said "Deleting…" and "deleting snapshots 0/1" from the click."""
-    from smartdc_nb.widgets import snapshot_panel
-
-    machine = fetched(dc, emu, name="delete-check", snapshots=["s"])
-    panel = opened(snapshot_panel(machine, **FAST))
-    panel.table.select_all()
-    read = emu.faults.add(path=machine.id + "$", method="GET", hold=True)
-    send = emu.faults.add(path=machine.id + "/snapshots/s", method="DELETE", hold=True)
-    try:
-        panel.buttons["delete"].click()
-        panel.confirm.yes.click()
-        until_held(emu, read, what="the plan's re-read of the machine")
-        assert panel.busy_text == "Checking 1 machine", panel.busy_text
-        assert note(panel).startswith("Checking 1 machine"), note(panel)
-        emu.faults.release(read)
-        until_held(emu, send, what="the delete, sent after the re-read")
-        assert panel.busy_text == "Deleting", panel.busy_text
-        assert note(panel).startswith("deleting snapshots 0/1"), note(panel)
+        until_held(emu, send, what="the request, sent after the re-read")
+        assert panel.busy_text == doing, panel.busy_text
+        assert note(panel).startswith(line or doing), note(panel)
     finally:
         emu.faults.release_all()
         emu.faults.clear()

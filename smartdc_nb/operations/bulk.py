@@ -68,6 +68,7 @@ from .outcomes import (
     NOT_REACHED,
     PLANNED,
     SKIPPED,
+    UNSENT_AT_CTRL_C,
     BulkInterrupted,
     BulkResult,
     Outcome,
@@ -174,7 +175,7 @@ def run_bulk(machines: Iterable[Machine], action: str, *args: Any, confirm: bool
             missing = set(refresh_machines(targets, errors=unread))
         except KeyboardInterrupt:
             for row in outcomes.values():
-                row.end(NOT_REACHED, reason="interrupted (Ctrl-C) before it was sent")
+                row.end(NOT_REACHED, reason=UNSENT_AT_CTRL_C)
             result = BulkResult(action, list(outcomes.values()), time.monotonic() - started,
                                 interrupted=True)
             print_summary(result.summary(), progress)
@@ -277,7 +278,7 @@ def run_bulk(machines: Iterable[Machine], action: str, *args: Any, confirm: bool
                                                 "ended; the request was sent")
             for row in outcomes.values():
                 if row.outcome is None:
-                    row.end(NOT_REACHED, reason="interrupted (Ctrl-C) before it was sent")
+                    row.end(NOT_REACHED, reason=UNSENT_AT_CTRL_C)
         result = BulkResult(action, list(outcomes.values()), time.monotonic() - started,
                             interrupted=interrupted, waited_for=waited_for)
         journaling.end_run(run, "interrupted" if interrupted else "ended", result.counts)

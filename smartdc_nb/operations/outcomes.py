@@ -21,6 +21,8 @@ OUTCOMES = (DONE, FAILED, SKIPPED, NOT_REACHED, PLANNED)
 #: The reason of a ``done`` row no wait confirmed: the cloud's 202 says its job was queued,
 #: not that it ran (a job the cloud then refuses shows only in the machine's audit log).
 ACCEPTED_ONLY = "accepted by the cloud; not waited for, so not seen done (its job may still fail)"
+#: The reason of a ``not reached`` row whose request Ctrl-C stopped before it went out.
+UNSENT_AT_CTRL_C = "interrupted (Ctrl-C) before it was sent"
 
 
 class BulkInterrupted(BulkActionError, KeyboardInterrupt):
@@ -192,4 +194,4 @@ def _first_line(error: Any) -> str:
 
 
 __all__ = ["Outcome", "BulkResult", "BulkInterrupted", "counts_text", "DONE", "FAILED", "SKIPPED", "NOT_REACHED",
-           "PLANNED", "OUTCOMES"]
+           "PLANNED", "OUTCOMES", "ACCEPTED_ONLY", "UNSENT_AT_CTRL_C"]

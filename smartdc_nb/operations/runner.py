@@ -18,7 +18,8 @@ from ..progress import CountBar
 from ..resources.machine import Machine
 from ..resources.snapshot import Snapshot
 from .actions import Action
-from .outcomes import ACCEPTED_ONLY, DONE, FAILED, NOT_REACHED, OUTCOMES, Outcome
+from .outcomes import (ACCEPTED_ONLY, DONE, FAILED, NOT_REACHED, OUTCOMES, UNSENT_AT_CTRL_C,
+                       Outcome)
 from .targets import TIMED_OUT, Target, Tracker
 from .waits import wait_trackers
 
@@ -57,7 +58,7 @@ class Runner:
                 self.sent[row] = self.spec.send(row.machine, self.params)
             row.sent = not row.let_go  # a row let go of stays as the user was given it
         except Abandoned:  # its turn under the rate limit came after a Ctrl-C
-            row.end(NOT_REACHED, reason="interrupted (Ctrl-C) before it was sent")
+            row.end(NOT_REACHED, reason=UNSENT_AT_CTRL_C)
         except TooManyRequestsError as exc:  # a throttled request was not applied
             row.end(NOT_REACHED, error=exc, reason="throttled (429) beyond the retry budget: "
                                                    "the cloud did not apply that request")

@@ -121,6 +121,10 @@ def clock(moment: float) -> str:
 
 
 def length(seconds: float) -> str:
+    """``0.5 s``, ``42 s``, ``3 min 5 s``: tenths under 10 s, where a period can be short
+    ($SMARTDC_NB_SILENCE_NOTICE) and whole seconds would say 0 s of a real silence."""
+    if seconds < 10:
+        return f"{max(seconds, 0.0):.1f} s"
     minutes, rest = divmod(int(seconds), 60)
     return f"{minutes} min {rest} s" if minutes else f"{rest} s"
 

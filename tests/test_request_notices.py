@@ -9,6 +9,7 @@ said by the watchdog that ends it at its deadline.
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -51,6 +52,10 @@ def test_a_listing_the_cloud_does_not_answer_says_so_while_it_waits(connect, emu
     assert f"GET /demo/machines to CloudAPI at {emu.urls['us-east-1']}" in first, first
     assert "has had no full answer since " in first, first
     assert "still waiting, at the latest until " in first and " UTC (request_timeout=2.2s)" in first, first
+    # how long it has been silent, as said: 0.5 s, 1.0 s, ... (not "0 s", rounded down)
+    lengths = [float(re.search(r"since \d\d:\d\d:\d\d UTC \(([\d.]+) s\)", line)[1])
+               for line in said]
+    assert lengths[0] >= 0.5 and lengths == sorted(lengths) and len(set(lengths)) == len(lengths), said
 
 
 def test_a_listing_of_many_datacenters_says_which_one_is_silent(dc, emu, monkeypatch, capsys):

@@ -16,6 +16,7 @@ import requests
 import urllib3.exceptions
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
+from .call_groups import Abandoned
 from .errors import APIError
 
 #: What a change that went out and got no answer must say (a request timeout says it too).
@@ -147,6 +148,14 @@ def _no_answer(url: str, method: str, path: str, exc: BaseException, sent: bool)
             "and that the datacenter is reachable.")
 
 
+def _given_up(url: str, method: str, path: str, sent: bool) -> Abandoned:
+    """A request its caller gave up while it was on its way (call_groups.CallGroup.abandon)."""
+    if not sent:
+        return Abandoned(f"{method} {url}{path}: given up (Ctrl-C) before it was sent")
+    return Abandoned(f"{method} {url}{path}: given up (Ctrl-C) on its way, its answer not "
+                     f"waited for, so {MAYBE_APPLIED}", sent=True)
+
+
 def _refused(error: BaseException | None) -> bool:
     """Whether a connect error is a refused connection."""
     return error is not None and isinstance(_root(error), ConnectionRefusedError)
@@ -159,4 +168,5 @@ def _reason(exc: Exception) -> str:
     return text if len(text) < 200 else text[:199] + "…"
 
 
-__all__ = ["_with_hints", "_with_key_hint", "_shrink", "_excerpt", "_root", "_refused", "_reason"]
+__all__ = ["_with_hints", "_with_key_hint", "_shrink", "_excerpt", "_root", "_refused", "_reason",
+           "_given_up"]

@@ -31,7 +31,7 @@ from typing import Any, Callable, Iterator, Mapping
 from .journal_lines import (fragment, intent_line, json_string, new_ref, new_run_id, now_text,
                             outcome_line, to_json)
 from .journal_store import COLUMNS, ENV, Journal, JournalError, default_path
-from .limits import Abandoned
+from .call_groups import Abandoned
 from .masking import may_carry_secrets
 from .plan_ids import callable_identity
 

@@ -34,7 +34,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from . import call_notices
+from . import call_groups, call_notices
 
 #: seconds one call may take in all: connecting, every read and every retry
 DEFAULT_REQUEST_TIMEOUT = 180.0
@@ -49,9 +49,6 @@ _current: contextvars.ContextVar[Call | None] = contextvars.ContextVar(
     "smartdc_nb_call", default=None)
 _each: contextvars.ContextVar[tuple[float, str] | None] = contextvars.ContextVar(
     "smartdc_nb_each", default=None)
-_group: contextvars.ContextVar[CallGroup | None] = contextvars.ContextVar(
-    "smartdc_nb_group", default=None)
-_label: contextvars.ContextVar[Any] = contextvars.ContextVar("smartdc_nb_label", default=None)
 
 
 def check_limit(name: str, value: Any, kind: type) -> Any:
@@ -118,7 +115,7 @@ class Call:
         self.active = True
         self.cut = False  # the watchdog shut a connection down
         self.abandoned = False  # its caller stopped waiting for it (CallGroup.abandon)
-        self.label = _label.get()  # what it is for (labelled), for its CallGroup's live()
+        self.label = call_groups.label()  # what it is for (labelled), for its CallGroup's live()
         # (method, path, url) while unanswered it is to be said (call_notices), and where: not
         # a wait's poll (each_within: the wait says it), and only when asked (the main
         # thread, carried work) or given a sink (a panel's line)
@@ -171,17 +168,13 @@ def call(request_timeout: float | None,
     """Run one request as a :class:`Call` watched by the :class:`Watchdog`; ``about``
     (method, path, url) says it while unanswered (smartdc_nb.call_notices)."""
     current = Call(request_timeout, about)
-    groups = []
-    group = _group.get()
-    while group is not None:  # the call's group, and the groups that one was made in
-        groups.append(group)
-        group = group.parent
+    groups = call_groups.enclosing()
     for group in groups:
         group.add(current)
     token = _current.set(current)
     try:
         if current.abandoned:
-            raise Abandoned("its caller stopped waiting (Ctrl-C) before it was sent")
+            raise call_groups.Abandoned("its caller stopped waiting (Ctrl-C) before it was sent")
         WATCHDOG.watch(current)
         yield current
     finally:
@@ -189,78 +182,6 @@ def call(request_timeout: float | None,
         _current.reset(token)
         for group in groups:
             group.discard(current)
-
-
-class Abandoned(Exception):
-    """A request not sent because the listing it was for was given up (CallGroup)."""
-
-
-class CallGroup:
-    """The calls made inside :func:`within` this group (on any thread the work was carried
-    to), so that they can be given up at once. On Ctrl-C a listing abandons its reads
-    (:meth:`abandon`: it no longer needs them, and a frozen cloud would hold them until their
-    timeout); a bulk action closes its group (:meth:`close`): no more writes are sent, and
-    those sent finish, for their outcomes."""
-
-    def __init__(self) -> None:
-        self.parent = _group.get()
-        self._lock = threading.Lock()
-        self._calls: set[Call] = set()
-        self.closed = False
-
-    def add(self, current: Call) -> None:
-        with self._lock:
-            if self.closed:
-                current.abandoned = True
-            else:
-                self._calls.add(current)
-
-    def discard(self, current: Call) -> None:
-        with self._lock:
-            self._calls.discard(current)
-
-    def live(self) -> list[Any]:
-        """The labels (:func:`labelled`) of the group's calls in flight."""
-        with self._lock:
-            return [current.label for current in self._calls]
-
-    def close(self) -> None:
-        """Refuse the group's later calls (:class:`Abandoned`); those in flight go on."""
-        with self._lock:
-            self.closed = True
-
-    def abandon(self) -> None:
-        """Cut the group's calls in flight (their sockets shut down) and refuse its later ones."""
-        with self._lock:
-            self.closed = True
-            calls = list(self._calls)
-        for current in calls:
-            current.abandoned = True
-            current.shut()
-
-
-@contextlib.contextmanager
-def labelled(label: Any) -> Iterator[None]:
-    """The calls made inside are for ``label`` (what :meth:`CallGroup.live` lists)."""
-    token = _label.set(label)
-    try:
-        yield
-    finally:
-        _label.reset(token)
-
-
-@contextlib.contextmanager
-def within(group: CallGroup | None) -> Iterator[None]:
-    """The calls made inside, and in work carried from here (call_notices.carry), are
-    ``group``'s (None: no group)."""
-    if group is None:
-        yield
-        return
-    token = _group.set(group)
-    try:
-        yield
-    finally:
-        _group.reset(token)
 
 
 def current_call() -> Call | None:
@@ -392,5 +313,4 @@ class BoundedAdapter(HTTPAdapter):
 
 
 __all__ = ["DEFAULT_REQUEST_TIMEOUT", "DEFAULT_MAX_ANSWER_BYTES", "Call", "call", "check_limit",
-           "cutoff", "each_within", "Abandoned", "CallGroup", "labelled", "within",
-           "current_call", "BoundedAdapter", "Watchdog", "WATCHDOG"]
+           "cutoff", "each_within", "current_call", "BoundedAdapter", "Watchdog", "WATCHDOG"]

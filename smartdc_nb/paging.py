@@ -39,7 +39,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable, Hashable, Iterator
 
 from .call_notices import carry
-from .limits import CallGroup, within
+from .call_groups import CallGroup, within
 from .errors import PagingError, TransportError
 
 log = logging.getLogger("smartdc_nb")

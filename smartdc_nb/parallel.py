@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Callable, Hashable, Mapping, TypeVar
 
 from .call_notices import carry
-from .limits import CallGroup, within
+from .call_groups import CallGroup, within
 
 T = TypeVar("T")
 K = TypeVar("K")

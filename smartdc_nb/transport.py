@@ -34,7 +34,7 @@ from .errors import (AnswerTooLargeError, APIError, MachineDeletedError, Redirec
 from .gcpause import gc_paused
 from .httpsession import Session
 from .limits import DEFAULT_MAX_ANSWER_BYTES, DEFAULT_REQUEST_TIMEOUT
-from .answers import (MAYBE_APPLIED, _excerpt, _maybe_applied, _no_answer, _reason,  # noqa: F401
+from .answers import (MAYBE_APPLIED, _excerpt, _given_up, _maybe_applied, _no_answer, _reason,  # noqa: F401
                       _refused, _root, _shrink, _with_hints, _with_key_hint)
 from .ratelimit import RateLimiter
 from .retry import CloudAPIRetry
@@ -219,6 +219,8 @@ class Transport:
             except requests.exceptions.RequestException as exc:
                 self.stats.add(time.perf_counter() - started)
                 cause, sent = _root(exc), _maybe_applied(method, exc)
+                if current.abandoned:
+                    raise _given_up(self.url, method, path, sent) from exc
                 if current.expired:
                     raise self._timeout(current, method, path, sent) from exc
                 text = _no_answer(self.url, method, path, exc, sent)
@@ -302,6 +304,8 @@ class Transport:
                 raise self._timeout(current, method, path)
         except (URLLib3Error, OSError) as exc:
             resp.close()
+            if current.abandoned:
+                raise _given_up(self.url, method, path, sent=True) from exc
             if current.expired:
                 raise self._timeout(current, method, path) from exc
             raise TransportError(f"{method} {self.url}{path}: the answer broke off "

@@ -18,7 +18,7 @@ from polling import eventually
 from test_machine_support import ctrl_c_when, held, put
 
 from smartdc_nb import Fleet
-from smartdc_nb.limits import Abandoned, CallGroup, within
+from smartdc_nb.call_groups import Abandoned, CallGroup, within
 from smartdc_nb.parallel import gather
 
 LISTING = r"/demo/machines(\?|$)"

@@ -10,13 +10,17 @@ then said "interrupted (Ctrl-C) before it was sent" of requests the cloud had in
 from __future__ import annotations
 
 import os
+import re
 import signal
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 
 import pytest
 from polling import eventually
-from test_machine_support import accepted, ctrl_c_after_accepted, held, put
+from test_machine_support import accepted, ctrl_c_after_accepted, held, put, until_held
 
 from smartdc_nb import journal
 from smartdc_nb.machine import Machine
@@ -91,3 +95,41 @@ def test_after_ctrl_c_no_request_waiting_for_the_rate_limit_goes_out(connect, em
     outcomes = journal(path=journal_path).query("kind == 'outcome'")
     assert sorted(outcomes["outcome"]) == ["accepted", "interrupted", "interrupted"]
     assert outcomes["error"].str.contains("before it was sent").sum() == 2
+
+
+def test_a_script_exits_at_once_after_its_second_ctrl_c(emu, triton_keys, journal_path):
+    """A request let go of by a second Ctrl-C kept its thread until the cloud answered or its
+    timeout came; a script ending then waited for that thread (Python joins pool threads at
+    exit), so it hung for the request's timeout after the user had said twice to stop."""
+    for i in range(2):
+        put(emu, name=f"exiting-{i}", tags={"drill": "exit"})
+    fault = emu.faults.add(path=r"/demo/machines/[^/]+$", method="POST", hold=True)
+    key = triton_keys["rsa"]
+    script = textwrap.dedent(f"""
+        import smartdc_nb
+        dc = smartdc_nb.connect(url={emu.urls['us-east-1']!r}, account="demo",
+                                key_id={key.md5!r}, key_path={str(key.private)!r},
+                                name="us-east-1", rate_limit=False, request_timeout=40)
+        dc.machines(tags={{"drill": "exit"}}).stop(confirm=True, progress=False)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE, text=True)
+    try:
+        until_held(emu, fault, 2, "both stops held by the cloud")
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGINT)
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGINT)
+        started = time.monotonic()
+        _, err = proc.communicate(timeout=60)
+        took = time.monotonic() - started
+    finally:
+        proc.kill()
+        emu.faults.clear()
+    assert "Ctrl-C again to stop waiting" in err, err[-2000:]
+    assert took < 8, f"the script took {took:.1f} s to exit after its second Ctrl-C"
+    # what the journal says of them makes a resume ask the cloud: neither answer was heard
+    outcomes = journal(path=journal_path).query("kind == 'outcome'")
+    assert list(outcomes["outcome"]) == ["interrupted", "interrupted"], (err, journal_path.read_text())
+    assert re.search(r"exiting without the answers to 2 stop requests let go of at Ctrl-C: not "
+                     r"waited for, the cloud may have applied them; smartdc-nb resume \S+ asks it",
+                     err), err[-2000:]

@@ -11,7 +11,8 @@ import time
 from typing import Any, Callable
 
 from ..call_notices import NOTICE_PREFIX, carry, clock
-from ..limits import Abandoned, CallGroup, cutoff, labelled, within
+from ..call_groups import Abandoned, CallGroup, cut_at_exit, labelled, within
+from ..limits import cutoff
 from ..errors import (BulkActionError, TooManyRequestsError, TransportError, WaitInterrupted,
                       WaitUnanswered)
 from ..progress import CountBar
@@ -57,8 +58,11 @@ class Runner:
             with inside(self.run):  # this worker thread's requests belong to the run
                 self.sent[row] = self.spec.send(row.machine, self.params)
             row.sent = not row.let_go  # a row let go of stays as the user was given it
-        except Abandoned:  # its turn under the rate limit came after a Ctrl-C
-            row.end(NOT_REACHED, reason=UNSENT_AT_CTRL_C)
+        except Abandoned as exc:  # its turn under the rate limit came after a Ctrl-C
+            if exc.sent:  # cut on its way (a second Ctrl-C, then the end of the script)
+                row.end(FAILED, error=exc)
+            else:
+                row.end(NOT_REACHED, reason=UNSENT_AT_CTRL_C)
         except TooManyRequestsError as exc:  # a throttled request was not applied
             row.end(NOT_REACHED, error=exc, reason="throttled (429) beyond the retry budget: "
                                                    "the cloud did not apply that request")
@@ -104,7 +108,7 @@ class Runner:
         except KeyboardInterrupt:
             calls.close()
             bar.close(False, "interrupted")
-            self._finish_sent(pool, [row for row in calls.live() if isinstance(row, Outcome)])
+            self._finish_sent(pool, calls, futures)
             raise
         pool.shutdown(wait=True)
         sent = {outcome: sum(r.outcome == outcome for r in batch) for outcome in OUTCOMES}
@@ -112,18 +116,20 @@ class Runner:
             f"{n} {'accepted' if outcome == DONE else outcome}" for outcome, n in sent.items()
             if n or outcome == DONE))
 
-    def _finish_sent(self, pool: concurrent.futures.ThreadPoolExecutor,
-                     flying: list[Outcome]) -> None:
+    def _finish_sent(self, pool: concurrent.futures.ThreadPoolExecutor, calls: CallGroup,
+                     sends: list[concurrent.futures.Future]) -> None:
         """On Ctrl-C: let the requests on their way finish, so that what the cloud did with
         them is known and journalled, saying so at once (a held request keeps the cell busy
         until its timeout); a second Ctrl-C stops waiting, and their rows say the cloud may
-        have applied them. Their threads go on: the journal gets the answers if they come."""
+        have applied them. Their threads go on, so the journal gets the answers if they come,
+        until the interpreter exits (call_groups.cut_at_exit)."""
+        flying = [row for row in calls.live() if isinstance(row, Outcome)]
         if flying:
             ends = [row.started + rt for row in flying if row.started is not None
                     and (rt := row.machine.datacenter.transport.request_timeout) is not None]
             until = f", at the latest until {clock(max(ends))} UTC" if ends else ""
-            requests = f"{len(flying)} {self.spec.name} request{'s' if len(flying) > 1 else ''}"
-            print(f"{NOTICE_PREFIX}interrupted: waiting for the answers to the {requests} "
+            print(f"{NOTICE_PREFIX}interrupted: waiting for the answers to the "
+                  f"{self._requests(len(flying))} "
                   f"already sent{until}, so that what the cloud did with them is known; Ctrl-C "
                   "again to stop waiting", file=sys.stderr, flush=True)
         try:
@@ -131,10 +137,17 @@ class Runner:
         except KeyboardInterrupt:
             pool.shutdown(wait=False, cancel_futures=True)
             run = f"; smartdc-nb resume {self.run.run_id} asks it" if self.run else ""
+            cut_at_exit(calls, lambda left: print(
+                f"{NOTICE_PREFIX}exiting without the answers to {self._requests(len(left))} "
+                f"let go of at Ctrl-C: not waited for, the cloud may have applied them{run}",
+                file=sys.stderr, flush=True), sends)
             for row in flying:
                 if row.outcome is None:
                     row.let_go_of("interrupted (Ctrl-C twice) while its request was on its way: "
                                   f"its answer was not waited for: the cloud may have applied it{run}")
+
+    def _requests(self, count: int) -> str:
+        return f"{count} {self.spec.name} request{'s' if count > 1 else ''}"
 
     def wait(self, batch: list[Outcome]) -> None:
         trackers: dict[Any, Outcome] = {}

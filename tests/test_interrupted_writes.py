@@ -60,6 +60,7 @@ def test_ctrl_c_twice_while_the_cloud_holds_the_requests(dc, emu, capsys, journa
         # the first Ctrl-C said at once what the cell still waits for, and how to stop it
         assert "interrupted: waiting for the answers to the 2 stop requests already sent" in said
         assert "Ctrl-C again to stop waiting" in said
+        assert re.search(r"already sent, at the latest until \d\d:\d\d:\d\d UTC, so that", said), said
         assert took < 10, f"the second Ctrl-C took {took:.1f} s to stop the wait"
         frame = interrupted.value.result.frame
         assert list(frame["outcome"]) == [NOT_REACHED] * 2

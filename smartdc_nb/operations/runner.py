@@ -127,7 +127,7 @@ class Runner:
         if flying:
             ends = [row.started + rt for row in flying if row.started is not None
                     and (rt := row.machine.datacenter.transport.request_timeout) is not None]
-            until = f", at the latest until {clock(max(ends))} UTC" if ends else ""
+            until = f", at the latest until {clock(max(ends))}" if ends else ""
             print(f"{NOTICE_PREFIX}interrupted: waiting for the answers to the "
                   f"{self._requests(len(flying))} "
                   f"already sent{until}, so that what the cloud did with them is known; Ctrl-C "

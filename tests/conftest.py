@@ -136,3 +136,24 @@ def home(tmp_path, monkeypatch) -> Path:
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))
     return tmp_path / ".triton"
+
+
+@pytest.fixture
+def demo_env(tmp_path, monkeypatch):
+    """An environment whose demo directory, Jupyter dirs and settings are the test's own."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("TRITON_", "SDC_", "JUPYTER_", "SMARTDC_NB_DEMO_"))}
+    env.update(SMARTDC_NB_DEMO_DIR=str(tmp_path / "demo"), SMARTDC_NB_DEMO_MACHINES="8",
+               SMARTDC_NB_DEMO_SPEED="20", JUPYTER_RUNTIME_DIR=str(tmp_path / "jupyter-runtime"),
+               JUPYTER_CONFIG_DIR=str(tmp_path / "jupyter-config"),
+               JUPYTER_DATA_DIR=str(tmp_path / "jupyter-data"), PYTHONUNBUFFERED="1")
+    monkeypatch.setenv("SMARTDC_NB_DEMO_DIR", env["SMARTDC_NB_DEMO_DIR"])
+    return env
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    """The history directory of fleet snapshots (``SMARTDC_NB_HISTORY_DIR``), the test's own."""
+    directory = tmp_path / "history"
+    monkeypatch.setenv("SMARTDC_NB_HISTORY_DIR", str(directory))
+    return directory

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -20,6 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
+from demo_processes import emulator_pids, free_port, gone, read_until, refuses, start_demo, stop_demo
 from polling import eventually
 import requests
 
@@ -38,19 +37,6 @@ print(json.dumps({"url": dc.url, "name": name, "datacenters": sorted(dc.datacent
 """
 
 
-@pytest.fixture
-def demo_env(tmp_path, monkeypatch):
-    """An environment whose demo directory, Jupyter dirs and settings are the test's own."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("TRITON_", "SDC_", "JUPYTER_", "SMARTDC_NB_DEMO_"))}
-    env.update(SMARTDC_NB_DEMO_DIR=str(tmp_path / "demo"), SMARTDC_NB_DEMO_MACHINES="8",
-               SMARTDC_NB_DEMO_SPEED="20", JUPYTER_RUNTIME_DIR=str(tmp_path / "jupyter-runtime"),
-               JUPYTER_CONFIG_DIR=str(tmp_path / "jupyter-config"),
-               JUPYTER_DATA_DIR=str(tmp_path / "jupyter-data"), PYTHONUNBUFFERED="1")
-    monkeypatch.setenv("SMARTDC_NB_DEMO_DIR", env["SMARTDC_NB_DEMO_DIR"])
-    return env
-
-
 def client(env, code: str) -> subprocess.Popen:
     """A Python process running ``code``, then waiting for its stdin to close."""
     script = code + "\nsys.stdin.read()\n"
@@ -67,39 +53,6 @@ def first_line(proc: subprocess.Popen) -> dict:
 def finish(proc: subprocess.Popen) -> None:
     proc.stdin.close()
     assert proc.wait(30) == 0, proc.stderr.read()
-
-
-def gone(pid: int) -> bool:
-    """The process has exited (a zombie counts as exited)."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except FileNotFoundError:
-        return True
-    return "\nState:\tZ" in status
-
-
-def refuses(url: str) -> bool:
-    host, port = url.rsplit("/", 1)[-1].split(":")
-    try:
-        socket.create_connection((host, int(port)), timeout=1).close()
-    except ConnectionRefusedError:
-        return True
-    return False
-
-
-def emulator_pids(demo_dir: Path) -> list[int]:
-    """Emulator processes serving ``demo_dir``, found by their command lines."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                argv = (entry / "cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if b"smartdc_nb.emulator" in argv and str(demo_dir / "state.sqlite").encode() in argv \
-                    and not gone(int(entry.name)):
-                pids.append(int(entry.name))
-    return pids
 
 
 def test_connect_starts_an_embedded_cloud_that_ends_with_its_process(demo_env):
@@ -209,54 +162,6 @@ def test_demo_command_refuses_bad_arguments(demo_env, args, message):
                           env=demo_env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert proc.stderr.startswith(f"smartdc-nb demo: {message}")
-
-
-def free_port() -> int:
-    """A free port below the kernel's ephemeral range: a port the OS hands out for bind(0) (the
-    demo's own clouds, every other test's servers) could be taken again before JupyterLab
-    binds it, as happened under xdist ("port ... is already in use")."""
-    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0]) \
-        if Path("/proc/sys/net/ipv4/ip_local_port_range").exists() else 32768
-    for port in random.sample(range(max(1024, low - 12000), low), 200):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise AssertionError("no free port below the ephemeral range")
-
-
-def read_until(proc: subprocess.Popen, marker: str, timeout: float = 90) -> list[str]:
-    lines = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            raise AssertionError("the demo exited early:\n" + "".join(lines) + proc.stderr.read())
-        lines.append(line)
-        if marker in line:
-            return lines
-    raise AssertionError("no " + repr(marker) + " in:\n" + "".join(lines))
-
-
-def start_demo(demo_env, port: int) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "smartdc_nb.cli", "demo", "--no-browser", "--port", str(port),
-         "--machines", "6", "--speed", "10"],
-        env=demo_env, text=True, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE)
-
-
-def stop_demo(proc: subprocess.Popen) -> None:
-    """Stop a demo a test left running as a user would (Ctrl-C), killing it only if that fails."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.mark.slow

@@ -21,13 +21,6 @@ from smartdc_nb.errors import InvalidInputError
 from smartdc_nb.frames.history import history_dir
 
 
-@pytest.fixture
-def store(tmp_path, monkeypatch):
-    directory = tmp_path / "history"
-    monkeypatch.setenv("SMARTDC_NB_HISTORY_DIR", str(directory))
-    return directory
-
-
 def test_a_point_is_saved_listed_and_loaded_with_live_dtypes(emu, fleet, dc, store):
     east = emu.datacenter("us-east-1")
     secret = east.put_machine(name="holder", metadata={"db_password": "hunter2", "api_token": "t0k",

@@ -8,7 +8,6 @@ from collections import Counter
 
 import pandas as pd
 import pytest
-from test_history import store  # noqa: F401  (the fixture: a history dir)
 
 import smartdc_nb
 from smartdc_nb.fleet import DatacenterWarning, Fleet

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from polling import eventually
-from test_demo import demo_env, emulator_pids  # noqa: F401  (a fixture)
+from demo_processes import emulator_pids
 from test_machine_support import FAST, fetched, mutations
 from test_resume import _forget, accepted_stops
 
@@ -70,7 +70,7 @@ def test_a_run_whose_cloud_moved_is_resumed_where_the_terminal_says(emu, dc, jou
 
 
 @pytest.mark.slow
-def test_a_demo_run_is_resumed_from_a_new_process(demo_env, tmp_path):  # noqa: F811
+def test_a_demo_run_is_resumed_from_a_new_process(demo_env, tmp_path):
     """The demo cloud ends with the process that started it; the next one has another port."""
     journal_file = tmp_path / "demo-journal.jsonl"
     env = {**demo_env, "SMARTDC_NB_JOURNAL": str(journal_file), "SMARTDC_NB_JOURNAL_SYNC": "none"}

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 import requests
 from repo_copy import repo_copy
-from test_demo import free_port, read_until, stop_demo
+from demo_processes import free_port, read_until, stop_demo
 
 # the tests share one installed venv (a module fixture): they stay on one xdist worker
 pytestmark = pytest.mark.xdist_group("wheel")

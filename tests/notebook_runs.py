@@ -141,3 +141,33 @@ def profile_env(emu, triton_keys, tmp_path, drop: tuple[str, ...]) -> dict[str, 
     env = {k: v for k, v in os.environ.items() if not k.startswith(drop) and k != "SSH_AUTH_SOCK"}
     env.update(TRITONTEST_CLI_CONFIG_DIR=str(config), HOME=str(cli_home(triton_keys, tmp_path)))
     return env
+
+
+#: The parameters cell of write_notebook's runbook, by default.
+PARAMETERS = '''\
+count = 2            # how many
+label = "x"          # a name
+flag = False
+ratio: float = 0.5
+anything = None
+selector = "role=web"  # papermill's own parser skips lines with two '='
+'''
+
+
+def write_notebook(path: Path, *cells: str, parameters: str | None = PARAMETERS,
+                   tags: dict[int, list[str]] | None = None) -> Path:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata.kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells.append(nbformat.v4.new_markdown_cell("# A runbook"))
+    if parameters is not None:
+        nb.cells.append(nbformat.v4.new_code_cell(parameters, metadata={"tags": ["parameters"]}))
+    for i, source in enumerate(cells):
+        nb.cells.append(nbformat.v4.new_code_cell(source, metadata={"tags": (tags or {}).get(i, [])}))
+    nbformat.write(nb, str(path))
+    return path
+
+
+def smartdc_nb_run(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "smartdc_nb.cli", "run", *map(str, args)],
+                          cwd=cwd, capture_output=True, text=True, timeout=180,
+                          stdin=subprocess.DEVNULL)

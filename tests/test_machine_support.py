@@ -7,6 +7,7 @@ them still talks HTTP to the emulator.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import threading
@@ -108,3 +109,32 @@ def ctrl_c_after(seconds: float) -> Iterator[None]:
     finally:
         timer.cancel()
         timer.join()
+
+
+def accepted_stops(emu) -> Counter:
+    """How many stop requests the cloud accepted, per machine id."""
+    return accepted(emu, "stop")
+
+
+def forget_records(journal_path, **where) -> None:
+    """Delete journal records, as if the process had died before writing them."""
+    lines = journal_path.read_text().splitlines(keepends=True)
+    kept = [line for line in lines
+            if not all(json.loads(line).get(k) == v for k, v in where.items())]
+    assert len(kept) < len(lines)
+    journal_path.write_text("".join(kept))
+
+
+def in_thread(call) -> tuple[threading.Thread, dict]:
+    """Run ``call()`` in a daemon thread; its result or error lands in the dict."""
+    out: dict = {}
+
+    def go() -> None:
+        try:
+            out["result"] = call()
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            out["error"] = exc
+
+    thread = threading.Thread(target=go, daemon=True)
+    thread.start()
+    return thread, out

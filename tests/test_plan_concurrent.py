@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from test_machine_support import FAST, accepted, fetched, mutations, until_held
-from test_resume_concurrent import _in_thread
+from test_machine_support import FAST, accepted, fetched, in_thread, mutations, until_held
 
 from smartdc_nb.machinelist import MachineList
 from smartdc_nb.plans import PlanError
@@ -18,7 +17,7 @@ def test_a_plan_applied_while_it_is_being_applied_is_refused_and_sends_nothing(e
     plan = machines.plan("stop", **FAST)
     emu.clear_requests()
     hold = emu.faults.add(r"action=stop", method="POST", hold=True)
-    first, out = _in_thread(lambda: plan.apply(approve=plan.id))
+    first, out = in_thread(lambda: plan.apply(approve=plan.id))
     until_held(emu, hold, 3)  # all three sent, none answered yet: the machines still read running
     with pytest.raises(RunInProgressError, match=rf"plan {plan.id} is being applied elsewhere "
                                                  r"now \(process \d+ .*\); nothing was sent"):

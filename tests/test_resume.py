@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -13,8 +12,8 @@ import time
 from collections import Counter
 
 import pytest
-from test_machine_support import (FAST, accepted, ctrl_c_after_accepted, ctrl_c_when, fetched,
-                                  mutations)
+from test_machine_support import (FAST, accepted_stops, ctrl_c_after_accepted, ctrl_c_when,
+                                  fetched, forget_records, mutations)
 
 import smartdc_nb
 from smartdc_nb.bulk import BulkInterrupted
@@ -22,11 +21,6 @@ from smartdc_nb.errors import InvalidInputError
 from smartdc_nb.journal_views import journal_run, journal_runs
 from smartdc_nb.machinelist import MachineList
 from smartdc_nb.resuming import resume
-
-
-def accepted_stops(emu) -> Counter:
-    """How many stop requests the cloud accepted, per machine id."""
-    return accepted(emu, "stop")
 
 
 def test_resume_after_ctrl_c_sends_only_what_was_not_sent(emu, dc):
@@ -57,15 +51,6 @@ def test_resume_after_ctrl_c_sends_only_what_was_not_sent(emu, dc):
     assert mutations(emu) == [] and again.counts["skipped"] == 8
 
 
-def _forget(journal_path, **where) -> None:
-    """Delete journal records, as if the process had died before writing them."""
-    lines = journal_path.read_text().splitlines(keepends=True)
-    kept = [line for line in lines
-            if not all(json.loads(line).get(k) == v for k, v in where.items())]
-    assert len(kept) < len(lines)
-    journal_path.write_text("".join(kept))
-
-
 def test_a_request_in_flight_is_checked_with_the_cloud_first(emu, dc, journal_path):
     a, b, c, d = (fetched(dc, emu, name=f"r-f{i}") for i in range(4))
     emu.faults.add(d.id, method="POST", drop=True)  # d's request never reaches the cloud
@@ -73,10 +58,10 @@ def test_a_request_in_flight_is_checked_with_the_cloud_first(emu, dc, journal_pa
     assert result.counts == {**result.counts, "done": 3, "failed": 1}
     emu.faults.clear()
     run_id = journal_runs()[0].run_id
-    _forget(journal_path, run_id=run_id, kind="run-end")
-    _forget(journal_path, machine_id=b.id, kind="outcome")  # b: sent, outcome never written
-    _forget(journal_path, machine_id=d.id, kind="outcome")  # d: intent only, and never arrived
-    _forget(journal_path, machine_id=c.id)                  # c: died before its intent
+    forget_records(journal_path, run_id=run_id, kind="run-end")
+    forget_records(journal_path, machine_id=b.id, kind="outcome")  # b: sent, outcome never written
+    forget_records(journal_path, machine_id=d.id, kind="outcome")  # d: intent only, and never arrived
+    forget_records(journal_path, machine_id=c.id)                  # c: died before its intent
     emu.datacenter("us-east-1").set_state(c.id, "running")
     assert journal_run(run_id).status == "incomplete"
     emu.clear_requests()
@@ -96,8 +81,8 @@ def test_an_in_flight_request_that_landed_is_found_in_the_audit_log(emu, dc, jou
     machine = fetched(dc, emu, name="r-audit")
     MachineList([machine]).reboot(confirm=True, wait=True, **FAST)  # back to running, audited
     run_id = journal_runs()[0].run_id
-    _forget(journal_path, run_id=run_id, kind="outcome")
-    _forget(journal_path, run_id=run_id, kind="run-end")
+    forget_records(journal_path, run_id=run_id, kind="outcome")
+    forget_records(journal_path, run_id=run_id, kind="run-end")
     emu.clear_requests()
     (row,) = resume(run_id, progress=False)
     assert "its audit log shows reboot at" in row["reason"]
@@ -118,8 +103,8 @@ def test_an_in_flight_request_whose_job_failed_is_said_failed_not_done(emu, dc, 
     MachineList([ok]).create_snapshot("pre", confirm=True, **FAST)
     runs = [r.run_id for r in journal_runs()[:2]]
     for run_id in runs:
-        _forget(journal_path, run_id=run_id, kind="outcome")
-        _forget(journal_path, run_id=run_id, kind="run-end")
+        forget_records(journal_path, run_id=run_id, kind="outcome")
+        forget_records(journal_path, run_id=run_id, kind="run-end")
     time.sleep(0.5)  # the jobs end (0.3 s at the tests' speed)
     emu.clear_requests()
     (failed,) = resume(runs[1], progress=False)  # doomed's run

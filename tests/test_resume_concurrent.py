@@ -8,30 +8,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import threading
 from collections import Counter
 
 import pytest
-from test_machine_support import FAST, accepted, fetched, mutations, until_held
+from test_machine_support import FAST, accepted, fetched, in_thread, mutations, until_held
 
 from smartdc_nb.journal_views import journal_run, journal_runs
 from smartdc_nb.machinelist import MachineList
 from smartdc_nb.resuming import resume
 from smartdc_nb.run_locks import RunInProgressError
-
-
-def _in_thread(call) -> tuple[threading.Thread, dict]:
-    out: dict = {}
-
-    def go() -> None:
-        try:
-            out["result"] = call()
-        except BaseException as exc:  # noqa: BLE001 - handed to the test
-            out["error"] = exc
-
-    thread = threading.Thread(target=go, daemon=True)
-    thread.start()
-    return thread, out
 
 
 def _refused_run(emu, dc, count: int) -> tuple[MachineList, str]:
@@ -47,7 +32,7 @@ def _refused_run(emu, dc, count: int) -> tuple[MachineList, str]:
 def test_a_second_resume_of_a_run_being_resumed_is_refused_and_sends_nothing(emu, dc):
     machines, run_id = _refused_run(emu, dc, 3)
     hold = emu.faults.add(r"action=stop", method="POST", hold=True)
-    first, out = _in_thread(lambda: resume(run_id, progress=False))
+    first, out = in_thread(lambda: resume(run_id, progress=False))
     until_held(emu, hold)
     with pytest.raises(RunInProgressError, match=rf"run {run_id} is still running or being "
                                                  r"resumed elsewhere \(process \d+ on .*\); "
@@ -65,7 +50,7 @@ def test_a_second_resume_of_a_run_being_resumed_is_refused_and_sends_nothing(emu
 def test_resuming_a_run_still_running_in_another_process_is_refused(emu, dc, journal_path):
     machines = MachineList(fetched(dc, emu, name=f"rr-{i}") for i in range(2))
     hold = emu.faults.add(r"action=stop", method="POST", hold=True)
-    running, out = _in_thread(lambda: machines.stop(confirm=True, **FAST))
+    running, out = in_thread(lambda: machines.stop(confirm=True, **FAST))
     until_held(emu, hold)
     run_id = journal_runs()[0].run_id
     # what a terminal sees meanwhile: not "incomplete", which invites a resume

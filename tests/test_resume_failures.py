@@ -9,8 +9,7 @@ import subprocess
 import sys
 from collections import Counter
 
-from test_machine_support import FAST
-from test_resume import accepted_stops
+from test_machine_support import FAST, accepted_stops
 
 from smartdc_nb.journal_views import journal_runs
 from smartdc_nb.machinelist import MachineList

@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 from polling import eventually
 from demo_processes import emulator_pids
-from test_machine_support import FAST, fetched, mutations
-from test_resume import _forget, accepted_stops
+from test_machine_support import FAST, accepted_stops, fetched, forget_records, mutations
 
 from smartdc_nb.journal_views import journal_run, journal_runs
 from smartdc_nb.machinelist import MachineList
@@ -48,8 +47,8 @@ def test_a_run_whose_cloud_moved_is_resumed_where_the_terminal_says(emu, dc, jou
     machines = MachineList(fetched(dc, emu, name=f"rr-{i}") for i in range(2))
     machines.stop(confirm=True, **FAST)
     run_id = journal_runs()[0].run_id
-    _forget(journal_path, run_id=run_id, kind="run-end")
-    _forget(journal_path, machine_id=machines[1].id)  # died before its request
+    forget_records(journal_path, run_id=run_id, kind="run-end")
+    forget_records(journal_path, machine_id=machines[1].id)  # died before its request
     emu.datacenter("us-east-1").set_state(machines[1].id, "running")
     gone = dead_url()
     _move(journal_path, url=gone, profile="no-such-profile")
@@ -86,8 +85,8 @@ def test_a_demo_run_is_resumed_from_a_new_process(demo_env, tmp_path):
     demo_dir = Path(env["SMARTDC_NB_DEMO_DIR"])
     eventually(lambda: not emulator_pids(demo_dir), 15, what="the first cloud to exit")
     run_id = journal_runs(path=journal_file)[0].run_id
-    _forget(journal_file, run_id=run_id, kind="run-end")
-    _forget(journal_file, machine_id=last, kind="outcome")  # in flight when the process died
+    forget_records(journal_file, run_id=run_id, kind="run-end")
+    forget_records(journal_file, machine_id=last, kind="outcome")  # in flight when the process died
     resumed = cli("resume", run_id, env=env)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert f"run {run_id}: stop on 3 machines" in resumed.stdout

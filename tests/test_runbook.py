@@ -10,44 +10,16 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import nbformat
 import pytest
+
+from notebook_runs import smartdc_nb_run, write_notebook
 
 from smartdc_nb.runbook import parse_value, resolve_parameters, ParameterError
 
 # each test runs `smartdc-nb run` or a kernel: seconds of real processes
 pytestmark = pytest.mark.slow
-
-PARAMETERS = '''\
-count = 2            # how many
-label = "x"          # a name
-flag = False
-ratio: float = 0.5
-anything = None
-selector = "role=web"  # papermill's own parser skips lines with two '='
-'''
-
-
-def write_notebook(path: Path, *cells: str, parameters: str | None = PARAMETERS,
-                   tags: dict[int, list[str]] | None = None) -> Path:
-    nb = nbformat.v4.new_notebook()
-    nb.metadata.kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells.append(nbformat.v4.new_markdown_cell("# A runbook"))
-    if parameters is not None:
-        nb.cells.append(nbformat.v4.new_code_cell(parameters, metadata={"tags": ["parameters"]}))
-    for i, source in enumerate(cells):
-        nb.cells.append(nbformat.v4.new_code_cell(source, metadata={"tags": (tags or {}).get(i, [])}))
-    nbformat.write(nb, str(path))
-    return path
-
-
-def smartdc_nb_run(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "smartdc_nb.cli", "run", *map(str, args)],
-                          cwd=cwd, capture_output=True, text=True, timeout=180,
-                          stdin=subprocess.DEVNULL)
-
 
 REPORT_TYPES = 'import json; print(json.dumps({k: [type(v).__name__, v] for k, v in ' \
                '[("count", count), ("label", label), ("flag", flag), ("ratio", ratio), ' \

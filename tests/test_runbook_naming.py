@@ -4,7 +4,7 @@ that is not an import, never "import socket" (the line a runbook's first cell st
 from __future__ import annotations
 
 import pytest
-from test_runbook import smartdc_nb_run, write_notebook
+from notebook_runs import smartdc_nb_run, write_notebook
 
 from smartdc_nb.runbook.report import cell_label
 

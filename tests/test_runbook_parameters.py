@@ -9,7 +9,7 @@ nothing run.
 from __future__ import annotations
 
 import pytest
-from test_runbook import smartdc_nb_run, write_notebook
+from notebook_runs import smartdc_nb_run, write_notebook
 
 from smartdc_nb.runbook import ParameterError, parse_value, resolve_parameters
 

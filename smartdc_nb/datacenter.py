@@ -200,7 +200,7 @@ class DataCenter(CatalogCalls, MachineCalls):
 
     def changes(self, **options: Any) -> Any:
         """A :class:`~smartdc_nb.changes.ChangeStream` of this datacenter's machine changes
-        (CloudAPI's changefeed; options: machine_ids, backoff, poll_interval)."""
+        (CloudAPI's changefeed; options: machine_ids, backoff, poll_interval, keepalive)."""
         from .changes import ChangeStream
 
         return ChangeStream({self.name or self.url: self}, **options)

@@ -96,6 +96,7 @@ class _Datacenter:
         url = ("wss://" if dc.url.startswith("https://") else "ws://") + dc.url.split("://", 1)[1]
         return connect(url + path, additional_headers=headers, ssl=_ssl_context(dc),
                        open_timeout=self.stream.open_timeout,
+                       ping_interval=self.stream.keepalive, ping_timeout=self.stream.keepalive,
                        # a hung server must not hold close() - and so the end of a wait -
                        # for websockets' default 10 s closing handshake
                        close_timeout=CLOSE_TIMEOUT,

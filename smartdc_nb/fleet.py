@@ -223,14 +223,14 @@ class Fleet(BulkActions):
 
     def changes(self, **options: Any) -> Any:
         """A :class:`~smartdc_nb.changes.ChangeStream` of machine changes in every datacenter
-        at once (options: machine_ids, backoff, poll_interval)."""
+        at once (options: machine_ids, backoff, poll_interval, keepalive)."""
         from .changes import ChangeStream
 
         return ChangeStream(self.datacenters, **options)
 
     def live(self, **options: Any) -> Any:
         """A :class:`~smartdc_nb.live.LiveFleet`: the machines frame kept current by the
-        changefeed, a change log, and a widget (options: poll_interval, backoff)."""
+        changefeed, a change log, and a widget (options: poll_interval, backoff, keepalive)."""
         return seam.live_fleet(self, **options)
 
     # ------------------------------------------------------------ views

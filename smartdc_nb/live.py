@@ -23,7 +23,7 @@ from collections import Counter
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable
 
-from .changes import Change, ChangeStream
+from .changes import KEEPALIVE, Change, ChangeStream
 
 if TYPE_CHECKING:
     import pandas
@@ -41,14 +41,15 @@ class LiveFleet:
     """A fleet's machines, kept current (see the module docstring)."""
 
     def __init__(self, fleet: "Fleet", *, poll_interval: float = 30.0,
-                 backoff: tuple[float, float] = (0.5, 30.0)):
+                 backoff: tuple[float, float] = (0.5, 30.0), keepalive: float = KEEPALIVE):
         self.fleet = fleet
         self.started = datetime.now(timezone.utc)
         self._log: list[Change] = []
         self._lock = threading.Lock()
         self._listeners: list[Callable[[], None]] = []
         self._widget: Any = None
-        self.stream = ChangeStream(fleet.datacenters, poll_interval=poll_interval, backoff=backoff)
+        self.stream = ChangeStream(fleet.datacenters, poll_interval=poll_interval, backoff=backoff,
+                                   keepalive=keepalive)
         self.updated = self.started
         self._thread = threading.Thread(target=self._apply, name="smartdc_nb-live", daemon=True)
         self._thread.start()

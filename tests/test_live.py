@@ -8,6 +8,7 @@ import pytest
 from polling import eventually
 
 import smartdc_nb
+from smartdc_nb.errors import InvalidInputError
 
 
 @pytest.fixture
@@ -195,3 +196,30 @@ def test_the_card_and_widget_say_which_datacenter_is_out_of_date_and_why(emu, fl
         emu.faults.clear()
         eventually(lambda: "out of date" not in words(widget.card.value), 10, "the card current")
         assert "2 datacenters, live" in words(live._repr_html_())
+
+
+def test_a_hung_cloud_is_not_called_live(emu, fleet):
+    """A CloudAPI that hangs keeps its feed sockets open and answers nothing. The fleet stayed
+    "live" until websockets' keepalive (a ping every 20 s, 20 s for its pong) gave up: up to
+    40 s of rows called current that nothing confirmed. ``keepalive`` bounds that: a feed
+    whose ping gets no pong within ``keepalive`` seconds is down (10 s by default)."""
+    with fleet.live(poll_interval=0.2, backoff=(0.05, 0.5), keepalive=0.5) as live:
+        eventually(lambda: listening(emu, live), 10, "both feeds")
+        emu.faults.add(path=r"/demo/machines(\?|$)", datacenter="us-east-1", hold=True)
+        emu.faults.add(path=r"/changefeed", datacenter="us-east-1", hold=True)
+        emu.changefeed.configure(frozen=True)
+        try:
+            started = time.monotonic()
+            eventually(lambda: live.status["us-east-1"] != "live", 10, "the hung feed found")
+            assert time.monotonic() - started < 3
+            eventually(lambda: "us-east-1" in live.frame.attrs["errors"], 3, "the stale rows")
+        finally:
+            emu.changefeed.configure(frozen=False)
+            emu.faults.clear()
+            emu.faults.release_all()
+        eventually(lambda: live.status["us-east-1"] == "live", 10, "the feed back")
+
+
+def test_keepalive_takes_positive_seconds(fleet):
+    with pytest.raises(InvalidInputError, match="keepalive must be positive seconds"):
+        fleet.changes(keepalive=0)

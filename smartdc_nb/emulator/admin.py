@@ -39,7 +39,8 @@ DELETE      /__emulator/packages/ID        remove a package (machines keep their
 POST        /__emulator/images             add an image
 DELETE      /__emulator/images/ID          remove an image
 GET, PUT    /__emulator/changefeed         feed options ``{"enabled", "delay" (seconds),
-                                           "duplicate" (extra copies of each message)}``;
+                                           "duplicate" (extra copies of each message),
+                                           "frozen" (a hung CloudAPI: nothing sent nor read)}``;
                                            GET also lists the open feed sockets
 POST        /__emulator/changefeed/drop    close every feed socket (``{"abrupt": true}``:
                                            without a close frame) -> ``{"dropped": N}``

@@ -71,6 +71,7 @@ class Feed:
         self.delay = 0.0
         self.duplicate = 0
         self.register_delay = 0.0  # seconds before a socket's registration is taken
+        self.frozen = False  # a hung CloudAPI: sockets stay open, nothing is sent nor read
         self.published = 0
         self._sockets: list[FeedSocket] = []
         self._lock = threading.Lock()
@@ -85,10 +86,12 @@ class Feed:
     # ------------------------------------------------------------ options
 
     def configure(self, enabled: Any = None, delay: Any = None, duplicate: Any = None,
-                  register_delay: Any = None) -> dict:
+                  register_delay: Any = None, frozen: Any = None) -> dict:
         """Change the options; returns :meth:`status`. ``enabled=False`` refuses new upgrades;
         ``register_delay`` seconds pass before a new socket's registration is taken (CloudAPI
-        never acknowledges one, so a client cannot tell when it was)."""
+        never acknowledges one, so a client cannot tell when it was); ``frozen=True`` is a
+        hung CloudAPI: the open sockets stay open, but nothing is sent on them (changes wait)
+        and nothing read (a ping gets no pong) until ``frozen=False``."""
         if enabled is not None:
             if not isinstance(enabled, bool):
                 raise ValueError(f"enabled must be true or false, not {enabled!r}")
@@ -102,6 +105,11 @@ class Feed:
                 raise ValueError(f"duplicate must be a whole number of extra copies 0 to 10, "
                                  f"not {duplicate!r}")
             self.duplicate = duplicate
+        if frozen is not None:
+            if not isinstance(frozen, bool):
+                raise ValueError(f"frozen must be true or false, not {frozen!r}")
+            self.frozen = frozen
+            self._wake.set()  # the changes held while frozen go out now
         if register_delay is not None:
             if isinstance(register_delay, bool) or not isinstance(register_delay, (int, float)) \
                     or not 0 <= register_delay <= 60:
@@ -116,7 +124,8 @@ class Feed:
                         "vms": (s.registration or {}).get("vms"), "sent": s.sent}
                        for s in self._sockets]
         return {"enabled": self.enabled, "delay": self.delay, "duplicate": self.duplicate,
-                "register_delay": self.register_delay, "published": self.published,
+                "register_delay": self.register_delay, "frozen": self.frozen,
+                "published": self.published,
                 "sockets": sockets}
 
     # ------------------------------------------------------------ sockets
@@ -263,6 +272,8 @@ class Feed:
     def _flush(self) -> None:
         now = time.time()
         ready = []
+        if self.frozen:
+            return
         with self._lock:
             while self._outbox and self._outbox[0][0] <= now:
                 ready.append(heapq.heappop(self._outbox))

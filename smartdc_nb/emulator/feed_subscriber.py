@@ -97,6 +97,9 @@ class FeedSocket:
         try:
             data = leftover
             while not self.closed:
+                if self.feed.frozen:  # a hung server: reads nothing, answers no ping
+                    time.sleep(0.05)
+                    continue
                 if data:
                     with self.lock:
                         self.ws.receive_data(data)

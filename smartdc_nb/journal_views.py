@@ -82,9 +82,9 @@ def journal(run: str | None = None, machine: str | None = None, since: Any = Non
     if machine is not None:
         tests.append(lambda r, m=str(machine): m in (r.get("machine_id"), r.get("machine_name")))
     if since is not None:
-        tests.append(lambda r, t=_time_text(since): str(r.get("time")) >= t)
+        tests.append(_bound(since, after=True))
     if until is not None:
-        tests.append(lambda r, t=_time_text(until): str(r.get("time")) <= t)
+        tests.append(_bound(until, after=False))
     if kinds:
         tests.append(lambda r, k=tuple(kinds): r.get("kind") in k)
     records = read_records(path, lambda r: all(test(r) for test in tests))
@@ -99,9 +99,25 @@ def journal(run: str | None = None, machine: str | None = None, since: Any = Non
     return frame
 
 
-def _time_text(value: Any) -> str:
-    """A bound as the journal writes times (UTC ISO text), so that text order is time order."""
-    return _as_time(value).astimezone(timezone.utc).isoformat(timespec="microseconds")
+def _bound(value: Any, after: bool) -> Callable[[dict], bool]:
+    """Whether a record's time is at or ``after`` the bound ``value`` (else at or before it).
+
+    The journal's writers all write UTC to the microsecond, whose text order is time order:
+    such a time is compared as text (a journal of a million records is read in seconds). Any
+    other (another offset, fewer digits: written by hand or by another tool) is read first."""
+    moment = _as_time(value).astimezone(timezone.utc)
+    text = moment.isoformat(timespec="microseconds")
+
+    def test(record: dict) -> bool:
+        when = str(record.get("time"))
+        if len(when) == 32 and when.endswith("+00:00") and when[19] == ".":
+            return when >= text if after else when <= text
+        try:
+            parsed = _parse_time(when)
+        except ValueError:  # journal_shape let it through: it is ISO 8601 to Python
+            return False
+        return parsed >= moment if after else parsed <= moment
+    return test
 
 
 def _as_time(value: Any) -> datetime:
@@ -317,15 +333,14 @@ class RunList(list):
 def journal_runs(limit: int | None = 20, *, path: str | Path | None = None,
                  since: Any = None) -> RunList:
     """The most recent runs (newest first): bulk runs and single requests, with their status."""
-    bound = _time_text(since) if since is not None else None
+    bound = _bound(since, after=True) if since is not None else None
     runs: dict[str, Run] = {}
     # A run is listed by its first record, so the newest `limit` runs are the last `limit`
     # run ids seen first: one pushed out never comes back, and its records are not kept
     # (a journal of months is not held in memory to show 20 runs).
     dropped: set[str] = set()
     where = _journal(path).path
-    for record in iter_records(path, None if bound is None else
-                               lambda r: str(r.get("time")) >= bound):
+    for record in iter_records(path, bound):
         run_id = record["run_id"]
         if run_id in dropped:
             continue

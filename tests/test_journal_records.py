@@ -17,7 +17,7 @@ import warnings
 import pytest
 
 from smartdc_nb import journal_lines, journal_store
-from smartdc_nb.journal_views import journal
+from smartdc_nb.journal_views import journal, journal_runs
 from smartdc_nb.journaling import Journal, JournalError
 
 
@@ -227,3 +227,19 @@ def test_an_outcomes_seconds_are_its_nanoseconds_to_four_places(tmp_path):
         journal.append(journal_lines.outcome_line("", "ref1", 200, None, nanos))
     lines = (tmp_path / "seconds.jsonl").read_text().splitlines()
     assert [json.loads(line)["seconds"] for line in lines] == list(cases.values())
+
+
+def test_since_and_until_compare_times_not_their_text(tmp_path):
+    """Records written by hand (or by another tool) may carry another offset than UTC, or no
+    fractions of a second: the bounds compared the text, so 05:00+02:00 (03:00 UTC) came
+    after 03:30 UTC, and a record at exactly the bound's second fell outside it."""
+    path = tmp_path / "journal.jsonl"
+    records = [("early", "2026-12-02T05:00:00+02:00"),   # 03:00 UTC
+               ("exact", "2026-12-02T03:30:00+00:00"),   # the bound itself, without fractions
+               ("late", "2026-12-02T03:45:00.25+00:00")]  # fewer digits of a second
+    path.write_text("".join(json.dumps({"time": when, "kind": "intent", "run_id": name}) + "\n"
+                            for name, when in records))
+    assert list(journal(path=path, since="2026-12-02T03:30")["run_id"]) == ["exact", "late"]
+    assert list(journal(path=path, until="2026-12-02T03:30")["run_id"]) == ["early", "exact"]
+    assert [run.run_id for run in journal_runs(path=path, since="2026-12-02T03:30")] == [
+        "late", "exact"]

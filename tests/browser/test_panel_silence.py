@@ -18,7 +18,7 @@ from test_panels import TIMEOUT, assert_labels_whole, button, connect_cell, expe
 pytestmark = pytest.mark.browser  # also slow, on one xdist worker: see conftest.py
 
 SILENT = (r"GET /demo/machines/[-0-9a-f]+ to CloudAPI at http://127\.0\.0\.1:\d+/?\S* has had "
-          r"no full answer since \d\d:\d\d:\d\d UTC \(\d+ s\); still waiting, at the latest "
+          r"no full answer since \d\d:\d\d:\d\d UTC \([\d.]+ s\); still waiting, at the latest "
           r"until \d\d:\d\d:\d\d UTC \(the panel's timeout\)\.")
 
 #: parts of the progress line whose text is wider than their box (cut off, or overflowing)

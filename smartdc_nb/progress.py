@@ -76,7 +76,18 @@ def _make(progress: Any, **kwargs: Any) -> Any:
         bar = tqdm(**kwargs)
     if desc:
         bar.set_description_str(desc)
+    _fit(bar)
     return bar
+
+
+def _fit(bar: Any) -> None:
+    """A notebook bar keeps its label on one line: tqdm's row of label, bar and note let a
+    long note (a notice of silence) squeeze the label into a narrow column of broken words;
+    the note goes under them instead when the row is full."""
+    children = getattr(getattr(bar, "container", None), "children", ())
+    if len(children) == 3:  # tqdm.notebook's label, bar, elapsed time and note
+        children[0].layout.flex = "0 0 auto"
+        bar.container.layout.flex_flow = "row wrap"
 
 
 def _fail_style(bar: Any) -> None:

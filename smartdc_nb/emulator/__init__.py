@@ -21,9 +21,10 @@ Where it knowingly differs from CloudAPI 9.20 (cloudapi.md), and why:
   waiter reads ``audit[0]`` and crashes on an empty list.
 * ``start`` shows the transient state ``ready`` (as a boot does); ``reboot``
   shows ``stopping`` then ``ready``.
-* A create job's snapshot appears when the job ends (VMAPI's machine has it from the
-  compute node's snapshot step on); a job is canceled only when
-  ``fail_next(..., canceled=True)`` says so.
+* A create job's snapshot is on the machine two thirds into the job (VMAPI's has it
+  from the compute node's snapshot step on, which comes after waiting for the
+  machine's ticket); a job that fails fails before that step; a job is canceled
+  only when ``fail_next(..., canceled=True)`` says so.
 * Changing tags, metadata or snapshots of a deleted machine answers 410 with
   the machine, as the machine actions do.
 * Metadata values that are not strings are returned as JSON values (CloudAPI

@@ -1,24 +1,32 @@
 """Snapshot jobs (create, rollback, delete) and the states CloudAPI shows for them.
 
 CloudAPI (sdc-cloudapi lib/snapshots.js) reads two things: the snapshots VMAPI has on
-the machine (``machine.snapshots`` here: a create job adds one when it succeeds, a
-delete job removes it) and VMAPI's snapshot-task jobs for the name, newest first. A
-job's execution is ``queued``, ``running``, ``succeeded`` (shown ``created``) or
-``failed`` or ``canceled``. So:
+the machine (:func:`on_machine`: ``machine.snapshots`` here, plus the one a running
+create job has taken) and VMAPI's snapshot-task jobs for the name, newest first. A job's
+execution is ``queued``, ``running``, ``succeeded`` (shown ``created``) or ``failed`` or
+``canceled``. So:
 
 * GetMachineSnapshot (:func:`got_state`): no job ever named it -> 404; the machine
-  lacks it -> ``deleted`` (its create job is still queued or running, failed, or it
-  was deleted); else the newest job's execution (a rollback or delete of it in
-  progress shows ``queued``/``running``, a failed one ``failed``).
+  lacks it -> ``deleted`` (its create job has not taken it yet, failed, or it was
+  deleted); else the newest job's execution (a create job that took it and still runs,
+  or a rollback or delete of it in progress, shows ``queued``/``running``, a failed one
+  ``failed``).
 * ListMachineSnapshots (:func:`listed_state`): only the snapshots the machine has, each
   with its oldest job's execution (CloudAPI's ``forEach`` over newest-first jobs keeps
   the last, i.e. oldest, one).
 
+A create job (sdc-vmapi lib/workflows/snapshot.js) first waits for the machine's ticket
+(its first third here, ``queued``), then has the compute node take the zfs snapshot,
+which the machine has from then on (:data:`TAKEN`: two thirds in), while the job polls
+the task, refreshes the VM and releases the ticket. A job that fails after that step
+leaves the snapshot (its ``onerror`` only releases the ticket); the emulator's failing
+jobs (name taken or refused, ``fail_next``) fail before it and leave none.
+
 Finished jobs are kept per name as ``[oldest, newest]`` executions in
-``machine.snapshot_jobs``; pending ones are read from the machine's queue. Snapshots put
-in place without a job (seed, ``put_machine``) count as made by a create job that
-succeeded. A job ``fail_next(..., canceled=True)`` made is ``canceled``. Not emulated: a
-snapshot appearing mid-job (a create job's snapshot appears when the job ends).
+``machine.snapshot_jobs``; pending ones are read from the machine's queue, so a running
+job's snapshot follows from the persisted job alone. Snapshots put in place without a job
+(seed, ``put_machine``) count as made by a create job that succeeded. A job
+``fail_next(..., canceled=True)`` made is ``canceled``.
 """
 
 from __future__ import annotations
@@ -28,11 +36,14 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
     from .store import Machine
+    from .timeline import Job
 
 KINDS = ("create_snapshot", "rollback_snapshot", "delete_snapshot")
 #: the names the compute node accepts (``zfs snapshot`` and vmadm's own check)
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}$")
 _MADE = ["succeeded", "succeeded"]
+#: the share of a create job after which the machine has its snapshot
+TAKEN = 2 / 3
 
 
 def _execution(machine: "Machine", index: int, now: float) -> str:
@@ -57,6 +68,29 @@ def _finished(machine: "Machine", name: str) -> list[str] | None:
     return history
 
 
+def _taken_at(job: "Job") -> float | None:
+    """When a create job has the compute node take its snapshot (None: it never does)."""
+    if job.kind != "create_snapshot" or not job.ok or job.start is None:
+        return None
+    return job.start + TAKEN * ((job.end or job.start) - job.start)
+
+
+def _snapshot(machine: "Machine", name: str, t: float) -> dict:
+    return {"name": name, "state": "created", "created": t,
+            "size": max(1, (machine.disk or 1024) // 20)}
+
+
+def on_machine(machine: "Machine", now: float) -> dict[str, dict]:
+    """The snapshots VMAPI's machine has at ``now``: the made ones, and the one the running
+    create job has taken."""
+    job = machine.jobs[0] if machine.jobs else None
+    taken = None if job is None else _taken_at(job)
+    if taken is None or now < taken:
+        return machine.snapshots
+    name = job.params["name"]  # type: ignore[union-attr]
+    return {**machine.snapshots, name: _snapshot(machine, name, taken)}
+
+
 def _shown(execution: str) -> str:
     return "created" if execution == "succeeded" else execution
 
@@ -66,7 +100,7 @@ def got_state(machine: "Machine", name: str, now: float) -> str | None:
     pending, finished = _pending(machine, name, now), _finished(machine, name)
     if not pending and finished is None:
         return None
-    if name not in machine.snapshots:
+    if name not in on_machine(machine, now):
         return "deleted"
     return _shown(pending[-1] if pending else finished[1])  # type: ignore[index]
 
@@ -98,9 +132,9 @@ def create_check(machine: "Machine", params: dict) -> str | None:
 
 
 def created(machine: "Machine", params: dict, t: float) -> None:
+    """The job ends (still at the head of the queue): its snapshot, as taken, stays."""
     name = params["name"]
-    machine.snapshots[name] = {"name": name, "state": "created", "created": t,
-                               "size": max(1, (machine.disk or 1024) // 20)}
+    machine.snapshots[name] = on_machine(machine, t)[name]
     _record(machine, name, "succeeded")
 
 

@@ -26,7 +26,7 @@ firewall               1        enable/disable_firewall
 deletion_protection    1        enable/disable_deletion_protection
 tags                   1        set/replace/remove tags
 metadata               1        set/replace/remove metadata
-create_snapshot        3        snapshot queued -> running -> created (snapshotjobs.py)
+create_snapshot        3        queued -> running (taken 2/3 in) -> created (snapshotjobs.py)
 rollback_snapshot      5        boot from a snapshot: stop (if running), roll back, start
 delete_snapshot        3        snapshot disappears
 failed_job             1        how long a job that fails its precondition takes
@@ -321,12 +321,13 @@ def settle(machine: "Machine", now: float, timing: Timing) -> bool:
         job = start_head(machine, timing)
         if job.end > now:
             break
-        machine.jobs.popleft()
         kind = KINDS[job.kind]
+        # effects see their job at the head still (a create job's snapshot was taken mid-job)
         if job.ok:
             kind.effect(machine, job.params, job.end)
         else:
             kind.failure(machine, job.params, job.end)
+        machine.jobs.popleft()
         machine.last_job_end = job.end
         if job.ok:
             machine.updated = max(machine.updated, job.end)

@@ -162,3 +162,99 @@ def test_the_admin_api_cancels_the_next_job_too(manual, api, machine_id):
     assert state(api, machine_id, "c") == "canceled"
     status, body = admin(manual, "POST", "fail-next", {"action": "stop", "canceled": "yes"})
     assert status == 400 and "canceled" in json.dumps(body), body
+
+
+def test_a_create_jobs_snapshot_is_on_the_machine_partway_through(manual, api, machine_id):
+    """VMAPI's snapshot job waits for the machine's ticket, then the compute node takes the
+    zfs snapshot and the machine has it (vm-agent; CloudAPI's GET of the machine syncs) while
+    the job still polls the task, refreshes the VM and releases the ticket. So, with the job
+    still running, GET shows its execution instead of ``deleted``, the list has it (its job's
+    execution as state), and CloudAPI deletes it (it loads the machine's snapshots)."""
+    manual.set_durations(create_snapshot=3.0, delete_snapshot=3.0)
+    path = f"/my/machines/{machine_id}/snapshots"
+    api.post(path, json={"name": "mid"})
+    manual.clock.advance(1.5)  # running: ticket held, the compute node not done yet
+    assert get(api, machine_id, "mid") == (200, {"name": "mid", "state": "deleted"})
+    assert listed(api, machine_id) == {}
+    manual.clock.advance(1.0)  # the zfs snapshot is taken; the job still runs
+    status, body = get(api, machine_id, "mid")
+    assert status == 200 and body["state"] == "running" and body["size"] > 0, body
+    assert body["created"] == body["updated"]
+    assert listed(api, machine_id) == {"mid": "running"}
+    taken = body["created"]
+    manual.step()
+    status, body = get(api, machine_id, "mid")
+    assert (body["state"], body["created"]) == ("created", taken)  # made when taken, not later
+    assert listed(api, machine_id) == {"mid": "created"}
+    assert audit(api, machine_id)[0]["action"] == "create_snapshot"
+
+
+def test_a_mid_job_snapshot_can_be_deleted_and_its_name_is_taken(manual, api, machine_id):
+    manual.set_durations(create_snapshot=3.0)
+    path = f"/my/machines/{machine_id}/snapshots"
+    api.post(path, json={"name": "busy"})
+    manual.clock.advance(2.5)
+    assert api.post(path, json={"name": "busy"}).status == 201  # VMAPI's job will refuse it
+    assert api.delete(f"{path}/busy").status == 204
+    assert state(api, machine_id, "busy") == "queued"  # the newest job: the delete
+    assert listed(api, machine_id) == {"busy": "running"}  # the oldest: the create
+    manual.step()  # the create ends
+    manual.step()  # the second create fails: the machine has it
+    assert audit(api, machine_id)[0]["success"] == "no"
+    assert state(api, machine_id, "busy") == "queued"
+    manual.step()
+    assert get(api, machine_id, "busy") == (200, {"name": "busy", "state": "deleted"})
+
+
+def test_a_name_made_again_lists_its_first_job_while_the_new_one_runs(manual, api, machine_id):
+    path = f"/my/machines/{machine_id}/snapshots"
+    api.post(path, json={"name": "again"})
+    manual.step()
+    api.delete(f"{path}/again")
+    manual.step()
+    manual.set_durations(create_snapshot=3.0)
+    api.post(path, json={"name": "again"})
+    manual.clock.advance(2.5)
+    assert state(api, machine_id, "again") == "running"
+    assert listed(api, machine_id) == {"again": "created"}  # CloudAPI keeps the oldest job's
+
+
+def test_a_create_job_that_fails_never_shows_its_snapshot(manual, api, machine_id):
+    """The emulator fails a job before the compute node's snapshot step (as a refused
+    ``vmadm create-snapshot`` does): the machine never has it, mid-job or after."""
+    manual.set_durations(failed_job=3.0)
+    manual.datacenter("us-east-1").fail_next("create_snapshot")
+    path = f"/my/machines/{machine_id}/snapshots"
+    api.post(path, json={"name": "doomed"})
+    manual.clock.advance(2.5)
+    assert state(api, machine_id, "doomed") == "deleted" and listed(api, machine_id) == {}
+    manual.step()
+    assert state(api, machine_id, "doomed") == "deleted" and listed(api, machine_id) == {}
+
+
+def test_a_mid_job_snapshot_survives_a_restart(tmp_path, triton_keys):
+    """The snapshot taken mid-job is derived from the persisted job (its start and end)."""
+    from emu_client import Client
+
+    from smartdc_nb.emulator import Emulator
+
+    path = tmp_path / "cloud.sqlite"
+    accounts = {"demo": [triton_keys["rsa"].public_line]}
+    with Emulator(accounts=accounts, state=str(path), machines=2) as emu:
+        emu.clock.set_manual(True)
+        start = emu.clock.now()
+        emu.set_durations(create_snapshot=300.0)
+        machine = emu.datacenter("us-east-1").put_machine(name="persisted")
+        api = Client(emu.url, triton_keys["rsa"])
+        assert api.post(f"/my/machines/{machine}/snapshots", json={"name": "p"}).status == 201
+        emu.clock.advance(250.0)
+        assert listed(api, machine) == {"p": "running"}
+        api.close()
+    with Emulator(accounts=accounts, state=str(path), machines=2) as emu:
+        emu.clock.set_manual(True, start=start + 250.0)
+        api = Client(emu.url, triton_keys["rsa"])
+        assert listed(api, machine) == {"p": "running"}
+        assert state(api, machine, "p") == "running"
+        emu.clock.advance(100.0)
+        assert listed(api, machine) == {"p": "created"}
+        api.close()

@@ -15,14 +15,14 @@ from datetime import datetime, timezone
 
 from ..errors import CloudAPIError, invalid_argument, not_found
 from ..payloads import snapshot_dict
-from ..snapshotjobs import got_state, listed_state
+from ..snapshotjobs import got_state, listed_state, on_machine
 from .common import Ctx, Reply, changing_machine, json_reply, machine_or_404, provisioned
 
 
 def list_snapshots(ctx: Ctx) -> Reply:
     machine = machine_or_404(ctx)
     return json_reply([snapshot_dict(s, listed_state(machine, s["name"], ctx.now))
-                       for s in machine.snapshots.values()])
+                       for s in on_machine(machine, ctx.now).values()])
 
 
 def get_snapshot(ctx: Ctx) -> Reply:
@@ -31,7 +31,7 @@ def get_snapshot(ctx: Ctx) -> Reply:
     shown = got_state(machine, name, ctx.now)
     if shown is None:
         raise not_found("Snapshot does not exist")
-    snap = machine.snapshots.get(name)
+    snap = on_machine(machine, ctx.now).get(name)
     return json_reply(snapshot_dict(snap, shown) if snap is not None else
                       {"name": name, "state": shown})
 
@@ -57,7 +57,7 @@ def _snapshot_job(kind: str, status: int, loads_snapshots: bool):
     def handler(ctx: Ctx) -> Reply:
         machine = changing_machine(ctx)
         name = ctx.url["name"]
-        if loads_snapshots and name not in machine.snapshots:
+        if loads_snapshots and name not in on_machine(machine, ctx.now):
             raise not_found(f"{name} not found")
         provisioned(ctx, machine, kind)
         ctx.state.enqueue(ctx.dc, machine, kind, {"name": name}, ctx.now, ctx.caller())

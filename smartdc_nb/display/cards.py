@@ -36,7 +36,7 @@ from typing import Any, Mapping
 
 from .layout import Card, Facts, Section, Table, capped
 from .values import (Badge, Note, Series, When, badge, duration,
-                     flag, mebibytes, text, when)
+                     flag, mebibytes, snapshot_badge, text, when)
 
 from .parts import (MACHINE_COLUMNS, OPEN_UP_TO, _age, _blank, _call, _count_known, _error_text,
                     attr, cell, count_badges, dc_name, fetched, ident, image_value, ip_facts,
@@ -156,8 +156,13 @@ def snapshot_card(snapshot: Any) -> Card:
         ("Age", _age(created)),
         ("Size", mebibytes(raw.get("size"))),
     ]
-    header: list[Any] = [badge(raw.get("state"))]
-    if raw.get("state") == "deleted":
+    header: list[Any] = [snapshot_badge(raw.get("state"))]
+    if raw.get("state") == "running":
+        facts.insert(0, ("State", Note(
+            "a job on it is still running: its create job, which has taken it (the machine "
+            "has it), or a rollback or delete of it; CloudAPI shows that job's execution. "
+            "s.wait_for() waits for created")))
+    elif raw.get("state") == "deleted":
         header, note = _not_on_the_machine(attr(snapshot, "create_sent_at"),
                                            attr(snapshot, "create_failed_at"))
         facts.insert(0, ("State", note))
@@ -192,7 +197,7 @@ def _not_on_the_machine(create_sent: Any, create_failed: Any = None) -> tuple[li
 def snapshots_card(snapshots: list, limit: int) -> Card:
     counts = Counter(str(raw_of(s).get("state") or "unknown") for s in snapshots)
     return Card("Snapshots", f"{len(snapshots):,} snapshot{'s' * (len(snapshots) != 1)}",
-                header=count_badges(counts),
+                header=count_badges(counts, snapshot_badge),
                 blocks=[capped(["Machine", "Name", "State", "Created", "Size"], snapshots,
                                snapshot_row, limit, empty="no snapshots", frame="snapshots")])
 

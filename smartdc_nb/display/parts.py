@@ -15,7 +15,7 @@ from typing import Any, Iterable, Mapping
 
 from .layout import Table
 from .values import (STATE_ORDER, Badge, Ident, Masked, Note, Series, When, badge, byte_size,
-                     duration, mebibytes, text, when)
+                     duration, mebibytes, snapshot_badge, text, when)
 
 from ..masking import SCRIPT_KEYS, SECRET_KEY, is_secret  # noqa: F401 (the one rule)
 #: sections with at most this many entries start open
@@ -160,7 +160,7 @@ def state_counts(machines: Iterable[Any]) -> Table:
 
 def snapshot_row(snapshot: Any, with_machine: bool = True) -> list[Any]:
     raw = raw_of(snapshot)
-    row = [text(raw.get("name")), badge(raw.get("state")),
+    row = [text(raw.get("name")), snapshot_badge(raw.get("state")),
            when(attr(snapshot, "created") or raw.get("created")), mebibytes(raw.get("size"))]
     if with_machine:
         machine = attr(snapshot, "machine")
@@ -169,9 +169,10 @@ def snapshot_row(snapshot: Any, with_machine: bool = True) -> list[Any]:
     return row
 
 
-def count_badges(counts: Counter) -> list[Badge]:
-    """``3 running``, ``1 failed``, ...: one badge per word, most frequent first."""
-    return [Badge(f"{n:,} {word}", badge(word).tone) for word, n in counts.most_common()]
+def count_badges(counts: Counter, tone_of: Any = badge) -> list[Badge]:
+    """``3 running``, ``1 failed``, ...: one badge per word, most frequent first (``tone_of``:
+    :func:`~.values.snapshot_badge` for snapshots' states)."""
+    return [Badge(f"{n:,} {word}", tone_of(word).tone) for word, n in counts.most_common()]
 
 
 # ------------------------------------------------------------------ results

@@ -30,6 +30,9 @@ TONES = {
     "offline": "warn", "unknown": "warn", "not reached": "warn", "canceled": "warn",
     "deleted": "gone", "destroyed": "gone",
 }
+#: a snapshot's ``running`` is a job's execution (its create job, which has taken it, or a
+#: rollback or delete of it), not a settled state as a machine's: busy, as ``queued``
+SNAPSHOT_TONES = {**TONES, "running": "busy"}
 #: the order states are counted in (others follow alphabetically)
 STATE_ORDER = ("running", "provisioning", "ready", "stopping", "stopped", "offline", "unknown",
                "failed", "deleted")
@@ -51,6 +54,12 @@ def badge(word: Any) -> Badge:
     """The badge of a state or outcome word (unknown words are neutral)."""
     text = "unknown" if word is None else str(word)
     return Badge(text, TONES.get(text.lower(), "neutral"))
+
+
+def snapshot_badge(word: Any) -> Badge:
+    """The badge of a snapshot's state."""
+    shown = badge(word)
+    return Badge(shown.word, SNAPSHOT_TONES.get(shown.word.lower(), shown.tone))
 
 
 def flag(value: Any, on: str = "enabled", off: str = "disabled") -> Badge | Note:

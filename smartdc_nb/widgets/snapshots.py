@@ -19,7 +19,7 @@ from .. import rules
 from ..operations.outcomes import DONE
 from ..datacenter import DataCenter
 from ..display.layout import Card, Facts
-from ..display.values import Badge, Note, badge, duration, mebibytes, text
+from ..display.values import Badge, Note, duration, mebibytes, snapshot_badge, text
 from ..display.parts import count_badges, dc_name, stamped
 from ..errors import InvalidInputError
 from ..fleet import Fleet, gather
@@ -50,7 +50,7 @@ def age_of(snapshot: Snapshot, now: datetime) -> timedelta | None:
 def snapshot_values(snapshot: Snapshot, now: datetime) -> list[Any]:
     machine, created, age = snapshot.machine, snapshot.created, age_of(snapshot, now)
     return [text(machine.name) if machine.name else Note("no name"),
-            dc_name(machine.datacenter), text(snapshot.name), badge(snapshot.state),
+            dc_name(machine.datacenter), text(snapshot.name), snapshot_badge(snapshot.state),
             created.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M") if created
             else Note("unknown"), duration(age) if age is not None else Note("unknown"),
             mebibytes(snapshot.raw.get("size"))]
@@ -146,7 +146,7 @@ class SnapshotPanel(SnapshotDeletes, SelectionPanel):
             if self.list_errors:
                 blocks.append(Facts([(name, text(describe(error)))
                                      for name, error in self.list_errors.items()]))
-            header = count_badges(Counter(str(s.state) for s in rows))
+            header = count_badges(Counter(str(s.state) for s in rows), snapshot_badge)
             if self.list_errors:
                 header.append(Badge(f"{len(self.list_errors)} listing(s) failed", "bad"))
             card = Card("Snapshots", title, header=header, subtitle=subtitle, blocks=blocks,

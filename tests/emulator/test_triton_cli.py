@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 
 import pytest
+from polling import eventually
 
 pytestmark = [pytest.mark.triton_cli, pytest.mark.slow]  # Node starts for every command
 
@@ -149,4 +151,39 @@ def test_instance_start_from_a_snapshot_boots_a_stopped_machine(emu, triton_cli,
     assert json.loads(ok(triton_cli("instance", "get", machine_id)))["state"] == "running"
     audit = emu.state.datacenters["us-east-1"].machines[machine_id].audit
     assert (audit[-1]["action"], audit[-1]["success"]) == ("rollback_snapshot", "yes")
+    no_errors(emu)
+
+
+def test_instance_snapshot_create_waits_through_the_mid_job_state(emu, api, triton_cli,
+                                                                  machine_id):
+    """``create -w`` polls GetMachineSnapshot every second until ``created`` or ``failed``:
+    the snapshot is ``deleted`` until the job takes it, then ``running``. Time moves only when
+    the CLI has asked: its first GET sees ``deleted``, its second ``running``, its third
+    ``created``; while it waits, the list shows the snapshot ``running``."""
+    path = f"/my/machines/{machine_id}/snapshots"
+    emu.clock.set_manual(True)
+    emu.set_durations(create_snapshot=3.0)
+    seen: list[tuple[str, dict]] = []
+
+    def gets() -> int:  # the CLI's (it asks under /demo, this test's client under /my)
+        return sum(1 for r in emu.requests if r["method"] == "GET"
+                   and r["path"] == f"/demo/machines/{machine_id}/snapshots/mid")
+
+    def drive() -> None:
+        for move in (2.5, 1.0):  # into the job after it took the snapshot, then past its end
+            eventually(lambda: gets() > len(seen), timeout=60)
+            seen.append((api.get(f"{path}/mid").json()["state"],
+                         {s["name"]: s["state"] for s in api.get(path).json()}))
+            emu.clock.advance(move)
+
+    driver = threading.Thread(target=drive)
+    driver.start()
+    try:
+        created = ok(triton_cli("instance", "snapshot", "create", "-w", "-n", "mid", machine_id))
+    finally:
+        driver.join()
+        emu.clock.reset()
+    assert 'Created snapshot "mid"' in created
+    assert seen == [("deleted", {}), ("running", {"mid": "running"})]
+    assert gets() == 3
     no_errors(emu)

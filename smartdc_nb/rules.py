@@ -220,6 +220,14 @@ def _known_snapshot(facts: Facts, wanted: Any, bootable: bool = False
     return None
 
 
+def snapshot_state_said(state: Any) -> str:
+    """A snapshot's state in a refusal: ``queued``/``running`` is the execution of a job not
+    ended (a listing shows the create job's, GET the newest job's), not a made snapshot."""
+    if state in ("queued", "running"):
+        return f"{state}: a job on it, its create or a rollback or delete, has not ended"
+    return str(state)
+
+
 def _snapshot_free(facts: Facts, wanted: Any) -> str | None:
     """A new snapshot's name the machine already has (as last listed): CloudAPI accepts the
     request and its job refuses it, leaving the old snapshot, which a wait would take for new."""
@@ -227,8 +235,8 @@ def _snapshot_free(facts: Facts, wanted: Any) -> str | None:
     state = (facts.snapshots or {}).get(name, "deleted")
     if state == "deleted":
         return None
-    return (f"already has a snapshot {name!r} ({state}); CloudAPI never replaces one (its job "
-            "would refuse): pick another name, or delete that snapshot first")
+    return (f"already has a snapshot {name!r} ({snapshot_state_said(state)}); CloudAPI never "
+            "replaces one (its job would refuse): pick another name, or delete that snapshot first")
 
 
 def snapshot_name_taken(machine: Any, name: str) -> str | None:
@@ -377,7 +385,8 @@ def table(actions: Iterable[str] = RULES, states: Iterable[str] = MACHINE_STATES
     return rows
 
 
-__all__ = ["Verdict", "Rule", "snapshot_name_taken", "RULES", "DESTRUCTIVE", "MACHINE_STATES", "SNAPSHOT_STATES",
+__all__ = ["Verdict", "Rule", "snapshot_name_taken", "snapshot_state_said", "RULES", "DESTRUCTIVE",
+           "MACHINE_STATES", "SNAPSHOT_STATES",
            "OK", "SKIP", "REFUSED", "PROTECTED", "VERDICTS", "LIVE", "BOOTABLE",
            "NO_SNAPSHOT_BRANDS", "verdict", "why_not", "has_snapshots", "confirm_message",
            "after_rollback",

@@ -64,8 +64,11 @@ def test_a_plan_refuses_a_name_whose_create_job_is_running(emu, dc, mid):
     plan = MachineList([fresh]).plan("create_snapshot", "mid")
     row = plan.frame.to_dict("records")[0]
     assert row["verdict"] == "refused", row
-    assert "(created" not in row["reason"] and "running" in row["reason"], row["reason"]
-    with pytest.raises(ConflictError, match="running"):
+    assert "(created" not in row["reason"], row["reason"]
+    assert "(running: a job on it, its create or a rollback or delete, has not ended)" in \
+        row["reason"], row["reason"]
+    with pytest.raises(ConflictError, match=r"\(running: a job on it, its create or a rollback "
+                                            r"or delete, has not ended; taken "):
         dc.machine(machine.id).create_snapshot("mid")
     assert mutations(emu) == []
 

@@ -126,10 +126,11 @@ def snapshot_taken(machine: Machine, name: str) -> ConflictError | None:
             found = None
     if not found or found.get("state") == "deleted":
         return None
-    created = found.get("created")
-    when = f", created {created}" if created else ""
+    state, created = found.get("state"), found.get("created")
+    said = rules.snapshot_state_said(state)
+    when = f"{'; taken' if said != str(state) else ', created'} {created}" if created else ""
     return ConflictError(
-        f"machine {machine.label} already has a snapshot {name!r} ({found.get('state')}{when}); "
+        f"machine {machine.label} already has a snapshot {name!r} ({said}{when}); "
         "CloudAPI never replaces one (its job would refuse). Pick another name, or delete that "
         "snapshot first (refused by smartdc_nb; nothing was sent)",
         status=409, code=None, method="POST", path=f"{machine.path}/snapshots", body=None)

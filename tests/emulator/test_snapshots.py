@@ -1,14 +1,15 @@
 """Snapshot states as real CloudAPI shows them (sdc-cloudapi lib/snapshots.js).
 
 CloudAPI builds a snapshot's state from two sources: the snapshots VMAPI has on the
-machine (``vm.snapshots``, which gets one once the compute node made it) and VMAPI's
+machine (``vm.snapshots``, which gets one once the compute node took it, partway through
+the create job) and VMAPI's
 snapshot-task jobs (create, rollback and delete, newest first), translated by
 ``translate()``: ``succeeded`` -> ``created``, any other execution verbatim.
 
 * GetMachineSnapshot: no job for the name -> 404 ``Snapshot does not exist``; the machine
-  lacks the snapshot -> ``deleted`` (not made yet, its create job failed, or deleted);
-  else the NEWEST job's execution (a rollback or delete in progress shows ``queued`` /
-  ``running``; a failed one ``failed``).
+  lacks the snapshot -> ``deleted`` (not taken yet, its create job failed, or deleted);
+  else the NEWEST job's execution (its create job, having taken it, or a rollback or
+  delete in progress shows ``queued`` / ``running``; a failed one ``failed``).
 * ListMachineSnapshots: only the snapshots the machine has; state from the OLDEST job
   (``forEach`` over newest-first jobs: the last write wins).
 """

@@ -57,7 +57,7 @@ EXISTING = tuple(s for s in MACHINE_STATES if s != "deleted")
 NO_SNAPSHOT_BRANDS = ("kvm",)
 #: Snapshot states a rollback accepts: those of a snapshot the machine has. CloudAPI shows
 #: the newest job of a snapshot (a rollback or delete of it queued, running or failed), and
-#: ``deleted`` for one the machine lacks (deleted, or its create job not done or failed).
+#: ``deleted`` for one the machine lacks (deleted, or its create job has not taken it or failed).
 BOOTABLE = tuple(s for s in SNAPSHOT_STATES if s != "deleted")
 
 

@@ -91,3 +91,17 @@ def test_the_snapshot_panel_shows_a_mid_job_snapshot_busy(emu, mid, opened):
     assert states == {"nightly": "created", "mid": "running"}
     assert "1 running" in badges(panel.counts.value)
     assert re.findall(r'class="sdcnb-badge sdcnb-(\w+)">1 running<', panel.counts.value) == ["busy"]
+
+
+def test_the_card_of_a_snapshot_not_taken_yet_says_it_will_show_running(emu, dc):
+    """Before its job takes it CloudAPI shows it deleted; the card said 'until the job makes
+    it', as if it went from deleted to created: it is then running until the job ends."""
+    emu.clock.set_manual(True)
+    try:
+        snap = fetched(dc, emu, name="not-yet").create_snapshot("soon")
+        snap.refresh()
+        assert snap.state == "deleted"
+        page = words(snap._repr_html_().split("</style>", 1)[1])
+        assert "until the job takes it (then running, until the job ends)" in page, page
+    finally:
+        emu.clock.reset()

@@ -187,8 +187,8 @@ def _not_on_the_machine(create_sent: Any, create_failed: Any = None) -> tuple[li
     if create_sent is not None:
         return [Badge("not made (CloudAPI: deleted)", "busy")], Note(
             f"its create job was sent at {_exact(create_sent)}: CloudAPI shows deleted until "
-            "the job makes it, and for good if the job failed or was canceled; s.wait_for() "
-            "waits for it and names a failure")
+            "the job takes it (then running, until the job ends), and for good if the job "
+            "failed or was canceled; s.wait_for() waits for it and names a failure")
     return [Badge("not on the machine (CloudAPI: deleted)", "gone")], Note(
         "CloudAPI shows deleted for a snapshot the machine does not have: deleted, not made "
         "yet by its create job, or never made because the job failed")

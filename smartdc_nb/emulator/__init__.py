@@ -22,9 +22,9 @@ Where it knowingly differs from CloudAPI 9.20 (cloudapi.md), and why:
 * ``start`` shows the transient state ``ready`` (as a boot does); ``reboot``
   shows ``stopping`` then ``ready``.
 * A create job's snapshot is on the machine two thirds into the job (VMAPI's has it
-  from the compute node's snapshot step on, which comes after waiting for the
-  machine's ticket); a job that fails fails before that step; a job is canceled
-  only when ``fail_next(..., canceled=True)`` says so.
+  from the compute node's snapshot step on); a failing job fails before that step unless
+  ``fail_next(..., after_snapshot=True)``; a job is canceled only when
+  ``fail_next(..., canceled=True)`` says so.
 * Changing tags, metadata or snapshots of a deleted machine answers 410 with
   the machine, as the machine actions do.
 * Metadata values that are not strings are returned as JSON values (CloudAPI
@@ -173,6 +173,7 @@ class Emulator:
         dc._order = None
         dc.fail_next.clear()
         dc.cancel_next.clear()
+        dc.fail_after_snapshot.clear()
         dc.account_config.clear()
         build_networks(dc)
         build_fleet(self.state, dc, owner, self._machines, self._seed)

@@ -33,7 +33,9 @@ POST        /__emulator/machines           inject a machine (any fields) -> 201 
 PUT         /__emulator/machines/ID/state  force a state: ``{"state": "failed"}``
 POST        /__emulator/fail-next          ``{"action": "stop", "count": 1}``: the next such
                                            job(s) fail (``provision`` -> state failed);
-                                           ``"canceled": true``: are canceled instead
+                                           ``"canceled": true``: are canceled instead;
+                                           ``"after_snapshot": true`` (create_snapshot):
+                                           fail once the snapshot is taken
 POST        /__emulator/packages           add a package (fields as in ListPackages)
 DELETE      /__emulator/packages/ID        remove a package (machines keep their reference)
 POST        /__emulator/images             add an image
@@ -147,12 +149,16 @@ def _dispatch(emu: "Emulator", target: str, method: str, parts: list[str], query
     if key == ("POST", "fail-next", 1):
         fields = _object(body)
         canceled = fields.get("canceled", False)
-        if not isinstance(canceled, bool):
-            raise _bad(f"'canceled' must be true or false, not {canceled!r}")
-        emu.datacenter(target).fail_next(fields["action"], int(fields.get("count", 1)), canceled)
+        after = fields.get("after_snapshot", False)
+        for name, value in (("canceled", canceled), ("after_snapshot", after)):
+            if not isinstance(value, bool):
+                raise _bad(f"'{name}' must be true or false, not {value!r}")
+        emu.datacenter(target).fail_next(fields["action"], int(fields.get("count", 1)), canceled,
+                                         after)
         dc = emu.state.datacenters[target]
         return Reply(200, {"datacenter": target, "fail_next": dc.fail_next,
-                           "cancel_next": dc.cancel_next})
+                           "cancel_next": dc.cancel_next,
+                           "fail_after_snapshot": dc.fail_after_snapshot})
     if head in ("packages", "images"):
         return _catalog(emu, head, method, parts, body)
     if key == ("GET", "changefeed", 1):

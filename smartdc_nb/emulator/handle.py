@@ -108,19 +108,25 @@ class DatacenterHandle:
             machine.updated = emu.state.clock.now()
             emu.state.touch(self._dc, machine)
 
-    def fail_next(self, action: str, count: int = 1, canceled: bool = False) -> None:
+    def fail_next(self, action: str, count: int = 1, canceled: bool = False,
+                  after_snapshot: bool = False) -> None:
         """Make the next ``count`` jobs of ``action`` end with ``success: "no"``.
 
         ``provision`` leaves the machine ``failed``; other jobs change nothing.
         Actions: the job kinds of timeline.py (start, stop, reboot, destroy or
         delete, resize, rename, set_tags, create_snapshot, ...). ``canceled``: the
         jobs are canceled (as by an operator) rather than failed, which only a
-        snapshot's state shows.
+        snapshot's state shows. ``after_snapshot`` (create_snapshot only): the jobs fail once
+        the compute node took the snapshot, which stays, shown ``failed``.
         """
+        if after_snapshot and (action != "create_snapshot" or canceled):
+            raise ValueError("after_snapshot is for create_snapshot jobs (they fail once the "
+                             f"snapshot is taken), not {action!r}, and not with canceled")
         if action not in FAILABLE:
             raise ValueError(f"unknown action {action!r}; one of {', '.join(sorted(FAILABLE))}")
         if int(count) < 1:
             raise ValueError("count must be >= 1")
         with self._emu.state.lock:
-            counts = self._dc.cancel_next if canceled else self._dc.fail_next
+            counts = self._dc.fail_after_snapshot if after_snapshot else \
+                self._dc.cancel_next if canceled else self._dc.fail_next
             counts[action] = counts.get(action, 0) + int(count)

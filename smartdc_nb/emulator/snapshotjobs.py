@@ -19,8 +19,9 @@ A create job (sdc-vmapi lib/workflows/snapshot.js) first waits for the machine's
 (its first third here, ``queued``), then has the compute node take the zfs snapshot,
 which the machine has from then on (:data:`TAKEN`: two thirds in), while the job polls
 the task, refreshes the VM and releases the ticket. A job that fails after that step
-leaves the snapshot (its ``onerror`` only releases the ticket); the emulator's failing
-jobs (name taken or refused, ``fail_next``) fail before it and leave none.
+leaves the snapshot (its ``onerror`` only releases the ticket), shown ``failed``: so does
+one ``fail_next(..., after_snapshot=True)`` made. The emulator's other failing jobs (name
+taken or refused, ``fail_next``) fail before it and leave none.
 
 Finished jobs are kept per name as ``[oldest, newest]`` executions in
 ``machine.snapshot_jobs``; pending ones are read from the machine's queue, so a running
@@ -159,5 +160,9 @@ def deleted(machine: "Machine", params: dict, _t: float) -> None:
     _record(machine, params["name"], "succeeded")
 
 
-def failed(machine: "Machine", params: dict, _t: float) -> None:
-    _record(machine, params["name"], "canceled" if params.get("canceled") else "failed")
+def failed(machine: "Machine", params: dict, t: float) -> None:
+    name = params["name"]
+    taken = on_machine(machine, t).get(name) if params.get("fails_after_snapshot") else None
+    if taken is not None:  # VMAPI undoes nothing: the snapshot the compute node took stays
+        machine.snapshots[name] = taken
+    _record(machine, name, "canceled" if params.get("canceled") else "failed")

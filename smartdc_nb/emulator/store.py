@@ -165,6 +165,7 @@ class Datacenter:
         self.busy: set[str] = set()            # machines with queued jobs
         self.fail_next: dict[str, int] = {}    # job kind -> how many of the next ones fail
         self.cancel_next: dict[str, int] = {}  # ... and how many are canceled (a snapshot shows it)
+        self.fail_after_snapshot: dict[str, int] = {}  # ... create_snapshot's: once it took it
         self._order: list[Machine] | None = None
 
     def add(self, machine: Machine) -> None:
@@ -259,7 +260,8 @@ class State:
 
     def enqueue(self, dc: Datacenter, machine: Machine, kind: str, params: dict[str, Any] | None,
                 now: float, caller: dict[str, Any] | None) -> Job:
-        """Queue a job on ``machine`` (honouring ``cancel_next`` and ``fail_next``) and persist it."""
+        """Queue a job on ``machine`` (honouring ``cancel_next``, ``fail_next`` and
+        ``fail_after_snapshot``) and persist it."""
         forced = False
         for name in (kind, "delete" if kind == "destroy" else None):
             if name and dc.cancel_next.get(name):
@@ -270,6 +272,9 @@ class State:
                 dc.fail_next[name] -= 1
                 forced = True
                 break
+        if not forced and dc.fail_after_snapshot.get(kind):
+            dc.fail_after_snapshot[kind] -= 1
+            params = {**(params or {}), "fails_after_snapshot": True}
         job = Job(kind, params, queued_at=now, caller=caller, forced_fail=forced)
         machine.jobs.append(job)
         dc.busy.add(machine.id)

@@ -322,17 +322,19 @@ def settle(machine: "Machine", now: float, timing: Timing) -> bool:
         if job.end > now:
             break
         kind = KINDS[job.kind]
+        # a create_snapshot job can run its course and fail at the end (snapshotjobs.py)
+        ok = bool(job.ok) and not job.params.get("fails_after_snapshot")
         # effects see their job at the head still (a create job's snapshot was taken mid-job)
-        if job.ok:
+        if ok:
             kind.effect(machine, job.params, job.end)
         else:
             kind.failure(machine, job.params, job.end)
         machine.jobs.popleft()
         machine.last_job_end = job.end
-        if job.ok:
+        if ok:
             machine.updated = max(machine.updated, job.end)
         if job.kind != "provision":  # provision's entry is written when it is accepted
-            machine.audit.append(audit_entry(job.action, job.ok, job.end, job.caller))
+            machine.audit.append(audit_entry(job.action, ok, job.end, job.caller))
         machine.version += 1
         changed = True
     return changed

@@ -259,3 +259,35 @@ def test_a_mid_job_snapshot_survives_a_restart(tmp_path, triton_keys):
         emu.clock.advance(100.0)
         assert listed(api, machine) == {"p": "created"}
         api.close()
+
+
+def test_a_create_job_failing_after_its_snapshot_step_leaves_the_snapshot_failed(
+        manual, api, machine_id):
+    """VMAPI's snapshot job has nothing that undoes the compute node's snapshot (its onerror
+    only releases the machine's ticket): a job failing after that step (refreshing the VM,
+    releasing the ticket) leaves the snapshot on the machine, its job ``failed``."""
+    from test_throttle_faults import admin
+
+    manual.set_durations(create_snapshot=3.0)
+    manual.datacenter("us-east-1").fail_next("create_snapshot", after_snapshot=True)
+    path = f"/my/machines/{machine_id}/snapshots"
+    api.post(path, json={"name": "half"})
+    manual.clock.advance(2.5)
+    assert (state(api, machine_id, "half"), listed(api, machine_id)) == \
+        ("running", {"half": "running"})
+    manual.step()
+    assert (state(api, machine_id, "half"), listed(api, machine_id)) == \
+        ("failed", {"half": "failed"})
+    latest = audit(api, machine_id)[0]
+    assert (latest["action"], latest["success"]) == ("create_snapshot", "no")
+    assert api.delete(f"{path}/half").status == 204  # it is there to delete
+    manual.step()
+    assert get(api, machine_id, "half") == (200, {"name": "half", "state": "deleted"})
+    status, body = admin(manual, "POST", "fail-next",
+                         {"action": "create_snapshot", "after_snapshot": True})
+    assert status == 200 and body["fail_after_snapshot"] == {"create_snapshot": 1}, body
+    for wrong in ({"action": "stop", "after_snapshot": True},
+                  {"action": "create_snapshot", "after_snapshot": "yes"},
+                  {"action": "create_snapshot", "after_snapshot": True, "canceled": True}):
+        status, body = admin(manual, "POST", "fail-next", wrong)
+        assert status == 400 and "after_snapshot" in json.dumps(body), (wrong, body)

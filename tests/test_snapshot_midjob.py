@@ -16,7 +16,7 @@ import pytest
 from test_machine_support import FAST, fetched, mutations
 from test_widgets_support import badges, opened, words  # noqa: F401 (opened: a fixture)
 
-from smartdc_nb.errors import ConflictError
+from smartdc_nb.errors import ConflictError, WaitFailed
 from smartdc_nb.machinelist import MachineList
 from smartdc_nb.widgets import snapshot_panel
 
@@ -105,3 +105,19 @@ def test_the_card_of_a_snapshot_not_taken_yet_says_it_will_show_running(emu, dc)
         assert "until the job takes it (then running, until the job ends)" in page, page
     finally:
         emu.clock.reset()
+
+
+def test_a_create_failing_after_its_snapshot_step_is_not_said_to_be_refused(emu, dc):
+    """The job failed once the compute node took the snapshot: it is on the machine, shown
+    failed. The wait must not say the cloud refused the create (as if nothing was made)."""
+    emu.datacenter("us-east-1").fail_next("create_snapshot", after_snapshot=True)
+    machine = fetched(dc, emu, name="half-made")
+    snap = machine.create_snapshot("half")
+    with pytest.raises(WaitFailed) as info:
+        snap.wait_for("created", **FAST)
+    text = str(info.value)
+    assert "refused" not in text, text
+    assert text.startswith("the 'create_snapshot' job on snapshot half of half-made"), text
+    assert "did not succeed" in text and "failed after taking it" in text, text
+    assert "on the machine all the same" in text, text
+    assert {s.name: s.state for s in machine.snapshots()} == {"half": "failed"}

@@ -270,8 +270,9 @@ class Tracker:
             needs = NEEDS.get(self.action.action)
             why = (f"; {self.action.action} needs a {needs} machine and it was {self.state}"
                    if needs and self.state != needs else "")
-            why += self._existed() + (" ('unknown' is the audit log's name of a firewall "
-                                      "change)" if self.action.action == "unknown" else "")
+            taken, by_it = self._existed()
+            why += taken + (" ('unknown' is the audit log's name of a firewall change)"
+                            if self.action.action == "unknown" else "")
             if self.unmade:  # kept on the Snapshot: its card says it, not "until the job makes it"
                 self.resource.create_failed_at = entry.get("time")
                 why += (f"; no snapshot {self.resource.name} was made: its job failed or was "
@@ -281,7 +282,8 @@ class Tracker:
             head = (f"the {self.action.action!r} job on {self.label} was canceled (its snapshot "
                     "shows 'canceled')" if self.kind == "snapshot" and self.state == "canceled"
                     else f"the {self.action.action!r} job on {self.label} did not succeed"
-                    if self.unmade else f"the cloud refused {self.action.action!r} on {self.label}")
+                    if self.unmade or by_it else
+                    f"the cloud refused {self.action.action!r} on {self.label}")
             self.fail(f"{head}: the audit log records it with success \"no\" at "
                       f"{entry.get('time')}{why}. CloudAPI accepts actions with 202 and checks "
                       "them later")
@@ -292,16 +294,22 @@ class Tracker:
         elif self.failure_seen:
             self._fail_state()
 
-    def _existed(self) -> str:
-        """Why a create_snapshot was refused, when the snapshot seen predates the request."""
+    def _existed(self) -> tuple[str, bool]:
+        """Why a create_snapshot did not succeed, from when the snapshot seen was taken, and
+        whether its own job took it: before the request, the name was taken (CloudAPI never
+        replaces one); after it, the job failed once it took it (VMAPI undoes nothing)."""
         if self.kind != "snapshot" or self.action is None or \
                 self.action.action != "create_snapshot":
-            return ""
+            return "", False
         created = self.resource.created
-        if created is None or self.action.date is None or created >= self.action.date:
-            return ""
+        if created is None or self.action.date is None:
+            return "", False
+        if created >= self.action.date:  # a cancel after taking it shows 'canceled': said so
+            return (f"; its job failed after taking it: snapshot {self.resource.name} is on the "
+                    "machine all the same, shown failed (VMAPI's job undoes nothing)",
+                    True) if self.state == "failed" else ("", False)
         return (f"; a snapshot named {self.resource.name} already existed (created "
-                f"{created:%Y-%m-%d %H:%M:%S} UTC) and CloudAPI never replaces one")
+                f"{created:%Y-%m-%d %H:%M:%S} UTC) and CloudAPI never replaces one", False)
 
     def stop(self, outcome: str) -> None:
         """End a tracker still waiting at the deadline or on Ctrl-C."""

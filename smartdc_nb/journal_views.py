@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from .errors import InvalidInputError
 from .journal_place import JournalWarning
-from .journaling import COLUMNS, ENV, Journal, default_path
+from .journaling import COLUMNS, ENV, NOT_SENT, Journal, default_path
 from .pandas_text import dtypes
 from .resources.values import parse_time
 
@@ -146,6 +146,8 @@ def answer_of(outcome: dict) -> str:
     """
     if outcome.get("outcome") == "accepted":
         return ACCEPTED
+    if outcome.get("outcome") == NOT_SENT:  # refused before it went out: nothing reached it
+        return REFUSED
     status = outcome.get("http_status")
     if isinstance(status, int) and (400 <= status < 500 or status == 503):
         return REFUSED

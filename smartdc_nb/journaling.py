@@ -60,6 +60,10 @@ class MachineContext:
     extra: dict = field(default_factory=dict)
 
 
+#: The outcome of a request refused before it went out (after a Ctrl-C): its intent was
+#: written, nothing reached the cloud.
+NOT_SENT = "not sent"
+
 _RUN: contextvars.ContextVar[RunContext | None] = contextvars.ContextVar("smartdc_nb_run",
                                                                         default=None)
 _MACHINE: contextvars.ContextVar[MachineContext | None] = contextvars.ContextVar(
@@ -338,9 +342,7 @@ def recorded(datacenter: Any, method: str, path: str, params: Mapping[str, Any] 
     except BaseException as exc:
         _write_outcome(journal, common, intent=intent, http_status=getattr(exc, "status", None),
                        request_id=getattr(exc, "request_id", None),
-                       # Abandoned: refused before it was sent, after a Ctrl-C (limits)
-                       outcome="interrupted" if isinstance(exc, (KeyboardInterrupt, Abandoned))
-                       else "failed",
+                       outcome=_outcome_of(exc),
                        error=f"{type(exc).__name__}: {exc}"[:2000],
                        seconds=round((time.monotonic_ns() - started) / 1e9, 4))
         raise
@@ -350,6 +352,15 @@ def recorded(datacenter: Any, method: str, path: str, params: Mapping[str, Any] 
     except JournalError as exc:
         _warn_unrecorded(exc, reply.status, stacklevel=4)
     return reply
+
+
+def _outcome_of(exc: BaseException) -> str:
+    """The outcome of a request that raised ``exc``: ``not sent`` (refused before it went out
+    after a Ctrl-C: call_groups.Abandoned; a resume sends it without asking the cloud),
+    ``interrupted`` (Ctrl-C, or given up on its way: only the cloud can tell) or ``failed``."""
+    if isinstance(exc, Abandoned):
+        return "interrupted" if exc.sent else NOT_SENT
+    return "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
 
 
 def _write_outcome(journal: Journal, common: str, **record: Any) -> None:

@@ -22,7 +22,7 @@ import pytest
 from polling import eventually
 from test_machine_support import accepted, ctrl_c_after_accepted, held, put, until_held
 
-from smartdc_nb import journal
+from smartdc_nb import journal, journal_runs
 from smartdc_nb.machine import Machine
 from smartdc_nb.machinelist import MachineList
 from smartdc_nb.operations.outcomes import DONE, NOT_REACHED
@@ -92,10 +92,12 @@ def test_after_ctrl_c_no_request_waiting_for_the_rate_limit_goes_out(connect, em
     assert sorted(frame["outcome"]) == [DONE, NOT_REACHED, NOT_REACHED]
     assert list(frame.loc[frame["outcome"] == NOT_REACHED, "reason"]) == [
         "interrupted (Ctrl-C) before it was sent"] * 2
-    # the journal says the same of them (their intents were written before their turn came)
+    # the journal says the same of them (their intents were written before their turn came):
+    # not sent, which a resume sends without asking the cloud, and the run's table counts so
     outcomes = journal(path=journal_path).query("kind == 'outcome'")
-    assert sorted(outcomes["outcome"]) == ["accepted", "interrupted", "interrupted"]
+    assert sorted(outcomes["outcome"]) == ["accepted", "not sent", "not sent"]
     assert outcomes["error"].str.contains("before it was sent").sum() == 2
+    assert journal_runs(path=journal_path)[0].counts() == {"accepted": 1, "not sent": 2}
 
 
 def test_a_script_exits_at_once_after_its_second_ctrl_c(emu, triton_keys, journal_path):

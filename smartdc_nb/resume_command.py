@@ -12,6 +12,7 @@ import argparse
 import sys
 
 from .errors import SmartDCError
+from .operations.outcomes import BulkInterrupted, BulkResult
 from .journal_place import TERMINAL_ELSEWHERE, JournalError
 from .journal_views import journal_path, journal_run
 from .plan_ids import identity_name
@@ -55,6 +56,13 @@ def run(args: argparse.Namespace) -> int:
         result = resume(args.run_id, path=path, health_check=check,
                         check_changed=check is not None, progress=False,
                         profile=args.profile, url=args.url)
+    except KeyboardInterrupt as exc:  # before SmartDCError: a BulkInterrupted is both
+        again = f"smartdc-nb resume {args.run_id}" + (f" --path {args.path}" if args.path else "")
+        if isinstance(exc, BulkInterrupted):
+            _print_table(args.run_id, exc.result)
+        print(f"smartdc-nb resume: interrupted; what the cloud accepted is in the journal, "
+              f"and `{again}` goes on from there", file=sys.stderr)
+        return 130
     except ReconnectError as exc:
         print(f"smartdc-nb resume: {exc.saying('--profile NAME or --url URL')}", file=sys.stderr)
         return 2
@@ -64,9 +72,11 @@ def run(args: argparse.Namespace) -> int:
     except SmartDCError as exc:
         print(f"smartdc-nb resume: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        return 130
-    print(f"run {args.run_id}: {result.summary()}")
+    _print_table(args.run_id, result)
+    return 0 if result.ok else 1
+
+
+def _print_table(run_id: str, result: BulkResult) -> None:
+    print(f"run {run_id}: {result.summary()}")
     print(result.frame[["datacenter", "name", "id", "outcome", "reason", "error"]]
           .to_string(index=False, na_rep=""))
-    return 0 if result.ok else 1

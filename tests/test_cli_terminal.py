@@ -1,0 +1,44 @@
+"""The ``smartdc-nb`` commands as a user meets them in a terminal: Ctrl-C, pipes, files it
+cannot write. Each runs the real command in a subprocess, against the emulator."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+
+import pytest
+from polling import eventually
+from test_machine_support import FAST, accepted_stops, ctrl_c_after_accepted, fetched
+
+from smartdc_nb.bulk import BulkInterrupted
+from smartdc_nb.journal_views import journal_run, journal_runs
+from smartdc_nb.machinelist import MachineList
+
+
+def command(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "smartdc_nb.cli", *args], text=True,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+
+
+def test_ctrl_c_during_a_terminal_resume_says_how_to_go_on(emu, dc, journal_path):
+    """Ctrl-C in `smartdc-nb resume` exited 2 (as for bad arguments) with "The full table is
+    this exception's .result", which a terminal has no way to read."""
+    machines = MachineList(fetched(dc, emu, name=f"t-c{i}") for i in range(6))
+    emu.faults.add(r"action=stop", method="POST", latency=0.4)
+    with pytest.raises(BulkInterrupted), ctrl_c_after_accepted(emu, "stop", 1):
+        machines.stop(confirm=True, concurrency=1, **FAST)
+    run_id = journal_runs()[0].run_id
+    before = sum(accepted_stops(emu).values())
+    proc = command("resume", run_id, "--path", str(journal_path))
+    eventually(lambda: sum(accepted_stops(emu).values()) > before, timeout=60,
+               what="the resume's first stop")
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert ".result" not in err and "Traceback" not in err
+    assert f"smartdc-nb resume {run_id} --path {journal_path}" in err
+    assert f"run {run_id}: stop on 6 machines" in out  # the table of what it did so far
+    assert journal_run(run_id).status == "interrupted"
+    emu.faults.clear()

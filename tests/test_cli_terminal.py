@@ -42,3 +42,15 @@ def test_ctrl_c_during_a_terminal_resume_says_how_to_go_on(emu, dc, journal_path
     assert f"run {run_id}: stop on 6 machines" in out  # the table of what it did so far
     assert journal_run(run_id).status == "interrupted"
     emu.faults.clear()
+
+
+def test_a_ready_file_that_cannot_be_written_is_said_not_traced_back(tmp_path):
+    """--ready-file in a folder that does not exist printed the banner ("Ctrl-C to stop"),
+    then died with a FileNotFoundError traceback (exit 1)."""
+    ready = tmp_path / "no-such-folder" / "ready.json"
+    proc = command("emulator", "--no-verify", "--machines", "0", "--ready-file", str(ready))
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2, err
+    assert "Traceback" not in err and "Ctrl-C to stop" not in out
+    assert err.strip() == (f"smartdc-nb emulator: cannot write --ready-file {ready}: No such "
+                           "file or directory; give a file in a folder that can be written")

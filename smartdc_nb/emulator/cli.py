@@ -157,9 +157,14 @@ def _serve(args: argparse.Namespace) -> int:
         except (ValueError, OSError) as exc:
             return _fail(str(exc))
         try:
+            if args.ready_file:  # before the banner: a file it cannot write ends the command
+                try:
+                    _write_ready(args.ready_file, emu.urls, args.parent_pid)
+                except OSError as exc:
+                    return _fail(f"cannot write --ready-file {args.ready_file}: "
+                                 f"{exc.strerror or exc}; give a file in a folder that can "
+                                 "be written")
             print(_banner(emu, args.account, keys, args), flush=True)
-            if args.ready_file:
-                _write_ready(args.ready_file, emu.urls, args.parent_pid)
             while not stop.wait(0.5):
                 if args.parent_pid and not _alive(args.parent_pid):
                     break

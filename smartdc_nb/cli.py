@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import warnings
 from typing import Any
@@ -62,7 +63,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     with warnings.catch_warnings():
         warnings.showwarning = _say_warning
-        return int(importlib.import_module(args._module).run(args) or 0)
+        try:
+            code = int(importlib.import_module(args._module).run(args) or 0)
+            sys.stdout.flush()  # here, not at exit, where a closed pipe cannot be caught
+        except BrokenPipeError:
+            # the reader went away (`| head`): the lines it did not want are no failure to
+            # trace back; what is left to print goes nowhere (Python's own recipe)
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 1
+        return code
 
 
 def _say_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,

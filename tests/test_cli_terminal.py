@@ -54,3 +54,15 @@ def test_a_ready_file_that_cannot_be_written_is_said_not_traced_back(tmp_path):
     assert "Traceback" not in err and "Ctrl-C to stop" not in out
     assert err.strip() == (f"smartdc-nb emulator: cannot write --ready-file {ready}: No such "
                            "file or directory; give a file in a folder that can be written")
+
+
+@pytest.mark.parametrize("args", [["notebooks", "--list"], ["journal"]])
+def test_a_reader_that_stops_reading_is_no_traceback(args):
+    """`smartdc-nb journal RUN_ID | head` ended in a BrokenPipeError traceback once head had
+    its lines (a shorter output: "Exception ignored ... BrokenPipeError", exit 120)."""
+    proc = command(*args)
+    proc.stdout.close()  # the reader is gone before the command writes: as `| head -1` is soon
+    err = proc.stderr.read()
+    proc.wait(timeout=60)
+    assert "BrokenPipeError" not in err and "Traceback" not in err, err
+    assert err == "" and proc.returncode == 1

@@ -53,12 +53,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "next to the input; for a packaged runbook, in this directory)")
     parser.add_argument("--html", metavar="OUT.html", help="also write an HTML report of the run")
     parser.add_argument("--kernel", help="the Jupyter kernel to use (default: the notebook's)")
-    parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
-                        help="fail a cell that runs longer than this (default: no limit)")
+    parser.add_argument("--timeout", type=_seconds, default=None, metavar="SECONDS",
+                        help="fail a cell that runs longer than this many whole seconds "
+                             "(default: no limit)")
     parser.add_argument("-q", "--quiet", action="store_true",
                         help="no line per cell while it runs; only the summary and any failure")
     parser.add_argument("--list-parameters", action="store_true",
                         help="print the parameters the notebook takes, and exit")
+
+
+def _seconds(text: str) -> int:
+    """An argparse type: whole seconds, 1 or more. Papermill's client takes only an int, and
+    reads 0 or -1 as no limit at all, which --timeout 0 must not quietly mean."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f"give whole seconds, 1 or more (leave it out for no limit), not {text}")
+    return value
 
 
 class Terminated(KeyboardInterrupt):

@@ -75,6 +75,25 @@ def _seconds(text: str) -> int:
     return value
 
 
+def _missing_kernel(notebook: Path, asked: str | None) -> str | None:
+    """Why the run's kernel cannot start, or None: papermill finds out only as it starts it,
+    and its NoSuchKernel read as a run that stopped, the installed kernels unsaid."""
+    import nbformat
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    name = asked or nbformat.read(str(notebook), as_version=4).metadata.get(
+        "kernelspec", {}).get("name")
+    installed = sorted(KernelSpecManager().find_kernel_specs())
+    if not name or name in installed:
+        return None
+    kernels = ", ".join(installed) or "none"
+    if asked:
+        return (f"--kernel {name}: no Jupyter kernel of that name is installed (kernels: "
+                f"{kernels}); nothing was run")
+    return (f"{notebook} asks for the Jupyter kernel {name!r}, which is not installed "
+            f"(kernels: {kernels}); give --kernel NAME; nothing was run")
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM (``timeout``, systemd, a batch scheduler): the run stops as on Ctrl-C."""
 
@@ -231,6 +250,9 @@ def run(args: argparse.Namespace) -> int:
         parameters = resolve_parameters(declared, args.parameters, args.raw_parameters)
     except ParameterError as exc:
         return _fail(str(exc))
+    problem = _missing_kernel(notebook, args.kernel)
+    if problem:
+        return _fail(problem)
     output = Path(args.output).expanduser() if args.output else _default_output(notebook)
     html = Path(args.html).expanduser() if args.html else None
     if output.resolve() == notebook.resolve():

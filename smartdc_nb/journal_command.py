@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from .errors import InvalidInputError
 from .journal_pruning import command as prune_command
 from .journal_pruning import days_argument
-from .journaling import ENV, JournalError
+from .journal_segments import segments
+from .journaling import ENV, JournalError, default_path
 from .journal_views import journal_path, journal_run, journal_runs
 
 
@@ -44,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
             found = journal_run(args.run_id, path=path)
             print(found.summary())
             print(found.frame.drop(columns=["request_id"]).to_string(index=False, na_rep=""))
+        elif args.path and not path.exists() and not segments(path):
+            return _no_journal(path)
         else:
             runs = journal_runs(args.limit, path=path)
             print(f"journal {path}: {len(runs)} most recent run(s)")
@@ -52,6 +56,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"smartdc-nb journal: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _no_journal(path: Path) -> int:
+    """--path names no journal (a typo): said, not listed as a journal with no runs."""
+    default = default_path()
+    print(f"smartdc-nb journal: there is no journal at {path} (no file, no segment); give "
+          "the --path of a journal file" + (f", or leave --path out for the default ({default})"
+                                            if default is not None else ""), file=sys.stderr)
+    return 2
 
 
 __all__ = ["add_arguments", "run"]

@@ -66,3 +66,19 @@ def test_a_reader_that_stops_reading_is_no_traceback(args):
     proc.wait(timeout=60)
     assert "BrokenPipeError" not in err and "Traceback" not in err, err
     assert err == "" and proc.returncode == 1
+
+
+def test_a_journal_path_with_no_journal_is_said_not_listed_as_empty(tmp_path, journal_path):
+    """`smartdc-nb journal --path` with a typo listed "0 most recent run(s)", "no runs in the
+    journal", exit 0: as if the runs the user looked for had never been."""
+    typo = tmp_path / "jounral.jsonl"
+    proc = command("journal", "--path", str(typo))
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2 and out == ""
+    assert err.strip() == (f"smartdc-nb journal: there is no journal at {typo} (no file, no "
+                           "segment); give the --path of a journal file, or leave --path out "
+                           f"for the default ({journal_path})")
+    typo.write_text("")  # a journal with no records yet is one
+    proc = command("journal", "--path", str(typo))
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and "no runs in the journal" in out

@@ -57,6 +57,17 @@ def main(argv: list[str] | None = None) -> int:
     # the subcommand is the first word that is not an option (the command's own options,
     # --help and --version, take no value)
     chosen = next((word for word in argv if not word.startswith("-")), "")
+    try:
+        return _main(argv, chosen)
+    except KeyboardInterrupt:
+        # a command that has more to say on Ctrl-C (run, resume) says it itself; any other
+        # (or one still starting up) stops with this, not with a traceback into its imports
+        name = f"smartdc-nb {chosen}" if chosen in SUBCOMMANDS else "smartdc-nb"
+        print(f"{name}: interrupted (Ctrl-C)", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str], chosen: str) -> int:
     args = build_parser(only=chosen).parse_args(argv)
     if getattr(args, "_missing", None):
         print(f"smartdc-nb {args.command}: not available yet in this version", file=sys.stderr)

@@ -9,17 +9,18 @@ import sys
 
 import pytest
 from polling import eventually
-from test_machine_support import FAST, accepted_stops, ctrl_c_after_accepted, fetched
+from test_machine_support import (FAST, accepted_stops, ctrl_c_after_accepted, fetched,
+                                  until_held)
 
 from smartdc_nb.bulk import BulkInterrupted
 from smartdc_nb.journal_views import journal_run, journal_runs
 from smartdc_nb.machinelist import MachineList
 
 
-def command(*args: str) -> subprocess.Popen:
+def command(*args: str, env: dict | None = None) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "smartdc_nb.cli", *args], text=True,
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+                            stderr=subprocess.PIPE, env=env)
 
 
 def test_ctrl_c_during_a_terminal_resume_says_how_to_go_on(emu, dc, journal_path):
@@ -82,3 +83,19 @@ def test_a_journal_path_with_no_journal_is_said_not_listed_as_empty(tmp_path, jo
     proc = command("journal", "--path", str(typo))
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0 and "no runs in the journal" in out
+
+
+def test_ctrl_c_in_a_command_with_no_words_of_its_own_is_a_sentence(emu, lab_env, tmp_path):
+    """Ctrl-C in `smartdc-nb snapshot` (a cron job run by hand, a slow cloud) printed a
+    KeyboardInterrupt traceback through the thread pool."""
+    fault = emu.faults.add(path="/machines", method="GET", hold=True)
+    try:
+        proc = command("snapshot", "--profile", "lab", "--dir", str(tmp_path / "h"), env=lab_env)
+        until_held(emu, fault, what="the snapshot's machine listing")
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        emu.faults.release_all()
+    assert proc.returncode == 130, err
+    assert err.strip() == "smartdc-nb snapshot: interrupted (Ctrl-C)" and out == ""
+    assert not (tmp_path / "h").exists()

@@ -92,3 +92,14 @@ def test_an_unwritable_folder_is_said(tmp_path):
     proc = notebooks_cmd(str(blocker / "sub"), cwd=tmp_path)
     assert proc.returncode == 1
     assert f"cannot write to {blocker / 'sub'}" in proc.stderr
+
+
+def test_a_file_given_as_the_folder_is_said_to_be_one(tmp_path):
+    """`smartdc-nb notebooks notes.txt` said "cannot write to notes.txt: File exists" (exit
+    1): true of mkdir, but no help to a user who named a file for the folder."""
+    (tmp_path / "notes.txt").write_text("mine")
+    proc = notebooks_cmd("notes.txt", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == ("smartdc-nb notebooks: notes.txt is a file, not a folder; "
+                                   "give a folder to copy the runbooks into (made if need be)")
+    assert (tmp_path / "notes.txt").read_text() == "mine"

@@ -128,6 +128,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"{short:<20} {path.name}")
         return 0
     target = Path(args.directory).expanduser() if args.directory else default_copy_dir()
+    if target.exists() and not target.is_dir():  # mkdir's "File exists" would not say which
+        print(f"smartdc-nb notebooks: {target} is a file, not a folder; give a folder to copy "
+              "the runbooks into (made if need be)", file=sys.stderr)
+        return 2
     try:
         result = copy_out(target, overwrite=args.overwrite,
                           say=lambda text: print(f"smartdc-nb notebooks: {text}", file=sys.stderr))

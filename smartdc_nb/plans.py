@@ -328,8 +328,8 @@ class Plan:
                             waited_for=ran.waited_for if ran is not None else None)
         result.plan_id = self.id  # type: ignore[attr-defined]
         if interrupted is not None:
-            raise BulkInterrupted(f"{result.summary()}. The full table is this exception's "
-                                  ".result", result) from interrupted
+            result.run_id = getattr(interrupted.result, "run_id", None)  # type: ignore[attr-defined]
+            raise BulkInterrupted.of(result) from interrupted
         if raise_on_failure and not result.ok:
             raise BulkActionError(result.summary(), outcomes=result)
         return result

@@ -348,8 +348,7 @@ def _resume(run_id: str, path: Path, datacenters: Any,
         _end_without_sending(run, action, result, next(iter(outcomes.values())))  # "incomplete"
     result.run_id = run.run_id  # type: ignore[attr-defined]
     if interrupted is not None:
-        raise BulkInterrupted(f"{result.summary()}. The full table is this exception's .result",
-                              result) from interrupted
+        raise BulkInterrupted.of(result) from interrupted
     return result
 
 

@@ -99,3 +99,23 @@ def test_ctrl_c_in_a_command_with_no_words_of_its_own_is_a_sentence(emu, lab_env
     assert proc.returncode == 130, err
     assert err.strip() == "smartdc-nb snapshot: interrupted (Ctrl-C)" and out == ""
     assert not (tmp_path / "h").exists()
+
+
+def test_a_script_interrupted_mid_run_is_told_how_to_resume_it(emu, dc):
+    """A plain script's Ctrl-C ended in "BulkInterrupted: ... The full table is this
+    exception's .result": no run id, and no word of resume, which is what the user needs."""
+    machines = MachineList(fetched(dc, emu, name=f"t-s{i}") for i in range(6))
+    emu.faults.add(r"action=stop", method="POST", latency=0.3)
+    with pytest.raises(BulkInterrupted) as caught, ctrl_c_after_accepted(emu, "stop", 1):
+        machines.stop(confirm=True, concurrency=1, **FAST)
+    run_id = journal_runs()[0].run_id
+    assert (f"smartdc_nb.resume({run_id!r}) or `smartdc-nb resume {run_id}` sends what was "
+            "not sent") in str(caught.value)
+    plan = MachineList(fetched(dc, emu, name=f"t-p{i}") for i in range(6)).plan(
+        "stop", concurrency=1)
+    with pytest.raises(BulkInterrupted) as caught, \
+            ctrl_c_after_accepted(emu, "stop", sum(accepted_stops(emu).values()) + 1):
+        plan.apply(approve=plan.id, **FAST)
+    run_id = journal_runs()[0].run_id
+    assert f"`smartdc-nb resume {run_id}`" in str(caught.value)
+    emu.faults.clear()

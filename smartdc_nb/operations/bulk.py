@@ -179,8 +179,7 @@ def run_bulk(machines: Iterable[Machine], action: str, *args: Any, confirm: bool
             result = BulkResult(action, list(outcomes.values()), time.monotonic() - started,
                                 interrupted=True)
             print_summary(result.summary(), progress)
-            raise BulkInterrupted(f"{result.summary()}. The full table is this exception's "
-                                  ".result", result) from None
+            raise BulkInterrupted.of(result) from None
     resumed = _resumed or {}
     for machine in targets:
         if machine in missing:
@@ -284,8 +283,9 @@ def run_bulk(machines: Iterable[Machine], action: str, *args: Any, confirm: bool
         journaling.end_run(run, "interrupted" if interrupted else "ended", result.counts)
         print_summary(result.summary(), progress)
         if interrupted:
-            raise BulkInterrupted(f"{result.summary()}. The full table is this exception's .result",
-                                  result)
+            if run is not None:
+                result.run_id = run.run_id  # type: ignore[attr-defined]
+            raise BulkInterrupted.of(result)
         if raise_on_failure and not result.ok:
             raise BulkActionError(result.summary(), outcomes=result)
         return result

@@ -32,6 +32,16 @@ class BulkInterrupted(BulkActionError, KeyboardInterrupt):
         super().__init__(message, outcomes=result)
         self.result = result
 
+    @classmethod
+    def of(cls, result: BulkResult) -> BulkInterrupted:
+        """The exception of an interrupted ``result``: its summary, and how to go on (a
+        script's user reads this line, not the table) when the run was journalled."""
+        run_id = getattr(result, "run_id", None)
+        go_on = (f"; smartdc_nb.resume({run_id!r}) or `smartdc-nb resume {run_id}` sends what "
+                 "was not sent" if run_id else "")
+        return cls(f"{result.summary()}{go_on}. The full table is this exception's .result",
+                   result)
+
 
 # ------------------------------------------------------------------ outcomes
 

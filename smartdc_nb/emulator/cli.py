@@ -12,6 +12,7 @@ and its group) does.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import os
@@ -155,7 +156,9 @@ def _serve(args: argparse.Namespace) -> int:
                 emu.reset()
             emu.start()
         except (ValueError, OSError) as exc:
-            return _fail(str(exc))
+            taken = getattr(exc.__cause__, "errno", None) == errno.EADDRINUSE
+            return _fail(str(exc) + ("; give another --port, or leave it out to have free ports "
+                                     "picked" if taken else ""))
         try:
             if args.ready_file:  # before the banner: a file it cannot write ends the command
                 try:

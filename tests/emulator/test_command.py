@@ -135,6 +135,9 @@ def test_port_in_use(triton_keys):
         proc = spawn("--port", str(port), "--key", str(triton_keys["rsa"].public), "--machines", "0")
         _, err = proc.communicate(timeout=30)
         assert proc.returncode == 2 and f"cannot listen on 127.0.0.1:{port}" in err
+        # what to do, not only what went wrong: the port is another process's
+        assert err.rstrip().endswith("give another --port, or leave it out to have free "
+                                     "ports picked"), err
 
 
 def test_the_lead_cli_wires_the_subcommand():

@@ -284,7 +284,8 @@ def _resume(run_id: str, path: Path, datacenters: Any,
     detail = run.detail
     if detail.get("kind") != "bulk":
         raise InvalidInputError(f"run {run_id} is a single request, not a bulk run: there is "
-                                "nothing to resume (smartdc_nb.journal(run=...) shows it)")
+                                f"nothing to resume (smartdc_nb.journal(run={run_id!r}), or "
+                                f"`smartdc-nb journal {run_id}` on a terminal, shows it)")
     action = run.action
     spec = ACTIONS.get(action or "")
     if spec is None:

@@ -119,3 +119,14 @@ def test_a_script_interrupted_mid_run_is_told_how_to_resume_it(emu, dc):
     run_id = journal_runs()[0].run_id
     assert f"`smartdc-nb resume {run_id}`" in str(caught.value)
     emu.faults.clear()
+
+
+def test_resuming_a_single_request_points_at_the_terminals_journal(emu, dc, journal_path):
+    """`smartdc-nb resume` of a run that was one request pointed a terminal at
+    smartdc_nb.journal(run=...), Python it may not have open."""
+    fetched(dc, emu, name="t-one").stop()
+    run_id = journal_runs()[0].run_id
+    proc = command("resume", run_id)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2
+    assert f"`smartdc-nb journal {run_id}` on a terminal, shows it" in err, err

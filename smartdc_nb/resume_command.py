@@ -78,5 +78,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _print_table(run_id: str, result: BulkResult) -> None:
     print(f"run {run_id}: {result.summary()}")
-    print(result.frame[["datacenter", "name", "id", "outcome", "reason", "error"]]
-          .to_string(index=False, na_rep=""))
+    frame = result.frame[["datacenter", "name", "id", "outcome", "reason", "error"]]
+    # na_rep leaves pandas' string columns' <NA> as it is: blank them first
+    print(frame.astype(object).where(frame.notna(), "").to_string(index=False))

@@ -41,6 +41,7 @@ def test_ctrl_c_during_a_terminal_resume_says_how_to_go_on(emu, dc, journal_path
     assert ".result" not in err and "Traceback" not in err
     assert f"smartdc-nb resume {run_id} --path {journal_path}" in err
     assert f"run {run_id}: stop on 6 machines" in out  # the table of what it did so far
+    assert "<NA>" not in out  # an empty cell is blank, as in `smartdc-nb journal RUN_ID`
     assert journal_run(run_id).status == "interrupted"
     emu.faults.clear()
 

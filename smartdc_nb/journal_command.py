@@ -26,8 +26,15 @@ def _positive(text: str) -> int:
     return value
 
 
+def run_id_argument(text: str) -> str:
+    """An argparse type: a run id, as copied from the list's "run ID: ..." too (a terminal's
+    double-click takes the colon with it)."""
+    return text.strip().rstrip(":")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run_id", nargs="?", help="show this run's machines instead of the list")
+    parser.add_argument("run_id", nargs="?", type=run_id_argument,
+                        help="show this run's machines instead of the list")
     parser.add_argument("-n", "--limit", type=_positive, default=20,
                         help="how many runs (default 20)")
     parser.add_argument("--path", help=f"the journal file (default ${ENV} or the state directory)")

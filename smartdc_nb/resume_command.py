@@ -13,6 +13,7 @@ import sys
 
 from .errors import SmartDCError
 from .operations.outcomes import BulkInterrupted, BulkResult
+from .journal_command import run_id_argument
 from .journal_place import TERMINAL_ELSEWHERE, JournalError
 from .journal_views import journal_path, journal_run
 from .plan_ids import identity_name
@@ -21,7 +22,8 @@ from .resuming import ReconnectError, nothing_to_send, resume
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run_id", help="the run to continue (smartdc-nb journal lists them)")
+    parser.add_argument("run_id", type=run_id_argument,
+                        help="the run to continue (smartdc-nb journal lists them)")
     parser.add_argument("--path", help="the journal file (default $SMARTDC_NB_JOURNAL or the "
                                        "state directory)")
     parser.add_argument("--without-health-check", action="store_true",

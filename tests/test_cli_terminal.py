@@ -131,3 +131,20 @@ def test_resuming_a_single_request_points_at_the_terminals_journal(emu, dc, jour
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 2
     assert f"`smartdc-nb journal {run_id}` on a terminal, shows it" in err, err
+
+
+def test_a_run_id_copied_with_the_lists_colon_is_found(emu, dc, journal_path):
+    """`smartdc-nb journal` lists "run ID: ...": a double-click in a terminal takes the colon
+    with the id, and `smartdc-nb journal ID:` or `resume ID:` said there was no such run."""
+    fetched(dc, emu, name="t-colon").stop()
+    run_id = journal_runs()[0].run_id
+    proc = command("journal")
+    out, _ = proc.communicate(timeout=60)
+    assert f"run {run_id}: stop by" in out
+    proc = command("journal", f"{run_id}:")
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "t-colon" in out
+    proc = command("resume", f"{run_id}:")
+    _, err = proc.communicate(timeout=60)
+    assert f"run {run_id} is a single request" in err, err

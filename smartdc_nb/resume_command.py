@@ -9,6 +9,7 @@ when there is something to send (smartdc_nb.resuming.nothing_to_send).
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from .errors import SmartDCError
@@ -18,6 +19,7 @@ from .journal_place import TERMINAL_ELSEWHERE, JournalError
 from .journal_views import journal_path, journal_run
 from .plan_ids import identity_name
 from .plan_runs import ended_counts
+from .terminating import sigterm_stops
 from .resuming import ReconnectError, nothing_to_send, resume
 
 
@@ -35,6 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    terminated: list[int] = []
     try:
         path = journal_path(args.path, "--path FILE")
         run_record = journal_run(args.run_id, path=path)
@@ -55,16 +58,19 @@ def run(args: argparse.Namespace) -> int:
             return 2
         # a settled run checks nothing: its resume only journals the end it did not write
         check = (lambda machine: True) if had else None
-        result = resume(args.run_id, path=path, health_check=check,
-                        check_changed=check is not None, progress=False,
-                        profile=args.profile, url=args.url)
+        with sigterm_stops() as terminated:
+            result = resume(args.run_id, path=path, health_check=check,
+                            check_changed=check is not None, progress=False,
+                            profile=args.profile, url=args.url)
     except KeyboardInterrupt as exc:  # before SmartDCError: a BulkInterrupted is both
         again = f"smartdc-nb resume {args.run_id}" + (f" --path {args.path}" if args.path else "")
         if isinstance(exc, BulkInterrupted):
             _print_table(args.run_id, exc.result)
-        print(f"smartdc-nb resume: interrupted; what the cloud accepted is in the journal, "
+        how, code = ("terminated (SIGTERM)", 128 + signal.SIGTERM) \
+            if terminated else ("interrupted", 130)
+        print(f"smartdc-nb resume: {how}; what the cloud accepted is in the journal, "
               f"and `{again}` goes on from there", file=sys.stderr)
-        return 130
+        return code
     except ReconnectError as exc:
         print(f"smartdc-nb resume: {exc.saying('--profile NAME or --url URL')}", file=sys.stderr)
         return 2

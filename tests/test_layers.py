@@ -106,7 +106,7 @@ def circles() -> list[list[str]]:
 LAYERS = {
     "wire": ("_version", "errors", "config", "config_files", "auth", "transport", "retry", "answers", "ratelimit",
              "paging", "limits", "writes", "parallel", "gcpause",
-             "httpsession", "call_notices", "call_groups", "pandas_text"),
+             "httpsession", "call_notices", "call_groups", "pandas_text", "terminating"),
     "rules": ("rules", "seam", "masking"),
     "resources": ("resources", "datacenter", "machine", "machinelist", "fleet", "catalog",
                   "changes", "change", "feed_socket"),

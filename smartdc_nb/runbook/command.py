@@ -30,11 +30,11 @@ import os
 import signal
 import sys
 import tempfile
-import threading
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, TextIO
 
+from ..terminating import Terminated, sigterm_stops
 from .parameters import ParameterError, declared_parameters, resolve_parameters
 from .report import describe_failure, describe_timeout, journal_changes, summary_text, write_html
 
@@ -92,27 +92,6 @@ def _missing_kernel(notebook: Path, asked: str | None) -> str | None:
                 f"{kernels}); nothing was run")
     return (f"{notebook} asks for the Jupyter kernel {name!r}, which is not installed "
             f"(kernels: {kernels}); give --kernel NAME; nothing was run")
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (``timeout``, systemd, a batch scheduler): the run stops as on Ctrl-C."""
-
-
-@contextlib.contextmanager
-def _sigterm_stops_the_run() -> Iterator[None]:
-    """Make SIGTERM end the run as Ctrl-C does (the kernel shut down, the run saying what the
-    journal has), not kill it without a word, its kernel left to notice by itself."""
-    if threading.current_thread() is not threading.main_thread():
-        yield  # signal handlers can only be set in the main thread
-        return
-
-    def stop(_signum: int, _frame: Any) -> None:
-        raise Terminated("terminated (SIGTERM)")
-    previous = signal.signal(signal.SIGTERM, stop)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _fail(message: str, code: int = 2) -> int:
@@ -279,7 +258,7 @@ def run(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(f"running {notebook.name} ...", file=stderr, flush=True)
         try:
-            with _sigterm_stops_the_run():
+            with sigterm_stops():
                 papermill.execute_notebook(
                     str(notebook), str(output), parameters=parameters,
                     kernel_name=args.kernel, engine_name=ENGINE,

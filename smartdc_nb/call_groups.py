@@ -114,12 +114,14 @@ def cut_at_exit(group: CallGroup, say: Callable[[list[Any]], None],
     ours, not left to that join: on Python 3.11 a join that Ctrl-C interrupted marks the
     thread ended, and the interpreter would then stop it before it wrote its outcome.
     """
+    global _registered
     with _at_exit_lock:
-        if not _at_exit:
+        if not _registered:
             register = getattr(threading, "_register_atexit", None)
             if register is None:  # not CPython >= 3.9: the script waits, as before
                 return
             register(_cut_at_exit)
+            _registered = True
         # a long-lived kernel lets go of requests now and then: keep what is still in flight
         _at_exit[:] = [entry for entry in _at_exit
                        if entry[0].live() or not all(task.done() for task in entry[2])]
@@ -130,10 +132,11 @@ def cut_at_exit(group: CallGroup, say: Callable[[list[Any]], None],
 EXIT_WAIT = 5.0
 _at_exit: list[tuple[CallGroup, Callable[[list[Any]], None], list[Future]]] = []
 _at_exit_lock = threading.Lock()
+_registered = False
 
 
 def _cut_at_exit() -> None:
-    for group, say, work in _at_exit:
+    for group, say, _ in _at_exit:
         labels = group.live()
         if labels:
             say(labels)

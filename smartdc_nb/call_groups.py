@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import os
 import threading
 from concurrent import futures
 from concurrent.futures import Future
@@ -114,34 +115,57 @@ def cut_at_exit(group: CallGroup, say: Callable[[list[Any]], None],
     ours, not left to that join: on Python 3.11 a join that Ctrl-C interrupted marks the
     thread ended, and the interpreter would then stop it before it wrote its outcome.
     """
-    global _registered
     with _at_exit_lock:
-        if not _registered:
-            register = getattr(threading, "_register_atexit", None)
-            if register is None:  # not CPython >= 3.9: the script waits, as before
-                return
-            register(_cut_at_exit)
-            _registered = True
         # a long-lived kernel lets go of requests now and then: keep what is still in flight
         _at_exit[:] = [entry for entry in _at_exit
                        if entry[0].live() or not all(task.done() for task in entry[2])]
         _at_exit.append((group, say, list(work)))
 
 
+#: Every read in flight (limits.call adds GET and HEAD calls): cut when the interpreter exits,
+#: where no one is left to read their answers, but Python would join the threads that wait
+#: for them (a listing in a user's own pool, or one a Ctrl-C did not reach) until their
+#: timeout. Writes are not cut there: a bulk action waits for its own, or let them go
+#: (cut_at_exit).
+READS = CallGroup()
+
+
 #: Seconds the interpreter's exit waits for the tasks whose calls it cut (cut_at_exit).
 EXIT_WAIT = 5.0
 _at_exit: list[tuple[CallGroup, Callable[[list[Any]], None], list[Future]]] = []
 _at_exit_lock = threading.Lock()
-_registered = False
 
 
 def _cut_at_exit() -> None:
+    """Run by the interpreter's exit, before it joins the thread pools' threads."""
+    READS.abandon()
     for group, say, _ in _at_exit:
         labels = group.live()
         if labels:
             say(labels)
             group.abandon()
     futures.wait([task for _, _, work in _at_exit for task in work], timeout=EXIT_WAIT)
+
+
+# Registered at import, after concurrent.futures.thread registered its join (importing it
+# first makes sure), so that it runs before that join. Not on another Python than CPython
+# 3.9+: there a script waits for such threads, as before.
+if hasattr(threading, "_register_atexit"):
+    import concurrent.futures.thread  # noqa: F401 (its join registered first: see above)
+
+    threading._register_atexit(_cut_at_exit)
+
+
+def _forget_after_fork() -> None:
+    """In a forked child: the parent's calls are the parent's (cutting them at the child's
+    exit would shut sockets the parent still reads from), with a fresh lock."""
+    READS._calls = set()
+    READS._lock = threading.Lock()
+    _at_exit.clear()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork
+    os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 def label() -> Any:

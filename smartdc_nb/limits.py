@@ -169,6 +169,8 @@ def call(request_timeout: float | None,
     (method, path, url) says it while unanswered (smartdc_nb.call_notices)."""
     current = Call(request_timeout, about)
     groups = call_groups.enclosing()
+    if about is not None and about[0] in ("GET", "HEAD"):
+        groups.append(call_groups.READS)  # cut when the interpreter exits
     for group in groups:
         group.add(current)
     token = _current.set(current)

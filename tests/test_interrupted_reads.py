@@ -10,12 +10,15 @@ so that its outcome is recorded.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 
 import pytest
 from polling import eventually
-from test_machine_support import ctrl_c_when, held, put
+from test_machine_support import ctrl_c_when, held, put, until_held
 
 from smartdc_nb import Fleet
 from smartdc_nb.call_groups import Abandoned, CallGroup, within
@@ -102,3 +105,34 @@ def test_a_request_of_a_listing_already_given_up_is_not_sent(dc, emu):
     with within(calls), pytest.raises(Abandoned, match="stopped waiting"):
         dc.machines()
     assert not emu.requests
+
+
+def test_a_script_that_ends_does_not_wait_for_a_read_still_on_its_way(emu, triton_keys):
+    """A read still in flight when a script ends has no one left to read its answer, but
+    Python joins a thread pool's threads before it exits: a listing the cloud held (in a
+    user's own pool, or one a Ctrl-C did not reach) kept the script alive until its timeout."""
+    fault = emu.faults.add(path=r"/demo/machines(\?|$)", method="GET", hold=True)
+    key = triton_keys["rsa"]
+    script = textwrap.dedent(f"""
+        import concurrent.futures, smartdc_nb
+        dc = smartdc_nb.connect(url={emu.urls['us-east-1']!r}, account="demo",
+                                key_id={key.md5!r}, key_path={str(key.private)!r},
+                                name="us-east-1", rate_limit=False, request_timeout=40)
+        pool = concurrent.futures.ThreadPoolExecutor(1)
+        pool.submit(dc.machines)
+        import time; time.sleep(0.5)  # the listing on its way
+        print("listing", flush=True)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        until_held(emu, fault, what="the script's listing")
+        started = time.monotonic()
+        out, err = proc.communicate(timeout=60)
+        took = time.monotonic() - started
+    finally:
+        proc.kill()
+        emu.faults.clear()
+        emu.faults.release_all()
+    assert out.startswith("listing"), err
+    assert took < 8, f"the script took {took:.1f} s to exit after its last line"

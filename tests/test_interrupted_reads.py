@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 
 import pytest
 from polling import eventually
-from test_machine_support import ctrl_c_when, held, put, until_held
+from test_machine_support import connect_source, ctrl_c_when, held, put, until_held
 
 from smartdc_nb import Fleet
 from smartdc_nb.call_groups import Abandoned, CallGroup, within
@@ -113,16 +112,10 @@ def test_a_script_that_ends_does_not_wait_for_a_read_still_on_its_way(emu, trito
     user's own pool, or one a Ctrl-C did not reach) kept the script alive until its timeout."""
     fault = emu.faults.add(path=r"/demo/machines(\?|$)", method="GET", hold=True)
     key = triton_keys["rsa"]
-    script = textwrap.dedent(f"""
-        import concurrent.futures, smartdc_nb
-        dc = smartdc_nb.connect(url={emu.urls['us-east-1']!r}, account="demo",
-                                key_id={key.md5!r}, key_path={str(key.private)!r},
-                                name="us-east-1", rate_limit=False, request_timeout=40)
-        pool = concurrent.futures.ThreadPoolExecutor(1)
-        pool.submit(dc.machines)
-        import time; time.sleep(0.5)  # the listing on its way
-        print("listing", flush=True)
-    """)
+    script = "\n".join([
+        "import concurrent.futures, time, smartdc_nb", connect_source(emu, key, request_timeout=40),
+        "pool = concurrent.futures.ThreadPoolExecutor(1)", "pool.submit(dc.machines)",
+        "time.sleep(0.5)  # the listing on its way", "print('listing', flush=True)"])
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:

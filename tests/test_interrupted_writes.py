@@ -14,13 +14,12 @@ import re
 import signal
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 
 import pytest
 from polling import eventually
-from test_machine_support import accepted, ctrl_c_after_accepted, held, put, until_held
+from test_machine_support import accepted, connect_source, ctrl_c_after_accepted, held, put, until_held
 
 from smartdc_nb import journal, journal_runs
 from smartdc_nb.machine import Machine
@@ -108,13 +107,8 @@ def test_a_script_exits_at_once_after_its_second_ctrl_c(emu, triton_keys, journa
         put(emu, name=f"exiting-{i}", tags={"drill": "exit"})
     fault = emu.faults.add(path=r"/demo/machines/[^/]+$", method="POST", hold=True)
     key = triton_keys["rsa"]
-    script = textwrap.dedent(f"""
-        import smartdc_nb
-        dc = smartdc_nb.connect(url={emu.urls['us-east-1']!r}, account="demo",
-                                key_id={key.md5!r}, key_path={str(key.private)!r},
-                                name="us-east-1", rate_limit=False, request_timeout=40)
-        dc.machines(tags={{"drill": "exit"}}).stop(confirm=True, progress=False)
-    """)
+    script = "\n".join(["import smartdc_nb", connect_source(emu, key, request_timeout=40),
+                        "dc.machines(tags={'drill': 'exit'}).stop(confirm=True, progress=False)"])
     proc = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE, text=True)
     try:
         until_held(emu, fault, 2, "both stops held by the cloud")

@@ -138,3 +138,12 @@ def in_thread(call) -> tuple[threading.Thread, dict]:
     thread = threading.Thread(target=go, daemon=True)
     thread.start()
     return thread, out
+
+
+def connect_source(emu, key, **options: Any) -> str:
+    """The line of a script (run in a subprocess) that connects ``dc`` to ``emu``'s us-east-1
+    with ``key`` (a triton_keys entry), ``options`` added (rate_limit=False unless given)."""
+    given = {"rate_limit": False, **options}
+    extra = "".join(f", {name}={value!r}" for name, value in given.items())
+    return (f"dc = smartdc_nb.connect(url={emu.urls['us-east-1']!r}, account='demo', "
+            f"key_id={key.md5!r}, key_path={str(key.private)!r}, name='us-east-1'{extra})")

@@ -326,9 +326,10 @@ class Plan:
         result = BulkResult(self.action, list(outcomes.values()), time.monotonic() - started,
                             interrupted=interrupted is not None,
                             waited_for=ran.waited_for if ran is not None else None)
-        result.plan_id = self.id  # type: ignore[attr-defined]
+        result.plan_id = self.id
+        sent = interrupted.result if interrupted is not None else ran
+        result.run_id = sent.run_id if sent is not None else None
         if interrupted is not None:
-            result.run_id = getattr(interrupted.result, "run_id", None)  # type: ignore[attr-defined]
             raise BulkInterrupted.of(result) from interrupted
         if raise_on_failure and not result.ok:
             raise BulkActionError(result.summary(), outcomes=result)

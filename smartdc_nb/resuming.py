@@ -347,7 +347,7 @@ def _resume(run_id: str, path: Path, datacenters: Any,
                         waited_for=ran.waited_for if ran is not None else None)
     if not todo and outcomes:  # nothing left to send: the run still ends, or it stays
         _end_without_sending(run, action, result, next(iter(outcomes.values())))  # "incomplete"
-    result.run_id = run.run_id  # type: ignore[attr-defined]
+    result.run_id = run.run_id
     if interrupted is not None:
         raise BulkInterrupted.of(result) from interrupted
     return result

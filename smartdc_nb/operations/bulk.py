@@ -282,9 +282,8 @@ def run_bulk(machines: Iterable[Machine], action: str, *args: Any, confirm: bool
                             interrupted=interrupted, waited_for=waited_for)
         journaling.end_run(run, "interrupted" if interrupted else "ended", result.counts)
         print_summary(result.summary(), progress)
+        result.run_id = run.run_id if run is not None else None
         if interrupted:
-            if run is not None:
-                result.run_id = run.run_id  # type: ignore[attr-defined]
             raise BulkInterrupted.of(result)
         if raise_on_failure and not result.ok:
             raise BulkActionError(result.summary(), outcomes=result)

@@ -36,7 +36,7 @@ class BulkInterrupted(BulkActionError, KeyboardInterrupt):
     def of(cls, result: BulkResult) -> BulkInterrupted:
         """The exception of an interrupted ``result``: its summary, and how to go on (a
         script's user reads this line, not the table) when the run was journalled."""
-        run_id = getattr(result, "run_id", None)
+        run_id = result.run_id
         go_on = (f"; smartdc_nb.resume({run_id!r}) or `smartdc-nb resume {run_id}` sends what "
                  "was not sent" if run_id else "")
         return cls(f"{result.summary()}{go_on}. The full table is this exception's .result",
@@ -122,6 +122,9 @@ class BulkResult(ResultTable):
         self.dry_run = dry_run
         self.interrupted = interrupted
         self.waited_for = waited_for
+        #: the journal's run id (smartdc_nb.resume takes it) and the applied plan's id, if any
+        self.run_id: str | None = None
+        self.plan_id: str | None = None
         self.rows = [o.row() for o in self.outcomes]
 
     @property
